@@ -1,0 +1,32 @@
+# Set-up and entry points. `make demo` and `make test` install everything
+# they need into .venv on first use; later runs reuse it.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+export FIFTYONE_DO_NOT_TRACK := true
+export YOLO_OFFLINE := 1
+
+.PHONY: setup demo test bench clean-venv
+
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e .
+	touch $(STAMP)
+
+setup: $(STAMP)
+	$(BIN)/autolabel install-plugin
+
+demo: setup
+	$(BIN)/python -m autolabel.demo
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+bench: setup
+	$(BIN)/python bench/review.py
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,57 @@
+"""Auto Labeling for FiftyOne: verified auto-labeling as a FiftyOne plugin.
+
+The repository root is both the plugin (``fiftyone.yml``, :func:`register`)
+and the ``autolabel`` Python package, whose public API is re-exported here::
+
+    import autolabel
+
+    run = autolabel.import_labels(dataset, "predictions")
+    autolabel.promote_labels(dataset, run.key, min_confidence=0.8)
+    autolabel.approve_run(dataset, run.key)
+"""
+
+from .pipeline import (
+    AutolabelError,
+    Run,
+    RunStatus,
+    ReviewState,
+    approval_view,
+    approve_run,
+    delete_run,
+    get_run,
+    import_labels,
+    label_stats,
+    list_runs,
+    promote_labels,
+    rename_run,
+    review_view,
+    undo_labels,
+)
+
+
+def register(p):
+    """Registers the plugin's operators with FiftyOne.
+
+    Args:
+        p: the FiftyOne plugin registry
+    """
+    from .operators.approve_run import ApproveRun
+    from .operators.delete_run import DeleteRun
+    from .operators.get_label_stats import GetLabelStats
+    from .operators.import_labels import ImportLabels
+    from .operators.list_runs import ListRuns
+    from .operators.promote_labels import PromoteLabels
+    from .operators.rename_run import RenameRun
+    from .operators.undo_labels import UndoLabels
+
+    for operator in (
+        ListRuns,
+        ImportLabels,
+        PromoteLabels,
+        UndoLabels,
+        GetLabelStats,
+        ApproveRun,
+        RenameRun,
+        DeleteRun,
+    ):
+        p.register(operator)

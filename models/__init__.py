@@ -1,0 +1,1 @@
+"""The model catalog and one adapter per model library (see DESIGN.md)."""

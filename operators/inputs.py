@@ -1,0 +1,89 @@
+"""Form pieces shared by the operators: pick a run, report a validation
+error on the property it concerns."""
+
+from fiftyone.operators import types
+
+from ..pipeline import AutolabelError, RunStatus, list_runs
+from ..pipeline.datasets import validate_image_dataset
+
+
+def run_input(ctx, inputs, statuses=None, name="run"):
+    """Adds a required run dropdown and returns the chosen run.
+
+    Args:
+        ctx: the :class:`fiftyone.operators.ExecutionContext`
+        inputs: the :class:`fiftyone.operators.types.Object` form
+        statuses (None): only offer runs in these statuses
+        name ("run"): the parameter name
+
+    Returns:
+        the chosen :class:`autolabel.pipeline.Run`, or None
+    """
+    runs = [
+        r
+        for r in list_runs(ctx.dataset)
+        if statuses is None or r.status in statuses
+    ]
+    if not runs:
+        prop = inputs.str(
+            "no_runs",
+            label="This dataset has no auto-labeling run to act on",
+            view=types.Warning(),
+        )
+        prop.invalid = True
+        return None
+
+    choices = types.Dropdown()
+    for run in runs:
+        choices.add_choice(
+            run.key, label="%s (%s)" % (run.display_name, run.status)
+        )
+
+    inputs.enum(
+        name,
+        choices.values(),
+        required=True,
+        label="Run",
+        view=choices,
+    )
+    key = ctx.params.get(name)
+    return next((r for r in runs if r.key == key), None)
+
+
+def validate_into(prop, check, *args, **kwargs):
+    """Calls ``check(*args, **kwargs)``; marks ``prop`` invalid with the
+    error's message if it raises :class:`AutolabelError`.
+
+    Returns:
+        the check's result, or None if it failed
+    """
+    try:
+        return check(*args, **kwargs)
+    except AutolabelError as e:
+        prop.invalid = True
+        prop.error_message = str(e)
+        return None
+
+
+def dataset_supported(ctx, inputs):
+    """Adds a warning and returns False if the dataset cannot be
+    auto-labeled (its media is not images).
+
+    Args:
+        ctx: the :class:`fiftyone.operators.ExecutionContext`
+        inputs: the :class:`fiftyone.operators.types.Object` form
+
+    Returns:
+        True/False
+    """
+    try:
+        validate_image_dataset(ctx.dataset)
+    except AutolabelError as e:
+        prop = inputs.view("unsupported", types.Warning(label=str(e)))
+        prop.invalid = True
+        return False
+
+    return True
+
+
+REVIEWABLE = (RunStatus.IN_REVIEW,)

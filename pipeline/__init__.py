@@ -1,0 +1,20 @@
+"""The auto-labeling core: runs, staging, review and approval.
+
+Everything the CLI, the operators and the panel do goes through the
+functions exported here.
+"""
+
+from .approval import approve_run
+from .datasets import load_dataset, validate_confidence_range
+from .errors import AutolabelError
+from .importing import import_labels
+from .runs import Run, RunStatus, get_run, list_runs, rename_run
+from .staging import (
+    ReviewState,
+    approval_view,
+    delete_run,
+    label_stats,
+    promote_labels,
+    review_view,
+    undo_labels,
+)

@@ -1,0 +1,210 @@
+"""Approve a run: its promoted labels become its label field.
+
+Approval is a sequence of steps, each of which either checks that it is
+already done or produces the same result when run again. An approval that
+is interrupted anywhere (an error, a killed process) and started again
+converges to the result of one uninterrupted approval: no label is lost or
+written twice.
+"""
+
+import datetime
+
+import fiftyone.core.fields as fof
+
+from .errors import AutolabelError
+from .runs import RunStatus, get_run, now_iso, transition, update_run
+from .staging import (
+    REVIEW_STATE_ATTR,
+    ReviewState,
+    aggregate,
+    check_reviewable,
+    declare_field_like,
+    delete_staging_data,
+    labels_path,
+)
+
+#: provenance attributes written on every approved label
+PROVENANCE_ATTRS = {
+    "autolabel_run": fof.StringField,
+    "autolabel_source": fof.StringField,
+    "approved_at": fof.DateTimeField,
+}
+
+
+def _start(dataset, run):
+    if run.config.get("approval_started_at"):
+        return run
+
+    check_reviewable(run)
+    dataset.reload()
+    if dataset.has_field(run.label_field):
+        raise AutolabelError(
+            "field '%s' already exists on dataset '%s'; rename or delete it, "
+            "then approve again" % (run.label_field, dataset.name)
+        )
+
+    started = update_run(
+        dataset,
+        run.key,
+        expected_status=RunStatus.IN_REVIEW,
+        approval_started_at=now_iso(),
+    )
+    if started is None:
+        check_reviewable(get_run(dataset, run.key))
+        raise AutolabelError(
+            "run '%s' changed while approval started; approve again"
+            % run.display_name
+        )
+
+    return started
+
+
+def _declare_label_field(dataset, run):
+    dataset.reload()
+    if not dataset.has_field(run.label_field):
+        declare_field_like(
+            dataset,
+            run.label_field,
+            run.staging_field,
+            exclude_attrs=(REVIEW_STATE_ATTR,),
+            extra_attrs=PROVENANCE_ATTRS,
+        )
+
+    return run
+
+
+def _approved_label(run, label, approved_at):
+    return {
+        "$mergeObjects": [
+            {"$unsetField": {"field": REVIEW_STATE_ATTR, "input": label}},
+            {
+                "autolabel_run": run.key,
+                "autolabel_source": run.source,
+                "approved_at": approved_at,
+            },
+        ]
+    }
+
+
+def _write_labels(dataset, run):
+    if run.config.get("approval_labels_written"):
+        return run
+
+    approved_at = datetime.datetime.fromisoformat(run.approval_started_at)
+    is_promoted = {
+        "$eq": ["$$this." + REVIEW_STATE_ATTR, ReviewState.PROMOTED]
+    }
+    staged = "$" + run.staging_field
+    if run.label_type == "Detections":
+        match = {run.staging_field + ".detections." + REVIEW_STATE_ATTR: ReviewState.PROMOTED}
+        value = {
+            "$mergeObjects": [
+                staged,
+                {
+                    "detections": {
+                        "$map": {
+                            "input": {
+                                "$filter": {
+                                    "input": staged + ".detections",
+                                    "cond": is_promoted,
+                                }
+                            },
+                            "in": _approved_label(run, "$$this", approved_at),
+                        }
+                    }
+                },
+            ]
+        }
+    else:
+        match = {run.staging_field + "." + REVIEW_STATE_ATTR: ReviewState.PROMOTED}
+        value = _approved_label(run, staged, approved_at)
+
+    aggregate(
+        dataset,
+        [
+            {"$match": match},
+            {"$project": {"_approved": value}},
+            {
+                "$merge": {
+                    "into": dataset._sample_collection_name,
+                    "on": "_id",
+                    "let": {"approved": "$_approved"},
+                    "whenMatched": [
+                        {
+                            "$set": {
+                                run.label_field: "$$approved",
+                                "last_modified_at": "$$NOW",
+                            }
+                        }
+                    ],
+                    "whenNotMatched": "discard",
+                }
+            },
+        ],
+    )
+    approved = dataset.count(labels_path(run.label_field, run.label_type) + ".label")
+    return update_run(
+        dataset,
+        run.key,
+        approval_labels_written=True,
+        counts=dict(run.counts or {}, approved=approved),
+    )
+
+
+def _delete_staged(dataset, run):
+    delete_staging_data(dataset, run.staging_field)
+    return run
+
+
+def _finish(dataset, run):
+    return transition(
+        dataset,
+        run,
+        RunStatus.IN_REVIEW,
+        RunStatus.APPROVED,
+        approved_at=run.approval_started_at,
+    )
+
+
+#: the steps of an approval, in order; each is ``step(dataset, run) -> run``
+APPROVAL_STEPS = [_start, _declare_label_field, _write_labels, _delete_staged, _finish]
+
+
+def approve_run(dataset, run_key_or_name, progress=None):
+    """Approves a run: writes its promoted labels to its label field.
+
+    The promoted labels become the run's new label field, each with its
+    provenance (``autolabel_run``, ``autolabel_source``, ``approved_at``);
+    every other staged label is deleted and the run becomes Approved, which
+    is final. If an approval was interrupted, calling this again finishes it.
+
+    Args:
+        dataset: a :class:`fiftyone.core.dataset.Dataset`
+        run_key_or_name: a run key or name
+        progress (None): a callable ``progress(fraction, label)`` told of
+            each step
+
+    Returns:
+        the approved :class:`autolabel.pipeline.runs.Run`
+
+    Raises:
+        AutolabelError: if the run does not exist, is not In Review, or its
+            label field already exists
+    """
+    run = get_run(dataset, run_key_or_name)
+    if run.status != RunStatus.IN_REVIEW:
+        raise AutolabelError(
+            "run '%s' is %s; only a run that is %s can be approved"
+            % (run.display_name, run.status, RunStatus.IN_REVIEW)
+        )
+
+    for i, step in enumerate(APPROVAL_STEPS):
+        if progress is not None:
+            progress(i / len(APPROVAL_STEPS), step.__name__.strip("_"))
+
+        run = step(dataset, run)
+
+    if progress is not None:
+        progress(1.0, "approved")
+
+    return run

@@ -1,0 +1,9 @@
+"""Errors raised by the auto-labeling pipeline."""
+
+
+class AutolabelError(ValueError):
+    """A user error: bad input or an action that the run's state forbids.
+
+    The message is one line that names the problem and what to do. Whatever
+    raised it changed nothing.
+    """

@@ -1,0 +1,246 @@
+"""Analyze existing labels: import a label field into a new run for review."""
+
+import fiftyone.core.fields as fof
+
+from .datasets import label_type_of, resolve_view, validate_image_dataset
+from .errors import AutolabelError
+from .runs import (
+    RunStatus,
+    create_run,
+    delete_run_record,
+    new_run_key,
+    transition,
+    validate_run_name,
+)
+from .staging import (
+    REVIEW_STATE_ATTR,
+    ReviewState,
+    aggregate,
+    delete_staging_data,
+    declare_field_like,
+    labels_array_expr,
+    labels_path,
+    validate_label_field,
+)
+
+IMPORT_METHOD = "existing_labels"
+
+
+def _confidence_summary(collection, field, label_type):
+    labels = labels_array_expr(field, label_type)
+    is_number = {"$in": [{"$type": "$$this.confidence"}, ["double", "int", "long", "decimal"]]}
+    in_range = {
+        "$and": [
+            is_number,
+            {"$gte": ["$$this.confidence", 0]},
+            {"$lte": ["$$this.confidence", 1]},
+        ]
+    }
+    rows = aggregate(
+        collection._dataset,
+        collection._pipeline()
+        + [
+            {"$project": {"_l": labels}},
+            {
+                "$group": {
+                    "_id": None,
+                    "labels": {"$sum": {"$size": "$_l"}},
+                    "scored": {
+                        "$sum": {
+                            "$size": {"$filter": {"input": "$_l", "cond": in_range}}
+                        }
+                    },
+                    "out_of_range": {
+                        "$sum": {
+                            "$size": {
+                                "$filter": {
+                                    "input": "$_l",
+                                    "cond": {
+                                        "$and": [is_number, {"$not": [in_range]}]
+                                    },
+                                }
+                            }
+                        }
+                    },
+                }
+            },
+        ],
+    )
+    return rows[0] if rows else {"labels": 0, "scored": 0, "out_of_range": 0}
+
+
+def _copy_to_staging(collection, source_field, staging_field, label_type):
+    """Copies the source labels of every sample in ``collection`` into the
+    staging field, each marked in review, in one aggregation."""
+    src = "$" + source_field
+    mark = {"$mergeObjects": ["$$this", {REVIEW_STATE_ATTR: ReviewState.IN_REVIEW}]}
+    if label_type == "Detections":
+        staged = {
+            "$mergeObjects": [
+                {"_cls": "Detections"},
+                {"$ifNull": [src, {}]},
+                {
+                    "detections": {
+                        "$map": {
+                            "input": {"$ifNull": [src + ".detections", []]},
+                            "in": mark,
+                        }
+                    }
+                },
+            ]
+        }
+    else:
+        staged = {
+            "$cond": [
+                {"$eq": [{"$type": src + ".label"}, "string"]},
+                {"$mergeObjects": [src, {REVIEW_STATE_ATTR: ReviewState.IN_REVIEW}]},
+                None,
+            ]
+        }
+
+    dataset = collection._dataset
+    aggregate(
+        dataset,
+        collection._pipeline()
+        + [
+            {"$project": {"_staged": staged}},
+            {
+                "$merge": {
+                    "into": dataset._sample_collection_name,
+                    "on": "_id",
+                    "let": {"staged": "$_staged"},
+                    "whenMatched": [
+                        {
+                            "$set": {
+                                staging_field: "$$staged",
+                                "last_modified_at": "$$NOW",
+                            }
+                        }
+                    ],
+                    "whenNotMatched": "discard",
+                }
+            },
+        ],
+    )
+
+
+def import_labels(
+    dataset,
+    source_field,
+    label_field=None,
+    name=None,
+    view=None,
+    progress=None,
+):
+    """Imports an existing Classification or Detections field into a new run,
+    In Review.
+
+    The source field is never modified. Its labels are copied to the run's
+    staging field; approving the run writes the approved ones to
+    ``label_field``.
+
+    Args:
+        dataset: a :class:`fiftyone.core.dataset.Dataset`
+        source_field: the label field to analyze
+        label_field (None): the new field approved labels go to; default
+            ``<source_field>_verified``
+        name (None): a name for the run
+        view (None): import only the samples and labels in this view
+        progress (None): a callable ``progress(fraction, label)``
+
+    Returns:
+        the new :class:`autolabel.pipeline.runs.Run`
+
+    Raises:
+        AutolabelError: if the dataset is not of images, the field is not a
+            Classification or Detections field, no label has a confidence in
+            [0, 1], some label's confidence is outside [0, 1], or the label
+            field or name is not usable
+    """
+    validate_image_dataset(dataset)
+    collection = resolve_view(dataset, view)
+    label_type = label_type_of(dataset, source_field)
+    if label_field is None:
+        label_field = source_field + "_verified"
+
+    label_field, staging_field = validate_label_field(dataset, label_field)
+    if name is not None:
+        name = validate_run_name(dataset, name)
+
+    summary = _confidence_summary(collection, source_field, label_type)
+    if summary["out_of_range"]:
+        raise AutolabelError(
+            "%d labels of field '%s' have a confidence outside [0, 1]; "
+            "rescale them to [0, 1] before analyzing the field"
+            % (summary["out_of_range"], source_field)
+        )
+
+    if not summary["scored"]:
+        raise AutolabelError(
+            "no label of field '%s' has a confidence; at least one label must "
+            "carry a confidence in [0, 1] to be analyzed" % source_field
+        )
+
+    key = new_run_key()
+    run = create_run(
+        dataset,
+        key,
+        RunStatus.GENERATING,
+        name=name,
+        task=(
+            "classification" if label_type == "Classification" else "detection"
+        ),
+        labeling_method=IMPORT_METHOD,
+        label_type=label_type,
+        source="field:" + source_field,
+        source_field=source_field,
+        models=[],
+        classes=[],
+        label_field=label_field,
+        staging_field=staging_field,
+        min_confidence=None,
+        mask_dir=None,
+        target=(
+            {"type": "all"}
+            if collection is dataset
+            else {"type": "view", "view": collection._serialize()}
+        ),
+        workers=1,
+        operation_ids=[],
+        counts={},
+    )
+    if progress is None:
+        progress = lambda fraction, label: None
+
+    try:
+        progress(0.1, "copying labels")
+        declare_field_like(
+            dataset,
+            staging_field,
+            source_field,
+            extra_attrs={REVIEW_STATE_ATTR: fof.StringField},
+        )
+        _copy_to_staging(collection, source_field, staging_field, label_type)
+        progress(0.7, "counting labels")
+        path = labels_path(staging_field, label_type)
+        classes = sorted(
+            c for c in dataset.distinct(path + ".label") if c is not None
+        )
+        counts = {
+            "samples": dataset.exists(staging_field).count(),
+            "labels": dataset.count(path + ".label"),
+        }
+        return transition(
+            dataset,
+            run,
+            RunStatus.GENERATING,
+            RunStatus.IN_REVIEW,
+            classes=classes,
+            counts=counts,
+        )
+    except BaseException:
+        # an import that did not finish leaves nothing behind
+        delete_staging_data(dataset, staging_field)
+        delete_run_record(dataset, key)
+        raise
+

@@ -1,0 +1,296 @@
+"""Auto-labeling runs: the only code that reads and writes run state.
+
+A run is kept as a FiftyOne run record of method ``auto_labeling`` on its
+dataset. FiftyOne's own ``update_run_config`` replaces the whole config, so
+every change here is an atomic ``$set`` on the run's document, and status
+changes are compare-and-set updates that name the expected current status.
+"""
+
+import datetime
+import secrets
+
+import fiftyone as fo
+import fiftyone.core.odm as foo
+
+from .errors import AutolabelError
+
+RUN_METHOD = "auto_labeling"
+
+
+class RunStatus:
+    """The states of a run (see DESIGN.md)."""
+
+    GENERATING = "Generating"
+    IN_REVIEW = "In Review"
+    APPROVED = "Approved"
+    ERROR = "Error"
+
+    ALL = (GENERATING, IN_REVIEW, APPROVED, ERROR)
+
+
+class Run:
+    """A read-only snapshot of one run's record.
+
+    Args:
+        key: the run key
+        config: the run's config dict, as stored
+    """
+
+    def __init__(self, key, config):
+        self.key = key
+        self.config = dict(config)
+
+    def __getattr__(self, name):
+        try:
+            return self.__dict__["config"][name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    @property
+    def display_name(self):
+        """The run's name, or its key if it has none."""
+        return self.config.get("name") or self.key
+
+    def to_dict(self):
+        """Returns a JSON-serializable dict of the run, key included."""
+        d = {
+            k: v
+            for k, v in self.config.items()
+            if k not in ("cls", "type", "method")
+        }
+        d["key"] = self.key
+        d["display_name"] = self.display_name
+        return d
+
+    def __repr__(self):
+        return "<Run %s %r: %s>" % (self.key, self.display_name, self.status)
+
+
+def now_iso():
+    """Returns the current UTC time as an ISO 8601 string."""
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(
+        timespec="milliseconds"
+    )
+
+
+def new_run_key():
+    """Returns a fresh run key, a valid FiftyOne run key."""
+    return "autolabel_" + secrets.token_hex(4)
+
+
+def _runs_collection():
+    return foo.get_db_conn().runs
+
+
+def _run_filter(dataset, key):
+    return {"_dataset_id": dataset._doc.id, "key": key}
+
+
+def _to_run(doc):
+    return Run(doc["key"], doc.get("config") or {})
+
+
+def list_runs(dataset):
+    """Lists the auto-labeling runs of a dataset, newest first.
+
+    Args:
+        dataset: a :class:`fiftyone.core.dataset.Dataset`
+
+    Returns:
+        a list of :class:`Run`
+    """
+    docs = _runs_collection().find(
+        {"_dataset_id": dataset._doc.id, "config.method": RUN_METHOD}
+    )
+    runs = [_to_run(d) for d in docs]
+    runs.sort(key=lambda r: r.config.get("created_at") or "", reverse=True)
+    return runs
+
+
+def get_run(dataset, run_key_or_name):
+    """Returns the run with the given key or name.
+
+    Args:
+        dataset: a :class:`fiftyone.core.dataset.Dataset`
+        run_key_or_name: a run key or a run name
+
+    Returns:
+        a :class:`Run`
+
+    Raises:
+        AutolabelError: if the dataset has no such run
+    """
+    if isinstance(run_key_or_name, Run):
+        run_key_or_name = run_key_or_name.key
+
+    runs = list_runs(dataset)
+    for run in runs:
+        if run.key == run_key_or_name:
+            return run
+
+    for run in runs:
+        if run.config.get("name") == run_key_or_name:
+            return run
+
+    raise AutolabelError(
+        "dataset '%s' has no auto-labeling run '%s'; `autolabel runs %s` "
+        "lists its runs" % (dataset.name, run_key_or_name, dataset.name)
+    )
+
+
+def validate_run_name(dataset, name, exclude_key=None):
+    """Checks that a run name is usable and not taken on the dataset.
+
+    Args:
+        dataset: a :class:`fiftyone.core.dataset.Dataset`
+        name: the proposed name
+        exclude_key (None): a run key whose own name does not count as taken
+
+    Returns:
+        the name, stripped of surrounding whitespace
+
+    Raises:
+        AutolabelError: if the name is empty, too long, or taken
+    """
+    if not isinstance(name, str) or not name.strip():
+        raise AutolabelError("a run name must be a non-empty string")
+
+    name = name.strip()
+    if len(name) > 100:
+        raise AutolabelError(
+            "run name is %d characters long; use at most 100" % len(name)
+        )
+
+    for run in list_runs(dataset):
+        if run.key == exclude_key:
+            continue
+
+        if name in (run.key, run.config.get("name")):
+            raise AutolabelError(
+                "dataset '%s' already has a run named '%s'; choose another "
+                "name" % (dataset.name, name)
+            )
+
+    return name
+
+
+def create_run(dataset, key, status, **config):
+    """Registers a new auto-labeling run on a dataset.
+
+    Args:
+        dataset: a :class:`fiftyone.core.dataset.Dataset`
+        key: the run key, from :func:`new_run_key`
+        status: the initial :class:`RunStatus`
+        **config: the run's settings (name, task, label field, ...)
+
+    Returns:
+        the new :class:`Run`
+    """
+    now = now_iso()
+    fields = dict(
+        status=status,
+        error=None,
+        created_at=now,
+        updated_at=now,
+        heartbeat_at=now,
+    )
+    fields.update(config)
+    dataset.register_run(key, fo.RunConfig(method=RUN_METHOD, **fields))
+    return get_run(dataset, key)
+
+
+def update_run(dataset, run_key, expected_status=None, **fields):
+    """Atomically sets fields of a run's config.
+
+    Args:
+        dataset: a :class:`fiftyone.core.dataset.Dataset`
+        run_key: the run key
+        expected_status (None): a status, or tuple of statuses, that the run
+            must have for the update to happen (compare-and-set)
+        **fields: config fields to set
+
+    Returns:
+        the updated :class:`Run`, or None if ``expected_status`` did not match
+    """
+    query = _run_filter(dataset, run_key)
+    if expected_status is not None:
+        if isinstance(expected_status, str):
+            expected_status = (expected_status,)
+
+        query["config.status"] = {"$in": list(expected_status)}
+
+    fields.setdefault("updated_at", now_iso())
+    update = {"$set": {"config." + k: v for k, v in fields.items()}}
+    doc = _runs_collection().find_one_and_update(
+        query, update, return_document=True
+    )
+    return _to_run(doc) if doc is not None else None
+
+
+def transition(dataset, run, from_status, to_status, **fields):
+    """Moves a run from one status to another, atomically.
+
+    Args:
+        dataset: a :class:`fiftyone.core.dataset.Dataset`
+        run: a :class:`Run` or run key
+        from_status: the status, or tuple of statuses, the run must be in
+        to_status: the new status
+        **fields: other config fields to set in the same update
+
+    Returns:
+        the updated :class:`Run`
+
+    Raises:
+        AutolabelError: if the run is not in ``from_status``
+    """
+    key = run.key if isinstance(run, Run) else run
+    updated = update_run(
+        dataset, key, expected_status=from_status, status=to_status, **fields
+    )
+    if updated is None:
+        current = get_run(dataset, key)
+        raise AutolabelError(
+            "run '%s' is %s, not %s"
+            % (
+                current.display_name,
+                current.status,
+                " or ".join(
+                    [from_status]
+                    if isinstance(from_status, str)
+                    else from_status
+                ),
+            )
+        )
+
+    return updated
+
+
+def rename_run(dataset, run_key_or_name, new_name):
+    """Renames a run. Allowed in every status.
+
+    Args:
+        dataset: a :class:`fiftyone.core.dataset.Dataset`
+        run_key_or_name: a run key or name
+        new_name: the new name, unique on the dataset
+
+    Returns:
+        the updated :class:`Run`
+
+    Raises:
+        AutolabelError: if the run does not exist or the name is not usable
+    """
+    run = get_run(dataset, run_key_or_name)
+    new_name = validate_run_name(dataset, new_name, exclude_key=run.key)
+    return update_run(dataset, run.key, name=new_name)
+
+
+def delete_run_record(dataset, run_key):
+    """Removes a run's record from its dataset.
+
+    Args:
+        dataset: a :class:`fiftyone.core.dataset.Dataset`
+        run_key: the run key
+    """
+    dataset.reload()
+    if dataset.has_run(run_key):
+        dataset.delete_run(run_key)

@@ -1,0 +1,609 @@
+"""The staging field of a run and the review operations on it.
+
+Staged labels live in an ordinary label field of the run's label type. Each
+staged label carries its review state in the ``review_state`` attribute.
+Promote and undo flip that attribute inside MongoDB: the view's own pipeline
+selects the labels, and a ``$merge`` back into the sample collection updates
+exactly those labels, so no label is copied, deleted or looped over in Python.
+"""
+
+import fiftyone.core.fields as fof
+import fiftyone.core.odm as foo
+from fiftyone import ViewField as F
+
+from .datasets import (
+    resolve_view,
+    validate_confidence_range,
+    validate_new_field_name,
+)
+from .errors import AutolabelError
+from .runs import RunStatus, delete_run_record, get_run, list_runs
+
+REVIEW_STATE_ATTR = "review_state"
+
+
+class ReviewState:
+    """The review states of a staged label."""
+
+    IN_REVIEW = "in_review"
+    PROMOTED = "promoted"
+
+
+def staging_field_name(label_field):
+    """Returns the name of the staging field for a label field.
+
+    Args:
+        label_field: the run's label field
+
+    Returns:
+        the staging field name
+    """
+    return label_field + "_staged"
+
+
+def labels_path(run_or_field, label_type=None):
+    """Returns the path of the labels inside a label field.
+
+    Args:
+        run_or_field: a :class:`autolabel.pipeline.runs.Run` or a field name
+        label_type (None): ``"Detections"`` or ``"Classification"``; taken
+            from the run when a run is given
+
+    Returns:
+        ``"<field>.detections"`` for Detections, ``"<field>"`` otherwise
+    """
+    if isinstance(run_or_field, str):
+        field = run_or_field
+    else:
+        field = run_or_field.staging_field
+        label_type = run_or_field.label_type
+
+    if label_type == "Detections":
+        return field + ".detections"
+
+    return field
+
+
+def labels_array_expr(field, label_type):
+    """A MongoDB expression giving a sample's labels in a field as an array.
+
+    Classifications become an array of zero or one label, so every label
+    type is handled by the same pipelines.
+
+    Args:
+        field: the label field
+        label_type: ``"Detections"`` or ``"Classification"``
+
+    Returns:
+        a MongoDB aggregation expression
+    """
+    if label_type == "Detections":
+        return {"$ifNull": ["$%s.detections" % field, []]}
+
+    return {
+        "$cond": [
+            {"$eq": [{"$type": "$%s.label" % field}, "string"]},
+            ["$" + field],
+            [],
+        ]
+    }
+
+
+def aggregate(dataset, pipeline):
+    """Runs an aggregation pipeline on a dataset's sample collection.
+
+    Args:
+        dataset: a :class:`fiftyone.core.dataset.Dataset`
+        pipeline: a list of MongoDB aggregation stages
+
+    Returns:
+        the list of output documents
+    """
+    return list(
+        dataset._sample_collection.aggregate(pipeline, allowDiskUse=True)
+    )
+
+
+def check_reviewable(run):
+    """Checks that a run's labels can still be promoted or undone.
+
+    Args:
+        run: a :class:`autolabel.pipeline.runs.Run`
+
+    Raises:
+        AutolabelError: if the run is not In Review or its approval started
+    """
+    if run.status != RunStatus.IN_REVIEW:
+        raise AutolabelError(
+            "run '%s' is %s; labels can be promoted or undone only while a "
+            "run is %s" % (run.display_name, run.status, RunStatus.IN_REVIEW)
+        )
+
+    if run.config.get("approval_started_at"):
+        raise AutolabelError(
+            "run '%s' is being approved; run `autolabel approve` again to "
+            "finish it" % run.display_name
+        )
+
+
+def _label_filter(state, min_confidence, max_confidence, classes):
+    expr = F(REVIEW_STATE_ATTR) == state
+    if min_confidence is not None:
+        expr &= F("confidence") >= min_confidence
+
+    if max_confidence is not None:
+        expr &= F("confidence") <= max_confidence
+
+    if classes:
+        expr &= F("label").is_in(list(classes))
+
+    return expr
+
+
+def _selection_view(
+    dataset,
+    run,
+    view,
+    state,
+    min_confidence=None,
+    max_confidence=None,
+    classes=None,
+    sample_ids=None,
+    label_ids=None,
+):
+    """The given view narrowed to the run's staged labels in a review state
+    that also pass the given filters."""
+    min_confidence, max_confidence = validate_confidence_range(
+        min_confidence, max_confidence
+    )
+    if isinstance(classes, str):
+        classes = [classes]
+
+    view = resolve_view(dataset, view)
+    if sample_ids is not None:
+        view = view.select(list(sample_ids))
+
+    view = view.filter_labels(
+        run.staging_field,
+        _label_filter(state, min_confidence, max_confidence, classes),
+        only_matches=True,
+    )
+    if label_ids is not None:
+        view = view.select_labels(
+            ids=list(label_ids), fields=run.staging_field, omit_empty=True
+        )
+
+    return view
+
+
+def _set_review_state(dataset, run, view, from_state, to_state, progress=None):
+    """Moves every label of the run in ``view`` from one review state to
+    another; returns how many labels moved."""
+    field = run.staging_field
+    label_type = run.label_type
+    ids_pipeline = view._pipeline() + [
+        {
+            "$project": {
+                "_ids": {
+                    "$map": {
+                        "input": {
+                            "$filter": {
+                                "input": labels_array_expr(field, label_type),
+                                "cond": {
+                                    "$eq": [
+                                        "$$this." + REVIEW_STATE_ATTR,
+                                        from_state,
+                                    ]
+                                },
+                            }
+                        },
+                        "in": "$$this._id",
+                    }
+                }
+            }
+        },
+        {"$match": {"_ids.0": {"$exists": True}}},
+    ]
+
+    if progress is not None:
+        progress(0.0, "selecting labels")
+
+    counted = aggregate(
+        dataset,
+        ids_pipeline
+        + [{"$group": {"_id": None, "n": {"$sum": {"$size": "$_ids"}}}}],
+    )
+    count = counted[0]["n"] if counted else 0
+    if not count:
+        return 0
+
+    if progress is not None:
+        progress(0.5, "updating %d labels" % count)
+
+    def _flip(label):
+        return {
+            "$cond": [
+                {"$in": [label + "._id", "$$ids"]},
+                {"$mergeObjects": [label, {REVIEW_STATE_ATTR: to_state}]},
+                label,
+            ]
+        }
+
+    if label_type == "Detections":
+        new_value = {
+            "$map": {
+                "input": "$%s.detections" % field,
+                "as": "d",
+                "in": _flip("$$d"),
+            }
+        }
+        target = field + ".detections"
+    else:
+        new_value = _flip("$" + field)
+        target = field
+
+    aggregate(
+        dataset,
+        ids_pipeline
+        + [
+            {
+                "$merge": {
+                    "into": dataset._sample_collection_name,
+                    "on": "_id",
+                    "let": {"ids": "$_ids"},
+                    "whenMatched": [
+                        {"$set": {target: new_value, "last_modified_at": "$$NOW"}}
+                    ],
+                    "whenNotMatched": "discard",
+                }
+            }
+        ],
+    )
+    return count
+
+
+def promote_labels(
+    dataset,
+    run_key_or_name,
+    view=None,
+    min_confidence=None,
+    max_confidence=None,
+    classes=None,
+    sample_ids=None,
+    label_ids=None,
+    progress=None,
+):
+    """Promotes for approval every label of a run that is in review and in
+    the given view.
+
+    Args:
+        dataset: a :class:`fiftyone.core.dataset.Dataset`
+        run_key_or_name: a run key or name
+        view (None): a view into the dataset (sidebar filters, selections);
+            the whole dataset by default
+        min_confidence (None): only labels with at least this confidence
+        max_confidence (None): only labels with at most this confidence
+        classes (None): only labels of these classes
+        sample_ids (None): only labels on these samples
+        label_ids (None): only these labels
+        progress (None): a callable ``progress(fraction, label)``
+
+    Returns:
+        the number of labels promoted
+
+    Raises:
+        AutolabelError: if the run does not exist or is not In Review, or a
+            setting is invalid
+    """
+    run = get_run(dataset, run_key_or_name)
+    check_reviewable(run)
+    view = _selection_view(
+        dataset,
+        run,
+        view,
+        ReviewState.IN_REVIEW,
+        min_confidence=min_confidence,
+        max_confidence=max_confidence,
+        classes=classes,
+        sample_ids=sample_ids,
+        label_ids=label_ids,
+    )
+    return _set_review_state(
+        dataset,
+        run,
+        view,
+        ReviewState.IN_REVIEW,
+        ReviewState.PROMOTED,
+        progress=progress,
+    )
+
+
+def undo_labels(
+    dataset, run_key_or_name, classes=None, view=None, progress=None
+):
+    """Sends promoted labels of a run back to review.
+
+    Args:
+        dataset: a :class:`fiftyone.core.dataset.Dataset`
+        run_key_or_name: a run key or name
+        classes (None): only labels of these classes; all by default
+        view (None): only labels in this view; the whole dataset by default
+        progress (None): a callable ``progress(fraction, label)``
+
+    Returns:
+        the number of labels sent back to review
+
+    Raises:
+        AutolabelError: if the run does not exist or is not In Review
+    """
+    run = get_run(dataset, run_key_or_name)
+    check_reviewable(run)
+    view = _selection_view(
+        dataset, run, view, ReviewState.PROMOTED, classes=classes
+    )
+    return _set_review_state(
+        dataset,
+        run,
+        view,
+        ReviewState.PROMOTED,
+        ReviewState.IN_REVIEW,
+        progress=progress,
+    )
+
+
+def _stats_group_stages(field, label_type):
+    return [
+        {"$project": {"_l": labels_array_expr(field, label_type)}},
+        {"$unwind": "$_l"},
+        {
+            "$group": {
+                "_id": {
+                    "label": "$_l.label",
+                    "state": "$_l." + REVIEW_STATE_ATTR,
+                },
+                "n": {"$sum": 1},
+                "conf": {"$avg": "$_l.confidence"},
+            }
+        },
+    ]
+
+
+def label_stats(dataset, run_key_or_name, view=None):
+    """Counts a run's staged labels per class and review state.
+
+    For each review state (``in_review`` and ``promoted``) and class: the
+    number of labels in the view (``count``), in the whole run (``total``),
+    and the mean confidence of those in the view. Computed in one
+    aggregation.
+
+    Args:
+        dataset: a :class:`fiftyone.core.dataset.Dataset`
+        run_key_or_name: a run key or name
+        view (None): a view into the dataset; the whole dataset by default
+
+    Returns:
+        a dict ``{state: {"count": int, "total": int, "classes": [{"label",
+        "count", "total", "mean_confidence"}, ...]}}``, classes sorted by
+        total, largest first
+
+    Raises:
+        AutolabelError: if the run does not exist
+    """
+    run = get_run(dataset, run_key_or_name)
+    view = resolve_view(dataset, view)
+    if run.status == RunStatus.APPROVED or not dataset.has_field(
+        run.staging_field
+    ):
+        groups_view, groups_total = [], []
+    else:
+        group = _stats_group_stages(run.staging_field, run.label_type)
+        if view is dataset or not view._stages:
+            groups_view = groups_total = aggregate(dataset, group)
+        else:
+            facets = aggregate(
+                dataset,
+                [
+                    {
+                        "$facet": {
+                            "view": view._pipeline() + group,
+                            "total": group,
+                        }
+                    }
+                ],
+            )[0]
+            groups_view, groups_total = facets["view"], facets["total"]
+
+    in_view = {(g["_id"]["label"], g["_id"]["state"]): g for g in groups_view}
+    stats = {}
+    for state in (ReviewState.IN_REVIEW, ReviewState.PROMOTED):
+        classes = []
+        for g in groups_total:
+            label, g_state = g["_id"]["label"], g["_id"]["state"]
+            if g_state != state or label is None:
+                continue
+
+            v = in_view.get((label, state))
+            classes.append(
+                {
+                    "label": label,
+                    "count": v["n"] if v else 0,
+                    "total": g["n"],
+                    "mean_confidence": v["conf"] if v else None,
+                }
+            )
+
+        classes.sort(key=lambda c: (-c["total"], c["label"]))
+        stats[state] = {
+            "count": sum(c["count"] for c in classes),
+            "total": sum(c["total"] for c in classes),
+            "classes": classes,
+        }
+
+    return stats
+
+
+def review_view(dataset, run_key_or_name):
+    """The samples of a run with labels in review, showing only those labels
+    in its staging field.
+
+    Args:
+        dataset: a :class:`fiftyone.core.dataset.Dataset`
+        run_key_or_name: a run key or name
+
+    Returns:
+        a :class:`fiftyone.core.view.DatasetView`
+    """
+    run = get_run(dataset, run_key_or_name)
+    return dataset.filter_labels(
+        run.staging_field, F(REVIEW_STATE_ATTR) == ReviewState.IN_REVIEW
+    )
+
+
+def approval_view(dataset, run_key_or_name):
+    """The samples of a run with labels promoted for approval, showing only
+    those labels in its staging field.
+
+    Args:
+        dataset: a :class:`fiftyone.core.dataset.Dataset`
+        run_key_or_name: a run key or name
+
+    Returns:
+        a :class:`fiftyone.core.view.DatasetView`
+    """
+    run = get_run(dataset, run_key_or_name)
+    return dataset.filter_labels(
+        run.staging_field, F(REVIEW_STATE_ATTR) == ReviewState.PROMOTED
+    )
+
+
+def declare_field_like(
+    dataset, new_field, like_field, exclude_attrs=(), extra_attrs=None
+):
+    """Declares a new label field with the schema of an existing one.
+
+    Args:
+        dataset: a :class:`fiftyone.core.dataset.Dataset`
+        new_field: the new field's name
+        like_field: the existing label field to copy the schema of
+        exclude_attrs (()): label attributes not to copy
+        extra_attrs (None): a dict of label attribute name to
+            :class:`fiftyone.core.fields.Field` class to add
+    """
+    source = dataset.get_field(like_field)
+    dataset.add_sample_field(
+        new_field,
+        fof.EmbeddedDocumentField,
+        embedded_doc_type=source.document_type,
+    )
+    schema = dataset.get_field_schema(flat=True)
+    prefix = like_field + "."
+    for path, field in schema.items():
+        if not path.startswith(prefix):
+            continue
+
+        sub = path[len(prefix) :]
+        parent = schema.get(path.rsplit(".", 1)[0])
+        if sub.rsplit(".", 1)[-1] in exclude_attrs or isinstance(
+            parent, fof.DictField
+        ):
+            continue
+
+        new_path = new_field + "." + sub
+        if dataset.has_field(new_path):
+            continue
+
+        kwargs = foo.get_field_kwargs(field)
+        kwargs.pop("db_field", None)
+        kwargs.pop("created_at", None)
+        dataset.add_sample_field(new_path, **kwargs)
+
+    list_prefix = (
+        new_field + ".detections."
+        if dataset.has_field(new_field + ".detections")
+        else new_field + "."
+    )
+    for attr, ftype in (extra_attrs or {}).items():
+        dataset.add_sample_field(list_prefix + attr, ftype)
+
+
+def validate_label_field(dataset, label_field):
+    """Checks that a label field and its staging field can be created for a
+    new run.
+
+    Args:
+        dataset: a :class:`fiftyone.core.dataset.Dataset`
+        label_field: the label field the run will write on approval
+
+    Returns:
+        the ``(label_field, staging_field)`` tuple
+
+    Raises:
+        AutolabelError: if either name is invalid, exists, or is claimed by
+            another run that is not yet approved
+    """
+    validate_new_field_name(dataset, label_field)
+    staging_field = staging_field_name(label_field)
+    validate_new_field_name(dataset, staging_field, what="staging field")
+    for run in list_runs(dataset):
+        if run.status == RunStatus.APPROVED:
+            continue
+
+        if label_field in (run.label_field, run.staging_field) or (
+            staging_field == run.label_field
+        ):
+            raise AutolabelError(
+                "run '%s' already writes label field '%s'; choose another "
+                "label field name" % (run.display_name, run.label_field)
+            )
+
+    return label_field, staging_field
+
+
+def delete_staging_data(dataset, staging_field):
+    """Removes a staging field's values and its schema, if present.
+
+    Values are unset before the schema entry is removed so that an
+    interrupted call leaves no values outside the schema.
+
+    Args:
+        dataset: a :class:`fiftyone.core.dataset.Dataset`
+        staging_field: the staging field name
+    """
+    dataset._sample_collection.update_many(
+        {staging_field: {"$exists": True}}, {"$unset": {staging_field: ""}}
+    )
+    dataset.reload()
+    if dataset.has_field(staging_field):
+        dataset.delete_sample_field(staging_field)
+
+
+def delete_run(dataset, run_key_or_name):
+    """Deletes a run and its staged labels.
+
+    The run's label field, once approved, belongs to the dataset and is
+    never deleted.
+
+    Args:
+        dataset: a :class:`fiftyone.core.dataset.Dataset`
+        run_key_or_name: a run key or name
+
+    Returns:
+        the deleted :class:`autolabel.pipeline.runs.Run`
+
+    Raises:
+        AutolabelError: if the run does not exist or its approval is under way
+    """
+    run = get_run(dataset, run_key_or_name)
+    if run.status == RunStatus.IN_REVIEW and run.config.get(
+        "approval_started_at"
+    ):
+        raise AutolabelError(
+            "run '%s' is being approved; run `autolabel approve` again to "
+            "finish it before deleting the run" % run.display_name
+        )
+
+    if run.status != RunStatus.APPROVED:
+        delete_staging_data(dataset, run.staging_field)
+
+    delete_run_record(dataset, run.key)
+    return run
