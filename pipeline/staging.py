@@ -128,6 +128,10 @@ def check_reviewable(run):
 
 def _label_filter(state, min_confidence, max_confidence, classes):
     expr = F(REVIEW_STATE_ATTR) == state
+    if min_confidence is not None or max_confidence is not None:
+        # in MongoDB expressions null compares below every number
+        expr &= F("confidence") != None  # noqa: E711
+
     if min_confidence is not None:
         expr &= F("confidence") >= min_confidence
 

@@ -1,0 +1,56 @@
+"""Test set-up: a private database and plugins directory for the session.
+
+The environment is set before FiftyOne is imported, so every test (and every
+``autolabel`` or ``fiftyone`` subprocess a test starts) uses the real
+FiftyOne with its real MongoDB, in a database that is dropped at the end.
+"""
+
+import os
+import tempfile
+import uuid
+
+_DB_NAME = "autolabel-test-%s" % uuid.uuid4().hex[:12]
+_PLUGINS_DIR = tempfile.mkdtemp(prefix="autolabel-plugins-")
+os.environ["FIFTYONE_DATABASE_NAME"] = _DB_NAME
+os.environ["FIFTYONE_PLUGINS_DIR"] = _PLUGINS_DIR
+os.environ["FIFTYONE_DO_NOT_TRACK"] = "true"
+os.environ["FIFTYONE_DATABASE_VALIDATION"] = "false"
+os.environ["YOLO_OFFLINE"] = "1"
+
+import pytest  # noqa: E402
+
+import fiftyone as fo  # noqa: E402
+import fiftyone.core.odm as foo  # noqa: E402
+
+from autolabel.plugin import install_plugin  # noqa: E402
+
+install_plugin(_PLUGINS_DIR)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _drop_test_database():
+    yield
+    foo.get_db_conn().client.drop_database(_DB_NAME)
+
+
+@pytest.fixture
+def make_dataset():
+    """Returns a function creating uniquely named datasets, deleted after the
+    test."""
+    created = []
+
+    def _make(samples=(), media_type=None):
+        dataset = fo.Dataset("test-%s" % uuid.uuid4().hex[:10])
+        if media_type is not None:
+            dataset.media_type = media_type
+
+        if samples:
+            dataset.add_samples(list(samples), progress=False)
+
+        created.append(dataset.name)
+        return dataset
+
+    yield _make
+    for name in created:
+        if fo.dataset_exists(name):
+            fo.delete_dataset(name)
