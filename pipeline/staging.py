@@ -545,20 +545,24 @@ def validate_label_field(dataset, label_field):
         AutolabelError: if either name is invalid, exists, or is claimed by
             another run that is not yet approved
     """
-    validate_new_field_name(dataset, label_field)
     staging_field = staging_field_name(label_field)
-    validate_new_field_name(dataset, staging_field, what="staging field")
     for run in list_runs(dataset):
-        if run.status == RunStatus.APPROVED:
-            continue
-
-        if label_field in (run.label_field, run.staging_field) or (
-            staging_field == run.label_field
-        ):
+        if run.status != RunStatus.APPROVED and {
+            label_field,
+            staging_field,
+        } & {run.label_field, run.staging_field}:
             raise AutolabelError(
                 "run '%s' already writes label field '%s'; choose another "
                 "label field name" % (run.display_name, run.label_field)
             )
+
+    validate_new_field_name(dataset, label_field)
+    if dataset.has_field(staging_field):
+        raise AutolabelError(
+            "field '%s', where the labels of '%s' would be staged for review, "
+            "already exists; choose another label field name"
+            % (staging_field, label_field)
+        )
 
     return label_field, staging_field
 

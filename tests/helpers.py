@@ -33,7 +33,7 @@ def random_samples(rng, num_samples, label_type, with_masks=False):
         labels = []
         if label_type == "Detections":
             dets = []
-            for _ in range(rng.randrange(0, 7)):
+            for j in range(rng.randrange(0, 7)):
                 det = fo.Detection(
                     label=rng.choice(CLASSES),
                     bounding_box=[rng.random() * 0.5, rng.random() * 0.5, 0.2, 0.2],
@@ -41,7 +41,7 @@ def random_samples(rng, num_samples, label_type, with_masks=False):
                     extra=rng.randrange(100),
                 )
                 if with_masks and rng.random() < 0.5:
-                    det.mask_path = "/masks/%d_%s.png" % (i, det.id)
+                    det.mask_path = "/masks/%06d_%d.png" % (i, j)
 
                 dets.append(det)
 
