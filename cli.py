@@ -23,26 +23,33 @@ class _ArgumentParser(argparse.ArgumentParser):
 
 @contextlib.contextmanager
 def _progress_bar(desc, quiet=False):
-    """Yields a ``progress(fraction, label)`` callback drawing a tqdm bar."""
+    """Yields a ``progress(fraction, label)`` callback drawing a tqdm bar on
+    a terminal; the bar is erased if the work fails."""
     from tqdm import tqdm
 
-    with tqdm(
+    bar = tqdm(
         total=100,
         desc=desc,
-        disable=quiet,
+        disable=quiet or not sys.stderr.isatty(),
         bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed} {postfix}",
         file=sys.stderr,
-    ) as bar:
+    )
 
-        def progress(fraction, label=None):
-            bar.n = int(round(100 * fraction))
-            if label:
-                bar.set_postfix_str(label, refresh=False)
+    def progress(fraction, label=None):
+        bar.n = int(round(100 * fraction))
+        if label:
+            bar.set_postfix_str(label, refresh=False)
 
-            bar.refresh()
+        bar.refresh()
 
+    try:
         yield progress
         progress(1.0)
+    except BaseException:
+        bar.leave = False
+        raise
+    finally:
+        bar.close()
 
 
 def _confirm(question, assume_yes):
@@ -248,17 +255,25 @@ def build_parser():
     Returns:
         an :class:`argparse.ArgumentParser`
     """
+    common = _ArgumentParser(add_help=False)
+    common.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="no progress bars",
+    )
     parser = _ArgumentParser(
         prog="autolabel",
         description="Verified auto-labeling for FiftyOne datasets.",
-    )
-    parser.add_argument(
-        "-q", "--quiet", action="store_true", help="no progress bars"
+        parents=[common],
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
     def command(name, help, func, run=False):
-        p = sub.add_parser(name, help=help, description=help)
+        p = sub.add_parser(
+            name, help=help, description=help, parents=[common]
+        )
         p.set_defaults(func=func)
         if func is not _cmd_install_plugin:
             p.add_argument("dataset", help="the dataset name")
@@ -342,6 +357,7 @@ def main(argv=None):
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
+        args.quiet = getattr(args, "quiet", False)
         if args.func is _cmd_install_plugin:
             args.func(args)
             return 0
