@@ -51,8 +51,8 @@ class ImportLabels(foo.Operator):
         out = inputs.str(
             "label_field",
             label="Field for approved labels",
+            description="A new field; default <field>_verified",
             default=default,
-            required=True,
         )
         label_field = ctx.params.get("label_field") or default
         if label_field:

@@ -1,0 +1,734 @@
+"""Benchmark of the review core: import, stats, promote, undo and approve.
+
+Builds a dataset of ``--samples`` image samples, each with a ``predictions``
+field of ``--labels-per-sample`` random detections (10 classes, random boxes,
+confidences in [0, 1]), then times these steps of ``autolabel.pipeline``:
+
+1.  import: ``import_labels(dataset, "predictions")``
+2.  stats: ``label_stats()`` on the whole dataset and on a view of about half
+    of its samples
+3.  promote: ``promote_labels()`` of the labels with confidence in
+    [0.6, 0.9]
+4.  undo: ``undo_labels()`` of one class
+5.  approve: ``approve_run()``
+
+The same five steps are then timed on a second dataset with the same data,
+done "the straightforward way" with FiftyOne's public API only (``values()``,
+Python loops, ``set_values()``, ``set_label_values()``), and the results of
+both are checked to be identical (label counts per class and state, promoted,
+undone and approved labels), so that the comparison is fair.
+
+The datasets are built by inserting raw sample documents, shaped exactly as
+FiftyOne writes them, into their sample collections; building them is timed
+separately and is not part of the comparison.
+
+Everything lives in a temporary database, ``autolabel-bench-<pid>``, which is
+dropped at the end, also on error.
+
+Usage::
+
+    # the default benchmark: 100,000 samples x 10 labels = 1M labels
+    python bench/review.py
+
+    # a quick check of our pipeline only
+    python bench/review.py --samples 2000 --skip-baseline
+
+    # all figures as JSON too
+    python bench/review.py --json /tmp/review.json
+
+Options: ``--samples N`` (100000), ``--labels-per-sample K`` (10), ``--seed S``
+(51), ``--json OUT``, ``--skip-baseline``.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import signal
+import subprocess
+import sys
+import time
+
+# The database must be chosen before FiftyOne is imported
+DB_NAME = "autolabel-bench-%d" % os.getpid()
+os.environ["FIFTYONE_DATABASE_NAME"] = DB_NAME
+
+import numpy as np
+from bson import ObjectId
+
+import fiftyone as fo
+import fiftyone.core.odm as foo
+from fiftyone import ViewField as F
+
+import autolabel.pipeline as P
+
+
+CLASSES = [
+    "person",
+    "car",
+    "truck",
+    "bicycle",
+    "dog",
+    "cat",
+    "bird",
+    "boat",
+    "bus",
+    "traffic light",
+]
+UNDO_CLASS = "car"
+MIN_CONFIDENCE = 0.6
+MAX_CONFIDENCE = 0.9
+
+SOURCE_FIELD = "predictions"
+STAGING_FIELD = "predictions_staged"
+LABEL_FIELD = "predictions_verified"
+IN_REVIEW = P.ReviewState.IN_REVIEW
+PROMOTED = P.ReviewState.PROMOTED
+
+# FiftyOne draws ``_rand`` uniformly in [0.999, 1), so this keeps about half
+# of the samples
+HALF_RAND = 0.9995
+
+BUILD_BATCH_SIZE = 10000
+
+#: the label attributes that approval adds, as ``approve_run()`` declares them
+PROVENANCE_ATTRS = {
+    "autolabel_run": fo.StringField,
+    "autolabel_source": fo.StringField,
+    "approved_at": fo.DateTimeField,
+}
+
+#: step name -> (max seconds, min speedup over the straightforward way)
+TARGETS = {
+    "stats": (1.0, 10.0),
+    "stats (view)": (1.0, 10.0),
+    "promote": (5.0, 10.0),
+    "undo": (5.0, 10.0),
+    "approve": (15.0, 10.0),
+}
+
+STEPS = ["import", "stats", "stats (view)", "promote", "undo", "approve"]
+
+
+def main():
+    args = _parse_args()
+
+    # so that `kill` also drops the database
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+
+    machine = describe_machine()
+    _print_machine(machine)
+    try:
+        figures = run_benchmark(args)
+    finally:
+        drop_database()
+
+    figures["machine"] = machine
+    figures["machine"]["loadavg_end"] = _loadavg()
+    print_table(figures)
+
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(figures, f, indent=4)
+
+        print("\nfigures written to %s" % args.json)
+
+
+def _parse_args():
+    parser = argparse.ArgumentParser(
+        description="Benchmark of the review core of autolabel"
+    )
+    parser.add_argument("--samples", type=int, default=100000)
+    parser.add_argument("--labels-per-sample", type=int, default=10)
+    parser.add_argument("--seed", type=int, default=51)
+    parser.add_argument("--json", metavar="OUT", default=None)
+    parser.add_argument(
+        "--skip-baseline",
+        action="store_true",
+        help="time only our pipeline, not the straightforward way",
+    )
+    return parser.parse_args()
+
+
+def run_benchmark(args):
+    """Builds the datasets and times both ways; returns all figures."""
+    n, k, seed = args.samples, args.labels_per_sample, args.seed
+    figures = {
+        "params": {
+            "samples": n,
+            "labels_per_sample": k,
+            "labels": n * k,
+            "seed": seed,
+            "undo_class": UNDO_CLASS,
+            "confidence_range": [MIN_CONFIDENCE, MAX_CONFIDENCE],
+        },
+        "build_s": {},
+    }
+
+    print("building dataset 'ours' (%d samples x %d labels)..." % (n, k))
+    dataset, figures["build_s"]["ours"] = timed(
+        build_dataset, "bench-ours", n, k, seed
+    )
+    print("  %.1f s" % figures["build_s"]["ours"])
+    check_dataset(dataset, n, k)
+
+    print("timing our pipeline...")
+    figures["ours"] = time_ours(dataset)
+
+    if args.skip_baseline:
+        return figures
+
+    dataset.delete()
+
+    print("building dataset 'straightforward' (same data)...")
+    dataset, figures["build_s"]["baseline"] = timed(
+        build_dataset, "bench-baseline", n, k, seed
+    )
+    print("  %.1f s" % figures["build_s"]["baseline"])
+    check_dataset(dataset, n, k)
+
+    print("timing the straightforward way...")
+    figures["baseline"] = time_baseline(dataset)
+
+    check_same_results(figures["ours"], figures["baseline"])
+    print("results of both ways match")
+    return figures
+
+
+def timed(fcn, *args, **kwargs):
+    """Calls a function; returns ``(result, seconds)``."""
+    start = time.perf_counter()
+    result = fcn(*args, **kwargs)
+    return result, time.perf_counter() - start
+
+
+def drop_database():
+    """Drops the benchmark's database."""
+    foo.get_db_conn().client.drop_database(DB_NAME)
+    print("dropped database '%s'" % DB_NAME)
+
+
+###############################################################################
+# Building the data
+###############################################################################
+
+
+def build_dataset(name, num_samples, labels_per_sample, seed):
+    """Builds an image dataset with a ``predictions`` Detections field by
+    inserting raw sample documents shaped like FiftyOne's.
+
+    Args:
+        name: the dataset name
+        num_samples: the number of samples
+        labels_per_sample: the number of detections per sample
+        seed: the random seed; the same seed gives the same data
+
+    Returns:
+        a :class:`fiftyone.core.dataset.Dataset`
+    """
+    dataset = fo.Dataset(name)
+    dataset.media_type = "image"
+
+    rng = np.random.default_rng(seed)
+    collection = dataset._sample_collection
+    for start in range(0, num_samples, BUILD_BATCH_SIZE):
+        count = min(BUILD_BATCH_SIZE, num_samples - start)
+        docs = _sample_docs(
+            rng, dataset._doc.id, start, count, labels_per_sample
+        )
+        collection.insert_many(docs, ordered=False)
+
+    dataset.add_sample_field(
+        SOURCE_FIELD,
+        fo.EmbeddedDocumentField,
+        embedded_doc_type=fo.Detections,
+    )
+    dataset.reload()
+    return dataset
+
+
+def _sample_docs(rng, dataset_id, start, count, labels_per_sample):
+    shape = (count, labels_per_sample)
+    labels = rng.integers(0, len(CLASSES), size=shape).tolist()
+    confidences = rng.random(shape).tolist()
+    top_left = (rng.random(shape + (2,)) * 0.8).tolist()
+    size = (rng.random(shape + (2,)) * 0.19 + 0.01).tolist()
+    rands = (rng.random(count) * 0.001 + 0.999).tolist()
+    now = datetime.datetime.now(datetime.timezone.utc)
+
+    docs = []
+    for i in range(count):
+        detections = [
+            _detection_doc(
+                CLASSES[labels[i][j]],
+                top_left[i][j] + size[i][j],
+                confidences[i][j],
+            )
+            for j in range(labels_per_sample)
+        ]
+        docs.append(
+            {
+                "_id": ObjectId(),
+                "filepath": "/bench/img_%06d.jpg" % (start + i + 1),
+                "tags": [],
+                "_media_type": "image",
+                "_rand": rands[i],
+                SOURCE_FIELD: {"_cls": "Detections", "detections": detections},
+                "_dataset_id": dataset_id,
+                "created_at": now,
+                "last_modified_at": now,
+            }
+        )
+
+    return docs
+
+
+def _detection_doc(label, bounding_box, confidence):
+    return {
+        "_id": ObjectId(),
+        "_cls": "Detection",
+        "attributes": {},
+        "tags": [],
+        "label": label,
+        "bounding_box": bounding_box,
+        "confidence": confidence,
+    }
+
+
+def check_dataset(dataset, num_samples, labels_per_sample):
+    """Checks that FiftyOne reads the raw documents like its own."""
+    sample = dataset.first()
+    assert isinstance(sample[SOURCE_FIELD], fo.Detections)
+    assert len(sample[SOURCE_FIELD].detections) == labels_per_sample
+    assert sample[SOURCE_FIELD].detections[0].label in CLASSES
+    assert len(dataset) == num_samples
+    count = dataset.count(SOURCE_FIELD + ".detections")
+    assert count == num_samples * labels_per_sample, count
+
+
+def half_view(dataset):
+    """A view of about half of the samples, as a sidebar filter would give."""
+    return dataset.match(F("_rand") < HALF_RAND)
+
+
+###############################################################################
+# Our pipeline
+###############################################################################
+
+
+def time_ours(dataset):
+    """Times the five steps with ``autolabel.pipeline``.
+
+    Returns:
+        a dict with ``seconds`` per step and the ``results`` to compare
+    """
+    seconds, results = {}, {}
+
+    run, seconds["import"] = timed(P.import_labels, dataset, SOURCE_FIELD)
+    results["imported"] = {
+        "labels": run.counts["labels"],
+        "classes": run.classes,
+    }
+    _report("import", seconds)
+
+    stats, seconds["stats"] = timed(P.label_stats, dataset, run.key)
+    results["stats"] = _normalize_ours(stats)
+    _report("stats", seconds)
+
+    stats, seconds["stats (view)"] = timed(
+        P.label_stats, dataset, run.key, view=half_view(dataset)
+    )
+    results["stats (view)"] = _normalize_ours(stats)
+    _report("stats (view)", seconds)
+
+    results["promoted"], seconds["promote"] = timed(
+        P.promote_labels,
+        dataset,
+        run.key,
+        min_confidence=MIN_CONFIDENCE,
+        max_confidence=MAX_CONFIDENCE,
+    )
+    _report("promote", seconds, results["promoted"])
+
+    results["undone"], seconds["undo"] = timed(
+        P.undo_labels, dataset, run.key, classes=[UNDO_CLASS]
+    )
+    _report("undo", seconds, results["undone"])
+
+    run, seconds["approve"] = timed(P.approve_run, dataset, run.key)
+    results["approved"] = run.counts["approved"]
+    _report("approve", seconds, results["approved"])
+
+    return {"seconds": seconds, "results": results}
+
+
+def _normalize_ours(stats):
+    # {state: {label: [count, total, mean_confidence]}}
+    return {
+        state: {
+            c["label"]: [c["count"], c["total"], c["mean_confidence"]]
+            for c in s["classes"]
+        }
+        for state, s in stats.items()
+    }
+
+
+def _report(step, seconds, count=None):
+    suffix = "" if count is None else " (%d labels)" % count
+    print("  %-14s %8.2f s%s" % (step, seconds[step], suffix))
+
+
+###############################################################################
+# The straightforward way, with FiftyOne's public API only
+###############################################################################
+
+
+def time_baseline(dataset):
+    """Times the five steps done with FiftyOne's public API only.
+
+    Returns:
+        a dict with ``seconds`` per step and the ``results`` to compare
+    """
+    seconds, results = {}, {}
+
+    results["imported"], seconds["import"] = timed(baseline_import, dataset)
+    _report("import", seconds)
+
+    results["stats"], seconds["stats"] = timed(baseline_stats, dataset)
+    _report("stats", seconds)
+
+    results["stats (view)"], seconds["stats (view)"] = timed(
+        baseline_stats, dataset, view=half_view(dataset)
+    )
+    _report("stats (view)", seconds)
+
+    results["promoted"], seconds["promote"] = timed(baseline_promote, dataset)
+    _report("promote", seconds, results["promoted"])
+
+    results["undone"], seconds["undo"] = timed(
+        baseline_undo, dataset, UNDO_CLASS
+    )
+    _report("undo", seconds, results["undone"])
+
+    results["approved"], seconds["approve"] = timed(baseline_approve, dataset)
+    _report("approve", seconds, results["approved"])
+
+    return {"seconds": seconds, "results": results}
+
+
+def baseline_import(dataset):
+    """Copies every detection to the staging field, marked in review, and
+    lists the classes, like ``import_labels()``."""
+    values = dataset.values(SOURCE_FIELD)
+    classes = set()
+    num_labels = 0
+    for detections in values:
+        if detections is None:
+            continue
+
+        for detection in detections.detections:
+            detection["review_state"] = IN_REVIEW
+            classes.add(detection.label)
+            num_labels += 1
+
+    # Declaring the new attribute is much faster than `dynamic=True`, which
+    # merges the schema implied by every single value
+    dataset.set_values(STAGING_FIELD, values)
+    dataset.add_sample_field(
+        STAGING_FIELD + ".detections.review_state", fo.StringField
+    )
+    return {"labels": num_labels, "classes": sorted(classes)}
+
+
+def baseline_stats(dataset, view=None):
+    """Per review state and class: the count and mean confidence in the view
+    and the count in the whole dataset, like ``label_stats()``."""
+    in_view = _class_stats(view if view is not None else dataset)
+    total = _class_stats(dataset) if view is not None else in_view
+
+    stats = {IN_REVIEW: {}, PROMOTED: {}}
+    for (state, label), (count, _) in total.items():
+        v = in_view.get((state, label))
+        stats[state][label] = [
+            v[0] if v else 0,
+            count,
+            v[1] / v[0] if v else None,
+        ]
+
+    return stats
+
+
+def _class_stats(collection):
+    path = STAGING_FIELD + ".detections."
+    labels, confidences, states = collection.values(
+        [path + "label", path + "confidence", path + "review_state"]
+    )
+
+    # (state, label) -> [count, sum of confidences]
+    groups = {}
+    for sample in zip(labels, confidences, states):
+        for label, confidence, state in zip(*(v or [] for v in sample)):
+            group = groups.setdefault((state, label), [0, 0.0])
+            group[0] += 1
+            group[1] += confidence
+
+    return groups
+
+
+def baseline_promote(dataset):
+    """Promotes the labels in review with a confidence in range: the whole
+    staging field is read, changed in Python and written back."""
+    values = dataset.values(STAGING_FIELD)
+    count = 0
+    for detections in values:
+        if detections is None:
+            continue
+
+        for detection in detections.detections:
+            if (
+                detection["review_state"] == IN_REVIEW
+                and MIN_CONFIDENCE <= detection.confidence <= MAX_CONFIDENCE
+            ):
+                detection["review_state"] = PROMOTED
+                count += 1
+
+    dataset.set_values(STAGING_FIELD, values)
+    return count
+
+
+def baseline_undo(dataset, label):
+    """Sends the promoted labels of one class back to review.
+
+    This is the way FiftyOne's docs recommend to edit an attribute of some
+    labels of a Detections field: select them with ``filter_labels()``, read
+    their sample and label IDs, and ``set_label_values()`` with the list
+    syntax. It touches only the selected labels, unlike reading and writing
+    the whole field as :func:`baseline_promote` does.
+    """
+    view = dataset.filter_labels(
+        STAGING_FIELD, (F("review_state") == PROMOTED) & (F("label") == label)
+    )
+    sample_ids, label_ids = view.values(
+        ["id", STAGING_FIELD + ".detections.id"]
+    )
+    values = [
+        {"sample_id": sample_id, "label_id": label_id, "value": IN_REVIEW}
+        for sample_id, ids in zip(sample_ids, label_ids)
+        for label_id in ids
+    ]
+    dataset.set_label_values(STAGING_FIELD + ".detections.review_state", values)
+    return len(values)
+
+
+def baseline_approve(dataset):
+    """Writes the promoted labels, with the same provenance attributes as
+    ``approve_run()``, to a new field and deletes the staging field."""
+    view = dataset.filter_labels(STAGING_FIELD, F("review_state") == PROMOTED)
+    values = view.values(STAGING_FIELD)
+    approved_at = datetime.datetime.now(datetime.timezone.utc)
+    for detections in values:
+        for detection in detections.detections:
+            detection.clear_field("review_state")
+            detection["autolabel_run"] = "baseline"
+            detection["autolabel_source"] = "field:" + SOURCE_FIELD
+            detection["approved_at"] = approved_at
+
+    view.set_values(LABEL_FIELD, values)
+    for attr, ftype in PROVENANCE_ATTRS.items():
+        dataset.add_sample_field(LABEL_FIELD + ".detections." + attr, ftype)
+
+    dataset.delete_sample_field(STAGING_FIELD)
+    return dataset.count(LABEL_FIELD + ".detections")
+
+
+def check_same_results(ours, baseline):
+    """Asserts that both ways gave the same labels and statistics."""
+    ours, baseline = ours["results"], baseline["results"]
+    for key in ("imported", "promoted", "undone", "approved"):
+        assert ours[key] == baseline[key], (key, ours[key], baseline[key])
+
+    for key in ("stats", "stats (view)"):
+        for state in (IN_REVIEW, PROMOTED):
+            a, b = ours[key].get(state, {}), baseline[key].get(state, {})
+            assert set(a) == set(b), (key, state, set(a) ^ set(b))
+            for label in a:
+                assert a[label][:2] == b[label][:2], (key, state, label)
+                assert _close(a[label][2], b[label][2]), (key, state, label)
+
+
+def _close(a, b):
+    if a is None or b is None:
+        return a is None and b is None
+
+    return abs(a - b) <= 1e-9
+
+
+###############################################################################
+# Machine and report
+###############################################################################
+
+
+def describe_machine():
+    """Returns a dict describing this machine and its software."""
+    return {
+        "nproc": _nproc(),
+        "cpu_model": _cpu_model(),
+        "memory_gib": round(_meminfo_kib("MemTotal") / 2**20, 1),
+        "loadavg_start": _loadavg(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "fiftyone": fo.__version__,
+        "mongodb": foo.get_db_conn().client.server_info()["version"],
+    }
+
+
+def _nproc():
+    try:
+        out = subprocess.run(["nproc"], capture_output=True, text=True)
+        return int(out.stdout)
+    except (OSError, ValueError):
+        return os.cpu_count()
+
+
+def _cpu_model():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+
+    return platform.processor() or "unknown"
+
+
+def _meminfo_kib(key):
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith(key + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+
+    return 0
+
+
+def _loadavg():
+    try:
+        with open("/proc/loadavg") as f:
+            return [float(x) for x in f.read().split()[:3]]
+    except OSError:
+        return None
+
+
+def _print_machine(machine):
+    print(
+        "machine: %d cores (nproc), %s, %.1f GiB memory, load %s"
+        % (
+            machine["nproc"],
+            machine["cpu_model"],
+            machine["memory_gib"],
+            machine["loadavg_start"],
+        )
+    )
+    print(
+        "software: Python %s, FiftyOne %s, MongoDB %s, %s"
+        % (
+            machine["python"],
+            machine["fiftyone"],
+            machine["mongodb"],
+            machine["platform"],
+        )
+    )
+
+
+def print_table(figures):
+    """Prints the comparison table and adds ``steps`` to ``figures``."""
+    params = figures["params"]
+    ours = figures["ours"]["seconds"]
+    baseline = figures.get("baseline", {}).get("seconds", {})
+
+    print(
+        "\n%d samples x %d labels = %d labels; build %s"
+        % (
+            params["samples"],
+            params["labels_per_sample"],
+            params["labels"],
+            ", ".join(
+                "%s %.1f s" % kv for kv in figures["build_s"].items()
+            ),
+        )
+    )
+    header = "%-14s %10s %20s %10s  %-18s %s" % (
+        "step",
+        "ours (s)",
+        "straightforward (s)",
+        "x faster",
+        "target",
+        "result",
+    )
+    print(header)
+    print("-" * len(header))
+
+    figures["steps"] = []
+    for step in STEPS:
+        row = _table_row(step, ours[step], baseline.get(step))
+        figures["steps"].append(row)
+        print(
+            "%-14s %10.2f %20s %10s  %-18s %s"
+            % (
+                step,
+                row["ours_s"],
+                _fmt(row["baseline_s"], "%.2f"),
+                _fmt(row["speedup"], "%.1f"),
+                row["target"],
+                row["result"],
+            )
+        )
+
+
+def _table_row(step, ours_s, baseline_s):
+    speedup = baseline_s / ours_s if baseline_s is not None else None
+    row = {
+        "step": step,
+        "ours_s": ours_s,
+        "baseline_s": baseline_s,
+        "speedup": speedup,
+        "target": "-",
+        "result": "-",
+        "met": None,
+    }
+    if step not in TARGETS:
+        return row
+
+    max_s, min_speedup = TARGETS[step]
+    row["target"] = "<= %g s, >= %gx" % (max_s, min_speedup)
+    row["target_s"] = max_s
+    row["target_speedup"] = min_speedup
+
+    misses = []
+    if ours_s > max_s:
+        misses.append("%.2f s over" % (ours_s - max_s))
+
+    if speedup is not None and speedup < min_speedup:
+        misses.append("only %.1fx" % speedup)
+
+    row["met"] = not misses
+    if misses:
+        row["result"] = "MISSED (%s)" % ", ".join(misses)
+    elif speedup is None:
+        row["result"] = "met (time only)"
+    else:
+        row["result"] = "met"
+
+    return row
+
+
+def _fmt(value, fmt):
+    return "-" if value is None else fmt % value
+
+
+if __name__ == "__main__":
+    main()
