@@ -135,7 +135,9 @@ def _cmd_import(args, P, dataset):
 
 
 def _cmd_promote(args, P, dataset):
-    sample_ids = _read_ids(args.sample_ids_file) if args.sample_ids_file else None
+    sample_ids = (
+        _read_ids(args.sample_ids_file) if args.sample_ids_file else None
+    )
     with _progress_bar("promote", args.quiet) as progress:
         n = P.promote_labels(
             dataset,
@@ -271,9 +273,7 @@ def build_parser():
     sub = parser.add_subparsers(dest="command", required=True)
 
     def command(name, help, func, run=False):
-        p = sub.add_parser(
-            name, help=help, description=help, parents=[common]
-        )
+        p = sub.add_parser(name, help=help, description=help, parents=[common])
         p.set_defaults(func=func)
         if func is not _cmd_install_plugin:
             p.add_argument("dataset", help="the dataset name")
@@ -299,7 +299,10 @@ def build_parser():
     )
 
     p = command(
-        "promote", "promote labels in review for approval", _cmd_promote, run=True
+        "promote",
+        "promote labels in review for approval",
+        _cmd_promote,
+        run=True,
     )
     p.add_argument("--min-confidence", type=_confidence)
     p.add_argument("--max-confidence", type=_confidence)
@@ -315,7 +318,9 @@ def build_parser():
     )
     p.add_argument("--class", dest="classes", action="append")
 
-    p = command("stats", "label counts per class of a run", _cmd_stats, run=True)
+    p = command(
+        "stats", "label counts per class of a run", _cmd_stats, run=True
+    )
     p.add_argument("--json", action="store_true", help="print JSON")
 
     p = command(

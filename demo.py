@@ -330,7 +330,7 @@ def generate_samples(images_dir, num_samples=NUM_SAMPLES, seed=SEED):
                 **{
                     GT_FIELD: make_ground_truth(objects),
                     SOURCE_FIELD: make_predictions(rng, objects),
-                }
+                },
             )
         )
 

@@ -20,7 +20,9 @@ class ApproveRun(foo.Operator):
         inputs = types.Object()
         run = run_input(ctx, inputs, statuses=REVIEWABLE)
         if run is not None:
-            n = label_stats(ctx.dataset, run.key)[ReviewState.PROMOTED]["total"]
+            n = label_stats(ctx.dataset, run.key)[ReviewState.PROMOTED][
+                "total"
+            ]
             inputs.view(
                 "confirm",
                 types.Warning(

@@ -22,4 +22,6 @@ class GetLabelStats(foo.Operator):
         return types.Property(inputs)
 
     def execute(self, ctx):
-        return {"stats": label_stats(ctx.dataset, ctx.params["run"], view=ctx.view)}
+        return {
+            "stats": label_stats(ctx.dataset, ctx.params["run"], view=ctx.view)
+        }

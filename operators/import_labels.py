@@ -60,7 +60,9 @@ class ImportLabels(foo.Operator):
 
         name = inputs.str("name", label="Run name (optional)")
         if ctx.params.get("name"):
-            validate_into(name, validate_run_name, ctx.dataset, ctx.params["name"])
+            validate_into(
+                name, validate_run_name, ctx.dataset, ctx.params["name"]
+            )
 
         return types.Property(
             inputs, view=types.View(label="Analyze existing labels")

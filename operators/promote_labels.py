@@ -31,8 +31,12 @@ class PromoteLabels(foo.Operator):
     def resolve_input(self, ctx):
         inputs = types.Object()
         run = run_input(ctx, inputs, statuses=REVIEWABLE)
-        lo = inputs.float("min_confidence", label="Minimum confidence", min=0, max=1)
-        inputs.float("max_confidence", label="Maximum confidence", min=0, max=1)
+        lo = inputs.float(
+            "min_confidence", label="Minimum confidence", min=0, max=1
+        )
+        inputs.float(
+            "max_confidence", label="Maximum confidence", min=0, max=1
+        )
         inputs.list("classes", types.String(), label="Classes (empty = all)")
         validate_into(
             lo,
@@ -45,11 +49,17 @@ class PromoteLabels(foo.Operator):
                 "scope",
                 types.Notice(
                     label="Labels in review in the current view%s are promoted"
-                    % (" and selection" if ctx.selected or ctx.selected_labels else "")
+                    % (
+                        " and selection"
+                        if ctx.selected or ctx.selected_labels
+                        else ""
+                    )
                 ),
             )
 
-        return types.Property(inputs, view=types.View(label="Add labels for approval"))
+        return types.Property(
+            inputs, view=types.View(label="Add labels for approval")
+        )
 
     def execute(self, ctx):
         run = get_run(ctx.dataset, ctx.params["run"])

@@ -20,7 +20,9 @@ class UndoLabels(foo.Operator):
         inputs = types.Object()
         run_input(ctx, inputs, statuses=REVIEWABLE)
         inputs.list("classes", types.String(), label="Classes (empty = all)")
-        return types.Property(inputs, view=types.View(label="Undo promoted labels"))
+        return types.Property(
+            inputs, view=types.View(label="Undo promoted labels")
+        )
 
     def execute(self, ctx):
         count = undo_labels(

@@ -96,7 +96,11 @@ def _write_labels(dataset, run):
     }
     staged = "$" + run.staging_field
     if run.label_type == "Detections":
-        match = {run.staging_field + ".detections." + REVIEW_STATE_ATTR: ReviewState.PROMOTED}
+        match = {
+            run.staging_field
+            + ".detections."
+            + REVIEW_STATE_ATTR: ReviewState.PROMOTED
+        }
         value = {
             "$mergeObjects": [
                 staged,
@@ -116,7 +120,9 @@ def _write_labels(dataset, run):
             ]
         }
     else:
-        match = {run.staging_field + "." + REVIEW_STATE_ATTR: ReviewState.PROMOTED}
+        match = {
+            run.staging_field + "." + REVIEW_STATE_ATTR: ReviewState.PROMOTED
+        }
         value = _approved_label(run, staged, approved_at)
 
     aggregate(
@@ -142,7 +148,9 @@ def _write_labels(dataset, run):
             },
         ],
     )
-    approved = dataset.count(labels_path(run.label_field, run.label_type) + ".label")
+    approved = dataset.count(
+        labels_path(run.label_field, run.label_type) + ".label"
+    )
     return update_run(
         dataset,
         run.key,
@@ -167,7 +175,13 @@ def _finish(dataset, run):
 
 
 #: the steps of an approval, in order; each is ``step(dataset, run) -> run``
-APPROVAL_STEPS = [_start, _declare_label_field, _write_labels, _delete_staged, _finish]
+APPROVAL_STEPS = [
+    _start,
+    _declare_label_field,
+    _write_labels,
+    _delete_staged,
+    _finish,
+]
 
 
 def approve_run(dataset, run_key_or_name, progress=None):

@@ -28,7 +28,12 @@ IMPORT_METHOD = "existing_labels"
 
 def _confidence_summary(collection, field, label_type):
     labels = labels_array_expr(field, label_type)
-    is_number = {"$in": [{"$type": "$$this.confidence"}, ["double", "int", "long", "decimal"]]}
+    is_number = {
+        "$in": [
+            {"$type": "$$this.confidence"},
+            ["double", "int", "long", "decimal"],
+        ]
+    }
     in_range = {
         "$and": [
             is_number,
@@ -47,7 +52,9 @@ def _confidence_summary(collection, field, label_type):
                     "labels": {"$sum": {"$size": "$_l"}},
                     "scored": {
                         "$sum": {
-                            "$size": {"$filter": {"input": "$_l", "cond": in_range}}
+                            "$size": {
+                                "$filter": {"input": "$_l", "cond": in_range}
+                            }
                         }
                     },
                     "out_of_range": {
@@ -56,7 +63,10 @@ def _confidence_summary(collection, field, label_type):
                                 "$filter": {
                                     "input": "$_l",
                                     "cond": {
-                                        "$and": [is_number, {"$not": [in_range]}]
+                                        "$and": [
+                                            is_number,
+                                            {"$not": [in_range]},
+                                        ]
                                     },
                                 }
                             }
@@ -73,7 +83,9 @@ def _copy_to_staging(collection, source_field, staging_field, label_type):
     """Copies the source labels of every sample in ``collection`` into the
     staging field, each marked in review, in one aggregation."""
     src = "$" + source_field
-    mark = {"$mergeObjects": ["$$this", {REVIEW_STATE_ATTR: ReviewState.IN_REVIEW}]}
+    mark = {
+        "$mergeObjects": ["$$this", {REVIEW_STATE_ATTR: ReviewState.IN_REVIEW}]
+    }
     if label_type == "Detections":
         staged = {
             "$mergeObjects": [
@@ -93,7 +105,12 @@ def _copy_to_staging(collection, source_field, staging_field, label_type):
         staged = {
             "$cond": [
                 {"$eq": [{"$type": src + ".label"}, "string"]},
-                {"$mergeObjects": [src, {REVIEW_STATE_ATTR: ReviewState.IN_REVIEW}]},
+                {
+                    "$mergeObjects": [
+                        src,
+                        {REVIEW_STATE_ATTR: ReviewState.IN_REVIEW},
+                    ]
+                },
                 None,
             ]
         }
@@ -243,4 +260,3 @@ def import_labels(
         delete_staging_data(dataset, staging_field)
         delete_run_record(dataset, key)
         raise
-

@@ -256,7 +256,12 @@ def _set_review_state(dataset, run, view, from_state, to_state, progress=None):
                     "on": "_id",
                     "let": {"ids": "$_ids"},
                     "whenMatched": [
-                        {"$set": {target: new_value, "last_modified_at": "$$NOW"}}
+                        {
+                            "$set": {
+                                target: new_value,
+                                "last_modified_at": "$$NOW",
+                            }
+                        }
                     ],
                     "whenNotMatched": "discard",
                 }

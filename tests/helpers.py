@@ -36,7 +36,12 @@ def random_samples(rng, num_samples, label_type, with_masks=False):
             for j in range(rng.randrange(0, 7)):
                 det = fo.Detection(
                     label=rng.choice(CLASSES),
-                    bounding_box=[rng.random() * 0.5, rng.random() * 0.5, 0.2, 0.2],
+                    bounding_box=[
+                        rng.random() * 0.5,
+                        rng.random() * 0.5,
+                        0.2,
+                        0.2,
+                    ],
                     confidence=random_confidence(rng, allow_missing=True),
                     extra=rng.randrange(100),
                 )

@@ -91,7 +91,9 @@ class ReferenceRun:
                     "count": c["count"],
                     "total": c["total"],
                     "mean_confidence": (
-                        sum(c["confs"]) / len(c["confs"]) if c["confs"] else None
+                        sum(c["confs"]) / len(c["confs"])
+                        if c["confs"]
+                        else None
                     ),
                 }
                 for name, c in per_class.items()

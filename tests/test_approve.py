@@ -13,7 +13,7 @@ import fiftyone as fo
 import autolabel.pipeline as P
 import autolabel.pipeline.approval as approval
 
-from helpers import make_rng, random_samples, staged_labels, truth_by_id
+from helpers import make_rng, random_samples, staged_labels
 
 
 class InjectedFailure(Exception):
@@ -69,7 +69,9 @@ def _final_state(dataset, run):
 def test_interrupted_approve_converges_at_every_step(
     make_dataset, monkeypatch, label_type
 ):
-    expected_dataset, expected_run = _prepared(make_dataset, label_type=label_type)
+    expected_dataset, expected_run = _prepared(
+        make_dataset, label_type=label_type
+    )
     P.approve_run(expected_dataset, expected_run.key)
     expected = _final_state(expected_dataset, expected_run)
     assert expected[0] == P.RunStatus.APPROVED
@@ -96,7 +98,9 @@ def test_interrupted_approve_converges_at_every_step(
             if i < len(steps) - 1 or when == "before":
                 assert current.status == P.RunStatus.IN_REVIEW
                 if i > 0 or when == "after":
-                    with pytest.raises(P.AutolabelError, match="being approved"):
+                    with pytest.raises(
+                        P.AutolabelError, match="being approved"
+                    ):
                         P.promote_labels(dataset, run.key)
 
             monkeypatch.setattr(approval, "APPROVAL_STEPS", steps)
@@ -152,7 +156,9 @@ def test_approve_refused_unless_in_review(make_dataset):
             action()
 
 
-def test_approve_refuses_existing_label_field_and_changes_nothing(make_dataset):
+def test_approve_refuses_existing_label_field_and_changes_nothing(
+    make_dataset,
+):
     dataset, run = _prepared(make_dataset, n=10)
     dataset.add_sample_field(run.label_field, fo.StringField)
     before = P.get_run(dataset, run.key).to_dict()
@@ -183,7 +189,9 @@ def test_approve_killed_then_rerun(make_dataset, tmp_path):
     kills = 0
     for delay in (None, 0.0, 0.05, 0.15, 0.3):
         rng = make_rng(21)
-        samples, truth = random_samples(rng, 800, "Detections", with_masks=True)
+        samples, truth = random_samples(
+            rng, 800, "Detections", with_masks=True
+        )
         dataset = make_dataset(samples)
         run = P.import_labels(dataset, "predictions")
         P.promote_labels(dataset, run.key, min_confidence=0.4)

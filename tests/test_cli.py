@@ -37,7 +37,14 @@ def snapshot(dataset):
 
 def test_review_flow(capsys, dataset, tmp_path):
     code, out, _ = run_cli(
-        capsys, "-q", "import", dataset.name, "--field", "predictions", "--name", "cli run"
+        capsys,
+        "-q",
+        "import",
+        dataset.name,
+        "--field",
+        "predictions",
+        "--name",
+        "cli run",
     )
     assert code == 0, out
     assert "is In Review" in out
@@ -50,19 +57,29 @@ def test_review_flow(capsys, dataset, tmp_path):
     ids_file = tmp_path / "ids.txt"
     ids_file.write_text("\n".join(some.values("id")) + "\n")
     code, out, _ = run_cli(
-        capsys, "-q", "promote", dataset.name, "cli run",
-        "--min-confidence", 0.2, "--max-confidence", 0.9,
-        "--class", "cat", "--class", "dog", "--sample-ids-file", ids_file,
+        capsys,
+        "-q",
+        "promote",
+        dataset.name,
+        "cli run",
+        "--min-confidence",
+        0.2,
+        "--max-confidence",
+        0.9,
+        "--class",
+        "cat",
+        "--class",
+        "dog",
+        "--sample-ids-file",
+        ids_file,
     )
     assert code == 0
-    expected = (
-        some.filter_labels(
-            "predictions",
-            fo.ViewField("label").is_in(["cat", "dog"])
-            & (fo.ViewField("confidence") >= 0.2)
-            & (fo.ViewField("confidence") <= 0.9),
-        ).count("predictions.detections")
-    )
+    expected = some.filter_labels(
+        "predictions",
+        fo.ViewField("label").is_in(["cat", "dog"])
+        & (fo.ViewField("confidence") >= 0.2)
+        & (fo.ViewField("confidence") <= 0.9),
+    ).count("predictions.detections")
     assert out.strip() == "promoted %d labels for approval" % expected
 
     code, out, _ = run_cli(capsys, "stats", dataset.name, "cli run", "--json")
@@ -73,17 +90,25 @@ def test_review_flow(capsys, dataset, tmp_path):
 
     cats = stats["promoted"]["classes"]
     n_cat = sum(c["total"] for c in cats if c["label"] == "cat")
-    code, out, _ = run_cli(capsys, "-q", "undo", dataset.name, "cli run", "--class", "cat")
+    code, out, _ = run_cli(
+        capsys, "-q", "undo", dataset.name, "cli run", "--class", "cat"
+    )
     assert out.strip() == "sent %d labels back to review" % n_cat
 
-    code, out, _ = run_cli(capsys, "rename", dataset.name, "cli run", "renamed")
+    code, out, _ = run_cli(
+        capsys, "rename", dataset.name, "cli run", "renamed"
+    )
     assert code == 0 and "'renamed'" in out
 
-    code, out, _ = run_cli(capsys, "-q", "approve", dataset.name, "renamed", "--yes")
+    code, out, _ = run_cli(
+        capsys, "-q", "approve", dataset.name, "renamed", "--yes"
+    )
     assert code == 0
-    assert "is Approved: %d labels written to 'predictions_verified'" % (
-        expected - n_cat
-    ) in out
+    assert (
+        "is Approved: %d labels written to 'predictions_verified'"
+        % (expected - n_cat)
+        in out
+    )
     dataset.reload()
     assert dataset.count("predictions_verified.detections") == expected - n_cat
 
@@ -93,9 +118,22 @@ def test_review_flow(capsys, dataset, tmp_path):
     assert dataset.count("predictions_verified.detections") == expected - n_cat
 
 
-def test_bad_input_is_one_line_exit_2_and_changes_nothing(capsys, dataset, tmp_path, make_dataset):
-    run_cli(capsys, "-q", "import", dataset.name, "--field", "predictions", "--name", "r")
-    run_cli(capsys, "-q", "promote", dataset.name, "r", "--min-confidence", "0.5")
+def test_bad_input_is_one_line_exit_2_and_changes_nothing(
+    capsys, dataset, tmp_path, make_dataset
+):
+    run_cli(
+        capsys,
+        "-q",
+        "import",
+        dataset.name,
+        "--field",
+        "predictions",
+        "--name",
+        "r",
+    )
+    run_cli(
+        capsys, "-q", "promote", dataset.name, "r", "--min-confidence", "0.5"
+    )
     approved = P.import_labels(dataset, "predictions", label_field="done")
     P.approve_run(dataset, approved.key)
     bad_ids = tmp_path / "ids.txt"
@@ -105,20 +143,84 @@ def test_bad_input_is_one_line_exit_2_and_changes_nothing(capsys, dataset, tmp_p
     cases = [
         (("runs", "no-such-dataset"), "dataset 'no-such-dataset' not found"),
         (("stats", dataset.name, "nope"), "has no auto-labeling run 'nope'"),
-        (("approve", dataset.name, approved.key, "--yes"), "is Approved; only a run"),
+        (
+            ("approve", dataset.name, approved.key, "--yes"),
+            "is Approved; only a run",
+        ),
         (("promote", dataset.name, approved.key), "is Approved"),
         (("undo", dataset.name, approved.key), "is Approved"),
-        (("import", dataset.name, "--field", "predictions", "--label-field", "done"), "already exists"),
-        (("import", dataset.name, "--field", "predictions", "--label-field", "1bad"), "invalid label field name"),
-        (("import", dataset.name, "--field", "filepath"), "not a Classification or Detections"),
-        (("promote", dataset.name, "r", "--min-confidence", "1.5"), "outside [0, 1]"),
-        (("promote", dataset.name, "r", "--max-confidence", "-0.1"), "outside [0, 1]"),
-        (("promote", dataset.name, "r", "--min-confidence", "0.8", "--max-confidence", "0.2"), "is above maximum"),
-        (("promote", dataset.name, "r", "--min-confidence", "high"), "not a number"),
-        (("promote", dataset.name, "r", "--sample-ids-file", bad_ids), "is not a sample id"),
-        (("promote", dataset.name, "r", "--sample-ids-file", tmp_path / "missing"), "cannot read"),
-        (("rename", dataset.name, "r", approved.key), "already has a run named"),
-        (("import", video.name, "--field", "predictions"), "media type 'video'"),
+        (
+            (
+                "import",
+                dataset.name,
+                "--field",
+                "predictions",
+                "--label-field",
+                "done",
+            ),
+            "already exists",
+        ),
+        (
+            (
+                "import",
+                dataset.name,
+                "--field",
+                "predictions",
+                "--label-field",
+                "1bad",
+            ),
+            "invalid label field name",
+        ),
+        (
+            ("import", dataset.name, "--field", "filepath"),
+            "not a Classification or Detections",
+        ),
+        (
+            ("promote", dataset.name, "r", "--min-confidence", "1.5"),
+            "outside [0, 1]",
+        ),
+        (
+            ("promote", dataset.name, "r", "--max-confidence", "-0.1"),
+            "outside [0, 1]",
+        ),
+        (
+            (
+                "promote",
+                dataset.name,
+                "r",
+                "--min-confidence",
+                "0.8",
+                "--max-confidence",
+                "0.2",
+            ),
+            "is above maximum",
+        ),
+        (
+            ("promote", dataset.name, "r", "--min-confidence", "high"),
+            "not a number",
+        ),
+        (
+            ("promote", dataset.name, "r", "--sample-ids-file", bad_ids),
+            "is not a sample id",
+        ),
+        (
+            (
+                "promote",
+                dataset.name,
+                "r",
+                "--sample-ids-file",
+                tmp_path / "missing",
+            ),
+            "cannot read",
+        ),
+        (
+            ("rename", dataset.name, "r", approved.key),
+            "already has a run named",
+        ),
+        (
+            ("import", video.name, "--field", "predictions"),
+            "media type 'video'",
+        ),
         (("approve", dataset.name, "r"), "pass --yes"),
         (("delete", dataset.name, "r"), "pass --yes"),
         (("frobnicate",), "invalid choice"),
@@ -146,7 +248,10 @@ def test_console_script_and_plugin_install(dataset, tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     proc = subprocess.run(
-        [exe, "stats", dataset.name, "nope"], capture_output=True, text=True, timeout=120
+        [exe, "stats", dataset.name, "nope"],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [
@@ -156,12 +261,25 @@ def test_console_script_and_plugin_install(dataset, tmp_path):
 
     env = dict(os.environ, FIFTYONE_PLUGINS_DIR=str(tmp_path / "plugins"))
     proc = subprocess.run(
-        [exe, "install-plugin"], capture_output=True, text=True, env=env, timeout=120
+        [exe, "install-plugin"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
     )
     assert proc.returncode == 0, proc.stderr
     fiftyone = os.path.join(os.path.dirname(exe), "fiftyone")
     listed = subprocess.run(
-        [fiftyone, "operators", "list"], capture_output=True, text=True, env=env, timeout=120
+        [fiftyone, "operators", "list"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
     ).stdout
-    for name in ("import_labels", "promote_labels", "undo_labels", "approve_run"):
+    for name in (
+        "import_labels",
+        "promote_labels",
+        "undo_labels",
+        "approve_run",
+    ):
         assert "@autolabel/auto-labeling/" + name in listed

@@ -55,7 +55,9 @@ def test_every_operator_is_registered():
 
 
 def test_review_flow_through_operators(dataset):
-    run = execute("import_labels", dataset, {"field": "predictions", "name": "ops"})["run"]
+    run = execute(
+        "import_labels", dataset, {"field": "predictions", "name": "ops"}
+    )["run"]
     assert run["status"] == "In Review"
     S = run["staging_field"]
 
@@ -84,7 +86,9 @@ def test_review_flow_through_operators(dataset):
     in_review = P.review_view(dataset, run["key"])
     labels = [
         {"label_id": d.id, "field": S, "sample_id": sid}
-        for sid, dets in zip(in_review.values("id"), in_review.values(S + ".detections"))
+        for sid, dets in zip(
+            in_review.values("id"), in_review.values(S + ".detections")
+        )
         for d in dets[:1]
     ][:3]
     promoted = execute(
@@ -100,7 +104,9 @@ def test_review_flow_through_operators(dataset):
         S, F("review_state") == "promoted"
     ).count(S + ".detections")
 
-    undone = execute("undo_labels", dataset, {"run": run["key"], "classes": ["cat"]})["undone"]
+    undone = execute(
+        "undo_labels", dataset, {"run": run["key"], "classes": ["cat"]}
+    )["undone"]
     assert undone == sum(
         c["total"] for c in stats["promoted"]["classes"] if c["label"] == "cat"
     )
@@ -120,7 +126,11 @@ def test_review_flow_through_operators(dataset):
 
 
 def test_forms_report_bad_input(dataset, make_dataset):
-    props = form("import_labels", dataset, {"field": "predictions", "label_field": "predictions"})
+    props = form(
+        "import_labels",
+        dataset,
+        {"field": "predictions", "label_field": "predictions"},
+    )
     assert props["label_field"].invalid
     assert "already exists" in props["label_field"].error_message
 
@@ -131,7 +141,10 @@ def test_forms_report_bad_input(dataset, make_dataset):
         {"field": "predictions", "label_field": "fresh", "name": "taken"},
     )
     assert not props["label_field"].invalid
-    assert props["name"].invalid and "already has a run named" in props["name"].error_message
+    assert (
+        props["name"].invalid
+        and "already has a run named" in props["name"].error_message
+    )
 
     run = P.list_runs(dataset)[0]
     props = form(
@@ -157,8 +170,12 @@ def test_failed_execution_changes_nothing(dataset):
     with pytest.raises(foo.executor.ExecutionError, match="run"):
         execute("promote_labels", dataset, {"run": run.key})
 
-    with pytest.raises(foo.executor.ExecutionError, match="outside \\[0, 1\\]"):
-        execute("promote_labels", dataset, {"run": other.key, "min_confidence": 2})
+    with pytest.raises(
+        foo.executor.ExecutionError, match="outside \\[0, 1\\]"
+    ):
+        execute(
+            "promote_labels", dataset, {"run": other.key, "min_confidence": 2}
+        )
 
     assert P.get_run(dataset, run.key).status == P.RunStatus.APPROVED
     assert P.get_run(dataset, other.key).to_dict() == before

@@ -193,4 +193,6 @@ def test_review_and_approval_views(make_dataset):
     assert approval.count(path) == n
     assert set(approval.distinct(path + ".label")) <= {"cat"}
     assert "cat" not in review.distinct(path + ".label")
-    assert review.count(path) + n == sum(len(s["labels"]) for s in truth.values())
+    assert review.count(path) + n == sum(
+        len(s["labels"]) for s in truth.values()
+    )

@@ -58,7 +58,9 @@ def test_transition_is_compare_and_set(dataset):
 
     def approve_like():
         try:
-            R.transition(dataset, run, P.RunStatus.IN_REVIEW, P.RunStatus.APPROVED)
+            R.transition(
+                dataset, run, P.RunStatus.IN_REVIEW, P.RunStatus.APPROVED
+            )
             wins.append(1)
         except P.AutolabelError:
             pass
@@ -96,9 +98,12 @@ def test_delete_removes_run_and_staging_but_never_approved_labels(dataset):
     dataset.reload()
     assert P.list_runs(dataset) == []
     assert not dataset.has_field(pending.staging_field)
-    assert dataset._sample_collection.count_documents(
-        {pending.staging_field: {"$exists": True}}
-    ) == 0
+    assert (
+        dataset._sample_collection.count_documents(
+            {pending.staging_field: {"$exists": True}}
+        )
+        == 0
+    )
     assert dataset.count("kept.detections") == n
     with pytest.raises(P.AutolabelError, match="has no auto-labeling run"):
         P.get_run(dataset, kept.key)
@@ -140,9 +145,18 @@ def test_import_errors_change_nothing(make_dataset, dataset):
     cases = [
         ({"source_field": "nope"}, "has no field 'nope'"),
         ({"source_field": "filepath"}, "not a Classification or Detections"),
-        ({"source_field": "predictions", "label_field": "predictions"}, "already exists"),
-        ({"source_field": "predictions", "label_field": "bad name"}, "invalid label field"),
-        ({"source_field": "predictions", "label_field": "_hidden"}, "invalid label field"),
+        (
+            {"source_field": "predictions", "label_field": "predictions"},
+            "already exists",
+        ),
+        (
+            {"source_field": "predictions", "label_field": "bad name"},
+            "invalid label field",
+        ),
+        (
+            {"source_field": "predictions", "label_field": "_hidden"},
+            "invalid label field",
+        ),
     ]
     for kwargs, message in cases:
         with pytest.raises(P.AutolabelError, match=message):
@@ -169,7 +183,9 @@ def test_import_requires_confidences_in_range(make_dataset):
             )
         ]
     )
-    with pytest.raises(P.AutolabelError, match="at least one label must carry a confidence"):
+    with pytest.raises(
+        P.AutolabelError, match="at least one label must carry a confidence"
+    ):
         P.import_labels(no_conf, "gt")
 
     logits = make_dataset(
