@@ -18,8 +18,8 @@ def install_plugin(plugins_dir=None, overwrite=False):
     Args:
         plugins_dir (None): the plugins directory; default
             ``fiftyone.config.plugins_dir``
-        overwrite (False): whether to replace another plugin installed under
-            the same directory name
+        overwrite (False): whether to replace a directory or file installed
+            under the same name; a link is always re-pointed here
 
     Returns:
         the path of the installed plugin
@@ -41,13 +41,16 @@ def install_plugin(plugins_dir=None, overwrite=False):
     ):
         return target
 
-    if os.path.lexists(target):
+    if os.path.islink(target):
+        # a link to another checkout or install: point it here
+        os.remove(target)
+    elif os.path.lexists(target):
         if not overwrite:
             raise ValueError(
                 "%s already exists; pass --force to replace it" % target
             )
 
-        if os.path.islink(target) or os.path.isfile(target):
+        if os.path.isfile(target):
             os.remove(target)
         else:
             import shutil
