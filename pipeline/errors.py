@@ -1,9 +1,4 @@
-"""Errors raised by the auto-labeling pipeline."""
+"""Errors raised by the auto-labeling pipeline (defined for all layers in
+:mod:`autolabel.errors`)."""
 
-
-class AutolabelError(ValueError):
-    """A user error: bad input or an action that the run's state forbids.
-
-    The message is one line that names the problem and what to do. Whatever
-    raised it changed nothing.
-    """
+from ..errors import AutolabelError  # noqa: F401

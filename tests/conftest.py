@@ -11,8 +11,13 @@ import uuid
 
 _DB_NAME = "autolabel-test-%s" % uuid.uuid4().hex[:12]
 _PLUGINS_DIR = tempfile.mkdtemp(prefix="autolabel-plugins-")
+# tiny randomly initialised models are saved here, where the loaders look
+_MODEL_ZOO_DIR = tempfile.mkdtemp(prefix="autolabel-models-")
 os.environ["FIFTYONE_DATABASE_NAME"] = _DB_NAME
 os.environ["FIFTYONE_PLUGINS_DIR"] = _PLUGINS_DIR
+os.environ["FIFTYONE_MODEL_ZOO_DIR"] = _MODEL_ZOO_DIR
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ["FIFTYONE_DO_NOT_TRACK"] = "true"
 os.environ["FIFTYONE_DATABASE_VALIDATION"] = "false"
 os.environ["YOLO_OFFLINE"] = "1"

@@ -1,0 +1,96 @@
+"""The one small interface every model adapter implements.
+
+Adapters know nothing of datasets: decoded images in, predictions out. The
+generation engine (``pipeline/``) decodes images, batches them, calls
+:meth:`ModelAdapter.predict` and turns the results into FiftyOne labels.
+"""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class ImagePredictions:
+    """What a model predicts for one image.
+
+    Detection and instance segmentation fill ``boxes``, ``labels`` and
+    ``scores`` (one row per instance) and, for segmentation, ``masks``.
+    Classification gives one label and score, and ``boxes`` is None.
+
+    Attributes:
+        labels: the class names, one per instance (or one for
+            classification)
+        scores: a float array of confidences in [0, 1], one per label
+        boxes (None): an ``(N, 4)`` float array of ``[x1, y1, x2, y2]`` boxes
+            in pixels of the input image
+        masks (None): an ``(N, H, W)`` bool array of full-image instance
+            masks, one per box
+    """
+
+    labels: list
+    scores: np.ndarray
+    boxes: np.ndarray = None
+    masks: np.ndarray = None
+
+    def __len__(self):
+        return len(self.labels)
+
+
+@dataclass
+class ModelAdapter:
+    """Base class of the adapters of one model library.
+
+    Attributes:
+        entry: the :class:`autolabel.models.catalog.CatalogEntry` loaded
+        device: the torch device, ``"cpu"`` or ``"cuda"``
+        half: whether inference runs in half precision
+        classes: the classes to predict; None means the model's whole
+            vocabulary (fixed-vocabulary models only)
+    """
+
+    entry: object
+    device: str = "cpu"
+    half: bool = False
+    classes: list = field(default=None)
+
+    def predict(self, images, min_confidence=0.0):
+        """Predicts a batch of images.
+
+        Args:
+            images: a list of ``(H, W, 3)`` uint8 RGB arrays
+            min_confidence (0.0): predictions below this score may be dropped
+                early by the model, when that saves work
+
+        Returns:
+            a list of :class:`ImagePredictions`, one per image
+        """
+        raise NotImplementedError
+
+
+@dataclass
+class MaskAdapter:
+    """Base class of box-prompted segmenters (Segment Anything).
+
+    Attributes:
+        entry: the :class:`autolabel.models.catalog.CatalogEntry` loaded
+        device: the torch device
+        half: whether the image encoder runs in half precision
+    """
+
+    entry: object
+    device: str = "cpu"
+    half: bool = False
+
+    def segment(self, image, boxes):
+        """Segments the given boxes of one image. The image is encoded once
+        and all its boxes are decoded in one call.
+
+        Args:
+            image: an ``(H, W, 3)`` uint8 RGB array
+            boxes: an ``(N, 4)`` float array of ``[x1, y1, x2, y2]`` pixels
+
+        Returns:
+            an ``(N, H, W)`` bool array of masks
+        """
+        raise NotImplementedError

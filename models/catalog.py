@@ -1,0 +1,341 @@
+"""The model catalog: one entry per family / version / size.
+
+Entries are data; :mod:`autolabel.models.registry` filters them the way the
+panel does, resolves their weights in FiftyOne's model zoo directory and
+registers the user's own models.
+"""
+
+from dataclasses import asdict, dataclass, field
+
+TASK_CLASSIFICATION = "classification"
+TASK_DETECTION = "detection"
+TASK_INSTANCE_SEGMENTATION = "instance_segmentation"
+#: the task of box-prompted segmenters (SAM): masks for given boxes
+TASK_BOX_SEGMENTATION = "box_segmentation"
+
+TASKS = (TASK_CLASSIFICATION, TASK_DETECTION, TASK_INSTANCE_SEGMENTATION)
+
+METHOD_ONE_STAGE = "one_stage"
+METHOD_TWO_STAGE = "two_stage"
+METHOD_EXISTING_DETECTIONS = "existing_detections"
+
+LIBRARY_ULTRALYTICS = "ultralytics"
+LIBRARY_TRANSFORMERS = "transformers"
+LIBRARY_SEGMENT_ANYTHING = "segment-anything"
+
+
+@dataclass(frozen=True)
+class CatalogEntry:
+    """A model the catalog offers.
+
+    Attributes:
+        name: the unique name, e.g. ``"yolo11m"``
+        family: e.g. ``"yolo"``, ``"owlv2"``, ``"segment-anything"``
+        version: e.g. ``"11-coco"``
+        size: ``"nano"``, ``"small"``, ``"medium"``, ``"large"``, ``"xlarge"``,
+            ``"tiny"``, ``"base"`` or ``"huge"``
+        library: one of ``ultralytics``, ``transformers``,
+            ``segment-anything``
+        architecture: what the adapter builds, e.g. ``"yolo"``,
+            ``"yolo-world"``, ``"owlvit"``, ``"owlv2"``, ``"grounding-dino"``,
+            ``"clip"``, ``"sam"``
+        tasks: the tasks it performs
+        zero_shot: whether it is prompted with arbitrary classes
+        vocabulary: its classes (fixed-vocabulary models), else None
+        default_confidence: the recommended minimum confidence
+        description: one line
+        author: who made it
+        license: its license
+        url: a link to details
+        speed: 1-3, relative to comparable models (3 = fastest)
+        performance: 1-3, relative to comparable models (3 = most accurate)
+        weights: the file or directory name of its weights under
+            ``<fo.config.model_zoo_dir>/autolabel/``
+        source: where the weights come from (a URL or a Hugging Face repo)
+        zoo_name: FiftyOne's model zoo name, where FiftyOne has one
+        sam_type: the ``segment_anything`` registry key (SAM only)
+        custom: whether the user registered it (``autolabel models add``)
+    """
+
+    name: str
+    family: str
+    version: str
+    size: str
+    library: str
+    architecture: str
+    tasks: tuple
+    zero_shot: bool
+    vocabulary: tuple = None
+    default_confidence: float = 0.25
+    description: str = ""
+    author: str = ""
+    license: str = ""
+    url: str = ""
+    speed: int = 2
+    performance: int = 2
+    weights: str = ""
+    source: str = ""
+    zoo_name: str = None
+    sam_type: str = None
+    custom: bool = False
+    extra: dict = field(default_factory=dict, hash=False, compare=False)
+
+    def to_dict(self):
+        """Returns a JSON-serializable dict of the entry."""
+        d = asdict(self)
+        d["tasks"] = list(self.tasks)
+        d["vocabulary"] = (
+            list(self.vocabulary) if self.vocabulary is not None else None
+        )
+        return d
+
+    @classmethod
+    def from_dict(cls, d):
+        """Builds an entry from :meth:`to_dict` output."""
+        d = dict(d)
+        d["tasks"] = tuple(d["tasks"])
+        if d.get("vocabulary") is not None:
+            d["vocabulary"] = tuple(d["vocabulary"])
+
+        return cls(**d)
+
+
+# fmt: off
+COCO_CLASSES = (
+    "person", "bicycle", "car", "motorcycle", "airplane", "bus", "train",
+    "truck", "boat", "traffic light", "fire hydrant", "stop sign",
+    "parking meter", "bench", "bird", "cat", "dog", "horse", "sheep", "cow",
+    "elephant", "bear", "zebra", "giraffe", "backpack", "umbrella", "handbag",
+    "tie", "suitcase", "frisbee", "skis", "snowboard", "sports ball", "kite",
+    "baseball bat", "baseball glove", "skateboard", "surfboard",
+    "tennis racket", "bottle", "wine glass", "cup", "fork", "knife", "spoon",
+    "bowl", "banana", "apple", "sandwich", "orange", "broccoli", "carrot",
+    "hot dog", "pizza", "donut", "cake", "chair", "couch", "potted plant",
+    "bed", "dining table", "toilet", "tv", "laptop", "mouse", "remote",
+    "keyboard", "cell phone", "microwave", "oven", "toaster", "sink",
+    "refrigerator", "book", "clock", "vase", "scissors", "teddy bear",
+    "hair drier", "toothbrush",
+)
+# fmt: on
+
+_YOLO_SIZES = (
+    # suffix, size, speed, performance
+    ("n", "nano", 3, 1),
+    ("s", "small", 3, 2),
+    ("m", "medium", 2, 2),
+    ("l", "large", 2, 3),
+    ("x", "xlarge", 1, 3),
+)
+
+_ULTRALYTICS_RELEASES = (
+    "https://github.com/ultralytics/assets/releases/download/v8.3.0/"
+)
+
+
+def _yolo11_entries():
+    entries = []
+    for suffix, size, speed, perf in _YOLO_SIZES:
+        entries.append(
+            CatalogEntry(
+                name="yolo11" + suffix,
+                family="yolo",
+                version="11-coco",
+                size=size,
+                library=LIBRARY_ULTRALYTICS,
+                architecture="yolo",
+                tasks=(TASK_DETECTION,),
+                zero_shot=False,
+                vocabulary=COCO_CLASSES,
+                default_confidence=0.25,
+                description="YOLO11 %s object detector trained on COCO "
+                "(80 classes)" % size,
+                author="Ultralytics",
+                license="AGPL-3.0",
+                url="https://docs.ultralytics.com/models/yolo11/",
+                speed=speed,
+                performance=perf,
+                weights="yolo11%s.pt" % suffix,
+                source=_ULTRALYTICS_RELEASES + "yolo11%s.pt" % suffix,
+                zoo_name="yolo11%s-coco-torch" % suffix,
+            )
+        )
+        entries.append(
+            CatalogEntry(
+                name="yolo11%s-seg" % suffix,
+                family="yolo",
+                version="11-seg-coco",
+                size=size,
+                library=LIBRARY_ULTRALYTICS,
+                architecture="yolo",
+                tasks=(TASK_INSTANCE_SEGMENTATION,),
+                zero_shot=False,
+                vocabulary=COCO_CLASSES,
+                default_confidence=0.25,
+                description="YOLO11 %s instance segmentation model trained "
+                "on COCO (80 classes)" % size,
+                author="Ultralytics",
+                license="AGPL-3.0",
+                url="https://docs.ultralytics.com/tasks/segment/",
+                speed=speed,
+                performance=perf,
+                weights="yolo11%s-seg.pt" % suffix,
+                source=_ULTRALYTICS_RELEASES + "yolo11%s-seg.pt" % suffix,
+                zoo_name="yolo11%s-seg-coco-torch" % suffix,
+            )
+        )
+        entries.append(
+            CatalogEntry(
+                name="yolo11%s-cls" % suffix,
+                family="yolo",
+                version="11-cls-imagenet",
+                size=size,
+                library=LIBRARY_ULTRALYTICS,
+                architecture="yolo",
+                tasks=(TASK_CLASSIFICATION,),
+                zero_shot=False,
+                vocabulary=None,  # the 1,000 ImageNet classes, read from the weights
+                default_confidence=0.0,
+                description="YOLO11 %s image classifier trained on ImageNet "
+                "(1,000 classes)" % size,
+                author="Ultralytics",
+                license="AGPL-3.0",
+                url="https://docs.ultralytics.com/tasks/classify/",
+                speed=speed,
+                performance=perf,
+                weights="yolo11%s-cls.pt" % suffix,
+                source=_ULTRALYTICS_RELEASES + "yolo11%s-cls.pt" % suffix,
+            )
+        )
+
+    return entries
+
+
+def _yolo_world_entries():
+    return [
+        CatalogEntry(
+            name="yolov8%s-worldv2" % suffix,
+            family="yolo-world",
+            version="v8-worldv2",
+            size=size,
+            library=LIBRARY_ULTRALYTICS,
+            architecture="yolo-world",
+            tasks=(TASK_DETECTION,),
+            zero_shot=True,
+            default_confidence=0.1,
+            description="YOLOv8-World v2 %s open-vocabulary detector, "
+            "prompted with class names" % size,
+            author="Tencent AI Lab / Ultralytics",
+            license="AGPL-3.0",
+            url="https://docs.ultralytics.com/models/yolo-world/",
+            speed=speed,
+            performance=perf,
+            weights="yolov8%s-worldv2.pt" % suffix,
+            source=_ULTRALYTICS_RELEASES + "yolov8%s-worldv2.pt" % suffix,
+        )
+        for suffix, size, speed, perf in _YOLO_SIZES
+        if suffix in ("s", "m", "l", "x")
+    ]
+
+
+def _transformers_entries():
+    def hf(name, family, version, size, arch, tasks, repo, conf, desc,
+           author, license, speed, perf, zoo_name=None):
+        return CatalogEntry(
+            name=name,
+            family=family,
+            version=version,
+            size=size,
+            library=LIBRARY_TRANSFORMERS,
+            architecture=arch,
+            tasks=tasks,
+            zero_shot=True,
+            default_confidence=conf,
+            description=desc,
+            author=author,
+            license=license,
+            url="https://huggingface.co/" + repo,
+            speed=speed,
+            performance=perf,
+            weights=repo.replace("/", "--"),
+            source=repo,
+            zoo_name=zoo_name,
+        )
+
+    det = (TASK_DETECTION,)
+    cls = (TASK_CLASSIFICATION,)
+    return [
+        hf("owlvit-base-patch32", "owl-vit", "v1", "base", "owlvit", det,
+           "google/owlvit-base-patch32", 0.1,
+           "OWL-ViT B/32 open-vocabulary detector", "Google", "Apache-2.0",
+           3, 1, "owlvit-base-patch32-torch"),
+        hf("owlvit-base-patch16", "owl-vit", "v1", "base", "owlvit", det,
+           "google/owlvit-base-patch16", 0.1,
+           "OWL-ViT B/16 open-vocabulary detector", "Google", "Apache-2.0",
+           2, 2),
+        hf("owlvit-large-patch14", "owl-vit", "v1", "large", "owlvit", det,
+           "google/owlvit-large-patch14", 0.1,
+           "OWL-ViT L/14 open-vocabulary detector", "Google", "Apache-2.0",
+           1, 2),
+        hf("owlv2-base-patch16", "owl-vit", "v2", "base", "owlv2", det,
+           "google/owlv2-base-patch16-ensemble", 0.2,
+           "OWLv2 B/16 open-vocabulary detector (self-trained ensemble)",
+           "Google", "Apache-2.0", 2, 3),
+        hf("grounding-dino-tiny", "grounding-dino", "v1", "tiny",
+           "grounding-dino", det, "IDEA-Research/grounding-dino-tiny", 0.3,
+           "Grounding DINO tiny: text-prompted open-set detector",
+           "IDEA Research", "Apache-2.0", 2, 2),
+        hf("grounding-dino-base", "grounding-dino", "v1", "base",
+           "grounding-dino", det, "IDEA-Research/grounding-dino-base", 0.3,
+           "Grounding DINO base: text-prompted open-set detector",
+           "IDEA Research", "Apache-2.0", 1, 3),
+        hf("clip-vit-base-patch32", "clip", "v1", "base", "clip", cls,
+           "openai/clip-vit-base-patch32", 0.0,
+           "CLIP ViT-B/32 zero-shot image classifier", "OpenAI", "MIT",
+           3, 2, "clip-vit-base32-torch"),
+        hf("clip-vit-large-patch14", "clip", "v1", "large", "clip", cls,
+           "openai/clip-vit-large-patch14", 0.0,
+           "CLIP ViT-L/14 zero-shot image classifier", "OpenAI", "MIT",
+           1, 3),
+    ]
+
+
+def _sam_entries():
+    base = "https://dl.fbaipublicfiles.com/segment_anything/"
+    return [
+        CatalogEntry(
+            name="sam-vit-%s" % kind,
+            family="segment-anything",
+            version="v1",
+            size=size,
+            library=LIBRARY_SEGMENT_ANYTHING,
+            architecture="sam",
+            tasks=(TASK_BOX_SEGMENTATION,),
+            zero_shot=True,
+            default_confidence=0.0,
+            description="Segment Anything ViT-%s: a mask for every box"
+            % kind.upper(),
+            author="Meta AI",
+            license="Apache-2.0",
+            url="https://github.com/facebookresearch/segment-anything",
+            speed=speed,
+            performance=perf,
+            weights=checkpoint,
+            source=base + checkpoint,
+            zoo_name="segment-anything-vit%s-torch" % kind,
+            sam_type="vit_" + kind,
+        )
+        for kind, size, speed, perf, checkpoint in (
+            ("b", "base", 3, 1, "sam_vit_b_01ec64.pth"),
+            ("l", "large", 2, 2, "sam_vit_l_0b3195.pth"),
+            ("h", "huge", 1, 3, "sam_vit_h_4b8939.pth"),
+        )
+    ]
+
+
+#: the built-in catalog
+BUILTIN_MODELS = (
+    _yolo11_entries()
+    + _yolo_world_entries()
+    + _transformers_entries()
+    + _sam_entries()
+)
