@@ -54,16 +54,33 @@ class ModelAdapter:
     half: bool = False
     classes: list = field(default=None)
 
-    def predict(self, images, min_confidence=0.0):
-        """Predicts a batch of images.
+    def preprocess(self, image):
+        """Prepares one decoded image for :meth:`predict`.
+
+        The engine calls this in its decoding threads, off the GPU's path, so
+        the resizing and normalisation that can be done per image on the CPU
+        belong here. The result must remember what :meth:`predict` needs to
+        map predictions back to the original image (its size, the scale).
 
         Args:
-            images: a list of ``(H, W, 3)`` uint8 RGB arrays
+            image: an ``(H, W, 3)`` uint8 RGB array
+
+        Returns:
+            an adapter-specific object; by default the image itself
+        """
+        return image
+
+    def predict(self, batch, min_confidence=0.0):
+        """Predicts a batch of preprocessed images.
+
+        Args:
+            batch: a list of :meth:`preprocess` results
             min_confidence (0.0): predictions below this score may be dropped
                 early by the model, when that saves work
 
         Returns:
-            a list of :class:`ImagePredictions`, one per image
+            a list of :class:`ImagePredictions`, one per image, in pixels of
+            the original images
         """
         raise NotImplementedError
 
