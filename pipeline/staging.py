@@ -7,6 +7,10 @@ selects the labels, and a ``$merge`` back into the sample collection updates
 exactly those labels, so no label is copied, deleted or looped over in Python.
 """
 
+from concurrent.futures import ThreadPoolExecutor
+
+from bson import ObjectId
+
 import fiftyone.core.fields as fof
 import fiftyone.core.odm as foo
 from fiftyone import ViewField as F
@@ -126,81 +130,160 @@ def check_reviewable(run):
         )
 
 
-def _label_filter(state, min_confidence, max_confidence, classes):
-    expr = F(REVIEW_STATE_ATTR) == state
-    if min_confidence is not None or max_confidence is not None:
-        # in MongoDB expressions null compares below every number
-        expr &= F("confidence") != None  # noqa: E711
+class _Selection:
+    """Which staged labels a review operation acts on: those in a review
+    state, in ``view`` (None: the whole dataset), passing the filters."""
 
-    if min_confidence is not None:
-        expr &= F("confidence") >= min_confidence
-
-    if max_confidence is not None:
-        expr &= F("confidence") <= max_confidence
-
-    if classes:
-        expr &= F("label").is_in(list(classes))
-
-    return expr
-
-
-def _selection_view(
-    dataset,
-    run,
-    view,
-    state,
-    min_confidence=None,
-    max_confidence=None,
-    classes=None,
-    sample_ids=None,
-    label_ids=None,
-):
-    """The given view narrowed to the run's staged labels in a review state
-    that also pass the given filters."""
-    min_confidence, max_confidence = validate_confidence_range(
-        min_confidence, max_confidence
-    )
-    if isinstance(classes, str):
-        classes = [classes]
-
-    view = resolve_view(dataset, view)
-    if sample_ids is not None:
-        view = view.select(list(sample_ids))
-
-    view = view.filter_labels(
-        run.staging_field,
-        _label_filter(state, min_confidence, max_confidence, classes),
-        only_matches=True,
-    )
-    if label_ids is not None:
-        view = view.select_labels(
-            ids=list(label_ids), fields=run.staging_field, omit_empty=True
+    def __init__(
+        self,
+        dataset,
+        run,
+        view,
+        state,
+        min_confidence=None,
+        max_confidence=None,
+        classes=None,
+        sample_ids=None,
+        label_ids=None,
+    ):
+        self.min_confidence, self.max_confidence = validate_confidence_range(
+            min_confidence, max_confidence
         )
+        if isinstance(classes, str):
+            classes = [classes]
 
-    return view
+        view = resolve_view(dataset, view)
+        self.view = None if view is dataset or not view._stages else view
+        self.dataset = dataset
+        self.run = run
+        self.state = state
+        self.classes = list(classes) if classes else None
+        self.sample_ids = _object_ids(sample_ids)
+        self.label_ids = _object_ids(label_ids)
+
+    def label_query(self):
+        """The selection's label conditions in MongoDB query syntax."""
+        query = {REVIEW_STATE_ATTR: self.state}
+        bounds = {}
+        if self.min_confidence is not None:
+            bounds["$gte"] = self.min_confidence
+
+        if self.max_confidence is not None:
+            bounds["$lte"] = self.max_confidence
+
+        if bounds:
+            query["confidence"] = bounds
+
+        if self.classes is not None:
+            query["label"] = {"$in": self.classes}
+
+        if self.label_ids is not None:
+            query["_id"] = {"$in": self.label_ids}
+
+        return query
+
+    def to_view(self):
+        """The selection as a FiftyOne view whose staging field holds only
+        the selected labels."""
+        view = self.view if self.view is not None else self.dataset.view()
+        if self.sample_ids is not None:
+            view = view.select(self.sample_ids)
+
+        # in MongDB expressions null compares below every number, so a
+        # label without confidence is excluded explicitly, as in queries
+        expr = F(REVIEW_STATE_ATTR) == self.state
+        if self.min_confidence is not None or self.max_confidence is not None:
+            expr &= F("confidence") != None  # noqa: E711
+
+        if self.min_confidence is not None:
+            expr &= F("confidence") >= self.min_confidence
+
+        if self.max_confidence is not None:
+            expr &= F("confidence") <= self.max_confidence
+
+        if self.classes is not None:
+            expr &= F("label").is_in(self.classes)
+
+        if self.label_ids is not None:
+            expr &= F("_id").is_in(self.label_ids)
+
+        return view.filter_labels(self.run.staging_field, expr)
 
 
-def _set_review_state(dataset, run, view, from_state, to_state, progress=None):
-    """Moves every label of the run in ``view`` from one review state to
-    another; returns how many labels moved."""
+def _object_ids(ids):
+    if ids is None:
+        return None
+
+    return [ObjectId(i) if not isinstance(i, ObjectId) else i for i in ids]
+
+
+def _set_review_state(selection, to_state, progress=None):
+    """Moves the selected labels to another review state; returns how many
+    moved.
+
+    With no view stages the selection is a MongoDB query and the labels are
+    updated in place with array filters; otherwise the view's own pipeline
+    finds them and a ``$merge`` updates them.
+    """
+    if progress is None:
+        progress = lambda fraction, label: None  # noqa: E731
+
+    progress(0.0, "selecting labels")
+    if selection.view is None:
+        return _set_review_state_by_query(selection, to_state, progress)
+
+    return _set_review_state_by_view(selection, to_state, progress)
+
+
+def _set_review_state_by_query(selection, to_state, progress):
+    run, dataset = selection.run, selection.dataset
+    field = run.staging_field
+    label_query = selection.label_query()
+    if run.label_type == "Detections":
+        path = field + ".detections"
+        sample_query = {path: {"$elemMatch": label_query}}
+        count_stages = [
+            {"$project": {"_l": "$" + path}},
+            {"$unwind": "$_l"},
+            {"$match": {"_l." + k: v for k, v in label_query.items()}},
+        ]
+        update = {"$set": {path + ".$[d]." + REVIEW_STATE_ATTR: to_state}}
+        array_filters = [{"d." + k: v for k, v in label_query.items()}]
+    else:
+        sample_query = {field + "." + k: v for k, v in label_query.items()}
+        count_stages = []
+        update = {"$set": {field + "." + REVIEW_STATE_ATTR: to_state}}
+        array_filters = None
+
+    if selection.sample_ids is not None:
+        sample_query["_id"] = {"$in": selection.sample_ids}
+
+    counted = aggregate(
+        dataset,
+        [{"$match": sample_query}] + count_stages + [{"$count": "n"}],
+    )
+    count = counted[0]["n"] if counted else 0
+    if not count:
+        return 0
+
+    progress(0.5, "updating %d labels" % count)
+    update["$currentDate"] = {"last_modified_at": True}
+    dataset._sample_collection.update_many(
+        sample_query, update, array_filters=array_filters
+    )
+    return count
+
+
+def _set_review_state_by_view(selection, to_state, progress):
+    run, dataset = selection.run, selection.dataset
     field = run.staging_field
     label_type = run.label_type
-    ids_pipeline = view._pipeline() + [
+    ids_pipeline = selection.to_view()._pipeline() + [
         {
             "$project": {
                 "_ids": {
                     "$map": {
-                        "input": {
-                            "$filter": {
-                                "input": labels_array_expr(field, label_type),
-                                "cond": {
-                                    "$eq": [
-                                        "$$this." + REVIEW_STATE_ATTR,
-                                        from_state,
-                                    ]
-                                },
-                            }
-                        },
+                        "input": labels_array_expr(field, label_type),
                         "in": "$$this._id",
                     }
                 }
@@ -208,9 +291,6 @@ def _set_review_state(dataset, run, view, from_state, to_state, progress=None):
         },
         {"$match": {"_ids.0": {"$exists": True}}},
     ]
-
-    if progress is not None:
-        progress(0.0, "selecting labels")
 
     counted = aggregate(
         dataset,
@@ -221,8 +301,7 @@ def _set_review_state(dataset, run, view, from_state, to_state, progress=None):
     if not count:
         return 0
 
-    if progress is not None:
-        progress(0.5, "updating %d labels" % count)
+    progress(0.5, "updating %d labels" % count)
 
     def _flip(label):
         return {
@@ -306,7 +385,7 @@ def promote_labels(
     """
     run = get_run(dataset, run_key_or_name)
     check_reviewable(run)
-    view = _selection_view(
+    selection = _Selection(
         dataset,
         run,
         view,
@@ -318,12 +397,7 @@ def promote_labels(
         label_ids=label_ids,
     )
     return _set_review_state(
-        dataset,
-        run,
-        view,
-        ReviewState.IN_REVIEW,
-        ReviewState.PROMOTED,
-        progress=progress,
+        selection, ReviewState.PROMOTED, progress=progress
     )
 
 
@@ -347,34 +421,34 @@ def undo_labels(
     """
     run = get_run(dataset, run_key_or_name)
     check_reviewable(run)
-    view = _selection_view(
+    selection = _Selection(
         dataset, run, view, ReviewState.PROMOTED, classes=classes
     )
     return _set_review_state(
-        dataset,
-        run,
-        view,
-        ReviewState.PROMOTED,
-        ReviewState.IN_REVIEW,
-        progress=progress,
+        selection, ReviewState.IN_REVIEW, progress=progress
     )
 
 
 def _stats_group_stages(field, label_type):
-    return [
-        {"$project": {"_l": labels_array_expr(field, label_type)}},
-        {"$unwind": "$_l"},
+    path = labels_path(field, label_type)
+    attrs = ("label", "confidence", REVIEW_STATE_ATTR)
+    stages = [{"$project": {path + "." + a: True for a in attrs}}]
+    if label_type == "Detections":
+        stages.append({"$unwind": "$" + path})
+
+    stages.append(
         {
             "$group": {
                 "_id": {
-                    "label": "$_l.label",
-                    "state": "$_l." + REVIEW_STATE_ATTR,
+                    "label": "$%s.label" % path,
+                    "state": "$%s.%s" % (path, REVIEW_STATE_ATTR),
                 },
                 "n": {"$sum": 1},
-                "conf": {"$avg": "$_l.confidence"},
+                "conf": {"$avg": "$%s.confidence" % path},
             }
-        },
-    ]
+        }
+    )
+    return stages
 
 
 def label_stats(dataset, run_key_or_name, view=None):
@@ -382,8 +456,8 @@ def label_stats(dataset, run_key_or_name, view=None):
 
     For each review state (``in_review`` and ``promoted``) and class: the
     number of labels in the view (``count``), in the whole run (``total``),
-    and the mean confidence of those in the view. Computed in one
-    aggregation.
+    and the mean confidence of those in the view. Each figure comes from a
+    MongoDB aggregation; the view's and the whole run's run concurrently.
 
     Args:
         dataset: a :class:`fiftyone.core.dataset.Dataset`
@@ -409,25 +483,19 @@ def label_stats(dataset, run_key_or_name, view=None):
         if view is dataset or not view._stages:
             groups_view = groups_total = aggregate(dataset, group)
         else:
-            facets = aggregate(
-                dataset,
-                [
-                    {
-                        "$facet": {
-                            "view": view._pipeline() + group,
-                            "total": group,
-                        }
-                    }
-                ],
-            )[0]
-            groups_view, groups_total = facets["view"], facets["total"]
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                total = pool.submit(aggregate, dataset, group)
+                groups_view = aggregate(dataset, view._pipeline() + group)
+                groups_total = total.result()
 
-    in_view = {(g["_id"]["label"], g["_id"]["state"]): g for g in groups_view}
+    in_view = {
+        (g["_id"].get("label"), g["_id"].get("state")): g for g in groups_view
+    }
     stats = {}
     for state in (ReviewState.IN_REVIEW, ReviewState.PROMOTED):
         classes = []
         for g in groups_total:
-            label, g_state = g["_id"]["label"], g["_id"]["state"]
+            label, g_state = g["_id"].get("label"), g["_id"].get("state")
             if g_state != state or label is None:
                 continue
 
