@@ -517,7 +517,8 @@ def baseline_undo(dataset, label):
         for sample_id, ids in zip(sample_ids, label_ids)
         for label_id in ids
     ]
-    dataset.set_label_values(STAGING_FIELD + ".detections.review_state", values)
+    path = STAGING_FIELD + ".detections.review_state"
+    dataset.set_label_values(path, values)
     return len(values)
 
 

@@ -16,7 +16,6 @@ from .runs import RunStatus, get_run, now_iso, transition, update_run
 from .staging import (
     REVIEW_STATE_ATTR,
     ReviewState,
-    aggregate,
     check_reviewable,
     declare_field_like,
     delete_staging_data,
@@ -125,27 +124,15 @@ def _write_labels(dataset, run):
         }
         value = _approved_label(run, staged, approved_at)
 
-    aggregate(
-        dataset,
+    dataset._sample_collection.update_many(
+        match,
         [
-            {"$match": match},
-            {"$project": {"_approved": value}},
             {
-                "$merge": {
-                    "into": dataset._sample_collection_name,
-                    "on": "_id",
-                    "let": {"approved": "$_approved"},
-                    "whenMatched": [
-                        {
-                            "$set": {
-                                run.label_field: "$$approved",
-                                "last_modified_at": "$$NOW",
-                            }
-                        }
-                    ],
-                    "whenNotMatched": "discard",
+                "$set": {
+                    run.label_field: value,
+                    "last_modified_at": "$$NOW",
                 }
-            },
+            }
         ],
     )
     approved = dataset.count(

@@ -19,64 +19,50 @@ from .staging import (
     delete_staging_data,
     declare_field_like,
     labels_array_expr,
-    labels_path,
     validate_label_field,
 )
 
 IMPORT_METHOD = "existing_labels"
 
 
-def _confidence_summary(collection, field, label_type):
-    labels = labels_array_expr(field, label_type)
+def _label_summary(collection, field, label_type):
+    """Counts the labels of a field in a collection, those with a numeric
+    confidence in [0, 1] and outside it, and collects their classes, in one
+    aggregation."""
+    conf = "$_l.confidence"
     is_number = {
-        "$in": [
-            {"$type": "$$this.confidence"},
-            ["double", "int", "long", "decimal"],
-        ]
+        "$in": [{"$type": conf}, ["double", "int", "long", "decimal"]]
     }
-    in_range = {
-        "$and": [
-            is_number,
-            {"$gte": ["$$this.confidence", 0]},
-            {"$lte": ["$$this.confidence", 1]},
-        ]
-    }
+    in_range = {"$and": [{"$gte": [conf, 0]}, {"$lte": [conf, 1]}]}
+
+    def count_if(cond):
+        return {"$sum": {"$cond": [cond, 1, 0]}}
+
     rows = aggregate(
         collection._dataset,
         collection._pipeline()
         + [
-            {"$project": {"_l": labels}},
+            {"$project": {"_l": labels_array_expr(field, label_type)}},
+            {"$unwind": "$_l"},
             {
                 "$group": {
                     "_id": None,
-                    "labels": {"$sum": {"$size": "$_l"}},
-                    "scored": {
-                        "$sum": {
-                            "$size": {
-                                "$filter": {"input": "$_l", "cond": in_range}
-                            }
-                        }
-                    },
-                    "out_of_range": {
-                        "$sum": {
-                            "$size": {
-                                "$filter": {
-                                    "input": "$_l",
-                                    "cond": {
-                                        "$and": [
-                                            is_number,
-                                            {"$not": [in_range]},
-                                        ]
-                                    },
-                                }
-                            }
-                        }
-                    },
+                    "labels": {"$sum": 1},
+                    "scored": count_if({"$and": [is_number, in_range]}),
+                    "out_of_range": count_if(
+                        {"$and": [is_number, {"$not": [in_range]}]}
+                    ),
+                    "classes": {"$addToSet": "$_l.label"},
                 }
             },
         ],
     )
-    return rows[0] if rows else {"labels": 0, "scored": 0, "out_of_range": 0}
+    if not rows:
+        return {"labels": 0, "scored": 0, "out_of_range": 0, "classes": []}
+
+    summary = rows[0]
+    summary["classes"] = sorted(c for c in summary["classes"] if c is not None)
+    return summary
 
 
 def _copy_to_staging(collection, source_field, staging_field, label_type):
@@ -116,6 +102,13 @@ def _copy_to_staging(collection, source_field, staging_field, label_type):
         }
 
     dataset = collection._dataset
+    if collection is dataset:
+        dataset._sample_collection.update_many(
+            {},
+            [{"$set": {staging_field: staged, "last_modified_at": "$$NOW"}}],
+        )
+        return
+
     aggregate(
         dataset,
         collection._pipeline()
@@ -184,7 +177,7 @@ def import_labels(
     if name is not None:
         name = validate_run_name(dataset, name)
 
-    summary = _confidence_summary(collection, source_field, label_type)
+    summary = _label_summary(collection, source_field, label_type)
     if summary["out_of_range"]:
         raise AutolabelError(
             "%d labels of field '%s' have a confidence outside [0, 1]; "
@@ -238,21 +231,16 @@ def import_labels(
             extra_attrs={REVIEW_STATE_ATTR: fof.StringField},
         )
         _copy_to_staging(collection, source_field, staging_field, label_type)
-        progress(0.7, "counting labels")
-        path = labels_path(staging_field, label_type)
-        classes = sorted(
-            c for c in dataset.distinct(path + ".label") if c is not None
-        )
         counts = {
             "samples": dataset.exists(staging_field).count(),
-            "labels": dataset.count(path + ".label"),
+            "labels": summary["labels"],
         }
         return transition(
             dataset,
             run,
             RunStatus.GENERATING,
             RunStatus.IN_REVIEW,
-            classes=classes,
+            classes=summary["classes"],
             counts=counts,
         )
     except BaseException:

@@ -643,19 +643,22 @@ def validate_label_field(dataset, label_field):
 def delete_staging_data(dataset, staging_field):
     """Removes a staging field's values and its schema, if present.
 
-    Values are unset before the schema entry is removed so that an
-    interrupted call leaves no values outside the schema.
+    FiftyOne's ``delete_sample_field`` unsets the values before it removes
+    the schema entry, so an interrupted call leaves the field declared and
+    calling this again finishes the job.
 
     Args:
         dataset: a :class:`fiftyone.core.dataset.Dataset`
         staging_field: the staging field name
     """
-    dataset._sample_collection.update_many(
-        {staging_field: {"$exists": True}}, {"$unset": {staging_field: ""}}
-    )
     dataset.reload()
     if dataset.has_field(staging_field):
         dataset.delete_sample_field(staging_field)
+    else:
+        dataset._sample_collection.update_many(
+            {staging_field: {"$exists": True}},
+            {"$unset": {staging_field: ""}},
+        )
 
 
 def delete_run(dataset, run_key_or_name):
