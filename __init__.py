@@ -18,13 +18,16 @@ from .pipeline import (
     approval_view,
     approve_run,
     delete_run,
+    generate,
     get_run,
     import_labels,
     label_stats,
     list_runs,
     promote_labels,
     rename_run,
+    resume_run,
     review_view,
+    skip_run,
     undo_labels,
 )
 
@@ -37,11 +40,14 @@ def register(p):
     """
     from .operators.approve_run import ApproveRun
     from .operators.delete_run import DeleteRun
+    from .operators.generate_labels import GenerateLabels
     from .operators.get_label_stats import GetLabelStats
     from .operators.import_labels import ImportLabels
     from .operators.list_runs import ListRuns
     from .operators.promote_labels import PromoteLabels
     from .operators.rename_run import RenameRun
+    from .operators.resume_run import ResumeRun, SkipRun
+    from .operators.schedule_run import ScheduleRun
     from .operators.undo_labels import UndoLabels
 
     for operator in (
@@ -53,5 +59,9 @@ def register(p):
         ApproveRun,
         RenameRun,
         DeleteRun,
+        ScheduleRun,
+        GenerateLabels,
+        ResumeRun,
+        SkipRun,
     ):
         p.register(operator)

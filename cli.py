@@ -101,7 +101,9 @@ def _print_run(run):
 
 
 def _cmd_runs(args, P, dataset):
-    runs = P.list_runs(dataset)
+    from .pipeline.generation import refresh_runs
+
+    runs = refresh_runs(dataset)
     if args.json:
         print(json.dumps([r.to_dict() for r in runs], indent=2))
     elif not runs:
@@ -233,6 +235,155 @@ def _cmd_delete(args, P, dataset):
     print("deleted run %s (%s)" % (run.key, run.display_name))
 
 
+def _cmd_models(args, P, dataset=None):
+    from .models import registry as mr
+
+    zero_shot = True if args.zero_shot else False if args.fixed else None
+    entries = mr.list_models(task=args.task, zero_shot=zero_shot)
+    if args.json:
+        print(json.dumps([e.to_dict() for e in entries], indent=2))
+        return
+
+    print(
+        "%-24s %-22s %-10s %-6s %-5s %-5s %s"
+        % ("name", "tasks", "vocabulary", "conf", "speed", "perf", "weights")
+    )
+    for e in entries:
+        print(
+            "%-24s %-22s %-10s %-6s %-5d %-5d %s"
+            % (
+                e.name,
+                ",".join(e.tasks),
+                "zero-shot" if e.zero_shot else "fixed",
+                e.default_confidence,
+                e.speed,
+                e.performance,
+                "present" if mr.has_weights(e) else "missing",
+            )
+        )
+
+
+def _cmd_models_add(args, P, dataset=None):
+    from .models import registry as mr
+
+    entry = mr.register_model(args.name, args.path)
+    print(
+        "registered model '%s' (%s; %s)"
+        % (
+            entry.name,
+            ",".join(entry.tasks),
+            (
+                "%d classes" % len(entry.vocabulary)
+                if entry.vocabulary
+                else "zero-shot"
+            ),
+        )
+    )
+
+
+def _cmd_models_download(args, P, dataset=None):
+    from .models import registry as mr
+
+    path = mr.download_weights(mr.get_model(args.name))
+    print("weights of '%s' are at %s" % (args.name, path))
+
+
+def _cmd_generate(args, P, dataset):
+    from .pipeline.generation import generate
+
+    samples = dataset
+    if args.view_file:
+        samples = _load_view(dataset, args.view_file)
+
+    sample_ids = None
+    if args.sample_ids_file:
+        sample_ids = _read_ids(args.sample_ids_file)
+
+    classes = None
+    if args.classes:
+        classes = [c.strip() for c in args.classes.split(",") if c.strip()]
+
+    with _progress_bar("generate", args.quiet or not args.now) as progress:
+        run = generate(
+            samples,
+            task=args.task,
+            model=args.model,
+            classes=classes,
+            label_field=args.label_field,
+            min_confidence=args.min_confidence,
+            mask_dir=args.mask_dir,
+            name=args.name,
+            workers=args.workers,
+            seg_model=args.seg_model,
+            existing_field=args.existing_field,
+            sample_ids=sample_ids,
+            delegate=not args.now,
+            progress=progress,
+        )
+
+    _print_generated(run)
+
+
+def _print_generated(run):
+    if run.status == "Generating":
+        print(
+            "run %s (%s) queued as %d delegated operation(s); start workers "
+            "with `fiftyone delegated launch`"
+            % (run.key, run.display_name, len(run.operation_ids or []))
+        )
+    else:
+        counts = run.counts or {}
+        print(
+            "run %s (%s) is %s: %s labels on %s samples, %s failed"
+            % (
+                run.key,
+                run.display_name,
+                run.status,
+                counts.get("labels", 0),
+                counts.get("processed", 0),
+                counts.get("failed", 0),
+            )
+        )
+
+
+def _cmd_resume(args, P, dataset):
+    from .pipeline.generation import resume_run
+
+    with _progress_bar("resume", args.quiet or not args.now) as progress:
+        run = resume_run(
+            dataset, args.run, delegate=not args.now, progress=progress
+        )
+
+    _print_generated(run)
+
+
+def _cmd_skip(args, P, dataset):
+    from .pipeline.generation import skip_run
+
+    run = skip_run(dataset, args.run)
+    print("run %s (%s) is %s" % (run.key, run.display_name, run.status))
+
+
+def _load_view(dataset, path):
+    import fiftyone as fo
+
+    try:
+        with open(path) as f:
+            stages = json.load(f)
+    except OSError as e:
+        raise _UsageError("cannot read %s: %s" % (path, e.strerror))
+    except ValueError as e:
+        raise _UsageError("%s is not JSON: %s" % (path, e))
+
+    try:
+        return fo.DatasetView._build(dataset, stages)
+    except Exception as e:
+        raise _UsageError(
+            "%s is not a serialized view of '%s' (%s); write one with "
+            "json.dump(view._serialize(), f)" % (path, dataset.name, e)
+        )
+
+
 def _cmd_install_plugin(args):
     from .plugin import install_plugin
 
@@ -272,10 +423,10 @@ def build_parser():
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
-    def command(name, help, func, run=False):
+    def command(name, help, func, run=False, dataset=True):
         p = sub.add_parser(name, help=help, description=help, parents=[common])
-        p.set_defaults(func=func)
-        if func is not _cmd_install_plugin:
+        p.set_defaults(func=func, needs_dataset=dataset)
+        if dataset:
             p.add_argument("dataset", help="the dataset name")
 
         if run:
@@ -339,10 +490,72 @@ def build_parser():
     )
     p.add_argument("--yes", action="store_true", help="do not ask")
 
+    p = command("models", "list the model catalog", _cmd_models, dataset=False)
+    p.add_argument(
+        "--task",
+        choices=("classification", "detection", "instance_segmentation"),
+    )
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--zero-shot", action="store_true")
+    group.add_argument("--fixed", action="store_true")
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+    models_sub = p.add_subparsers(
+        dest="models_command", metavar="{add,download}"
+    )
+    m = models_sub.add_parser(
+        "add",
+        help="register your own ultralytics checkpoint or transformers model",
+        parents=[common],
+    )
+    m.set_defaults(func=_cmd_models_add)
+    m.add_argument("name", help="a name for the model")
+    m.add_argument(
+        "--path", required=True, help="the weights file or directory"
+    )
+    m = models_sub.add_parser(
+        "download",
+        help="fetch a model's weights (needs internet access)",
+        parents=[common],
+    )
+    m.set_defaults(func=_cmd_models_download)
+    m.add_argument("name", help="the model name")
+
+    p = command("generate", "generate labels with models", _cmd_generate)
+    p.add_argument("--task", required=True)
+    p.add_argument("--model")
+    p.add_argument("--seg-model")
+    p.add_argument("--existing-field")
+    p.add_argument("--classes", help="comma-separated class names")
+    p.add_argument("--label-field", required=True)
+    p.add_argument("--min-confidence", type=_confidence)
+    p.add_argument("--mask-dir")
+    p.add_argument("--name")
+    target = p.add_mutually_exclusive_group()
+    target.add_argument("--view-file", help="a JSON file of a serialized view")
+    target.add_argument("--sample-ids-file", help="sample ids, one per line")
+    p.add_argument("--workers", type=int, default=1)
+    p.add_argument(
+        "--now",
+        action="store_true",
+        help="label here and now instead of queuing delegated operations",
+    )
+
+    p = command("resume", "resume a run that failed", _cmd_resume, run=True)
+    p.add_argument("--now", action="store_true")
+
+    command(
+        "skip",
+        "leave a failed run's unfinished samples and review the rest",
+        _cmd_skip,
+        run=True,
+    )
+
     p = command(
         "install-plugin",
         "link this package into FiftyOne's plugins directory",
         _cmd_install_plugin,
+        dataset=False,
     )
     p.add_argument(
         "--force", action="store_true", help="replace an existing install"
@@ -367,11 +580,18 @@ def main(argv=None):
             args.func(args)
             return 0
 
+        args.needs_dataset = getattr(args, "needs_dataset", True) and hasattr(
+            args, "dataset"
+        )
+
         os.environ.setdefault("FIFTYONE_DO_NOT_TRACK", "true")
         from . import pipeline as P
 
         try:
-            dataset = P.load_dataset(args.dataset)
+            dataset = None
+            if args.needs_dataset:
+                dataset = P.load_dataset(args.dataset)
+
             args.func(args, P, dataset)
         except P.AutolabelError as e:
             raise _UsageError(str(e))

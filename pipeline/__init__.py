@@ -7,6 +7,13 @@ functions exported here.
 from .approval import approve_run
 from .datasets import load_dataset, validate_confidence_range
 from .errors import AutolabelError
+from .generation import (
+    generate,
+    refresh_run,
+    refresh_runs,
+    resume_run,
+    skip_run,
+)
 from .importing import import_labels
 from .runs import Run, RunStatus, get_run, list_runs, rename_run
 from .staging import (

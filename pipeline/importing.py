@@ -234,6 +234,7 @@ def import_labels(
         counts = {
             "samples": dataset.exists(staging_field).count(),
             "labels": summary["labels"],
+            "classes": len(summary["classes"]),
         }
         return transition(
             dataset,

@@ -1,0 +1,1793 @@
+"""Benchmark of generation (issue 3): labels from models, from JPEG files on
+disk to staged labels in MongoDB, against the model alone and against
+FiftyOne's own ``apply_model``.
+
+For each of
+
+    (a) ``yolo``:  YOLO11m detection (80 COCO classes)
+    (b) ``sam``:   two-stage instance segmentation, YOLO11m boxes -> SAM ViT-H
+                   masks (mask PNGs written to disk)
+    (c) ``owlv2``: OWLv2 base/16 (960 px) zero-shot detection of 10 classes
+
+it measures, in one run:
+
+1.  end to end: ``autolabel.pipeline.generate(dataset, ..., delegate=False)``
+    timed as a whole call (model loading included), from files on disk to
+    staged labels in MongoDB, with the run's counts; "steady" is the rate
+    between the first and the last progress report of the run (model loading
+    and the first batch excluded)
+2.  model only: the adapter's ``predict()`` on batches that are already
+    decoded and ``preprocess``-ed in memory, after a warm-up, between
+    ``torch.cuda.synchronize()`` calls. For two-stage, the limit is the SAM
+    image encoder alone on ``(B, 3, 1024, 1024)`` fp16 batches ("SAM encoder
+    limit"); the detector + ``segment()`` path on in-memory images is
+    reported too
+3.  FiftyOne: ``apply_model`` with the same model, where FiftyOne has an
+    equivalent: ``fiftyone.utils.ultralytics`` for YOLO11m; YOLO11m then
+    FiftyOne's Segment Anything zoo model (``segment-anything-vith-torch``,
+    ``box_prompt_field``) for two-stage; FiftyOne's zero-shot transformers
+    detector loaded from the local model directory for OWLv2
+
+No model hub is reachable on the GPU machine, so the models are the REAL
+architectures and sizes with RANDOM weights (the same compute as the real
+weights), saved where the loaders look for them (``registry.weights_path``
+under a temporary ``FIFTYONE_MODEL_ZOO_DIR``). Random weights give arbitrary
+scores, so every measurement of a model uses the same ``min_confidence``,
+calibrated (unless ``--min-confidence`` is given) so that about
+``--detections-per-image`` (10) detections per image remain; the mean number
+of detections per image of each measurement is reported.
+
+Default image counts, chosen so that the whole run stays under about 9
+minutes on one H100 (the device tool runs a command for at most 10):
+
+    ============  =====  ===========  ==========================================
+    model         e2e    apply_model  why
+    ============  =====  ===========  ==========================================
+    yolo          10000  3000         model ~1,300 img/s; FiftyOne ~170 img/s
+    sam           1000   200          SAM ViT-H encoder ~25 img/s; FiftyOne's
+                                      SAM runs fp32 (~3x slower)
+    owlv2         2000   500          model ~177 img/s fp16; FiftyOne fp32 and
+                                      re-encodes the prompts on every batch
+    ============  =====  ===========  ==========================================
+
+``--images N`` and ``--apply-images N`` override them for every model.
+
+The images are ``--images`` 640x480 JPEGs (random content with shapes),
+generated in parallel into ``--image-dir`` (default
+``/tmp/autolabel-bench-images``) and reused by later runs. Everything else
+(the database ``autolabel-bench-generate-<pid>``, the weights, the masks)
+is temporary and removed at the end, also on error or SIGTERM.
+
+Without CUDA it prints one line and exits with status 0, so that it can be
+launched blindly; ``--allow-cpu`` runs a smoke test instead: tiny models of
+the same architectures (YOLO11n at 320 px, a 2-block SAM encoder, a 2-layer
+OWLv2 at 64 px) on 16 images per model, every code path included. Its
+figures mean nothing.
+
+Usage::
+
+    python bench/generate.py                       # needs CUDA
+    python bench/generate.py --only yolo --images 3000
+    python bench/generate.py --json /tmp/generate.json
+    python bench/generate.py --allow-cpu           # CPU smoke test
+
+Options: ``--images N``, ``--apply-images N``, ``--batch-size B`` (32 on
+CUDA, 8 on CPU: the worker's defaults), ``--sam-batch B`` (8),
+``--only yolo|sam|owlv2[,...]``, ``--image-dir DIR``, ``--min-confidence C``,
+``--detections-per-image K`` (10), ``--apply-workers W`` (8),
+``--skip-apply``, ``--json OUT``, ``--allow-cpu``.
+
+On the GPU machine, through the device tool (``run``), from the repository
+root (/work/main). First, on this machine::
+
+    bash ../shared/gpu/wheelhouse.sh .whl    # 61 wheels, 44 MiB, into .whl/
+
+then one ``run`` call with ``carry=[".whl"]`` and this command (the two
+install lines of ../shared/gpu/README.md, its environment, the editable
+install, the benchmark)::
+
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl && export PYTHONPATH=/tmp/site && python3 -c "import lzma,os,shutil;p='/tmp/site/fiftyone/db/bin/mongod';shutil.copyfileobj(lzma.open(p+'.xz'),open(p,'wb'));os.chmod(p,0o755)" && export PATH=/tmp/site/bin:$PATH YOLO_OFFLINE=1 FIFTYONE_DO_NOT_TRACK=true FIFTYONE_DATABASE_DIR=/tmp/fodb FIFTYONE_DATABASE_VALIDATION=false && (python3 -m pip install -q --no-deps --no-build-isolation -e . || echo "editable install failed: the benchmark imports the checkout itself") && python3 bench/generate.py --json $OUT/generate.json
+
+(``--no-build-isolation``: the machine is offline, so pip cannot fetch
+setuptools into an isolated build environment. The benchmark does not need
+the install: when ``import autolabel`` fails it imports this checkout as
+``autolabel`` by itself.) The installation takes about a minute of the 10;
+if the default run gets close to the limit, install in one call and run the
+benchmark in a second one while the machine is warm (``/tmp/site`` stays),
+or pass ``--only``.
+"""
+
+import argparse
+import gc
+import inspect
+import json
+import multiprocessing
+import os
+import platform
+import shutil
+import signal
+import sys
+import tempfile
+import threading
+import time
+import traceback
+from concurrent.futures import ProcessPoolExecutor
+
+import numpy as np
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+WIDTH, HEIGHT = 640, 480
+IMAGE_PREFIX = "bench_%dx%d_" % (WIDTH, HEIGHT)
+
+KEYS = ("yolo", "sam", "owlv2")
+
+#: catalog names of the models measured
+YOLO_MODEL = "yolo11m"
+SAM_MODEL = "sam-vit-h"
+OWL_MODEL = "owlv2-base-patch16"
+
+#: the 10 classes OWLv2 is prompted with
+OWL_CLASSES = [
+    "person",
+    "car",
+    "truck",
+    "bicycle",
+    "dog",
+    "cat",
+    "bird",
+    "boat",
+    "bus",
+    "traffic light",
+]
+
+#: images labeled end to end, per model (see the docstring)
+DEFAULT_IMAGES = {"yolo": 10000, "sam": 1000, "owlv2": 2000}
+
+#: images given to FiftyOne's apply_model, per model
+DEFAULT_APPLY_IMAGES = {"yolo": 3000, "sam": 200, "owlv2": 500}
+
+#: images per model in the CPU smoke test
+CPU_IMAGES = 16
+
+#: targets of issue 3
+YOLO_MIN_FRACTION = 0.77
+YOLO_MIN_RATE = 1000.0
+SAM_MIN_FRACTION = 0.90
+
+#: the tiny SAM image encoder of the CPU smoke test
+TINY_SAM_ENCODER = dict(
+    encoder_embed_dim=32,
+    encoder_depth=2,
+    encoder_num_heads=2,
+    encoder_global_attn_indexes=[1],
+)
+
+DB_NAME = "autolabel-bench-generate-%d" % os.getpid()
+
+_state = {"fiftyone": False}
+
+
+def main(argv=None):
+    args = _parse_args(argv)
+
+    import torch
+
+    cuda = torch.cuda.is_available()
+    if not cuda and not args.allow_cpu:
+        print(
+            "bench/generate.py: no CUDA GPU on this machine, nothing measured "
+            "(--allow-cpu runs a tiny CPU smoke test)"
+        )
+        return 0
+
+    # so that `kill` also drops the database and removes the weights
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+
+    work_dir = tempfile.mkdtemp(prefix="autolabel-bench-generate-")
+    # FiftyOne reads these when it is imported: nothing imports it before
+    os.environ["FIFTYONE_DATABASE_NAME"] = DB_NAME
+    os.environ["FIFTYONE_MODEL_ZOO_DIR"] = os.path.join(work_dir, "zoo")
+    os.environ["FIFTYONE_SHOW_PROGRESS_BARS"] = "false"
+    os.environ.setdefault("FIFTYONE_DO_NOT_TRACK", "true")
+    # hides the "oldest supported MongoDB" notice of every process (harmless)
+    os.environ.setdefault("FIFTYONE_DATABASE_VALIDATION", "false")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("YOLO_OFFLINE", "1")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+    started = time.perf_counter()
+    try:
+        figures = run_benchmark(args, work_dir, cuda)
+    finally:
+        drop_database()
+        shutil.rmtree(work_dir, ignore_errors=True)
+        print("removed %s" % work_dir)
+
+    figures["total_s"] = time.perf_counter() - started
+    print_table(figures)
+    if args.json:
+        os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
+        with open(args.json, "w") as f:
+            json.dump(figures, f, indent=4, default=_json_default)
+
+        print("\nfigures written to %s" % args.json)
+
+    return 0
+
+
+def _parse_args(argv):
+    parser = argparse.ArgumentParser(
+        description="Generation benchmark of autolabel (issue 3)"
+    )
+    parser.add_argument(
+        "--images",
+        type=int,
+        default=None,
+        help="images labeled end to end per model (default: yolo 10000, "
+        "sam 1000, owlv2 2000; %d with --allow-cpu)" % CPU_IMAGES,
+    )
+    parser.add_argument(
+        "--apply-images",
+        type=int,
+        default=None,
+        help="images given to FiftyOne's apply_model (default: yolo 3000, "
+        "sam 200, owlv2 500, at most --images)",
+    )
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=None,
+        help="images per model call (default 32 on CUDA, 8 on CPU)",
+    )
+    parser.add_argument(
+        "--sam-batch",
+        type=int,
+        default=None,
+        help="batch of the SAM encoder limit (default 8 on CUDA, 2 on CPU)",
+    )
+    parser.add_argument(
+        "--only",
+        default=",".join(KEYS),
+        help="comma-separated subset of yolo, sam, owlv2",
+    )
+    parser.add_argument(
+        "--image-dir",
+        default=os.path.join(tempfile.gettempdir(), "autolabel-bench-images"),
+        help="where the JPEGs are generated, or reused",
+    )
+    parser.add_argument(
+        "--min-confidence",
+        type=float,
+        default=None,
+        help="the min_confidence of every measurement (default: calibrated "
+        "per model for --detections-per-image)",
+    )
+    parser.add_argument("--detections-per-image", type=int, default=10)
+    parser.add_argument("--apply-workers", type=int, default=8)
+    parser.add_argument(
+        "--skip-apply",
+        action="store_true",
+        help="do not measure FiftyOne's apply_model",
+    )
+    parser.add_argument("--json", metavar="OUT", default=None)
+    parser.add_argument(
+        "--allow-cpu",
+        action="store_true",
+        help="without CUDA, run a smoke test with tiny models",
+    )
+    args = parser.parse_args(argv)
+    keys = [k.strip() for k in args.only.split(",") if k.strip()]
+    unknown = [k for k in keys if k not in KEYS]
+    if unknown or not keys:
+        parser.error("--only takes a subset of %s" % ", ".join(KEYS))
+
+    args.keys = [k for k in KEYS if k in keys]
+    return args
+
+
+# Images ----------------------------------------------------------------------
+
+
+def synthetic_image(seed):
+    """A 640x480 RGB image: a smooth random background, some texture, and a
+    few filled shapes."""
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    small = rng.integers(0, 255, (HEIGHT // 16, WIDTH // 16, 3), np.uint8)
+    image = cv2.resize(small, (WIDTH, HEIGHT), interpolation=cv2.INTER_CUBIC)
+    noise = rng.normal(0, 6, image.shape)
+    image = np.clip(image + noise, 0, 255).astype(np.uint8)
+    for _ in range(int(rng.integers(3, 9))):
+        color = tuple(int(c) for c in rng.integers(0, 255, 3))
+        kind = int(rng.integers(0, 3))
+        x, y = int(rng.integers(0, WIDTH)), int(rng.integers(0, HEIGHT))
+        w, h = int(rng.integers(20, 240)), int(rng.integers(20, 200))
+        if kind == 0:
+            cv2.rectangle(image, (x, y), (x + w, y + h), color, -1)
+        elif kind == 1:
+            angle = float(rng.uniform(0, 180))
+            cv2.ellipse(image, (x, y), (w // 2, h // 2), angle, 0, 360, color, -1)
+        else:
+            points = rng.integers(-80, 80, (int(rng.integers(3, 7)), 2))
+            points = (points + [x, y]).astype(np.int32)
+            cv2.fillPoly(image, [points], color)
+
+    return image
+
+
+def _write_image(job):
+    import cv2
+
+    cv2.setNumThreads(1)
+    path, seed = job
+    image = synthetic_image(seed)
+    tmp = path + ".tmp.jpg"
+    ok = cv2.imwrite(
+        tmp,
+        cv2.cvtColor(image, cv2.COLOR_RGB2BGR),
+        [cv2.IMWRITE_JPEG_QUALITY, 90],
+    )
+    if not ok:
+        raise OSError("could not write %s" % tmp)
+
+    os.replace(tmp, path)  # a complete file or none
+    return os.path.getsize(path)
+
+
+def ensure_images(image_dir, count):
+    """Generates the missing ones of ``count`` JPEGs in ``image_dir`` with a
+    pool of processes; returns their paths."""
+    os.makedirs(image_dir, exist_ok=True)
+    paths = [
+        os.path.join(image_dir, "%s%06d.jpg" % (IMAGE_PREFIX, i))
+        for i in range(count)
+    ]
+    missing = [
+        (p, i)
+        for i, p in enumerate(paths)
+        if not (os.path.isfile(p) and os.path.getsize(p) > 0)
+    ]
+    started = time.perf_counter()
+    if missing:
+        workers = min(os.cpu_count() or 1, 32)
+        # fork: the children inherit the imported modules and use no GPU
+        context = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(workers, mp_context=context) as pool:
+            sizes = list(
+                pool.map(_write_image, missing, chunksize=max(1, len(missing) // (8 * workers)))
+            )
+
+        elapsed = time.perf_counter() - started
+        print(
+            "generated %d JPEGs of %dx%d in %s (%.1fs, %d processes, mean "
+            "%.0f KB); %d reused"
+            % (
+                len(missing),
+                WIDTH,
+                HEIGHT,
+                image_dir,
+                elapsed,
+                workers,
+                np.mean(sizes) / 1024,
+                count - len(missing),
+            ),
+            flush=True,
+        )
+    else:
+        print(
+            "reusing %d JPEGs of %dx%d in %s" % (count, WIDTH, HEIGHT, image_dir),
+            flush=True,
+        )
+
+    return paths
+
+
+# Models with random weights --------------------------------------------------
+
+
+def _letterboxed_batch(imgsz, count=16, seed=0):
+    """``count`` letterboxed random images as a float ``(N, 3, S, S)``
+    tensor."""
+    import cv2
+    import torch
+
+    images = np.full((count, imgsz, imgsz, 3), 114, dtype=np.uint8)
+    for i in range(count):
+        image = synthetic_image(seed + 1000 + i)
+        scale = imgsz / max(image.shape[:2])
+        w, h = round(image.shape[1] * scale), round(image.shape[0] * scale)
+        image = cv2.resize(image, (w, h))
+        top, left = (imgsz - h) // 2, (imgsz - w) // 2
+        images[i, top : top + h, left : left + w] = image
+
+    return torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255
+
+
+def _calibrate_batchnorm(module, images):
+    """Sets batch norm statistics to those of a few images: with fresh
+    statistics a random network's activations vanish and every anchor ties
+    (as tests/tiny_ultralytics.py does)."""
+    import torch
+
+    norms = [m for m in module.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    momenta = [bn.momentum for bn in norms]
+    for bn in norms:
+        bn.reset_running_stats()
+        bn.momentum = None
+
+    module.train()
+    with torch.no_grad():
+        module(images)
+
+    module.eval()
+    for bn, momentum in zip(norms, momenta):
+        bn.momentum = momentum
+
+
+def _spread_class_scores(module, images, seed=0, spread=1.0, mean=-2.0):
+    """Scales the class logits of the detection head so that scores spread
+    over (0, 1) and differ from anchor to anchor (as
+    tests/tiny_ultralytics.py does). The compute is unchanged."""
+    import torch
+
+    convs = [branch[-1] for branch in module.model[-1].cv3]
+    outputs = []
+    hooks = [
+        conv.register_forward_hook(lambda m, i, o: outputs.append(o))
+        for conv in convs
+    ]
+    with torch.no_grad():
+        module(images)
+
+    for hook in hooks:
+        hook.remove()
+
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for conv, output in zip(convs, outputs):
+            logits = (output - conv.bias[None, :, None, None]).float().cpu()
+            # quantile() takes at most 2**24 values
+            logits = logits.abs().flatten()[: 2**24]
+            conv.weight.mul_(spread / logits.quantile(0.999).to(conv.weight.device))
+            bias = torch.randn(conv.bias.shape, generator=generator) * 0.3 + mean
+            conv.bias.copy_(bias.to(conv.bias.device))
+
+
+def save_yolo(path, tiny):
+    """A YOLO11m (YOLO11n at 320 px when tiny) with random weights and COCO
+    names, saved as a checkpoint ``YOLO(path)`` loads."""
+    import torch
+    from ultralytics import YOLO
+
+    from autolabel.models.catalog import COCO_CLASSES
+
+    cfg, imgsz = ("yolo11n.yaml", 320) if tiny else ("yolo11m.yaml", 640)
+    torch.manual_seed(0)
+    yolo = YOLO(cfg, task="detect")
+    if len(yolo.model.names) != len(COCO_CLASSES):
+        raise RuntimeError("%s has %d classes" % (cfg, len(yolo.model.names)))
+
+    yolo.model.names = {i: name for i, name in enumerate(COCO_CLASSES)}
+    # batch norm statistics and class score scales from 16 images, on the
+    # GPU when there is one (a minute of CPU for YOLO11m otherwise)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    images = _letterboxed_batch(imgsz).to(device)
+    yolo.model.to(device)
+    _calibrate_batchnorm(yolo.model, images)
+    _spread_class_scores(yolo.model, images)
+    yolo.model.to("cpu")
+    yolo.ckpt = {"train_args": {"imgsz": imgsz, "task": "detect"}}
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    yolo.save(path)
+    params = sum(p.numel() for p in yolo.model.parameters())
+    return "%s, %.1fM parameters, %d px" % (cfg, params / 1e6, imgsz)
+
+
+def save_sam(path, tiny):
+    """SAM ViT-H built by segment_anything's own registry with random weights
+    (a 2-block encoder when tiny), saved as a state dict."""
+    import torch
+    from segment_anything import sam_model_registry
+    from segment_anything.build_sam import _build_sam
+
+    torch.manual_seed(0)
+    if tiny:
+        sam = _build_sam(**TINY_SAM_ENCODER)
+        what = "tiny SAM encoder %s" % TINY_SAM_ENCODER
+    else:
+        sam = sam_model_registry["vit_h"](checkpoint=None)
+        what = "sam_model_registry['vit_h']"
+
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    torch.save(sam.state_dict(), path)
+    params = sum(p.numel() for p in sam.parameters())
+    del sam
+    return "%s, %.1fM parameters" % (what, params / 1e6)
+
+
+def clip_tokenizer(words):
+    """A CLIP byte-level BPE tokenizer built without the hub: printable ASCII
+    characters, merges that make each word one token, and the start / end
+    tokens at the two highest ids (OWL pools the text at the highest id);
+    ``"!"`` (id 0) pads, as in OWL's tokenizer. Token ids do not change the
+    model's compute: the text is padded to 16 tokens."""
+    import transformers
+
+    tokens, merges = [], []
+    for char in map(chr, range(33, 127)):
+        tokens += [char, char + "</w>"]
+
+    for word in words:
+        for part in word.split():
+            pieces = list(part[:-1]) + [part[-1] + "</w>"]
+            merged = pieces[0]
+            for piece in pieces[1:]:
+                if (merged, piece) not in merges:
+                    merges.append((merged, piece))
+                merged += piece
+                tokens.append(merged)
+
+    vocab = {}
+    for token in tokens + ["<|startoftext|>", "<|endoftext|>"]:
+        vocab.setdefault(token, len(vocab))
+
+    return transformers.CLIPTokenizer(
+        vocab=vocab, merges=merges, pad_token="!", model_max_length=16
+    )
+
+
+def save_owlv2(path, tiny):
+    """OWLv2 base/16 at 960 px (Owlv2Config's defaults, image size 960) with
+    random weights and a processor built without the hub, saved with
+    ``save_pretrained``; a 2-layer one at 64 px when tiny."""
+    import torch
+    import transformers
+
+    transformers.utils.logging.disable_progress_bar()
+    tokenizer = clip_tokenizer(["a photo of"] + OWL_CLASSES)
+    text = dict(
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+    )
+    if tiny:
+        small = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2)
+        config = transformers.Owlv2Config(
+            text_config=dict(
+                text,
+                vocab_size=len(tokenizer),
+                num_attention_heads=2,
+                max_position_embeddings=16,
+                **small,
+            ),
+            vision_config=dict(
+                small, num_attention_heads=2, image_size=64, patch_size=8
+            ),
+            projection_dim=32,
+        )
+        image_processor = transformers.Owlv2ImageProcessor(
+            size={"height": 64, "width": 64}
+        )
+    else:
+        config = transformers.Owlv2Config(
+            text_config=text,
+            vision_config=dict(image_size=960, patch_size=16),
+        )
+        image_processor = transformers.Owlv2ImageProcessor(
+            size={"height": 960, "width": 960}
+        )
+
+    torch.manual_seed(0)
+    model = transformers.Owlv2ForObjectDetection(config).eval()
+    with torch.no_grad():
+        # random heads saturate every score; small weights spread them over
+        # (0, 1) as trained heads do (as tests/tiny_transformers.py does)
+        for layer in (
+            model.class_head.logit_scale,
+            model.class_head.logit_shift,
+            model.box_head.dense2,
+        ):
+            torch.nn.init.normal_(layer.weight, std=0.02)
+            torch.nn.init.zeros_(layer.bias)
+
+    model.save_pretrained(path)
+    transformers.Owlv2Processor(image_processor, tokenizer).save_pretrained(path)
+    params = sum(p.numel() for p in model.parameters())
+    vision = config.vision_config
+    return "Owlv2Config: vision %d layers x %d, %d px / %d, %.1fM parameters" % (
+        vision.num_hidden_layers,
+        vision.hidden_size,
+        vision.image_size,
+        vision.patch_size,
+        params / 1e6,
+    )
+
+
+# Measurements ----------------------------------------------------------------
+
+
+class Context:
+    """What the measurements share."""
+
+    def __init__(self, args, cuda, paths, work_dir):
+        import torch
+
+        self.args = args
+        self.cuda = cuda
+        self.tiny = not cuda
+        self.paths = paths
+        self.work_dir = work_dir
+        self.device = "cuda" if cuda else "cpu"
+        self.half = cuda
+        self.batch = args.batch_size or (32 if cuda else 8)
+        self.sam_batch = args.sam_batch or (8 if cuda else 2)
+        self.min_seconds = 5.0 if cuda else 0.0
+        self.min_batches = 10 if cuda else 2
+        self.warmup = 3 if cuda else 1
+        self.thresholds = {}
+        self.apply_workers = min(args.apply_workers, os.cpu_count() or 1)
+        self.torch = torch
+
+    def sync(self):
+        if self.cuda:
+            self.torch.cuda.synchronize()
+
+    def free(self):
+        gc.collect()
+        if self.cuda:
+            self.torch.cuda.empty_cache()
+
+    def images(self, key):
+        if self.args.images:
+            return self.args.images
+
+        return CPU_IMAGES if self.tiny else DEFAULT_IMAGES[key]
+
+    def apply_images(self, key):
+        n = self.args.apply_images or (
+            CPU_IMAGES if self.tiny else DEFAULT_APPLY_IMAGES[key]
+        )
+        return min(n, self.images(key))
+
+
+def run_benchmark(args, work_dir, cuda):
+    import torch
+
+    machine = describe_machine(cuda)
+    _print_machine(machine)
+    if not cuda:
+        print(
+            "\nCPU SMOKE TEST (--allow-cpu): tiny models, tiny sizes; the "
+            "figures below mean nothing\n",
+            flush=True,
+        )
+
+    figures = {
+        "machine": machine,
+        "cpu_smoke_test": not cuda,
+        "random_weights": True,
+        "results": {},
+        "notes": [],
+    }
+    count = max(
+        (args.images or (CPU_IMAGES if not cuda else DEFAULT_IMAGES[k]))
+        for k in args.keys
+    )
+    paths = ensure_images(args.image_dir, count)
+
+    if cuda:
+        # CUDA context and cuBLAS handles once for the process, not inside
+        # the first measurement
+        x = torch.ones((256, 256), device="cuda")
+        (x @ x).sum().item()
+
+    ctx = Context(args, cuda, paths, work_dir)
+    _import_autolabel(work_dir)
+    import fiftyone as fo
+
+    _state["fiftyone"] = True
+    fo.config.show_progress_bars = False
+    _patch_batch_size(ctx, figures)
+
+    from autolabel.models import registry as mr
+
+    weights = {}
+    started = time.perf_counter()
+    for name, saver in _models_needed(args.keys):
+        path = mr.weights_path(mr.get_model(name))
+        t = time.perf_counter()
+        what = saver(path, ctx.tiny)
+        weights[name] = {"path": path, "built": what}
+        print(
+            "built %s with random weights (%s) in %.1fs"
+            % (name, what, time.perf_counter() - t),
+            flush=True,
+        )
+
+    figures["weights"] = weights
+    figures["weights_s"] = time.perf_counter() - started
+    figures["settings"] = {
+        "batch_size": ctx.batch,
+        "sam_encoder_batch": ctx.sam_batch,
+        "decode_threads": os.cpu_count(),
+        "apply_model_workers": ctx.apply_workers,
+        "half": ctx.half,
+        "image_size": [WIDTH, HEIGHT],
+        "detections_per_image_target": args.detections_per_image,
+    }
+    print(
+        "\nRandom weights of the real architectures: the same compute as the "
+        "real weights. One min_confidence per model for all measurements.\n",
+        flush=True,
+    )
+
+    for key in args.keys:
+        started = time.perf_counter()
+        try:
+            result = {"yolo": bench_yolo, "sam": bench_sam, "owlv2": bench_owlv2}[
+                key
+            ](ctx)
+        except Exception as e:
+            traceback.print_exc()
+            result = {"error": _one_line(e)}
+
+        result["phase_s"] = time.perf_counter() - started
+        figures["results"][key] = result
+        print("-- %s done in %.1fs\n" % (key, result["phase_s"]), flush=True)
+        ctx.free()
+
+    figures["targets"] = judge_targets(figures)
+    return figures
+
+
+def _models_needed(keys):
+    needed = []
+    if "yolo" in keys or "sam" in keys:
+        needed.append((YOLO_MODEL, save_yolo))
+    if "sam" in keys:
+        needed.append((SAM_MODEL, save_sam))
+    if "owlv2" in keys:
+        needed.append((OWL_MODEL, save_owlv2))
+
+    return needed
+
+
+def _import_autolabel(work_dir):
+    """Imports ``autolabel``; if it is not installed, this checkout is made
+    importable under that name (the repository root is the package)."""
+    try:
+        import autolabel  # noqa: F401
+
+        return
+    except ImportError:
+        pass
+
+    shim = os.path.join(work_dir, "pkg")
+    os.makedirs(shim, exist_ok=True)
+    os.symlink(REPO, os.path.join(shim, "autolabel"))
+    sys.path.insert(0, shim)
+    import autolabel  # noqa: F401
+
+    print("autolabel is not installed: importing %s as autolabel" % REPO)
+
+
+def _patch_batch_size(ctx, figures):
+    """Makes ``generate(delegate=False)`` label with ``ctx.batch`` images per
+    model call: ``start_shards`` looks ``worker.run_shard`` up when called."""
+    from autolabel.pipeline import worker
+
+    original = worker.run_shard
+    if "batch_size" not in inspect.signature(original).parameters:
+        figures["notes"].append(
+            "run_shard takes no batch_size: end to end runs at the worker's "
+            "default batch"
+        )
+        return
+
+    def run_shard(*a, **kw):
+        kw.setdefault("batch_size", ctx.batch)
+        return original(*a, **kw)
+
+    worker.run_shard = run_shard
+
+
+def make_dataset(key, paths):
+    import fiftyone as fo
+
+    started = time.perf_counter()
+    dataset = fo.Dataset("bench-generate-%s" % key)
+    dataset.add_samples([fo.Sample(filepath=p) for p in paths])
+    print(
+        "dataset of %d samples in %.1fs" % (len(paths), time.perf_counter() - started),
+        flush=True,
+    )
+    return dataset
+
+
+def load_prepared(ctx, adapter, count):
+    """``count`` distinct images, decoded and preprocessed in memory:
+    ``(images, prepared)``."""
+    from autolabel.pipeline.images import read_image
+
+    images = [read_image(p) for p in ctx.paths[:count]]
+    prepared = [adapter.preprocess(image) for image in images]
+    return images, prepared
+
+
+def batches_of(items, size):
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def time_batches(ctx, fn, batches):
+    """Images/s of ``fn`` over ``batches`` (cycled) after a warm-up, between
+    synchronizations: at least ``ctx.min_batches`` batches and
+    ``ctx.min_seconds`` seconds."""
+    for i in range(ctx.warmup):
+        fn(batches[i % len(batches)])
+
+    ctx.sync()
+    images = calls = 0
+    started = time.perf_counter()
+    while True:
+        batch = batches[calls % len(batches)]
+        fn(batch)
+        images += len(batch)
+        calls += 1
+        if calls >= ctx.min_batches and (
+            time.perf_counter() - started >= ctx.min_seconds
+        ):
+            break
+
+    ctx.sync()
+    elapsed = time.perf_counter() - started
+    return {"rate": images / elapsed, "images": images, "seconds": elapsed}
+
+
+def calibrate_threshold(ctx, adapter, batches):
+    """The min_confidence that leaves ``--detections-per-image`` detections
+    per image on average over the calibration images: the (k x images)-th
+    best of all their scores with no threshold. (Greedy NMS keeps the same
+    boxes above a threshold whatever the boxes below it, so the count at
+    that threshold is exact on these images. Random weights spread them
+    unevenly: some images get many, some none.)"""
+    if ctx.args.min_confidence is not None:
+        return ctx.args.min_confidence
+
+    k = ctx.args.detections_per_image
+    scores, images = [], 0
+    for batch in batches:
+        for pred in adapter.predict(batch, min_confidence=0.0):
+            scores.append(np.asarray(pred.scores, dtype=np.float64))
+            images += 1
+
+    scores = np.sort(np.concatenate(scores))[::-1] if scores else np.zeros(0)
+    if not len(scores):
+        return 0.0
+
+    return float(scores[min(k * images, len(scores)) - 1])
+
+
+def detection_counts(adapter, batches, threshold):
+    """Mean, median and max detections per image at a threshold."""
+    counts = [
+        len(pred)
+        for batch in batches
+        for pred in adapter.predict(batch, min_confidence=threshold)
+    ]
+    if not counts:
+        return {"mean": 0.0, "median": 0.0, "max": 0}
+
+    return {
+        "mean": float(np.mean(counts)),
+        "median": float(np.median(counts)),
+        "max": int(np.max(counts)),
+    }
+
+
+def detector_model_only(ctx, name, classes=None):
+    """Loads a detector as the worker does; returns ``(adapter, images,
+    batches, figures)`` with the calibrated threshold and the model-only
+    rate."""
+    from autolabel.models import registry as mr
+
+    started = time.perf_counter()
+    adapter = mr.load_model(name, device=ctx.device, half=ctx.half, classes=classes)
+    load_s = time.perf_counter() - started
+    distinct = min(len(ctx.paths), 4 * ctx.batch)
+    images, prepared = load_prepared(ctx, adapter, distinct)
+    batches = [b for b in batches_of(prepared, ctx.batch) if len(b) == ctx.batch]
+    batches = batches or [prepared]
+    threshold = ctx.thresholds.get(name)
+    if threshold is None:
+        threshold = calibrate_threshold(ctx, adapter, batches)
+        ctx.thresholds[name] = threshold
+
+    timing = time_batches(
+        ctx, lambda b: adapter.predict(b, min_confidence=threshold), batches
+    )
+    counts = detection_counts(adapter, batches, threshold)
+    figures = {
+        "load_s": load_s,
+        "min_confidence": threshold,
+        "model_only": timing["rate"],
+        "model_only_timing": timing,
+        "model_only_detections_per_image": counts["mean"],
+        "model_only_detections": counts,
+    }
+    return adapter, images, batches, figures
+
+
+def end_to_end(ctx, dataset, **kwargs):
+    """Times ``generate(dataset, delegate=False, ...)`` as a whole call;
+    a failure is reported, and the other measurements go on."""
+    try:
+        return _end_to_end(ctx, dataset, **kwargs)
+    except Exception as e:
+        traceback.print_exc()
+        _say("end to end FAILED: %s" % _one_line(e))
+        return {"e2e": None, "e2e_error": _one_line(e)}
+
+
+def _end_to_end(ctx, dataset, **kwargs):
+    import autolabel.pipeline as P
+
+    marks = []
+
+    def progress(fraction, label):
+        marks.append((time.perf_counter(), fraction))
+
+    sampler = GpuSampler(ctx)
+    sampler.start()
+    started = time.perf_counter()
+    try:
+        run = P.generate(dataset, delegate=False, progress=progress, **kwargs)
+    finally:
+        elapsed = time.perf_counter() - started
+        sampler.stop()
+
+    n = len(dataset)
+    counts = dict(run.counts)
+    with_labels = _with_detections(dataset, run.staging_field)
+    figures = {
+        "e2e_images_with_labels": with_labels,
+        "e2e": n / elapsed,
+        "e2e_s": elapsed,
+        "e2e_images": n,
+        "counts": counts,
+        "status": str(run.status),
+        "e2e_detections_per_image": counts.get("labels", 0)
+        / max(counts.get("processed", 0), 1),
+        "gpu_utilization_mean": sampler.mean(),
+        "first_progress_s": (marks[0][0] - started) if marks else None,
+    }
+    if len(marks) >= 3:
+        (t0, f0), (t1, f1) = marks[0], marks[-1]
+        figures["e2e_steady"] = (f1 - f0) * n / max(t1 - t0, 1e-9)
+
+    return figures
+
+
+class GpuSampler:
+    """Samples ``torch.cuda.utilization()`` in a thread while a run goes."""
+
+    def __init__(self, ctx, interval=0.2):
+        self.ctx = ctx
+        self.interval = interval
+        self.values = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def start(self):
+        if self.ctx.cuda:
+            self._thread.start()
+
+    def stop(self):
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def mean(self):
+        return float(np.mean(self.values)) if self.values else None
+
+    def _loop(self):
+        while not self._stop.wait(self.interval):
+            try:
+                self.values.append(self.ctx.torch.cuda.utilization())
+            except Exception:  # no NVML: no figure
+                return
+
+
+def _apply_timed(view, model, label_field, **kwargs):
+    started = time.perf_counter()
+    view.apply_model(model, label_field=label_field, skip_failures=False, **kwargs)
+    return time.perf_counter() - started
+
+
+def _detections_in(view, field):
+    return view.count("%s.detections" % field) / max(len(view), 1)
+
+
+def _with_detections(collection, field):
+    """The number of samples with at least one detection in ``field``."""
+    from fiftyone import ViewField as F
+
+    return collection.match(F("%s.detections" % field).length() > 0).count()
+
+
+def fiftyone_yolo(ctx, view, threshold, label_field):
+    """FiftyOne's ultralytics integration on ``view``: half precision on CUDA
+    (``use_half_precision`` + ultralytics' ``half`` override), as
+    ``convert_ultralytics_model()`` builds it otherwise; falls back to
+    ``convert_ultralytics_model()`` (fp32) if half fails. Returns
+    ``(seconds, precision)``."""
+    import fiftyone.utils.ultralytics as fouu
+    from ultralytics import YOLO
+
+    from autolabel.models import registry as mr
+
+    path = mr.weights_path(mr.get_model(YOLO_MODEL))
+    kwargs = dict(
+        confidence_thresh=threshold,
+        batch_size=ctx.batch,
+        num_workers=ctx.apply_workers,
+    )
+    if ctx.half:
+        try:
+            yolo = YOLO(path)
+            model = fouu.FiftyOneYOLOModel(
+                fouu.FiftyOneYOLOModelConfig(
+                    {
+                        "model": yolo,
+                        "output_processor_cls": fouu.UltralyticsDetectionOutputProcessor,
+                        "model_path": yolo.model_name,
+                        "use_half_precision": True,
+                        "overrides": {"half": True},
+                    }
+                )
+            )
+            return _apply_timed(view, model, label_field, **kwargs), "fp16"
+        except Exception as e:
+            print("FiftyOne YOLO in half precision failed (%s); fp32" % _one_line(e))
+            if view.has_field(label_field):
+                view._dataset.delete_sample_field(label_field)
+
+    model = fouu.convert_ultralytics_model(YOLO(path))
+    return _apply_timed(view, model, label_field, **kwargs), "fp32"
+
+
+def bench_yolo(ctx):
+    n = ctx.images("yolo")
+    print("== (a) %s detection: %d images, batch %d" % (YOLO_MODEL, n, ctx.batch), flush=True)
+    r = {"model": YOLO_MODEL, "batch": ctx.batch, "images": n}
+
+    adapter, _, _, model_only = detector_model_only(ctx, YOLO_MODEL)
+    r.update(model_only)
+    threshold = r["min_confidence"]
+    del adapter
+    ctx.free()
+    _say(
+        "model only: %.1f img/s (min_confidence %.4f, %.1f detections/image)"
+        % (r["model_only"], threshold, r["model_only_detections_per_image"])
+    )
+
+    dataset = make_dataset("yolo", ctx.paths[:n])
+    r.update(
+        end_to_end(
+            ctx,
+            dataset,
+            task="detection",
+            model=YOLO_MODEL,
+            label_field="autolabel_dets",
+            min_confidence=threshold,
+        )
+    )
+    ctx.free()
+    _say_e2e(r)
+
+    if ctx.args.skip_apply:
+        r["apply_model"] = None
+        r["apply_model_note"] = "skipped (--skip-apply)"
+        return r
+
+    k = ctx.apply_images("yolo")
+    view = dataset.limit(k)
+    try:
+        seconds, precision = fiftyone_yolo(ctx, view, threshold, "fo_dets")
+        r.update(
+            apply_model=k / seconds,
+            apply_model_s=seconds,
+            apply_model_images=k,
+            apply_model_precision=precision,
+            apply_model_detections_per_image=_detections_in(view, "fo_dets"),
+            apply_model_note="fiftyone.utils.ultralytics, %s, batch %d, "
+            "num_workers %d" % (precision, ctx.batch, ctx.apply_workers),
+        )
+        _say(
+            "FiftyOne apply_model: %.1f img/s on %d images (%s, %.1f "
+            "detections/image)"
+            % (r["apply_model"], k, precision, r["apply_model_detections_per_image"])
+        )
+    except Exception as e:
+        traceback.print_exc()
+        r.update(apply_model=None, apply_model_note="failed: %s" % _one_line(e))
+
+    return r
+
+
+def sam_encoder_limit(ctx, segmenter, batch):
+    """Images/s of the SAM image encoder alone on ``(B, 3, 1024, 1024)``
+    batches in the precision the adapter runs it."""
+    torch = ctx.torch
+    sam = getattr(segmenter, "sam", None) or segmenter.predictor.model
+    encoder = sam.image_encoder
+    param = next(encoder.parameters())
+    size = encoder.img_size
+    x = torch.randn((batch, 3, size, size), device=param.device, dtype=param.dtype)
+
+    def forward(b):
+        with torch.inference_mode():
+            encoder(b)
+
+    timing = time_batches(ctx, forward, [x])
+    timing["batch"] = batch
+    timing["dtype"] = str(param.dtype).replace("torch.", "")
+    return timing
+
+
+def bench_sam(ctx):
+    from autolabel.models import registry as mr
+
+    n = ctx.images("sam")
+    print(
+        "== (b) two-stage %s + %s instance segmentation: %d images, batch %d"
+        % (YOLO_MODEL, SAM_MODEL, n, ctx.batch),
+        flush=True,
+    )
+    r = {"model": "%s+%s" % (YOLO_MODEL, SAM_MODEL), "batch": ctx.batch, "images": n}
+
+    detector, images, batches, det_figures = detector_model_only(ctx, YOLO_MODEL)
+    threshold = det_figures["min_confidence"]
+    r.update(
+        min_confidence=threshold,
+        detector_model_only=det_figures["model_only"],
+        model_only_detections_per_image=det_figures[
+            "model_only_detections_per_image"
+        ],
+        model_only_detections=det_figures["model_only_detections"],
+    )
+    started = time.perf_counter()
+    segmenter = mr.load_segmenter(SAM_MODEL, device=ctx.device, half=ctx.half)
+    r["segmenter_load_s"] = time.perf_counter() - started
+
+    limit = sam_encoder_limit(ctx, segmenter, ctx.sam_batch)
+    limit_bs1 = sam_encoder_limit(ctx, segmenter, 1) if ctx.sam_batch != 1 else limit
+    r.update(
+        sam_encoder_limit=limit["rate"],
+        sam_encoder_limit_timing=limit,
+        sam_encoder_bs1=limit_bs1["rate"],
+    )
+    _say(
+        "SAM encoder limit: %.1f img/s at batch %d (%s); %.1f img/s at batch 1"
+        % (limit["rate"], ctx.sam_batch, limit["dtype"], limit_bs1["rate"])
+    )
+
+    # the pipeline's model path on in-memory images: detector batch, then
+    # segment() per image, as the worker does
+    pairs = list(zip(images, [p for b in batches for p in b]))
+    pair_batches = batches_of(pairs, ctx.batch)
+
+    def two_stage(batch):
+        preds = detector.predict([p for _, p in batch], min_confidence=threshold)
+        for (image, _), pred in zip(batch, preds):
+            segmenter.segment(image, pred.boxes)
+
+    saved = ctx.min_seconds, ctx.min_batches, ctx.warmup
+    ctx.min_seconds, ctx.min_batches, ctx.warmup = (
+        (3.0, 2, 1) if ctx.cuda else (0.0, 1, 0)
+    )
+    timing = time_batches(ctx, two_stage, pair_batches)
+    ctx.min_seconds, ctx.min_batches, ctx.warmup = saved
+    r.update(model_only=timing["rate"], model_only_timing=timing)
+    _say(
+        "model only (detector + segment() per image, in memory): %.1f img/s "
+        "(min_confidence %.4f, %.1f detections/image)"
+        % (timing["rate"], threshold, r["model_only_detections_per_image"])
+    )
+    del detector, segmenter, images, batches, pairs, pair_batches
+    ctx.free()
+
+    dataset = make_dataset("sam", ctx.paths[:n])
+    mask_dir = os.path.join(ctx.work_dir, "masks")
+    r.update(
+        end_to_end(
+            ctx,
+            dataset,
+            task="instance_segmentation",
+            model=YOLO_MODEL,
+            seg_model=SAM_MODEL,
+            label_field="autolabel_masks",
+            min_confidence=threshold,
+            mask_dir=mask_dir,
+        )
+    )
+    r["mask_files"] = sum(len(f) for _, _, f in os.walk(mask_dir))
+    if r.get("e2e_error") and os.path.isdir(mask_dir):
+        shutil.rmtree(mask_dir, ignore_errors=True)
+    ctx.free()
+    _say_e2e(r)
+
+    if ctx.args.skip_apply:
+        r["apply_model"] = None
+        r["apply_model_note"] = "skipped (--skip-apply)"
+        return r
+
+    k = ctx.apply_images("sam")
+    view = dataset.limit(k)
+    try:
+        det_s, precision = fiftyone_yolo(ctx, view, threshold, "fo_dets")
+        # FiftyOne's SAM refuses a sample without box prompts ("No box
+        # prompts found for sample"): it gets the samples with boxes, as
+        # our segmenter encodes only images with boxes
+        from fiftyone import ViewField as F
+
+        boxed = view.match(F("fo_dets.detections").length() > 0)
+        r["apply_model_images_with_boxes"] = boxed.count()
+        sam_s, sam_precision = fiftyone_sam(ctx, boxed, "fo_dets", "fo_masks")
+        r.update(
+            apply_model=k / (det_s + sam_s),
+            apply_model_s=det_s + sam_s,
+            apply_model_sam_only=k / sam_s,
+            apply_model_images=k,
+            apply_model_detections_per_image=_detections_in(view, "fo_masks"),
+            apply_model_note="YOLO11m (fiftyone.utils.ultralytics, %s) then "
+            "segment-anything-vith-torch with box_prompt_field (%s) on the "
+            "%d images with boxes, batch %d / %d, num_workers %d"
+            % (
+                precision,
+                sam_precision,
+                r["apply_model_images_with_boxes"],
+                ctx.batch,
+                ctx.sam_batch,
+                ctx.apply_workers,
+            ),
+        )
+        _say(
+            "FiftyOne apply_model: %.1f img/s on %d images (detector %.1fs + "
+            "SAM %.1fs, SAM %s; %.1f masks/image)"
+            % (
+                r["apply_model"],
+                k,
+                det_s,
+                sam_s,
+                sam_precision,
+                r["apply_model_detections_per_image"],
+            )
+        )
+    except Exception as e:
+        traceback.print_exc()
+        r.update(apply_model=None, apply_model_note="failed: %s" % _one_line(e))
+
+    return r
+
+
+def fiftyone_sam(ctx, view, prompt_field, label_field):
+    """FiftyOne's Segment Anything zoo model, with its weights file pointing
+    at ours; in its default precision (fp32). Returns ``(seconds,
+    precision)``."""
+    import fiftyone as fo
+    import fiftyone.zoo as foz
+
+    from autolabel.models import registry as mr
+
+    ours = mr.weights_path(mr.get_model(SAM_MODEL))
+    theirs = os.path.join(fo.config.model_zoo_dir, os.path.basename(ours))
+    if not os.path.exists(theirs):
+        os.symlink(ours, theirs)
+
+    kwargs = {}
+    if ctx.tiny:
+        kwargs = dict(
+            entrypoint_fcn="segment_anything.build_sam._build_sam",
+            entrypoint_args=dict(TINY_SAM_ENCODER),
+        )
+
+    model = foz.load_zoo_model(
+        "segment-anything-vith-torch",
+        install_requirements=False,
+        error_level=1,
+        **kwargs,
+    )
+    precision = "fp16" if getattr(model, "using_half_precision", False) else "fp32"
+    seconds = _apply_timed(
+        view,
+        model,
+        label_field,
+        box_prompt_field=prompt_field,
+        batch_size=ctx.sam_batch,
+        num_workers=ctx.apply_workers,
+    )
+    del model
+    ctx.free()
+    return seconds, precision
+
+
+def bench_owlv2(ctx):
+    n = ctx.images("owlv2")
+    print(
+        "== (c) %s zero-shot detection of %d classes: %d images, batch %d"
+        % (OWL_MODEL, len(OWL_CLASSES), n, ctx.batch),
+        flush=True,
+    )
+    r = {"model": OWL_MODEL, "batch": ctx.batch, "images": n}
+
+    adapter, _, _, model_only = detector_model_only(ctx, OWL_MODEL, OWL_CLASSES)
+    r.update(model_only)
+    threshold = r["min_confidence"]
+    del adapter
+    ctx.free()
+    _say(
+        "model only: %.1f img/s (min_confidence %.4f, %.1f detections/image)"
+        % (r["model_only"], threshold, r["model_only_detections_per_image"])
+    )
+
+    dataset = make_dataset("owlv2", ctx.paths[:n])
+    r.update(
+        end_to_end(
+            ctx,
+            dataset,
+            task="detection",
+            model=OWL_MODEL,
+            classes=OWL_CLASSES,
+            label_field="autolabel_owl",
+            min_confidence=threshold,
+        )
+    )
+    ctx.free()
+    _say_e2e(r)
+
+    if ctx.args.skip_apply:
+        r["apply_model"] = None
+        r["apply_model_note"] = "skipped (--skip-apply)"
+        return r
+
+    k = ctx.apply_images("owlv2")
+    view = dataset.limit(k)
+    try:
+        import fiftyone.utils.transformers as fouhf
+
+        from autolabel.models import registry as mr
+
+        path = mr.weights_path(mr.get_model(OWL_MODEL))
+        config = fouhf.FiftyOneZeroShotTransformerForObjectDetectionConfig(
+            {
+                "name_or_path": path,
+                "classes": list(OWL_CLASSES),
+                "text_prompt": "a photo of a",
+                "device": ctx.device,
+            }
+        )
+        model = fouhf.FiftyOneZeroShotTransformerForObjectDetection(config)
+        dtype = str(next(model._model.parameters()).dtype).replace("torch.", "")
+        seconds = _apply_timed(
+            view,
+            model,
+            "fo_owl",
+            confidence_thresh=threshold,
+            batch_size=ctx.batch,
+            num_workers=ctx.apply_workers,
+        )
+        r.update(
+            apply_model=k / seconds,
+            apply_model_s=seconds,
+            apply_model_images=k,
+            apply_model_precision=dtype,
+            apply_model_detections_per_image=_detections_in(view, "fo_owl"),
+            apply_model_note="fiftyone.utils.transformers zero-shot detector "
+            "from the local directory, %s (FiftyOne refuses half precision "
+            "for transformers), prompts re-encoded per image, batch %d, "
+            "num_workers %d" % (dtype, ctx.batch, ctx.apply_workers),
+        )
+        _say(
+            "FiftyOne apply_model: %.1f img/s on %d images (%s, %.1f "
+            "detections/image)"
+            % (r["apply_model"], k, dtype, r["apply_model_detections_per_image"])
+        )
+        del model
+    except Exception as e:
+        traceback.print_exc()
+        r.update(apply_model=None, apply_model_note="failed: %s" % _one_line(e))
+
+    return r
+
+
+def _say(line):
+    print("   " + line, flush=True)
+
+
+def _say_e2e(r):
+    if r.get("e2e") is None:
+        return
+
+    c = r["counts"]
+    _say(
+        "end to end: %.1f img/s whole call (%.1fs for %d images; steady %s; "
+        "first batch after %.1fs), run %s, counts: processed %d, failed %d, "
+        "labels %d (%.1f/image)%s"
+        % (
+            r["e2e"],
+            r["e2e_s"],
+            r["e2e_images"],
+            _fmt(r.get("e2e_steady"), "%.1f img/s"),
+            r["first_progress_s"] or 0.0,
+            r["status"],
+            c.get("processed", 0),
+            c.get("failed", 0),
+            c.get("labels", 0),
+            r["e2e_detections_per_image"],
+            (
+                "; GPU busy %.0f%% of the time" % r["gpu_utilization_mean"]
+                if r.get("gpu_utilization_mean") is not None
+                else ""
+            ),
+        )
+    )
+
+
+# Report ----------------------------------------------------------------------
+
+
+def _reference(r):
+    """The model-only figure e2e is judged against: the SAM encoder limit
+    for two-stage."""
+    if "sam_encoder_limit" in r:
+        return r["sam_encoder_limit"]
+
+    return r.get("model_only")
+
+
+def judge_targets(figures):
+    results = figures["results"]
+    targets = []
+
+    def add(name, value, goal, unit, key):
+        r = results.get(key) or {}
+        for which in ("e2e", "e2e_steady"):
+            if r.get(which) is None or value(r, which) is None:
+                continue
+
+            measured = value(r, which)
+            targets.append(
+                {
+                    "target": name,
+                    "measured_on": "whole call" if which == "e2e" else "steady",
+                    "value": measured,
+                    "goal": goal,
+                    "unit": unit,
+                    "met": bool(measured >= goal),
+                }
+            )
+
+    def fraction(r, which):
+        ref = _reference(r)
+        return r[which] / ref if ref else None
+
+    add("YOLO11m e2e / model-only", fraction, YOLO_MIN_FRACTION, "fraction", "yolo")
+    add("YOLO11m e2e images/s", lambda r, w: r[w], YOLO_MIN_RATE, "img/s", "yolo")
+    add(
+        "two-stage e2e / SAM encoder limit",
+        fraction,
+        SAM_MIN_FRACTION,
+        "fraction",
+        "sam",
+    )
+
+    def encoded_fraction(r, which):
+        # images without boxes skip the encoder: the images that went
+        # through it per second, against the encoder alone
+        ref = _reference(r)
+        share = _encoded_share(r)
+        return r[which] * share / ref if ref and share is not None else None
+
+    add(
+        "two-stage SAM-encoded img/s / limit",
+        encoded_fraction,
+        SAM_MIN_FRACTION,
+        "fraction",
+        "sam",
+    )
+    return targets
+
+
+def _encoded_share(r):
+    """The share of a run's images that had at least one label."""
+    if r.get("e2e_images_with_labels") is None or not r.get("e2e_images"):
+        return None
+
+    return r["e2e_images_with_labels"] / r["e2e_images"]
+
+
+def print_table(figures):
+    machine = figures["machine"]
+    print("\n" + "=" * 100)
+    print(
+        "Generation benchmark, %s%s"
+        % (
+            machine["gpu"],
+            " -- CPU SMOKE TEST, tiny models: figures mean nothing"
+            if figures["cpu_smoke_test"]
+            else "",
+        )
+    )
+    print(
+        "GPU %s | %d CPUs | torch %s, CUDA %s | random weights of the real "
+        "architectures (same compute as real weights)"
+        % (machine["gpu"], machine["cpus"], machine["torch"], machine["cuda"])
+    )
+    header = (
+        "model",
+        "batch",
+        "images",
+        "e2e img/s",
+        "steady",
+        "model-only",
+        "e2e/model",
+        "apply_model",
+        "e2e/apply",
+        "dets/img e2e|model|apply",
+    )
+    rows = []
+    for key, r in figures["results"].items():
+        if "error" in r:
+            rows.append((key, "", "", "FAILED", "", "", "", "", "", ""))
+            continue
+
+        ref = _reference(r)
+        name = r["model"] + (" (*)" if key == "sam" else "")
+        rows.append(
+            (
+                name,
+                str(r["batch"]),
+                str(r.get("e2e_images", "")),
+                _fmt(r.get("e2e"), "%.1f"),
+                _fmt(r.get("e2e_steady"), "%.1f"),
+                _fmt(ref, "%.1f"),
+                _fmt(_ratio(r.get("e2e"), ref, 100), "%.0f%%"),
+                _fmt(r.get("apply_model"), "%.1f"),
+                _fmt(_ratio(r.get("e2e"), r.get("apply_model")), "%.2fx"),
+                "%s | %s | %s"
+                % (
+                    _fmt(r.get("e2e_detections_per_image"), "%.1f"),
+                    _fmt(r.get("model_only_detections_per_image"), "%.1f"),
+                    _fmt(r.get("apply_model_detections_per_image"), "%.1f"),
+                ),
+            )
+        )
+
+    widths = [
+        max([len(h)] + [len(row[i]) for row in rows])
+        for i, h in enumerate(header)
+    ]
+    line = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths))  # noqa: E731
+    print()
+    print(line(header))
+    print(line(["-" * w for w in widths]))
+    for row in rows:
+        print(line(row))
+
+    print(
+        "\ne2e: generate(delegate=False) as a whole call, model loading "
+        "included; steady: between its first and last progress reports.\n"
+        "model-only: adapter.predict() on decoded, preprocessed batches in "
+        "memory (warm, synchronized)."
+    )
+    for key, r in figures["results"].items():
+        if "error" in r:
+            print("\n%s: FAILED: %s" % (key, r["error"]))
+            continue
+
+        dets = r.get("model_only_detections") or {}
+        print(
+            "\n%s: min_confidence %.4f (model-only detections per image: "
+            "mean %.1f, median %.1f, max %s)"
+            % (
+                r["model"],
+                r["min_confidence"],
+                dets.get("mean", r.get("model_only_detections_per_image", 0)),
+                dets.get("median", 0),
+                dets.get("max", "?"),
+            )
+        )
+        if r.get("e2e_error"):
+            print("  end to end FAILED: %s" % r["e2e_error"])
+
+        if key == "sam":
+            print(
+                "  (*) model-only = SAM encoder limit: image encoder alone, "
+                "batch %d %s: %.1f img/s (batch 1: %.1f img/s); detector + "
+                "segment() per image in memory: %.1f img/s; detector alone "
+                "%.1f img/s"
+                % (
+                    r["sam_encoder_limit_timing"]["batch"],
+                    r["sam_encoder_limit_timing"]["dtype"],
+                    r["sam_encoder_limit"],
+                    r["sam_encoder_bs1"],
+                    r["model_only"],
+                    r["detector_model_only"],
+                )
+            )
+            print(
+                "  mask files written: %d; images with at least one box (the "
+                "ones SAM encodes): %s of %s"
+                % (
+                    r.get("mask_files", 0),
+                    r.get("e2e_images_with_labels", "n/a"),
+                    r.get("e2e_images", "n/a"),
+                )
+            )
+
+        if "counts" in r:
+            print(
+                "  run %s, counts %s, first batch after %.1fs, GPU busy %s"
+                % (
+                    r["status"],
+                    r["counts"],
+                    r["first_progress_s"] or 0.0,
+                    _fmt(r.get("gpu_utilization_mean"), "%.0f%%"),
+                )
+            )
+
+        print(
+            "  apply_model: %s%s"
+            % (
+                r.get("apply_model_note", "n/a"),
+                " on %d images" % r["apply_model_images"]
+                if r.get("apply_model_images")
+                else "",
+            )
+        )
+
+    print("\nTargets (issue 3)%s:" % (
+        " -- not meaningful in the CPU smoke test" if figures["cpu_smoke_test"] else ""
+    ))
+    if not figures["targets"]:
+        print("  none measured")
+
+    for t in figures["targets"]:
+        value = (
+            "%.0f%%" % (100 * t["value"])
+            if t["unit"] == "fraction"
+            else "%.0f img/s" % t["value"]
+        )
+        goal = (
+            ">= %.0f%%" % (100 * t["goal"])
+            if t["unit"] == "fraction"
+            else ">= %.0f img/s" % t["goal"]
+        )
+        print(
+            "  %-36s %-10s %10s  %-12s %s"
+            % (t["target"], t["measured_on"], value, goal, "MET" if t["met"] else "NOT MET")
+        )
+
+    for note in figures.get("notes", []):
+        print("note: %s" % note)
+
+    print("total %.0fs" % figures.get("total_s", 0.0))
+
+
+def _ratio(a, b, scale=1.0):
+    if a is None or not b:
+        return None
+
+    return scale * a / b
+
+
+def _fmt(value, fmt):
+    return "n/a" if value is None else fmt % value
+
+
+def _one_line(error):
+    return " ".join(str(error).split())[:300] or type(error).__name__
+
+
+def _json_default(value):
+    if isinstance(value, (np.floating, np.integer)):
+        return value.item()
+
+    return str(value)
+
+
+# Machine and clean-up --------------------------------------------------------
+
+
+def describe_machine(cuda):
+    import torch
+
+    from importlib import metadata
+
+    # read from the installed distributions: importing FiftyOne here would
+    # happen before the image processes are forked
+    versions = {}
+    for name, dist in (
+        ("fiftyone", "fiftyone"),
+        ("ultralytics", "ultralytics"),
+        ("transformers", "transformers"),
+        ("segment_anything", "segment-anything"),
+    ):
+        try:
+            versions[name] = metadata.version(dist)
+        except Exception:
+            versions[name] = None
+
+    import cv2
+
+    versions["cv2"] = cv2.__version__
+
+    return {
+        "gpu": torch.cuda.get_device_name(0) if cuda else "no GPU (CPU)",
+        "gpu_memory_gib": (
+            torch.cuda.get_device_properties(0).total_memory / 2**30 if cuda else None
+        ),
+        "cpus": os.cpu_count(),
+        "cpu_model": _cpu_model(),
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda,
+        "cudnn": torch.backends.cudnn.version() if cuda else None,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "versions": versions,
+    }
+
+
+def _cpu_model():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+
+    return platform.processor() or None
+
+
+def _print_machine(machine):
+    print(
+        "GPU: %s%s | CPUs: %d (%s) | torch %s, CUDA %s, cuDNN %s | python %s"
+        % (
+            machine["gpu"],
+            " (%.0f GiB)" % machine["gpu_memory_gib"] if machine["gpu_memory_gib"] else "",
+            machine["cpus"],
+            machine["cpu_model"],
+            machine["torch"],
+            machine["cuda"],
+            machine["cudnn"],
+            machine["python"],
+        )
+    )
+    print(
+        "fiftyone %(fiftyone)s, ultralytics %(ultralytics)s, transformers "
+        "%(transformers)s, segment-anything %(segment_anything)s, opencv %(cv2)s"
+        % machine["versions"],
+        flush=True,
+    )
+
+
+def drop_database():
+    if not _state["fiftyone"]:
+        return
+
+    try:
+        import fiftyone.core.odm as foo
+
+        foo.get_db_conn().client.drop_database(DB_NAME)
+        print("dropped database '%s'" % DB_NAME)
+    except Exception as e:
+        print("could not drop database '%s': %s" % (DB_NAME, _one_line(e)))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

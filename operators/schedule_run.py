@@ -1,0 +1,166 @@
+"""Operator: configure and start an auto-labeling run (one delegated
+operation per worker)."""
+
+import fiftyone as fo
+import fiftyone.operators as foo
+from fiftyone.operators import types
+
+from ..models import catalog as mc
+from ..models import registry as mr
+from ..pipeline import AutolabelError
+from ..pipeline.generation import GenerationSettings, generate
+from .inputs import dataset_supported
+
+
+def _target_collection(ctx, target):
+    if target == "selection" and ctx.selected:
+        return ctx.dataset.select(ctx.selected)
+
+    if target == "view":
+        return ctx.view
+
+    return ctx.dataset
+
+
+class ScheduleRun(foo.Operator):
+    @property
+    def config(self):
+        return foo.OperatorConfig(
+            name="schedule_run",
+            label="Auto Labeling: auto label",
+            dynamic=True,
+        )
+
+    def resolve_input(self, ctx):
+        inputs = types.Object()
+        if not dataset_supported(ctx, inputs):
+            return types.Property(inputs)
+
+        targets = types.RadioGroup()
+        targets.add_choice("all", label="All samples (%d)" % len(ctx.dataset))
+        targets.add_choice("view", label="Current view (%d)" % len(ctx.view))
+        if ctx.selected:
+            targets.add_choice(
+                "selection", label="Current selection (%d)" % len(ctx.selected)
+            )
+
+        inputs.enum("target", targets.values(), default="all", view=targets)
+
+        tasks = types.Dropdown()
+        for task in mc.TASKS:
+            tasks.add_choice(task, label=task.replace("_", " ").capitalize())
+
+        inputs.enum("task", tasks.values(), required=True, view=tasks)
+        task = ctx.params.get("task")
+        if task is None:
+            return types.Property(inputs, view=types.View(label="Auto label"))
+
+        method = None
+        if task == mc.TASK_INSTANCE_SEGMENTATION:
+            methods = types.RadioGroup()
+            methods.add_choice(mc.METHOD_ONE_STAGE, label="One-stage model")
+            methods.add_choice(mc.METHOD_TWO_STAGE, label="Two-stage model")
+            methods.add_choice(
+                mc.METHOD_EXISTING_DETECTIONS, label="Existing detections"
+            )
+            inputs.enum(
+                "method",
+                methods.values(),
+                default=mc.METHOD_ONE_STAGE,
+                view=methods,
+            )
+            method = ctx.params.get("method") or mc.METHOD_ONE_STAGE
+
+        if method == mc.METHOD_EXISTING_DETECTIONS:
+            fields = types.Dropdown()
+            for name in ctx.dataset.get_field_schema(
+                embedded_doc_type=fo.Detections
+            ):
+                fields.add_choice(name, label=name)
+
+            inputs.enum(
+                "existing_field", fields.values(), required=True, view=fields
+            )
+        else:
+            role = "detector" if method == mc.METHOD_TWO_STAGE else None
+            models = types.Dropdown()
+            for entry in mr.list_models(task=task, method=method, role=role):
+                models.add_choice(
+                    entry.name,
+                    label=entry.name,
+                    description="%s (%s, %s; speed %d/3, performance %d/3)"
+                    % (
+                        entry.description,
+                        entry.author,
+                        entry.license,
+                        entry.speed,
+                        entry.performance,
+                    ),
+                )
+
+            inputs.enum("model", models.values(), required=True, view=models)
+
+        if method in (mc.METHOD_TWO_STAGE, mc.METHOD_EXISTING_DETECTIONS):
+            segs = types.Dropdown()
+            for entry in mr.list_models(
+                task=task, method=method, role="segmenter"
+            ):
+                segs.add_choice(entry.name, label=entry.name)
+
+            inputs.enum("seg_model", segs.values(), required=True, view=segs)
+
+        inputs.list("classes", types.String(), label="Classes")
+        inputs.str("label_field", label="Label field", required=True)
+        inputs.float(
+            "min_confidence", label="Minimum confidence", min=0, max=1
+        )
+        if task == mc.TASK_INSTANCE_SEGMENTATION:
+            inputs.str("mask_dir", label="Mask output location", required=True)
+
+        inputs.str("name", label="Run name (optional)")
+        inputs.int("workers", label="Workers", default=1, min=1)
+
+        error = self._validate(ctx)
+        if error:
+            prop = inputs.view("invalid", types.Error(label=error))
+            prop.invalid = True
+
+        return types.Property(inputs, view=types.View(label="Auto label"))
+
+    def _validate(self, ctx):
+        p = ctx.params
+        if not p.get("label_field") or not (
+            p.get("model") or p.get("existing_field")
+        ):
+            return None
+
+        try:
+            GenerationSettings(ctx.dataset, **_settings(p))
+        except AutolabelError as e:
+            return str(e)
+
+        return None
+
+    def execute(self, ctx):
+        p = ctx.params
+        run = generate(
+            _target_collection(ctx, p.get("target", "all")),
+            **_settings(p),
+            delegate=True,
+        )
+        return {"run": run.to_dict()}
+
+
+def _settings(params):
+    return dict(
+        task=params["task"],
+        model=params.get("model"),
+        classes=params.get("classes") or None,
+        label_field=params.get("label_field"),
+        min_confidence=params.get("min_confidence"),
+        mask_dir=params.get("mask_dir"),
+        seg_model=params.get("seg_model"),
+        existing_field=params.get("existing_field"),
+        workers=int(params.get("workers") or 1),
+        name=params.get("name") or None,
+    )

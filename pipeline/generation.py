@@ -1,0 +1,618 @@
+"""Generation: runs whose labels come from models.
+
+:func:`generate` validates the settings, registers the run (Generating),
+splits the target samples into one shard per worker and queues one delegated
+operation per shard (or runs them here). :func:`run_shard` is what a worker
+executes: it labels every sample of its shard that has no staged value yet,
+so a resumed run skips exactly the finished samples.
+"""
+
+import datetime
+import logging
+import os
+
+from bson import ObjectId
+
+import fiftyone as fo
+import fiftyone.core.fields as fof
+import fiftyone.core.odm as foo
+
+from ..models import catalog as mc
+from ..models import registry as mr
+from .datasets import (
+    LABEL_TYPES,
+    label_type_of,
+    resolve_view,
+    validate_confidence_range,
+    validate_image_dataset,
+)
+from .errors import AutolabelError
+from .runs import (
+    RunStatus,
+    create_run,
+    get_run,
+    new_run_key,
+    now_iso,
+    transition,
+    update_run,
+    validate_run_name,
+)
+from .staging import REVIEW_STATE_ATTR, labels_path, validate_label_field
+
+logger = logging.getLogger(__name__)
+
+#: the delegated operator that labels one shard
+SHARD_OPERATOR_URI = "@autolabel/auto-labeling/generate_labels"
+
+#: a run fails once more than this fraction of its samples failed
+MAX_FAILURE_RATE = 0.2
+
+#: seconds without a heartbeat after which a running worker is presumed dead
+HEARTBEAT_TIMEOUT = float(os.environ.get("AUTOLABEL_HEARTBEAT_TIMEOUT", 300))
+
+#: how many failures a run keeps, with their reasons
+MAX_RECORDED_FAILURES = 100
+
+METHOD_MODEL = "model"
+
+
+class GenerationSettings:
+    """The validated settings of a generation run.
+
+    Args: see :func:`generate`
+    """
+
+    def __init__(
+        self,
+        dataset,
+        task,
+        model=None,
+        classes=None,
+        label_field=None,
+        min_confidence=None,
+        mask_dir=None,
+        seg_model=None,
+        existing_field=None,
+        workers=1,
+        name=None,
+    ):
+        validate_image_dataset(dataset)
+        if task not in mc.TASKS:
+            raise AutolabelError(
+                "unknown task %r; use one of %s" % (task, ", ".join(mc.TASKS))
+            )
+
+        self.task = task
+        self.method = _method(task, seg_model, existing_field)
+        self.existing_field = None
+        if self.method == mc.METHOD_EXISTING_DETECTIONS:
+            if label_type_of(dataset, existing_field) != "Detections":
+                raise AutolabelError(
+                    "existing field '%s' is not a Detections field"
+                    % existing_field
+                )
+
+            self.existing_field = existing_field
+            detector = None
+        else:
+            if not model:
+                raise AutolabelError(
+                    "a model is required; `autolabel models --task %s` "
+                    "lists them" % task
+                )
+
+            detector = mr.get_model(model)
+            wanted = (
+                mc.TASK_DETECTION
+                if self.method == mc.METHOD_TWO_STAGE
+                else task
+            )
+            if wanted not in detector.tasks:
+                raise AutolabelError(
+                    "model '%s' does not do %s; `autolabel models --task %s` "
+                    "lists the models that do"
+                    % (detector.name, wanted.replace("_", " "), wanted)
+                )
+
+        segmenter = None
+        if self.method in (mc.METHOD_TWO_STAGE, mc.METHOD_EXISTING_DETECTIONS):
+            segmenter = mr.get_model(seg_model)
+            if mc.TASK_BOX_SEGMENTATION not in segmenter.tasks:
+                raise AutolabelError(
+                    "model '%s' cannot segment boxes; use a Segment Anything "
+                    "model such as sam-vit-b" % segmenter.name
+                )
+
+        self.model = detector.name if detector else None
+        self.seg_model = segmenter.name if segmenter else None
+        if detector is not None:
+            self.classes = mr.resolve_classes(detector, classes)
+        else:
+            self.classes = list(classes) if classes else None
+
+        if min_confidence is None:
+            min_confidence = detector.default_confidence if detector else 0.0
+
+        self.min_confidence, _ = validate_confidence_range(min_confidence)
+        self.label_field, self.staging_field = validate_label_field(
+            dataset, label_field
+        )
+        self.mask_dir = None
+        if task == mc.TASK_INSTANCE_SEGMENTATION:
+            self.mask_dir = _validate_mask_dir(mask_dir)
+
+        if not isinstance(workers, int) or workers < 1:
+            raise AutolabelError(
+                "workers must be a whole number of at least 1, not %r"
+                % (workers,)
+            )
+
+        self.workers = workers
+        self.name = validate_run_name(dataset, name) if name else None
+        for entry in (detector, segmenter):
+            if entry is not None:
+                mr.require_weights(entry)
+
+    @property
+    def label_type(self):
+        if self.task == mc.TASK_CLASSIFICATION:
+            return "Classification"
+
+        return "Detections"
+
+    @property
+    def source(self):
+        models = [m for m in (self.model, self.seg_model) if m]
+        if self.existing_field:
+            models.insert(0, "field:" + self.existing_field)
+
+        return "+".join(models)
+
+
+def _method(task, seg_model, existing_field):
+    if task != mc.TASK_INSTANCE_SEGMENTATION:
+        if seg_model or existing_field:
+            raise AutolabelError(
+                "a segmentation model or existing detections apply only to "
+                "the instance_segmentation task"
+            )
+
+        return METHOD_MODEL
+
+    if existing_field:
+        if not seg_model:
+            raise AutolabelError(
+                "labeling existing detections needs a segmentation model "
+                "(--seg-model), such as sam-vit-b"
+            )
+
+        return mc.METHOD_EXISTING_DETECTIONS
+
+    return mc.METHOD_TWO_STAGE if seg_model else mc.METHOD_ONE_STAGE
+
+
+def _validate_mask_dir(mask_dir):
+    if not mask_dir:
+        raise AutolabelError(
+            "instance segmentation needs a mask location (--mask-dir) where "
+            "mask PNG files are written"
+        )
+
+    mask_dir = os.path.abspath(os.path.expanduser(mask_dir))
+    if os.path.exists(mask_dir) and not os.path.isdir(mask_dir):
+        raise AutolabelError("mask location %s is not a directory" % mask_dir)
+
+    parent = mask_dir
+    while not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+
+    if not os.access(parent, os.W_OK):
+        raise AutolabelError("mask location %s is not writable" % mask_dir)
+
+    return mask_dir
+
+
+def _shard_bounds(collection, num_shards):
+    """Splits the target's samples into contiguous ranges of ids; returns
+    ``[[first_id, last_id], ...]`` with at most ``num_shards`` ranges."""
+    rows = list(
+        collection._dataset._sample_collection.aggregate(
+            collection._pipeline()
+            + [
+                {"$project": {"_id": 1}},
+                {"$bucketAuto": {"groupBy": "$_id", "buckets": num_shards}},
+            ],
+            allowDiskUse=True,
+        )
+    )
+    return [[str(r["_id"]["min"]), str(r["_id"]["max"])] for r in rows]
+
+
+def shard_view(dataset, run, shard):
+    """The samples of one shard of a run that have no staged value yet.
+
+    Args:
+        dataset: a :class:`fiftyone.core.dataset.Dataset`
+        run: a :class:`autolabel.pipeline.runs.Run`
+        shard: the shard index
+
+    Returns:
+        a :class:`fiftyone.core.view.DatasetView`
+    """
+    from fiftyone import ViewField as F
+
+    target = run.target
+    if target["type"] == "view":
+        view = fo.DatasetView._build(dataset, target["view"])
+    elif target["type"] == "ids":
+        view = dataset.select(target["ids"])
+    else:
+        view = dataset.view()
+
+    first, last = run.shards[shard]
+    return view.match(
+        (F("_id") >= ObjectId(first)) & (F("_id") <= ObjectId(last))
+    ).exists(run.staging_field, False)
+
+
+def _declare_staging_field(dataset, settings):
+    label_cls = LABEL_TYPES[settings.label_type]
+    dataset.add_sample_field(
+        settings.staging_field,
+        fof.EmbeddedDocumentField,
+        embedded_doc_type=label_cls,
+    )
+    prefix = settings.staging_field + (
+        ".detections." if settings.label_type == "Detections" else "."
+    )
+    dataset.add_sample_field(prefix + REVIEW_STATE_ATTR, fof.StringField)
+
+
+def generate(
+    samples,
+    task,
+    model=None,
+    classes=None,
+    label_field=None,
+    min_confidence=None,
+    mask_dir=None,
+    name=None,
+    workers=1,
+    seg_model=None,
+    existing_field=None,
+    sample_ids=None,
+    delegate=True,
+    progress=None,
+):
+    """Starts an auto-labeling run that generates labels with models.
+
+    Args:
+        samples: a :class:`fiftyone.core.dataset.Dataset`, or a view into one
+            whose samples are the target
+        task: ``"classification"``, ``"detection"`` or
+            ``"instance_segmentation"``
+        model (None): the catalog name of the model (the detector, for
+            two-stage instance segmentation)
+        classes (None): the classes; at least one for zero-shot models, a
+            subset of the vocabulary (default all) for fixed ones
+        label_field (None): the new field approved labels go to
+        min_confidence (None): the minimum confidence; default the model's
+        mask_dir (None): where mask PNGs are written (segmentation)
+        name (None): a run name
+        workers (1): the number of shards, each a delegated operation
+        seg_model (None): the box segmenter (SAM) for two-stage or existing
+            detections
+        existing_field (None): a Detections field to segment
+        sample_ids (None): only these samples of ``samples``
+        delegate (True): queue delegated operations for ``fiftyone delegated
+            launch`` (True) or label here and now (False)
+        progress (None): a callable ``progress(fraction, label)`` when not
+            delegating
+
+    Returns:
+        the :class:`autolabel.pipeline.runs.Run`
+
+    Raises:
+        AutolabelError: if a setting is invalid; nothing is created then
+    """
+    dataset = samples._root_dataset
+    collection = resolve_view(dataset, samples)
+    if sample_ids is not None:
+        collection = collection.select(list(sample_ids))
+
+    if not label_field:
+        raise AutolabelError("a label field (--label-field) is required")
+
+    settings = GenerationSettings(
+        dataset,
+        task,
+        model=model,
+        classes=classes,
+        label_field=label_field,
+        min_confidence=min_confidence,
+        mask_dir=mask_dir,
+        seg_model=seg_model,
+        existing_field=existing_field,
+        workers=workers,
+        name=name,
+    )
+    num_samples = collection.count()
+    if not num_samples:
+        raise AutolabelError("the target has no samples to label")
+
+    if collection is dataset:
+        target = {"type": "all"}
+    elif sample_ids is not None and not samples._is_dynamic_groups:
+        target = {"type": "ids", "ids": [str(i) for i in sample_ids]}
+    else:
+        target = {"type": "view", "view": collection._serialize()}
+
+    key = new_run_key()
+    run = create_run(
+        dataset,
+        key,
+        RunStatus.GENERATING,
+        name=settings.name,
+        task=settings.task,
+        labeling_method=settings.method,
+        label_type=settings.label_type,
+        source=settings.source,
+        source_field=settings.existing_field,
+        models=[m for m in (settings.model, settings.seg_model) if m],
+        model=settings.model,
+        seg_model=settings.seg_model,
+        classes=settings.classes,
+        label_field=settings.label_field,
+        staging_field=settings.staging_field,
+        min_confidence=settings.min_confidence,
+        mask_dir=settings.mask_dir,
+        target=target,
+        workers=settings.workers,
+        shards=_shard_bounds(collection, settings.workers),
+        shards_done=[],
+        operation_ids=[],
+        counts={
+            "target": num_samples,
+            "processed": 0,
+            "failed": 0,
+            "labels": 0,
+        },
+        failures=[],
+    )
+    _declare_staging_field(dataset, settings)
+    return start_shards(dataset, run, delegate=delegate, progress=progress)
+
+
+def start_shards(dataset, run, delegate=True, progress=None):
+    """Queues (or runs here) one operation per unfinished shard of a run.
+
+    Args:
+        dataset: a :class:`fiftyone.core.dataset.Dataset`
+        run: a Generating :class:`autolabel.pipeline.runs.Run`
+        delegate (True): queue delegated operations, or run here
+        progress (None): a callable ``progress(fraction, label)`` when not
+            delegating
+
+    Returns:
+        the updated :class:`autolabel.pipeline.runs.Run`
+    """
+    shards = [
+        i for i in range(len(run.shards)) if i not in set(run.shards_done)
+    ]
+    if not delegate:
+        from .worker import run_shard
+
+        for n, shard in enumerate(shards):
+            sub = None
+            if progress is not None:
+                sub = lambda f, label, n=n: progress(  # noqa: E731
+                    (n + f) / len(shards), label
+                )
+
+            run_shard(dataset, run.key, shard, progress=sub)
+
+        return get_run(dataset, run.key)
+
+    import fiftyone.operators as fops
+
+    op_ids = []
+    for shard in shards:
+        result = fops.execute_operator(
+            SHARD_OPERATOR_URI,
+            {"dataset": dataset.name},
+            params={"run": run.key, "shard": shard},
+            request_delegation=True,
+        )
+        result.raise_exceptions()
+        op_ids.append(str(result.result["id"]))
+
+    return update_run(
+        dataset,
+        run.key,
+        operation_ids=op_ids,
+        operation_history=list(run.config.get("operation_history") or [])
+        + op_ids,
+    )
+
+
+def resume_run(dataset, run_key_or_name, delegate=True, progress=None):
+    """Resumes a run that failed: new operations label the samples its
+    shards have not staged yet.
+
+    Args:
+        dataset: a :class:`fiftyone.core.dataset.Dataset`
+        run_key_or_name: a run key or name
+        delegate (True): queue delegated operations, or run here
+        progress (None): a callable ``progress(fraction, label)``
+
+    Returns:
+        the updated :class:`autolabel.pipeline.runs.Run`
+
+    Raises:
+        AutolabelError: if the run is not in Error or was not generated by
+            models
+    """
+    run = get_run(dataset, run_key_or_name)
+    if run.config.get("shards") is None:
+        raise AutolabelError(
+            "run '%s' imported existing labels; only generated runs can be "
+            "resumed" % run.display_name
+        )
+
+    run = transition(
+        dataset,
+        run,
+        RunStatus.ERROR,
+        RunStatus.GENERATING,
+        error=None,
+        heartbeat_at=now_iso(),
+    )
+    return start_shards(dataset, run, delegate=delegate, progress=progress)
+
+
+def skip_run(dataset, run_key_or_name):
+    """Leaves a failed run's unfinished samples unlabeled and moves it to In
+    Review with what it has.
+
+    Args:
+        dataset: a :class:`fiftyone.core.dataset.Dataset`
+        run_key_or_name: a run key or name
+
+    Returns:
+        the updated :class:`autolabel.pipeline.runs.Run`
+
+    Raises:
+        AutolabelError: if the run is not in Error
+    """
+    run = get_run(dataset, run_key_or_name)
+    return transition(dataset, run, RunStatus.ERROR, RunStatus.IN_REVIEW)
+
+
+def mark_shard_done(dataset, run_key, shard):
+    """Records a finished shard; the last one moves the run to In Review.
+
+    Args:
+        dataset: a :class:`fiftyone.core.dataset.Dataset`
+        run_key: the run key
+        shard: the shard index
+
+    Returns:
+        the updated :class:`autolabel.pipeline.runs.Run`
+    """
+    doc = foo.get_db_conn().runs.find_one_and_update(
+        {"_dataset_id": dataset._doc.id, "key": run_key},
+        {
+            "$addToSet": {"config.shards_done": shard},
+            "$set": {"config.heartbeat_at": now_iso()},
+        },
+        return_document=True,
+    )
+    config = doc["config"]
+    if len(set(config["shards_done"])) < len(config["shards"]):
+        return get_run(dataset, run_key)
+
+    # the last shard: count what was staged and open the run for review
+    path = labels_path(config["staging_field"], config["label_type"])
+    labels = dataset.count(path + ".label")
+    classes = sorted(c for c in dataset.distinct(path + ".label") if c)
+    processed = dataset.exists(config["staging_field"]).count()
+    counts = dict(
+        config["counts"],
+        processed=processed,
+        labels=labels,
+        classes=len(classes),
+    )
+    updated = update_run(
+        dataset,
+        run_key,
+        expected_status=RunStatus.GENERATING,
+        status=RunStatus.IN_REVIEW,
+        counts=counts,
+    )
+    return updated or get_run(dataset, run_key)
+
+
+def refresh_run(dataset, run_key_or_name):
+    """Notices generation that can no longer finish and moves its run to
+    Error, so that no run stays Generating forever.
+
+    A run fails here when one of its delegated operations failed, or when an
+    operation is running but no worker has sent a heartbeat for
+    :data:`HEARTBEAT_TIMEOUT` seconds (a worker killed with ``kill -9``);
+    such an operation is marked failed too.
+
+    Args:
+        dataset: a :class:`fiftyone.core.dataset.Dataset`
+        run_key_or_name: a run key or name
+
+    Returns:
+        the current :class:`autolabel.pipeline.runs.Run`
+    """
+    from fiftyone.operators.delegated import DelegatedOperationService
+    from fiftyone.operators.executor import ExecutionResult
+
+    run = get_run(dataset, run_key_or_name)
+    if run.status != RunStatus.GENERATING or not run.operation_ids:
+        return run
+
+    service = DelegatedOperationService()
+    ops = [service.get(ObjectId(i)) for i in run.operation_ids]
+    for op in ops:
+        if op is not None and op.run_state == "failed":
+            error = (op.result.error if op.result else None) or "unknown"
+            lines = [l for l in str(error).strip().splitlines() if l.strip()]
+            return _fail(
+                dataset,
+                run,
+                "worker operation %s failed: %s"
+                % (op.id, lines[-1] if lines else error),
+            )
+
+    running = [
+        op for op in ops if op is not None and op.run_state == "running"
+    ]
+    beat = datetime.datetime.fromisoformat(run.heartbeat_at)
+    idle = (
+        datetime.datetime.now(datetime.timezone.utc) - beat
+    ).total_seconds()
+    if running and idle > HEARTBEAT_TIMEOUT:
+        message = (
+            "no heartbeat from the run's workers for %d s; the worker "
+            "process was probably killed" % idle
+        )
+        for op in running:
+            service.set_failed(op.id, result=ExecutionResult(error=message))
+
+        return _fail(dataset, run, message)
+
+    return run
+
+
+def _fail(dataset, run, message):
+    updated = update_run(
+        dataset,
+        run.key,
+        expected_status=RunStatus.GENERATING,
+        status=RunStatus.ERROR,
+        error=message,
+    )
+    return updated or get_run(dataset, run.key)
+
+
+def refresh_runs(dataset):
+    """Refreshes every Generating run of a dataset (:func:`refresh_run`) and
+    lists the runs, newest first.
+
+    Args:
+        dataset: a :class:`fiftyone.core.dataset.Dataset`
+
+    Returns:
+        a list of :class:`autolabel.pipeline.runs.Run`
+    """
+    from .runs import list_runs
+
+    for run in list_runs(dataset):
+        if run.status == RunStatus.GENERATING:
+            refresh_run(dataset, run.key)
+
+    return list_runs(dataset)

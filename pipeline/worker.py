@@ -1,0 +1,493 @@
+"""The worker side of generation: label one shard of a run.
+
+Images are decoded and preprocessed by a pool of threads ahead of the model,
+the model sees full batches, and a background writer turns predictions into
+staged labels, writes mask PNGs and bulk-updates MongoDB, so that the GPU
+does not wait on disk or on the database. Memory stays flat: only a bounded
+number of images is in flight at any time.
+"""
+
+import collections
+import datetime
+import logging
+import os
+import queue
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import cv2
+import numpy as np
+from bson import ObjectId
+from pymongo import UpdateOne
+
+import fiftyone.core.odm as foo
+
+from ..models import registry as mr
+from .errors import AutolabelError
+from .generation import (
+    MAX_FAILURE_RATE,
+    MAX_RECORDED_FAILURES,
+    mark_shard_done,
+    shard_view,
+)
+from .images import ImageError, read_image
+from .runs import RunStatus, get_run, now_iso, update_run
+from .staging import REVIEW_STATE_ATTR, ReviewState
+
+logger = logging.getLogger(__name__)
+
+#: failures are judged against the cap only after this many samples
+MIN_SAMPLES_FOR_FAILURE_RATE = 20
+
+
+class _Item:
+    """One sample on its way through the worker."""
+
+    __slots__ = (
+        "sample_id",
+        "filepath",
+        "existing",
+        "image",
+        "prepared",
+        "error",
+        "size",
+    )
+
+    def __init__(self, sample_id, filepath, existing):
+        self.sample_id = sample_id
+        self.filepath = filepath
+        self.existing = existing
+        self.image = None
+        self.prepared = None
+        self.error = None
+        self.size = None
+
+
+def _device():
+    import torch
+
+    if torch.cuda.is_available():
+        return "cuda", True
+
+    return "cpu", False
+
+
+def _sample_rows(dataset, view, existing_field):
+    """Streams ``(id, filepath, existing detections)`` of the view's samples
+    from a MongoDB cursor."""
+    project = {"filepath": True}
+    if existing_field:
+        project[existing_field + ".detections"] = True
+
+    cursor = dataset._sample_collection.aggregate(
+        view._pipeline() + [{"$project": project}],
+        allowDiskUse=True,
+        batchSize=1000,
+    )
+    for doc in cursor:
+        existing = None
+        if existing_field:
+            existing = (
+                (doc.get(existing_field) or {}).get("detections")
+            ) or []
+
+        yield _Item(doc["_id"], doc["filepath"], existing)
+
+
+def _decode(item, adapter, keep_image):
+    try:
+        image = read_image(item.filepath)
+        item.size = (image.shape[1], image.shape[0])
+        if adapter is not None:
+            item.prepared = adapter.preprocess(image)
+
+        if keep_image:
+            item.image = image
+    except ImageError as e:
+        item.error = str(e)
+    except Exception as e:  # a bad image fails its sample, not the run
+        item.error = "%s: %s" % (type(e).__name__, e)
+
+    return item
+
+
+def _decoded_batches(rows, adapter, keep_image, batch_size, num_threads):
+    """Yields batches of decoded items, decoding up to two batches ahead."""
+    with ThreadPoolExecutor(num_threads) as pool:
+        pending = collections.deque()
+        rows = iter(rows)
+        exhausted = False
+        while True:
+            while not exhausted and len(pending) < 3 * batch_size:
+                try:
+                    item = next(rows)
+                except StopIteration:
+                    exhausted = True
+                    break
+
+                pending.append(pool.submit(_decode, item, adapter, keep_image))
+
+            if not pending:
+                return
+
+            batch = []
+            while pending and len(batch) < batch_size:
+                batch.append(pending.popleft().result())
+
+            yield batch
+
+
+def _filter_predictions(pred, min_confidence, classes):
+    keep = np.asarray(pred.scores) >= min_confidence
+    if classes is not None:
+        allowed = set(classes)
+        keep &= np.array([label in allowed for label in pred.labels], bool)
+
+    idx = np.flatnonzero(keep)
+    labels = [pred.labels[i] for i in idx]
+    scores = np.asarray(pred.scores)[idx]
+    boxes = pred.boxes[idx] if pred.boxes is not None else None
+    masks = pred.masks[idx] if pred.masks is not None else None
+    return labels, scores, boxes, masks
+
+
+def _existing_boxes(item):
+    """The existing detections of an item as pixel boxes."""
+    w, h = item.size
+    boxes, labels, scores = [], [], []
+    for det in item.existing:
+        x, y, bw, bh = det.get("bounding_box") or (0, 0, 0, 0)
+        boxes.append([x * w, y * h, (x + bw) * w, (y + bh) * h])
+        labels.append(det.get("label"))
+        scores.append(det.get("confidence"))
+
+    return (
+        labels,
+        scores,
+        np.asarray(boxes, dtype=np.float32).reshape(-1, 4),
+    )
+
+
+class StagedWriter:
+    """Writes staged labels and mask files from a background thread.
+
+    Args:
+        dataset: the :class:`fiftyone.core.dataset.Dataset`
+        run: the :class:`autolabel.pipeline.runs.Run`
+        flush_size (256): samples per bulk write
+    """
+
+    def __init__(self, dataset, run, flush_size=256):
+        self.dataset = dataset
+        self.run = run
+        self.flush_size = flush_size
+        self.queue = queue.Queue(maxsize=8)
+        self.error = None
+        self.processed = 0
+        self.failed = 0
+        self.failures = []
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._thread.start()
+
+    def put(self, items, results):
+        """Queues a batch: items and, per item, its labels tuple or None if
+        the item failed."""
+        if self.error is not None:
+            raise self.error
+
+        self.queue.put((items, results))
+
+    def close(self):
+        """Writes everything queued; raises if writing failed."""
+        self.queue.put(None)
+        self._thread.join()
+        if self.error is not None:
+            raise self.error
+
+    def _loop(self):
+        ops, failures, labels = [], [], 0
+        last_flush = time.monotonic()
+        try:
+            while True:
+                job = self.queue.get()
+                if job is None:
+                    break
+
+                for item, result in zip(*job):
+                    if result is None:
+                        failures.append(
+                            {
+                                "sample_id": str(item.sample_id),
+                                "filepath": item.filepath,
+                                "reason": item.error,
+                            }
+                        )
+                        continue
+
+                    value, n = self._staged_value(item, result)
+                    labels += n
+                    ops.append(
+                        UpdateOne(
+                            {
+                                "_id": item.sample_id,
+                                self.run.staging_field: {"$exists": False},
+                            },
+                            {
+                                "$set": {
+                                    self.run.staging_field: value,
+                                    "last_modified_at": datetime.datetime.utcnow(),
+                                }
+                            },
+                        )
+                    )
+
+                if (
+                    len(ops) + len(failures) >= self.flush_size
+                    or time.monotonic() - last_flush > 1.0
+                ):
+                    self._flush(ops, failures, labels)
+                    ops, failures, labels = [], [], 0
+                    last_flush = time.monotonic()
+
+            self._flush(ops, failures, labels)
+        except Exception as e:  # reported to the worker by put() / close()
+            self.error = e
+            while True:  # unblock the producer
+                try:
+                    if self.queue.get_nowait() is None:
+                        break
+                except queue.Empty:
+                    time.sleep(0.01)
+
+    def _flush(self, ops, failures, labels):
+        if ops:
+            self.dataset._sample_collection.bulk_write(ops, ordered=False)
+
+        self.processed += len(ops)
+        self.failed += len(failures)
+        update = {
+            "$inc": {
+                "config.counts.processed": len(ops),
+                "config.counts.failed": len(failures),
+                "config.counts.labels": labels,
+            },
+            "$set": {"config.heartbeat_at": now_iso()},
+        }
+        if failures:
+            update["$push"] = {
+                "config.failures": {
+                    "$each": failures,
+                    "$slice": MAX_RECORDED_FAILURES,
+                }
+            }
+            self.failures.extend(failures[:MAX_RECORDED_FAILURES])
+
+        foo.get_db_conn().runs.update_one(
+            {"_dataset_id": self.dataset._doc.id, "key": self.run.key}, update
+        )
+
+    def _staged_value(self, item, result):
+        if self.run.label_type == "Classification":
+            label, score = result
+            value = {"_id": ObjectId(), "_cls": "Classification", "tags": []}
+            if label is not None:
+                value.update(
+                    label=label,
+                    confidence=float(score),
+                    **{REVIEW_STATE_ATTR: ReviewState.IN_REVIEW},
+                )
+                return value, 1
+
+            return value, 0
+
+        labels, scores, boxes, masks = result
+        w, h = item.size
+        detections = []
+        for i, label in enumerate(labels):
+            x1, y1, x2, y2 = (float(v) for v in boxes[i])
+            x1, x2 = max(0.0, min(x1, w)), max(0.0, min(x2, w))
+            y1, y2 = max(0.0, min(y1, h)), max(0.0, min(y2, h))
+            det = {
+                "_id": ObjectId(),
+                "_cls": "Detection",
+                "attributes": {},
+                "tags": [],
+                "label": label,
+                "bounding_box": [x1 / w, y1 / h, (x2 - x1) / w, (y2 - y1) / h],
+                "confidence": None if scores[i] is None else float(scores[i]),
+                REVIEW_STATE_ATTR: ReviewState.IN_REVIEW,
+            }
+            if masks is not None:
+                det["mask_path"] = self._write_mask(
+                    item, det["_id"], masks[i], (x1, y1, x2, y2)
+                )
+
+            detections.append(det)
+
+        return {"_cls": "Detections", "detections": detections}, len(
+            detections
+        )
+
+    def _write_mask(self, item, label_id, mask, box):
+        """Writes the part of a full-image mask inside its box as a PNG."""
+        x1, y1, x2, y2 = box
+        c1, r1 = int(np.floor(x1)), int(np.floor(y1))
+        c2 = max(c1 + 1, int(np.ceil(x2)))
+        r2 = max(r1 + 1, int(np.ceil(y2)))
+        crop = np.asarray(mask[r1:r2, c1:c2], dtype=np.uint8) * 255
+        folder = os.path.join(
+            self.run.mask_dir, self.run.key, str(item.sample_id)
+        )
+        os.makedirs(folder, exist_ok=True)
+        path = os.path.join(folder, "%s.png" % label_id)
+        if not cv2.imwrite(path, crop):
+            raise OSError("could not write mask %s" % path)
+
+        return path
+
+
+def run_shard(
+    dataset,
+    run_key,
+    shard,
+    progress=None,
+    batch_size=None,
+    num_threads=None,
+):
+    """Labels every sample of one shard of a run that has no staged value.
+
+    Args:
+        dataset: a :class:`fiftyone.core.dataset.Dataset`
+        run_key: the run key
+        shard: the shard index
+        progress (None): a callable ``progress(fraction, label)``
+        batch_size (None): images per model call; default 32 on GPU, 8 on CPU
+        num_threads (None): decoding threads; default the number of CPUs
+
+    Returns:
+        the :class:`autolabel.pipeline.runs.Run` after the shard
+
+    Raises:
+        AutolabelError: if too many samples failed
+    """
+    run = get_run(dataset, run_key)
+    if run.status != RunStatus.GENERATING:
+        logger.info("run %s is %s; nothing to do", run.key, run.status)
+        return run
+
+    update_run(dataset, run.key, heartbeat_at=now_iso())
+    try:
+        _label_shard(dataset, run, shard, progress, batch_size, num_threads)
+    except BaseException as e:
+        update_run(
+            dataset,
+            run.key,
+            expected_status=RunStatus.GENERATING,
+            status=RunStatus.ERROR,
+            error="shard %d failed: %s" % (shard, e),
+        )
+        raise
+
+    return mark_shard_done(dataset, run.key, shard)
+
+
+def _label_shard(dataset, run, shard, progress, batch_size, num_threads):
+    device, half = _device()
+    if batch_size is None:
+        batch_size = 32 if device == "cuda" else 8
+
+    if num_threads is None:
+        num_threads = os.cpu_count() or 1
+
+    adapter = None
+    if run.model:
+        adapter = mr.load_model(
+            run.model, device=device, half=half, classes=run.classes
+        )
+
+    segmenter = None
+    if run.seg_model:
+        segmenter = mr.load_segmenter(run.seg_model, device=device, half=half)
+
+    view = shard_view(dataset, run, shard)
+    total = view.count()
+    rows = _sample_rows(dataset, view, run.source_field)
+    classes = (
+        run.classes if adapter is None or not adapter.entry.zero_shot else None
+    )
+    writer = StagedWriter(dataset, run)
+    done = failed = 0
+    try:
+        for batch in _decoded_batches(
+            rows, adapter, segmenter is not None, batch_size, num_threads
+        ):
+            ok = [item for item in batch if item.error is None]
+            predictions = []
+            if adapter is not None and ok:
+                predictions = adapter.predict(
+                    [item.prepared for item in ok],
+                    min_confidence=run.min_confidence,
+                )
+
+            results = {}
+            for i, item in enumerate(ok):
+                if run.label_type == "Classification":
+                    pred = predictions[i]
+                    label = pred.labels[0] if len(pred) else None
+                    score = float(pred.scores[0]) if len(pred) else 0.0
+                    if label is not None and (
+                        score < run.min_confidence
+                        or (classes is not None and label not in classes)
+                    ):
+                        label = None
+
+                    results[id(item)] = (label, score)
+                    continue
+
+                if adapter is not None:
+                    labels, scores, boxes, masks = _filter_predictions(
+                        predictions[i], run.min_confidence, classes
+                    )
+                else:
+                    labels, scores, boxes = _existing_boxes(item)
+                    masks = None
+
+                if segmenter is not None:
+                    masks = segmenter.segment(item.image, boxes)
+                    item.image = None
+
+                results[id(item)] = (labels, scores, boxes, masks)
+
+            writer.put(batch, [results.get(id(item)) for item in batch])
+            done += len(batch)
+            failed += len(batch) - len(ok)
+            if (
+                done >= MIN_SAMPLES_FOR_FAILURE_RATE
+                and failed > MAX_FAILURE_RATE * done
+            ):
+                example = (
+                    next(item for item in batch if item.error)
+                    if (len(ok) < len(batch))
+                    else None
+                )
+                raise AutolabelError(
+                    "%d of %d samples failed, more than %d%%%s"
+                    % (
+                        failed,
+                        done,
+                        100 * MAX_FAILURE_RATE,
+                        (
+                            "; e.g. %s: %s" % (example.filepath, example.error)
+                            if example
+                            else ""
+                        ),
+                    )
+                )
+
+            if progress is not None:
+                progress(
+                    done / max(total, 1), "%d of %d samples" % (done, total)
+                )
+    finally:
+        writer.close()

@@ -1,0 +1,380 @@
+"""Generation end to end on tiny randomly initialised models of the real
+architectures: every task and method, masks on disk, bad images, bad
+settings, delegated workers (a real ``fiftyone delegated launch``), shards,
+a killed worker and resume."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+import fiftyone as fo
+import autolabel.pipeline as P
+from autolabel.pipeline import generation as G
+
+import tiny_ultralytics as TU
+
+BAD_IMAGES = ("truncated.jpg", "empty.jpg", "text.jpg", "missing.jpg")
+
+
+@pytest.fixture(scope="session")
+def tiny_models():
+    TU.save_tiny_yolo("yolo11n", "detect")
+    TU.save_tiny_yolo("yolo11n-seg", "segment")
+    TU.save_tiny_yolo("yolo11n-cls", "classify")
+    TU.save_tiny_sam("sam-vit-b")
+
+
+@pytest.fixture(scope="session")
+def image_dir(tmp_path_factory):
+    """Generated images of several sizes and encodings, and bad files."""
+    root = tmp_path_factory.mktemp("images")
+    rng = np.random.default_rng(0)
+    for i in range(18):
+        h, w = int(rng.integers(120, 300)), int(rng.integers(120, 300))
+        cv2.imwrite(str(root / ("img%02d.jpg" % i)), TU.random_image(h, w, seed=i))
+
+    image = TU.random_image(160, 200, seed=99)
+    cv2.imwrite(str(root / "gray.png"), image[:, :, 0])
+    cv2.imwrite(str(root / "deep.png"), image.astype(np.uint16) * 257)
+    Image.fromarray(image).convert("CMYK").save(root / "cmyk.jpg")
+    data = (root / "img00.jpg").read_bytes()
+    (root / "truncated.jpg").write_bytes(data[: len(data) // 2])
+    (root / "empty.jpg").write_bytes(b"")
+    (root / "text.jpg").write_text("not an image")
+    return root
+
+
+@pytest.fixture
+def dataset(make_dataset, image_dir):
+    paths = sorted(str(p) for p in image_dir.iterdir())
+    paths.append(str(image_dir / "missing.jpg"))
+    return make_dataset(fo.Sample(filepath=p) for p in paths)
+
+
+def staged_by_filepath(dataset, run):
+    run = P.get_run(dataset, run.key)
+    dataset.reload()
+    return dict(
+        zip(dataset.values("filepath"), dataset.values(run.staging_field))
+    )
+
+
+def check_complete(dataset, run):
+    """Every sample is staged once, except the bad images, which are
+    recorded with their reason."""
+    staged = staged_by_filepath(dataset, run)
+    run = P.get_run(dataset, run.key)
+    failed = {os.path.basename(f["filepath"]): f["reason"] for f in run.failures}
+    assert set(failed) == set(BAD_IMAGES)
+    assert "truncated" in failed["truncated.jpg"]
+    assert "empty" in failed["empty.jpg"]
+    assert "cannot read" in failed["missing.jpg"]
+    for path, value in staged.items():
+        assert (value is None) == (os.path.basename(path) in BAD_IMAGES), path
+
+    assert run.counts["processed"] == len(staged) - len(BAD_IMAGES)
+    assert run.counts["failed"] == len(BAD_IMAGES)
+    return staged
+
+
+def detection_rows(staged):
+    """Per image, its detections as (label, box, confidence), sorted."""
+    return {
+        os.path.basename(path): sorted(
+            (d.label, tuple(d.bounding_box), d.confidence)
+            for d in value.detections
+        )
+        for path, value in staged.items()
+        if value is not None
+    }
+
+
+def assert_same_detections(a, b):
+    """Same images, labels and, within float noise of different batchings,
+    the same boxes and confidences."""
+    assert a.keys() == b.keys()
+    for name in a:
+        assert [r[0] for r in a[name]] == [r[0] for r in b[name]], name
+        for (_, box_a, conf_a), (_, box_b, conf_b) in zip(a[name], b[name]):
+            assert box_a == pytest.approx(box_b, abs=2e-3), name
+            assert conf_a == pytest.approx(conf_b, abs=2e-3), name
+
+
+def test_detection_here_and_now(tiny_models, dataset):
+    run = P.generate(
+        dataset,
+        task="detection",
+        model="yolo11n",
+        classes=["person", "car", "dog"],
+        label_field="yolo",
+        min_confidence=0.05,
+        name="det",
+        delegate=False,
+    )
+    assert run.status == P.RunStatus.IN_REVIEW
+    staged = check_complete(dataset, run)
+    labels = [d for v in staged.values() if v for d in v.detections]
+    assert labels, "the tiny model should find something"
+    for d in labels:
+        assert d.label in ("person", "car", "dog")
+        assert d.confidence >= 0.05
+        x, y, w, h = d.bounding_box
+        assert 0 <= x <= 1 and 0 <= y <= 1 and x + w <= 1.0001 and y + h <= 1.0001
+        assert d["review_state"] == "in_review"
+
+    assert run.counts["labels"] == len(labels)
+    stats = P.label_stats(dataset, run.key)
+    assert stats["in_review"]["total"] == len(labels)
+
+
+def test_one_stage_segmentation_writes_masks(tiny_models, dataset, tmp_path):
+    run = P.generate(
+        dataset,
+        task="instance_segmentation",
+        model="yolo11n-seg",
+        label_field="seg",
+        min_confidence=0.05,
+        mask_dir=str(tmp_path / "masks"),
+        delegate=False,
+    )
+    staged = check_complete(dataset, run)
+    dets = [d for v in staged.values() if v for d in v.detections]
+    assert dets
+    for d in dets:
+        assert d.mask_path.startswith(str(tmp_path / "masks"))
+        mask = cv2.imread(d.mask_path, cv2.IMREAD_UNCHANGED)
+        assert mask is not None and mask.ndim == 2
+        assert set(np.unique(mask)) <= {0, 255}
+
+
+def test_two_stage_and_existing_detections_with_sam(tiny_models, dataset, tmp_path):
+    two = P.generate(
+        dataset,
+        task="instance_segmentation",
+        model="yolo11n",
+        seg_model="sam-vit-b",
+        classes=["person", "car"],
+        label_field="two",
+        min_confidence=0.3,
+        mask_dir=str(tmp_path / "m2"),
+        delegate=False,
+    )
+    staged = check_complete(dataset, two)
+    dets = [d for v in staged.values() if v for d in v.detections]
+    assert dets and all(os.path.isfile(d.mask_path) for d in dets)
+
+    P.promote_labels(dataset, two.key)
+    P.approve_run(dataset, two.key)
+    existing = P.generate(
+        dataset,
+        task="instance_segmentation",
+        existing_field="two",
+        seg_model="sam-vit-b",
+        label_field="three",
+        mask_dir=str(tmp_path / "m3"),
+        delegate=False,
+    )
+    again = staged_by_filepath(dataset, existing)
+    before = dict(zip(dataset.values("filepath"), dataset.values("two")))
+    for path, value in again.items():
+        if before[path] is None:
+            continue
+
+        boxes = [d.bounding_box for d in before[path].detections]
+        assert [d.bounding_box for d in value.detections] == pytest.approx(boxes)
+        assert all(os.path.isfile(d.mask_path) for d in value.detections)
+
+
+def test_classification(tiny_models, dataset):
+    run = P.generate(
+        dataset,
+        task="classification",
+        model="yolo11n-cls",
+        label_field="cls",
+        min_confidence=0.0,
+        delegate=False,
+    )
+    staged = check_complete(dataset, run)
+    for value in staged.values():
+        if value is not None:
+            assert isinstance(value, fo.Classification)
+            assert value.label is not None and 0 <= value.confidence <= 1
+
+
+def test_bad_settings_create_nothing(tiny_models, dataset, tmp_path):
+    cases = [
+        (dict(task="detection", model="nope", label_field="x"), "no-model"),
+        (dict(task="painting", model="yolo11n", label_field="x"), "unknown task"),
+        (dict(task="detection", model="yolo11n-cls", label_field="x"), "does not do detection"),
+        (dict(task="detection", model="yolo11n", label_field="filepath"), "already exists"),
+        (dict(task="detection", model="yolo11n", label_field="x", classes=["unicorn"]), "unicorn"),
+        (dict(task="detection", model="owlv2-base-patch16", label_field="x"), "class"),
+        (dict(task="detection", model="yolo11n", label_field="x", min_confidence=2), "outside [0, 1]"),
+        (dict(task="detection", model="yolo11n", label_field="x", workers=0), "workers"),
+        (dict(task="instance_segmentation", model="yolo11n-seg", label_field="x"), "mask location"),
+        (dict(task="instance_segmentation", model="yolo11n", seg_model="yolo11n", label_field="x", mask_dir=str(tmp_path)), "cannot segment"),
+        (dict(task="detection", model="yolo11m", label_field="x"), "autolabel models download yolo11m"),
+    ]
+    for kwargs, message in cases:
+        with pytest.raises(P.AutolabelError) as e:
+            P.generate(dataset, delegate=False, **kwargs)
+
+        if message != "no-model":
+            assert message in str(e.value), (kwargs, str(e.value))
+
+        assert "\n" not in str(e.value)
+
+    dataset.reload()
+    assert P.list_runs(dataset) == []
+    assert [f for f in dataset.get_field_schema() if f.endswith("_staged")] == []
+
+
+def _launcher(env=None):
+    exe = os.path.join(os.path.dirname(sys.executable), "fiftyone")
+    return subprocess.Popen(
+        [exe, "delegated", "launch"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=dict(os.environ, **(env or {})),
+        start_new_session=True,
+    )
+
+
+def _wait_for(predicate, timeout=240):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if predicate():
+            return True
+
+        time.sleep(0.25)
+
+    return False
+
+
+def test_delegated_workers_match_one_worker(tiny_models, dataset, make_dataset):
+    here = P.generate(
+        dataset,
+        task="detection",
+        model="yolo11n",
+        label_field="one",
+        min_confidence=0.05,
+        delegate=False,
+    )
+    queued = P.generate(
+        dataset,
+        task="detection",
+        model="yolo11n",
+        label_field="three",
+        min_confidence=0.05,
+        workers=3,
+    )
+    assert queued.status == P.RunStatus.GENERATING
+    assert len(queued.operation_ids) == 3
+
+    launcher = _launcher()
+    try:
+        assert _wait_for(
+            lambda: P.get_run(dataset, queued.key).status != P.RunStatus.GENERATING
+        ), "the delegated operations did not finish"
+    finally:
+        os.killpg(launcher.pid, signal.SIGTERM)
+        launcher.wait(timeout=60)
+
+    queued = P.get_run(dataset, queued.key)
+    assert queued.status == P.RunStatus.IN_REVIEW, queued.error
+    assert sorted(queued.shards_done) == [0, 1, 2]
+    check_complete(dataset, queued)
+    assert_same_detections(
+        detection_rows(staged_by_filepath(dataset, queued)),
+        detection_rows(staged_by_filepath(dataset, here)),
+    )
+
+
+def test_killed_worker_is_detected_and_resume_stages_each_sample_once(
+    tiny_models, make_dataset, image_dir, monkeypatch
+):
+    # enough images that the worker is still busy when it is killed
+    paths = sorted(str(p) for p in image_dir.glob("img*.jpg")) * 8
+    dataset = make_dataset(fo.Sample(filepath=p) for p in paths)
+    run = P.generate(
+        dataset,
+        task="detection",
+        model="yolo11n",
+        label_field="det",
+        min_confidence=0.05,
+    )
+    launcher = _launcher()
+    try:
+        assert _wait_for(
+            lambda: (P.get_run(dataset, run.key).counts or {}).get("processed", 0) > 0
+        )
+    finally:
+        os.killpg(launcher.pid, signal.SIGKILL)
+        launcher.wait(timeout=60)
+
+    assert P.get_run(dataset, run.key).status == P.RunStatus.GENERATING
+    monkeypatch.setattr(G, "HEARTBEAT_TIMEOUT", 0.5)
+    time.sleep(1)
+    run = G.refresh_run(dataset, run.key)
+    assert run.status == P.RunStatus.ERROR
+    assert "heartbeat" in run.error
+
+    run = P.resume_run(dataset, run.key, delegate=False)
+    assert run.status == P.RunStatus.IN_REVIEW
+    dataset.reload()
+    assert dataset.exists(run.staging_field).count() == len(dataset)
+    assert run.counts["processed"] == len(dataset)
+    assert dataset.count(run.staging_field + ".detections") == run.counts["labels"]
+
+
+def test_command_line_generate_resume_and_errors(
+    tiny_models, dataset, capsys, tmp_path
+):
+    from autolabel.cli import main
+
+    code = main(
+        [
+            "-q", "generate", dataset.name, "--task", "detection",
+            "--model", "yolo11n", "--classes", "person,car",
+            "--label-field", "cli", "--min-confidence", "0.05", "--now",
+            "--name", "cli run",
+        ]
+    )
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "is In Review" in out and "4 failed" in out
+
+    code = main(
+        ["generate", dataset.name, "--task", "detection", "--model",
+         "yolo11n", "--label-field", "queued", "--workers", "2"]
+    )
+    out, _ = capsys.readouterr()
+    assert code == 0
+    assert "queued as 2 delegated operation(s)" in out
+
+    for args, message in [
+        (["resume", dataset.name, "cli run"], "is In Review, not Error"),
+        (["generate", dataset.name, "--task", "detection", "--model",
+          "yolo11n", "--label-field", "cli"], "already writes label field"),
+        (["generate", dataset.name, "--task", "detection", "--model",
+          "yolo11n", "--label-field", "z", "--view-file",
+          str(tmp_path / "none.json")], "cannot read"),
+    ]:
+        code = main(args)
+        _, err = capsys.readouterr()
+        assert code == 2, args
+        assert message in err and len(err.strip().splitlines()) == 1, err
+
+    code = main(["models", "--task", "detection", "--fixed", "--json"])
+    out, _ = capsys.readouterr()
+    import json
+
+    names = [m["name"] for m in json.loads(out)]
+    assert "yolo11n" in names and "owlv2-base-patch16" not in names
