@@ -7,6 +7,7 @@ STAMP := $(VENV)/.installed
 
 export FIFTYONE_DO_NOT_TRACK := true
 export YOLO_OFFLINE := 1
+export YOLO_AUTOINSTALL := False
 
 .PHONY: setup demo test bench clean-venv
 

@@ -21,6 +21,7 @@ os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ["FIFTYONE_DO_NOT_TRACK"] = "true"
 os.environ["FIFTYONE_DATABASE_VALIDATION"] = "false"
 os.environ["YOLO_OFFLINE"] = "1"
+os.environ["YOLO_AUTOINSTALL"] = "False"
 
 import pytest  # noqa: E402
 

@@ -35,9 +35,10 @@ TINY_SAM_ENCODER = dict(
 def build_tiny_yolo(task, names=None, imgsz=YOLO_IMGSZ, seed=0):
     """Builds a YOLO11n of a task with random weights.
 
-    The class score biases are randomized too (ultralytics initialises them
-    to a tiny prior), so that scores spread over (0, 1) and thresholds can be
-    tested.
+    Its batch norm statistics are set from a few random images, and the
+    detection head's class logits rescaled, so that boxes and scores differ
+    from anchor to anchor and spread over (0, 1): thresholds and NMS can be
+    tested, and a few dozen boxes per image pass a threshold of 0.3.
 
     Args:
         task: ``"detect"``, ``"segment"`` or ``"classify"``
@@ -123,11 +124,15 @@ def _calibrate_batchnorm(module, images):
         bn.momentum = momentum
 
 
-def _spread_class_scores(module, images, seed, spread=1.0, mean=-2.0):
+def _spread_class_scores(module, images, seed, spread=0.5, mean=-4.0):
     """Scales the class logits of the detection head to about ``mean +-
-    spread`` (ultralytics initialises them to a tiny prior, and random
-    features give them an arbitrary scale), so that scores spread over
-    (0, 1) without saturating, and differ from anchor to anchor."""
+    spread`` on the calibration images (ultralytics initialises them to a
+    tiny prior, and random features give them an arbitrary scale).
+
+    On other images the logits spread wider: scores then cover (0, 1)
+    without saturating, differ from anchor to anchor, and a few dozen boxes
+    per image pass a threshold of 0.3 (some images have none).
+    """
     import torch
 
     convs = [branch[-1] for branch in module.model[-1].cv3]
