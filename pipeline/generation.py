@@ -485,7 +485,13 @@ def skip_run(dataset, run_key_or_name):
         AutolabelError: if the run is not in Error
     """
     run = get_run(dataset, run_key_or_name)
-    return transition(dataset, run, RunStatus.ERROR, RunStatus.IN_REVIEW)
+    if run.status != RunStatus.ERROR:
+        raise AutolabelError(
+            "run '%s' is %s, not %s; only a failed run can be skipped"
+            % (run.display_name, run.status, RunStatus.ERROR)
+        )
+
+    return _open_for_review(dataset, run.key, RunStatus.ERROR)
 
 
 def mark_shard_done(dataset, run_key, shard):
@@ -511,21 +517,24 @@ def mark_shard_done(dataset, run_key, shard):
     if len(set(config["shards_done"])) < len(config["shards"]):
         return get_run(dataset, run_key)
 
-    # the last shard: count what was staged and open the run for review
-    path = labels_path(config["staging_field"], config["label_type"])
-    labels = dataset.count(path + ".label")
-    classes = sorted(c for c in dataset.distinct(path + ".label") if c)
-    processed = dataset.exists(config["staging_field"]).count()
+    return _open_for_review(dataset, run_key, RunStatus.GENERATING)
+
+
+def _open_for_review(dataset, run_key, from_status):
+    """Counts what a run staged and moves it to In Review."""
+    run = get_run(dataset, run_key)
+    path = labels_path(run.staging_field, run.label_type)
+    classes = [c for c in dataset.distinct(path + ".label") if c]
     counts = dict(
-        config["counts"],
-        processed=processed,
-        labels=labels,
+        run.counts,
+        processed=dataset.exists(run.staging_field).count(),
+        labels=dataset.count(path + ".label"),
         classes=len(classes),
     )
     updated = update_run(
         dataset,
         run_key,
-        expected_status=RunStatus.GENERATING,
+        expected_status=from_status,
         status=RunStatus.IN_REVIEW,
         counts=counts,
     )

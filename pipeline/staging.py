@@ -530,10 +530,7 @@ def review_view(dataset, run_key_or_name):
     Returns:
         a :class:`fiftyone.core.view.DatasetView`
     """
-    run = get_run(dataset, run_key_or_name)
-    return dataset.filter_labels(
-        run.staging_field, F(REVIEW_STATE_ATTR) == ReviewState.IN_REVIEW
-    )
+    return _labels_in_state(dataset, run_key_or_name, ReviewState.IN_REVIEW)
 
 
 def approval_view(dataset, run_key_or_name):
@@ -547,9 +544,13 @@ def approval_view(dataset, run_key_or_name):
     Returns:
         a :class:`fiftyone.core.view.DatasetView`
     """
+    return _labels_in_state(dataset, run_key_or_name, ReviewState.PROMOTED)
+
+
+def _labels_in_state(dataset, run_key_or_name, state):
     run = get_run(dataset, run_key_or_name)
     return dataset.filter_labels(
-        run.staging_field, F(REVIEW_STATE_ATTR) == ReviewState.PROMOTED
+        run.staging_field, F(REVIEW_STATE_ATTR) == state
     )
 
 

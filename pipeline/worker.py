@@ -308,6 +308,9 @@ class StagedWriter:
             x1, y1, x2, y2 = (float(v) for v in boxes[i])
             x1, x2 = max(0.0, min(x1, w)), max(0.0, min(x2, w))
             y1, y2 = max(0.0, min(y1, h)), max(0.0, min(y2, h))
+            if x2 - x1 < 1 or y2 - y1 < 1:
+                continue  # outside the image, e.g. in the letterbox padding
+
             det = {
                 "_id": ObjectId(),
                 "_cls": "Detection",
@@ -332,9 +335,11 @@ class StagedWriter:
     def _write_mask(self, item, label_id, mask, box):
         """Writes the part of a full-image mask inside its box as a PNG."""
         x1, y1, x2, y2 = box
-        c1, r1 = int(np.floor(x1)), int(np.floor(y1))
-        c2 = max(c1 + 1, int(np.ceil(x2)))
-        r2 = max(r1 + 1, int(np.ceil(y2)))
+        height, width = mask.shape[:2]
+        c1 = min(int(np.floor(x1)), width - 1)
+        r1 = min(int(np.floor(y1)), height - 1)
+        c2 = max(c1 + 1, min(int(np.ceil(x2)), width))
+        r2 = max(r1 + 1, min(int(np.ceil(y2)), height))
         crop = np.asarray(mask[r1:r2, c1:c2], dtype=np.uint8) * 255
         folder = os.path.join(
             self.run.mask_dir, self.run.key, str(item.sample_id)
