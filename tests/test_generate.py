@@ -381,3 +381,30 @@ def test_command_line_generate_resume_and_errors(
 
     names = [m["name"] for m in json.loads(out)]
     assert "yolo11n" in names and "owlv2-base-patch16" not in names
+
+
+def test_skip_reviews_what_a_failed_run_staged(tiny_models, dataset):
+    run = P.generate(
+        dataset,
+        task="detection",
+        model="yolo11n",
+        label_field="skipped",
+        min_confidence=0.2,
+        workers=2,
+    )
+    # the first shard is labeled, then the run fails before the second
+    from autolabel.pipeline.worker import run_shard
+
+    run_shard(dataset, run.key, 0)
+    with pytest.raises(P.AutolabelError, match="is Generating, not Error"):
+        P.skip_run(dataset, run.key)
+
+    G._fail(dataset, P.get_run(dataset, run.key), "worker lost")
+
+    run = P.skip_run(dataset, run.key)
+    assert run.status == P.RunStatus.IN_REVIEW
+    dataset.reload()
+    staged = dataset.exists(run.staging_field).count()
+    assert 0 < staged < len(dataset)
+    assert run.counts["processed"] == staged
+    assert run.counts["labels"] == dataset.count(run.staging_field + ".detections")
