@@ -342,7 +342,7 @@ def generate(
 
     if collection is dataset:
         target = {"type": "all"}
-    elif sample_ids is not None and not samples._is_dynamic_groups:
+    elif sample_ids is not None and samples is dataset:
         target = {"type": "ids", "ids": [str(i) for i in sample_ids]}
     else:
         target = {"type": "view", "view": collection._serialize()}

@@ -408,3 +408,29 @@ def test_skip_reviews_what_a_failed_run_staged(tiny_models, dataset):
     assert 0 < staged < len(dataset)
     assert run.counts["processed"] == staged
     assert run.counts["labels"] == dataset.count(run.staging_field + ".detections")
+
+
+def test_targets_selected_samples_and_views(tiny_models, dataset):
+    good = dataset.match(fo.ViewField("filepath").contains_str("img"))
+    ids = good.take(3, seed=1).values("id")
+    run = P.generate(
+        dataset,
+        task="detection",
+        model="yolo11n",
+        label_field="picked",
+        sample_ids=ids,
+        delegate=False,
+    )
+    assert run.target == {"type": "ids", "ids": ids}
+    dataset.reload()
+    assert sorted(dataset.exists(run.staging_field).values("id")) == sorted(ids)
+
+    view = good.limit(4)
+    run = P.generate(
+        view, task="detection", model="yolo11n", label_field="viewed",
+        delegate=False,
+    )
+    assert run.target["type"] == "view"
+    assert sorted(dataset.exists(run.staging_field).values("id")) == sorted(
+        view.values("id")
+    )
