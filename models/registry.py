@@ -552,35 +552,12 @@ def _inspect_transformers(name, path):
             description="Custom %s model" % model_type,
         )
 
-    architectures = config.get("architectures") or []
-    id2label = config.get("id2label") or {}
-    for suffix, architecture, task in (
-        ("ForObjectDetection", ARCH_HF_OBJECT_DETECTION, cat.TASK_DETECTION),
-        (
-            "ForImageClassification",
-            ARCH_HF_IMAGE_CLASSIFICATION,
-            cat.TASK_CLASSIFICATION,
-        ),
-    ):
-        if any(a.endswith(suffix) for a in architectures) and id2label:
-            vocabulary = tuple(id2label[k] for k in sorted(id2label, key=int))
-            return _custom_entry(
-                name,
-                path,
-                library=cat.LIBRARY_TRANSFORMERS,
-                architecture=architecture,
-                task=task,
-                zero_shot=False,
-                vocabulary=vocabulary,
-                description="Custom %s model (%d classes)"
-                % (model_type, len(vocabulary)),
-            )
-
+    # fixed-vocabulary transformers models (DETR, ViT, ...) are recognized
+    # but have no adapter yet: refuse them rather than register a model
+    # that cannot run
     raise AutolabelError(
         "Unrecognized transformers model '%s' (model_type '%s'): supported "
-        "are %s and any *ForObjectDetection or *ForImageClassification "
-        "model with an id2label"
-        % (path, model_type, ", ".join(_TRANSFORMERS_ZERO_SHOT))
+        "are %s" % (path, model_type, ", ".join(_TRANSFORMERS_ZERO_SHOT))
     )
 
 
