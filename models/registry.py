@@ -52,19 +52,12 @@ _TRANSFORMERS_ZERO_SHOT = {
     "clip": ("clip", cat.TASK_CLASSIFICATION),
 }
 
-#: architecture of fixed-vocabulary transformers models (any
-#: ``*ForObjectDetection`` / ``*ForImageClassification`` with ``id2label``)
-ARCH_HF_OBJECT_DETECTION = "hf-object-detection"
-ARCH_HF_IMAGE_CLASSIFICATION = "hf-image-classification"
-
 #: the transformers class that holds each zero-shot architecture's weights
 _TRANSFORMERS_MODEL_CLASSES = {
     "owlvit": "OwlViTForObjectDetection",
     "owlv2": "Owlv2ForObjectDetection",
     "grounding-dino": "GroundingDinoForObjectDetection",
     "clip": "CLIPModel",
-    ARCH_HF_OBJECT_DETECTION: "AutoModelForObjectDetection",
-    ARCH_HF_IMAGE_CLASSIFICATION: "AutoModelForImageClassification",
 }
 
 #: the catalog model whose text tower YOLO-World's prompts are encoded with
@@ -413,9 +406,8 @@ def register_model(name, path, tasks=None):
 
     Ultralytics checkpoints (``.pt``: YOLO detect / segment / classify,
     YOLO-World) and transformers model directories (OWL-ViT, OWLv2,
-    Grounding DINO, CLIP, or any ``*ForObjectDetection`` /
-    ``*ForImageClassification`` model) are recognized. The task and the
-    classes are read from the weights.
+    Grounding DINO, CLIP) are recognized. The task and the classes are read
+    from the weights.
 
     Args:
         name: the model's unique name
