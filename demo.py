@@ -9,13 +9,23 @@
 2.  imports the predictions for review as the run ``demo predictions``,
     unless the dataset already has a run of that name
 3.  prints a summary and the ``autolabel`` commands to try next
-4.  makes sure that the plugin is installed, launches the FiftyOne App with
-    the dataset and serves it until Ctrl-C
+4.  the main job (:mod:`autolabel.demo_yolo`, skipped with ``--no-train``):
+    trains a YOLO11n detector on CPU on the ``ground_truth`` of the samples
+    tagged ``train`` (a few minutes, once: the weights are reused), registers
+    it as the catalog model ``demo-shapes-yolo11n`` and queues the
+    auto-labeling run ``demo yolo`` on the other samples, unless it exists
+5.  makes sure that the plugin is installed, starts ``fiftyone delegated
+    launch`` in the background (its log under the data directory) so that
+    the run's operations execute, launches the FiftyOne App with the dataset
+    and serves it until Ctrl-C, which stops the launcher too. With
+    ``--no-app`` the queued operations run in this process instead, and the
+    demo exits once the run is In Review
 
 Usage::
 
     python -m autolabel.demo [--data-dir DIR] [--port PORT] [--address ADDR]
-                             [--rebuild] [--no-app]
+                             [--rebuild] [--no-app] [--no-train]
+                             [--epochs N]
 
 Everything is generated with numpy and PIL from a fixed seed, so two builds
 produce the same images and labels.
@@ -23,6 +33,7 @@ produce the same images and labels.
 
 import argparse
 import os
+import signal
 import sys
 
 import numpy as np
@@ -31,7 +42,9 @@ from PIL import Image, ImageDraw
 import fiftyone as fo
 import fiftyone.plugins as fop
 
-from .pipeline import AutolabelError, RunStatus, import_labels, list_runs
+from . import demo_yolo
+from .demo_yolo import find_run
+from .pipeline import AutolabelError, RunStatus, import_labels
 from .plugin import PLUGIN_NAME, install_plugin
 
 DATASET_NAME = "autolabel-demo"
@@ -415,23 +428,6 @@ def load_or_build_dataset(name, images_dir, rebuild=False):
     return build_dataset(name, images_dir), True
 
 
-def find_run(dataset, name):
-    """Returns the auto-labeling run of a dataset with the given name.
-
-    Args:
-        dataset: a :class:`fiftyone.core.dataset.Dataset`
-        name: the run name
-
-    Returns:
-        a :class:`autolabel.pipeline.runs.Run`, or None
-    """
-    for run in list_runs(dataset):
-        if run.config.get("name") == name:
-            return run
-
-    return None
-
-
 def ensure_demo_run(dataset):
     """Imports the demo's predictions for review, unless a run named
     :data:`RUN_NAME` exists already.
@@ -561,7 +557,7 @@ def print_summary(dataset, run, built, created):
     print("\n".join(lines))
 
 
-def serve_app(dataset, port=None, address=None):
+def serve_app(dataset, port=None, address=None, notes=None):
     """Launches the FiftyOne App with the dataset and serves it until
     Ctrl-C.
 
@@ -571,13 +567,28 @@ def serve_app(dataset, port=None, address=None):
             ``fiftyone.config.default_app_port``
         address (None): the App's address; default
             ``fiftyone.config.default_app_address``
+        notes (None): lines to print once the App is up
     """
     session = fo.launch_app(dataset, port=port, address=address, auto=False)
-    print("Press Ctrl-C to stop the App (port %d)" % session.server_port)
+    url = session.url
+    if session.server_address in (None, "", "0.0.0.0", "::"):
+        # served on every interface: this machine's browser uses localhost
+        url = "http://localhost:%d/" % session.server_port
+
+    lines = [""] + list(notes or [])
+    lines.append(
+        "the App: %s  (press Ctrl-C to stop it%s)"
+        % (url, " and the launcher" if notes else "")
+    )
+    print("\n".join(lines), flush=True)
     try:
         session.wait(-1)
     except KeyboardInterrupt:
         print("\nstopped")
+
+
+def _raise_keyboard_interrupt(signum, frame):
+    raise KeyboardInterrupt
 
 
 def parse_args(argv=None):
@@ -593,14 +604,19 @@ def parse_args(argv=None):
         prog="python -m autolabel.demo",
         description=(
             "Build the '%s' dataset of generated shapes with noisy "
-            "predictions, import the predictions for review, and open the "
-            "FiftyOne App on it." % DATASET_NAME
+            "predictions and import the predictions for review; train a "
+            "YOLO11n on CPU on a few labeled samples, register it and "
+            "auto-label the other samples with it; open the FiftyOne App on "
+            "the dataset." % DATASET_NAME
         ),
     )
     parser.add_argument(
         "--data-dir",
         default=default_data_dir(),
-        help="where to write the images (default: %(default)s)",
+        help=(
+            "where to write the images, the trained weights and the "
+            "launcher's log (default: %(default)s)"
+        ),
     )
     parser.add_argument(
         "--port",
@@ -625,9 +641,34 @@ def parse_args(argv=None):
     parser.add_argument(
         "--no-app",
         action="store_true",
-        help="build the dataset and import the run, then exit",
+        help=(
+            "do everything without the App: the auto-labeling run's "
+            "operations execute in this process, then the demo exits"
+        ),
     )
-    return parser.parse_args(argv)
+    parser.add_argument(
+        "--no-train",
+        action="store_true",
+        help=(
+            "skip the model: no training, registration, '%s' run or "
+            "launcher; only the review of the predictions"
+            % demo_yolo.RUN_NAME
+        ),
+    )
+    parser.add_argument(
+        "--epochs",
+        type=int,
+        default=demo_yolo.EPOCHS,
+        help=(
+            "training epochs (default: %(default)s, a few minutes on CPU); "
+            "other values retrain"
+        ),
+    )
+    args = parser.parse_args(argv)
+    if args.epochs < 1:
+        parser.error("--epochs must be at least 1")
+
+    return args
 
 
 def main(argv=None):
@@ -655,11 +696,62 @@ def main(argv=None):
         return 2
 
     print_summary(dataset, run, built, created)
+    model_run = None
+    if not args.no_train:
+        # the run's delegated operations are this plugin's operators
+        ensure_plugin()
+        try:
+            model_run = demo_yolo.prepare_model_run(
+                dataset, args.data_dir, CLASSES, GT_FIELD, epochs=args.epochs
+            )
+        except AutolabelError as e:
+            print(
+                "autolabel-demo: error: %s\n(`--no-train` skips the model)"
+                % e,
+                file=sys.stderr,
+            )
+            return 2
+
     if args.no_app:
+        if model_run is not None and not demo_yolo.finish_model_run_here(
+            dataset, model_run
+        ):
+            return 1
+
         return 0
 
-    ensure_plugin()
-    serve_app(dataset, port=args.port, address=args.address)
+    if args.no_train:
+        ensure_plugin()
+        serve_app(dataset, port=args.port, address=args.address)
+        return 0
+
+    # a SIGTERM stops the launcher as Ctrl-C does
+    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    launcher = watcher = None
+    try:
+        launcher = demo_yolo.Launcher(
+            demo_yolo.launcher_log_path(args.data_dir)
+        )
+        if model_run.status == RunStatus.GENERATING:
+            watcher = demo_yolo.RunWatcher(dataset, model_run, launcher)
+            watcher.start()
+
+        serve_app(
+            dataset,
+            port=args.port,
+            address=args.address,
+            notes=demo_yolo.where_to_look(dataset, model_run, launcher),
+        )
+    except KeyboardInterrupt:
+        print("\nstopped")
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        if watcher is not None:
+            watcher.stop()
+
+        if launcher is not None:
+            demo_yolo.stop_launcher(dataset, launcher, model_run)
+
     return 0
 
 

@@ -390,7 +390,7 @@ def run_shard(
             run.key,
             expected_status=RunStatus.GENERATING,
             status=RunStatus.ERROR,
-            error="shard %d failed: %s" % (shard, e),
+            error="shard %d failed: %s" % (shard, str(e) or type(e).__name__),
         )
         raise
 
