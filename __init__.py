@@ -33,7 +33,7 @@ from .pipeline import (
 
 
 def register(p):
-    """Registers the plugin's operators with FiftyOne.
+    """Registers the plugin's operators and its panel with FiftyOne.
 
     Args:
         p: the FiftyOne plugin registry
@@ -49,6 +49,7 @@ def register(p):
     from .operators.resume_run import ResumeRun, SkipRun
     from .operators.schedule_run import ScheduleRun
     from .operators.undo_labels import UndoLabels
+    from .panel.auto_labeling import AutoLabelingPanel
 
     for operator in (
         ListRuns,
@@ -63,5 +64,6 @@ def register(p):
         GenerateLabels,
         ResumeRun,
         SkipRun,
+        AutoLabelingPanel,
     ):
         p.register(operator)

@@ -87,3 +87,62 @@ def dataset_supported(ctx, inputs):
 
 
 REVIEWABLE = (RunStatus.IN_REVIEW,)
+
+
+def target_collection(ctx, target):
+    """The samples a new run labels.
+
+    Args:
+        ctx: the :class:`fiftyone.operators.ExecutionContext`
+        target: ``"all"``, ``"view"`` (the App's current view) or
+            ``"selection"`` / ``"selected"`` (the selected samples)
+
+    Returns:
+        a :class:`fiftyone.core.collections.SampleCollection`
+
+    Raises:
+        AutolabelError: if the target is unknown, or no samples are selected
+    """
+    if target in ("selection", "selected"):
+        if not ctx.selected:
+            raise AutolabelError(
+                "No samples are selected; select samples in the grid or "
+                "choose another target"
+            )
+
+        return ctx.dataset.select(ctx.selected)
+
+    if target == "view":
+        return ctx.view
+
+    if target == "all":
+        return ctx.dataset
+
+    raise AutolabelError(
+        "Unknown target '%s'; expected all, view or selection" % target
+    )
+
+
+def generation_settings(params):
+    """The keyword arguments of :func:`autolabel.pipeline.generate` from a
+    form's or the panel's parameters."""
+    workers = params.get("workers")
+    try:
+        workers = int(workers or 1)
+    except (TypeError, ValueError):
+        raise AutolabelError(
+            "workers must be a whole number, got %r" % (workers,)
+        ) from None
+
+    return dict(
+        task=params.get("task"),
+        model=params.get("model") or None,
+        classes=params.get("classes") or None,
+        label_field=params.get("label_field"),
+        min_confidence=params.get("min_confidence"),
+        mask_dir=params.get("mask_dir") or None,
+        seg_model=params.get("seg_model") or None,
+        existing_field=params.get("existing_field") or None,
+        workers=workers,
+        name=params.get("name") or None,
+    )

@@ -9,17 +9,11 @@ from ..models import catalog as mc
 from ..models import registry as mr
 from ..pipeline import AutolabelError
 from ..pipeline.generation import GenerationSettings, generate
-from .inputs import dataset_supported
-
-
-def _target_collection(ctx, target):
-    if target == "selection" and ctx.selected:
-        return ctx.dataset.select(ctx.selected)
-
-    if target == "view":
-        return ctx.view
-
-    return ctx.dataset
+from .inputs import (
+    dataset_supported,
+    generation_settings,
+    target_collection,
+)
 
 
 class ScheduleRun(foo.Operator):
@@ -135,7 +129,7 @@ class ScheduleRun(foo.Operator):
             return None
 
         try:
-            GenerationSettings(ctx.dataset, **_settings(p))
+            GenerationSettings(ctx.dataset, **generation_settings(p))
         except AutolabelError as e:
             return str(e)
 
@@ -144,23 +138,8 @@ class ScheduleRun(foo.Operator):
     def execute(self, ctx):
         p = ctx.params
         run = generate(
-            _target_collection(ctx, p.get("target", "all")),
-            **_settings(p),
+            target_collection(ctx, p.get("target", "all")),
+            **generation_settings(p),
             delegate=True,
         )
         return {"run": run.to_dict()}
-
-
-def _settings(params):
-    return dict(
-        task=params["task"],
-        model=params.get("model"),
-        classes=params.get("classes") or None,
-        label_field=params.get("label_field"),
-        min_confidence=params.get("min_confidence"),
-        mask_dir=params.get("mask_dir"),
-        seg_model=params.get("seg_model"),
-        existing_field=params.get("existing_field"),
-        workers=int(params.get("workers") or 1),
-        name=params.get("name") or None,
-    )

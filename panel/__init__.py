@@ -1,2 +1,3 @@
-"""The Auto Labeling panel (see issue 4): the Python panel and its React
-component. Nothing is registered from here yet."""
+"""The Auto Labeling panel: the Python panel (:mod:`.auto_labeling`, its
+figures in :mod:`.state`) and its React component (``panel/js``). See
+``panel/README.md``."""

@@ -1,0 +1,394 @@
+"""The Auto Labeling panel: its state and events.
+
+The React component ``AutoLabelingView`` (``panel/js``) draws
+``ctx.panel.data`` and calls the methods listed in :meth:`render`; this
+module owns every rule by calling :mod:`autolabel.pipeline` (directly or
+through the operators' shared helpers). ``panel/README.md`` is the contract
+between the two sides.
+"""
+
+import logging
+
+import fiftyone.operators as foo
+from fiftyone.operators import types
+
+from ..operators.inputs import generation_settings, target_collection
+from ..pipeline import (
+    AutolabelError,
+    ReviewState,
+    RunStatus,
+    approve_run,
+    delete_run,
+    generate,
+    get_run,
+    import_labels,
+    promote_labels,
+    rename_run,
+    resume_run,
+    skip_run,
+    undo_labels,
+)
+from . import state as ps
+
+logger = logging.getLogger(__name__)
+
+PAGES = ("home", "configure", "analyze", "run")
+TABS = ("review", "approval")
+
+
+def _action(method):
+    """Runs a panel event: refuses mutations for read-only users, shows an
+    :class:`AutolabelError` as the panel's one-line error, and redraws."""
+
+    def wrapper(self, ctx):
+        try:
+            if method.__name__ in _MUTATIONS and ps.read_only(ctx):
+                raise AutolabelError(
+                    "You can view this dataset but not edit it; ask its "
+                    "owner for edit permission"
+                )
+
+            method(self, ctx)
+            ctx.panel.set_data("error", None)
+        except AutolabelError as e:
+            ctx.panel.set_data("error", str(e))
+            self._load_home(ctx, keep_page=True)
+
+    wrapper.__name__ = method.__name__
+    wrapper.__doc__ = method.__doc__
+    return wrapper
+
+
+_MUTATIONS = {
+    "start_run",
+    "analyze_labels",
+    "promote",
+    "undo",
+    "approve",
+    "rename_run",
+    "delete_run",
+    "resume_run",
+    "skip_run",
+}
+
+
+class AutoLabelingPanel(foo.Panel):
+    """Review and approve auto-labeling runs in the App."""
+
+    @property
+    def config(self):
+        return foo.PanelConfig(
+            name="auto_labeling",
+            label="Auto Labeling",
+            icon="auto_fix_high",
+            surfaces="grid",
+            help_markdown=(
+                "Generate labels with models as delegated jobs, review "
+                "them, and approve only what you checked."
+            ),
+        )
+
+    # -- lifecycle ---------------------------------------------------------
+
+    def on_load(self, ctx):
+        ctx.panel.set_data("error", None)
+        ctx.panel.set_data("models", ps.model_cards())
+        self._load_home(ctx)
+
+    def on_change_view(self, ctx):
+        self._reload_review(ctx)
+
+    def on_change_selected(self, ctx):
+        self._reload_review(ctx)
+
+    def on_change_selected_labels(self, ctx):
+        self._reload_review(ctx)
+
+    def on_change_dataset(self, ctx):
+        self._set_page(ctx, "home")
+        self._load_home(ctx)
+
+    # -- navigation --------------------------------------------------------
+
+    @_action
+    def refresh(self, ctx):
+        """Re-reads the runs (noticing dead workers) and the open run."""
+        self._load_home(ctx, keep_page=True)
+
+    @_action
+    def show_home(self, ctx):
+        """Back to the list of runs, with the dataset as the App's view."""
+        self._set_page(ctx, "home")
+        ctx.panel.set_state("run_key", None)
+        ctx.panel.set_data("run", None)
+        ctx.panel.set_data("review", None)
+        ctx.ops.set_view(ctx.dataset.view())
+        self._load_home(ctx)
+
+    @_action
+    def show_configure(self, ctx):
+        """The form to configure a new generation run."""
+        self._set_page(ctx, "configure")
+        ctx.panel.set_data("label_field_error", None)
+        self._load_home(ctx, keep_page=True)
+
+    @_action
+    def show_analyze(self, ctx):
+        """The form to analyze an existing label field."""
+        self._set_page(ctx, "analyze")
+        self._load_home(ctx, keep_page=True)
+
+    # -- runs --------------------------------------------------------------
+
+    @_action
+    def validate_label_field(self, ctx):
+        """Checks a label field name as the user types it."""
+        ctx.panel.set_data(
+            "label_field_error",
+            ps.label_field_error(ctx.dataset, ctx.params.get("label_field")),
+        )
+
+    @_action
+    def start_run(self, ctx):
+        """Queues a generation run (one delegated operation per worker)."""
+        params = dict(ctx.params)
+        samples = target_collection(ctx, params.get("target") or "all")
+        generate(samples, **generation_settings(params), delegate=True)
+        self._set_page(ctx, "home")
+        self._load_home(ctx)
+
+    @_action
+    def analyze_labels(self, ctx):
+        """Imports an existing field as a run In Review and opens it."""
+        field = ctx.params.get("field")
+        if not field:
+            raise AutolabelError("Choose a field to analyze")
+
+        run = import_labels(
+            ctx.dataset, field, name=ctx.params.get("name") or None
+        )
+        self._open(ctx, run.key, "review")
+
+    @_action
+    def rename_run(self, ctx):
+        """Renames a run."""
+        rename_run(ctx.dataset, ctx.params.get("key"), ctx.params.get("name"))
+        self._load_home(ctx, keep_page=True)
+
+    @_action
+    def delete_run(self, ctx):
+        """Deletes a run and its staged labels (the App confirms first)."""
+        key = ctx.params.get("key")
+        delete_run(ctx.dataset, key)
+        if ctx.panel.get_state("run_key") == key:
+            self.show_home(ctx)
+        else:
+            self._load_home(ctx, keep_page=True)
+
+    @_action
+    def resume_run(self, ctx):
+        """Queues the unfinished work of a run in Error."""
+        resume_run(ctx.dataset, ctx.params.get("key"), delegate=True)
+        self._load_home(ctx, keep_page=True)
+
+    @_action
+    def skip_run(self, ctx):
+        """Moves a run in Error to In Review with what it has."""
+        skip_run(ctx.dataset, ctx.params.get("key"))
+        self._load_home(ctx, keep_page=True)
+
+    # -- review ------------------------------------------------------------
+
+    @_action
+    def open_run(self, ctx):
+        """Opens a run's review (or approval) in the panel and the grid."""
+        self._open(
+            ctx, ctx.params.get("key"), ctx.params.get("tab") or "review"
+        )
+
+    @_action
+    def set_tab(self, ctx):
+        """Switches between the labels in review and those promoted."""
+        self._open(ctx, ctx.panel.get_state("run_key"), ctx.params.get("tab"))
+
+    @_action
+    def set_confidence(self, ctx):
+        """Shows only the staged labels in a confidence range."""
+        confidence = ps.confidence_range(
+            ctx.params.get("min"), ctx.params.get("max")
+        )
+        ctx.panel.set_state("confidence", confidence)
+        self._apply_review_view(ctx)
+
+    @_action
+    def set_class_filter(self, ctx):
+        """Shows only one class (None shows them all)."""
+        ctx.panel.set_state("class_filter", ctx.params.get("label") or None)
+        self._apply_review_view(ctx)
+
+    @_action
+    def promote(self, ctx):
+        """Promotes exactly the labels in review that the user is looking
+        at: the App's view with its sidebar filters and selections."""
+        run = self._open_run(ctx)
+        view, label_ids = ps.review_target(ctx)
+        count = promote_labels(
+            ctx.dataset, run.key, view=view, label_ids=label_ids
+        )
+        ctx.ops.notify("%d labels added for approval" % count)
+        self._reload_review(ctx)
+
+    @_action
+    def undo(self, ctx):
+        """Sends promoted labels (of one class, or all) back to review."""
+        run = self._open_run(ctx)
+        label = ctx.params.get("label")
+        count = undo_labels(
+            ctx.dataset, run.key, classes=[label] if label else None
+        )
+        ctx.ops.notify("%d labels sent back to review" % count)
+        self._apply_review_view(ctx)
+
+    @_action
+    def approve(self, ctx):
+        """Approves the open run: its promoted labels become its label
+        field; the rest of its staged labels are deleted."""
+        run = approve_run(ctx.dataset, self._open_run(ctx).key)
+        ctx.ops.notify(
+            "%d labels approved into '%s'"
+            % ((run.counts or {}).get("approved", 0), run.label_field),
+            variant="success",
+        )
+        ctx.ops.reload_dataset()
+        self.show_home(ctx)
+
+    # -- rendering ---------------------------------------------------------
+
+    def render(self, ctx):
+        return types.Property(
+            types.Object(),
+            view=types.View(
+                component="AutoLabelingView",
+                composite_view=True,
+                refresh=self.refresh,
+                show_home=self.show_home,
+                show_configure=self.show_configure,
+                show_analyze=self.show_analyze,
+                validate_label_field=self.validate_label_field,
+                start_run=self.start_run,
+                analyze_labels=self.analyze_labels,
+                open_run=self.open_run,
+                set_tab=self.set_tab,
+                set_confidence=self.set_confidence,
+                set_class_filter=self.set_class_filter,
+                promote=self.promote,
+                undo=self.undo,
+                approve=self.approve,
+                rename_run=self.rename_run,
+                delete_run=self.delete_run,
+                resume_run=self.resume_run,
+                skip_run=self.skip_run,
+            ),
+        )
+
+    # -- helpers -----------------------------------------------------------
+
+    def _set_page(self, ctx, page):
+        ctx.panel.set_state("page", page)
+        ctx.panel.set_data("page", page)
+
+    def _load_home(self, ctx, keep_page=False):
+        page = ctx.panel.get_state("page") if keep_page else None
+        if page not in PAGES:
+            page = "home"
+
+        context = ps.dataset_context(ctx, page=page)
+        ctx.panel.set_data("context", context)
+        ctx.panel.set_data("page", page)
+        if not context["enabled"]:
+            ctx.panel.set_data("runs", [])
+            return
+
+        ctx.panel.set_data("runs", ps.run_cards(ctx.dataset))
+        if page == "run":
+            self._reload_review(ctx)
+
+    def _open_run(self, ctx):
+        key = ctx.panel.get_state("run_key")
+        if not key:
+            raise AutolabelError("Open a run first")
+
+        return get_run(ctx.dataset, key)
+
+    def _open(self, ctx, key, tab):
+        if tab not in TABS:
+            raise AutolabelError(
+                "Unknown tab '%s'; expected one of %s" % (tab, ", ".join(TABS))
+            )
+
+        run = get_run(ctx.dataset, key)
+        if run.status != RunStatus.IN_REVIEW:
+            raise AutolabelError(
+                "Run '%s' is %s; only runs In Review can be reviewed"
+                % (run.display_name, run.status)
+            )
+
+        ctx.panel.set_state("run_key", run.key)
+        ctx.panel.set_state("tab", tab)
+        ctx.panel.set_state("confidence", {"min": None, "max": None})
+        ctx.panel.set_state("class_filter", None)
+        ctx.panel.set_state(
+            "confidence_bounds", ps.confidence_bounds(ctx.dataset, run)
+        )
+        self._set_page(ctx, "run")
+        self._apply_review_view(ctx)
+
+    def _apply_review_view(self, ctx):
+        """Sets the App's view to the open run's labels of the open tab,
+        within the panel's confidence range and class filter."""
+        run = self._open_run(ctx)
+        view = ps.review_view_of(
+            ctx.dataset,
+            run,
+            ctx.panel.get_state("tab") or "review",
+            ctx.panel.get_state("confidence"),
+            ctx.panel.get_state("class_filter"),
+        )
+        ctx.ops.set_view(view)
+        self._write_review(ctx, run, view)
+
+    def _reload_review(self, ctx):
+        if ctx.panel.get_state("page") != "run":
+            return
+
+        try:
+            run = self._open_run(ctx)
+        except AutolabelError:
+            return
+
+        if run.status != RunStatus.IN_REVIEW:
+            return
+
+        view, label_ids = ps.review_target(ctx)
+        self._write_review(ctx, run, view, label_ids=label_ids)
+
+    def _write_review(self, ctx, run, view, label_ids=None):
+        tab = ctx.panel.get_state("tab") or "review"
+        state = (
+            ReviewState.IN_REVIEW if tab == "review" else ReviewState.PROMOTED
+        )
+        ctx.panel.set_data("run", ps.run_card(ctx.dataset, run))
+        ctx.panel.set_data("tab", tab)
+        ctx.panel.set_data(
+            "review",
+            ps.review_data(
+                ctx.dataset,
+                run,
+                view,
+                state,
+                label_ids=label_ids,
+                confidence=ctx.panel.get_state("confidence"),
+                class_filter=ctx.panel.get_state("class_filter"),
+                bounds=ctx.panel.get_state("confidence_bounds"),
+            ),
+        )

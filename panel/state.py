@@ -1,0 +1,374 @@
+"""What the Auto Labeling panel shows, computed from the dataset: the
+dataset's context, the run cards, the model cards and the review table.
+Plain functions of the dataset (and of the App's context where it says so),
+so that ``bench/panel.py`` measures exactly what the panel does."""
+
+import os
+
+import fiftyone as fo
+import fiftyone.core.media as fom
+from fiftyone import ViewField as F
+
+from ..models import catalog as mc
+from ..models import registry as mr
+from ..pipeline import AutolabelError, RunStatus, label_stats
+from ..pipeline.datasets import validate_confidence_range
+from ..pipeline.generation import refresh_runs
+from ..pipeline.staging import (
+    approval_view,
+    labels_path,
+    review_view,
+    validate_label_field,
+)
+
+_EDIT_PERMISSIONS = ("EDIT", "MANAGE")
+
+
+def read_only(ctx):
+    """Whether the App's user may only look at the dataset.
+
+    Open-source FiftyOne has no users (``ctx.user`` is None): everyone may
+    edit. Where there are users, editing needs the dataset's edit or manage
+    permission.
+    """
+    user = getattr(ctx, "user", None)
+    if user is None:
+        return False
+
+    return getattr(user, "dataset_permission", None) not in _EDIT_PERMISSIONS
+
+
+def dataset_context(ctx, page="home"):
+    """The dataset-wide facts the panel needs.
+
+    The target counts are computed on the configure page and the fields
+    with confidences on the analyze page only: each may cost an aggregation
+    over the whole dataset.
+
+    Args:
+        ctx: the :class:`fiftyone.operators.ExecutionContext`
+        page ("home"): the page the panel shows
+
+    Returns:
+        a dict, see ``panel/README.md``
+    """
+    dataset = ctx.dataset
+    context = {
+        "dataset": dataset.name,
+        "media_type": dataset.media_type,
+        "enabled": dataset.media_type == fom.IMAGE,
+        "disabled_reason": None,
+        "read_only": read_only(ctx),
+        "counts": None,
+        "detections_fields": [],
+        "analyzable_fields": [],
+        "default_mask_dir": default_mask_dir(dataset),
+    }
+    if not context["enabled"]:
+        context["disabled_reason"] = (
+            "Auto Labeling works on image datasets; '%s' holds %s samples"
+            % (dataset.name, dataset.media_type)
+        )
+        return context
+
+    staging = _staging_fields(dataset)
+    context["detections_fields"] = [
+        name
+        for name in dataset.get_field_schema(embedded_doc_type=fo.Detections)
+        if name not in staging
+    ]
+    if page == "configure":
+        context["counts"] = {
+            "all": dataset.count(),
+            "view": ctx.view.count(),
+            "selected": len(ctx.selected),
+        }
+
+    if page == "analyze":
+        context["analyzable_fields"] = analyzable_fields(dataset)
+
+    return context
+
+
+def default_mask_dir(dataset):
+    """Where a segmentation run writes its masks unless told otherwise."""
+    return os.path.join(
+        fo.config.default_dataset_dir, "autolabel-masks", dataset.name
+    )
+
+
+def _staging_fields(dataset):
+    from ..pipeline import list_runs
+
+    return {
+        r.staging_field
+        for r in list_runs(dataset)
+        if r.status != RunStatus.APPROVED
+    }
+
+
+def analyzable_fields(dataset):
+    """The Classification and Detections fields whose labels have a
+    confidence (staging fields of runs excluded).
+
+    Returns:
+        a list of ``{"name", "type"}`` dicts
+    """
+    staging = _staging_fields(dataset)
+    fields = []
+    for label_type, cls in (
+        ("Classification", fo.Classification),
+        ("Detections", fo.Detections),
+    ):
+        for name in dataset.get_field_schema(embedded_doc_type=cls):
+            if name in staging:
+                continue
+
+            path = labels_path(name, label_type) + ".confidence"
+            # the first label with a number suffices; no full scan when found
+            found = dataset._aggregate(
+                pipeline=[
+                    {"$match": {path: {"$type": "number"}}},
+                    {"$limit": 1},
+                    {"$project": {"_id": True}},
+                ]
+            )
+            if any(True for _ in found):
+                fields.append({"name": name, "type": label_type})
+
+    return sorted(fields, key=lambda f: f["name"])
+
+
+def model_cards():
+    """Every catalog model as the configure page shows it.
+
+    Returns:
+        a list of dicts, see ``panel/README.md``
+    """
+    cards = []
+    for entry in mr.all_models():
+        cards.append(
+            {
+                "name": entry.name,
+                "family": entry.family,
+                "version": entry.version,
+                "size": entry.size,
+                "library": entry.library,
+                "tasks": list(entry.tasks),
+                "zero_shot": entry.zero_shot,
+                "vocabulary": (
+                    list(entry.vocabulary) if entry.vocabulary else None
+                ),
+                "default_confidence": entry.default_confidence,
+                "description": entry.description,
+                "author": entry.author,
+                "license": entry.license,
+                "url": entry.url,
+                "speed": entry.speed,
+                "performance": entry.performance,
+                "role": (
+                    "segmenter"
+                    if mc.TASK_BOX_SEGMENTATION in entry.tasks
+                    else "labeler"
+                ),
+                "has_weights": mr.has_weights(entry),
+            }
+        )
+
+    return cards
+
+
+def run_cards(dataset):
+    """Every run of the dataset as a card, newest first; Generating runs
+    whose workers died move to Error first.
+
+    Returns:
+        a list of dicts, see ``panel/README.md``
+    """
+    return [run_card(dataset, run) for run in refresh_runs(dataset)]
+
+
+def run_card(dataset, run):
+    """One run as a card.
+
+    Args:
+        dataset: a :class:`fiftyone.core.dataset.Dataset`
+        run: a :class:`autolabel.pipeline.Run`
+
+    Returns:
+        a dict, see ``panel/README.md``
+    """
+    config = run.config
+    counts = config.get("counts") or {}
+    progress = None
+    operations = []
+    if run.status == RunStatus.GENERATING:
+        target = counts.get("target") or 0
+        done = (counts.get("processed") or 0) + (counts.get("failed") or 0)
+        progress = {
+            "done": done,
+            "total": target,
+            "percent": round(100.0 * done / target, 1) if target else 0.0,
+        }
+        operations = _operation_states(config.get("operation_ids") or [])
+
+    labels = counts.get("labels", 0)
+    if run.status == RunStatus.APPROVED:
+        labels = counts.get("approved", 0)
+
+    return {
+        "key": run.key,
+        "name": run.display_name,
+        "status": run.status,
+        "task": config.get("task"),
+        "method": config.get("labeling_method"),
+        "models": list(config.get("models") or []),
+        "classes_count": counts.get("classes", 0),
+        "labels_count": labels,
+        "label_field": config.get("label_field"),
+        "staging_field": config.get("staging_field"),
+        "created_at": config.get("created_at"),
+        "error": config.get("error"),
+        "progress": progress,
+        "operations": operations,
+    }
+
+
+def _operation_states(operation_ids):
+    from bson import ObjectId
+    from fiftyone.operators.delegated import DelegatedOperationService
+
+    service = DelegatedOperationService()
+    states = []
+    for op_id in operation_ids:
+        op = service.get(ObjectId(op_id))
+        states.append(
+            {"id": op_id, "state": op.run_state if op is not None else None}
+        )
+
+    return states
+
+
+def label_field_error(dataset, label_field):
+    """The error of a proposed label field name, or None if it is fine."""
+    try:
+        validate_label_field(dataset, label_field)
+    except AutolabelError as e:
+        return str(e)
+
+    return None
+
+
+def confidence_range(min_confidence, max_confidence):
+    """The checked ``{"min", "max"}`` confidence filter (None = no bound)."""
+    lo, hi = validate_confidence_range(min_confidence, max_confidence)
+    return {"min": lo, "max": hi}
+
+
+def confidence_bounds(dataset, run):
+    """The lowest and highest confidence of a run's staged labels."""
+    path = labels_path(run.staging_field, run.label_type) + ".confidence"
+    lo, hi = dataset.bounds(path)
+    return {
+        "min": 0.0 if lo is None else float(lo),
+        "max": 1.0 if hi is None else float(hi),
+    }
+
+
+def review_view_of(dataset, run, tab, confidence=None, class_filter=None):
+    """The view the panel shows in the grid: a run's labels of one tab
+    (in review or promoted), within a confidence range and class.
+
+    Args:
+        dataset: a :class:`fiftyone.core.dataset.Dataset`
+        run: a :class:`autolabel.pipeline.Run`
+        tab: ``"review"`` or ``"approval"``
+        confidence (None): a ``{"min", "max"}`` dict
+        class_filter (None): a class name
+
+    Returns:
+        a :class:`fiftyone.core.view.DatasetView`
+    """
+    if tab == "approval":
+        view = approval_view(dataset, run.key)
+    else:
+        view = review_view(dataset, run.key)
+
+    conditions = []
+    confidence = confidence or {}
+    if confidence.get("min") is not None:
+        conditions.append(F("confidence") >= confidence["min"])
+
+    if confidence.get("max") is not None:
+        conditions.append(F("confidence") <= confidence["max"])
+
+    if class_filter:
+        conditions.append(F("label") == class_filter)
+
+    if conditions:
+        expr = conditions[0]
+        for c in conditions[1:]:
+            expr = expr & c
+
+        view = view.filter_labels(run.staging_field, expr)
+
+    return view
+
+
+def review_target(ctx):
+    """The labels the user is looking at: the App's view (sidebar filters
+    included) narrowed to the selected samples and labels, if any.
+
+    Returns:
+        a ``(view, label_ids)`` tuple; ``label_ids`` is None without a label
+        selection
+    """
+    view = ctx.view
+    if ctx.selected:
+        view = view.select(ctx.selected)
+
+    label_ids = [
+        s["label_id"] for s in ctx.selected_labels or [] if s.get("label_id")
+    ]
+    if label_ids:
+        view = view.select_labels(ids=label_ids)
+
+    return view, label_ids or None
+
+
+def review_data(
+    dataset,
+    run,
+    view,
+    state,
+    label_ids=None,
+    confidence=None,
+    class_filter=None,
+    bounds=None,
+):
+    """The review tab's figures for the labels of one state in a view.
+
+    Args:
+        dataset: a :class:`fiftyone.core.dataset.Dataset`
+        run: a :class:`autolabel.pipeline.Run`
+        view: the view the user is looking at
+        state: ``in_review`` or ``promoted``
+        label_ids (None): the selected labels, if any (already in ``view``)
+        confidence (None): the panel's confidence filter
+        class_filter (None): the panel's class filter
+        bounds (None): the run's confidence bounds
+
+    Returns:
+        a dict, see ``panel/README.md``
+    """
+    stats = label_stats(dataset, run.key, view=view)[state]
+    return {
+        "state": state,
+        "confidence": confidence or {"min": None, "max": None},
+        "confidence_bounds": bounds or {"min": 0.0, "max": 1.0},
+        "class_filter": class_filter,
+        "selected_labels": len(label_ids or []),
+        "count": stats["count"],
+        "total": stats["total"],
+        "rows": stats["classes"],
+    }

@@ -1,0 +1,85 @@
+"""Drives the Auto Labeling panel the way the App does, without a browser:
+each event runs the registered panel through FiftyOne's own
+``ExecutionContext`` and ``Executor``, and the operations the panel
+triggers (panel state and data patches, ``set_view``, notifications) are
+applied to this session's copy of the App's state."""
+
+import pydash
+
+import fiftyone.operators as foo
+from fiftyone.operators.executor import ExecutionContext, Executor
+
+PANEL_URI = "@autolabel/auto-labeling/auto_labeling"
+
+
+class PanelSession:
+    """One open Auto Labeling panel on a dataset.
+
+    Args:
+        dataset: a :class:`fiftyone.core.dataset.Dataset`
+    """
+
+    def __init__(self, dataset):
+        self.dataset = dataset
+        self.panel = foo.get_operator(PANEL_URI)
+        self.state = {}
+        self.data = {}
+        self.view = []
+        self.filters = None
+        self.selected = []
+        self.selected_labels = []
+        self.notifications = []
+        self.user = None
+        self.call("on_load")
+
+    def call(self, method, **params):
+        """Sends one event to the panel and applies what it triggers.
+
+        Returns:
+            the names of the operations the panel triggered
+        """
+        executor = Executor()
+        ctx = ExecutionContext(
+            request_params=dict(
+                dataset_name=self.dataset.name,
+                view=self.view,
+                filters=self.filters,
+                selected=list(self.selected),
+                selected_labels=list(self.selected_labels),
+                params=dict(
+                    params,
+                    panel_id="panel-1",
+                    panel_state=dict(self.state),
+                    __method__=method,
+                ),
+            ),
+            executor=executor,
+        )
+        ctx.user = self.user
+        self.panel.execute(ctx)
+        names = []
+        for request in executor._requests:
+            name, p = request.operator_uri, request.params or {}
+            names.append(name)
+            if name == "patch_panel_state":
+                for k, v in p["state"].items():
+                    pydash.set_(self.state, k, v)
+            elif name == "patch_panel_data":
+                for k, v in p["data"].items():
+                    pydash.set_(self.data, k, v)
+            elif name == "set_view":
+                self.view = p.get("view") or []
+            elif name == "notify":
+                self.notifications.append(p.get("message"))
+
+        return names
+
+    def card(self, name):
+        """The home card of the run with this name."""
+        return next(c for c in self.data["runs"] if c["name"] == name)
+
+    def row(self, label):
+        """The review table's row of a class."""
+        return next(
+            r for r in self.data["review"]["rows"] if r["label"] == label
+        )
