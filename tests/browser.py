@@ -1,0 +1,263 @@
+"""Browser-test plumbing: a real App server, a real ``fiftyone delegated
+launch``, Debian's Chromium driven by Playwright, and helpers for the App's
+pages (open a dataset, open a panel from the new-panel menu, screenshots).
+
+The subprocesses inherit this process's environment, which ``conftest.py``
+set before FiftyOne was imported: the session's private database name,
+plugins directory (with this plugin linked) and model zoo directory. Each is
+started in its own session and stopped by killing its process group.
+"""
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
+SCREENS_DIR = os.path.join(TESTS_DIR, "artifacts", "screens")
+LOGS_DIR = os.path.join(TESTS_DIR, "artifacts", "logs")
+
+CHROMIUM = os.environ.get("AUTOLABEL_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+VIEWPORT = {"width": 1600, "height": 1000}
+
+#: seconds to wait for the App server to answer
+APP_START_TIMEOUT = 120
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(predicate, timeout=60, interval=0.25):
+    """Polls ``predicate`` until it returns a truthy value, which is
+    returned; returns None after ``timeout`` seconds."""
+    deadline = time.time() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+
+        if time.time() > deadline:
+            return None
+
+        time.sleep(interval)
+
+
+class Service:
+    """A subprocess in its own process group, its output in a log file."""
+
+    def __init__(self, name, args, env=None):
+        os.makedirs(LOGS_DIR, exist_ok=True)
+        self.name = name
+        self.args = args
+        self.env = dict(os.environ, **(env or {}))
+        self.log_path = os.path.join(LOGS_DIR, "%s.log" % name)
+        self.proc = None
+        with open(self.log_path, "wb"):
+            pass  # a fresh log per test session
+
+    def start(self):
+        if self.running():
+            return self
+
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            self.args,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=self.env,
+            start_new_session=True,
+        )
+        log.close()
+        return self
+
+    def running(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def log_tail(self, chars=3000):
+        try:
+            with open(self.log_path, "rb") as f:
+                return f.read().decode("utf-8", "replace")[-chars:]
+        except OSError:
+            return ""
+
+    def stop(self, timeout=20):
+        proc, self.proc = self.proc, None
+        if proc is None:
+            return
+
+        for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 10)):
+            try:
+                os.killpg(proc.pid, sig)
+            except ProcessLookupError:
+                break
+
+            try:
+                proc.wait(timeout=wait)
+                break
+            except subprocess.TimeoutExpired:
+                continue
+
+        # whatever the group left behind (a --monitor child, say)
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+class AppServer(Service):
+    """``python -m fiftyone.server.main`` on a free local port."""
+
+    def __init__(self, port=None, env=None):
+        self.port = port or free_port()
+        self.url = "http://127.0.0.1:%d" % self.port
+        super().__init__(
+            "app-server",
+            [
+                sys.executable,
+                "-m",
+                "fiftyone.server.main",
+                "--address",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+            ],
+            env=dict({"FIFTYONE_DO_NOT_TRACK": "true"}, **(env or {})),
+        )
+
+    def _answers(self):
+        if not self.running():
+            raise RuntimeError(
+                "the App server exited with %s:\n%s"
+                % (self.proc.returncode, self.log_tail())
+            )
+
+        try:
+            with urllib.request.urlopen(self.url + "/graphql", timeout=5):
+                return True
+        except urllib.error.HTTPError:
+            return True  # it answered
+        except (urllib.error.URLError, OSError):
+            return False
+
+    def start(self, timeout=APP_START_TIMEOUT):
+        super().start()
+        if not wait_for(self._answers, timeout=timeout, interval=0.5):
+            tail = self.log_tail()
+            self.stop()
+            raise RuntimeError(
+                "the App server did not answer on %s/graphql within %d s:\n%s"
+                % (self.url, timeout, tail)
+            )
+
+        return self
+
+
+class Launcher(Service):
+    """``fiftyone delegated launch``: runs queued delegated operations."""
+
+    def __init__(self, env=None):
+        exe = os.path.join(os.path.dirname(sys.executable), "fiftyone")
+        super().__init__("launcher", [exe, "delegated", "launch"], env=env)
+
+
+def launch_browser(playwright):
+    """Debian's Chromium, headless; every context gets its own empty
+    profile (Playwright creates a fresh ``--user-data-dir``)."""
+    if not os.path.exists(CHROMIUM):
+        raise RuntimeError(
+            "%s is missing: run `bash tests/install_browser.sh`" % CHROMIUM
+        )
+
+    return playwright.chromium.launch(
+        executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+    )
+
+
+def screenshot(page, name):
+    """Saves a screenshot of the page as tests/artifacts/screens/NAME.png
+    and returns its path."""
+    os.makedirs(SCREENS_DIR, exist_ok=True)
+    path = os.path.join(SCREENS_DIR, "%s.png" % name)
+    page.screenshot(path=path)
+    return path
+
+
+def dismiss_enterprise(page, timeout=10000):
+    """Closes the "Explore Enterprise" popover if it shows up."""
+    button = page.get_by_role("button", name="Dismiss", exact=True)
+    try:
+        button.wait_for(state="visible", timeout=timeout)
+    except Exception:
+        return False
+
+    button.click()
+    button.wait_for(state="hidden", timeout=5000)
+    return True
+
+
+def open_dataset(page, base_url, name, timeout=60000):
+    """Opens a dataset's page and waits for the samples grid."""
+    page.goto("%s/datasets/%s" % (base_url, name))
+    page.locator('[data-cy="fo-grid"]').first.wait_for(
+        state="visible", timeout=timeout
+    )
+    dismiss_enterprise(page)
+
+
+def open_panel_menu(page):
+    """Opens the new-panel menu (the "+" right of the "Samples" tab) and
+    returns ``{name: label}`` of the panels it offers."""
+    page.locator('[data-cy="new-panel-btn"]').first.click()
+    options = page.locator('[data-cy^="new-panel-option-"]')
+    options.first.wait_for(state="visible", timeout=15000)
+    items = {}
+    for i in range(options.count()):
+        option = options.nth(i)
+        name = option.get_attribute("data-cy")[len("new-panel-option-") :]
+        text = option.locator("p")
+        text = text.first if text.count() else option
+        items[name] = text.inner_text().strip()
+
+    return items
+
+
+def open_panel(page, name="auto_labeling"):
+    """Opens a panel from the new-panel menu; returns its content locator."""
+    items = open_panel_menu(page)
+    if name not in items:
+        raise AssertionError(
+            "panel %r is not in the new-panel menu, which offers %r"
+            % (name, items)
+        )
+
+    page.locator('[data-cy="new-panel-option-%s"]' % name).click()
+    return page.locator('[data-cy^="panel-content-"]').last
+
+
+def grid_sample_count(page):
+    """The number of samples the grid says it shows ("N samples" above the
+    grid), or None while it says nothing."""
+    counts = page.locator('[data-cy="entry-counts"]')
+    if counts.count() == 0:
+        return None
+
+    text = counts.first.inner_text().replace(",", "")
+    numbers = re.findall(r"\d+", text)
+    return int(numbers[0]) if numbers else None

@@ -1,0 +1,514 @@
+"""The Auto Labeling panel in a real browser: Debian's Chromium driven by
+Playwright against a real App server and a real ``fiftyone delegated
+launch``, both on this test session's private database.
+
+The App server, the launcher and the browser are started once per session;
+every test gets a fresh browser context (empty profile) with a 1600x1000
+viewport. Each screen is saved as tests/artifacts/screens/<name>.png, and
+the page of a failed test as tests/artifacts/screens/FAILED-<test>.png.
+The DOM hooks are the ``data-testid`` attributes of panel/README.md.
+"""
+
+import os
+import re
+import uuid
+
+import cv2
+import numpy as np
+import pytest
+
+import fiftyone as fo
+from fiftyone import ViewField as F
+
+import autolabel
+import autolabel.pipeline as P
+
+import browser as B
+import tiny_ultralytics as TU
+
+pytestmark = pytest.mark.browser
+
+playwright_sync = pytest.importorskip(
+    "playwright.sync_api", reason="playwright is not installed"
+)
+expect = playwright_sync.expect
+
+ROOT = os.path.dirname(B.TESTS_DIR)
+PANEL_PY = os.path.join(ROOT, "panel", "auto_labeling.py")
+PANEL_JS = os.path.join(ROOT, "panel", "js", "dist", "index.umd.js")
+PANEL_NAME = "auto_labeling"
+
+#: how long a generation through the launcher may take, in ms
+GENERATION_TIMEOUT = 240000
+#: how long the panel may take to reflect a change, in ms
+UI_TIMEOUT = 30000
+
+needs_panel = pytest.mark.skipif(
+    not (os.path.isfile(PANEL_PY) and os.path.isfile(PANEL_JS)),
+    reason="the Auto Labeling panel (panel/auto_labeling.py and "
+    "panel/js/dist/index.umd.js) is not built yet",
+)
+
+
+# ---------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="session")
+def app_server():
+    server = B.AppServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def launcher():
+    launcher = B.Launcher()
+    launcher.start()
+    yield launcher
+    launcher.stop()
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    with playwright_sync.sync_playwright() as p:
+        browser = B.launch_browser(p)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(chromium, request):
+    context = chromium.new_context(viewport=B.VIEWPORT)
+    context.set_default_timeout(UI_TIMEOUT)
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.errors = errors
+    failed_before = request.session.testsfailed
+    yield page
+    # the call's report is counted before the teardown runs
+    if request.session.testsfailed > failed_before:
+        try:
+            B.screenshot(page, "FAILED-%s" % request.node.name)
+        except Exception:
+            pass
+
+    context.close()
+
+
+@pytest.fixture(scope="session")
+def tiny_yolo():
+    """A randomly initialised YOLO11n with COCO's classes, saved where the
+    loader looks for ``yolo11n`` (the session's model zoo directory, which
+    the App server and the launcher share)."""
+    TU.save_tiny_yolo("yolo11n", "detect")
+    return "yolo11n"
+
+
+@pytest.fixture(scope="session")
+def image_paths(tmp_path_factory):
+    root = tmp_path_factory.mktemp("browser-images")
+    paths = []
+    rng = np.random.default_rng(7)
+    for i in range(10):
+        h, w = int(rng.integers(160, 260)), int(rng.integers(160, 260))
+        path = str(root / ("img%02d.jpg" % i))
+        cv2.imwrite(path, TU.random_image(h, w, seed=100 + i))
+        paths.append(path)
+
+    return paths
+
+
+@pytest.fixture
+def image_dataset(make_dataset, image_paths):
+    return make_dataset(fo.Sample(filepath=p) for p in image_paths)
+
+
+# ----------------------------------------------------------------- helpers
+
+
+def tid(page, testid):
+    return page.get_by_test_id(testid)
+
+
+def open_auto_labeling(page, app_server, dataset):
+    B.open_dataset(page, app_server.url, dataset.name)
+    B.open_panel(page, PANEL_NAME)
+    return page
+
+
+def run_card(page, name):
+    return page.locator(
+        '[data-testid="al-run-card"][data-run-name="%s"]' % name
+    )
+
+
+def choose(page, testid, value):
+    """Sets a form control to a value, whatever it is drawn with: a native
+    <select>, an input or textarea, an MUI Select or Autocomplete, or a
+    group of buttons / radios labelled with the values."""
+    el = tid(page, testid)
+    el.wait_for(state="visible")
+    tag = el.evaluate("e => e.tagName.toLowerCase()")
+    if tag == "select":
+        if el.locator("option", has_text=value).count():
+            el.select_option(label=value)
+        else:
+            el.select_option(value=value)
+
+        return
+
+    if tag in ("input", "textarea"):
+        el.fill(str(value))
+        el.press("Tab")
+        return
+
+    inner = el.locator("select")
+    if inner.count():
+        inner.first.select_option(value=value)
+        return
+
+    combo = el.locator('[role="combobox"], [aria-haspopup="listbox"]')
+    if combo.count():
+        combo.first.click()
+        page.get_by_role("option", name=re.compile(re.escape(value))).first.click()
+        return
+
+    inputs = el.locator("input:not([type=hidden]):not([type=radio]):not([type=checkbox]), textarea")
+    if inputs.count():
+        inputs.first.fill(str(value))
+        inputs.first.press("Tab")
+        return
+
+    # buttons, radios or chips labelled with the value
+    el.get_by_text(value, exact=False).first.click()
+
+
+def text_value(page, testid):
+    el = tid(page, testid)
+    tag = el.evaluate("e => e.tagName.toLowerCase()")
+    if tag in ("input", "textarea", "select"):
+        return el.input_value()
+
+    inputs = el.locator("input, textarea")
+    if inputs.count():
+        return inputs.first.input_value()
+
+    return el.inner_text()
+
+
+def of_counts(text):
+    """(current, total) from a "current of total" text."""
+    m = re.search(r"([\d,]+)\s*of\s*([\d,]+)", text)
+    assert m, "no 'x of y' in %r" % text
+    return int(m.group(1).replace(",", "")), int(m.group(2).replace(",", ""))
+
+
+def table_rows(page):
+    """{label: (current, total)} of the analysis table."""
+    rows = tid(page, "al-stats-row")
+    out = {}
+    for i in range(rows.count()):
+        row = rows.nth(i)
+        label = row.get_attribute("data-label")
+        out[label] = of_counts(row.get_by_test_id("al-stats-instances").inner_text())
+
+    return out
+
+
+def python_rows(dataset, run_key, state, min_conf=None, label=None):
+    """{label: (count, total)} of label_stats for what the panel shows."""
+    run = P.get_run(dataset, run_key)
+    view = dataset
+    if min_conf is not None:
+        view = view.filter_labels(
+            run.staging_field, F("confidence") >= min_conf, only_matches=False
+        )
+
+    if label is not None:
+        view = view.filter_labels(
+            run.staging_field, F("label") == label, only_matches=False
+        )
+
+    stats = autolabel.label_stats(dataset, run_key, view=view)[state]
+    return {c["label"]: (c["count"], c["total"]) for c in stats["classes"]}
+
+
+def expect_rows_match(page, dataset, run_key, state, timeout=UI_TIMEOUT, **kw):
+    """Waits until the table shows label_stats' figures; returns them."""
+    want = None
+    got = None
+
+    def same():
+        nonlocal want, got
+        want = python_rows(dataset, run_key, state, **kw)
+        got = table_rows(page)
+        shown = {l: v for l, v in want.items() if l in got}
+        return got and got == shown
+
+    ok = B.wait_for(same, timeout=timeout / 1000.0, interval=0.5)
+    assert ok, "table %r != label_stats %r (%s)" % (got, want, kw)
+    return got
+
+
+def button_number(page, testid):
+    text = tid(page, testid).inner_text()
+    m = re.search(r"([\d,]+)", text)
+    assert m, "no number in %s %r" % (testid, text)
+    return int(m.group(1).replace(",", ""))
+
+
+# ------------------------------------------------------------------- tests
+
+
+def test_app_opens_dataset_and_lists_panels(app_server, page, image_dataset):
+    B.open_dataset(page, app_server.url, image_dataset.name)
+    assert B.grid_sample_count(page) == len(image_dataset)
+    items = B.open_panel_menu(page)
+    B.screenshot(page, "panel-menu")
+    assert "Histograms" in items, items
+    if os.path.isfile(PANEL_PY):
+        assert items.get(PANEL_NAME) == "Auto Labeling", items
+
+
+@needs_panel
+def test_empty_home(app_server, page, image_dataset):
+    open_auto_labeling(page, app_server, image_dataset)
+    expect(tid(page, "al-home")).to_be_visible()
+    expect(tid(page, "al-auto-label")).to_be_enabled()
+    expect(tid(page, "al-run-card")).to_have_count(0)
+    B.screenshot(page, "home-empty")
+    assert not page.errors, page.errors
+
+
+@needs_panel
+def test_detection_run_from_start_to_approval(
+    app_server, launcher, page, image_dataset, tiny_yolo
+):
+    dataset = image_dataset
+    open_auto_labeling(page, app_server, dataset)
+
+    # configure and start
+    tid(page, "al-auto-label").click()
+    expect(tid(page, "al-configure")).to_be_visible()
+    tid(page, "al-target-all").click()
+    choose(page, "al-task", "detection")
+    choose(page, "al-model", tiny_yolo)
+    choose(page, "al-classes", "person, car, dog")
+    choose(page, "al-label-field", "auto_det")
+    choose(page, "al-min-confidence", "0.2")
+    choose(page, "al-run-name", "browser det")
+    B.screenshot(page, "configure")
+    tid(page, "al-start").click()
+    expect(tid(page, "al-error")).to_have_count(0)
+
+    # Generating, then In Review without a reload
+    card = run_card(page, "browser det")
+    expect(card).to_be_visible()
+    run = P.list_runs(dataset)[0]
+    assert run.name == "browser det" and run.label_field == "auto_det"
+    status = card.get_attribute("data-status")
+    assert status in ("Generating", "In Review"), status
+    if status == "Generating":
+        B.screenshot(page, "generating")
+
+    expect(card).to_have_attribute(
+        "data-status", "In Review", timeout=GENERATION_TIMEOUT
+    )
+    run = P.get_run(dataset, run.key)
+    assert run.status == P.RunStatus.IN_REVIEW, run.error
+    stats = autolabel.label_stats(dataset, run.key)
+    total = stats["in_review"]["total"]
+    assert total > 0, "the tiny model should find something"
+
+    # the review: the table shows label_stats' figures
+    card.click()
+    expect(tid(page, "al-tab-review")).to_be_visible()
+    expect_rows_match(page, dataset, run.key, "in_review")
+    assert B.grid_sample_count(page) == len(P.review_view(dataset, run.key))
+    B.screenshot(page, "review")
+
+    # a confidence threshold filters the table and the grid
+    confs = sorted(
+        c for c in dataset.values(run.staging_field + ".detections.confidence", unwind=True)
+    )
+    per_sample = [
+        max(v) if v else 0
+        for v in dataset.values(run.staging_field + ".detections.confidence")
+    ]
+    # a threshold above the best label of some samples: the grid shrinks
+    threshold = round(sorted(per_sample)[len(per_sample) // 2] + 0.0005, 3)
+    choose(page, "al-conf-min", str(threshold))
+    rows = expect_rows_match(
+        page, dataset, run.key, "in_review", min_conf=threshold
+    )
+    shown = sum(c for c, _ in rows.values())
+    assert shown == sum(1 for c in confs if c >= threshold)
+    want_samples = len(
+        P.review_view(dataset, run.key).filter_labels(
+            run.staging_field, F("confidence") >= threshold
+        )
+    )
+    assert want_samples < len(dataset)
+    assert B.wait_for(
+        lambda: B.grid_sample_count(page) == want_samples, timeout=30
+    ), "the grid shows %s samples, not %d" % (
+        B.grid_sample_count(page),
+        want_samples,
+    )
+    B.screenshot(page, "review-threshold")
+
+    # the slider moves the threshold too (keyboard on its first thumb)
+    slider = tid(page, "al-conf-slider")
+    thumb = slider.locator('[role="slider"], input[type="range"]').first
+    before = table_rows(page)
+    thumb.focus()
+    for _ in range(5):
+        thumb.press("ArrowLeft")
+
+    assert B.wait_for(
+        lambda: table_rows(page) != before, timeout=30
+    ), "moving the slider left did not change the table %r" % before
+    threshold = float(text_value(page, "al-conf-min"))
+    rows = expect_rows_match(
+        page, dataset, run.key, "in_review", min_conf=threshold
+    )
+
+    # a row filters to its class; a second click clears it
+    label = max(rows, key=lambda l: rows[l][0])
+    row = page.locator('[data-testid="al-stats-row"][data-label="%s"]' % label)
+    row.click()
+    assert B.wait_for(
+        lambda: B.grid_sample_count(page)
+        == len(
+            P.review_view(dataset, run.key).filter_labels(
+                run.staging_field,
+                (F("confidence") >= threshold) & (F("label") == label),
+            )
+        ),
+        timeout=30,
+    ), "the grid did not follow the class filter %r" % label
+    B.screenshot(page, "review-class-filter")
+    row = page.locator('[data-testid="al-stats-row"][data-label="%s"]' % label)
+    row.click()
+    assert B.wait_for(
+        lambda: B.grid_sample_count(page)
+        == len(
+            P.review_view(dataset, run.key).filter_labels(
+                run.staging_field, F("confidence") >= threshold
+            )
+        ),
+        timeout=30,
+    ), "a second click on %r did not clear the class filter" % label
+
+    # promote what is shown
+    promote = tid(page, "al-promote")
+    expect(promote).to_have_text(re.compile(r"Add [\d,]+ labels? for approval"))
+    n = button_number(page, "al-promote")
+    assert n == sum(c for c, _ in table_rows(page).values())
+    promote.click()
+    assert B.wait_for(
+        lambda: autolabel.label_stats(dataset, run.key)["promoted"]["total"]
+        == n,
+        timeout=30,
+    ), autolabel.label_stats(dataset, run.key)["promoted"]
+    expect(tid(page, "al-error")).to_have_count(0)
+
+    # the approval tab; undo one class
+    tid(page, "al-tab-approval").click()
+    expect_rows_match(page, dataset, run.key, "promoted")
+    B.screenshot(page, "approval")
+    promoted = table_rows(page)
+    undone = sorted(promoted)[0]
+    row = page.locator('[data-testid="al-stats-row"][data-label="%s"]' % undone)
+    row.get_by_test_id("al-undo-row").click()
+    left = n - promoted[undone][0]
+    assert B.wait_for(
+        lambda: autolabel.label_stats(dataset, run.key)["promoted"]["total"]
+        == left,
+        timeout=30,
+    ), autolabel.label_stats(dataset, run.key)["promoted"]
+    expect_rows_match(page, dataset, run.key, "promoted")
+
+    # approve, with a confirmation
+    approve = tid(page, "al-approve")
+    expect(approve).to_have_text(re.compile(r"Approve %d labels?" % left))
+    approve.click()
+    expect(tid(page, "al-confirm")).to_be_visible()
+    tid(page, "al-confirm").click()
+    card = run_card(page, "browser det")
+    expect(card).to_have_attribute("data-status", "Approved")
+    expect(tid(page, "al-home")).to_be_visible()
+    run = P.get_run(dataset, run.key)
+    assert run.status == P.RunStatus.APPROVED
+    dataset.reload()
+    assert dataset.count("auto_det.detections") == left
+    expect(page.locator('[data-cy="sidebar-field-auto_det"]')).to_be_visible()
+    B.screenshot(page, "approved")
+    assert not page.errors, page.errors
+
+
+@needs_panel
+def test_failed_run_shows_resume_and_resuming_finishes_it(
+    app_server, launcher, page, image_dataset, tiny_yolo
+):
+    from bson import ObjectId
+    from fiftyone.operators.delegated import DelegatedOperationService
+    from fiftyone.operators.executor import ExecutionResult
+
+    dataset = image_dataset
+    # queued while no launcher runs; its worker "fails" before it starts
+    launcher.stop()
+    try:
+        run = P.generate(
+            dataset,
+            task="detection",
+            model=tiny_yolo,
+            label_field="err_det",
+            min_confidence=0.2,
+            name="broken run",
+            workers=2,
+        )
+        service = DelegatedOperationService()
+        service.set_failed(
+            ObjectId(run.operation_ids[0]),
+            result=ExecutionResult(error="RuntimeError: the GPU fell over"),
+        )
+        open_auto_labeling(page, app_server, dataset)
+        card = run_card(page, "broken run")
+        expect(card).to_have_attribute("data-status", "Error")
+        expect(card).to_contain_text("GPU fell over")
+        expect(card.get_by_test_id("al-resume")).to_be_visible()
+        B.screenshot(page, "error")
+    finally:
+        launcher.start()
+
+    card.get_by_test_id("al-resume").click()
+    expect(card).to_have_attribute(
+        "data-status", re.compile("Generating|In Review")
+    )
+    expect(card).to_have_attribute(
+        "data-status", "In Review", timeout=GENERATION_TIMEOUT
+    )
+    run = P.get_run(dataset, run.key)
+    assert run.status == P.RunStatus.IN_REVIEW, run.error
+    dataset.reload()
+    assert dataset.exists(run.staging_field).count() == len(dataset)
+    B.screenshot(page, "resumed")
+    assert not page.errors, page.errors
+
+
+@needs_panel
+def test_video_dataset_disables_the_panel(app_server, page, make_dataset):
+    dataset = make_dataset(
+        [fo.Sample(filepath="/videos/clip%d.mp4" % i) for i in range(2)]
+    )
+    assert dataset.media_type == "video"
+    open_auto_labeling(page, app_server, dataset)
+    reason = tid(page, "al-disabled-reason")
+    expect(reason).to_be_visible()
+    assert "video" in reason.inner_text().lower(), reason.inner_text()
+    auto = tid(page, "al-auto-label")
+    assert auto.count() == 0 or auto.is_disabled()
+    B.screenshot(page, "disabled")
