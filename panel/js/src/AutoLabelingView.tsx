@@ -1,0 +1,76 @@
+// The Auto Labeling panel's composite view: draws `props.data` (written by
+// panel/auto_labeling.py) and calls the panel's methods; see panel/README.md.
+import { Box, CircularProgress, Typography } from "@mui/material";
+import React, { useEffect } from "react";
+import Analyze from "./Analyze";
+import Configure from "./Configure";
+import { usePanelMethods } from "./events";
+import Home from "./Home";
+import RunReview from "./RunReview";
+import { PanelData } from "./types";
+
+const REFRESH_MS = 2000;
+
+export default function AutoLabelingView(props: {
+  data?: PanelData;
+  schema?: { view?: Record<string, unknown> };
+}) {
+  const data = props.data ?? {};
+  const call = usePanelMethods(props.schema?.view);
+  const runs = data.runs ?? [];
+  const generating = runs.some((run) => run.status === "Generating");
+
+  // Runs progress in delegated operations: poll while any is generating.
+  useEffect(() => {
+    if (!generating) return;
+    const timer = setInterval(() => call("refresh"), REFRESH_MS);
+    return () => clearInterval(timer);
+  }, [generating, call]);
+
+  const { context } = data;
+  if (!context) {
+    return (
+      <Box sx={{ p: 2 }}>
+        <CircularProgress size={24} />
+      </Box>
+    );
+  }
+
+  if (!context.enabled) {
+    return (
+      <Box sx={{ p: 2 }}>
+        <Typography data-testid="al-disabled-reason" color="text.secondary">
+          {context.disabled_reason || "Auto labeling is not available here."}
+        </Typography>
+      </Box>
+    );
+  }
+
+  let page: React.ReactNode;
+  switch (data.page) {
+    case "configure":
+      page = <Configure data={data} context={context} call={call} />;
+      break;
+    case "analyze":
+      page = <Analyze context={context} call={call} />;
+      break;
+    case "run":
+      page = data.run ? (
+        <RunReview data={data} context={context} run={data.run} call={call} />
+      ) : null;
+      break;
+    default:
+      page = <Home runs={runs} context={context} call={call} />;
+  }
+
+  return (
+    <Box sx={{ p: 2, height: "100%", overflow: "auto", boxSizing: "border-box" }}>
+      {data.error && (
+        <Typography data-testid="al-error" color="error" sx={{ mb: 1.5 }}>
+          {data.error}
+        </Typography>
+      )}
+      {page}
+    </Box>
+  );
+}

@@ -1,0 +1,456 @@
+// The configure page: the settings of a new auto-labeling run, step by step;
+// each step offers only what fits the earlier ones, and is prefilled.
+import {
+  Box,
+  Button,
+  FormControlLabel,
+  Link,
+  Paper,
+  Radio,
+  RadioGroup,
+  Stack,
+  Typography,
+} from "@mui/material";
+import React, { useEffect, useRef, useState } from "react";
+import { Field, parseNumber } from "./common";
+import { Call, Context, ModelCard, PanelData, Target } from "./types";
+
+const TASKS = [
+  { value: "classification", label: "Classification" },
+  { value: "detection", label: "Object detection" },
+  { value: "instance_segmentation", label: "Instance segmentation" },
+];
+
+const METHODS = [
+  { value: "one_stage", label: "One stage: a model that segments instances" },
+  { value: "two_stage", label: "Two stage: a detector, then Segment Anything" },
+  { value: "existing_detections", label: "Existing detections, segmented by Segment Anything" },
+];
+
+const TARGETS: { value: Target; label: string }[] = [
+  { value: "all", label: "All samples" },
+  { value: "view", label: "Current view" },
+  { value: "selected", label: "Selected samples" },
+];
+
+const VALIDATE_DELAY_MS = 400;
+
+export default function Configure(props: { data: PanelData; context: Context; call: Call }) {
+  const { data, context, call } = props;
+  const models = data.models ?? [];
+
+  const [target, setTarget] = useState<Target>("all");
+  const [task, setTask] = useState("");
+  const [method, setMethod] = useState("one_stage");
+  const [existingField, setExistingField] = useState("");
+  const [zeroShotChoice, setZeroShot] = useState<boolean | null>(null);
+  const [modelChoice, setModel] = useState("");
+  const [segChoice, setSegModel] = useState("");
+  const [classesText, setClassesText] = useState("");
+  const [fixedClasses, setFixedClasses] = useState<string[]>([]);
+  const [labelField, setLabelField] = useState("");
+  const [confidence, setConfidence] = useState<{ model: string; text: string } | null>(null);
+  const [maskDir, setMaskDir] = useState(context.default_mask_dir ?? "");
+  const [runName, setRunName] = useState("");
+  const [workers, setWorkers] = useState("1");
+
+  const isSeg = task === "instance_segmentation";
+  const existing = isSeg && method === "existing_detections";
+  const needsSeg = isSeg && method !== "one_stage";
+  const labelerTask = isSeg ? (method === "two_stage" ? "detection" : task) : task;
+
+  // Zero-shot or fixed: the user's choice where models of that kind exist.
+  const labelers = models.filter((m) => m.role !== "segmenter" && m.tasks.includes(labelerTask));
+  const hasZeroShot = labelers.some((m) => m.zero_shot);
+  const hasFixed = labelers.some((m) => !m.zero_shot);
+  const zeroShot =
+    zeroShotChoice === null ? !hasFixed : zeroShotChoice ? hasZeroShot || !hasFixed : !hasFixed;
+  const candidates = labelers.filter((m) => m.zero_shot === zeroShot);
+  const model = existing ? undefined : pick(candidates, modelChoice);
+  const segmenters = models.filter((m) => m.role === "segmenter");
+  const segModel = needsSeg ? pick(segmenters, segChoice) : undefined;
+  const field = existing
+    ? context.detections_fields.includes(existingField)
+      ? existingField
+      : context.detections_fields[0] ?? ""
+    : "";
+
+  // The minimum confidence is prefilled from the model until the user edits it.
+  const modelKey = model?.name ?? "";
+  const confidenceText =
+    confidence && confidence.model === modelKey
+      ? confidence.text
+      : String(model ? model.default_confidence : 0);
+
+  const vocabulary = model && !model.zero_shot ? model.vocabulary : null;
+  const freeClasses = !vocabulary;
+  const classes = freeClasses
+    ? parseClasses(classesText)
+    : fixedClasses.filter((c) => vocabulary.includes(c));
+
+  // Label field: validated by the panel as the user types.
+  const validateTimer = useRef<ReturnType<typeof setTimeout>>();
+  useEffect(() => () => clearTimeout(validateTimer.current), []);
+  const onLabelField = (value: string) => {
+    setLabelField(value);
+    clearTimeout(validateTimer.current);
+    validateTimer.current = setTimeout(
+      () => call("validate_label_field", { label_field: value.trim() }),
+      VALIDATE_DELAY_MS
+    );
+  };
+  const labelFieldError = labelField.trim() ? data.label_field_error : null;
+
+  const minConfidence = parseNumber(confidenceText);
+  const workerCount = parseNumber(workers);
+  const missing = [
+    !task && "a task",
+    (context.counts?.[target] ?? 0) === 0 && "a target with samples",
+    existing && !field && "a Detections field",
+    !existing && !model && "a model",
+    needsSeg && !segModel && "a segmentation model",
+    zeroShot && !existing && classes.length === 0 && "at least one class",
+    !labelField.trim() && "a label field",
+    labelFieldError && "a valid label field",
+    (minConfidence === null || minConfidence < 0 || minConfidence > 1) &&
+      "a minimum confidence between 0 and 1",
+    isSeg && !maskDir.trim() && "a mask location",
+    (workerCount === null || workerCount < 1 || !Number.isInteger(workerCount)) &&
+      "a whole number of workers",
+  ].filter(Boolean) as string[];
+
+  const start = () =>
+    call("start_run", {
+      target,
+      task,
+      method: isSeg ? method : null,
+      model: model?.name ?? null,
+      seg_model: segModel?.name ?? null,
+      existing_field: existing ? field : null,
+      classes,
+      label_field: labelField.trim(),
+      min_confidence: minConfidence,
+      mask_dir: isSeg ? maskDir.trim() : null,
+      name: runName.trim() || null,
+      workers: workerCount,
+    });
+
+  return (
+    <Box data-testid="al-configure">
+      <Header title="Auto label" call={call} />
+      <Stack spacing={2.5} sx={{ maxWidth: 720 }}>
+        <Step title="1. Samples to label">
+          <RadioGroup row value={target} onChange={(e) => setTarget(e.target.value as Target)}>
+            {TARGETS.map((t) => {
+              const count = context.counts?.[t.value] ?? 0;
+              return (
+                <FormControlLabel
+                  key={t.value}
+                  value={t.value}
+                  disabled={count === 0}
+                  control={<Radio size="small" inputProps={{ "data-testid": `al-target-${t.value}` } as object} />}
+                  label={`${t.label} (${count})`}
+                />
+              );
+            })}
+          </RadioGroup>
+        </Step>
+
+        <Step title="2. Task">
+          <Field
+            testId="al-task"
+            label="Task"
+            value={task}
+            onValue={setTask}
+            placeholderOption="Choose a task"
+            options={TASKS}
+          />
+          {isSeg && (
+            <Field
+              testId="al-method"
+              label="Method"
+              value={method}
+              onValue={setMethod}
+              options={METHODS}
+              sx={{ mt: 2 }}
+            />
+          )}
+          {existing && (
+            <Field
+              testId="al-existing-field"
+              label="Detections to segment"
+              value={field}
+              onValue={setExistingField}
+              placeholderOption={
+                context.detections_fields.length ? undefined : "The dataset has no Detections field"
+              }
+              options={context.detections_fields.map((f) => ({ value: f, label: f }))}
+              sx={{ mt: 2 }}
+            />
+          )}
+        </Step>
+
+        {task && (
+          <Step title="3. Model">
+            {!existing && (
+              <>
+                <RadioGroup
+                  row
+                  value={zeroShot ? "zero_shot" : "fixed"}
+                  onChange={(e) => setZeroShot(e.target.value === "zero_shot")}
+                >
+                  <FormControlLabel
+                    value="fixed"
+                    disabled={!hasFixed}
+                    control={<Radio size="small" inputProps={{ "data-testid": "al-vocab-fixed" } as object} />}
+                    label="Fixed vocabulary"
+                  />
+                  <FormControlLabel
+                    value="zero_shot"
+                    disabled={!hasZeroShot}
+                    control={<Radio size="small" inputProps={{ "data-testid": "al-vocab-zero-shot" } as object} />}
+                    label="Zero-shot: any classes you name"
+                  />
+                </RadioGroup>
+                <Field
+                  testId="al-model"
+                  label={method === "two_stage" && isSeg ? "Detector" : "Model"}
+                  value={model?.name ?? ""}
+                  onValue={setModel}
+                  placeholderOption={candidates.length ? undefined : "No model fits"}
+                  groups={groupByFamily(candidates)}
+                  sx={{ mt: 1 }}
+                />
+                {model && <ModelDetails model={model} />}
+              </>
+            )}
+            {needsSeg && (
+              <Box sx={{ mt: existing ? 0 : 2 }}>
+                <Field
+                  testId="al-seg-model"
+                  label="Segmentation model"
+                  value={segModel?.name ?? ""}
+                  onValue={setSegModel}
+                  placeholderOption={segmenters.length ? undefined : "No segmentation model"}
+                  groups={groupByFamily(segmenters)}
+                />
+                {segModel && <ModelDetails model={segModel} />}
+              </Box>
+            )}
+          </Step>
+        )}
+
+        {task && (
+          <Step title="4. Classes">
+            {freeClasses ? (
+              <Field
+                testId="al-classes"
+                label={zeroShot && !existing ? "Classes (at least one)" : "Classes (empty = all)"}
+                placeholder="cat, dog, traffic light"
+                helperText="Separate classes with commas"
+                value={classesText}
+                onValue={setClassesText}
+              />
+            ) : (
+              <ClassPicker vocabulary={vocabulary} value={classes} onChange={setFixedClasses} />
+            )}
+          </Step>
+        )}
+
+        {task && (
+          <Step title="5. Output">
+            <Stack spacing={2}>
+              <Field
+                testId="al-label-field"
+                label="Label field (new)"
+                placeholder="e.g. auto_detections"
+                value={labelField}
+                onValue={onLabelField}
+                error={Boolean(labelFieldError)}
+                helperText={labelFieldError || "Approved labels are written to this new field"}
+              />
+              <Field
+                testId="al-min-confidence"
+                label="Minimum confidence"
+                type="number"
+                inputProps={{ min: 0, max: 1, step: 0.05 }}
+                value={confidenceText}
+                onValue={(text) => setConfidence({ model: modelKey, text })}
+              />
+              {isSeg && (
+                <Field
+                  testId="al-mask-dir"
+                  label="Mask location"
+                  helperText="Directory where mask images are written"
+                  value={maskDir}
+                  onValue={setMaskDir}
+                />
+              )}
+              <Field
+                testId="al-run-name"
+                label="Run name (optional)"
+                value={runName}
+                onValue={setRunName}
+              />
+              <Field
+                testId="al-workers"
+                label="Workers"
+                type="number"
+                inputProps={{ min: 1, step: 1 }}
+                helperText="Delegated operations that share the samples"
+                value={workers}
+                onValue={setWorkers}
+              />
+            </Stack>
+          </Step>
+        )}
+
+        {!context.read_only && (
+          <Stack direction="row" spacing={2} alignItems="center">
+            <Button data-testid="al-start" variant="contained" disabled={missing.length > 0} onClick={start}>
+              Start
+            </Button>
+            {missing.length > 0 && (
+              <Typography variant="body2" color="text.secondary">
+                Needs {missing[0]}
+              </Typography>
+            )}
+          </Stack>
+        )}
+      </Stack>
+    </Box>
+  );
+}
+
+export function Header(props: { title: string; call: Call }) {
+  return (
+    <Stack direction="row" spacing={1} alignItems="center" sx={{ mb: 2 }}>
+      <Button data-testid="al-back" size="small" onClick={() => props.call("show_home")}>
+        ← Back
+      </Button>
+      <Typography variant="h6">{props.title}</Typography>
+    </Stack>
+  );
+}
+
+function Step(props: { title: string; children: React.ReactNode }) {
+  return (
+    <Box>
+      <Typography variant="subtitle2" sx={{ mb: 1 }}>
+        {props.title}
+      </Typography>
+      {props.children}
+    </Box>
+  );
+}
+
+function ModelDetails(props: { model: ModelCard }) {
+  const { model } = props;
+  return (
+    <Paper variant="outlined" sx={{ p: 1.5, mt: 1 }}>
+      <Typography variant="body2">{model.description}</Typography>
+      <Typography variant="body2" color="text.secondary" sx={{ mt: 0.5 }}>
+        {[model.author, model.license].filter(Boolean).join(" · ")}
+        {model.url && (
+          <>
+            {" · "}
+            <Link href={model.url} target="_blank" rel="noopener noreferrer">
+              details
+            </Link>
+          </>
+        )}
+      </Typography>
+      <Typography variant="body2" sx={{ mt: 0.5 }}>
+        Speed {rating(model.speed)} · Performance {rating(model.performance)}
+      </Typography>
+      {!model.has_weights && (
+        <Typography variant="body2" color="warning.main" sx={{ mt: 0.5 }}>
+          Weights not downloaded: run `autolabel models download {model.name}` first.
+        </Typography>
+      )}
+    </Paper>
+  );
+}
+
+/** A multi-select of a fixed vocabulary; nothing selected means all. */
+function ClassPicker(props: {
+  vocabulary: string[];
+  value: string[];
+  onChange: (classes: string[]) => void;
+}) {
+  const { vocabulary, value, onChange } = props;
+  return (
+    <Box>
+      <Box
+        component="select"
+        multiple
+        data-testid="al-classes"
+        aria-label="Classes"
+        value={value}
+        onChange={(e: React.ChangeEvent<HTMLSelectElement>) =>
+          onChange(Array.from(e.target.selectedOptions, (o) => o.value))
+        }
+        sx={{
+          width: "100%",
+          height: 160,
+          color: "text.primary",
+          bgcolor: "background.paper",
+          border: 1,
+          borderColor: "divider",
+          borderRadius: 1,
+          p: 0.5,
+          font: "inherit",
+        }}
+      >
+        {vocabulary.map((c) => (
+          <option key={c} value={c}>
+            {c}
+          </option>
+        ))}
+      </Box>
+      <Stack direction="row" spacing={1} alignItems="center">
+        <Typography variant="body2" color="text.secondary" sx={{ flexGrow: 1 }}>
+          {value.length
+            ? `${value.length} of ${vocabulary.length} classes`
+            : `None selected: all ${vocabulary.length} classes (Ctrl/Cmd-click to pick several)`}
+        </Typography>
+        {value.length > 0 && (
+          <Button size="small" onClick={() => onChange([])}>
+            Clear
+          </Button>
+        )}
+      </Stack>
+    </Box>
+  );
+}
+
+/** The model named `name` among `models`, else the first with weights, else the first. */
+function pick(models: ModelCard[], name: string): ModelCard | undefined {
+  return (
+    models.find((m) => m.name === name) ?? models.find((m) => m.has_weights) ?? models[0]
+  );
+}
+
+function groupByFamily(models: ModelCard[]) {
+  const groups: { label: string; options: { value: string; label: string }[] }[] = [];
+  for (const m of models) {
+    let group = groups.find((g) => g.label === m.family);
+    if (!group) {
+      group = { label: m.family, options: [] };
+      groups.push(group);
+    }
+    const weights = m.has_weights ? "" : " (no weights)";
+    group.options.push({ value: m.name, label: `${m.version} · ${m.size} (${m.name})${weights}` });
+  }
+  return groups;
+}
+
+function parseClasses(text: string): string[] {
+  const classes = text.split(",").map((c) => c.trim()).filter(Boolean);
+  return Array.from(new Set(classes));
+}
+
+function rating(value: number): string {
+  const n = Math.max(0, Math.min(3, Math.round(value || 0)));
+  return "●".repeat(n) + "○".repeat(3 - n);
+}

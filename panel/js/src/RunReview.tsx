@@ -1,0 +1,315 @@
+// The run page: review the staged labels (filter by confidence and class),
+// add them for approval, undo, and approve.
+import {
+  Box,
+  Button,
+  Chip,
+  Slider,
+  Stack,
+  Tab,
+  Table,
+  TableBody,
+  TableCell,
+  TableHead,
+  TableRow,
+  Tabs,
+  Typography,
+} from "@mui/material";
+import React, { useEffect, useRef, useState } from "react";
+import { ConfirmDialog, Field, parseNumber, plural } from "./common";
+import { Header } from "./Configure";
+import { Call, Context, PanelData, Review, RunCard, Tab as TabName } from "./types";
+
+export default function RunReview(props: {
+  data: PanelData;
+  context: Context;
+  run: RunCard;
+  call: Call;
+}) {
+  const { data, context, run, call } = props;
+  const tab: TabName = data.tab === "approval" ? "approval" : "review";
+  const review = data.review;
+  const editable = !context.read_only && run.status === "In Review";
+  const [approving, setApproving] = useState(false);
+
+  return (
+    <Box>
+      <Header title={run.name} call={call} />
+      <Typography variant="body2" color="text.secondary" sx={{ mb: 1 }}>
+        {run.status} · {run.task?.replace(/_/g, " ")} · {run.models?.join(" + ")}
+        {run.label_field ? ` → ${run.label_field}` : ""}
+      </Typography>
+      <Tabs value={tab} onChange={(_, value) => call("set_tab", { tab: value })} sx={{ mb: 2 }}>
+        <Tab data-testid="al-tab-review" value="review" label="Review" />
+        <Tab data-testid="al-tab-approval" value="approval" label="Approval" />
+      </Tabs>
+
+      {review && (
+        <Stack spacing={2}>
+          <ConfidenceFilter review={review} call={call} />
+          <StatsTable review={review} tab={tab} editable={editable} call={call} />
+          <Typography variant="body2" color="text.secondary">
+            {tab === "review"
+              ? `${review.count} of ${plural(review.total, "label")} in review are in the current view`
+              : `${review.count} of ${plural(review.total, "label")} added for approval are in the current view`}
+          </Typography>
+          {editable && tab === "review" && (
+            <Box>
+              <Button
+                data-testid="al-promote"
+                variant="contained"
+                disabled={review.count === 0}
+                onClick={() => call("promote")}
+              >
+                Add {review.count} labels for approval
+              </Button>
+            </Box>
+          )}
+          {editable && tab === "approval" && (
+            <Stack direction="row" spacing={1}>
+              <Button
+                data-testid="al-undo-all"
+                variant="outlined"
+                disabled={review.total === 0}
+                onClick={() => call("undo", { label: null })}
+              >
+                Undo all
+              </Button>
+              <Button
+                data-testid="al-approve"
+                variant="contained"
+                color="success"
+                disabled={review.total === 0}
+                onClick={() => setApproving(true)}
+              >
+                Approve {review.total} labels
+              </Button>
+            </Stack>
+          )}
+        </Stack>
+      )}
+
+      <ConfirmDialog
+        open={approving}
+        title={`Approve ${plural(review?.total ?? 0, "label")}?`}
+        text={
+          `They are written to the new field "${run.label_field}" and every label of ` +
+          `"${run.name}" not added for approval is discarded. This cannot be undone.`
+        }
+        confirmLabel="Approve"
+        onConfirm={() => call("approve")}
+        onClose={() => setApproving(false)}
+      />
+    </Box>
+  );
+}
+
+/** Confidence values move in steps of 0.001: what the inputs show is what is applied. */
+const STEP = 0.001;
+/** Keyboard steps on the slider are sent once they pause. */
+const SLIDER_DELAY_MS = 300;
+/** How long an answer to another request may differ from the one last sent. */
+const ANSWER_TIMEOUT_MS = 5000;
+
+/** The slider's ends: the run's confidence bounds, widened to whole steps. */
+function sliderRange(min: number, max: number): [number, number] {
+  const scale = Math.round(1 / STEP);
+  let lo = Math.floor(min * scale);
+  if (lo / scale > min) lo -= 1;
+  let hi = Math.ceil(max * scale);
+  if (hi / scale < max) hi += 1;
+  if (hi <= lo) hi = lo + 1;
+  return [lo / scale, hi / scale];
+}
+
+/** A range slider and two numeric inputs; each change calls set_confidence. */
+function ConfidenceFilter(props: { review: Review; call: Call }) {
+  const { review, call } = props;
+  const bounds = review.confidence_bounds ?? { min: 0, max: 1 };
+  const [lo, hi] = sliderRange(bounds.min ?? 0, bounds.max ?? 1);
+  const applied: [number, number] = [review.confidence?.min ?? lo, review.confidence?.max ?? hi];
+  const appliedRef = useRef(applied);
+  appliedRef.current = applied;
+
+  const [range, setRange] = useState<[number, number]>(applied);
+  const [minText, setMinText] = useState(format(applied[0]));
+  const [maxText, setMaxText] = useState(format(applied[1]));
+  const show = ([min, max]: [number, number]) => {
+    setRange([min, max]);
+    setMinText(format(min));
+    setMaxText(format(max));
+  };
+
+  // The range last sent: answers to earlier requests do not overwrite it.
+  const sent = useRef<[number, number] | null>(null);
+  const answerTimer = useRef<ReturnType<typeof setTimeout>>();
+  const sliderTimer = useRef<ReturnType<typeof setTimeout>>();
+  useEffect(
+    () => () => {
+      clearTimeout(answerTimer.current);
+      clearTimeout(sliderTimer.current);
+    },
+    []
+  );
+  useEffect(() => {
+    const s = sent.current;
+    if (s && (s[0] !== applied[0] || s[1] !== applied[1])) return;
+    sent.current = null;
+    show(applied);
+  }, [applied[0], applied[1]]);
+
+  const send = (min: number, max: number) => {
+    const [amin, amax] = appliedRef.current;
+    if (!sent.current && min === amin && max === amax) return;
+    sent.current = [min, max];
+    clearTimeout(answerTimer.current);
+    answerTimer.current = setTimeout(() => {
+      sent.current = null;
+      show(appliedRef.current);
+    }, ANSWER_TIMEOUT_MS);
+    call("set_confidence", { min, max });
+  };
+  const sendText = () => {
+    const min = parseNumber(minText);
+    const max = parseNumber(maxText);
+    if (min === null || max === null || min > max) {
+      show(sent.current ?? appliedRef.current);
+      return;
+    }
+    setRange([min, max]);
+    send(min, max);
+  };
+  const onKey = (e: React.KeyboardEvent) => e.key === "Enter" && sendText();
+
+  return (
+    <Box>
+      <Typography variant="subtitle2">Confidence</Typography>
+      <Stack direction="row" spacing={2} alignItems="center">
+        <Field
+          testId="al-conf-min"
+          label="Min"
+          type="number"
+          inputProps={{ step: STEP }}
+          value={minText}
+          onValue={setMinText}
+          onBlur={sendText}
+          onKeyDown={onKey}
+          fullWidth={false}
+          sx={{ width: 110, flexShrink: 0 }}
+        />
+        <Slider
+          data-testid="al-conf-slider"
+          value={range}
+          min={lo}
+          max={hi}
+          step={STEP}
+          disableSwap
+          valueLabelDisplay="auto"
+          valueLabelFormat={format}
+          getAriaLabel={(i) => (i === 0 ? "Minimum confidence" : "Maximum confidence")}
+          onChange={(_, value) => show(value as [number, number])}
+          onChangeCommitted={(_, value) => {
+            const [min, max] = value as number[];
+            clearTimeout(sliderTimer.current);
+            sliderTimer.current = setTimeout(() => send(min, max), SLIDER_DELAY_MS);
+          }}
+        />
+        <Field
+          testId="al-conf-max"
+          label="Max"
+          type="number"
+          inputProps={{ step: STEP }}
+          value={maxText}
+          onValue={setMaxText}
+          onBlur={sendText}
+          onKeyDown={onKey}
+          fullWidth={false}
+          sx={{ width: 110, flexShrink: 0 }}
+        />
+      </Stack>
+    </Box>
+  );
+}
+
+/** The label analysis table; a click on a row filters the view to its class. */
+function StatsTable(props: { review: Review; tab: TabName; editable: boolean; call: Call }) {
+  const { review, tab, editable, call } = props;
+  const undoColumn = editable && tab === "approval";
+  const rows = review.rows ?? [];
+
+  return (
+    <Box>
+      <Stack direction="row" spacing={1} alignItems="center" sx={{ mb: 0.5 }}>
+        <Typography variant="subtitle2">Labels</Typography>
+        {review.class_filter !== null && review.class_filter !== undefined && (
+          <Chip
+            size="small"
+            label={`class: ${review.class_filter}`}
+            onDelete={() => call("set_class_filter", { label: null })}
+          />
+        )}
+      </Stack>
+      <Table size="small">
+        <TableHead>
+          <TableRow>
+            <TableCell>Label</TableCell>
+            <TableCell align="right">Instances</TableCell>
+            <TableCell align="right">Mean confidence</TableCell>
+            {undoColumn && <TableCell />}
+          </TableRow>
+        </TableHead>
+        <TableBody>
+          {rows.length === 0 && (
+            <TableRow>
+              <TableCell colSpan={undoColumn ? 4 : 3}>
+                <Typography variant="body2" color="text.secondary">
+                  {tab === "review" ? "No labels in review" : "No labels added for approval"}
+                </Typography>
+              </TableCell>
+            </TableRow>
+          )}
+          {rows.map((row) => {
+            const selected = review.class_filter === row.label;
+            return (
+              <TableRow
+                key={row.label}
+                data-testid="al-stats-row"
+                data-label={row.label}
+                hover
+                selected={selected}
+                sx={{ cursor: "pointer" }}
+                onClick={() => call("set_class_filter", { label: selected ? null : row.label })}
+              >
+                <TableCell>{row.label}</TableCell>
+                <TableCell align="right" data-testid="al-stats-instances">
+                  {row.count} of {row.total}
+                </TableCell>
+                <TableCell align="right" data-testid="al-stats-confidence">
+                  {typeof row.mean_confidence === "number" ? format(row.mean_confidence) : "–"}
+                </TableCell>
+                {undoColumn && (
+                  <TableCell align="right">
+                    <Button
+                      data-testid="al-undo-row"
+                      size="small"
+                      onClick={(e) => {
+                        e.stopPropagation();
+                        call("undo", { label: row.label });
+                      }}
+                    >
+                      Undo
+                    </Button>
+                  </TableCell>
+                )}
+              </TableRow>
+            );
+          })}
+        </TableBody>
+      </Table>
+    </Box>
+  );
+}
+
+function format(value: number): string {
+  return Number.isFinite(value) ? String(Math.round(value * 1000) / 1000) : "";
+}

@@ -1,0 +1,106 @@
+// The shapes of `props.data`, as panel/README.md defines them.
+
+export type RunStatus = "Generating" | "In Review" | "Approved" | "Error";
+export type Tab = "review" | "approval";
+export type Target = "all" | "view" | "selected";
+
+export interface RunCard {
+  key: string;
+  name: string;
+  status: RunStatus;
+  task: string;
+  method: string | null;
+  models: string[];
+  classes_count: number;
+  labels_count: number;
+  label_field: string;
+  staging_field: string;
+  created_at: string | null;
+  error: string | null;
+  progress: { percent: number; done: number; total: number } | null;
+  operations: { id: string; state: string }[];
+}
+
+export interface ModelCard {
+  name: string;
+  family: string;
+  version: string;
+  size: string;
+  library: string;
+  tasks: string[];
+  zero_shot: boolean;
+  vocabulary: string[] | null;
+  default_confidence: number;
+  description: string;
+  author: string;
+  license: string;
+  url: string;
+  speed: number;
+  performance: number;
+  role: "labeler" | "segmenter";
+  has_weights: boolean;
+}
+
+export interface Context {
+  enabled: boolean;
+  disabled_reason: string | null;
+  read_only: boolean;
+  dataset: string;
+  media_type: string;
+  counts: Record<Target, number>;
+  detections_fields: string[];
+  analyzable_fields: { name: string; type: string }[];
+  default_mask_dir: string;
+}
+
+export interface StatsRow {
+  label: string;
+  count: number;
+  total: number;
+  mean_confidence: number | null;
+}
+
+export interface Review {
+  confidence: { min: number | null; max: number | null };
+  confidence_bounds: { min: number; max: number };
+  class_filter: string | null;
+  state: "in_review" | "promoted";
+  count: number;
+  total: number;
+  rows: StatsRow[];
+}
+
+export interface PanelData {
+  context?: Context;
+  runs?: RunCard[];
+  models?: ModelCard[];
+  page?: "home" | "configure" | "analyze" | "run";
+  run?: RunCard | null;
+  tab?: Tab;
+  review?: Review | null;
+  error?: string | null;
+  label_field_error?: string | null;
+}
+
+/** The panel's methods: `props.schema.view[method]` is the event's URI. */
+export type Method =
+  | "refresh"
+  | "show_home"
+  | "show_configure"
+  | "show_analyze"
+  | "start_run"
+  | "validate_label_field"
+  | "analyze_labels"
+  | "open_run"
+  | "set_tab"
+  | "set_confidence"
+  | "set_class_filter"
+  | "promote"
+  | "undo"
+  | "approve"
+  | "rename_run"
+  | "delete_run"
+  | "resume_run"
+  | "skip_run";
+
+export type Call = (method: Method, params?: Record<string, unknown>) => void;
