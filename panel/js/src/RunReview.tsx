@@ -184,7 +184,7 @@ function ConfidenceFilter(props: { review: Review; call: Call }) {
   return (
     <Box>
       <Typography variant="subtitle2">Confidence</Typography>
-      <Stack direction="row" spacing={2} alignItems="center">
+      <Stack direction="row" spacing={2} alignItems="center" sx={{ mt: 1.5 }}>
         <Field
           testId="al-conf-min"
           label="Min"
