@@ -254,13 +254,15 @@ class AutoLabelingPanel(foo.Panel):
         """Approves the open run: its promoted labels become its label
         field; the rest of its staged labels are deleted."""
         run = approve_run(ctx.dataset, self._open_run(ctx).key)
+        # the App's view filters the staging field that approval deleted:
+        # leave it before the App reloads the dataset's schema
+        self.show_home(ctx)
+        ctx.ops.reload_dataset()
         ctx.ops.notify(
             "%d labels approved into '%s'"
             % ((run.counts or {}).get("approved", 0), run.label_field),
             variant="success",
         )
-        ctx.ops.reload_dataset()
-        self.show_home(ctx)
 
     # -- rendering ---------------------------------------------------------
 
