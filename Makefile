@@ -9,7 +9,7 @@ export FIFTYONE_DO_NOT_TRACK := true
 export YOLO_OFFLINE := 1
 export YOLO_AUTOINSTALL := False
 
-.PHONY: setup demo test bench clean-venv
+.PHONY: setup demo test bench bench-panel js check-js browser clean-venv
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,11 +23,25 @@ setup: $(STAMP)
 demo: setup
 	$(BIN)/python -m autolabel.demo
 
-test: setup
+# CI: the committed panel bundle must match its sources; the browser tests
+# need Debian's Chromium
+test: setup check-js browser
 	$(BIN)/python -m pytest -q
+
+js:
+	cd panel/js && npm ci --no-audit --no-fund --loglevel=error && npm run build
+
+check-js:
+	cd panel/js && npm ci --no-audit --no-fund --loglevel=error && npm run check-dist
+
+browser:
+	bash tests/install_browser.sh
 
 bench: setup
 	$(BIN)/python bench/review.py
+
+bench-panel: setup
+	$(BIN)/python bench/panel.py
 
 clean-venv:
 	rm -rf $(VENV)
