@@ -11,7 +11,7 @@ The DOM hooks are the ``data-testid`` attributes of panel/README.md.
 
 import os
 import re
-import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import cv2
 import numpy as np
@@ -126,6 +126,14 @@ def image_dataset(make_dataset, image_paths):
 
 
 # ----------------------------------------------------------------- helpers
+
+
+def off_loop(fn, *args, **kwargs):
+    """Calls ``fn`` in another thread: Playwright's sync API keeps an
+    asyncio loop running in this one, under which FiftyOne's
+    ``execute_operator`` returns a Task instead of queuing."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(fn, *args, **kwargs).result()
 
 
 def tid(page, testid):
@@ -502,12 +510,13 @@ def test_failed_run_shows_resume_and_resuming_finishes_it(
     # queued while no launcher runs; its worker "fails" before it starts
     launcher.stop()
     try:
-        run = P.generate(
+        run = off_loop(
+            P.generate,
             dataset,
             task="detection",
             model=tiny_yolo,
             label_field="err_det",
-            min_confidence=0.2,
+            min_confidence=0.05,
             name="broken run",
             workers=2,
         )
