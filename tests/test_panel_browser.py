@@ -43,6 +43,8 @@ GENERATION_TIMEOUT = 240000
 #: how long the panel may take to reflect a change, in ms
 UI_TIMEOUT = 30000
 
+expect.set_options(timeout=UI_TIMEOUT)
+
 needs_panel = pytest.mark.skipif(
     not (os.path.isfile(PANEL_PY) and os.path.isfile(PANEL_JS)),
     reason="the Auto Labeling panel (panel/auto_labeling.py and "
