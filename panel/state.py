@@ -361,7 +361,7 @@ def review_data(
     Returns:
         a dict, see ``panel/README.md``
     """
-    stats = label_stats(dataset, run.key, view=view)[state]
+    stats = label_stats(dataset, run.key, view=view, state=state)[state]
     return {
         "state": state,
         "confidence": confidence or {"min": None, "max": None},

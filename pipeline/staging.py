@@ -9,10 +9,13 @@ exactly those labels, so no label is copied, deleted or looped over in Python.
 
 from concurrent.futures import ThreadPoolExecutor
 
-from bson import ObjectId
+from bson import ObjectId, json_util
 
 import fiftyone.core.fields as fof
+import fiftyone.core.expressions as foe
 import fiftyone.core.odm as foo
+import fiftyone.core.stages as fosg
+import fiftyone.core.view as fov
 from fiftyone import ViewField as F
 
 from .datasets import (
@@ -429,12 +432,15 @@ def undo_labels(
     )
 
 
-def _stats_group_stages(field, label_type):
+def _stats_group_stages(field, label_type, state=None):
     path = labels_path(field, label_type)
     attrs = ("label", "confidence", REVIEW_STATE_ATTR)
     stages = [{"$project": {path + "." + a: True for a in attrs}}]
     if label_type == "Detections":
         stages.append({"$unwind": "$" + path})
+
+    if state is not None:
+        stages.append({"$match": {path + "." + REVIEW_STATE_ATTR: state}})
 
     stages.append(
         {
@@ -451,7 +457,123 @@ def _stats_group_stages(field, label_type):
     return stages
 
 
-def label_stats(dataset, run_key_or_name, view=None):
+#: view stages that keep or drop whole samples, whatever their order with
+#: label filters: their pipelines can run on label-filtered samples as is
+_SAMPLE_STAGES = (
+    fosg.Match,
+    fosg.MatchTags,
+    fosg.Select,
+    fosg.Exclude,
+    fosg.Exists,
+)
+
+
+def _fast_stats_stages(view, run, states):
+    """The stats of a view of Detections in one pass over its labels, where
+    the view is only label filters on the run's staging field and stages that
+    keep or drop samples (the review view, the panel's and the App's
+    filters, selected samples): ``(view_stages, fused)``, or None for other
+    views. ``fused``: the stages also give the whole run's totals (``t``).
+
+    Counting the labels that pass every label filter gives the view's counts:
+    samples that a filter drops for having no matching labels count zero
+    anyway. Label filters are accumulated into one ``$filter`` and applied
+    only where a sample stage needs them, instead of rewriting every sample
+    once per filter as the view's own pipeline does.
+    """
+    if (
+        run.label_type != "Detections"
+        or not isinstance(view, fov.DatasetView)
+        or view._is_generated
+    ):
+        return None
+
+    path = labels_path(run)
+    conds, fused, pipeline = [], True, []
+    prefix = view._base_view
+    for stage in view._stages:
+        if isinstance(stage, fosg.FilterLabels):
+            cond = _label_filter_cond(stage.to_mongo(prefix), path)
+            if cond is None:
+                return None
+
+            conds.append(cond)
+        elif isinstance(stage, _SAMPLE_STAGES) and not getattr(
+            stage, "ordered", False
+        ):
+            fused = False
+            stages = stage.to_mongo(prefix)
+            # one that does not read the labels runs first (an index may
+            # serve it); one that does sees them filtered, as in the view
+            text = json_util.dumps(stages)
+            if conds and any(
+                s in text for s in (run.staging_field, "$$ROOT", "$$CURRENT")
+            ):
+                pipeline.append({"$set": {path: _filter(path, conds)}})
+                conds = []
+
+            pipeline.extend(stages)
+        else:
+            return None
+
+        prefix = prefix._add_view_stage(stage, validate=False)
+
+    in_state = [{"$in": ["$$this." + REVIEW_STATE_ATTR, list(states)]}]
+    # the labels of the states (and in the view unless fused: then the view's
+    # condition is evaluated per label, with the label as ``$$this``)
+    labels = _filter(path, in_state if fused else in_state + conds)
+    count, conf, total = {"$sum": 1}, {"$avg": "$l.confidence"}, {}
+    if fused and conds:
+        in_view = {"$let": {"vars": {"this": "$l"}, "in": {"$and": conds}}}
+        count = {"$sum": {"$cond": [in_view, 1, 0]}}
+        conf = {"$avg": {"$cond": [in_view, "$l.confidence", None]}}
+
+    if fused:
+        total = {"t": {"$sum": 1}}
+
+    group = {
+        "_id": {"label": "$l.label", "state": "$l." + REVIEW_STATE_ATTR},
+        "n": count,
+        "conf": conf,
+    }
+    return (
+        pipeline
+        + [
+            {"$project": {"_id": False, "l": labels}},
+            {"$unwind": "$l"},
+            {"$group": dict(group, **total)},
+        ]
+    ), fused
+
+
+def _label_filter_cond(stages, path):
+    """The ``$filter`` condition of a ``FilterLabels`` stage's pipeline if it
+    filters the labels at ``path`` in place, else None."""
+    if not 1 <= len(stages) <= 2 or list(stages[0]) != ["$addFields"]:
+        return None
+
+    fields = stages[0]["$addFields"]
+    expr = fields.get(path) if len(fields) == 1 else None
+    f = expr.get("$filter") if isinstance(expr, dict) else None
+    if not f or f.get("input") != "$" + path:
+        return None
+
+    if len(stages) == 2 and list(stages[1]) != ["$match"]:
+        return None
+
+    return f["cond"]
+
+
+def _filter(path, conds):
+    return {
+        "$filter": {
+            "input": "$" + path,
+            "cond": conds[0] if len(conds) == 1 else {"$and": conds},
+        }
+    }
+
+
+def label_stats(dataset, run_key_or_name, view=None, state=None):
     """Counts a run's staged labels per class and review state.
 
     For each review state (``in_review`` and ``promoted``) and class: the
@@ -459,40 +581,64 @@ def label_stats(dataset, run_key_or_name, view=None):
     and the mean confidence of those in the view. Each figure comes from a
     MongoDB aggregation; the view's and the whole run's run concurrently.
 
+    With a ``state``, only the labels of that state are counted (what the
+    panel's table shows), faster. Views made only of label filters on the
+    staging field and sample filters (those of the panel and the App) are
+    counted in one pass over their labels, which also gives the totals where
+    the view has no sample filter.
+
     Args:
         dataset: a :class:`fiftyone.core.dataset.Dataset`
         run_key_or_name: a run key or name
         view (None): a view into the dataset; the whole dataset by default
+        state (None): ``in_review`` or ``promoted``: only that state
 
     Returns:
         a dict ``{state: {"count": int, "total": int, "classes": [{"label",
         "count", "total", "mean_confidence"}, ...]}}``, classes sorted by
-        total, largest first
+        total, largest first; with ``state``, only that state's key
 
     Raises:
         AutolabelError: if the run does not exist
     """
     run = get_run(dataset, run_key_or_name)
     view = resolve_view(dataset, view)
+    states = (ReviewState.IN_REVIEW, ReviewState.PROMOTED)
+    if state is not None:
+        if state not in states:
+            raise AutolabelError(
+                "Unknown review state '%s'; expected one of %s"
+                % (state, ", ".join(states))
+            )
+
+        states = (state,)
+
+    fast = None
+    if view is not dataset:
+        fast = _fast_stats_stages(view, run, states)
+
+    group = _stats_group_stages(run.staging_field, run.label_type, state)
     if run.status == RunStatus.APPROVED or not dataset.has_field(
         run.staging_field
     ):
         groups_view, groups_total = [], []
+    elif fast is not None and fast[1]:
+        groups_view = aggregate(dataset, fast[0])
+        groups_total = [dict(g, n=g["t"]) for g in groups_view]
+    elif view is dataset or not view._stages:
+        groups_view = groups_total = aggregate(dataset, group)
     else:
-        group = _stats_group_stages(run.staging_field, run.label_type)
-        if view is dataset or not view._stages:
-            groups_view = groups_total = aggregate(dataset, group)
-        else:
-            with ThreadPoolExecutor(max_workers=1) as pool:
-                total = pool.submit(aggregate, dataset, group)
-                groups_view = aggregate(dataset, view._pipeline() + group)
-                groups_total = total.result()
+        pipeline = fast[0] if fast else view._pipeline() + group
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            total = pool.submit(aggregate, dataset, group)
+            groups_view = aggregate(dataset, pipeline)
+            groups_total = total.result()
 
     in_view = {
         (g["_id"].get("label"), g["_id"].get("state")): g for g in groups_view
     }
     stats = {}
-    for state in (ReviewState.IN_REVIEW, ReviewState.PROMOTED):
+    for state in states:
         classes = []
         for g in groups_total:
             label, g_state = g["_id"].get("label"), g["_id"].get("state")
