@@ -33,6 +33,10 @@ from . import state as ps
 logger = logging.getLogger(__name__)
 
 PAGES = ("home", "configure", "analyze", "run")
+
+#: the execution store holding each open panel's latest view sequence number
+STORE_NAME = "autolabel_panel"
+_STORE_TTL = 7 * 24 * 3600
 TABS = ("review", "approval")
 
 
@@ -70,6 +74,10 @@ _MUTATIONS = {
     "resume_run",
     "skip_run",
 }
+
+
+def _seq_key(ctx):
+    return "view_seq.%s" % ctx.panel_id
 
 
 class AutoLabelingPanel(foo.Panel):
@@ -236,7 +244,7 @@ class AutoLabelingPanel(foo.Panel):
             ctx.dataset, run.key, view=view, label_ids=label_ids
         )
         ctx.ops.notify("%d labels added for approval" % count)
-        self._reload_review(ctx)
+        self._reload_review(ctx, force=True)
 
     @_action
     def undo(self, ctx):
@@ -356,10 +364,18 @@ class AutoLabelingPanel(foo.Panel):
             ctx.panel.get_state("confidence"),
             ctx.panel.get_state("class_filter"),
         )
+        # the state goes to the App before the view does, so that the
+        # on_change_view event of this view carries this sequence number
+        seq = (ctx.panel.get_state("view_seq") or 0) + 1
+        ctx.panel.set_state("view_seq", seq)
+        ctx.store(STORE_NAME).set(_seq_key(ctx), seq, ttl=_STORE_TTL)
         ctx.ops.set_view(view)
         self._write_review(ctx, run, view)
 
-    def _reload_review(self, ctx):
+    def _reload_review(self, ctx, force=False):
+        """Recomputes the review table for the App's current view, unless
+        the event is stale: it describes a view the panel has replaced
+        since (a slow ``on_change_view`` answered after a newer click)."""
         if ctx.panel.get_state("page") != "run":
             return
 
@@ -369,6 +385,12 @@ class AutoLabelingPanel(foo.Panel):
             return
 
         if run.status != RunStatus.IN_REVIEW:
+            return
+
+        latest = ctx.store(STORE_NAME).get(_seq_key(ctx))
+        if not force and (ctx.panel.get_state("view_seq") or 0) < (
+            latest or 0
+        ):
             return
 
         view, label_ids = ps.review_target(ctx)

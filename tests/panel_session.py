@@ -32,8 +32,15 @@ class PanelSession:
         self.user = None
         self.call("on_load")
 
-    def call(self, method, **params):
+    def call(self, method, _state=None, _view=None, **params):
         """Sends one event to the panel and applies what it triggers.
+
+        Args:
+            method: the panel method (event) name
+            _state (None): the panel state the event carries, if not the
+                current one (an event sent before earlier answers arrived)
+            _view (None): likewise, the App's view the event carries
+            **params: the event's parameters
 
         Returns:
             the names of the operations the panel triggered
@@ -42,14 +49,14 @@ class PanelSession:
         ctx = ExecutionContext(
             request_params=dict(
                 dataset_name=self.dataset.name,
-                view=self.view,
+                view=self.view if _view is None else _view,
                 filters=self.filters,
                 selected=list(self.selected),
                 selected_labels=list(self.selected_labels),
                 params=dict(
                     params,
                     panel_id="panel-1",
-                    panel_state=dict(self.state),
+                    panel_state=dict(self.state if _state is None else _state),
                     __method__=method,
                 ),
             ),

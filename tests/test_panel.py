@@ -131,6 +131,15 @@ def test_review_counts_follow_filters_and_promote_takes_exactly_them(dataset):
     session.call("set_class_filter", label=None)
     assert session.data["review"]["count"] == in_range
 
+    # the App's on_change_view for the class filter answers after the click
+    # that cleared it: the stale answer must not bring the filter back
+    session.call("set_class_filter", label=label)
+    stale_state, stale_view = dict(session.state), session.view
+    session.call("set_class_filter", label=None)
+    session.call("on_change_view", _state=stale_state, _view=stale_view)
+    assert session.data["review"]["class_filter"] is None
+    assert session.data["review"]["count"] == in_range
+
     # select two samples: the counts and promote follow the selection
     ids = dataset.filter_labels("predictions", F("confidence") > 0.6).values(
         "id"
