@@ -69,6 +69,7 @@ _MUTATIONS = {
     "promote",
     "undo",
     "approve",
+    "_approve_now",
     "rename_run",
     "delete_run",
     "resume_run",
@@ -104,6 +105,10 @@ class AutoLabelingPanel(foo.Panel):
         self._load_home(ctx)
 
     def on_change_view(self, ctx):
+        if ctx.panel.get_state("approval_pending") and not ctx.view._stages:
+            self._approve_now(ctx)
+            return
+
         self._reload_review(ctx)
 
     def on_change_selected(self, ctx):
@@ -260,12 +265,38 @@ class AutoLabelingPanel(foo.Panel):
     @_action
     def approve(self, ctx):
         """Approves the open run: its promoted labels become its label
-        field; the rest of its staged labels are deleted."""
-        run = approve_run(ctx.dataset, self._open_run(ctx).key)
-        # the App's view filters the staging field that approval deleted:
-        # leave it before the App reloads the dataset's schema
+        field; the rest of its staged labels are deleted.
+
+        Approval deletes the staging field, so the App must stop showing
+        the review view first: the panel sets the dataset as the view and
+        approves in the ``on_change_view`` event that follows."""
+        run = self._open_run(ctx)
+        if run.status != RunStatus.IN_REVIEW:
+            raise AutolabelError(
+                "Run '%s' is %s; only runs In Review can be approved"
+                % (run.display_name, run.status)
+            )
+
+        if not ctx.view._stages:
+            self._approve_now(ctx)
+            return
+
+        ctx.panel.set_state("approval_pending", run.key)
+        ctx.panel.set_data("approving", True)
+        ctx.ops.set_view(ctx.dataset.view())
+
+    @_action
+    def _approve_now(self, ctx):
+        ctx.panel.set_state("approval_pending", None)
+        ctx.panel.set_data("approving", False)
+        run = self._open_run(ctx)
+        if run.status == RunStatus.APPROVED:
+            # a second view event sent before the first one's answer came
+            self.show_home(ctx)
+            return
+
+        run = approve_run(ctx.dataset, run.key)
         self.show_home(ctx)
-        ctx.ops.reload_dataset()
         ctx.ops.notify(
             "%d labels approved into '%s'"
             % ((run.counts or {}).get("approved", 0), run.label_field),

@@ -152,13 +152,19 @@ def _delete_staged(dataset, run):
 
 
 def _finish(dataset, run):
-    return transition(
+    updated = update_run(
         dataset,
-        run,
-        RunStatus.IN_REVIEW,
-        RunStatus.APPROVED,
+        run.key,
+        expected_status=RunStatus.IN_REVIEW,
+        status=RunStatus.APPROVED,
         approved_at=run.approval_started_at,
     )
+    if updated is not None:
+        return updated
+
+    # a concurrent approval of the same run (every step is idempotent)
+    # finished first
+    return transition(dataset, run, RunStatus.APPROVED, RunStatus.APPROVED)
 
 
 #: the steps of an approval, in order; each is ``step(dataset, run) -> run``

@@ -30,6 +30,7 @@ from .errors import AutolabelError
 from .runs import (
     RunStatus,
     create_run,
+    edit_dataset_document,
     get_run,
     new_run_key,
     now_iso,
@@ -379,7 +380,9 @@ def generate(
         },
         failures=[],
     )
-    _declare_staging_field(dataset, settings)
+    edit_dataset_document(
+        dataset, lambda: _declare_staging_field(dataset, settings)
+    )
     return start_shards(dataset, run, delegate=delegate, progress=progress)
 
 

@@ -8,11 +8,14 @@ changes are compare-and-set updates that name the expected current status.
 
 import datetime
 import secrets
+import threading
 
 import fiftyone as fo
 import fiftyone.core.odm as foo
 
 from .errors import AutolabelError
+
+_DOCUMENT_LOCK = threading.RLock()
 
 RUN_METHOD = "auto_labeling"
 
@@ -195,8 +198,39 @@ def create_run(dataset, key, status, **config):
         heartbeat_at=now,
     )
     fields.update(config)
-    dataset.register_run(key, fo.RunConfig(method=RUN_METHOD, **fields))
+
+    def register():
+        # a failed attempt may have saved the run document without linking
+        # it to the dataset: remove it, or the run would be listed twice
+        _runs_collection().delete_many(
+            {"_dataset_id": dataset._doc.id, "key": key}
+        )
+        dataset.register_run(key, fo.RunConfig(method=RUN_METHOD, **fields))
+
+    edit_dataset_document(dataset, register)
     return get_run(dataset, key)
+
+
+def edit_dataset_document(dataset, fcn, attempts=5):
+    """Calls ``fcn()``, which edits the dataset's schema or runs, one such
+    edit at a time in this process, retrying when the in-memory dataset
+    document it edits was replaced meanwhile.
+
+    In the App server, every thread shares one ``Dataset`` object per
+    dataset: two events editing its schema at once corrupt it, and FiftyOne
+    reloads it (replacing its document) while serving queries, after which
+    an edit fails with ``ReferenceError: weakly-referenced object no longer
+    exists``.
+    """
+    with _DOCUMENT_LOCK:
+        for attempt in range(attempts):
+            try:
+                return fcn()
+            except ReferenceError:
+                if attempt == attempts - 1:
+                    raise
+
+                dataset.reload()
 
 
 def update_run(dataset, run_key, expected_status=None, **fields):
@@ -291,6 +325,10 @@ def delete_run_record(dataset, run_key):
         dataset: a :class:`fiftyone.core.dataset.Dataset`
         run_key: the run key
     """
-    dataset.reload()
-    if dataset.has_run(run_key):
-        dataset.delete_run(run_key)
+
+    def delete():
+        dataset.reload()
+        if dataset.has_run(run_key):
+            dataset.delete_run(run_key)
+
+    edit_dataset_document(dataset, delete)

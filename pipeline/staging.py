@@ -24,7 +24,13 @@ from .datasets import (
     validate_new_field_name,
 )
 from .errors import AutolabelError
-from .runs import RunStatus, delete_run_record, get_run, list_runs
+from .runs import (
+    RunStatus,
+    delete_run_record,
+    get_run,
+    list_runs,
+    edit_dataset_document,
+)
 
 REVIEW_STATE_ATTR = "review_state"
 
@@ -713,6 +719,17 @@ def declare_field_like(
         extra_attrs (None): a dict of label attribute name to
             :class:`fiftyone.core.fields.Field` class to add
     """
+    edit_dataset_document(
+        dataset,
+        lambda: _declare_field_like(
+            dataset, new_field, like_field, exclude_attrs, extra_attrs
+        ),
+    )
+
+
+def _declare_field_like(
+    dataset, new_field, like_field, exclude_attrs, extra_attrs
+):
     source = dataset.get_field(like_field)
     dataset.add_sample_field(
         new_field,
@@ -798,14 +815,22 @@ def delete_staging_data(dataset, staging_field):
         dataset: a :class:`fiftyone.core.dataset.Dataset`
         staging_field: the staging field name
     """
-    dataset.reload()
-    if dataset.has_field(staging_field):
-        dataset.delete_sample_field(staging_field)
-    else:
-        dataset._sample_collection.update_many(
-            {staging_field: {"$exists": True}},
-            {"$unset": {staging_field: ""}},
-        )
+
+    def delete():
+        dataset.reload()
+        if dataset.has_field(staging_field):
+            dataset.delete_sample_field(staging_field)
+            return True
+
+        return False
+
+    if edit_dataset_document(dataset, delete):
+        return
+
+    dataset._sample_collection.update_many(
+        {staging_field: {"$exists": True}},
+        {"$unset": {staging_field: ""}},
+    )
 
 
 def delete_run(dataset, run_key_or_name):

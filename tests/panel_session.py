@@ -79,6 +79,10 @@ class PanelSession:
             elif name == "notify":
                 self.notifications.append(p.get("message"))
 
+        # as the App does once a view the panel set is shown
+        if "set_view" in names and _view is None:
+            names += self.call("on_change_view")
+
         return names
 
     def card(self, name):

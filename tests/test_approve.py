@@ -241,3 +241,32 @@ def test_approve_killed_then_rerun(make_dataset, tmp_path):
     assert kills >= 2, "the approvals finished before they could be killed"
     for got in results[1:]:
         assert got == results[0]
+
+
+def test_concurrent_approvals_of_one_run_both_succeed_once(make_dataset):
+    """Two approvals of the same run at once (two App events, two shells)
+    both end Approved, with every promoted label written exactly once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    samples, _ = random_samples(make_rng(21), 60, "Detections")
+    dataset = make_dataset(samples)
+    run = P.import_labels(dataset, "predictions")
+    promoted = P.promote_labels(dataset, run.key, min_confidence=0.4)
+
+    with ThreadPoolExecutor(2) as pool:
+        results = list(
+            pool.map(
+                lambda _: P.approve_run(dataset, run.key).status, range(2)
+            )
+        )
+
+    assert results == [P.RunStatus.APPROVED] * 2
+    dataset.reload()
+    ids = [
+        d.id
+        for dets in dataset.values(run.label_field)
+        if dets
+        for d in dets.detections
+    ]
+    assert len(ids) == len(set(ids)) == promoted
+    assert not dataset.has_field(run.staging_field)
