@@ -20,7 +20,7 @@ it measures, in one run:
     decoded and ``preprocess``-ed in memory, after a warm-up, between
     ``torch.cuda.synchronize()`` calls. For two-stage, the limit is the SAM
     image encoder alone on ``(B, 3, 1024, 1024)`` fp16 batches ("SAM encoder
-    limit"); the detector + ``segment()`` path on in-memory images is
+    limit"); the detector + ``segment_batch()`` path on in-memory images is
     reported too
 3.  FiftyOne: ``apply_model`` with the same model, where FiftyOne has an
     equivalent: ``fiftyone.utils.ultralytics`` for YOLO11m; YOLO11m then
@@ -109,6 +109,7 @@ import argparse
 import gc
 import inspect
 import json
+import logging
 import multiprocessing
 import os
 import platform
@@ -692,6 +693,12 @@ def run_benchmark(args, work_dir, cuda):
 
     ctx = Context(args, cuda, paths, work_dir)
     _import_autolabel(work_dir)
+    # the worker logs where each shard's time went
+    worker_log = logging.getLogger("autolabel.pipeline.worker")
+    worker_log.setLevel(logging.INFO)
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(logging.Formatter("   worker: %(message)s"))
+    worker_log.addHandler(handler)
     import fiftyone as fo
 
     _state["fiftyone"] = True
@@ -718,7 +725,7 @@ def run_benchmark(args, work_dir, cuda):
     figures["settings"] = {
         "batch_size": ctx.batch,
         "sam_encoder_batch": ctx.sam_batch,
-        "decode_threads": os.cpu_count(),
+        "decode_threads": _decode_threads(ctx),
         "apply_model_workers": ctx.apply_workers,
         "half": ctx.half,
         "image_size": [WIDTH, HEIGHT],
@@ -750,6 +757,14 @@ def run_benchmark(args, work_dir, cuda):
 
     figures["targets"] = judge_targets(figures)
     return figures
+
+
+def _decode_threads(ctx):
+    """The worker's default number of decoding threads."""
+    from autolabel.pipeline import worker
+
+    fn = getattr(worker, "_default_threads", None)
+    return fn(ctx.device) if fn else os.cpu_count()
 
 
 def _models_needed(keys):
@@ -920,6 +935,9 @@ def detector_model_only(ctx, name, classes=None):
     counts = detection_counts(adapter, batches, threshold)
     figures = {
         "load_s": load_s,
+        # the adapters' fast paths, if they were used
+        "cuda_graphs": getattr(adapter, "cuda_graphs", None),
+        "square_inputs": getattr(adapter, "square_inputs", None),
         "min_confidence": threshold,
         "model_only": timing["rate"],
         "model_only_timing": timing,
@@ -1078,8 +1096,14 @@ def bench_yolo(ctx):
     del adapter
     ctx.free()
     _say(
-        "model only: %.1f img/s (min_confidence %.4f, %.1f detections/image)"
-        % (r["model_only"], threshold, r["model_only_detections_per_image"])
+        "model only: %.1f img/s (min_confidence %.4f, %.1f detections/image; "
+        "CUDA graphs %s)"
+        % (
+            r["model_only"],
+            threshold,
+            r["model_only_detections_per_image"],
+            r["cuda_graphs"],
+        )
     )
 
     dataset = make_dataset("yolo", ctx.paths[:n])
@@ -1184,14 +1208,16 @@ def bench_sam(ctx):
     )
 
     # the pipeline's model path on in-memory images: detector batch, then
-    # segment() per image, as the worker does
-    pairs = list(zip(images, [p for b in batches for p in b]))
+    # segment_batch() on the batch's images, as the worker does
+    seg_images = [segmenter.preprocess(image) for image in images]
+    pairs = list(zip(seg_images, [p for b in batches for p in b]))
     pair_batches = batches_of(pairs, ctx.batch)
 
     def two_stage(batch):
         preds = detector.predict([p for _, p in batch], min_confidence=threshold)
-        for (image, _), pred in zip(batch, preds):
-            segmenter.segment(image, pred.boxes)
+        segmenter.segment_batch(
+            [image for image, _ in batch], [pred.boxes for pred in preds]
+        )
 
     saved = ctx.min_seconds, ctx.min_batches, ctx.warmup
     ctx.min_seconds, ctx.min_batches, ctx.warmup = (
@@ -1201,11 +1227,11 @@ def bench_sam(ctx):
     ctx.min_seconds, ctx.min_batches, ctx.warmup = saved
     r.update(model_only=timing["rate"], model_only_timing=timing)
     _say(
-        "model only (detector + segment() per image, in memory): %.1f img/s "
+        "model only (detector + segment_batch(), in memory): %.1f img/s "
         "(min_confidence %.4f, %.1f detections/image)"
         % (timing["rate"], threshold, r["model_only_detections_per_image"])
     )
-    del detector, segmenter, images, batches, pairs, pair_batches
+    del detector, segmenter, images, seg_images, batches, pairs, pair_batches
     ctx.free()
 
     dataset = make_dataset("sam", ctx.paths[:n])
@@ -1337,8 +1363,14 @@ def bench_owlv2(ctx):
     del adapter
     ctx.free()
     _say(
-        "model only: %.1f img/s (min_confidence %.4f, %.1f detections/image)"
-        % (r["model_only"], threshold, r["model_only_detections_per_image"])
+        "model only: %.1f img/s (min_confidence %.4f, %.1f detections/image; "
+        "resize and normalisation on the device: %s)"
+        % (
+            r["model_only"],
+            threshold,
+            r["model_only_detections_per_image"],
+            r["square_inputs"],
+        )
     )
 
     dataset = make_dataset("owlv2", ctx.paths[:n])
@@ -1615,7 +1647,7 @@ def print_table(figures):
             print(
                 "  (*) model-only = SAM encoder limit: image encoder alone, "
                 "batch %d %s: %.1f img/s (batch 1: %.1f img/s); detector + "
-                "segment() per image in memory: %.1f img/s; detector alone "
+                "segment_batch() in memory: %.1f img/s; detector alone "
                 "%.1f img/s"
                 % (
                     r["sam_encoder_limit_timing"]["batch"],

@@ -99,6 +99,18 @@ class MaskAdapter:
     device: str = "cpu"
     half: bool = False
 
+    def preprocess(self, image):
+        """Prepares one decoded image for :meth:`segment_batch`, in the
+        engine's decoding threads.
+
+        Args:
+            image: an ``(H, W, 3)`` uint8 RGB array
+
+        Returns:
+            an adapter-specific object; by default the image itself
+        """
+        return image
+
     def segment(self, image, boxes):
         """Segments the given boxes of one image. The image is encoded once
         and all its boxes are decoded in one call.
@@ -111,3 +123,17 @@ class MaskAdapter:
             an ``(N, H, W)`` bool array of masks
         """
         raise NotImplementedError
+
+    def segment_batch(self, images, boxes):
+        """Segments the boxes of several images; images without boxes cost
+        nothing.
+
+        Args:
+            images: a list of :meth:`preprocess` results
+            boxes: a list of ``(N, 4)`` float arrays of ``[x1, y1, x2, y2]``
+                pixels, one per image
+
+        Returns:
+            a list of ``(N, H, W)`` bool arrays of masks, one per image
+        """
+        return [self.segment(image, b) for image, b in zip(images, boxes)]

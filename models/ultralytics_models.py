@@ -30,6 +30,8 @@ the catalog's :data:`autolabel.models.registry.YOLO_WORLD_TEXT_ENCODER`
 (the same OpenAI ViT-B/32 weights), kept in FiftyOne's model zoo directory.
 """
 
+import logging
+import os
 from dataclasses import dataclass
 
 import cv2
@@ -39,6 +41,8 @@ from ..errors import AutolabelError
 from . import catalog as cat
 from . import registry
 from .base import ImagePredictions, ModelAdapter
+
+logger = logging.getLogger(__name__)
 
 #: ultralytics' letterbox padding value
 PAD_VALUE = 114
@@ -54,6 +58,9 @@ DEFAULT_IMGSZ = 640
 #: at most this many candidate boxes go into one NMS call; more are split by
 #: image (``torchvision.ops.nms`` needs ``N**2 / 8`` bytes)
 MAX_NMS_BOXES = 32768
+
+#: the largest batch run as a CUDA graph (larger ones run eagerly)
+MAX_GRAPH_BATCH = 128
 
 _TASKS = {
     "detect": cat.TASK_DETECTION,
@@ -321,6 +328,13 @@ class YoloAdapter(ModelAdapter):
         self.torch_device = torch.device(device)
         self.dtype = torch.float16 if half else torch.float32
         self.pinned = self.torch_device.type == "cuda"
+        #: whether the forward runs as CUDA graphs (CUDA only;
+        #: ``AUTOLABEL_CUDA_GRAPHS=0`` turns them off)
+        self.cuda_graphs = (
+            self.pinned and os.environ.get("AUTOLABEL_CUDA_GRAPHS", "1") != "0"
+        )
+        self.max_graph_batch = MAX_GRAPH_BATCH
+        self._graphs = {}
         self.class_ids = (
             torch.tensor(
                 [self.names.index(c) for c in classes],
@@ -371,11 +385,89 @@ class YoloAdapter(ModelAdapter):
 
     def _forward(self, batch):
         """Runs the module on a batch; returns its inference output."""
-        output = self.module(self._to_device(batch))
+        if self.cuda_graphs:
+            try:
+                return self._graph_forward(batch)
+            except Exception as e:  # eager from now on, same results
+                logger.warning(
+                    "%s: CUDA graph failed (%s); running eagerly",
+                    self.entry.name,
+                    " ".join(str(e).split()),
+                )
+                self.cuda_graphs = False
+                self._graphs.clear()
+
+        return self._module_forward(self._to_device(batch))
+
+    def _module_forward(self, x):
+        output = self.module(x)
         if isinstance(output, (tuple, list)):
             output = output[0]  # drop the raw head outputs
 
         return output
+
+    def _graph_forward(self, batch):
+        """Runs the module as a CUDA graph: one launch per batch instead of
+        hundreds, so that the GPU does not wait on Python (other threads of
+        the worker hold the GIL too). A graph is captured, once, per batch
+        size rounded up to a power of two (at most ``max_graph_batch``);
+        a smaller batch fills the first slots of its graph's input, and
+        the outputs of the other slots are dropped."""
+        import torch
+
+        n = len(batch)
+        if n > self.max_graph_batch:
+            return self._module_forward(self._to_device(batch))
+
+        size = min(1 << (n - 1).bit_length(), self.max_graph_batch)
+        graph = self._graphs.get(size)
+        if graph is None:
+            graph = self._capture(size)
+            self._graphs[size] = graph
+
+        static_input, static_output, cuda_graph = graph
+        pixels = [
+            p if isinstance(p, torch.Tensor) else torch.from_numpy(p)
+            for p in (image.pixels for image in batch)
+        ]
+        # the copies in one call: a Python loop of copies is slowed down by
+        # the other threads of the worker taking the GIL between them
+        torch._foreach_copy_(
+            list(static_input[:n].unbind(0)), pixels, non_blocking=True
+        )
+        cuda_graph.replay()
+        return _first_rows(static_output, n)
+
+    def _capture(self, size):
+        import torch
+
+        static_input = torch.full(
+            (size, self.imgsz, self.imgsz, 3),
+            PAD_VALUE,
+            dtype=torch.uint8,
+            device=self.torch_device,
+        )
+
+        def forward():
+            x = static_input.permute(0, 3, 1, 2).to(
+                dtype=self.dtype, memory_format=torch.contiguous_format
+            )
+            return self._module_forward(x.div_(255))
+
+        # warm-up on a side stream (cuDNN picks its algorithms, the head
+        # caches its anchors), then capture
+        stream = torch.cuda.Stream(device=self.torch_device)
+        stream.wait_stream(torch.cuda.current_stream(self.torch_device))
+        with torch.cuda.stream(stream):
+            for _ in range(2):
+                forward()
+
+        torch.cuda.current_stream(self.torch_device).wait_stream(stream)
+        cuda_graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(cuda_graph):
+            static_output = forward()
+
+        return static_input, static_output, cuda_graph
 
 
 class YoloDetector(YoloAdapter):
@@ -839,6 +931,17 @@ def _top_per_image(scores, image_idx, max_det, num_images):
     starts = torch.cumsum(counts, 0) - counts
     rank = torch.arange(len(order), device=order.device) - starts[grouped]
     return order[rank < max_det]
+
+
+def _first_rows(output, n):
+    """The first ``n`` rows of a (nested tuple / list of) batch tensor(s)."""
+    if isinstance(output, (tuple, list)):
+        return type(output)(_first_rows(o, n) for o in output)
+
+    if hasattr(output, "shape") and output.shape[0] > n:
+        return output[:n]
+
+    return output
 
 
 def _normalization(module):

@@ -731,3 +731,89 @@ def test_sam_segments_every_box():
 
     with pytest.raises(AutolabelError, match="segments given boxes"):
         mr.load_model("sam-vit-b")
+
+
+def test_sam_batch_matches_the_library_predictor():
+    """segment_batch() encodes several images at once (and skips those
+    without boxes); its masks are SamPredictor's, but for the resize (torch
+    bilinear on the device instead of PIL's)."""
+    import torch
+    from segment_anything import SamPredictor
+
+    tu.save_tiny_sam("sam-vit-b")
+    segmenter = mr.load_segmenter("sam-vit-b")
+    segmenter.encoder_batch = 2
+    sizes = [(120, 170), (90, 60), (1100, 300), (64, 64)]
+    images = [tu.random_image(h, w, seed=i) for i, (h, w) in enumerate(sizes)]
+    boxes = [
+        np.array([[10, 20, 80, 90], [0, 0, 170, 120]], dtype=np.float32),
+        np.zeros((0, 4), dtype=np.float32),
+        np.array([[5, 100, 250, 900]], dtype=np.float32),
+        np.array([[1, 2, 60, 50], [30, 30, 64, 64], [0, 0, 10, 10]]),
+    ]
+    results = segmenter.segment_batch(
+        [segmenter.preprocess(image) for image in images], boxes
+    )
+    predictor = SamPredictor(segmenter.sam)
+    for image, b, masks in zip(images, boxes, results):
+        h, w = image.shape[:2]
+        assert masks.dtype == bool and masks.shape == (len(b), h, w)
+        if not len(b):
+            continue
+
+        predictor.set_image(image)
+        expected, _, _ = predictor.predict_torch(
+            None,
+            None,
+            boxes=predictor.transform.apply_boxes_torch(
+                torch.as_tensor(b, dtype=torch.float32), (h, w)
+            ),
+            multimask_output=False,
+        )
+        expected = expected[:, 0].numpy()
+        assert (masks == expected).mean() > 0.98
+
+    # one image alone gives the same masks as in a batch
+    np.testing.assert_array_equal(
+        segmenter.segment(images[0], boxes[0]), results[0]
+    )
+
+
+def test_sam_decoder_of_several_images_is_the_library_decoder():
+    """The boxes of several images decoded together, each with its image's
+    embedding, give the library's mask logits."""
+    import torch
+
+    tu.save_tiny_sam("sam-vit-b")
+    sam = mr.load_segmenter("sam-vit-b").sam
+    torch.manual_seed(0)
+    features = torch.randn((2, 256) + tuple(sam.prompt_encoder.image_embedding_size))
+    boxes = [
+        torch.tensor([[10.0, 20, 300, 400], [0, 0, 1024, 700]]),
+        torch.tensor([[50.0, 60, 70, 80]]),
+    ]
+    with torch.inference_mode():
+        expected = []
+        for k, b in enumerate(boxes):
+            sparse, dense = sam.prompt_encoder(points=None, boxes=b, masks=None)
+            low_res, _ = sam.mask_decoder(
+                image_embeddings=features[k : k + 1],
+                image_pe=sam.prompt_encoder.get_dense_pe(),
+                sparse_prompt_embeddings=sparse,
+                dense_prompt_embeddings=dense,
+                multimask_output=False,
+            )
+            expected.append(low_res)
+
+        sparse, dense = sam.prompt_encoder(
+            points=None, boxes=torch.cat(boxes), masks=None
+        )
+        ours = sam_models._predict_masks(
+            sam.mask_decoder,
+            features[torch.tensor([0, 0, 1])],
+            sam.prompt_encoder.get_dense_pe(),
+            sparse,
+            dense,
+        )
+
+    torch.testing.assert_close(ours, torch.cat(expected), rtol=1e-4, atol=1e-4)

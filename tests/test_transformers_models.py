@@ -290,3 +290,23 @@ def test_grounding_prompt_separates_classes_by_periods():
         "st bernard",
         "traffic light",
     ]
+
+
+def test_owlv2_resizes_on_the_device_when_that_gives_the_processors_pixels(
+    saved_models,
+):
+    """OWLv2's preprocess() only pads the uint8 image to a square; the
+    rescale, resize and normalisation happen in predict(), on the model's
+    device, because they give the processor's pixels (checked at load)."""
+    adapter = load(saved_models, "owlv2-base-patch16")
+    assert adapter.square_inputs
+    image = make_images()[1]  # tall
+    prepared = adapter.preprocess(image)
+    assert isinstance(prepared, transformers_models.SquareImage)
+    assert tuple(prepared.pixels.shape) == (90, 90, 3)
+    expected = adapter.processor.image_processor(
+        images=image, return_tensors="pt", input_data_format="channels_last"
+    )["pixel_values"]
+    torch.testing.assert_close(
+        adapter._stacked_pixels([prepared]), expected, rtol=0, atol=1e-5
+    )
