@@ -8,6 +8,7 @@ between the two sides.
 """
 
 import logging
+import time
 
 import fiftyone.operators as foo
 from fiftyone.operators import types
@@ -77,8 +78,17 @@ _MUTATIONS = {
 }
 
 
+#: how long a review table computed for a view answers the App's
+#: on_change_view for that same view
+_SAME_VIEW_S = 10
+
+
 def _seq_key(ctx):
     return "view_seq.%s" % ctx.panel_id
+
+
+def _reviewed_key(ctx):
+    return "reviewed.%s" % ctx.panel_id
 
 
 class AutoLabelingPanel(foo.Panel):
@@ -352,7 +362,7 @@ class AutoLabelingPanel(foo.Panel):
 
         ctx.panel.set_data("runs", ps.run_cards(ctx.dataset))
         if page == "run":
-            self._reload_review(ctx)
+            self._reload_review(ctx, force=True)
 
     def _open_run(self, ctx):
         key = ctx.panel.get_state("run_key")
@@ -401,7 +411,8 @@ class AutoLabelingPanel(foo.Panel):
         ctx.panel.set_state("view_seq", seq)
         ctx.store(STORE_NAME).set(_seq_key(ctx), seq, ttl=_STORE_TTL)
         ctx.ops.set_view(view)
-        self._write_review(ctx, run, view)
+        view, label_ids = ps.review_target(ctx, stages_view=view)
+        self._write_review(ctx, run, view, label_ids=label_ids)
 
     def _reload_review(self, ctx, force=False):
         """Recomputes the review table for the App's current view, unless
@@ -425,13 +436,25 @@ class AutoLabelingPanel(foo.Panel):
             return
 
         view, label_ids = ps.review_target(ctx)
-        self._write_review(ctx, run, view, label_ids=label_ids)
+        self._write_review(ctx, run, view, label_ids=label_ids, force=force)
 
-    def _write_review(self, ctx, run, view, label_ids=None):
+    def _write_review(self, ctx, run, view, label_ids=None, force=True):
         tab = ctx.panel.get_state("tab") or "review"
         state = (
             ReviewState.IN_REVIEW if tab == "review" else ReviewState.PROMOTED
         )
+        # the App answers the panel's set_view with an on_change_view event
+        # for the same view: no need to count the same labels twice
+        fingerprint = ps.view_fingerprint(run, state, view)
+        store = ctx.store(STORE_NAME)
+        last = store.get(_reviewed_key(ctx)) or {}
+        if (
+            not force
+            and last.get("fingerprint") == fingerprint
+            and time.time() - last.get("at", 0) < _SAME_VIEW_S
+        ):
+            return
+
         ctx.panel.set_data("run", ps.run_card(ctx.dataset, run))
         ctx.panel.set_data("tab", tab)
         ctx.panel.set_data(
@@ -446,4 +469,9 @@ class AutoLabelingPanel(foo.Panel):
                 class_filter=ctx.panel.get_state("class_filter"),
                 bounds=ctx.panel.get_state("confidence_bounds"),
             ),
+        )
+        store.set(
+            _reviewed_key(ctx),
+            {"fingerprint": fingerprint, "at": time.time()},
+            ttl=_STORE_TTL,
         )

@@ -3,10 +3,13 @@ dataset's context, the run cards, the model cards and the review table.
 Plain functions of the dataset (and of the App's context where it says so),
 so that ``bench/panel.py`` measures exactly what the panel does."""
 
+import hashlib
 import os
 
 import fiftyone as fo
 import fiftyone.core.media as fom
+import fiftyone.server.view as fosv
+from bson import json_util
 from fiftyone import ViewField as F
 
 from ..models import catalog as mc
@@ -315,15 +318,31 @@ def review_view_of(dataset, run, tab, confidence=None, class_filter=None):
     return view
 
 
-def review_target(ctx):
+def review_target(ctx, stages_view=None):
     """The labels the user is looking at: the App's view (sidebar filters
     included) narrowed to the selected samples and labels, if any.
+
+    Args:
+        ctx: the :class:`fiftyone.operators.ExecutionContext`
+        stages_view (None): a view whose stages replace the App's (one the
+            panel is about to show); the App's filters and selections still
+            apply
 
     Returns:
         a ``(view, label_ids)`` tuple; ``label_ids`` is None without a label
         selection
     """
-    view = ctx.view
+    if stages_view is None:
+        view = ctx.view
+    else:
+        view = fosv.get_view(
+            ctx.dataset,
+            stages=stages_view._serialize(),
+            filters=ctx.request_params.get("filters"),
+            extended_stages=ctx.request_params.get("extended"),
+            reload=False,
+        )
+
     if ctx.selected:
         view = view.select(ctx.selected)
 
@@ -334,6 +353,15 @@ def review_target(ctx):
         view = view.select_labels(ids=label_ids)
 
     return view, label_ids or None
+
+
+def view_fingerprint(run, state, view):
+    """Identifies what a review table was computed for: the run, the review
+    state and the view's stages (filters and selections included)."""
+    stages = json_util.dumps(view._serialize(include_uuids=False))
+    return hashlib.sha1(
+        ("%s|%s|%s" % (run.key, state, stages)).encode()
+    ).hexdigest()
 
 
 def review_data(
