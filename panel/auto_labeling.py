@@ -254,10 +254,24 @@ class AutoLabelingPanel(foo.Panel):
         """Promotes exactly the labels in review that the user is looking
         at: the App's view with its sidebar filters and selections."""
         run = self._open_run(ctx)
-        view, label_ids = ps.review_target(ctx)
-        count = promote_labels(
-            ctx.dataset, run.key, view=view, label_ids=label_ids
+        confidence = ctx.panel.get_state("confidence") or {}
+        class_filter = ctx.panel.get_state("class_filter")
+        own = ps.review_view_of(
+            ctx.dataset, run, "review", confidence, class_filter
         )
+        if ps.is_panel_view(ctx, own):
+            # the same labels, selected by one update with array filters
+            # instead of the view's pipeline
+            count = promote_labels(
+                ctx.dataset,
+                run.key,
+                min_confidence=confidence.get("min"),
+                max_confidence=confidence.get("max"),
+                classes=[class_filter] if class_filter else None,
+            )
+        else:
+            view, _ = ps.review_target(ctx)
+            count = promote_labels(ctx.dataset, run.key, view=view)
         ctx.ops.notify("%d labels added for approval" % count)
         self._reload_review(ctx, force=True)
 

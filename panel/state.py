@@ -299,6 +299,11 @@ def review_view_of(dataset, run, tab, confidence=None, class_filter=None):
 
     conditions = []
     confidence = confidence or {}
+    if confidence.get("min") is not None or confidence.get("max") is not None:
+        # as everywhere in autolabel: a range never matches a label without
+        # a confidence
+        conditions.append(F("confidence") != None)  # noqa: E711
+
     if confidence.get("min") is not None:
         conditions.append(F("confidence") >= confidence["min"])
 
@@ -353,6 +358,18 @@ def review_target(ctx, stages_view=None):
         view = view.select_labels(ids=label_ids)
 
     return view, label_ids or None
+
+
+def is_panel_view(ctx, view):
+    """Whether the App shows exactly ``view`` (the panel's own review view):
+    no other stage, no sidebar filter, no selection."""
+    return (
+        not ctx.request_params.get("filters")
+        and not ctx.selected
+        and not ctx.selected_labels
+        and ctx.view._serialize(include_uuids=False)
+        == view._serialize(include_uuids=False)
+    )
 
 
 def view_fingerprint(run, state, view):

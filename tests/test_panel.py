@@ -303,3 +303,39 @@ def test_generation_card_progress_error_and_resume(
     assert session.card("from panel")["status"] == "In Review"
     dataset.reload()
     assert dataset.exists("boxes_staged").count() == 8
+
+
+@pytest.mark.parametrize("sidebar", [False, True])
+def test_promote_takes_the_range_and_class_shown(dataset, sidebar):
+    """The panel's own view (one update with array filters) and the same
+    labels through a sidebar filter (the view's pipeline) promote the same
+    labels; labels without a confidence are never in a range."""
+    session = PanelSession(dataset)
+    run = open_analyzed(session)
+    session.call("set_confidence", min=None, max=0.8)
+    label = session.data["review"]["rows"][0]["label"]
+    session.call("set_class_filter", label=label)
+    if sidebar:
+        path = run["staging_field"] + ".detections.confidence"
+        session.filters = {
+            path: {"range": [0.0, 1.0], "_CLS": "numeric", "exclude": False}
+        }
+        session.call("on_change_view")
+
+    expected = sorted(
+        (d.label, d.confidence)
+        for dets in dataset.values("predictions")
+        if dets
+        for d in dets.detections
+        if d.label == label
+        and d.confidence is not None
+        and d.confidence <= 0.8
+    )
+    assert session.data["review"]["count"] == len(expected)
+    session.call("promote")
+    promoted = sorted(
+        (l, c)
+        for l, c, s in staged_states(dataset, run["key"])
+        if s == "promoted"
+    )
+    assert promoted == expected
