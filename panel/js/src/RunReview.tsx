@@ -79,10 +79,10 @@ export default function RunReview(props: {
                 data-testid="al-approve"
                 variant="contained"
                 color="success"
-                disabled={review.total === 0}
+                disabled={review.total === 0 || Boolean(data.approving)}
                 onClick={() => setApproving(true)}
               >
-                Approve {review.total} labels
+                {data.approving ? "Approving…" : `Approve ${review.total} labels`}
               </Button>
             </Stack>
           )}

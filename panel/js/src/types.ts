@@ -80,6 +80,8 @@ export interface PanelData {
   review?: Review | null;
   error?: string | null;
   label_field_error?: string | null;
+  /** true between "Approve" and the approval itself (the App leaves the review view first) */
+  approving?: boolean;
 }
 
 /** The panel's methods: `props.schema.view[method]` is the event's URI. */
