@@ -18,10 +18,11 @@ it measures, in one run:
     and the first batch excluded)
 2.  model only: the adapter's ``predict()`` on batches that are already
     decoded and ``preprocess``-ed in memory, after a warm-up, between
-    ``torch.cuda.synchronize()`` calls. For two-stage, the limit is the SAM
-    image encoder alone on ``(B, 3, 1024, 1024)`` fp16 batches ("SAM encoder
-    limit"); the detector + ``segment_batch()`` path on in-memory images is
-    reported too
+    ``torch.cuda.synchronize()`` calls (the target's reference); also
+    ``submit()`` / ``collect()`` two batches deep, as the worker runs it.
+    For two-stage, the limit is the SAM image encoder alone on
+    ``(B, 3, 1024, 1024)`` fp16 batches ("SAM encoder limit"); the
+    detector + ``segment_batch()`` path on in-memory images is reported too
 3.  FiftyOne: ``apply_model`` with the same model, where FiftyOne has an
     equivalent: ``fiftyone.utils.ultralytics`` for YOLO11m; YOLO11m then
     FiftyOne's Segment Anything zoo model (``segment-anything-vith-torch``,
@@ -932,6 +933,7 @@ def detector_model_only(ctx, name, classes=None):
     timing = time_batches(
         ctx, lambda b: adapter.predict(b, min_confidence=threshold), batches
     )
+    pipelined = time_batches(ctx, _pipelined(adapter, threshold), batches)
     counts = detection_counts(adapter, batches, threshold)
     figures = {
         "load_s": load_s,
@@ -943,8 +945,24 @@ def detector_model_only(ctx, name, classes=None):
         "model_only_timing": timing,
         "model_only_detections_per_image": counts["mean"],
         "model_only_detections": counts,
+        "model_only_pipelined": pipelined["rate"],
+        "model_only_pipelined_timing": pipelined,
     }
     return adapter, images, batches, figures
+
+
+def _pipelined(adapter, threshold):
+    """A step for :func:`time_batches` that runs the adapter as the worker
+    does: it submits a batch, then collects the one submitted before (the
+    last one is left to the final synchronization)."""
+    pending = []
+
+    def step(batch):
+        pending.append(adapter.submit(batch, min_confidence=threshold))
+        if len(pending) > 1:
+            adapter.collect(pending.pop(0))
+
+    return step
 
 
 def end_to_end(ctx, dataset, **kwargs):
@@ -1097,12 +1115,13 @@ def bench_yolo(ctx):
     ctx.free()
     _say(
         "model only: %.1f img/s (min_confidence %.4f, %.1f detections/image; "
-        "CUDA graphs %s)"
+        "CUDA graphs %s); submit/collect two batches deep: %.1f img/s"
         % (
             r["model_only"],
             threshold,
             r["model_only_detections_per_image"],
             r["cuda_graphs"],
+            r["model_only_pipelined"],
         )
     )
 

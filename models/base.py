@@ -2,7 +2,9 @@
 
 Adapters know nothing of datasets: decoded images in, predictions out. The
 generation engine (``pipeline/``) decodes images, batches them, calls
-:meth:`ModelAdapter.predict` and turns the results into FiftyOne labels.
+:meth:`ModelAdapter.predict` (or :meth:`ModelAdapter.submit` then
+:meth:`ModelAdapter.collect`, one batch ahead) and turns the results into
+FiftyOne labels.
 """
 
 from dataclasses import dataclass, field
@@ -83,6 +85,38 @@ class ModelAdapter:
             the original images
         """
         raise NotImplementedError
+
+    def submit(self, batch, min_confidence=0.0):
+        """Starts predicting a batch and returns without waiting for it,
+        where the adapter can: the engine submits the next batch before it
+        collects this one, so that the accelerator never waits on the host's
+        work between batches.
+
+        The batch (and the memory of its images) must stay untouched until
+        :meth:`collect`. By default, this predicts the batch at once.
+
+        Args:
+            batch: a list of :meth:`preprocess` results
+            min_confidence (0.0): as for :meth:`predict`
+
+        Returns:
+            an opaque handle for :meth:`collect`
+        """
+        return self.predict(batch, min_confidence=min_confidence)
+
+    def collect(self, handle):
+        """Waits for a :meth:`submit`-ted batch and returns its predictions.
+
+        Handles may be collected in the order they were submitted, with at
+        most a few in flight.
+
+        Args:
+            handle: what :meth:`submit` returned
+
+        Returns:
+            a list of :class:`ImagePredictions`, as :meth:`predict` returns
+        """
+        return handle
 
 
 @dataclass

@@ -16,6 +16,13 @@ Instead:
     one ``torchvision.ops.nms`` call (boxes of different images and classes
     are shifted apart), then maps boxes back to the original pixels on the
     device and copies the result to the host once
+-   on CUDA, :meth:`YoloDetector.submit` only enqueues the work of a batch
+    (the copy to the device on a copy stream, the forward as a CUDA graph
+    on a forward stream, the output copied out of the graph's buffers) and
+    :meth:`YoloDetector.collect` post-processes it on a third, high-priority
+    stream: the engine submits batch i+1 before it collects batch i, so the
+    GPU runs the forward of batch i+1 while the host waits on the NMS of
+    batch i and builds its predictions
 -   segmentation masks are computed from the prototypes only for the kept
     boxes, at the original image size (``ultralytics.utils.ops.
     process_mask_native``)
@@ -335,6 +342,10 @@ class YoloAdapter(ModelAdapter):
         )
         self.max_graph_batch = MAX_GRAPH_BATCH
         self._graphs = {}
+        #: per graph size, two device buffers the batches are copied to
+        #: (one being filled while the other feeds a forward)
+        self._staging = {}
+        self._streams = None
         self.class_ids = (
             torch.tensor(
                 [self.names.index(c) for c in classes],
@@ -383,11 +394,14 @@ class YoloAdapter(ModelAdapter):
         )
         return x.div_(255)
 
-    def _forward(self, batch):
-        """Runs the module on a batch; returns its inference output."""
-        if self.cuda_graphs:
+    def _forward_async(self, batch):
+        """Starts the module on a batch. Returns its inference output and,
+        if it is computed on the adapter's forward stream, the CUDA event
+        recorded when it is ready (else None). The output is the batch's
+        own: later batches do not overwrite it."""
+        if self.cuda_graphs and len(batch) <= self.max_graph_batch:
             try:
-                return self._graph_forward(batch)
+                return self._graph_submit(batch)
             except Exception as e:  # eager from now on, same results
                 logger.warning(
                     "%s: CUDA graph failed (%s); running eagerly",
@@ -396,8 +410,24 @@ class YoloAdapter(ModelAdapter):
                 )
                 self.cuda_graphs = False
                 self._graphs.clear()
+                self._staging.clear()
 
-        return self._module_forward(self._to_device(batch))
+        return self._module_forward(self._to_device(batch)), None
+
+    def _cuda_streams(self):
+        """The adapter's ``(copy, forward, post-processing)`` CUDA streams;
+        post-processing has the highest priority, so that its small kernels
+        run between those of the next batch's forward."""
+        import torch
+
+        if self._streams is None:
+            self._streams = (
+                torch.cuda.Stream(self.torch_device),
+                torch.cuda.Stream(self.torch_device),
+                torch.cuda.Stream(self.torch_device, priority=-1),
+            )
+
+        return self._streams
 
     def _module_forward(self, x):
         output = self.module(x)
@@ -406,19 +436,23 @@ class YoloAdapter(ModelAdapter):
 
         return output
 
-    def _graph_forward(self, batch):
-        """Runs the module as a CUDA graph: one launch per batch instead of
-        hundreds, so that the GPU does not wait on Python (other threads of
-        the worker hold the GIL too). A graph is captured, once, per batch
-        size rounded up to a power of two (at most ``max_graph_batch``);
-        a smaller batch fills the first slots of its graph's input, and
-        the outputs of the other slots are dropped."""
+    def _graph_submit(self, batch):
+        """Enqueues the module on a batch as a CUDA graph: one launch per
+        batch instead of hundreds, so that the GPU does not wait on Python
+        (other threads of the worker hold the GIL too), and returns without
+        waiting for it (see :meth:`_forward_async`).
+
+        A graph is captured, once, per batch size rounded up to a power of
+        two (at most ``max_graph_batch``); a smaller batch fills the first
+        slots of its graph's input, and the outputs of the other slots are
+        dropped. The images are copied from pinned memory to one of two
+        device buffers on the copy stream (while the previous batch's
+        forward runs), then into the graph's input on the forward stream;
+        the graph's output is copied out before the next replay can
+        overwrite it."""
         import torch
 
         n = len(batch)
-        if n > self.max_graph_batch:
-            return self._module_forward(self._to_device(batch))
-
         size = min(1 << (n - 1).bit_length(), self.max_graph_batch)
         graph = self._graphs.get(size)
         if graph is None:
@@ -426,17 +460,44 @@ class YoloAdapter(ModelAdapter):
             self._graphs[size] = graph
 
         static_input, static_output, cuda_graph = graph
+        copy_stream, forward_stream, _ = self._cuda_streams()
+        slots = self._staging.get(size)
+        if slots is None:
+            # [buffer, event: the buffer was last read] x 2, next slot
+            slots = [[torch.empty_like(static_input), None] for _ in range(2)]
+            slots.append(0)
+            self._staging[size] = slots
+
+        slot = slots[slots[2]]
+        slots[2] = 1 - slots[2]
+        staging, free = slot
         pixels = [
             p if isinstance(p, torch.Tensor) else torch.from_numpy(p)
             for p in (image.pixels for image in batch)
         ]
-        # the copies in one call: a Python loop of copies is slowed down by
-        # the other threads of the worker taking the GIL between them
-        torch._foreach_copy_(
-            list(static_input[:n].unbind(0)), pixels, non_blocking=True
-        )
-        cuda_graph.replay()
-        return _first_rows(static_output, n)
+        if free is not None:
+            copy_stream.wait_event(free)
+
+        with torch.cuda.stream(copy_stream):
+            # the copies in one call: a Python loop of copies is slowed down
+            # by the other threads of the worker taking the GIL between them
+            torch._foreach_copy_(
+                list(staging[:n].unbind(0)), pixels, non_blocking=True
+            )
+            copied = torch.cuda.Event()
+            copied.record(copy_stream)
+
+        forward_stream.wait_event(copied)
+        with torch.cuda.stream(forward_stream):
+            static_input[:n].copy_(staging[:n], non_blocking=True)
+            slot[1] = torch.cuda.Event()
+            slot[1].record(forward_stream)
+            cuda_graph.replay()
+            output = _copy_rows(static_output, n)
+            ready = torch.cuda.Event()
+            ready.record(forward_stream)
+
+        return output, ready
 
     def _capture(self, size):
         import torch
@@ -510,6 +571,7 @@ class YoloDetector(YoloAdapter):
         self.imgsz = -(-self.imgsz // stride) * stride
         self.iou = iou
         self.max_det = max_det
+        self._names_array = np.array(self.names, dtype=object)
         self.end2end = bool(getattr(module.model[-1], "end2end", False))
 
     def preprocess(self, image):
@@ -558,23 +620,85 @@ class YoloDetector(YoloAdapter):
         Returns:
             a list of :class:`autolabel.models.base.ImagePredictions`
         """
+        return self.collect(self.submit(batch, min_confidence))
+
+    def submit(self, batch, min_confidence=0.0):
+        """Starts :meth:`predict` on a batch: on CUDA with graphs, enqueues
+        the copy to the device and the forward, and returns at once; else
+        runs the forward.
+
+        Args:
+            batch: a list of :class:`PreparedImage`, untouched until
+                :meth:`collect`
+            min_confidence (0.0): the minimum score kept
+
+        Returns:
+            a handle for :meth:`collect`
+        """
         import torch
 
-        if not batch:
+        handle = _Submitted(list(batch), min_confidence)
+        if handle.batch:
+            with torch.inference_mode():
+                handle.output, handle.ready = self._forward_async(
+                    handle.batch
+                )
+
+        return handle
+
+    def collect(self, handle):
+        """Post-processes a :meth:`submit`-ted batch (on the adapter's
+        post-processing stream, once its forward is done, where it was
+        enqueued) and returns its predictions.
+
+        Args:
+            handle: what :meth:`submit` returned
+
+        Returns:
+            a list of :class:`autolabel.models.base.ImagePredictions`
+        """
+        import torch
+
+        if not handle.batch:
             return []
 
+        output, handle.output = handle.output, None
         with torch.inference_mode():
-            output = self._forward(batch)
-            return self._postprocess(output, batch, min_confidence)
+            if handle.ready is None:
+                return self._postprocess(
+                    output, handle.batch, handle.min_confidence
+                )
+
+            post_stream = self._cuda_streams()[2]
+            post_stream.wait_event(handle.ready)
+            _record_stream(output, post_stream)
+            with torch.cuda.stream(post_stream):
+                return self._postprocess(
+                    output, handle.batch, handle.min_confidence
+                )
 
     def _postprocess(self, output, batch, min_confidence):
         found = self._detect(output, batch, min_confidence)
         rows = found["rows"].cpu().numpy()
         counts = np.bincount(rows[:, 6].astype(np.int64), minlength=len(batch))
-        return [
-            self._image_predictions(image_rows)
-            for image_rows in np.split(rows, np.cumsum(counts)[:-1])
-        ]
+        # the conversions for the whole batch at once, then views per image
+        labels = self._names_array[rows[:, 5].astype(np.intp)].tolist()
+        scores = rows[:, 4].astype(np.float64)
+        boxes = rows[:, :4].astype(np.float64)
+        predictions = []
+        start = 0
+        for count in counts.tolist():
+            stop = start + count
+            predictions.append(
+                ImagePredictions(
+                    labels=labels[start:stop],
+                    scores=scores[start:stop],
+                    boxes=boxes[start:stop],
+                )
+            )
+            start = stop
+
+        return predictions
 
     def _detect(self, output, batch, min_confidence):
         """Returns the kept instances of a batch, grouped by image, best
@@ -659,29 +783,24 @@ class YoloSegmenter(YoloDetector):
             ``(N, H, W)`` bool masks of the original image size; instances
             whose mask is empty are dropped, as ultralytics does
         """
-        import torch
+        return self.collect(self.submit(batch, min_confidence))
 
-        if not batch:
-            return []
-
-        with torch.inference_mode():
-            preds, protos = self._forward(batch)
-            found = self._detect(preds, batch, min_confidence)
-            rows = found["rows"].cpu().numpy()
-            counts = np.bincount(
-                rows[:, 6].astype(np.int64), minlength=len(batch)
+    def _postprocess(self, output, batch, min_confidence):
+        preds, protos = output
+        found = self._detect(preds, batch, min_confidence)
+        rows = found["rows"].cpu().numpy()
+        counts = np.bincount(rows[:, 6].astype(np.int64), minlength=len(batch))
+        starts = np.concatenate([[0], np.cumsum(counts)])
+        return [
+            self._segment_image(
+                image,
+                protos[i],
+                rows[starts[i] : starts[i + 1]],
+                found["coefficients"][starts[i] : starts[i + 1]],
+                found["boxes"][starts[i] : starts[i + 1]],
             )
-            starts = np.concatenate([[0], np.cumsum(counts)])
-            return [
-                self._segment_image(
-                    image,
-                    protos[i],
-                    rows[starts[i] : starts[i + 1]],
-                    found["coefficients"][starts[i] : starts[i + 1]],
-                    found["boxes"][starts[i] : starts[i + 1]],
-                )
-                for i, image in enumerate(batch)
-            ]
+            for i, image in enumerate(batch)
+        ]
 
     def _segment_image(self, image, protos, rows, coeffs, boxes):
         from ultralytics.utils.ops import process_mask_native
@@ -931,6 +1050,43 @@ def _top_per_image(scores, image_idx, max_det, num_images):
     starts = torch.cumsum(counts, 0) - counts
     rank = torch.arange(len(order), device=order.device) - starts[grouped]
     return order[rank < max_det]
+
+
+class _Submitted:
+    """A batch submitted to a YOLO model (:meth:`YoloDetector.submit`)."""
+
+    __slots__ = ("batch", "min_confidence", "output", "ready")
+
+    def __init__(self, batch, min_confidence):
+        self.batch = batch
+        self.min_confidence = min_confidence
+        #: the module's output for the batch, the batch's own tensors
+        self.output = None
+        #: the CUDA event after which ``output`` is ready, or None
+        self.ready = None
+
+
+def _copy_rows(output, n):
+    """A copy of the first ``n`` rows of a (nested tuple / list of) batch
+    tensor(s), on the current stream."""
+    if isinstance(output, (tuple, list)):
+        return type(output)(_copy_rows(o, n) for o in output)
+
+    if hasattr(output, "clone"):
+        return _first_rows(output, n).clone()
+
+    return output
+
+
+def _record_stream(output, stream):
+    """Marks the tensors of an output as used on ``stream`` too, so that
+    the caching allocator does not reuse their memory before the stream is
+    done with them."""
+    if isinstance(output, (tuple, list)):
+        for o in output:
+            _record_stream(o, stream)
+    elif hasattr(output, "record_stream"):
+        output.record_stream(stream)
 
 
 def _first_rows(output, n):

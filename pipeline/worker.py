@@ -1,9 +1,11 @@
 """The worker side of generation: label one shard of a run.
 
 Images are decoded and preprocessed by a pool of threads ahead of the model,
-the model sees full batches, and a background writer turns predictions into
-staged labels, writes mask PNGs and bulk-updates MongoDB, so that the GPU
-does not wait on disk or on the database. Memory stays flat: only a bounded
+the model sees full batches, two at a time (the next batch is submitted to
+the model before the current one is collected, so that the GPU computes
+while the host post-processes), and a background writer turns predictions
+into staged labels, writes mask PNGs and bulk-updates MongoDB, so that the
+GPU does not wait on disk or on the database. Memory stays flat: only a bounded
 number of images is in flight at any time.
 """
 
@@ -491,7 +493,7 @@ def _label_shard(dataset, run, shard, progress, batch_size, num_threads):
         run.classes if adapter is None or not adapter.entry.zero_shot else None
     )
     writer = StagedWriter(dataset, run)
-    done = failed = 0
+    counts = {"done": 0, "failed": 0}
     # seconds the loop spent waiting for decoded images, in the model(s) and
     # handing batches to the writer: logged at the end of the shard
     timings = collections.Counter()
@@ -499,122 +501,148 @@ def _label_shard(dataset, run, shard, progress, batch_size, num_threads):
     batches = _decoded_batches(
         rows, adapter, segmenter, batch_size, num_threads
     )
+
+    def submit(batch):
+        ok = [item for item in batch if item.error is None]
+        handle = None
+        t = time.perf_counter()
+        if adapter is not None and ok:
+            handle = adapter.submit(
+                [item.prepared for item in ok],
+                min_confidence=run.min_confidence,
+            )
+
+        timings["submit"] += time.perf_counter() - t
+        return batch, ok, handle
+
+    def finish(batch, ok, handle):
+        predictions = []
+        t = time.perf_counter()
+        if handle is not None:
+            predictions = adapter.collect(handle)
+
+        timings["collect"] += time.perf_counter() - t
+        for item in ok:
+            item.prepared = None  # its (pinned) memory is reused sooner
+
+        results = {}
+        segment = []
+        for i, item in enumerate(ok):
+            if run.label_type == "Classification":
+                pred = predictions[i]
+                label = pred.labels[0] if len(pred) else None
+                score = float(pred.scores[0]) if len(pred) else 0.0
+                if label is not None and (
+                    score < run.min_confidence
+                    or (classes is not None and label not in classes)
+                ):
+                    label = None
+
+                results[id(item)] = (label, score)
+                continue
+
+            if adapter is not None:
+                labels, scores, boxes, masks = _filter_predictions(
+                    predictions[i], run.min_confidence, classes
+                )
+            else:
+                labels, scores, boxes = _existing_boxes(item)
+                masks = None
+
+            results[id(item)] = (labels, scores, boxes, masks)
+            if segmenter is not None:
+                segment.append(item)
+
+        if segment:
+            # every image of the batch with boxes in one call: the
+            # segmenter batches its image encoder
+            t = time.perf_counter()
+            all_masks = segmenter.segment_batch(
+                [item.seg_prepared for item in segment],
+                [results[id(item)][2] for item in segment],
+            )
+            timings["segmenter"] += time.perf_counter() - t
+            for item, masks in zip(segment, all_masks):
+                labels, scores, boxes, _ = results[id(item)]
+                results[id(item)] = (labels, scores, boxes, masks)
+                item.seg_prepared = None
+
+        t = time.perf_counter()
+        writer.put(batch, [results.get(id(item)) for item in batch])
+        timings["writer_wait"] += time.perf_counter() - t
+        counts["done"] += len(batch)
+        counts["failed"] += len(batch) - len(ok)
+        done, failed = counts["done"], counts["failed"]
+        if (
+            done >= MIN_SAMPLES_FOR_FAILURE_RATE
+            and failed > MAX_FAILURE_RATE * done
+        ):
+            example = (
+                next(item for item in batch if item.error)
+                if (len(ok) < len(batch))
+                else None
+            )
+            raise AutolabelError(
+                "%d of %d samples failed, more than %d%%%s"
+                % (
+                    failed,
+                    done,
+                    100 * MAX_FAILURE_RATE,
+                    (
+                        "; e.g. %s: %s" % (example.filepath, example.error)
+                        if example
+                        else ""
+                    ),
+                )
+            )
+
+        if progress is not None:
+            progress(done / max(total, 1), "%d of %d samples" % (done, total))
+
+    # two batches in the model at a time: batch i+1 is submitted before
+    # batch i is collected, so that the accelerator computes i+1 while the
+    # host post-processes i and hands it to the writer
+    pending = None
     try:
         while True:
             t = time.perf_counter()
             batch = next(batches, None)
             timings["decode_wait"] += time.perf_counter() - t
-            if batch is None:
+            submitted = submit(batch) if batch is not None else None
+            if pending is not None:
+                finish(*pending)
+
+            pending = submitted
+            if pending is None:
                 break
-
-            ok = [item for item in batch if item.error is None]
-            predictions = []
-            t = time.perf_counter()
-            if adapter is not None and ok:
-                predictions = adapter.predict(
-                    [item.prepared for item in ok],
-                    min_confidence=run.min_confidence,
-                )
-
-            timings["model"] += time.perf_counter() - t
-            for item in ok:
-                item.prepared = None  # its (pinned) memory is reused sooner
-
-            results = {}
-            segment = []
-            for i, item in enumerate(ok):
-                if run.label_type == "Classification":
-                    pred = predictions[i]
-                    label = pred.labels[0] if len(pred) else None
-                    score = float(pred.scores[0]) if len(pred) else 0.0
-                    if label is not None and (
-                        score < run.min_confidence
-                        or (classes is not None and label not in classes)
-                    ):
-                        label = None
-
-                    results[id(item)] = (label, score)
-                    continue
-
-                if adapter is not None:
-                    labels, scores, boxes, masks = _filter_predictions(
-                        predictions[i], run.min_confidence, classes
-                    )
-                else:
-                    labels, scores, boxes = _existing_boxes(item)
-                    masks = None
-
-                results[id(item)] = (labels, scores, boxes, masks)
-                if segmenter is not None:
-                    segment.append(item)
-
-            if segment:
-                # every image of the batch with boxes in one call: the
-                # segmenter batches its image encoder
-                t = time.perf_counter()
-                all_masks = segmenter.segment_batch(
-                    [item.seg_prepared for item in segment],
-                    [results[id(item)][2] for item in segment],
-                )
-                timings["segmenter"] += time.perf_counter() - t
-                for item, masks in zip(segment, all_masks):
-                    labels, scores, boxes, _ = results[id(item)]
-                    results[id(item)] = (labels, scores, boxes, masks)
-                    item.seg_prepared = None
-
-            t = time.perf_counter()
-            writer.put(batch, [results.get(id(item)) for item in batch])
-            timings["writer_wait"] += time.perf_counter() - t
-            done += len(batch)
-            failed += len(batch) - len(ok)
-            if (
-                done >= MIN_SAMPLES_FOR_FAILURE_RATE
-                and failed > MAX_FAILURE_RATE * done
-            ):
-                example = (
-                    next(item for item in batch if item.error)
-                    if (len(ok) < len(batch))
-                    else None
-                )
-                raise AutolabelError(
-                    "%d of %d samples failed, more than %d%%%s"
-                    % (
-                        failed,
-                        done,
-                        100 * MAX_FAILURE_RATE,
-                        (
-                            "; e.g. %s: %s" % (example.filepath, example.error)
-                            if example
-                            else ""
-                        ),
-                    )
-                )
-
-            if progress is not None:
-                progress(
-                    done / max(total, 1), "%d of %d samples" % (done, total)
-                )
     finally:
         t = time.perf_counter()
         writer.close()
         timings["writer_close"] += time.perf_counter() - t
         _log_timings(
-            run, shard, done, time.perf_counter() - started, timings, writer
+            run,
+            shard,
+            counts["done"],
+            time.perf_counter() - started,
+            timings,
+            writer,
         )
 
 
 def _log_timings(run, shard, count, seconds, timings, writer):
     logger.info(
         "run %s shard %d: %d samples in %.1fs (%.1f/s); main loop: waiting "
-        "for decoding %.1fs, model %.1fs, segmenter %.1fs, waiting for the "
-        "writer %.1fs + %.1fs at the end; writer busy %.1fs",
+        "for decoding %.1fs, model submit %.1fs + collect %.1fs, segmenter "
+        "%.1fs, waiting for the writer %.1fs + %.1fs at the end; writer busy "
+        "%.1fs",
         run.key,
         shard,
         count,
         seconds,
         count / max(seconds, 1e-9),
         timings["decode_wait"],
-        timings["model"],
+        timings["submit"],
+        timings["collect"],
         timings["segmenter"],
         timings["writer_wait"],
         timings["writer_close"],

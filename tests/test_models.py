@@ -592,6 +592,50 @@ def test_yolo_segmenter_agrees_with_ultralytics_predict(segmenter, images):
     assert total > 0
 
 
+def _assert_same_predictions(ours, theirs):
+    assert len(ours) == len(theirs)
+    for a, b in zip(ours, theirs):
+        assert a.labels == b.labels
+        np.testing.assert_array_equal(a.scores, b.scores)
+        if b.boxes is None:
+            assert a.boxes is None
+        else:
+            assert a.boxes.dtype == b.boxes.dtype == np.float64
+            np.testing.assert_array_equal(a.boxes, b.boxes)
+
+        if b.masks is None:
+            assert a.masks is None
+        else:
+            np.testing.assert_array_equal(a.masks, b.masks)
+
+
+@pytest.mark.parametrize("kind", ["detector", "segmenter", "classifier"])
+def test_submit_and_collect_two_batches_deep_equal_predict(
+    kind, request, images
+):
+    # the worker submits batch i+1 before it collects batch i
+    if kind == "classifier":  # the base class's default: predict at once
+        tu.save_tiny_yolo("yolo11n-cls", "classify", imgsz=64)
+        adapter = mr.load_model("yolo11n-cls")
+    else:
+        adapter = request.getfixturevalue(kind)
+
+    prepared = [adapter.preprocess(image) for image in images]
+    batches = [prepared[:2], prepared[2:], prepared[1:]]
+    expected = [adapter.predict(b, min_confidence=0.2) for b in batches]
+    handles = [adapter.submit(batches[0], min_confidence=0.2)]
+    got = []
+    for batch in batches[1:]:
+        handles.append(adapter.submit(batch, min_confidence=0.2))
+        got.append(adapter.collect(handles.pop(0)))
+
+    got.append(adapter.collect(handles.pop(0)))
+    for ours, theirs in zip(got, expected):
+        _assert_same_predictions(ours, theirs)
+
+    assert adapter.collect(adapter.submit([])) == []
+
+
 def test_yolo_weights_of_another_task_are_rejected(detector_path):
     entry = dataclasses.replace(
         mr.get_model("yolo11n-seg"), weights=os.path.basename(detector_path)
