@@ -78,6 +78,9 @@ _MUTATIONS = {
 }
 
 
+#: how long an approval may hold its lock (a killed App server releases it)
+_APPROVAL_LOCK_S = 3600
+
 #: how long a review table computed for a view answers the App's
 #: on_change_view for that same view
 _SAME_VIEW_S = 10
@@ -312,14 +315,24 @@ class AutoLabelingPanel(foo.Panel):
     @_action
     def _approve_now(self, ctx):
         ctx.panel.set_state("approval_pending", None)
-        ctx.panel.set_data("approving", False)
         run = self._open_run(ctx)
         if run.status == RunStatus.APPROVED:
             # a second view event sent before the first one's answer came
             self.show_home(ctx)
             return
 
-        run = approve_run(ctx.dataset, run.key)
+        # one approval per run at a time, whichever App event starts it
+        store = ctx.store(STORE_NAME)
+        lock = "approving.%s" % run.key
+        if not store.set_if_absent(lock, True, ttl=_APPROVAL_LOCK_S):
+            return
+
+        try:
+            run = approve_run(ctx.dataset, run.key)
+        finally:
+            store.delete(lock)
+            ctx.panel.set_data("approving", False)
+
         self.show_home(ctx)
         ctx.ops.notify(
             "%d labels approved into '%s'"
