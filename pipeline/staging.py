@@ -102,6 +102,66 @@ def labels_array_expr(field, label_type):
     }
 
 
+def _mean_confidences(groups):
+    """Sets ``conf`` from ``conf_sum`` / ``conf_n`` where a group has them."""
+    for g in groups:
+        if "conf_n" in g:
+            n = g.pop("conf_n")
+            total = g.pop("conf_sum")
+            g["conf"] = total / n if n else None
+
+    return groups
+
+
+def _aggregate_in_parts(dataset, pipeline, parts=2):
+    """Runs a ``$group`` pipeline (summed fields only) on ``parts`` ranges of
+    sample ids at once and adds up the groups: MongoDB runs one aggregation
+    on one core, and a review table over a million labels is one full
+    pass."""
+    coll = dataset._sample_collection
+    ends = [
+        next(iter(coll.find({}, {"_id": True}).sort("_id", d).limit(1)), None)
+        for d in (1, -1)
+    ]
+    if ends[0] is None:
+        return []
+
+    lo, hi = (int.from_bytes(e["_id"].binary, "big") for e in ends)
+    cuts = [
+        ObjectId((lo + (hi - lo) * i // parts).to_bytes(12, "big"))
+        for i in range(1, parts)
+    ]
+    bounds = [None] + cuts + [None]
+    matches = []
+    for start, end in zip(bounds[:-1], bounds[1:]):
+        match = {}
+        if start is not None:
+            match["$gte"] = start
+
+        if end is not None:
+            match["$lt"] = end
+
+        matches.append([{"$match": {"_id": match}}] if match else [])
+
+    with ThreadPoolExecutor(max_workers=parts) as pool:
+        results = list(
+            pool.map(lambda m: aggregate(dataset, m + pipeline), matches)
+        )
+
+    merged = {}
+    for g in (g for result in results for g in result):
+        key = json_util.dumps(g["_id"], sort_keys=True)
+        if key not in merged:
+            merged[key] = g
+            continue
+
+        for field, value in g.items():
+            if field != "_id":
+                merged[key][field] = merged[key].get(field, 0) + value
+
+    return _mean_confidences(list(merged.values()))
+
+
 def aggregate(dataset, pipeline):
     """Runs an aggregation pipeline on a dataset's sample collection.
 
@@ -528,19 +588,21 @@ def _fast_stats_stages(view, run, states):
     # the labels of the states (and in the view unless fused: then the view's
     # condition is evaluated per label, with the label as ``$$this``)
     labels = _filter(path, in_state if fused else in_state + conds)
-    count, conf, total = {"$sum": 1}, {"$avg": "$l.confidence"}, {}
+    in_view, total = True, {}
     if fused and conds:
         in_view = {"$let": {"vars": {"this": "$l"}, "in": {"$and": conds}}}
-        count = {"$sum": {"$cond": [in_view, 1, 0]}}
-        conf = {"$avg": {"$cond": [in_view, "$l.confidence", None]}}
 
     if fused:
         total = {"t": {"$sum": 1}}
 
+    # sums rather than an average, so that partial results add up
+    # (_aggregate_in_parts); _mean_confidences turns them into ``conf``
+    has_conf = {"$and": [in_view, {"$isNumber": "$l.confidence"}]}
     group = {
         "_id": {"label": "$l.label", "state": "$l." + REVIEW_STATE_ATTR},
-        "n": count,
-        "conf": conf,
+        "n": {"$sum": {"$cond": [in_view, 1, 0]}},
+        "conf_sum": {"$sum": {"$cond": [has_conf, "$l.confidence", 0]}},
+        "conf_n": {"$sum": {"$cond": [has_conf, 1, 0]}},
     }
     return (
         pipeline
@@ -629,7 +691,7 @@ def label_stats(dataset, run_key_or_name, view=None, state=None):
     ):
         groups_view, groups_total = [], []
     elif fast is not None and fast[1]:
-        groups_view = aggregate(dataset, fast[0])
+        groups_view = _aggregate_in_parts(dataset, fast[0])
         groups_total = [dict(g, n=g["t"]) for g in groups_view]
     elif view is dataset or not view._stages:
         groups_view = groups_total = aggregate(dataset, group)
@@ -637,7 +699,7 @@ def label_stats(dataset, run_key_or_name, view=None, state=None):
         pipeline = fast[0] if fast else view._pipeline() + group
         with ThreadPoolExecutor(max_workers=1) as pool:
             total = pool.submit(aggregate, dataset, group)
-            groups_view = aggregate(dataset, pipeline)
+            groups_view = _mean_confidences(aggregate(dataset, pipeline))
             groups_total = total.result()
 
     in_view = {
