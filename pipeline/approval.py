@@ -135,6 +135,7 @@ def _write_labels(dataset, run):
             }
         ],
     )
+    dataset._reload_docs(hard=True)
     approved = dataset.count(
         labels_path(run.label_field, run.label_type) + ".label"
     )

@@ -231,6 +231,7 @@ def import_labels(
             extra_attrs={REVIEW_STATE_ATTR: fof.StringField},
         )
         _copy_to_staging(collection, source_field, staging_field, label_type)
+        dataset._reload_docs(hard=True)
         counts = {
             "samples": dataset.exists(staging_field).count(),
             "labels": summary["labels"],

@@ -59,7 +59,7 @@ class Run:
         d = {
             k: v
             for k, v in self.config.items()
-            if k not in ("cls", "type", "method")
+            if k not in ("cls", "type", "method", "stats_totals")
         }
         d["key"] = self.key
         d["display_name"] = self.display_name

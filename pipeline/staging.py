@@ -102,6 +102,63 @@ def labels_array_expr(field, label_type):
     }
 
 
+def _samples_version(dataset):
+    """What changes whenever a sample of the dataset is added, deleted or
+    edited (promote and undo set ``last_modified_at`` too): the number of
+    samples and the latest ``last_modified_at``, both read from indexes."""
+    coll = dataset._sample_collection
+    latest = next(
+        iter(
+            coll.find({}, {"last_modified_at": True})
+            .sort("last_modified_at", -1)
+            .limit(1)
+        ),
+        {},
+    )
+    return "%d|%s" % (
+        coll.count_documents({}),
+        json_util.dumps(latest.get("last_modified_at")),
+    )
+
+
+def _cached_totals(run, state, version):
+    """The run's per-class totals of a state, if counted at this version of
+    the samples."""
+    cache = (run.config.get("stats_totals") or {}).get(str(state))
+    if not cache or cache.get("version") != version:
+        return None
+
+    return [
+        {"_id": {"label": g["label"], "state": g["state"]}, "n": g["n"]}
+        for g in cache["groups"]
+    ]
+
+
+def _cache_totals(dataset, run, state, version, groups):
+    """Keeps a run's per-class totals with the samples' version they were
+    counted at, in the run's record: the panel's table of a filtered or
+    selected view then needs one pass over the labels, not two."""
+    foo.get_db_conn().runs.update_one(
+        {"_dataset_id": dataset._doc.id, "key": run.key},
+        {
+            "$set": {
+                "config.stats_totals.%s"
+                % state: {
+                    "version": version,
+                    "groups": [
+                        {
+                            "label": g["_id"].get("label"),
+                            "state": g["_id"].get("state"),
+                            "n": g["n"],
+                        }
+                        for g in groups
+                    ],
+                }
+            }
+        },
+    )
+
+
 def _mean_confidences(groups):
     """Sets ``conf`` from ``conf_sum`` / ``conf_n`` where a group has them."""
     for g in groups:
@@ -299,9 +356,13 @@ def _set_review_state(selection, to_state, progress=None):
 
     progress(0.0, "selecting labels")
     if selection.view is None:
-        return _set_review_state_by_query(selection, to_state, progress)
+        count = _set_review_state_by_query(selection, to_state, progress)
+    else:
+        count = _set_review_state_by_view(selection, to_state, progress)
 
-    return _set_review_state_by_view(selection, to_state, progress)
+    # the writes bypass FiftyOne: refresh the samples the caller holds
+    selection.dataset._reload_docs(hard=True)
+    return count
 
 
 def _set_review_state_by_query(selection, to_state, progress):
@@ -696,11 +757,20 @@ def label_stats(dataset, run_key_or_name, view=None, state=None):
     elif view is dataset or not view._stages:
         groups_view = groups_total = aggregate(dataset, group)
     else:
-        pipeline = fast[0] if fast else view._pipeline() + group
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            total = pool.submit(aggregate, dataset, group)
-            groups_view = _mean_confidences(aggregate(dataset, pipeline))
-            groups_total = total.result()
+        version = _samples_version(dataset)
+        groups_total = _cached_totals(run, state, version)
+        if groups_total is not None and fast is not None:
+            groups_view = _aggregate_in_parts(dataset, fast[0])
+        elif groups_total is not None:
+            groups_view = aggregate(dataset, view._pipeline() + group)
+        else:
+            pipeline = fast[0] if fast else view._pipeline() + group
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                total = pool.submit(aggregate, dataset, group)
+                groups_view = _mean_confidences(aggregate(dataset, pipeline))
+                groups_total = total.result()
+
+            _cache_totals(dataset, run, state, version, groups_total)
 
     in_view = {
         (g["_id"].get("label"), g["_id"].get("state")): g for g in groups_view

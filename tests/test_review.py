@@ -196,3 +196,46 @@ def test_review_and_approval_views(make_dataset):
     assert review.count(path) + n == sum(
         len(s["labels"]) for s in truth.values()
     )
+
+
+def test_stats_totals_follow_every_change_to_the_samples(make_dataset):
+    """The run's totals shown next to a selection's counts are reused only
+    while no sample changed: promote, a label edit and a deleted sample each
+    show at once."""
+    samples, _ = random_samples(make_rng(33), 50, "Detections")
+    dataset = make_dataset(samples)
+    run = P.import_labels(dataset, "predictions")
+    ids = dataset.values("id")
+    selection = dataset.select(ids[:5])
+
+    def totals():
+        stats = P.label_stats(
+            dataset, run.key, view=selection, state="in_review"
+        )
+        whole = P.label_stats(dataset, run.key, state="in_review")
+        assert stats["in_review"]["total"] == whole["in_review"]["total"]
+        return stats["in_review"]["total"]
+
+    first = totals()
+    assert totals() == first  # served from the cache the first call kept
+
+    promoted = P.promote_labels(dataset, run.key, min_confidence=0.7)
+    assert promoted and totals() == first - promoted
+
+    field = run.staging_field
+
+    def in_review(sample):
+        labels = sample[field].detections if sample[field] else []
+        return [d for d in labels if d.review_state == "in_review"]
+
+    with_labels = [s for s in dataset if len(in_review(s)) > 0]
+    edited, deleted = with_labels[0], with_labels[-1]
+    edited_n, deleted_n = len(in_review(edited)), len(in_review(deleted))
+    edited[field].detections = [
+        d for d in edited[field].detections if d.review_state != "in_review"
+    ]
+    edited.save()
+    assert totals() == first - promoted - edited_n
+
+    dataset.delete_samples(deleted.id)
+    assert totals() == first - promoted - edited_n - deleted_n
