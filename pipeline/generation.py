@@ -7,9 +7,11 @@ executes: it labels every sample of its shard that has no staged value yet,
 so a resumed run skips exactly the finished samples.
 """
 
+import asyncio
 import datetime
 import logging
 import os
+from concurrent.futures import ThreadPoolExecutor
 
 from bson import ObjectId
 
@@ -416,18 +418,7 @@ def start_shards(dataset, run, delegate=True, progress=None):
 
         return get_run(dataset, run.key)
 
-    import fiftyone.operators as fops
-
-    op_ids = []
-    for shard in shards:
-        result = fops.execute_operator(
-            SHARD_OPERATOR_URI,
-            {"dataset": dataset.name},
-            params={"run": run.key, "shard": shard},
-            request_delegation=True,
-        )
-        result.raise_exceptions()
-        op_ids.append(str(result.result["id"]))
+    op_ids = [_queue_shard(dataset, run, shard) for shard in shards]
 
     return update_run(
         dataset,
@@ -436,6 +427,31 @@ def start_shards(dataset, run, delegate=True, progress=None):
         operation_history=list(run.config.get("operation_history") or [])
         + op_ids,
     )
+
+
+def _queue_shard(dataset, run, shard):
+    """Queues the delegated operation of one shard; returns its id."""
+    import fiftyone.operators as fops
+
+    def queue():
+        result = fops.execute_operator(
+            SHARD_OPERATOR_URI,
+            {"dataset": dataset.name},
+            params={"run": run.key, "shard": shard},
+            request_delegation=True,
+        )
+        result.raise_exceptions()
+        return str(result.result["id"])
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return queue()
+
+    # in a running event loop (a notebook), FiftyOne would return a task
+    # instead of queuing now: queue from a thread that has no loop
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(queue).result()
 
 
 def resume_run(dataset, run_key_or_name, delegate=True, progress=None):

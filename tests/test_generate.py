@@ -38,7 +38,9 @@ def image_dir(tmp_path_factory):
     rng = np.random.default_rng(0)
     for i in range(18):
         h, w = int(rng.integers(120, 300)), int(rng.integers(120, 300))
-        cv2.imwrite(str(root / ("img%02d.jpg" % i)), TU.random_image(h, w, seed=i))
+        cv2.imwrite(
+            str(root / ("img%02d.jpg" % i)), TU.random_image(h, w, seed=i)
+        )
 
     image = TU.random_image(160, 200, seed=99)
     cv2.imwrite(str(root / "gray.png"), image[:, :, 0])
@@ -71,7 +73,9 @@ def check_complete(dataset, run):
     recorded with their reason."""
     staged = staged_by_filepath(dataset, run)
     run = P.get_run(dataset, run.key)
-    failed = {os.path.basename(f["filepath"]): f["reason"] for f in run.failures}
+    failed = {
+        os.path.basename(f["filepath"]): f["reason"] for f in run.failures
+    }
     assert set(failed) == set(BAD_IMAGES)
     assert "truncated" in failed["truncated.jpg"]
     assert "empty" in failed["empty.jpg"]
@@ -126,7 +130,9 @@ def test_detection_here_and_now(tiny_models, dataset):
         assert d.label in ("person", "car", "dog")
         assert d.confidence >= 0.05
         x, y, w, h = d.bounding_box
-        assert 0 <= x <= 1 and 0 <= y <= 1 and x + w <= 1.0001 and y + h <= 1.0001
+        assert (
+            0 <= x <= 1 and 0 <= y <= 1 and x + w <= 1.0001 and y + h <= 1.0001
+        )
         assert d["review_state"] == "in_review"
 
     assert run.counts["labels"] == len(labels)
@@ -154,7 +160,9 @@ def test_one_stage_segmentation_writes_masks(tiny_models, dataset, tmp_path):
         assert set(np.unique(mask)) <= {0, 255}
 
 
-def test_two_stage_and_existing_detections_with_sam(tiny_models, dataset, tmp_path):
+def test_two_stage_and_existing_detections_with_sam(
+    tiny_models, dataset, tmp_path
+):
     two = P.generate(
         dataset.limit(6),
         task="instance_segmentation",
@@ -169,7 +177,9 @@ def test_two_stage_and_existing_detections_with_sam(tiny_models, dataset, tmp_pa
     dets = [d for v in staged.values() if v for d in v.detections]
     assert dets and all(os.path.isfile(d.mask_path) for d in dets)
     two = P.get_run(dataset, two.key)
-    assert sum(v is not None for v in staged.values()) == two.counts["processed"]
+    assert (
+        sum(v is not None for v in staged.values()) == two.counts["processed"]
+    )
     assert two.counts["processed"] + two.counts["failed"] == 6
 
     P.promote_labels(dataset, two.key)
@@ -214,16 +224,70 @@ def test_classification(tiny_models, dataset):
 def test_bad_settings_create_nothing(tiny_models, dataset, tmp_path):
     cases = [
         (dict(task="detection", model="nope", label_field="x"), "no-model"),
-        (dict(task="painting", model="yolo11n", label_field="x"), "unknown task"),
-        (dict(task="detection", model="yolo11n-cls", label_field="x"), "does not do detection"),
-        (dict(task="detection", model="yolo11n", label_field="filepath"), "already exists"),
-        (dict(task="detection", model="yolo11n", label_field="x", classes=["unicorn"]), "unicorn"),
-        (dict(task="detection", model="owlv2-base-patch16", label_field="x"), "class"),
-        (dict(task="detection", model="yolo11n", label_field="x", min_confidence=2), "outside [0, 1]"),
-        (dict(task="detection", model="yolo11n", label_field="x", workers=0), "workers"),
-        (dict(task="instance_segmentation", model="yolo11n-seg", label_field="x"), "mask location"),
-        (dict(task="instance_segmentation", model="yolo11n", seg_model="yolo11n", label_field="x", mask_dir=str(tmp_path)), "cannot segment"),
-        (dict(task="detection", model="yolo11m", label_field="x"), "autolabel models download yolo11m"),
+        (
+            dict(task="painting", model="yolo11n", label_field="x"),
+            "unknown task",
+        ),
+        (
+            dict(task="detection", model="yolo11n-cls", label_field="x"),
+            "does not do detection",
+        ),
+        (
+            dict(task="detection", model="yolo11n", label_field="filepath"),
+            "already exists",
+        ),
+        (
+            dict(
+                task="detection",
+                model="yolo11n",
+                label_field="x",
+                classes=["unicorn"],
+            ),
+            "unicorn",
+        ),
+        (
+            dict(
+                task="detection", model="owlv2-base-patch16", label_field="x"
+            ),
+            "class",
+        ),
+        (
+            dict(
+                task="detection",
+                model="yolo11n",
+                label_field="x",
+                min_confidence=2,
+            ),
+            "outside [0, 1]",
+        ),
+        (
+            dict(
+                task="detection", model="yolo11n", label_field="x", workers=0
+            ),
+            "workers",
+        ),
+        (
+            dict(
+                task="instance_segmentation",
+                model="yolo11n-seg",
+                label_field="x",
+            ),
+            "mask location",
+        ),
+        (
+            dict(
+                task="instance_segmentation",
+                model="yolo11n",
+                seg_model="yolo11n",
+                label_field="x",
+                mask_dir=str(tmp_path),
+            ),
+            "cannot segment",
+        ),
+        (
+            dict(task="detection", model="yolo11m", label_field="x"),
+            "autolabel models download yolo11m",
+        ),
     ]
     for kwargs, message in cases:
         with pytest.raises(P.AutolabelError) as e:
@@ -236,7 +300,9 @@ def test_bad_settings_create_nothing(tiny_models, dataset, tmp_path):
 
     dataset.reload()
     assert P.list_runs(dataset) == []
-    assert [f for f in dataset.get_field_schema() if f.endswith("_staged")] == []
+    assert [
+        f for f in dataset.get_field_schema() if f.endswith("_staged")
+    ] == []
 
 
 def _launcher(env=None):
@@ -261,7 +327,9 @@ def _wait_for(predicate, timeout=240):
     return False
 
 
-def test_delegated_workers_match_one_worker(tiny_models, dataset, make_dataset):
+def test_delegated_workers_match_one_worker(
+    tiny_models, dataset, make_dataset
+):
     here = P.generate(
         dataset,
         task="detection",
@@ -284,7 +352,8 @@ def test_delegated_workers_match_one_worker(tiny_models, dataset, make_dataset):
     launcher = _launcher()
     try:
         assert _wait_for(
-            lambda: P.get_run(dataset, queued.key).status != P.RunStatus.GENERATING
+            lambda: P.get_run(dataset, queued.key).status
+            != P.RunStatus.GENERATING
         ), "the delegated operations did not finish"
     finally:
         os.killpg(launcher.pid, signal.SIGTERM)
@@ -316,7 +385,10 @@ def test_killed_worker_is_detected_and_resume_stages_each_sample_once(
     launcher = _launcher()
     try:
         assert _wait_for(
-            lambda: (P.get_run(dataset, run.key).counts or {}).get("processed", 0) > 0
+            lambda: (P.get_run(dataset, run.key).counts or {}).get(
+                "processed", 0
+            )
+            > 0
         )
     finally:
         os.killpg(launcher.pid, signal.SIGKILL)
@@ -334,7 +406,10 @@ def test_killed_worker_is_detected_and_resume_stages_each_sample_once(
     dataset.reload()
     assert dataset.exists(run.staging_field).count() == len(dataset)
     assert run.counts["processed"] == len(dataset)
-    assert dataset.count(run.staging_field + ".detections") == run.counts["labels"]
+    assert (
+        dataset.count(run.staging_field + ".detections")
+        == run.counts["labels"]
+    )
 
 
 def test_command_line_generate_resume_and_errors(
@@ -344,10 +419,22 @@ def test_command_line_generate_resume_and_errors(
 
     code = main(
         [
-            "-q", "generate", dataset.name, "--task", "detection",
-            "--model", "yolo11n", "--classes", "person,car",
-            "--label-field", "cli", "--min-confidence", "0.05", "--now",
-            "--name", "cli run",
+            "-q",
+            "generate",
+            dataset.name,
+            "--task",
+            "detection",
+            "--model",
+            "yolo11n",
+            "--classes",
+            "person,car",
+            "--label-field",
+            "cli",
+            "--min-confidence",
+            "0.05",
+            "--now",
+            "--name",
+            "cli run",
         ]
     )
     out, err = capsys.readouterr()
@@ -355,8 +442,18 @@ def test_command_line_generate_resume_and_errors(
     assert "is In Review" in out and "4 failed" in out
 
     code = main(
-        ["generate", dataset.name, "--task", "detection", "--model",
-         "yolo11n", "--label-field", "queued", "--workers", "2"]
+        [
+            "generate",
+            dataset.name,
+            "--task",
+            "detection",
+            "--model",
+            "yolo11n",
+            "--label-field",
+            "queued",
+            "--workers",
+            "2",
+        ]
     )
     out, _ = capsys.readouterr()
     assert code == 0
@@ -364,11 +461,34 @@ def test_command_line_generate_resume_and_errors(
 
     for args, message in [
         (["resume", dataset.name, "cli run"], "is In Review, not Error"),
-        (["generate", dataset.name, "--task", "detection", "--model",
-          "yolo11n", "--label-field", "cli"], "already writes label field"),
-        (["generate", dataset.name, "--task", "detection", "--model",
-          "yolo11n", "--label-field", "z", "--view-file",
-          str(tmp_path / "none.json")], "cannot read"),
+        (
+            [
+                "generate",
+                dataset.name,
+                "--task",
+                "detection",
+                "--model",
+                "yolo11n",
+                "--label-field",
+                "cli",
+            ],
+            "already writes label field",
+        ),
+        (
+            [
+                "generate",
+                dataset.name,
+                "--task",
+                "detection",
+                "--model",
+                "yolo11n",
+                "--label-field",
+                "z",
+                "--view-file",
+                str(tmp_path / "none.json"),
+            ],
+            "cannot read",
+        ),
     ]:
         code = main(args)
         _, err = capsys.readouterr()
@@ -407,7 +527,9 @@ def test_skip_reviews_what_a_failed_run_staged(tiny_models, dataset):
     staged = dataset.exists(run.staging_field).count()
     assert 0 < staged < len(dataset)
     assert run.counts["processed"] == staged
-    assert run.counts["labels"] == dataset.count(run.staging_field + ".detections")
+    assert run.counts["labels"] == dataset.count(
+        run.staging_field + ".detections"
+    )
 
 
 def test_targets_selected_samples_and_views(tiny_models, dataset):
@@ -423,14 +545,45 @@ def test_targets_selected_samples_and_views(tiny_models, dataset):
     )
     assert run.target == {"type": "ids", "ids": ids}
     dataset.reload()
-    assert sorted(dataset.exists(run.staging_field).values("id")) == sorted(ids)
+    assert sorted(dataset.exists(run.staging_field).values("id")) == sorted(
+        ids
+    )
 
     view = good.limit(4)
     run = P.generate(
-        view, task="detection", model="yolo11n", label_field="viewed",
+        view,
+        task="detection",
+        model="yolo11n",
+        label_field="viewed",
         delegate=False,
     )
     assert run.target["type"] == "view"
     assert sorted(dataset.exists(run.staging_field).values("id")) == sorted(
         view.values("id")
     )
+
+
+def test_queue_from_a_running_event_loop(tiny_models, dataset):
+    """In a notebook an event loop is running: generate still queues its
+    operations (FiftyOne's execute_operator alone would hand back a task)."""
+    import asyncio
+
+    async def in_notebook():
+        return P.generate(
+            dataset,
+            task="detection",
+            model="yolo11n",
+            label_field="from_notebook",
+            workers=2,
+        )
+
+    run = asyncio.run(in_notebook())
+    assert run.status == P.RunStatus.GENERATING
+    assert len(run.operation_ids) == 2
+
+    from bson import ObjectId
+    from fiftyone.operators.delegated import DelegatedOperationService
+
+    service = DelegatedOperationService()
+    states = [service.get(ObjectId(i)).run_state for i in run.operation_ids]
+    assert states == ["queued", "queued"]
