@@ -486,7 +486,28 @@ def resume_run(dataset, run_key_or_name, delegate=True, progress=None):
         error=None,
         heartbeat_at=now_iso(),
     )
+    _retire_queued_operations(run)
     return start_shards(dataset, run, delegate=delegate, progress=progress)
+
+
+def _retire_queued_operations(run):
+    """Marks the run's operations that never started as failed: resume
+    queues new ones for the same shards (had one started anyway, the
+    ``$exists`` guard of the worker would stage each sample once)."""
+    from fiftyone.operators.delegated import DelegatedOperationService
+    from fiftyone.operators.executor import ExecutionResult
+
+    service = DelegatedOperationService()
+    for op_id in run.config.get("operation_ids") or []:
+        op = service.get(ObjectId(op_id))
+        if op is not None and op.run_state == "queued":
+            service.set_failed(
+                op.id,
+                result=ExecutionResult(
+                    error="superseded: run '%s' was resumed with new "
+                    "operations" % run.display_name
+                ),
+            )
 
 
 def skip_run(dataset, run_key_or_name):

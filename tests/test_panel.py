@@ -295,9 +295,20 @@ def test_generation_card_progress_error_and_resume(
     card = session.card("from panel")
     assert card["status"] == "Error" and card["error"] == "worker lost"
 
+    old_ops = P.get_run(dataset, card["key"]).operation_ids
     session.call("resume_run", key=card["key"])
     card = session.card("from panel")
     assert card["status"] == "Generating"
+    # the operations that never started are retired, one new one is queued
+    from bson import ObjectId
+    from fiftyone.operators.delegated import DelegatedOperationService
+
+    service = DelegatedOperationService()
+    assert [service.get(ObjectId(i)).run_state for i in old_ops] == [
+        "failed",
+        "failed",
+    ]
+    assert [o["state"] for o in card["operations"]] == ["queued"]
     run_shard(dataset, card["key"], 1)
     session.call("refresh")
     assert session.card("from panel")["status"] == "In Review"
