@@ -12,6 +12,7 @@ import datetime
 import fiftyone.core.fields as fof
 
 from .errors import AutolabelError
+from .masks import delete_unreferenced_masks
 from .runs import RunStatus, get_run, now_iso, transition, update_run
 from .staging import (
     REVIEW_STATE_ATTR,
@@ -152,6 +153,11 @@ def _delete_staged(dataset, run):
     return run
 
 
+def _delete_unapproved_masks(dataset, run):
+    delete_unreferenced_masks(dataset, run, run.label_field)
+    return run
+
+
 def _finish(dataset, run):
     updated = update_run(
         dataset,
@@ -174,6 +180,7 @@ APPROVAL_STEPS = [
     _declare_label_field,
     _write_labels,
     _delete_staged,
+    _delete_unapproved_masks,
     _finish,
 ]
 

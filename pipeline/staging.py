@@ -991,7 +991,10 @@ def delete_run(dataset, run_key_or_name):
         )
 
     if run.status != RunStatus.APPROVED:
+        from .masks import delete_run_masks
+
         delete_staging_data(dataset, run.staging_field)
+        delete_run_masks(run)
 
     delete_run_record(dataset, run.key)
     return run

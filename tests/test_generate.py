@@ -159,6 +159,30 @@ def test_one_stage_segmentation_writes_masks(tiny_models, dataset, tmp_path):
         assert mask is not None and mask.ndim == 2
         assert set(np.unique(mask)) <= {0, 255}
 
+    # approval keeps the masks of the approved labels only
+    kept = sorted(dets, key=lambda d: -d.confidence)[: len(dets) // 2]
+    P.promote_labels(dataset, run.key, label_ids=[d.id for d in kept])
+    P.approve_run(dataset, run.key)
+    on_disk = {
+        str(p) for p in (tmp_path / "masks").rglob("*.png") if p.is_file()
+    }
+    assert on_disk == {d.mask_path for d in kept}
+
+    # deleting a run that was not approved deletes its masks
+    other = P.generate(
+        dataset,
+        task="instance_segmentation",
+        model="yolo11n-seg",
+        label_field="seg2",
+        min_confidence=0.05,
+        mask_dir=str(tmp_path / "masks"),
+        delegate=False,
+    )
+    assert (tmp_path / "masks" / other.key).is_dir()
+    P.delete_run(dataset, other.key)
+    assert not (tmp_path / "masks" / other.key).exists()
+    assert all(os.path.isfile(d.mask_path) for d in kept)
+
 
 def test_two_stage_and_existing_detections_with_sam(
     tiny_models, dataset, tmp_path

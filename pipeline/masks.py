@@ -1,0 +1,66 @@
+"""The mask PNG files of a run: ``<mask_dir>/<run_key>/<sample_id>/<label
+id>.png``, referenced by ``Detection.mask_path``. Files no label refers to
+any more (a deleted run, the labels an approval discarded) are removed."""
+
+import os
+import shutil
+
+from .staging import labels_path
+
+
+def run_mask_dir(run):
+    """The folder of a run's mask files, or None if it writes none.
+
+    Args:
+        run: a :class:`autolabel.pipeline.Run`
+
+    Returns:
+        a path, or None
+    """
+    mask_dir = run.config.get("mask_dir")
+    return os.path.join(mask_dir, run.key) if mask_dir else None
+
+
+def delete_run_masks(run):
+    """Deletes every mask file of a run (its labels are gone).
+
+    Args:
+        run: a :class:`autolabel.pipeline.Run`
+    """
+    folder = run_mask_dir(run)
+    if folder and os.path.isdir(folder):
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def delete_unreferenced_masks(dataset, run, field):
+    """Deletes the mask files of a run that no label of ``field`` refers to.
+
+    Args:
+        dataset: a :class:`fiftyone.core.dataset.Dataset`
+        run: a :class:`autolabel.pipeline.Run`
+        field: the label field whose labels keep their masks
+
+    Returns:
+        the number of files deleted
+    """
+    folder = run_mask_dir(run)
+    if not folder or not os.path.isdir(folder):
+        return 0
+
+    kept = set()
+    if dataset.has_field(field):
+        path = labels_path(field, run.label_type) + ".mask_path"
+        kept = {p for p in dataset.distinct(path) if p}
+
+    deleted = 0
+    for root, _, files in os.walk(folder, topdown=False):
+        for name in files:
+            filepath = os.path.join(root, name)
+            if filepath not in kept:
+                os.remove(filepath)
+                deleted += 1
+
+        if root != folder and not os.listdir(root):
+            os.rmdir(root)
+
+    return deleted
