@@ -266,7 +266,7 @@ def _cmd_models(args, P, dataset=None):
 def _cmd_models_add(args, P, dataset=None):
     from .models import registry as mr
 
-    entry = mr.register_model(args.name, args.path)
+    entry = mr.register_model(args.name, args.path, replace=args.replace)
     print(
         "registered model '%s' (%s; %s)"
         % (
@@ -512,6 +512,11 @@ def build_parser():
     m.add_argument("name", help="a name for the model")
     m.add_argument(
         "--path", required=True, help="the weights file or directory"
+    )
+    m.add_argument(
+        "--replace",
+        action="store_true",
+        help="replace a model of yours with the same name",
     )
     m = models_sub.add_parser(
         "download",

@@ -401,7 +401,7 @@ def _write_custom_entries(entries):
         raise
 
 
-def register_model(name, path, tasks=None):
+def register_model(name, path, tasks=None, replace=False):
     """Registers the user's own model in the catalog.
 
     Ultralytics checkpoints (``.pt``: YOLO detect / segment / classify,
@@ -414,6 +414,9 @@ def register_model(name, path, tasks=None):
         path: the checkpoint file or model directory
         tasks (None): the tasks to offer the model for; by default all the
             weights support. Must be supported by the weights
+        replace (False): whether to replace a model of yours with the same
+            name (a retrained checkpoint); built-in models are never
+            replaced
 
     Returns:
         the new :class:`autolabel.models.catalog.CatalogEntry`
@@ -429,9 +432,15 @@ def register_model(name, path, tasks=None):
         )
 
     existing = _read_custom_entries()
-    if any(e.name == name for e in list(cat.BUILTIN_MODELS) + existing):
+    if any(e.name == name for e in cat.BUILTIN_MODELS):
         raise AutolabelError(
-            "A model named '%s' exists already; choose another name" % name
+            "'%s' is a built-in model; choose another name" % name
+        )
+
+    if not replace and any(e.name == name for e in existing):
+        raise AutolabelError(
+            "A model named '%s' exists already; choose another name, or "
+            "replace it (`--replace`, `replace=True`)" % name
         )
 
     path = os.path.abspath(os.path.expanduser(str(path)))
@@ -441,7 +450,7 @@ def register_model(name, path, tasks=None):
     entry = _inspect_weights(name, path)
     entry = _restrict_tasks(entry, tasks)
 
-    _write_custom_entries(existing + [entry])
+    _write_custom_entries([e for e in existing if e.name != name] + [entry])
     return entry
 
 

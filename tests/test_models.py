@@ -353,12 +353,17 @@ def test_register_ultralytics_models(zoo_dir):
 
 
 def test_register_model_errors(zoo_dir, detector_path):
-    with pytest.raises(AutolabelError, match="exists already"):
-        mr.register_model("yolo11n", detector_path)
+    with pytest.raises(AutolabelError, match="is a built-in model"):
+        mr.register_model("yolo11n", detector_path, replace=True)
 
     mr.register_model("mine", detector_path)
     with pytest.raises(AutolabelError, match="exists already"):
         mr.register_model("mine", detector_path)
+
+    # a retrained checkpoint replaces the model of the same name, once
+    replaced = mr.register_model("mine", detector_path, replace=True)
+    assert [e.name for e in mr.all_models()].count("mine") == 1
+    assert mr.get_model("mine") == replaced
 
     with pytest.raises(AutolabelError, match="No model at"):
         mr.register_model("other", os.path.join(zoo_dir, "nothing.pt"))
@@ -831,7 +836,9 @@ def test_sam_decoder_of_several_images_is_the_library_decoder():
     tu.save_tiny_sam("sam-vit-b")
     sam = mr.load_segmenter("sam-vit-b").sam
     torch.manual_seed(0)
-    features = torch.randn((2, 256) + tuple(sam.prompt_encoder.image_embedding_size))
+    features = torch.randn(
+        (2, 256) + tuple(sam.prompt_encoder.image_embedding_size)
+    )
     boxes = [
         torch.tensor([[10.0, 20, 300, 400], [0, 0, 1024, 700]]),
         torch.tensor([[50.0, 60, 70, 80]]),
@@ -839,7 +846,9 @@ def test_sam_decoder_of_several_images_is_the_library_decoder():
     with torch.inference_mode():
         expected = []
         for k, b in enumerate(boxes):
-            sparse, dense = sam.prompt_encoder(points=None, boxes=b, masks=None)
+            sparse, dense = sam.prompt_encoder(
+                points=None, boxes=b, masks=None
+            )
             low_res, _ = sam.mask_decoder(
                 image_embeddings=features[k : k + 1],
                 image_pe=sam.prompt_encoder.get_dense_pe(),
