@@ -144,12 +144,7 @@ class AutoLabelingPanel(foo.Panel):
     @_action
     def show_home(self, ctx):
         """Back to the list of runs, with the dataset as the App's view."""
-        self._set_page(ctx, "home")
-        ctx.panel.set_state("run_key", None)
-        ctx.panel.set_data("run", None)
-        ctx.panel.set_data("review", None)
-        ctx.ops.set_view(ctx.dataset.view())
-        self._load_home(ctx)
+        self._go_home(ctx)
 
     @_action
     def show_configure(self, ctx):
@@ -333,7 +328,9 @@ class AutoLabelingPanel(foo.Panel):
             store.delete(lock)
             ctx.panel.set_data("approving", False)
 
-        self.show_home(ctx)
+        # the App shows the dataset already, and notices its new field by
+        # itself: setting the view again would race the App's own reload
+        self._go_home(ctx, reset_view=False)
         ctx.ops.notify(
             "%d labels approved into '%s'"
             % ((run.counts or {}).get("approved", 0), run.label_field),
@@ -370,6 +367,16 @@ class AutoLabelingPanel(foo.Panel):
         )
 
     # -- helpers -----------------------------------------------------------
+
+    def _go_home(self, ctx, reset_view=True):
+        self._set_page(ctx, "home")
+        ctx.panel.set_state("run_key", None)
+        ctx.panel.set_data("run", None)
+        ctx.panel.set_data("review", None)
+        if reset_view:
+            ctx.ops.set_view(ctx.dataset.view())
+
+        self._load_home(ctx)
 
     def _set_page(self, ctx, page):
         ctx.panel.set_state("page", page)

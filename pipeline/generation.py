@@ -383,7 +383,9 @@ def generate(
         failures=[],
     )
     edit_dataset_document(
-        dataset, lambda: _declare_staging_field(dataset, settings)
+        dataset,
+        lambda: _declare_staging_field(dataset, settings),
+        retry_on=(ReferenceError, ValueError),
     )
     return start_shards(dataset, run, delegate=delegate, progress=progress)
 

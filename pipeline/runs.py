@@ -211,7 +211,9 @@ def create_run(dataset, key, status, **config):
     return get_run(dataset, key)
 
 
-def edit_dataset_document(dataset, fcn, attempts=5):
+def edit_dataset_document(
+    dataset, fcn, attempts=5, retry_on=(ReferenceError,)
+):
     """Calls ``fcn()``, which edits the dataset's schema or runs, one such
     edit at a time in this process, retrying when the in-memory dataset
     document it edits was replaced meanwhile.
@@ -220,13 +222,25 @@ def edit_dataset_document(dataset, fcn, attempts=5):
     dataset: two events editing its schema at once corrupt it, and FiftyOne
     reloads it (replacing its document) while serving queries, after which
     an edit fails with ``ReferenceError: weakly-referenced object no longer
-    exists``.
+    exists``; a reload that read the document before an edit landed can
+    also drop a field just added from memory, after which adding a
+    subfield fails with ``ValueError`` ("non-existent sample field"):
+    schema edits, which are idempotent, retry on that too (``retry_on``).
+
+    Args:
+        dataset: a :class:`fiftyone.core.dataset.Dataset`
+        fcn: a function of no arguments that makes the edit
+        attempts (5): how many times to try
+        retry_on ((ReferenceError,)): the exceptions that mean "try again"
+
+    Returns:
+        what ``fcn`` returns
     """
     with _DOCUMENT_LOCK:
         for attempt in range(attempts):
             try:
                 return fcn()
-            except ReferenceError:
+            except retry_on:
                 if attempt == attempts - 1:
                     raise
 

@@ -856,6 +856,7 @@ def declare_field_like(
         lambda: _declare_field_like(
             dataset, new_field, like_field, exclude_attrs, extra_attrs
         ),
+        retry_on=(ReferenceError, ValueError),
     )
 
 
