@@ -195,6 +195,8 @@ def screenshot(page, name):
     and returns its path."""
     os.makedirs(SCREENS_DIR, exist_ok=True)
     path = os.path.join(SCREENS_DIR, "%s.png" % name)
+    # the grid draws its images a moment after the view changes
+    page.wait_for_timeout(1500)
     page.screenshot(path=path)
     return path
 
