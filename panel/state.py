@@ -16,7 +16,7 @@ from ..models import catalog as mc
 from ..models import registry as mr
 from ..pipeline import AutolabelError, RunStatus, label_stats
 from ..pipeline.datasets import validate_confidence_range
-from ..pipeline.generation import refresh_runs
+from ..pipeline.generation import refresh_runs, run_operations
 from ..pipeline.staging import (
     approval_view,
     labels_path,
@@ -88,7 +88,7 @@ def dataset_context(ctx, page="home"):
         }
 
     if page == "analyze":
-        context["analyzable_fields"] = analyzable_fields(dataset)
+        context["analyzable_fields"] = analyzable_fields(dataset, staging)
 
     return context
 
@@ -110,14 +110,21 @@ def _staging_fields(dataset):
     }
 
 
-def analyzable_fields(dataset):
+def analyzable_fields(dataset, staging=None):
     """The Classification and Detections fields whose labels have a
     confidence (staging fields of runs excluded).
+
+    Args:
+        dataset: a :class:`fiftyone.core.dataset.Dataset`
+        staging (None): the staging fields of the dataset's unapproved runs,
+            if the caller has them
 
     Returns:
         a list of ``{"name", "type"}`` dicts
     """
-    staging = _staging_fields(dataset)
+    if staging is None:
+        staging = _staging_fields(dataset)
+
     fields = []
     for label_type, cls in (
         ("Classification", fo.Classification),
@@ -213,7 +220,7 @@ def run_card(dataset, run):
             "total": target,
             "percent": round(100.0 * done / target, 1) if target else 0.0,
         }
-        operations = _operation_states(config.get("operation_ids") or [])
+        operations = _operation_states(run)
 
     labels = counts.get("labels", 0)
     if run.status == RunStatus.APPROVED:
@@ -237,19 +244,13 @@ def run_card(dataset, run):
     }
 
 
-def _operation_states(operation_ids):
-    from bson import ObjectId
-    from fiftyone.operators.delegated import DelegatedOperationService
-
-    service = DelegatedOperationService()
-    states = []
-    for op_id in operation_ids:
-        op = service.get(ObjectId(op_id))
-        states.append(
-            {"id": op_id, "state": op.run_state if op is not None else None}
+def _operation_states(run):
+    return [
+        {"id": op_id, "state": op.run_state if op is not None else None}
+        for op_id, op in zip(
+            run.config.get("operation_ids") or [], run_operations(run)
         )
-
-    return states
+    ]
 
 
 def label_field_error(dataset, label_field):

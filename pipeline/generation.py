@@ -500,8 +500,7 @@ def _retire_queued_operations(run):
     from fiftyone.operators.executor import ExecutionResult
 
     service = DelegatedOperationService()
-    for op_id in run.config.get("operation_ids") or []:
-        op = service.get(ObjectId(op_id))
+    for op in run_operations(run):
         if op is not None and op.run_state == "queued":
             service.set_failed(
                 op.id,
@@ -583,6 +582,25 @@ def _open_for_review(dataset, run_key, from_status):
     return updated or get_run(dataset, run_key)
 
 
+def run_operations(run):
+    """The delegated operations of a run's current shards.
+
+    Args:
+        run: a :class:`autolabel.pipeline.runs.Run`
+
+    Returns:
+        a list of FiftyOne's delegated operation documents, in the order of
+        ``run.config["operation_ids"]`` (None for one that no longer exists)
+    """
+    from fiftyone.operators.delegated import DelegatedOperationService
+
+    service = DelegatedOperationService()
+    return [
+        service.get(ObjectId(op_id))
+        for op_id in run.config.get("operation_ids") or []
+    ]
+
+
 def refresh_run(dataset, run_key_or_name):
     """Notices generation that can no longer finish and moves its run to
     Error, so that no run stays Generating forever.
@@ -607,7 +625,7 @@ def refresh_run(dataset, run_key_or_name):
         return run
 
     service = DelegatedOperationService()
-    ops = [service.get(ObjectId(i)) for i in run.operation_ids]
+    ops = run_operations(run)
     for op in ops:
         if op is not None and op.run_state == "failed":
             error = (op.result.error if op.result else None) or "unknown"

@@ -12,7 +12,6 @@ from concurrent.futures import ThreadPoolExecutor
 from bson import ObjectId, json_util
 
 import fiftyone.core.fields as fof
-import fiftyone.core.expressions as foe
 import fiftyone.core.odm as foo
 import fiftyone.core.stages as fosg
 import fiftyone.core.view as fov
