@@ -426,12 +426,12 @@ class AutoLabelingPanel(foo.Panel):
             "confidence_bounds", ps.confidence_bounds(ctx.dataset, run)
         )
         self._set_page(ctx, "run")
-        self._apply_review_view(ctx)
+        self._apply_review_view(ctx, run=run)
 
-    def _apply_review_view(self, ctx):
+    def _apply_review_view(self, ctx, run=None):
         """Sets the App's view to the open run's labels of the open tab,
         within the panel's confidence range and class filter."""
-        run = self._open_run(ctx)
+        run = run or self._open_run(ctx)
         view = ps.review_view_of(
             ctx.dataset,
             run,
