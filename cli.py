@@ -73,6 +73,11 @@ def _read_ids(path):
     except OSError as e:
         raise _UsageError("cannot read %s: %s" % (path, e.strerror))
 
+    if not ids:
+        raise _UsageError(
+            "%s lists no sample ids; put one sample id per line" % path
+        )
+
     from bson import ObjectId
 
     bad = [i for i in ids if not ObjectId.is_valid(i)]
@@ -102,6 +107,19 @@ def _print_run(run):
 
 def _cmd_runs(args, P, dataset):
     from .pipeline.generation import refresh_runs
+
+    for orphan in P.clean_orphans(dataset):
+        print(
+            "cleaned up after run %s, deleted outside autolabel: removed its "
+            "staging field '%s' (%d labels) and %d mask files"
+            % (
+                orphan["run"],
+                orphan["staging_field"],
+                orphan["labels"],
+                orphan["masks"],
+            ),
+            file=sys.stderr if args.json else sys.stdout,
+        )
 
     runs = refresh_runs(dataset)
     if args.json:

@@ -19,6 +19,7 @@ from .runs import Run, RunStatus, get_run, list_runs, rename_run
 from .staging import (
     ReviewState,
     approval_view,
+    clean_orphans,
     delete_run,
     label_stats,
     promote_labels,

@@ -13,7 +13,15 @@ import fiftyone.core.fields as fof
 
 from .errors import AutolabelError
 from .masks import delete_unreferenced_masks
-from .runs import RunStatus, get_run, now_iso, transition, update_run
+from .claims import EPOCH_ATTR, release_fields
+from .runs import (
+    RunStatus,
+    get_run,
+    now_iso,
+    review_lock,
+    transition,
+    update_run,
+)
 from .staging import (
     REVIEW_STATE_ATTR,
     ReviewState,
@@ -21,6 +29,7 @@ from .staging import (
     declare_field_like,
     delete_staging_data,
     labels_path,
+    require_staging_field,
 )
 
 #: provenance attributes written on every approved label
@@ -35,7 +44,18 @@ def _start(dataset, run):
     if run.config.get("approval_started_at"):
         return run
 
+    # under the review lock: no promote or undo is under way when approval
+    # starts, and none starts after (they refuse once it has started)
+    with review_lock(dataset, run.key):
+        return _start_locked(dataset, get_run(dataset, run.key))
+
+
+def _start_locked(dataset, run):
+    if run.config.get("approval_started_at"):
+        return run
+
     check_reviewable(run)
+    require_staging_field(dataset, run)
     dataset.reload()
     if dataset.has_field(run.label_field):
         raise AutolabelError(
@@ -60,13 +80,16 @@ def _start(dataset, run):
 
 
 def _declare_label_field(dataset, run):
+    if not run.config.get("approval_labels_written"):
+        require_staging_field(dataset, run)
+
     dataset.reload()
     if not dataset.has_field(run.label_field):
         declare_field_like(
             dataset,
             run.label_field,
             run.staging_field,
-            exclude_attrs=(REVIEW_STATE_ATTR,),
+            exclude_attrs=(REVIEW_STATE_ATTR, EPOCH_ATTR),
             extra_attrs=PROVENANCE_ATTRS,
         )
 
@@ -76,7 +99,7 @@ def _declare_label_field(dataset, run):
 def _approved_label(run, label, approved_at):
     return {
         "$mergeObjects": [
-            {"$unsetField": {"field": REVIEW_STATE_ATTR, "input": label}},
+            _without(label, REVIEW_STATE_ATTR, EPOCH_ATTR),
             {
                 "autolabel_run": run.key,
                 "autolabel_source": run.source,
@@ -84,6 +107,13 @@ def _approved_label(run, label, approved_at):
             },
         ]
     }
+
+
+def _without(value, *attrs):
+    for attr in attrs:
+        value = {"$unsetField": {"field": attr, "input": value}}
+
+    return value
 
 
 def _write_labels(dataset, run):
@@ -103,7 +133,7 @@ def _write_labels(dataset, run):
         }
         value = {
             "$mergeObjects": [
-                staged,
+                _without(staged, EPOCH_ATTR),
                 {
                     "detections": {
                         "$map": {
@@ -167,6 +197,7 @@ def _finish(dataset, run):
         approved_at=run.approval_started_at,
     )
     if updated is not None:
+        release_fields(dataset, run.key)
         return updated
 
     # a concurrent approval of the same run (every step is idempotent)

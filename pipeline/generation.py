@@ -11,6 +11,7 @@ import asyncio
 import datetime
 import logging
 import os
+import tempfile
 from concurrent.futures import ThreadPoolExecutor
 
 from bson import ObjectId
@@ -27,20 +28,36 @@ from .datasets import (
     resolve_view,
     validate_confidence_range,
     validate_image_dataset,
+    validate_sample_ids,
+)
+from .claims import (
+    EPOCH_ATTR,
+    claim_run_fields,
+    release_fields,
+    remove_foreign_values,
 )
 from .errors import AutolabelError
 from .runs import (
     RunStatus,
     create_run,
+    delete_run_record,
     edit_dataset_document,
     get_run,
+    list_runs,
     new_run_key,
     now_iso,
+    process_ended,
+    this_process,
     transition,
     update_run,
     validate_run_name,
 )
-from .staging import REVIEW_STATE_ATTR, labels_path, validate_label_field
+from .staging import (
+    REVIEW_STATE_ATTR,
+    clean_orphans,
+    labels_path,
+    validate_label_field,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -144,7 +161,11 @@ class GenerationSettings:
         if task == mc.TASK_INSTANCE_SEGMENTATION:
             self.mask_dir = _validate_mask_dir(mask_dir)
 
-        if not isinstance(workers, int) or workers < 1:
+        if (
+            isinstance(workers, bool)
+            or not isinstance(workers, int)
+            or workers < 1
+        ):
             raise AutolabelError(
                 "workers must be a whole number of at least 1, not %r"
                 % (workers,)
@@ -201,18 +222,65 @@ def _validate_mask_dir(mask_dir):
             "mask PNG files are written"
         )
 
-    mask_dir = os.path.abspath(os.path.expanduser(mask_dir))
+    if not isinstance(mask_dir, (str, os.PathLike)):
+        raise AutolabelError(
+            "mask location must be a folder path, not %r" % (mask_dir,)
+        )
+
+    mask_dir = os.path.abspath(os.path.expanduser(os.fspath(mask_dir)))
     if os.path.exists(mask_dir) and not os.path.isdir(mask_dir):
         raise AutolabelError("mask location %s is not a directory" % mask_dir)
 
-    parent = mask_dir
-    while not os.path.exists(parent):
-        parent = os.path.dirname(parent)
-
-    if not os.access(parent, os.W_OK):
-        raise AutolabelError("mask location %s is not writable" % mask_dir)
-
+    _probe_mask_dir(mask_dir)
     return mask_dir
+
+
+def _probe_mask_dir(mask_dir):
+    """Checks that mask files can be written under ``mask_dir`` by creating
+    its missing folders and writing and removing a file there; the folders
+    it created are removed again (the workers create them when they write
+    masks), so validation leaves nothing behind."""
+    missing = []
+    folder = mask_dir
+    while not os.path.lexists(folder):
+        missing.append(folder)
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            break
+
+        folder = parent
+
+    created = []
+    try:
+        for folder in reversed(missing):
+            try:
+                os.mkdir(folder)
+            except FileExistsError:
+                if not os.path.isdir(folder):
+                    raise
+
+                continue
+
+            created.append(folder)
+
+        fd, probe = tempfile.mkstemp(prefix=".autolabel-probe-", dir=mask_dir)
+        try:
+            os.write(fd, b"autolabel")
+        finally:
+            os.close(fd)
+            os.remove(probe)
+    except OSError as e:
+        raise AutolabelError(
+            "mask location %s cannot be written: %s; choose a folder where "
+            "this user can create files (--mask-dir)"
+            % (mask_dir, e.strerror or e)
+        ) from None
+    finally:
+        for folder in reversed(created):
+            try:
+                os.rmdir(folder)
+            except OSError:
+                pass
 
 
 def _shard_bounds(collection, num_shards):
@@ -253,9 +321,51 @@ def shard_view(dataset, run, shard):
         view = dataset.view()
 
     first, last = run.shards[shard]
-    return view.match(
+    view = view.match(
         (F("_id") >= ObjectId(first)) & (F("_id") <= ObjectId(last))
-    ).exists(run.staging_field, False)
+    )
+    epoch = run.config.get("epoch")
+    if epoch is None:
+        return view.exists(run.staging_field, False)
+
+    # no value yet, or one a worker of an older run on this field left
+    # behind (it is overwritten)
+    value = "$" + run.staging_field
+    return view.match(
+        {
+            "$or": [
+                {"$eq": [{"$type": value}, "missing"]},
+                {
+                    "$and": [
+                        {"$isNumber": value + "." + EPOCH_ATTR},
+                        {"$lt": [value + "." + EPOCH_ATTR, epoch]},
+                    ]
+                },
+            ]
+        }
+    )
+
+
+def unstaged_query(run):
+    """The MongoDB query of the samples a worker of ``run`` may write: those
+    with no staged value, or with one of an older run on the same field.
+
+    Args:
+        run: a :class:`autolabel.pipeline.runs.Run`
+
+    Returns:
+        a query dict
+    """
+    epoch = run.config.get("epoch")
+    if epoch is None:
+        return {run.staging_field: {"$exists": False}}
+
+    return {
+        "$or": [
+            {run.staging_field: {"$exists": False}},
+            {run.staging_field + "." + EPOCH_ATTR: {"$lt": epoch}},
+        ]
+    }
 
 
 def _declare_staging_field(dataset, settings):
@@ -321,7 +431,11 @@ def generate(
     dataset = samples._root_dataset
     collection = resolve_view(dataset, samples)
     if sample_ids is not None:
-        collection = collection.select(list(sample_ids))
+        sample_ids = validate_sample_ids(
+            dataset, sample_ids, allow_empty=False
+        )
+        sample_ids = [str(i) for i in sample_ids]
+        collection = collection.select(sample_ids)
 
     if not label_field:
         raise AutolabelError("a label field (--label-field) is required")
@@ -382,11 +496,26 @@ def generate(
         },
         failures=[],
     )
-    edit_dataset_document(
+    epoch = claim_run_fields(
         dataset,
-        lambda: _declare_staging_field(dataset, settings),
-        retry_on=(ReferenceError, ValueError),
+        key,
+        settings.label_field,
+        settings.staging_field,
+        label_type=settings.label_type,
+        mask_dir=settings.mask_dir,
     )
+    run = update_run(dataset, key, epoch=epoch)
+    try:
+        edit_dataset_document(
+            dataset,
+            lambda: _declare_staging_field(dataset, settings),
+            retry_on=(ReferenceError, ValueError),
+        )
+    except BaseException:
+        delete_run_record(dataset, key)
+        release_fields(dataset, key)
+        raise
+
     return start_shards(dataset, run, delegate=delegate, progress=progress)
 
 
@@ -409,6 +538,14 @@ def start_shards(dataset, run, delegate=True, progress=None):
     if not delegate:
         from .worker import run_shard
 
+        # this process is the run's only worker: refresh_run watches it
+        update_run(
+            dataset,
+            run.key,
+            operation_ids=[],
+            worker=this_process(),
+            heartbeat_at=now_iso(),
+        )
         for n, shard in enumerate(shards):
             sub = None
             if progress is not None:
@@ -416,7 +553,10 @@ def start_shards(dataset, run, delegate=True, progress=None):
                     (n + f) / len(shards), label
                 )
 
-            run_shard(dataset, run.key, shard, progress=sub)
+            try:
+                run_shard(dataset, run.key, shard, progress=sub)
+            except Exception as e:
+                _raise_kept_in_error(dataset, run, e)
 
         return get_run(dataset, run.key)
 
@@ -425,10 +565,44 @@ def start_shards(dataset, run, delegate=True, progress=None):
     return update_run(
         dataset,
         run.key,
+        worker=None,
         operation_ids=op_ids,
         operation_history=list(run.config.get("operation_history") or [])
         + op_ids,
     )
+
+
+def _raise_kept_in_error(dataset, run, error):
+    """Re-raises a failure of generation here and now as one line saying what
+    was left and how to go on."""
+    try:
+        current = get_run(dataset, run.key)
+    except AutolabelError:
+        raise error
+
+    if isinstance(error, AutolabelError):
+        reason = str(error)
+    else:
+        reason = "%s: %s" % (type(error).__name__, error)
+
+    counts = current.config.get("counts") or {}
+    raise AutolabelError(
+        "run %s (%s) failed and is kept in %s with %d of %d samples staged "
+        "(%s); `autolabel resume %s %s` continues it, `autolabel delete %s "
+        "%s` removes it"
+        % (
+            run.key,
+            current.display_name,
+            current.status,
+            counts.get("processed", 0),
+            counts.get("target", 0),
+            reason.rstrip("."),
+            dataset.name,
+            run.key,
+            dataset.name,
+            run.key,
+        )
+    ) from error
 
 
 def _queue_shard(dataset, run, shard):
@@ -473,7 +647,7 @@ def resume_run(dataset, run_key_or_name, delegate=True, progress=None):
         AutolabelError: if the run is not in Error or was not generated by
             models
     """
-    run = get_run(dataset, run_key_or_name)
+    run = refresh_run(dataset, run_key_or_name)
     if run.config.get("shards") is None:
         raise AutolabelError(
             "run '%s' imported existing labels; only generated runs can be "
@@ -525,7 +699,7 @@ def skip_run(dataset, run_key_or_name):
     Raises:
         AutolabelError: if the run is not in Error
     """
-    run = get_run(dataset, run_key_or_name)
+    run = refresh_run(dataset, run_key_or_name)
     if run.status != RunStatus.ERROR:
         raise AutolabelError(
             "run '%s' is %s, not %s; only a failed run can be skipped"
@@ -564,6 +738,12 @@ def mark_shard_done(dataset, run_key, shard):
 def _open_for_review(dataset, run_key, from_status):
     """Counts what a run staged and moves it to In Review."""
     run = get_run(dataset, run_key)
+    epoch = run.config.get("epoch")
+    if epoch is not None:
+        # values a worker of a deleted run on this field wrote outside this
+        # run's target are not this run's
+        remove_foreign_values(dataset, run.staging_field, epoch)
+
     path = labels_path(run.staging_field, run.label_type)
     classes = [c for c in dataset.distinct(path + ".label") if c]
     counts = dict(
@@ -621,13 +801,13 @@ def refresh_run(dataset, run_key_or_name):
     from fiftyone.operators.executor import ExecutionResult
 
     run = get_run(dataset, run_key_or_name)
-    if run.status != RunStatus.GENERATING or not run.operation_ids:
+    if run.status != RunStatus.GENERATING:
         return run
 
     service = DelegatedOperationService()
-    ops = run_operations(run)
+    ops = [op for op in run_operations(run) if op is not None]
     for op in ops:
-        if op is not None and op.run_state == "failed":
+        if op.run_state == "failed":
             error = (op.result.error if op.result else None) or "unknown"
             lines = [l for l in str(error).strip().splitlines() if l.strip()]
             return _fail(
@@ -637,9 +817,8 @@ def refresh_run(dataset, run_key_or_name):
                 % (op.id, lines[-1] if lines else error),
             )
 
-    running = [
-        op for op in ops if op is not None and op.run_state == "running"
-    ]
+    running = [op for op in ops if op.run_state == "running"]
+    waiting = [op for op in ops if op.run_state in ("queued", "scheduled")]
     beat = datetime.datetime.fromisoformat(run.heartbeat_at)
     idle = (
         datetime.datetime.now(datetime.timezone.utc) - beat
@@ -653,6 +832,40 @@ def refresh_run(dataset, run_key_or_name):
             service.set_failed(op.id, result=ExecutionResult(error=message))
 
         return _fail(dataset, run, message)
+
+    if running or waiting:
+        return run
+
+    if run.config.get("shards") is None:
+        # an import: no heartbeat, only its process to watch
+        if process_ended(run.config.get("worker")):
+            return _fail(
+                dataset,
+                run,
+                "the process importing the labels ended before the import "
+                "finished",
+            )
+
+        return run
+
+    # labeled in a process of its own (``generate(delegate=False)``, the
+    # CLI's --now), or queuing was interrupted
+    worker = run.config.get("worker")
+    if process_ended(worker):
+        return _fail(
+            dataset,
+            run,
+            "the process that was labeling (pid %s) ended before the run "
+            "finished" % worker.get("pid"),
+        )
+
+    if idle > HEARTBEAT_TIMEOUT:
+        return _fail(
+            dataset,
+            run,
+            "no heartbeat from the process labeling the run for %d s; it "
+            "was probably killed" % idle,
+        )
 
     return run
 
@@ -669,8 +882,10 @@ def _fail(dataset, run, message):
 
 
 def refresh_runs(dataset):
-    """Refreshes every Generating run of a dataset (:func:`refresh_run`) and
-    lists the runs, newest first.
+    """Refreshes every Generating run of a dataset (:func:`refresh_run`),
+    cleans up after runs deleted outside autolabel
+    (:func:`autolabel.pipeline.staging.clean_orphans`) and lists the runs,
+    newest first.
 
     Args:
         dataset: a :class:`fiftyone.core.dataset.Dataset`
@@ -678,8 +893,7 @@ def refresh_runs(dataset):
     Returns:
         a list of :class:`autolabel.pipeline.runs.Run`
     """
-    from .runs import list_runs
-
+    clean_orphans(dataset)
     for run in list_runs(dataset):
         if run.status == RunStatus.GENERATING:
             refresh_run(dataset, run.key)

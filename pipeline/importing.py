@@ -2,6 +2,12 @@
 
 import fiftyone.core.fields as fof
 
+from .claims import (
+    EPOCH_ATTR,
+    claim_run_fields,
+    release_fields,
+    remove_foreign_values,
+)
 from .datasets import label_type_of, resolve_view, validate_image_dataset
 from .errors import AutolabelError
 from .runs import (
@@ -9,7 +15,9 @@ from .runs import (
     create_run,
     delete_run_record,
     new_run_key,
+    this_process,
     transition,
+    update_run,
     validate_run_name,
 )
 from .staging import (
@@ -65,9 +73,12 @@ def _label_summary(collection, field, label_type):
     return summary
 
 
-def _copy_to_staging(collection, source_field, staging_field, label_type):
+def _copy_to_staging(
+    collection, source_field, staging_field, label_type, epoch
+):
     """Copies the source labels of every sample in ``collection`` into the
-    staging field, each marked in review, in one aggregation."""
+    staging field, each marked in review, in one aggregation; the values
+    carry the epoch of the run's claim of the field."""
     src = "$" + source_field
     mark = {
         "$mergeObjects": ["$$this", {REVIEW_STATE_ATTR: ReviewState.IN_REVIEW}]
@@ -78,6 +89,7 @@ def _copy_to_staging(collection, source_field, staging_field, label_type):
                 {"_cls": "Detections"},
                 {"$ifNull": [src, {}]},
                 {
+                    EPOCH_ATTR: epoch,
                     "detections": {
                         "$map": {
                             "input": {"$ifNull": [src + ".detections", []]},
@@ -94,7 +106,10 @@ def _copy_to_staging(collection, source_field, staging_field, label_type):
                 {
                     "$mergeObjects": [
                         src,
-                        {REVIEW_STATE_ATTR: ReviewState.IN_REVIEW},
+                        {
+                            REVIEW_STATE_ATTR: ReviewState.IN_REVIEW,
+                            EPOCH_ATTR: epoch,
+                        },
                     ]
                 },
                 None,
@@ -218,11 +233,16 @@ def import_labels(
         workers=1,
         operation_ids=[],
         counts={},
+        worker=this_process(),
     )
     if progress is None:
         progress = lambda fraction, label: None
 
+    epoch = claim_run_fields(
+        dataset, key, label_field, staging_field, label_type=label_type
+    )
     try:
+        run = update_run(dataset, key, epoch=epoch)
         progress(0.1, "copying labels")
         declare_field_like(
             dataset,
@@ -230,7 +250,10 @@ def import_labels(
             source_field,
             extra_attrs={REVIEW_STATE_ATTR: fof.StringField},
         )
-        _copy_to_staging(collection, source_field, staging_field, label_type)
+        _copy_to_staging(
+            collection, source_field, staging_field, label_type, epoch
+        )
+        remove_foreign_values(dataset, staging_field, epoch)
         dataset._reload_docs(hard=True)
         counts = {
             "samples": dataset.exists(staging_field).count(),
@@ -249,4 +272,5 @@ def import_labels(
         # an import that did not finish leaves nothing behind
         delete_staging_data(dataset, staging_field)
         delete_run_record(dataset, key)
+        release_fields(dataset, key)
         raise

@@ -3,7 +3,8 @@ id>.png``, referenced by ``Detection.mask_path``. Files no label refers to
 any more (a deleted run, the labels an approval discarded) are removed."""
 
 import os
-import shutil
+
+import fiftyone.core.labels as fol
 
 from .staging import labels_path
 
@@ -21,24 +22,36 @@ def run_mask_dir(run):
     return os.path.join(mask_dir, run.key) if mask_dir else None
 
 
-def delete_run_masks(run):
-    """Deletes every mask file of a run (its labels are gone).
-
-    Args:
-        run: a :class:`autolabel.pipeline.Run`
-    """
-    folder = run_mask_dir(run)
-    if folder and os.path.isdir(folder):
-        shutil.rmtree(folder, ignore_errors=True)
-
-
-def delete_unreferenced_masks(dataset, run, field):
-    """Deletes the mask files of a run that no label of ``field`` refers to.
+def delete_run_masks(dataset, run):
+    """Deletes the mask files of a run (its labels are gone) that no label
+    field of the dataset refers to: a field the user made of the run's
+    labels keeps its masks.
 
     Args:
         dataset: a :class:`fiftyone.core.dataset.Dataset`
         run: a :class:`autolabel.pipeline.Run`
-        field: the label field whose labels keep their masks
+
+    Returns:
+        the number of files deleted
+    """
+    dataset.reload()
+    fields = [
+        name
+        for name, field in dataset.get_field_schema().items()
+        if getattr(field, "document_type", None) is not None
+        and issubclass(field.document_type, fol.Detections)
+    ]
+    return delete_unreferenced_masks(dataset, run, fields)
+
+
+def delete_unreferenced_masks(dataset, run, fields):
+    """Deletes the mask files of a run that no label of ``fields`` refers to.
+
+    Args:
+        dataset: a :class:`fiftyone.core.dataset.Dataset`
+        run: a :class:`autolabel.pipeline.Run`
+        fields: a label field, or a list of Detections fields, whose labels
+            keep their masks
 
     Returns:
         the number of files deleted
@@ -47,10 +60,14 @@ def delete_unreferenced_masks(dataset, run, field):
     if not folder or not os.path.isdir(folder):
         return 0
 
+    if isinstance(fields, str):
+        fields = [fields]
+
     kept = set()
-    if dataset.has_field(field):
-        path = labels_path(field, run.label_type) + ".mask_path"
-        kept = {p for p in dataset.distinct(path) if p}
+    for field in fields:
+        if dataset.has_field(field):
+            path = labels_path(field, run.label_type) + ".mask_path"
+            kept.update(p for p in dataset.distinct(path) if p)
 
     deleted = 0
     for root, _, files in os.walk(folder, topdown=False):
@@ -60,7 +77,7 @@ def delete_unreferenced_masks(dataset, run, field):
                 os.remove(filepath)
                 deleted += 1
 
-        if root != folder and not os.listdir(root):
+        if not os.listdir(root):
             os.rmdir(root)
 
     return deleted

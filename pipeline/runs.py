@@ -6,9 +6,14 @@ every change here is an atomic ``$set`` on the run's document, and status
 changes are compare-and-set updates that name the expected current status.
 """
 
+import contextlib
 import datetime
+import os
 import secrets
+import socket
 import threading
+import time
+import unicodedata
 
 import fiftyone as fo
 import fiftyone.core.odm as foo
@@ -18,6 +23,13 @@ from .errors import AutolabelError
 _DOCUMENT_LOCK = threading.RLock()
 
 RUN_METHOD = "auto_labeling"
+
+#: seconds a review lock lasts unless its holder renews it (a killed holder
+#: blocks the run's review writes at most this long)
+REVIEW_LOCK_LEASE = 30.0
+
+#: seconds a review write waits for the run's lock before giving up
+REVIEW_LOCK_WAIT = float(os.environ.get("AUTOLABEL_REVIEW_LOCK_WAIT", 120))
 
 
 class RunStatus:
@@ -59,7 +71,8 @@ class Run:
         d = {
             k: v
             for k, v in self.config.items()
-            if k not in ("cls", "type", "method", "stats_totals")
+            if k
+            not in ("cls", "type", "method", "stats_totals", "review_lock")
         }
         d["key"] = self.key
         d["display_name"] = self.display_name
@@ -79,6 +92,58 @@ def now_iso():
 def new_run_key():
     """Returns a fresh run key, a valid FiftyOne run key."""
     return "autolabel_" + secrets.token_hex(4)
+
+
+def this_process():
+    """Identifies this process, for :func:`process_ended`.
+
+    Returns:
+        a dict ``{"host", "boot_id", "pid"}``
+    """
+    return {
+        "host": socket.gethostname(),
+        "boot_id": _boot_id(),
+        "pid": os.getpid(),
+    }
+
+
+def _boot_id():
+    try:
+        with open("/proc/sys/kernel/random/boot_id") as f:
+            return f.read().strip()
+    except OSError:
+        return None
+
+
+def process_ended(worker):
+    """Whether the process of a ``worker`` record (:func:`this_process`) is
+    known to have ended; only a process on this machine can be checked.
+
+    Args:
+        worker: a dict from :func:`this_process`, or None
+
+    Returns:
+        True or False
+    """
+    if not worker or worker.get("host") != socket.gethostname():
+        return False
+
+    if worker.get("boot_id") != _boot_id():
+        return False
+
+    pid = worker.get("pid")
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except (PermissionError, TypeError):
+        return False
+
+    try:  # a killed child its parent has not waited for yet
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+    except (OSError, IndexError):
+        return False
 
 
 def _runs_collection():
@@ -121,10 +186,19 @@ def get_run(dataset, run_key_or_name):
         a :class:`Run`
 
     Raises:
-        AutolabelError: if the dataset has no such run
+        AutolabelError: if the key or name is not a non-empty string (an
+            unnamed run's name is None: None must not find it), or the
+            dataset has no such run
     """
     if isinstance(run_key_or_name, Run):
         run_key_or_name = run_key_or_name.key
+
+    if not isinstance(run_key_or_name, str) or not run_key_or_name.strip():
+        raise AutolabelError(
+            "a run key or name must be a non-empty string, not %r; "
+            "`autolabel runs %s` lists the runs of dataset '%s'"
+            % (run_key_or_name, dataset.name, dataset.name)
+        )
 
     runs = list_runs(dataset)
     for run in runs:
@@ -153,7 +227,8 @@ def validate_run_name(dataset, name, exclude_key=None):
         the name, stripped of surrounding whitespace
 
     Raises:
-        AutolabelError: if the name is empty, too long, or taken
+        AutolabelError: if the name is empty, too long, has a control
+            character (a newline, a tab, ...), or is taken
     """
     if not isinstance(name, str) or not name.strip():
         raise AutolabelError("a run name must be a non-empty string")
@@ -162,6 +237,13 @@ def validate_run_name(dataset, name, exclude_key=None):
     if len(name) > 100:
         raise AutolabelError(
             "run name is %d characters long; use at most 100" % len(name)
+        )
+
+    bad = [c for c in name if unicodedata.category(c) in ("Cc", "Zl", "Zp")]
+    if bad:
+        raise AutolabelError(
+            "run name %r has a control character (%r); use a name on one "
+            "line without tabs or other control characters" % (name, bad[0])
         )
 
     for run in list_runs(dataset):
@@ -346,3 +428,91 @@ def delete_run_record(dataset, run_key):
             dataset.delete_run(run_key)
 
     edit_dataset_document(dataset, delete)
+
+
+@contextlib.contextmanager
+def review_lock(dataset, run_key):
+    """Holds a run's review lock: promote, undo and the start of an approval
+    of one run happen one at a time, in whatever processes they run, so that
+    concurrent review writes give the result of some serial order and their
+    counts are exact.
+
+    The lock is a lease in the run's record, renewed by a thread while it is
+    held; a process killed while holding it blocks the run for at most
+    :data:`REVIEW_LOCK_LEASE` seconds.
+
+    Args:
+        dataset: a :class:`fiftyone.core.dataset.Dataset`
+        run_key: the run key
+
+    Raises:
+        AutolabelError: if the run does not exist, or another review write
+            held its lock for :data:`REVIEW_LOCK_WAIT` seconds
+    """
+    token = secrets.token_hex(8)
+    query = _run_filter(dataset, run_key)
+    deadline = time.monotonic() + REVIEW_LOCK_WAIT
+    while True:
+        now = time.time()
+        doc = _runs_collection().find_one_and_update(
+            dict(
+                query,
+                **{
+                    "$or": [
+                        {"config.review_lock": None},
+                        {"config.review_lock.expires": {"$lt": now}},
+                    ]
+                },
+            ),
+            {
+                "$set": {
+                    "config.review_lock": {
+                        "token": token,
+                        "expires": now + REVIEW_LOCK_LEASE,
+                    }
+                }
+            },
+        )
+        if doc is not None:
+            break
+
+        if _runs_collection().count_documents(query, limit=1) == 0:
+            raise AutolabelError(
+                "dataset '%s' has no auto-labeling run '%s'"
+                % (dataset.name, run_key)
+            )
+
+        if time.monotonic() > deadline:
+            raise AutolabelError(
+                "run %s is busy with another promote, undo or approval for "
+                "over %d s; try again when it is done"
+                % (run_key, REVIEW_LOCK_WAIT)
+            )
+
+        time.sleep(0.05)
+
+    held = dict(query, **{"config.review_lock.token": token})
+    stop = threading.Event()
+
+    def renew():
+        while not stop.wait(REVIEW_LOCK_LEASE / 3):
+            _runs_collection().update_one(
+                held,
+                {
+                    "$set": {
+                        "config.review_lock.expires": time.time()
+                        + REVIEW_LOCK_LEASE
+                    }
+                },
+            )
+
+    renewer = threading.Thread(target=renew, daemon=True)
+    renewer.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        renewer.join()
+        _runs_collection().update_one(
+            held, {"$set": {"config.review_lock": None}}
+        )

@@ -19,8 +19,11 @@ from fiftyone import ViewField as F
 
 from .datasets import (
     resolve_view,
+    to_object_ids,
     validate_confidence_range,
+    validate_field_name,
     validate_new_field_name,
+    validate_sample_ids,
 )
 from .errors import AutolabelError
 from .runs import (
@@ -29,6 +32,7 @@ from .runs import (
     get_run,
     list_runs,
     edit_dataset_document,
+    review_lock,
 )
 
 REVIEW_STATE_ATTR = "review_state"
@@ -283,8 +287,17 @@ class _Selection:
         self.run = run
         self.state = state
         self.classes = list(classes) if classes else None
-        self.sample_ids = _object_ids(sample_ids)
-        self.label_ids = _object_ids(label_ids)
+        if self.classes is not None:
+            _check_classes(dataset, run, self.classes)
+
+        self.sample_ids = (
+            None
+            if sample_ids is None
+            else validate_sample_ids(dataset, sample_ids)
+        )
+        self.label_ids = (
+            None if label_ids is None else to_object_ids(label_ids, "label")
+        )
 
     def label_query(self):
         """The selection's label conditions in MongoDB query syntax."""
@@ -335,11 +348,51 @@ class _Selection:
         return view.filter_labels(self.run.staging_field, expr)
 
 
-def _object_ids(ids):
-    if ids is None:
-        return None
+def run_classes(dataset, run):
+    """The classes of a run: those of its config, or, where it has none (a
+    fixed-vocabulary model run on all its classes), the distinct labels of
+    its staging field.
 
-    return [ObjectId(i) if not isinstance(i, ObjectId) else i for i in ids]
+    Args:
+        dataset: a :class:`fiftyone.core.dataset.Dataset`
+        run: a :class:`autolabel.pipeline.runs.Run`
+
+    Returns:
+        a list of class names
+    """
+    classes = run.config.get("classes")
+    if classes:
+        return list(classes)
+
+    path = labels_path(run) + ".label"
+    return sorted(
+        c
+        for c in dataset._sample_collection.distinct(path)
+        if isinstance(c, str)
+    )
+
+
+def _check_classes(dataset, run, classes, shown=30):
+    """Raises AutolabelError naming the run's classes if some of ``classes``
+    are not among them: a misspelt class would select nothing."""
+    known = run_classes(dataset, run)
+    known_set = set(known)
+    unknown = [c for c in classes if c not in known_set]
+    if not unknown:
+        return
+
+    listed = ", ".join(str(c) for c in known[:shown])
+    if len(known) > shown:
+        listed += ", ... (%d classes in all)" % len(known)
+
+    raise AutolabelError(
+        "run '%s' has no class %s; its classes are: %s"
+        % (
+            run.display_name,
+            ", ".join(repr(c) for c in unknown),
+            listed or "none (it has no labels)",
+        )
+    )
 
 
 def _set_review_state(selection, to_state, progress=None):
@@ -514,6 +567,7 @@ def promote_labels(
     """
     run = get_run(dataset, run_key_or_name)
     check_reviewable(run)
+    require_staging_field(dataset, run)
     selection = _Selection(
         dataset,
         run,
@@ -525,7 +579,7 @@ def promote_labels(
         sample_ids=sample_ids,
         label_ids=label_ids,
     )
-    return _set_review_state(
+    return _locked_set_review_state(
         selection, ReviewState.PROMOTED, progress=progress
     )
 
@@ -550,11 +604,68 @@ def undo_labels(
     """
     run = get_run(dataset, run_key_or_name)
     check_reviewable(run)
+    require_staging_field(dataset, run)
     selection = _Selection(
         dataset, run, view, ReviewState.PROMOTED, classes=classes
     )
-    return _set_review_state(
+    return _locked_set_review_state(
         selection, ReviewState.IN_REVIEW, progress=progress
+    )
+
+
+def _locked_set_review_state(selection, to_state, progress=None):
+    """:func:`_set_review_state` under the run's review lock, with the run
+    read again and checked once the lock is held: of concurrent review
+    writes each sees the others' results, and the count is exact."""
+    dataset = selection.dataset
+    with review_lock(dataset, selection.run.key):
+        run = get_run(dataset, selection.run.key)
+        check_reviewable(run)
+        selection.run = run
+        return _set_review_state(selection, to_state, progress=progress)
+
+
+def has_staging_field(dataset, run):
+    """Whether a run's staging field is declared on its dataset, read from
+    the database (another process may have deleted or renamed it).
+
+    Args:
+        dataset: a :class:`fiftyone.core.dataset.Dataset`
+        run: a :class:`autolabel.pipeline.runs.Run`
+
+    Returns:
+        True or False
+    """
+    return (
+        foo.get_db_conn().datasets.count_documents(
+            {
+                "_id": dataset._doc.id,
+                "sample_fields.name": run.staging_field,
+            },
+            limit=1,
+        )
+        > 0
+    )
+
+
+def require_staging_field(dataset, run):
+    """Checks that a run in review still has its staging field.
+
+    Args:
+        dataset: a :class:`fiftyone.core.dataset.Dataset`
+        run: a :class:`autolabel.pipeline.runs.Run`
+
+    Raises:
+        AutolabelError: if the field was deleted or renamed outside autolabel
+    """
+    if run.status == RunStatus.APPROVED or has_staging_field(dataset, run):
+        return
+
+    raise AutolabelError(
+        "the staging field '%s' of run '%s' no longer exists (deleted or "
+        "renamed outside autolabel), so its labels cannot be reviewed or "
+        "approved; delete the run with `autolabel delete %s %s`"
+        % (run.staging_field, run.display_name, dataset.name, run.key)
     )
 
 
@@ -730,6 +841,7 @@ def label_stats(dataset, run_key_or_name, view=None, state=None):
         AutolabelError: if the run does not exist
     """
     run = get_run(dataset, run_key_or_name)
+    require_staging_field(dataset, run)
     view = resolve_view(dataset, view)
     states = (ReviewState.IN_REVIEW, ReviewState.PROMOTED)
     if state is not None:
@@ -914,6 +1026,7 @@ def validate_label_field(dataset, label_field):
         AutolabelError: if either name is invalid, exists, or is claimed by
             another run that is not yet approved
     """
+    validate_field_name(label_field)
     staging_field = staging_field_name(label_field)
     for run in list_runs(dataset):
         if run.status != RunStatus.APPROVED and {
@@ -969,7 +1082,10 @@ def delete_run(dataset, run_key_or_name):
     """Deletes a run and its staged labels.
 
     The run's label field, once approved, belongs to the dataset and is
-    never deleted.
+    never deleted, and neither is a field the user made of its staging
+    field (renamed): mask files that any field of the dataset refers to are
+    kept. A Generating run can be deleted: its workers stop at their next
+    write.
 
     Args:
         dataset: a :class:`fiftyone.core.dataset.Dataset`
@@ -981,9 +1097,17 @@ def delete_run(dataset, run_key_or_name):
     Raises:
         AutolabelError: if the run does not exist or its approval is under way
     """
+    from .claims import release_fields
+    from .masks import delete_run_masks
+
     run = get_run(dataset, run_key_or_name)
-    if run.status == RunStatus.IN_REVIEW and run.config.get(
-        "approval_started_at"
+    if (
+        run.status == RunStatus.IN_REVIEW
+        and run.config.get("approval_started_at")
+        and (
+            run.config.get("approval_labels_written")
+            or has_staging_field(dataset, run)
+        )
     ):
         raise AutolabelError(
             "run '%s' is being approved; run `autolabel approve` again to "
@@ -991,10 +1115,67 @@ def delete_run(dataset, run_key_or_name):
         )
 
     if run.status != RunStatus.APPROVED:
-        from .masks import delete_run_masks
-
         delete_staging_data(dataset, run.staging_field)
-        delete_run_masks(run)
+        delete_run_masks(dataset, run)
 
     delete_run_record(dataset, run.key)
+    release_fields(dataset, run.key)
     return run
+
+
+def clean_orphans(dataset):
+    """Cleans up after runs whose records are gone but whose fields are
+    still claimed: deleted with FiftyOne's own ``dataset.delete_run``, or a
+    process killed while creating or deleting a run. Their staging field
+    and their mask files that no field refers to are deleted; a field the
+    user made (the approved label field, a renamed staging field) is kept.
+
+    Args:
+        dataset: a :class:`fiftyone.core.dataset.Dataset`
+
+    Returns:
+        a list of dicts ``{"run", "staging_field", "labels", "masks"}``, one
+        per run cleaned up after
+    """
+    from .claims import orphaned_claims, release_fields, take_orphan
+    from .masks import delete_run_masks
+    from .runs import Run
+
+    cleaned = []
+    for orphan in orphaned_claims(
+        dataset, lambda: [r.key for r in list_runs(dataset)]
+    ):
+        owner = take_orphan(dataset, orphan)
+        if owner is None:
+            continue  # another process is cleaning up after it
+
+        staging_field = orphan.get("staging_field")
+        label_type = orphan.get("label_type") or "Detections"
+        labels = 0
+        if staging_field:
+            labels = dataset._sample_collection.aggregate(
+                [
+                    {"$match": {staging_field: {"$exists": True}}},
+                    {"$project": {"_l": labels_array_expr(staging_field, label_type)}},
+                    {"$group": {"_id": None, "n": {"$sum": {"$size": "$_l"}}}},
+                ]
+            )
+            labels = next(iter(labels), {}).get("n", 0)
+            delete_staging_data(dataset, staging_field)
+
+        ghost = Run(
+            orphan["run"],
+            {"mask_dir": orphan.get("mask_dir"), "label_type": label_type},
+        )
+        masks = delete_run_masks(dataset, ghost)
+        release_fields(dataset, owner)
+        cleaned.append(
+            {
+                "run": orphan["run"],
+                "staging_field": staging_field,
+                "labels": labels,
+                "masks": masks,
+            }
+        )
+
+    return cleaned

@@ -12,8 +12,10 @@ number of images is in flight at any time.
 import collections
 import contextlib
 import datetime
+import errno
 import logging
 import os
+import shutil
 import queue
 import threading
 import time
@@ -27,12 +29,15 @@ from pymongo import UpdateOne
 import fiftyone.core.odm as foo
 
 from ..models import registry as mr
+from .claims import EPOCH_ATTR
 from .errors import AutolabelError
 from .generation import (
+    HEARTBEAT_TIMEOUT,
     MAX_FAILURE_RATE,
     MAX_RECORDED_FAILURES,
     mark_shard_done,
     shard_view,
+    unstaged_query,
 )
 from .images import ImageError, read_image
 from .runs import RunStatus, get_run, now_iso, update_run
@@ -40,11 +45,13 @@ from .staging import REVIEW_STATE_ATTR, ReviewState
 
 logger = logging.getLogger(__name__)
 
-#: failures are judged against the cap only after this many samples
-MIN_SAMPLES_FOR_FAILURE_RATE = 20
-
 #: threads that encode and write mask PNGs
 MASK_WRITER_THREADS = 4
+
+
+class RunStopped(AutolabelError):
+    """The run a worker labels was deleted, or is no longer Generating: the
+    worker stops writing."""
 
 
 class _Item:
@@ -184,9 +191,11 @@ class StagedWriter:
         flush_size (256): samples per bulk write
     """
 
-    def __init__(self, dataset, run, flush_size=256):
+    def __init__(self, dataset, run, shard=0, flush_size=256):
         self.dataset = dataset
         self.run = run
+        self.shard = shard
+        self.epoch = run.config.get("epoch")
         self.flush_size = flush_size
         self.queue = queue.Queue(maxsize=8)
         self.error = None
@@ -232,26 +241,16 @@ class StagedWriter:
                                 "sample_id": str(item.sample_id),
                                 "filepath": item.filepath,
                                 "reason": item.error,
+                                "shard": self.shard,
                             }
                         )
                         continue
 
                     value, n = self._staged_value(item, result)
-                    labels += n
-                    ops.append(
-                        UpdateOne(
-                            {
-                                "_id": item.sample_id,
-                                self.run.staging_field: {"$exists": False},
-                            },
-                            {
-                                "$set": {
-                                    self.run.staging_field: value,
-                                    "last_modified_at": datetime.datetime.utcnow(),
-                                }
-                            },
-                        )
-                    )
+                    if self.epoch is not None:
+                        value[EPOCH_ATTR] = self.epoch
+
+                    ops.append((item.sample_id, value, n))
 
                 # the masks of the batch are on disk before its labels are
                 self._write_masks()
@@ -279,15 +278,23 @@ class StagedWriter:
                 self._mask_pool.shutdown()
 
     def _flush(self, ops, failures, labels):
-        if ops:
-            self.dataset._sample_collection.bulk_write(ops, ordered=False)
+        runs = foo.get_db_conn().runs
+        run_filter = {"_dataset_id": self.dataset._doc.id, "key": self.run.key}
+        live = runs.find_one(
+            dict(run_filter, **{"config.status": RunStatus.GENERATING}),
+            {"_id": True},
+        )
+        if live is None:
+            raise RunStopped(_stopped_message(self.dataset, self.run))
 
-        self.processed += len(ops)
+        processed, labels = self._write_values(ops)
+        self.processed += processed
         self.failed += len(failures)
         update = {
             "$inc": {
-                "config.counts.processed": len(ops),
+                "config.counts.processed": processed,
                 "config.counts.failed": len(failures),
+                "config.shard_failed.%d" % self.shard: len(failures),
                 "config.counts.labels": labels,
             },
             "$set": {"config.heartbeat_at": now_iso()},
@@ -301,9 +308,47 @@ class StagedWriter:
             }
             self.failures.extend(failures[:MAX_RECORDED_FAILURES])
 
-        foo.get_db_conn().runs.update_one(
-            {"_dataset_id": self.dataset._doc.id, "key": self.run.key}, update
+        runs.update_one(run_filter, update)
+
+    def _write_values(self, ops):
+        """Writes staged values where the samples have none of this run yet;
+        returns ``(samples written, labels written)``."""
+        if not ops:
+            return 0, 0
+
+        field = self.run.staging_field
+        coll = self.dataset._sample_collection
+        # samples a concurrent worker of this run staged already (a resumed
+        # run whose superseded operation ran anyway) are left as they are
+        mine = (
+            {field + "." + EPOCH_ATTR: self.epoch}
+            if self.epoch is not None
+            else {field: {"$exists": True}}
         )
+        done = {
+            d["_id"]
+            for d in coll.find(
+                dict(mine, _id={"$in": [sid for sid, _, _ in ops]}),
+                {"_id": True},
+            )
+        }
+        ops = [op for op in ops if op[0] not in done]
+        if not ops:
+            return 0, 0
+
+        now = datetime.datetime.utcnow()
+        guard = unstaged_query(self.run)
+        result = coll.bulk_write(
+            [
+                UpdateOne(
+                    dict(guard, _id=sid),
+                    {"$set": {field: value, "last_modified_at": now}},
+                )
+                for sid, value, _ in ops
+            ],
+            ordered=False,
+        )
+        return result.matched_count, sum(n for _, _, n in ops)
 
     def _staged_value(self, item, result):
         if self.run.label_type == "Classification":
@@ -352,7 +397,11 @@ class StagedWriter:
             folder = os.path.join(
                 self.run.mask_dir, self.run.key, str(item.sample_id)
             )
-            os.makedirs(folder, exist_ok=True)
+            try:
+                os.makedirs(folder, exist_ok=True)
+            except OSError as e:
+                raise MaskWriteError(os.path.join(folder, "x.png"), e) from None
+
             for det, i in zip(detections, keep.tolist()):
                 det["mask_path"] = os.path.join(folder, "%s.png" % det["_id"])
                 self._mask_jobs.append((det["mask_path"], masks[i], pixels[i]))
@@ -383,8 +432,48 @@ def _write_mask(job):
     c2 = max(c1 + 1, min(int(np.ceil(x2)), width))
     r2 = max(r1 + 1, min(int(np.ceil(y2)), height))
     crop = np.asarray(mask[r1:r2, c1:c2], dtype=np.uint8) * 255
-    if not cv2.imwrite(path, crop):
-        raise OSError("could not write mask %s" % path)
+    ok, png = cv2.imencode(".png", crop)
+    if not ok:
+        raise AutolabelError("could not encode the mask of %s" % path)
+
+    try:
+        with open(path, "wb") as f:
+            f.write(png.tobytes())
+    except OSError as e:
+        raise MaskWriteError(path, e) from None
+
+
+class MaskWriteError(AutolabelError):
+    """A mask file could not be written; the message names the mask location
+    and why (a full disk says so)."""
+
+    def __init__(self, path, error):
+        location = os.path.dirname(os.path.dirname(os.path.dirname(path)))
+        if error.errno == errno.ENOSPC:
+            reason = "is full (no space left on its device)"
+        elif error.errno == errno.EDQUOT:
+            reason = "is over its disk quota"
+        else:
+            reason = "cannot be written (%s)" % (error.strerror or error)
+
+        super().__init__(
+            "mask location %s %s; free space or choose another mask location, "
+            "then resume the run" % (location, reason)
+        )
+
+
+def _stopped_message(dataset, run):
+    doc = foo.get_db_conn().runs.find_one(
+        {"_dataset_id": dataset._doc.id, "key": run.key}, {"config.status": 1}
+    )
+    if doc is None:
+        return "run %s was deleted while it was generating; its worker " \
+            "stopped" % run.key
+
+    return "run %s is %s; its worker stopped" % (
+        run.key,
+        doc["config"].get("status"),
+    )
 
 
 def run_shard(
@@ -417,12 +506,18 @@ def run_shard(
         logger.info("run %s is %s; nothing to do", run.key, run.status)
         return run
 
-    update_run(dataset, run.key, heartbeat_at=now_iso())
+    run = _start_shard(dataset, run, shard)
     try:
-        with _library_threads():
+        with _heartbeat(dataset, run.key), _library_threads():
             _label_shard(
                 dataset, run, shard, progress, batch_size, num_threads
             )
+    except RunStopped:
+        if _runs_doc(dataset, run.key) is None:
+            # deleted: the masks this worker wrote since are nobody's
+            _delete_mask_folder(run)
+
+        raise
     except BaseException as e:
         update_run(
             dataset,
@@ -434,6 +529,87 @@ def run_shard(
         raise
 
     return mark_shard_done(dataset, run.key, shard)
+
+
+def _runs_doc(dataset, run_key):
+    return foo.get_db_conn().runs.find_one(
+        {"_dataset_id": dataset._doc.id, "key": run_key}
+    )
+
+
+def _delete_mask_folder(run):
+    mask_dir = run.config.get("mask_dir")
+    if mask_dir:
+        shutil.rmtree(os.path.join(mask_dir, run.key), ignore_errors=True)
+
+
+def _start_shard(dataset, run, shard):
+    """Forgets the failures of a shard's earlier attempts, which this one
+    retries (failed samples have no staged value): each sample is counted
+    once, however often the run is resumed."""
+    i = str(int(shard))
+    foo.get_db_conn().runs.update_one(
+        {"_dataset_id": dataset._doc.id, "key": run.key},
+        [
+            {
+                "$set": {
+                    "config.counts.failed": {
+                        "$max": [
+                            0,
+                            {
+                                "$subtract": [
+                                    {"$ifNull": ["$config.counts.failed", 0]},
+                                    {
+                                        "$ifNull": [
+                                            "$config.shard_failed." + i,
+                                            0,
+                                        ]
+                                    },
+                                ]
+                            },
+                        ]
+                    },
+                    "config.shard_failed." + i: 0,
+                    "config.failures": {
+                        "$filter": {
+                            "input": {"$ifNull": ["$config.failures", []]},
+                            "cond": {"$ne": ["$$this.shard", int(shard)]},
+                        }
+                    },
+                    "config.heartbeat_at": now_iso(),
+                    "config.updated_at": now_iso(),
+                }
+            }
+        ],
+    )
+    return get_run(dataset, run.key)
+
+
+@contextlib.contextmanager
+def _heartbeat(dataset, run_key):
+    """Sends the run's heartbeat from a thread while a shard is labeled
+    (loading a model can take longer than any write), so that a killed
+    worker is noticed by :func:`autolabel.pipeline.refresh_run` and a live
+    one never is."""
+    stop = threading.Event()
+    interval = max(0.5, min(30.0, HEARTBEAT_TIMEOUT / 4))
+
+    def beat():
+        while not stop.wait(interval):
+            update_run(
+                dataset,
+                run_key,
+                expected_status=RunStatus.GENERATING,
+                heartbeat_at=now_iso(),
+            )
+
+    thread = threading.Thread(target=beat, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
 
 
 @contextlib.contextmanager
@@ -492,8 +668,12 @@ def _label_shard(dataset, run, shard, progress, batch_size, num_threads):
     classes = (
         run.classes if adapter is None or not adapter.entry.zero_shot else None
     )
-    writer = StagedWriter(dataset, run)
+    writer = StagedWriter(dataset, run, shard=shard)
     counts = {"done": 0, "failed": 0}
+    # the cap is judged on the run's whole target: the failures of the other
+    # shards (as of now) plus this one's
+    failed_elsewhere = (run.config.get("counts") or {}).get("failed", 0)
+    target = (run.config.get("counts") or {}).get("target") or total
     # seconds the loop spent waiting for decoded images, in the model(s) and
     # handing batches to the writer: logged at the end of the shard
     timings = collections.Counter()
@@ -572,21 +752,18 @@ def _label_shard(dataset, run, shard, progress, batch_size, num_threads):
         timings["writer_wait"] += time.perf_counter() - t
         counts["done"] += len(batch)
         counts["failed"] += len(batch) - len(ok)
-        done, failed = counts["done"], counts["failed"]
-        if (
-            done >= MIN_SAMPLES_FOR_FAILURE_RATE
-            and failed > MAX_FAILURE_RATE * done
-        ):
+        done, failed = counts["done"], counts["failed"] + failed_elsewhere
+        if failed > MAX_FAILURE_RATE * target:
             example = (
                 next(item for item in batch if item.error)
                 if (len(ok) < len(batch))
                 else None
             )
             raise AutolabelError(
-                "%d of %d samples failed, more than %d%%%s"
+                "%d of the run's %d samples failed, more than %d%%%s"
                 % (
                     failed,
-                    done,
+                    target,
                     100 * MAX_FAILURE_RATE,
                     (
                         "; e.g. %s: %s" % (example.filepath, example.error)
