@@ -1,5 +1,11 @@
 # Set-up and entry points. `make demo` and `make test` install everything
 # they need into .venv on first use; later runs reuse it.
+#
+# Only `make setup` and `make demo` (through `setup`) link this checkout into
+# the user's FiftyOne plugins directory (`autolabel install-plugin`). `make
+# test` and the benchmarks never touch it: the tests and benchmarks link the
+# plugin into a private plugins directory of their own (tests/conftest.py), so
+# a test run from a temporary clone leaves no dangling link behind.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -17,6 +23,7 @@ $(STAMP): requirements.txt pyproject.toml
 	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $(STAMP)
 
+# installs the venv and links this checkout into the user's plugins directory
 setup: $(STAMP)
 	$(BIN)/autolabel install-plugin
 
@@ -25,7 +32,7 @@ demo: setup
 
 # CI: the committed panel bundle must match its sources; the browser tests
 # need Debian's Chromium
-test: setup check-js browser
+test: $(STAMP) check-js browser
 	$(BIN)/python -m pytest -q
 
 js:
@@ -37,10 +44,10 @@ check-js:
 browser:
 	bash tests/install_browser.sh
 
-bench: setup
+bench: $(STAMP)
 	$(BIN)/python bench/review.py
 
-bench-panel: setup
+bench-panel: $(STAMP)
 	$(BIN)/python bench/panel.py
 
 clean-venv:

@@ -1001,6 +1001,10 @@ def batched_nms(boxes, scores, labels, image_idx, iou, num_images):
     if not len(boxes):
         return torch.zeros(0, dtype=torch.long, device=boxes.device)
 
+    # in float64: shifted by tens of thousands of pixels, float32 boxes keep
+    # only ~0.004 px, enough to flip a decision at the IoU threshold, and an
+    # image's labels would depend on its place in the batch
+    boxes, scores = boxes.double(), scores.double()
     low = boxes.min()
     span = boxes.max() - low + 1
     shift_x = (labels.to(boxes.dtype) * span)[:, None]

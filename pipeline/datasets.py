@@ -6,6 +6,8 @@ anything is changed; the CLI, the operators and the panel all call these.
 
 import re
 
+from bson import ObjectId
+
 import fiftyone as fo
 import fiftyone.core.fields as fof
 import fiftyone.core.labels as fol
@@ -51,8 +53,17 @@ def validate_image_dataset(dataset):
         dataset: a :class:`fiftyone.core.dataset.Dataset`
 
     Raises:
-        AutolabelError: if its media type is not ``image``
+        AutolabelError: if it has no samples, or its media type is not
+            ``image``
     """
+    # FiftyOne sets a dataset's media type from its first sample
+    if dataset.media_type is None and not dataset.count():
+        raise AutolabelError(
+            "dataset '%s' has no samples; add image samples to it (for "
+            "example with dataset.add_images_dir()) before auto-labeling it"
+            % dataset.name
+        )
+
     if dataset.media_type != "image":
         raise AutolabelError(
             "dataset '%s' has media type '%s'; auto-labeling supports image "
@@ -92,6 +103,112 @@ def resolve_view(dataset, view=None):
     return view
 
 
+def validate_field_name(name, what="label field"):
+    """Checks that a value is usable as the name of a top-level field.
+
+    Args:
+        name: the proposed field name
+        what ("label field"): what the field is, for the message
+
+    Returns:
+        the name
+
+    Raises:
+        AutolabelError: if it is not a string of a letter followed by
+            letters, digits or underscores
+    """
+    if not isinstance(name, str) or not _FIELD_NAME_RE.match(name):
+        raise AutolabelError(
+            "invalid %s name %r: use a letter followed by letters, digits or "
+            "underscores" % (what, name)
+        )
+
+    return name
+
+
+def to_object_ids(ids, what="sample"):
+    """Converts ids to ObjectIds.
+
+    Args:
+        ids: an iterable of ids (strings or ObjectIds), or one id
+        what ("sample"): what the ids are of, for the message
+
+    Returns:
+        a list of :class:`bson.ObjectId`
+
+    Raises:
+        AutolabelError: if a value is not a valid id
+    """
+    if isinstance(ids, (str, ObjectId)):
+        ids = [ids]
+
+    try:
+        ids = list(ids)
+    except TypeError:
+        raise AutolabelError(
+            "%s ids must be a list of ids, not %r" % (what, ids)
+        ) from None
+
+    for i in ids:
+        if not isinstance(i, ObjectId) and not (
+            isinstance(i, str) and ObjectId.is_valid(i)
+        ):
+            raise AutolabelError(
+                "%r is not a %s id; %s ids are 24 hexadecimal digits, as in "
+                "%s.id" % (i, what, what, what)
+            )
+
+    return [i if isinstance(i, ObjectId) else ObjectId(i) for i in ids]
+
+
+def validate_sample_ids(dataset, sample_ids, allow_empty=True):
+    """Checks that ids are ids of samples of a dataset.
+
+    Args:
+        dataset: a :class:`fiftyone.core.dataset.Dataset`
+        sample_ids: an iterable of sample ids (strings or ObjectIds)
+        allow_empty (True): whether an empty list is valid
+
+    Returns:
+        the list of :class:`bson.ObjectId`, in the given order
+
+    Raises:
+        AutolabelError: if a value is not an id, the list is empty (unless
+            ``allow_empty``), or some ids are not of samples of the dataset
+    """
+    ids = to_object_ids(sample_ids, what="sample")
+    if not ids and not allow_empty:
+        raise AutolabelError(
+            "no sample ids were given; give at least one sample id, or none "
+            "at all (None) to target every sample"
+        )
+
+    distinct = set(ids)
+    coll = dataset._sample_collection
+    if distinct and coll.count_documents(
+        {"_id": {"$in": list(distinct)}}
+    ) < len(distinct):
+        found = {
+            d["_id"]
+            for d in coll.find({"_id": {"$in": list(distinct)}}, {"_id": 1})
+        }
+        missing = [i for i in ids if i not in found]
+        n_missing = len(set(missing))
+        raise AutolabelError(
+            "%d of the %d sample ids are not samples of dataset '%s' (%s%s); "
+            "give ids of its samples"
+            % (
+                n_missing,
+                len(distinct),
+                dataset.name,
+                missing[0],
+                " and others" if n_missing > 1 else "",
+            )
+        )
+
+    return ids
+
+
 def validate_new_field_name(dataset, name, what="label field"):
     """Checks that a name can be used for a new top-level sample field.
 
@@ -106,12 +223,7 @@ def validate_new_field_name(dataset, name, what="label field"):
     Raises:
         AutolabelError: if the name is invalid or the field exists
     """
-    if not isinstance(name, str) or not _FIELD_NAME_RE.match(name):
-        raise AutolabelError(
-            "invalid %s name %r: use a letter followed by letters, digits or "
-            "underscores" % (what, name)
-        )
-
+    validate_field_name(name, what=what)
     if dataset.has_field(name):
         raise AutolabelError(
             "field '%s' already exists on dataset '%s'; choose a new %s name"

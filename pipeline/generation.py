@@ -285,7 +285,8 @@ def _probe_mask_dir(mask_dir):
 
 def _shard_bounds(collection, num_shards):
     """Splits the target's samples into contiguous ranges of ids; returns
-    ``[[first_id, last_id], ...]`` with at most ``num_shards`` ranges."""
+    ``[[first_id, end_id, end_included], ...]`` with at most ``num_shards``
+    ranges."""
     rows = list(
         collection._dataset._sample_collection.aggregate(
             collection._pipeline()
@@ -296,7 +297,11 @@ def _shard_bounds(collection, num_shards):
             allowDiskUse=True,
         )
     )
-    return [[str(r["_id"]["min"]), str(r["_id"]["max"])] for r in rows]
+    # a bucket's max is the next bucket's min (exclusive), but the last's
+    return [
+        [str(r["_id"]["min"]), str(r["_id"]["max"]), i == len(rows) - 1]
+        for i, r in enumerate(rows)
+    ]
 
 
 def shard_view(dataset, run, shard):
@@ -320,30 +325,16 @@ def shard_view(dataset, run, shard):
     else:
         view = dataset.view()
 
-    first, last = run.shards[shard]
+    bounds = run.shards[shard]
+    first, end = ObjectId(bounds[0]), ObjectId(bounds[1])
+    # runs made before shards were half-open list [first, last] (inclusive)
+    included = bounds[2] if len(bounds) > 2 else True
     view = view.match(
-        (F("_id") >= ObjectId(first)) & (F("_id") <= ObjectId(last))
+        (F("_id") >= first) & ((F("_id") <= end) if included else (F("_id") < end))
     )
-    epoch = run.config.get("epoch")
-    if epoch is None:
-        return view.exists(run.staging_field, False)
-
     # no value yet, or one a worker of an older run on this field left
-    # behind (it is overwritten)
-    value = "$" + run.staging_field
-    return view.match(
-        {
-            "$or": [
-                {"$eq": [{"$type": value}, "missing"]},
-                {
-                    "$and": [
-                        {"$isNumber": value + "." + EPOCH_ATTR},
-                        {"$lt": [value + "." + EPOCH_ATTR, epoch]},
-                    ]
-                },
-            ]
-        }
-    )
+    # behind (it is overwritten): the writers' own guard
+    return view.match(unstaged_query(run))
 
 
 def unstaged_query(run):
@@ -662,14 +653,20 @@ def resume_run(dataset, run_key_or_name, delegate=True, progress=None):
         error=None,
         heartbeat_at=now_iso(),
     )
-    _retire_queued_operations(run)
+    cancel_queued_operations(run)
     return start_shards(dataset, run, delegate=delegate, progress=progress)
 
 
-def _retire_queued_operations(run):
+def cancel_queued_operations(run, reason=None):
     """Marks the run's operations that never started as failed: resume
     queues new ones for the same shards (had one started anyway, the
-    ``$exists`` guard of the worker would stage each sample once)."""
+    guard of the worker would stage each sample once), and a deleted run
+    needs none.
+
+    Args:
+        run: a :class:`autolabel.pipeline.runs.Run`
+        reason (None): the error recorded on each operation
+    """
     from fiftyone.operators.delegated import DelegatedOperationService
     from fiftyone.operators.executor import ExecutionResult
 
@@ -679,7 +676,8 @@ def _retire_queued_operations(run):
             service.set_failed(
                 op.id,
                 result=ExecutionResult(
-                    error="superseded: run '%s' was resumed with new "
+                    error=reason
+                    or "superseded: run '%s' was resumed with new "
                     "operations" % run.display_name
                 ),
             )

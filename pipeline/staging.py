@@ -1114,6 +1114,13 @@ def delete_run(dataset, run_key_or_name):
             "finish it before deleting the run" % run.display_name
         )
 
+    if run.status == RunStatus.GENERATING:
+        from .generation import cancel_queued_operations
+
+        cancel_queued_operations(
+            run, reason="run '%s' was deleted" % run.display_name
+        )
+
     if run.status != RunStatus.APPROVED:
         delete_staging_data(dataset, run.staging_field)
         delete_run_masks(dataset, run)
