@@ -15,7 +15,7 @@ export FIFTYONE_DO_NOT_TRACK := true
 export YOLO_OFFLINE := 1
 export YOLO_AUTOINSTALL := False
 
-.PHONY: setup demo test bench bench-panel js check-js browser clean-venv
+.PHONY: setup demo test lint bench bench-panel js check-js browser clean-venv
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,10 +30,13 @@ setup: $(STAMP)
 demo: setup
 	$(BIN)/python -m autolabel.demo
 
-# CI: the committed panel bundle must match its sources; the browser tests
-# need Debian's Chromium
-test: $(STAMP) check-js browser
+# CI: the linter, the committed panel bundle must match its sources; the
+# browser tests need Debian's Chromium
+test: $(STAMP) lint check-js browser
 	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
 
 js:
 	cd panel/js && npm ci --no-audit --no-fund --loglevel=error && npm run build

@@ -31,6 +31,27 @@ from .pipeline import (
     undo_labels,
 )
 
+__all__ = [
+    "AutolabelError",
+    "Run",
+    "RunStatus",
+    "ReviewState",
+    "approval_view",
+    "approve_run",
+    "delete_run",
+    "generate",
+    "get_run",
+    "import_labels",
+    "label_stats",
+    "list_runs",
+    "promote_labels",
+    "rename_run",
+    "resume_run",
+    "review_view",
+    "skip_run",
+    "undo_labels",
+]
+
 
 def register(p):
     """Registers the plugin's operators and its panel with FiftyOne.
@@ -40,14 +61,14 @@ def register(p):
     """
     from .operators.approve_run import ApproveRun
     from .operators.delete_run import DeleteRun
-    from .operators.generate_labels import GenerateLabels
+    from .operators.auto_label import AutoLabel, ScheduleRun
     from .operators.get_label_stats import GetLabelStats
     from .operators.import_labels import ImportLabels
     from .operators.list_runs import ListRuns
     from .operators.promote_labels import PromoteLabels
     from .operators.rename_run import RenameRun
     from .operators.resume_run import ResumeRun, SkipRun
-    from .operators.schedule_run import ScheduleRun
+    from .operators.label_shard import GenerateLabels, LabelShard
     from .operators.undo_labels import UndoLabels
     from .panel.auto_labeling import AutoLabelingPanel
 
@@ -60,7 +81,9 @@ def register(p):
         ApproveRun,
         RenameRun,
         DeleteRun,
+        AutoLabel,
         ScheduleRun,
+        LabelShard,
         GenerateLabels,
         ResumeRun,
         SkipRun,

@@ -3,19 +3,10 @@
 import fiftyone.operators as foo
 from fiftyone.operators import types
 
-from ..pipeline import import_labels
-from ..pipeline.datasets import LABEL_TYPES
-from ..pipeline.staging import validate_label_field
+from ..pipeline import analyzable_fields, import_labels
+from ..pipeline.claims import validate_label_field
 from ..pipeline.runs import validate_run_name
 from .inputs import dataset_supported, validate_into
-
-
-def _label_fields(dataset):
-    return sorted(
-        name
-        for cls in LABEL_TYPES.values()
-        for name in dataset.get_field_schema(embedded_doc_type=cls)
-    )
 
 
 class ImportLabels(foo.Operator):
@@ -32,7 +23,7 @@ class ImportLabels(foo.Operator):
         if not dataset_supported(ctx, inputs):
             return types.Property(inputs)
 
-        fields = _label_fields(ctx.dataset)
+        fields = [f["name"] for f in analyzable_fields(ctx.dataset)]
         choices = types.Dropdown()
         for name in fields:
             choices.add_choice(name, label=name)

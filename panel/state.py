@@ -4,25 +4,28 @@ Plain functions of the dataset (and of the App's context where it says so),
 so that ``bench/panel.py`` measures exactly what the panel does."""
 
 import hashlib
-import os
 
 import fiftyone as fo
 import fiftyone.core.media as fom
 import fiftyone.server.view as fosv
 from bson import json_util
-from fiftyone import ViewField as F
 
 from ..models import catalog as mc
 from ..models import registry as mr
-from ..pipeline import AutolabelError, RunStatus, label_stats
-from ..pipeline.datasets import validate_confidence_range
-from ..pipeline.generation import refresh_runs, run_operations
-from ..pipeline.staging import (
-    approval_view,
-    labels_path,
-    review_view,
-    validate_label_field,
+from ..pipeline import (
+    AutolabelError,
+    ReviewState,
+    RunStatus,
+    analyzable_fields,
+    default_mask_dir,
+    filtered_review_view,
+    label_stats,
 )
+from ..pipeline.claims import validate_label_field
+from ..pipeline.datasets import validate_confidence_range
+from ..pipeline.generation import refresh_runs
+from ..pipeline.labels import labels_path
+from ..pipeline.operations import run_operations
 
 _EDIT_PERMISSIONS = ("EDIT", "MANAGE")
 
@@ -93,13 +96,6 @@ def dataset_context(ctx, page="home"):
     return context
 
 
-def default_mask_dir(dataset):
-    """Where a segmentation run writes its masks unless told otherwise."""
-    return os.path.join(
-        fo.config.default_dataset_dir, "autolabel-masks", dataset.name
-    )
-
-
 def _staging_fields(dataset):
     from ..pipeline import list_runs
 
@@ -108,45 +104,6 @@ def _staging_fields(dataset):
         for r in list_runs(dataset)
         if r.status != RunStatus.APPROVED
     }
-
-
-def analyzable_fields(dataset, staging=None):
-    """The Classification and Detections fields whose labels have a
-    confidence (staging fields of runs excluded).
-
-    Args:
-        dataset: a :class:`fiftyone.core.dataset.Dataset`
-        staging (None): the staging fields of the dataset's unapproved runs,
-            if the caller has them
-
-    Returns:
-        a list of ``{"name", "type"}`` dicts
-    """
-    if staging is None:
-        staging = _staging_fields(dataset)
-
-    fields = []
-    for label_type, cls in (
-        ("Classification", fo.Classification),
-        ("Detections", fo.Detections),
-    ):
-        for name in dataset.get_field_schema(embedded_doc_type=cls):
-            if name in staging:
-                continue
-
-            path = labels_path(name, label_type) + ".confidence"
-            # the first label with a number suffices; no full scan when found
-            found = dataset._aggregate(
-                pipeline=[
-                    {"$match": {path: {"$type": "number"}}},
-                    {"$limit": 1},
-                    {"$project": {"_id": True}},
-                ]
-            )
-            if any(True for _ in found):
-                fields.append({"name": name, "type": label_type})
-
-    return sorted(fields, key=lambda f: f["name"])
 
 
 def model_cards():
@@ -281,7 +238,8 @@ def confidence_bounds(dataset, run):
 
 def review_view_of(dataset, run, tab, confidence=None, class_filter=None):
     """The view the panel shows in the grid: a run's labels of one tab
-    (in review or promoted), within a confidence range and class.
+    (in review or promoted), within a confidence range and class
+    (:func:`autolabel.pipeline.filtered_review_view`).
 
     Args:
         dataset: a :class:`fiftyone.core.dataset.Dataset`
@@ -293,35 +251,15 @@ def review_view_of(dataset, run, tab, confidence=None, class_filter=None):
     Returns:
         a :class:`fiftyone.core.view.DatasetView`
     """
-    if tab == "approval":
-        view = approval_view(dataset, run.key)
-    else:
-        view = review_view(dataset, run.key)
-
-    conditions = []
     confidence = confidence or {}
-    if confidence.get("min") is not None or confidence.get("max") is not None:
-        # as everywhere in autolabel: a range never matches a label without
-        # a confidence
-        conditions.append(F("confidence") != None)  # noqa: E711
-
-    if confidence.get("min") is not None:
-        conditions.append(F("confidence") >= confidence["min"])
-
-    if confidence.get("max") is not None:
-        conditions.append(F("confidence") <= confidence["max"])
-
-    if class_filter:
-        conditions.append(F("label") == class_filter)
-
-    if conditions:
-        expr = conditions[0]
-        for c in conditions[1:]:
-            expr = expr & c
-
-        view = view.filter_labels(run.staging_field, expr)
-
-    return view
+    return filtered_review_view(
+        dataset,
+        run,
+        ReviewState.PROMOTED if tab == "approval" else ReviewState.IN_REVIEW,
+        min_confidence=confidence.get("min"),
+        max_confidence=confidence.get("max"),
+        classes=[class_filter] if class_filter else None,
+    )
 
 
 def review_target(ctx, stages_view=None):

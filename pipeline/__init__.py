@@ -6,6 +6,7 @@ functions exported here.
 
 from .approval import approve_run
 from .datasets import load_dataset, validate_confidence_range
+from .deletion import clean_orphans, delete_run
 from .errors import AutolabelError
 from .generation import (
     generate,
@@ -14,15 +15,45 @@ from .generation import (
     resume_run,
     skip_run,
 )
-from .importing import import_labels
-from .runs import Run, RunStatus, get_run, list_runs, rename_run
-from .staging import (
-    ReviewState,
+from .importing import analyzable_fields, import_labels
+from .labels import ReviewState
+from .masks import default_mask_dir
+from .review import (
     approval_view,
-    clean_orphans,
-    delete_run,
-    label_stats,
+    filtered_review_view,
     promote_labels,
     review_view,
     undo_labels,
 )
+from .runs import Run, RunKind, RunStatus, get_run, list_runs, rename_run
+from .stats import label_stats
+
+__all__ = [
+    "AutolabelError",
+    "ReviewState",
+    "Run",
+    "RunKind",
+    "RunStatus",
+    "analyzable_fields",
+    "approval_view",
+    "approve_run",
+    "clean_orphans",
+    "default_mask_dir",
+    "delete_run",
+    "filtered_review_view",
+    "generate",
+    "get_run",
+    "import_labels",
+    "label_stats",
+    "list_runs",
+    "load_dataset",
+    "promote_labels",
+    "refresh_run",
+    "refresh_runs",
+    "rename_run",
+    "resume_run",
+    "review_view",
+    "skip_run",
+    "undo_labels",
+    "validate_confidence_range",
+]

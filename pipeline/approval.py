@@ -22,15 +22,15 @@ from .runs import (
     transition,
     update_run,
 )
-from .staging import (
+from .labels import (
     REVIEW_STATE_ATTR,
     ReviewState,
-    check_reviewable,
     declare_field_like,
     delete_staging_data,
     labels_path,
-    require_staging_field,
+    list_field,
 )
+from .review import check_reviewable, require_staging_field
 
 #: provenance attributes written on every approved label
 PROVENANCE_ATTRS = {
@@ -125,7 +125,7 @@ def _write_labels(dataset, run):
         "$eq": ["$$this." + REVIEW_STATE_ATTR, ReviewState.PROMOTED]
     }
     staged = "$" + run.staging_field
-    if run.label_type == "Detections":
+    if list_field(run.label_type):
         match = {
             run.staging_field
             + ".detections."

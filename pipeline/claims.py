@@ -25,8 +25,10 @@ from pymongo.errors import DuplicateKeyError
 
 import fiftyone.core.odm as foo
 
+from .datasets import validate_field_name, validate_new_field_name
 from .errors import AutolabelError
-from .runs import delete_run_record, list_runs
+from .labels import staging_field_name
+from .runs import RunStatus, delete_run_record, list_runs
 
 COLLECTION = "autolabel_field_claims"
 
@@ -42,6 +44,44 @@ def _claims():
         name="dataset_field",
     )
     return coll
+
+
+def validate_label_field(dataset, label_field):
+    """Checks that a label field and its staging field can be created for a
+    new run.
+
+    Args:
+        dataset: a :class:`fiftyone.core.dataset.Dataset`
+        label_field: the label field the run will write on approval
+
+    Returns:
+        the ``(label_field, staging_field)`` tuple
+
+    Raises:
+        AutolabelError: if either name is invalid, exists, or is claimed by
+            another run that is not yet approved
+    """
+    validate_field_name(label_field)
+    staging_field = staging_field_name(label_field)
+    for run in list_runs(dataset):
+        if run.status != RunStatus.APPROVED and {
+            label_field,
+            staging_field,
+        } & {run.label_field, run.staging_field}:
+            raise AutolabelError(
+                "run '%s' already writes label field '%s'; choose another "
+                "label field name" % (run.display_name, run.label_field)
+            )
+
+    validate_new_field_name(dataset, label_field)
+    if dataset.has_field(staging_field):
+        raise AutolabelError(
+            "field '%s', where the labels of '%s' would be staged for review, "
+            "already exists; choose another label field name"
+            % (staging_field, label_field)
+        )
+
+    return label_field, staging_field
 
 
 def claim_fields(dataset, run_key, fields, holders=None, **info):

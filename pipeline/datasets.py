@@ -9,17 +9,9 @@ import re
 from bson import ObjectId
 
 import fiftyone as fo
-import fiftyone.core.fields as fof
-import fiftyone.core.labels as fol
 import fiftyone.core.view as fov
 
 from .errors import AutolabelError
-
-#: label types a run can hold, by the name stored in the run's config
-LABEL_TYPES = {
-    "Classification": fol.Classification,
-    "Detections": fol.Detections,
-}
 
 _FIELD_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 
@@ -231,36 +223,6 @@ def validate_new_field_name(dataset, name, what="label field"):
         )
 
     return name
-
-
-def label_type_of(dataset, field_name):
-    """Returns the run label type name of an existing label field.
-
-    Args:
-        dataset: a :class:`fiftyone.core.dataset.Dataset`
-        field_name: the field name
-
-    Returns:
-        ``"Classification"`` or ``"Detections"``
-
-    Raises:
-        AutolabelError: if the field does not exist or is of another type
-    """
-    field = dataset.get_field(field_name)
-    if field is None:
-        raise AutolabelError(
-            "dataset '%s' has no field '%s'" % (dataset.name, field_name)
-        )
-
-    if isinstance(field, fof.EmbeddedDocumentField):
-        for type_name, cls in LABEL_TYPES.items():
-            if issubclass(field.document_type, cls):
-                return type_name
-
-    raise AutolabelError(
-        "field '%s' is not a Classification or Detections field; only those "
-        "can be analyzed" % field_name
-    )
 
 
 def validate_confidence_range(min_confidence=None, max_confidence=None):

@@ -7,41 +7,38 @@ executes: it labels every sample of its shard that has no staged value yet,
 so a resumed run skips exactly the finished samples.
 """
 
-import asyncio
 import datetime
 import logging
 import os
 import tempfile
-from concurrent.futures import ThreadPoolExecutor
-
-from bson import ObjectId
-
-import fiftyone as fo
-import fiftyone.core.fields as fof
-import fiftyone.core.odm as foo
 
 from ..models import catalog as mc
 from ..models import registry as mr
+from .claims import (
+    claim_run_fields,
+    release_fields,
+    validate_label_field,
+)
 from .datasets import (
-    LABEL_TYPES,
-    label_type_of,
     resolve_view,
     validate_confidence_range,
     validate_image_dataset,
     validate_sample_ids,
 )
-from .claims import (
-    EPOCH_ATTR,
-    claim_run_fields,
-    release_fields,
-    remove_foreign_values,
-)
+from .deletion import clean_orphans
 from .errors import AutolabelError
+from .labels import (
+    DETECTIONS,
+    declare_staging_field,
+    label_type_for_task,
+    label_type_of,
+)
+from .operations import cancel_queued_operations, queue_shard, run_operations
 from .runs import (
+    RunKind,
     RunStatus,
     create_run,
     delete_run_record,
-    edit_dataset_document,
     get_run,
     list_runs,
     new_run_key,
@@ -52,26 +49,10 @@ from .runs import (
     update_run,
     validate_run_name,
 )
-from .staging import (
-    REVIEW_STATE_ATTR,
-    clean_orphans,
-    labels_path,
-    validate_label_field,
-)
+from .shards import HEARTBEAT_TIMEOUT, open_for_review, shard_bounds
+from .worker import run_shard
 
 logger = logging.getLogger(__name__)
-
-#: the delegated operator that labels one shard
-SHARD_OPERATOR_URI = "@autolabel/auto-labeling/generate_labels"
-
-#: a run fails once more than this fraction of its samples failed
-MAX_FAILURE_RATE = 0.2
-
-#: seconds without a heartbeat after which a running worker is presumed dead
-HEARTBEAT_TIMEOUT = float(os.environ.get("AUTOLABEL_HEARTBEAT_TIMEOUT", 300))
-
-#: how many failures a run keeps, with their reasons
-MAX_RECORDED_FAILURES = 100
 
 METHOD_MODEL = "model"
 
@@ -106,7 +87,7 @@ class GenerationSettings:
         self.method = _method(task, seg_model, existing_field)
         self.existing_field = None
         if self.method == mc.METHOD_EXISTING_DETECTIONS:
-            if label_type_of(dataset, existing_field) != "Detections":
+            if label_type_of(dataset, existing_field) != DETECTIONS:
                 raise AutolabelError(
                     "existing field '%s' is not a Detections field"
                     % existing_field
@@ -179,10 +160,7 @@ class GenerationSettings:
 
     @property
     def label_type(self):
-        if self.task == mc.TASK_CLASSIFICATION:
-            return "Classification"
-
-        return "Detections"
+        return label_type_for_task(self.task)
 
     @property
     def source(self):
@@ -283,95 +261,6 @@ def _probe_mask_dir(mask_dir):
                 pass
 
 
-def _shard_bounds(collection, num_shards):
-    """Splits the target's samples into contiguous ranges of ids; returns
-    ``[[first_id, end_id, end_included], ...]`` with at most ``num_shards``
-    ranges."""
-    rows = list(
-        collection._dataset._sample_collection.aggregate(
-            collection._pipeline()
-            + [
-                {"$project": {"_id": 1}},
-                {"$bucketAuto": {"groupBy": "$_id", "buckets": num_shards}},
-            ],
-            allowDiskUse=True,
-        )
-    )
-    # a bucket's max is the next bucket's min (exclusive), but the last's
-    return [
-        [str(r["_id"]["min"]), str(r["_id"]["max"]), i == len(rows) - 1]
-        for i, r in enumerate(rows)
-    ]
-
-
-def shard_view(dataset, run, shard):
-    """The samples of one shard of a run that have no staged value yet.
-
-    Args:
-        dataset: a :class:`fiftyone.core.dataset.Dataset`
-        run: a :class:`autolabel.pipeline.runs.Run`
-        shard: the shard index
-
-    Returns:
-        a :class:`fiftyone.core.view.DatasetView`
-    """
-    from fiftyone import ViewField as F
-
-    target = run.target
-    if target["type"] == "view":
-        view = fo.DatasetView._build(dataset, target["view"])
-    elif target["type"] == "ids":
-        view = dataset.select(target["ids"])
-    else:
-        view = dataset.view()
-
-    bounds = run.shards[shard]
-    first, end = ObjectId(bounds[0]), ObjectId(bounds[1])
-    # runs made before shards were half-open list [first, last] (inclusive)
-    included = bounds[2] if len(bounds) > 2 else True
-    view = view.match(
-        (F("_id") >= first) & ((F("_id") <= end) if included else (F("_id") < end))
-    )
-    # no value yet, or one a worker of an older run on this field left
-    # behind (it is overwritten): the writers' own guard
-    return view.match(unstaged_query(run))
-
-
-def unstaged_query(run):
-    """The MongoDB query of the samples a worker of ``run`` may write: those
-    with no staged value, or with one of an older run on the same field.
-
-    Args:
-        run: a :class:`autolabel.pipeline.runs.Run`
-
-    Returns:
-        a query dict
-    """
-    epoch = run.config.get("epoch")
-    if epoch is None:
-        return {run.staging_field: {"$exists": False}}
-
-    return {
-        "$or": [
-            {run.staging_field: {"$exists": False}},
-            {run.staging_field + "." + EPOCH_ATTR: {"$lt": epoch}},
-        ]
-    }
-
-
-def _declare_staging_field(dataset, settings):
-    label_cls = LABEL_TYPES[settings.label_type]
-    dataset.add_sample_field(
-        settings.staging_field,
-        fof.EmbeddedDocumentField,
-        embedded_doc_type=label_cls,
-    )
-    prefix = settings.staging_field + (
-        ".detections." if settings.label_type == "Detections" else "."
-    )
-    dataset.add_sample_field(prefix + REVIEW_STATE_ATTR, fof.StringField)
-
-
 def generate(
     samples,
     task,
@@ -387,6 +276,8 @@ def generate(
     sample_ids=None,
     delegate=True,
     progress=None,
+    batch_size=None,
+    num_threads=None,
 ):
     """Starts an auto-labeling run that generates labels with models.
 
@@ -412,6 +303,10 @@ def generate(
             launch`` (True) or label here and now (False)
         progress (None): a callable ``progress(fraction, label)`` when not
             delegating
+        batch_size (None): images per model call when not delegating;
+            default 32 on GPU, 8 on CPU
+        num_threads (None): image decoding threads when not delegating;
+            default the number of CPUs (half of them with a GPU)
 
     Returns:
         the :class:`autolabel.pipeline.runs.Run`
@@ -459,6 +354,7 @@ def generate(
     run = create_run(
         dataset,
         key,
+        RunKind.GENERATED,
         RunStatus.GENERATING,
         name=settings.name,
         task=settings.task,
@@ -476,7 +372,7 @@ def generate(
         mask_dir=settings.mask_dir,
         target=target,
         workers=settings.workers,
-        shards=_shard_bounds(collection, settings.workers),
+        shards=shard_bounds(collection, settings.workers),
         shards_done=[],
         operation_ids=[],
         counts={
@@ -497,20 +393,27 @@ def generate(
     )
     run = update_run(dataset, key, epoch=epoch)
     try:
-        edit_dataset_document(
-            dataset,
-            lambda: _declare_staging_field(dataset, settings),
-            retry_on=(ReferenceError, ValueError),
+        declare_staging_field(
+            dataset, settings.staging_field, settings.label_type
         )
     except BaseException:
         delete_run_record(dataset, key)
         release_fields(dataset, key)
         raise
 
-    return start_shards(dataset, run, delegate=delegate, progress=progress)
+    return start_shards(
+        dataset,
+        run,
+        delegate=delegate,
+        progress=progress,
+        batch_size=batch_size,
+        num_threads=num_threads,
+    )
 
 
-def start_shards(dataset, run, delegate=True, progress=None):
+def start_shards(
+    dataset, run, delegate=True, progress=None, batch_size=None, num_threads=None
+):
     """Queues (or runs here) one operation per unfinished shard of a run.
 
     Args:
@@ -519,6 +422,8 @@ def start_shards(dataset, run, delegate=True, progress=None):
         delegate (True): queue delegated operations, or run here
         progress (None): a callable ``progress(fraction, label)`` when not
             delegating
+        batch_size (None): images per model call when not delegating
+        num_threads (None): decoding threads when not delegating
 
     Returns:
         the updated :class:`autolabel.pipeline.runs.Run`
@@ -527,8 +432,6 @@ def start_shards(dataset, run, delegate=True, progress=None):
         i for i in range(len(run.shards)) if i not in set(run.shards_done)
     ]
     if not delegate:
-        from .worker import run_shard
-
         # this process is the run's only worker: refresh_run watches it
         update_run(
             dataset,
@@ -545,13 +448,20 @@ def start_shards(dataset, run, delegate=True, progress=None):
                 )
 
             try:
-                run_shard(dataset, run.key, shard, progress=sub)
+                run_shard(
+                    dataset,
+                    run.key,
+                    shard,
+                    progress=sub,
+                    batch_size=batch_size,
+                    num_threads=num_threads,
+                )
             except Exception as e:
                 _raise_kept_in_error(dataset, run, e)
 
         return get_run(dataset, run.key)
 
-    op_ids = [_queue_shard(dataset, run, shard) for shard in shards]
+    op_ids = [queue_shard(dataset, run, shard) for shard in shards]
 
     return update_run(
         dataset,
@@ -596,31 +506,6 @@ def _raise_kept_in_error(dataset, run, error):
     ) from error
 
 
-def _queue_shard(dataset, run, shard):
-    """Queues the delegated operation of one shard; returns its id."""
-    import fiftyone.operators as fops
-
-    def queue():
-        result = fops.execute_operator(
-            SHARD_OPERATOR_URI,
-            {"dataset": dataset.name},
-            params={"run": run.key, "shard": shard},
-            request_delegation=True,
-        )
-        result.raise_exceptions()
-        return str(result.result["id"])
-
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return queue()
-
-    # in a running event loop (a notebook), FiftyOne would return a task
-    # instead of queuing now: queue from a thread that has no loop
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(queue).result()
-
-
 def resume_run(dataset, run_key_or_name, delegate=True, progress=None):
     """Resumes a run that failed: new operations label the samples its
     shards have not staged yet.
@@ -657,32 +542,6 @@ def resume_run(dataset, run_key_or_name, delegate=True, progress=None):
     return start_shards(dataset, run, delegate=delegate, progress=progress)
 
 
-def cancel_queued_operations(run, reason=None):
-    """Marks the run's operations that never started as failed: resume
-    queues new ones for the same shards (had one started anyway, the
-    guard of the worker would stage each sample once), and a deleted run
-    needs none.
-
-    Args:
-        run: a :class:`autolabel.pipeline.runs.Run`
-        reason (None): the error recorded on each operation
-    """
-    from fiftyone.operators.delegated import DelegatedOperationService
-    from fiftyone.operators.executor import ExecutionResult
-
-    service = DelegatedOperationService()
-    for op in run_operations(run):
-        if op is not None and op.run_state == "queued":
-            service.set_failed(
-                op.id,
-                result=ExecutionResult(
-                    error=reason
-                    or "superseded: run '%s' was resumed with new "
-                    "operations" % run.display_name
-                ),
-            )
-
-
 def skip_run(dataset, run_key_or_name):
     """Leaves a failed run's unfinished samples unlabeled and moves it to In
     Review with what it has.
@@ -704,79 +563,7 @@ def skip_run(dataset, run_key_or_name):
             % (run.display_name, run.status, RunStatus.ERROR)
         )
 
-    return _open_for_review(dataset, run.key, RunStatus.ERROR)
-
-
-def mark_shard_done(dataset, run_key, shard):
-    """Records a finished shard; the last one moves the run to In Review.
-
-    Args:
-        dataset: a :class:`fiftyone.core.dataset.Dataset`
-        run_key: the run key
-        shard: the shard index
-
-    Returns:
-        the updated :class:`autolabel.pipeline.runs.Run`
-    """
-    doc = foo.get_db_conn().runs.find_one_and_update(
-        {"_dataset_id": dataset._doc.id, "key": run_key},
-        {
-            "$addToSet": {"config.shards_done": shard},
-            "$set": {"config.heartbeat_at": now_iso()},
-        },
-        return_document=True,
-    )
-    config = doc["config"]
-    if len(set(config["shards_done"])) < len(config["shards"]):
-        return get_run(dataset, run_key)
-
-    return _open_for_review(dataset, run_key, RunStatus.GENERATING)
-
-
-def _open_for_review(dataset, run_key, from_status):
-    """Counts what a run staged and moves it to In Review."""
-    run = get_run(dataset, run_key)
-    epoch = run.config.get("epoch")
-    if epoch is not None:
-        # values a worker of a deleted run on this field wrote outside this
-        # run's target are not this run's
-        remove_foreign_values(dataset, run.staging_field, epoch)
-
-    path = labels_path(run.staging_field, run.label_type)
-    classes = [c for c in dataset.distinct(path + ".label") if c]
-    counts = dict(
-        run.counts,
-        processed=dataset.exists(run.staging_field).count(),
-        labels=dataset.count(path + ".label"),
-        classes=len(classes),
-    )
-    updated = update_run(
-        dataset,
-        run_key,
-        expected_status=from_status,
-        status=RunStatus.IN_REVIEW,
-        counts=counts,
-    )
-    return updated or get_run(dataset, run_key)
-
-
-def run_operations(run):
-    """The delegated operations of a run's current shards.
-
-    Args:
-        run: a :class:`autolabel.pipeline.runs.Run`
-
-    Returns:
-        a list of FiftyOne's delegated operation documents, in the order of
-        ``run.config["operation_ids"]`` (None for one that no longer exists)
-    """
-    from fiftyone.operators.delegated import DelegatedOperationService
-
-    service = DelegatedOperationService()
-    return [
-        service.get(ObjectId(op_id))
-        for op_id in run.config.get("operation_ids") or []
-    ]
+    return open_for_review(dataset, run.key, RunStatus.ERROR)
 
 
 def refresh_run(dataset, run_key_or_name):

@@ -3,34 +3,83 @@
 import fiftyone.core.fields as fof
 
 from .claims import (
+    validate_label_field,
     EPOCH_ATTR,
     claim_run_fields,
     release_fields,
     remove_foreign_values,
 )
-from .datasets import label_type_of, resolve_view, validate_image_dataset
+from .datasets import resolve_view, validate_image_dataset
 from .errors import AutolabelError
 from .runs import (
+    RunKind,
     RunStatus,
     create_run,
     delete_run_record,
+    list_runs,
     new_run_key,
     this_process,
     transition,
     update_run,
     validate_run_name,
 )
-from .staging import (
+from .database import aggregate
+from .labels import (
+    DETECTIONS,
+    LABEL_TYPES,
     REVIEW_STATE_ATTR,
     ReviewState,
-    aggregate,
-    delete_staging_data,
     declare_field_like,
+    delete_staging_data,
+    label_type_of,
     labels_array_expr,
-    validate_label_field,
+    labels_path,
+    list_field,
+    task_for_label_type,
 )
 
 IMPORT_METHOD = "existing_labels"
+
+
+def analyzable_fields(dataset, staging=None):
+    """The label fields whose labels can be analyzed: Classification and
+    Detections fields with at least one label with a confidence, other than
+    the staging fields of runs in progress.
+
+    Args:
+        dataset: a :class:`fiftyone.core.dataset.Dataset`
+        staging (None): the staging fields of the dataset's unapproved runs,
+            if the caller has them
+
+    Returns:
+        a list of ``{"name", "type"}`` dicts, sorted by name
+    """
+    if staging is None:
+        staging = {
+            r.staging_field
+            for r in list_runs(dataset)
+            if r.status != RunStatus.APPROVED
+        }
+
+    fields = []
+    for label_type, cls in LABEL_TYPES.items():
+        for name in dataset.get_field_schema(embedded_doc_type=cls):
+            if name in staging:
+                continue
+
+            path = labels_path(name, label_type) + ".confidence"
+            # the first label with a number suffices; no full scan when found
+            found = dataset._aggregate(
+                pipeline=[
+                    {"$match": {path: {"$type": "number"}}},
+                    {"$limit": 1},
+                    {"$project": {"_id": True}},
+                ]
+            )
+            if any(True for _ in found):
+                fields.append({"name": name, "type": label_type})
+
+    return sorted(fields, key=lambda f: f["name"])
 
 
 def _label_summary(collection, field, label_type):
@@ -83,10 +132,10 @@ def _copy_to_staging(
     mark = {
         "$mergeObjects": ["$$this", {REVIEW_STATE_ATTR: ReviewState.IN_REVIEW}]
     }
-    if label_type == "Detections":
+    if list_field(label_type):
         staged = {
             "$mergeObjects": [
-                {"_cls": "Detections"},
+                {"_cls": DETECTIONS},
                 {"$ifNull": [src, {}]},
                 {
                     EPOCH_ATTR: epoch,
@@ -210,11 +259,10 @@ def import_labels(
     run = create_run(
         dataset,
         key,
+        RunKind.IMPORTED,
         RunStatus.GENERATING,
         name=name,
-        task=(
-            "classification" if label_type == "Classification" else "detection"
-        ),
+        task=task_for_label_type(label_type),
         labeling_method=IMPORT_METHOD,
         label_type=label_type,
         source="field:" + source_field,

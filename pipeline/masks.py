@@ -4,9 +4,25 @@ any more (a deleted run, the labels an approval discarded) are removed."""
 
 import os
 
+import fiftyone as fo
 import fiftyone.core.labels as fol
 
-from .staging import labels_path
+from .labels import labels_path
+
+
+def default_mask_dir(dataset):
+    """Where a segmentation run of a dataset writes its masks unless told
+    otherwise: ``<fo.config.default_dataset_dir>/autolabel-masks/<dataset>``.
+
+    Args:
+        dataset: a :class:`fiftyone.core.dataset.Dataset`
+
+    Returns:
+        a path
+    """
+    return os.path.join(
+        fo.config.default_dataset_dir, "autolabel-masks", dataset.name
+    )
 
 
 def run_mask_dir(run):

@@ -26,22 +26,35 @@ import numpy as np
 from bson import ObjectId
 from pymongo import UpdateOne
 
-import fiftyone.core.odm as foo
 
 from ..models import registry as mr
 from .claims import EPOCH_ATTR
 from .errors import AutolabelError
-from .generation import (
+from .images import ImageError, read_image
+from .labels import (
+    CLASSIFICATION,
+    DETECTIONS,
+    REVIEW_STATE_ATTR,
+    ReviewState,
+    list_field,
+)
+from .runs import (
+    RunStatus,
+    find_run,
+    get_run,
+    now_iso,
+    update_run,
+    update_run_record,
+)
+from .shards import (
     HEARTBEAT_TIMEOUT,
     MAX_FAILURE_RATE,
     MAX_RECORDED_FAILURES,
     mark_shard_done,
     shard_view,
+    start_shard,
     unstaged_query,
 )
-from .images import ImageError, read_image
-from .runs import RunStatus, get_run, now_iso, update_run
-from .staging import REVIEW_STATE_ATTR, ReviewState
 
 logger = logging.getLogger(__name__)
 
@@ -278,37 +291,36 @@ class StagedWriter:
                 self._mask_pool.shutdown()
 
     def _flush(self, ops, failures, labels):
-        runs = foo.get_db_conn().runs
-        run_filter = {"_dataset_id": self.dataset._doc.id, "key": self.run.key}
-        live = runs.find_one(
-            dict(run_filter, **{"config.status": RunStatus.GENERATING}),
-            {"_id": True},
-        )
-        if live is None:
-            raise RunStopped(_stopped_message(self.dataset, self.run))
+        live = find_run(self.dataset, self.run.key)
+        if live is None or live.status != RunStatus.GENERATING:
+            raise RunStopped(_stopped_message(live, self.run))
 
         processed, labels = self._write_values(ops)
         self.processed += processed
         self.failed += len(failures)
-        update = {
-            "$inc": {
-                "config.counts.processed": processed,
-                "config.counts.failed": len(failures),
-                "config.shard_failed.%d" % self.shard: len(failures),
-                "config.counts.labels": labels,
-            },
-            "$set": {"config.heartbeat_at": now_iso()},
-        }
+        push = None
         if failures:
-            update["$push"] = {
-                "config.failures": {
+            push = {
+                "failures": {
                     "$each": failures,
                     "$slice": MAX_RECORDED_FAILURES,
                 }
             }
             self.failures.extend(failures[:MAX_RECORDED_FAILURES])
 
-        runs.update_one(run_filter, update)
+        update_run_record(
+            self.dataset,
+            self.run.key,
+            set={"heartbeat_at": now_iso()},
+            inc={
+                "counts.processed": processed,
+                "counts.failed": len(failures),
+                "shard_failed.%d" % self.shard: len(failures),
+                "counts.labels": labels,
+            },
+            push=push,
+            returns=False,
+        )
 
     def _write_values(self, ops):
         """Writes staged values where the samples have none of this run yet;
@@ -351,9 +363,9 @@ class StagedWriter:
         return result.matched_count, sum(n for _, _, n in ops)
 
     def _staged_value(self, item, result):
-        if self.run.label_type == "Classification":
+        if not list_field(self.run.label_type):
             label, score = result
-            value = {"_id": ObjectId(), "_cls": "Classification", "tags": []}
+            value = {"_id": ObjectId(), "_cls": CLASSIFICATION, "tags": []}
             if label is not None:
                 value.update(
                     label=label,
@@ -366,7 +378,7 @@ class StagedWriter:
 
         labels, scores, boxes, masks = result
         if not len(labels):
-            return {"_cls": "Detections", "detections": []}, 0
+            return {"_cls": DETECTIONS, "detections": []}, 0
 
         w, h = item.size
         boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
@@ -406,7 +418,7 @@ class StagedWriter:
                 det["mask_path"] = os.path.join(folder, "%s.png" % det["_id"])
                 self._mask_jobs.append((det["mask_path"], masks[i], pixels[i]))
 
-        return {"_cls": "Detections", "detections": detections}, len(
+        return {"_cls": DETECTIONS, "detections": detections}, len(
             detections
         )
 
@@ -462,18 +474,14 @@ class MaskWriteError(AutolabelError):
         )
 
 
-def _stopped_message(dataset, run):
-    doc = foo.get_db_conn().runs.find_one(
-        {"_dataset_id": dataset._doc.id, "key": run.key}, {"config.status": 1}
-    )
-    if doc is None:
-        return "run %s was deleted while it was generating; its worker " \
-            "stopped" % run.key
+def _stopped_message(current, run):
+    if current is None:
+        return (
+            "run %s was deleted while it was generating; its worker stopped"
+            % run.key
+        )
 
-    return "run %s is %s; its worker stopped" % (
-        run.key,
-        doc["config"].get("status"),
-    )
+    return "run %s is %s; its worker stopped" % (run.key, current.status)
 
 
 def run_shard(
@@ -506,14 +514,14 @@ def run_shard(
         logger.info("run %s is %s; nothing to do", run.key, run.status)
         return run
 
-    run = _start_shard(dataset, run, shard)
+    run = start_shard(dataset, run, shard)
     try:
         with _heartbeat(dataset, run.key), _library_threads():
             _label_shard(
                 dataset, run, shard, progress, batch_size, num_threads
             )
     except RunStopped:
-        if _runs_doc(dataset, run.key) is None:
+        if find_run(dataset, run.key) is None:
             # deleted: the masks this worker wrote since are nobody's
             _delete_mask_folder(run)
 
@@ -531,58 +539,10 @@ def run_shard(
     return mark_shard_done(dataset, run.key, shard)
 
 
-def _runs_doc(dataset, run_key):
-    return foo.get_db_conn().runs.find_one(
-        {"_dataset_id": dataset._doc.id, "key": run_key}
-    )
-
-
 def _delete_mask_folder(run):
     mask_dir = run.config.get("mask_dir")
     if mask_dir:
         shutil.rmtree(os.path.join(mask_dir, run.key), ignore_errors=True)
-
-
-def _start_shard(dataset, run, shard):
-    """Forgets the failures of a shard's earlier attempts, which this one
-    retries (failed samples have no staged value): each sample is counted
-    once, however often the run is resumed."""
-    i = str(int(shard))
-    foo.get_db_conn().runs.update_one(
-        {"_dataset_id": dataset._doc.id, "key": run.key},
-        [
-            {
-                "$set": {
-                    "config.counts.failed": {
-                        "$max": [
-                            0,
-                            {
-                                "$subtract": [
-                                    {"$ifNull": ["$config.counts.failed", 0]},
-                                    {
-                                        "$ifNull": [
-                                            "$config.shard_failed." + i,
-                                            0,
-                                        ]
-                                    },
-                                ]
-                            },
-                        ]
-                    },
-                    "config.shard_failed." + i: 0,
-                    "config.failures": {
-                        "$filter": {
-                            "input": {"$ifNull": ["$config.failures", []]},
-                            "cond": {"$ne": ["$$this.shard", int(shard)]},
-                        }
-                    },
-                    "config.heartbeat_at": now_iso(),
-                    "config.updated_at": now_iso(),
-                }
-            }
-        ],
-    )
-    return get_run(dataset, run.key)
 
 
 @contextlib.contextmanager
@@ -708,7 +668,7 @@ def _label_shard(dataset, run, shard, progress, batch_size, num_threads):
         results = {}
         segment = []
         for i, item in enumerate(ok):
-            if run.label_type == "Classification":
+            if not list_field(run.label_type):
                 pred = predictions[i]
                 label = pred.labels[0] if len(pred) else None
                 score = float(pred.scores[0]) if len(pred) else 0.0

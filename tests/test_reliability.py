@@ -18,7 +18,7 @@ from fiftyone.operators.delegated import DelegatedOperationService
 from bson import ObjectId
 
 import autolabel.pipeline as P
-from autolabel.pipeline import generation as G
+from autolabel.pipeline import shards
 from concurrent_review import review_rounds
 from helpers import make_rng, random_samples, review_states
 from test_generate import (  # noqa: F401 (fixtures)
@@ -457,7 +457,7 @@ def test_shards_share_no_sample(tiny_models, make_dataset, image_dir):
     ids = [
         sid
         for shard in range(len(run.shards))
-        for sid in G.shard_view(dataset, run, shard).values("id")
+        for sid in shards.shard_view(dataset, run, shard).values("id")
     ]
     assert sorted(ids) == sorted(dataset.values("id"))
     P.delete_run(dataset, run.key)

@@ -16,13 +16,18 @@ from .inputs import (
 )
 
 
-class ScheduleRun(foo.Operator):
+class AutoLabel(foo.Operator):
+    #: the operator's name (the last part of its URI)
+    operator_name = "auto_label"
+    unlisted = False
+
     @property
     def config(self):
         return foo.OperatorConfig(
-            name="schedule_run",
+            name=self.operator_name,
             label="Auto Labeling: auto label",
             dynamic=True,
+            unlisted=self.unlisted,
         )
 
     def resolve_input(self, ctx):
@@ -30,15 +35,9 @@ class ScheduleRun(foo.Operator):
         if not dataset_supported(ctx, inputs):
             return types.Property(inputs)
 
-        targets = types.RadioGroup()
-        targets.add_choice("all", label="All samples (%d)" % len(ctx.dataset))
-        targets.add_choice("view", label="Current view (%d)" % len(ctx.view))
-        if ctx.selected:
-            targets.add_choice(
-                "selection", label="Current selection (%d)" % len(ctx.selected)
-            )
-
-        inputs.enum("target", targets.values(), default="all", view=targets)
+        # all / current view / selected samples, as FiftyOne's operators
+        # offer them
+        inputs.view_target(ctx)
 
         tasks = types.Dropdown()
         for task in mc.TASKS:
@@ -137,9 +136,21 @@ class ScheduleRun(foo.Operator):
 
     def execute(self, ctx):
         p = ctx.params
+        if p.get("target"):  # the panel's and earlier callers' names
+            samples = target_collection(ctx, p["target"])
+        else:
+            samples = ctx.target_view()
+
         run = generate(
-            target_collection(ctx, p.get("target", "all")),
+            samples,
             **generation_settings(p),
             delegate=True,
         )
         return {"run": run.to_dict()}
+
+
+class ScheduleRun(AutoLabel):
+    """:class:`AutoLabel` under its former name."""
+
+    operator_name = "schedule_run"
+    unlisted = True

@@ -6,12 +6,15 @@ import fiftyone.operators as foo
 from ..pipeline.worker import run_shard
 
 
-class GenerateLabels(foo.Operator):
+class LabelShard(foo.Operator):
+    #: the operator's name (the last part of its URI)
+    operator_name = "label_shard"
+
     @property
     def config(self):
         return foo.OperatorConfig(
-            name="generate_labels",
-            label="Auto Labeling: generate labels (one shard)",
+            name=self.operator_name,
+            label="Auto Labeling: label one shard of a run",
             allow_delegated_execution=True,
             allow_immediate_execution=True,
             default_choice_to_delegated=True,
@@ -29,3 +32,10 @@ class GenerateLabels(foo.Operator):
             progress=progress,
         )
         return {"run": run.key, "status": run.status}
+
+
+class GenerateLabels(LabelShard):
+    """:class:`LabelShard` under its former name: operations queued before
+    the rename store this URI."""
+
+    operator_name = "generate_labels"

@@ -1,0 +1,284 @@
+"""Label types and the staging field: the one place that knows how each
+label type is laid out.
+
+A run holds ``Classification`` (one label per sample) or ``Detections`` (a
+list of labels under ``detections``). Everything that reads or writes labels
+asks here for their path, their array expression or the name of their list,
+instead of branching on the label type itself.
+"""
+
+import fiftyone.core.fields as fof
+import fiftyone.core.labels as fol
+import fiftyone.core.odm as foo
+
+from .database import edit_dataset_document
+from .errors import AutolabelError
+
+REVIEW_STATE_ATTR = "review_state"
+
+CLASSIFICATION = "Classification"
+DETECTIONS = "Detections"
+
+#: label types a run can hold, by the name stored in the run's config
+LABEL_TYPES = {
+    CLASSIFICATION: fol.Classification,
+    DETECTIONS: fol.Detections,
+}
+
+#: the list of labels inside a value of each label type (None: the value is
+#: the label)
+_LIST_FIELDS = {CLASSIFICATION: None, DETECTIONS: "detections"}
+
+
+class ReviewState:
+    """The review states of a staged label."""
+
+    IN_REVIEW = "in_review"
+    PROMOTED = "promoted"
+
+
+
+def list_field(label_type):
+    """The name of the list of labels in a value of a label type.
+
+    Args:
+        label_type: ``"Detections"`` or ``"Classification"``
+
+    Returns:
+        ``"detections"``, or None for a type whose value is one label
+    """
+    return _LIST_FIELDS[label_type]
+
+
+def label_type_for_task(task):
+    """The label type a task produces.
+
+    Args:
+        task: ``"classification"``, ``"detection"`` or
+            ``"instance_segmentation"``
+
+    Returns:
+        ``"Classification"`` or ``"Detections"``
+    """
+    return CLASSIFICATION if task == "classification" else DETECTIONS
+
+
+def task_for_label_type(label_type):
+    """The task of a run that holds labels of a type.
+
+    Args:
+        label_type: ``"Detections"`` or ``"Classification"``
+
+    Returns:
+        ``"classification"`` or ``"detection"``
+    """
+    return "classification" if label_type == CLASSIFICATION else "detection"
+
+
+def staging_field_name(label_field):
+    """Returns the name of the staging field for a label field.
+
+    Args:
+        label_field: the run's label field
+
+    Returns:
+        the staging field name
+    """
+    return label_field + "_staged"
+
+
+
+def labels_path(run_or_field, label_type=None):
+    """Returns the path of the labels inside a label field.
+
+    Args:
+        run_or_field: a :class:`autolabel.pipeline.runs.Run` or a field name
+        label_type (None): ``"Detections"`` or ``"Classification"``; taken
+            from the run when a run is given
+
+    Returns:
+        ``"<field>.detections"`` for Detections, ``"<field>"`` otherwise
+    """
+    if isinstance(run_or_field, str):
+        field = run_or_field
+    else:
+        field = run_or_field.staging_field
+        label_type = run_or_field.label_type
+
+    name = list_field(label_type)
+    return field + "." + name if name else field
+
+
+def labels_array_expr(field, label_type):
+    """A MongoDB expression giving a sample's labels in a field as an array.
+
+    Classifications become an array of zero or one label, so every label
+    type is handled by the same pipelines.
+
+    Args:
+        field: the label field
+        label_type: ``"Detections"`` or ``"Classification"``
+
+    Returns:
+        a MongoDB aggregation expression
+    """
+    name = list_field(label_type)
+    if name:
+        return {"$ifNull": ["$%s.%s" % (field, name), []]}
+
+    return {
+        "$cond": [
+            {"$eq": [{"$type": "$%s.label" % field}, "string"]},
+            ["$" + field],
+            [],
+        ]
+    }
+
+
+def label_type_of(dataset, field_name):
+    """Returns the run label type name of an existing label field.
+
+    Args:
+        dataset: a :class:`fiftyone.core.dataset.Dataset`
+        field_name: the field name
+
+    Returns:
+        ``"Classification"`` or ``"Detections"``
+
+    Raises:
+        AutolabelError: if the field does not exist or is of another type
+    """
+    field = dataset.get_field(field_name)
+    if field is None:
+        raise AutolabelError(
+            "dataset '%s' has no field '%s'" % (dataset.name, field_name)
+        )
+
+    if isinstance(field, fof.EmbeddedDocumentField):
+        for type_name, cls in LABEL_TYPES.items():
+            if issubclass(field.document_type, cls):
+                return type_name
+
+    raise AutolabelError(
+        "field '%s' is not a Classification or Detections field; only those "
+        "can be analyzed" % field_name
+    )
+
+
+
+def declare_field_like(
+    dataset, new_field, like_field, exclude_attrs=(), extra_attrs=None
+):
+    """Declares a new label field with the schema of an existing one.
+
+    Args:
+        dataset: a :class:`fiftyone.core.dataset.Dataset`
+        new_field: the new field's name
+        like_field: the existing label field to copy the schema of
+        exclude_attrs (()): label attributes not to copy
+        extra_attrs (None): a dict of label attribute name to
+            :class:`fiftyone.core.fields.Field` class to add
+    """
+    edit_dataset_document(
+        dataset,
+        lambda: _declare_field_like(
+            dataset, new_field, like_field, exclude_attrs, extra_attrs
+        ),
+        retry_on=(ReferenceError, ValueError),
+    )
+
+
+def _declare_field_like(
+    dataset, new_field, like_field, exclude_attrs, extra_attrs
+):
+    source = dataset.get_field(like_field)
+    dataset.add_sample_field(
+        new_field,
+        fof.EmbeddedDocumentField,
+        embedded_doc_type=source.document_type,
+    )
+    schema = dataset.get_field_schema(flat=True)
+    prefix = like_field + "."
+    for path, field in schema.items():
+        if not path.startswith(prefix):
+            continue
+
+        sub = path[len(prefix) :]
+        parent = schema.get(path.rsplit(".", 1)[0])
+        if sub.rsplit(".", 1)[-1] in exclude_attrs or isinstance(
+            parent, fof.DictField
+        ):
+            continue
+
+        new_path = new_field + "." + sub
+        if dataset.has_field(new_path):
+            continue
+
+        kwargs = foo.get_field_kwargs(field)
+        kwargs.pop("db_field", None)
+        kwargs.pop("created_at", None)
+        dataset.add_sample_field(new_path, **kwargs)
+
+    list_prefix = (
+        new_field + ".detections."
+        if dataset.has_field(new_field + ".detections")
+        else new_field + "."
+    )
+    for attr, ftype in (extra_attrs or {}).items():
+        dataset.add_sample_field(list_prefix + attr, ftype)
+
+
+
+def declare_staging_field(dataset, staging_field, label_type):
+    """Declares a new run's staging field: its label type, with the review
+    state on each label.
+
+    Args:
+        dataset: a :class:`fiftyone.core.dataset.Dataset`
+        staging_field: the field name
+        label_type: ``"Detections"`` or ``"Classification"``
+    """
+
+    def declare():
+        dataset.add_sample_field(
+            staging_field,
+            fof.EmbeddedDocumentField,
+            embedded_doc_type=LABEL_TYPES[label_type],
+        )
+        dataset.add_sample_field(
+            labels_path(staging_field, label_type) + "." + REVIEW_STATE_ATTR,
+            fof.StringField,
+        )
+
+    edit_dataset_document(
+        dataset, declare, retry_on=(ReferenceError, ValueError)
+    )
+
+
+def delete_staging_data(dataset, staging_field):
+    """Removes a staging field's values and its schema, if present.
+
+    FiftyOne's ``delete_sample_field`` unsets the values before it removes
+    the schema entry, so an interrupted call leaves the field declared and
+    calling this again finishes the job.
+
+    Args:
+        dataset: a :class:`fiftyone.core.dataset.Dataset`
+        staging_field: the staging field name
+    """
+
+    def delete():
+        dataset.reload()
+        if dataset.has_field(staging_field):
+            dataset.delete_sample_field(staging_field)
+            return True
+
+        return False
+
+    if edit_dataset_document(dataset, delete):
+        return
+
+    dataset._sample_collection.update_many(
+        {staging_field: {"$exists": True}},
+        {"$unset": {staging_field: ""}},
+    )

@@ -1,0 +1,580 @@
+"""Review: which staged labels are in review or promoted for approval, and
+the operations that move them (promote, undo) and the views that show them.
+
+Promote and undo flip the ``review_state`` attribute of the selected labels
+inside MongoDB and never copy or delete labels. Without view stages the
+selection is a query and the labels are updated in place with array filters;
+with stages the view's own pipeline selects them and a ``$merge`` updates
+them. Both run under the run's review lock, so concurrent review writes give
+the result of some serial order.
+"""
+
+from fiftyone import ViewField as F
+
+import fiftyone.core.odm as foo
+
+from .database import aggregate
+from .datasets import (
+    resolve_view,
+    to_object_ids,
+    validate_confidence_range,
+    validate_sample_ids,
+)
+from .errors import AutolabelError
+from .labels import (
+    REVIEW_STATE_ATTR,
+    ReviewState,
+    labels_array_expr,
+    labels_path,
+    list_field,
+)
+from .runs import RunStatus, get_run, review_lock
+
+
+def check_reviewable(run):
+    """Checks that a run's labels can still be promoted or undone.
+
+    Args:
+        run: a :class:`autolabel.pipeline.runs.Run`
+
+    Raises:
+        AutolabelError: if the run is not In Review or its approval started
+    """
+    if run.status != RunStatus.IN_REVIEW:
+        raise AutolabelError(
+            "run '%s' is %s; labels can be promoted or undone only while a "
+            "run is %s" % (run.display_name, run.status, RunStatus.IN_REVIEW)
+        )
+
+    if run.config.get("approval_started_at"):
+        raise AutolabelError(
+            "run '%s' is being approved; run `autolabel approve` again to "
+            "finish it" % run.display_name
+        )
+
+
+def has_staging_field(dataset, run):
+    """Whether a run's staging field is declared on its dataset, read from
+    the database (another process may have deleted or renamed it).
+
+    Args:
+        dataset: a :class:`fiftyone.core.dataset.Dataset`
+        run: a :class:`autolabel.pipeline.runs.Run`
+
+    Returns:
+        True or False
+    """
+    return (
+        foo.get_db_conn().datasets.count_documents(
+            {
+                "_id": dataset._doc.id,
+                "sample_fields.name": run.staging_field,
+            },
+            limit=1,
+        )
+        > 0
+    )
+
+
+def require_staging_field(dataset, run):
+    """Checks that a run in review still has its staging field.
+
+    Args:
+        dataset: a :class:`fiftyone.core.dataset.Dataset`
+        run: a :class:`autolabel.pipeline.runs.Run`
+
+    Raises:
+        AutolabelError: if the field was deleted or renamed outside autolabel
+    """
+    if run.status == RunStatus.APPROVED or has_staging_field(dataset, run):
+        return
+
+    raise AutolabelError(
+        "the staging field '%s' of run '%s' no longer exists (deleted or "
+        "renamed outside autolabel), so its labels cannot be reviewed or "
+        "approved; delete the run with `autolabel delete %s %s`"
+        % (run.staging_field, run.display_name, dataset.name, run.key)
+    )
+
+
+class _Selection:
+    """Which staged labels a review operation acts on: those in a review
+    state, in ``view`` (None: the whole dataset), passing the filters."""
+
+    def __init__(
+        self,
+        dataset,
+        run,
+        view,
+        state,
+        min_confidence=None,
+        max_confidence=None,
+        classes=None,
+        sample_ids=None,
+        label_ids=None,
+    ):
+        self.min_confidence, self.max_confidence = validate_confidence_range(
+            min_confidence, max_confidence
+        )
+        if isinstance(classes, str):
+            classes = [classes]
+
+        view = resolve_view(dataset, view)
+        self.view = None if view is dataset or not view._stages else view
+        self.dataset = dataset
+        self.run = run
+        self.state = state
+        self.classes = list(classes) if classes else None
+        if self.classes is not None:
+            _check_classes(dataset, run, self.classes)
+
+        self.sample_ids = (
+            None
+            if sample_ids is None
+            else validate_sample_ids(dataset, sample_ids)
+        )
+        self.label_ids = (
+            None if label_ids is None else to_object_ids(label_ids, "label")
+        )
+        if self.view is not None and _same_stages(
+            self.view,
+            filtered_review_view(
+                dataset,
+                run,
+                state,
+                min_confidence=self.min_confidence,
+                max_confidence=self.max_confidence,
+                classes=self.classes,
+            ),
+        ):
+            # the panel's own view of these filters: they select the same
+            # labels as the view, in place (the fast path)
+            self.view = None
+
+    def label_query(self):
+        """The selection's label conditions in MongoDB query syntax."""
+        query = {REVIEW_STATE_ATTR: self.state}
+        bounds = {}
+        if self.min_confidence is not None:
+            bounds["$gte"] = self.min_confidence
+
+        if self.max_confidence is not None:
+            bounds["$lte"] = self.max_confidence
+
+        if bounds:
+            query["confidence"] = bounds
+
+        if self.classes is not None:
+            query["label"] = {"$in": self.classes}
+
+        if self.label_ids is not None:
+            query["_id"] = {"$in": self.label_ids}
+
+        return query
+
+    def to_view(self):
+        """The selection as a FiftyOne view whose staging field holds only
+        the selected labels."""
+        view = self.view if self.view is not None else self.dataset.view()
+        if self.sample_ids is not None:
+            view = view.select(self.sample_ids)
+
+        # in MongDB expressions null compares below every number, so a
+        # label without confidence is excluded explicitly, as in queries
+        expr = F(REVIEW_STATE_ATTR) == self.state
+        if self.min_confidence is not None or self.max_confidence is not None:
+            expr &= F("confidence") != None  # noqa: E711
+
+        if self.min_confidence is not None:
+            expr &= F("confidence") >= self.min_confidence
+
+        if self.max_confidence is not None:
+            expr &= F("confidence") <= self.max_confidence
+
+        if self.classes is not None:
+            expr &= F("label").is_in(self.classes)
+
+        if self.label_ids is not None:
+            expr &= F("_id").is_in(self.label_ids)
+
+        return view.filter_labels(self.run.staging_field, expr)
+
+
+def run_classes(dataset, run):
+    """The classes of a run: those of its config, or, where it has none (a
+    fixed-vocabulary model run on all its classes), the distinct labels of
+    its staging field.
+
+    Args:
+        dataset: a :class:`fiftyone.core.dataset.Dataset`
+        run: a :class:`autolabel.pipeline.runs.Run`
+
+    Returns:
+        a list of class names
+    """
+    classes = run.config.get("classes")
+    if classes:
+        return list(classes)
+
+    path = labels_path(run) + ".label"
+    return sorted(
+        c
+        for c in dataset._sample_collection.distinct(path)
+        if isinstance(c, str)
+    )
+
+
+def _check_classes(dataset, run, classes, shown=30):
+    """Raises AutolabelError naming the run's classes if some of ``classes``
+    are not among them: a misspelt class would select nothing."""
+    known = run_classes(dataset, run)
+    known_set = set(known)
+    unknown = [c for c in classes if c not in known_set]
+    if not unknown:
+        return
+
+    listed = ", ".join(str(c) for c in known[:shown])
+    if len(known) > shown:
+        listed += ", ... (%d classes in all)" % len(known)
+
+    raise AutolabelError(
+        "run '%s' has no class %s; its classes are: %s"
+        % (
+            run.display_name,
+            ", ".join(repr(c) for c in unknown),
+            listed or "none (it has no labels)",
+        )
+    )
+
+
+def _set_review_state(selection, to_state, progress=None):
+    """Moves the selected labels to another review state; returns how many
+    moved.
+
+    With no view stages the selection is a MongoDB query and the labels are
+    updated in place with array filters; otherwise the view's own pipeline
+    finds them and a ``$merge`` updates them.
+    """
+    if progress is None:
+        progress = lambda fraction, label: None  # noqa: E731
+
+    progress(0.0, "selecting labels")
+    if selection.view is None:
+        count = _set_review_state_by_query(selection, to_state, progress)
+    else:
+        count = _set_review_state_by_view(selection, to_state, progress)
+
+    # the writes bypass FiftyOne: refresh the samples the caller holds
+    selection.dataset._reload_docs(hard=True)
+    return count
+
+
+def _set_review_state_by_query(selection, to_state, progress):
+    run, dataset = selection.run, selection.dataset
+    field = run.staging_field
+    label_query = selection.label_query()
+    if list_field(run.label_type):
+        path = field + ".detections"
+        sample_query = {path: {"$elemMatch": label_query}}
+        count_stages = [
+            {"$project": {"_l": "$" + path}},
+            {"$unwind": "$_l"},
+            {"$match": {"_l." + k: v for k, v in label_query.items()}},
+        ]
+        update = {"$set": {path + ".$[d]." + REVIEW_STATE_ATTR: to_state}}
+        array_filters = [{"d." + k: v for k, v in label_query.items()}]
+    else:
+        sample_query = {field + "." + k: v for k, v in label_query.items()}
+        count_stages = []
+        update = {"$set": {field + "." + REVIEW_STATE_ATTR: to_state}}
+        array_filters = None
+
+    if selection.sample_ids is not None:
+        sample_query["_id"] = {"$in": selection.sample_ids}
+
+    counted = aggregate(
+        dataset,
+        [{"$match": sample_query}] + count_stages + [{"$count": "n"}],
+    )
+    count = counted[0]["n"] if counted else 0
+    if not count:
+        return 0
+
+    progress(0.5, "updating %d labels" % count)
+    update["$currentDate"] = {"last_modified_at": True}
+    dataset._sample_collection.update_many(
+        sample_query, update, array_filters=array_filters
+    )
+    return count
+
+
+def _set_review_state_by_view(selection, to_state, progress):
+    run, dataset = selection.run, selection.dataset
+    field = run.staging_field
+    label_type = run.label_type
+    ids_pipeline = selection.to_view()._pipeline() + [
+        {
+            "$project": {
+                "_ids": {
+                    "$map": {
+                        "input": labels_array_expr(field, label_type),
+                        "in": "$$this._id",
+                    }
+                }
+            }
+        },
+        {"$match": {"_ids.0": {"$exists": True}}},
+    ]
+
+    counted = aggregate(
+        dataset,
+        ids_pipeline
+        + [{"$group": {"_id": None, "n": {"$sum": {"$size": "$_ids"}}}}],
+    )
+    count = counted[0]["n"] if counted else 0
+    if not count:
+        return 0
+
+    progress(0.5, "updating %d labels" % count)
+
+    def _flip(label):
+        return {
+            "$cond": [
+                {"$in": [label + "._id", "$$ids"]},
+                {"$mergeObjects": [label, {REVIEW_STATE_ATTR: to_state}]},
+                label,
+            ]
+        }
+
+    if list_field(label_type):
+        new_value = {
+            "$map": {
+                "input": "$%s.detections" % field,
+                "as": "d",
+                "in": _flip("$$d"),
+            }
+        }
+        target = field + ".detections"
+    else:
+        new_value = _flip("$" + field)
+        target = field
+
+    aggregate(
+        dataset,
+        ids_pipeline
+        + [
+            {
+                "$merge": {
+                    "into": dataset._sample_collection_name,
+                    "on": "_id",
+                    "let": {"ids": "$_ids"},
+                    "whenMatched": [
+                        {
+                            "$set": {
+                                target: new_value,
+                                "last_modified_at": "$$NOW",
+                            }
+                        }
+                    ],
+                    "whenNotMatched": "discard",
+                }
+            }
+        ],
+    )
+    return count
+
+
+def promote_labels(
+    dataset,
+    run_key_or_name,
+    view=None,
+    min_confidence=None,
+    max_confidence=None,
+    classes=None,
+    sample_ids=None,
+    label_ids=None,
+    progress=None,
+):
+    """Promotes for approval every label of a run that is in review and in
+    the given view.
+
+    Args:
+        dataset: a :class:`fiftyone.core.dataset.Dataset`
+        run_key_or_name: a run key or name
+        view (None): a view into the dataset (sidebar filters, selections);
+            the whole dataset by default
+        min_confidence (None): only labels with at least this confidence
+        max_confidence (None): only labels with at most this confidence
+        classes (None): only labels of these classes
+        sample_ids (None): only labels on these samples
+        label_ids (None): only these labels
+        progress (None): a callable ``progress(fraction, label)``
+
+    Returns:
+        the number of labels promoted
+
+    Raises:
+        AutolabelError: if the run does not exist or is not In Review, or a
+            setting is invalid
+    """
+    run = get_run(dataset, run_key_or_name)
+    check_reviewable(run)
+    require_staging_field(dataset, run)
+    selection = _Selection(
+        dataset,
+        run,
+        view,
+        ReviewState.IN_REVIEW,
+        min_confidence=min_confidence,
+        max_confidence=max_confidence,
+        classes=classes,
+        sample_ids=sample_ids,
+        label_ids=label_ids,
+    )
+    return _locked_set_review_state(
+        selection, ReviewState.PROMOTED, progress=progress
+    )
+
+
+def undo_labels(
+    dataset, run_key_or_name, classes=None, view=None, progress=None
+):
+    """Sends promoted labels of a run back to review.
+
+    Args:
+        dataset: a :class:`fiftyone.core.dataset.Dataset`
+        run_key_or_name: a run key or name
+        classes (None): only labels of these classes; all by default
+        view (None): only labels in this view; the whole dataset by default
+        progress (None): a callable ``progress(fraction, label)``
+
+    Returns:
+        the number of labels sent back to review
+
+    Raises:
+        AutolabelError: if the run does not exist or is not In Review
+    """
+    run = get_run(dataset, run_key_or_name)
+    check_reviewable(run)
+    require_staging_field(dataset, run)
+    selection = _Selection(
+        dataset, run, view, ReviewState.PROMOTED, classes=classes
+    )
+    return _locked_set_review_state(
+        selection, ReviewState.IN_REVIEW, progress=progress
+    )
+
+
+def _locked_set_review_state(selection, to_state, progress=None):
+    """:func:`_set_review_state` under the run's review lock, with the run
+    read again and checked once the lock is held: of concurrent review
+    writes each sees the others' results, and the count is exact."""
+    dataset = selection.dataset
+    with review_lock(dataset, selection.run.key):
+        run = get_run(dataset, selection.run.key)
+        check_reviewable(run)
+        selection.run = run
+        return _set_review_state(selection, to_state, progress=progress)
+
+
+def review_view(dataset, run_key_or_name):
+    """The samples of a run with labels in review, showing only those labels
+    in its staging field.
+
+    Args:
+        dataset: a :class:`fiftyone.core.dataset.Dataset`
+        run_key_or_name: a run key or name
+
+    Returns:
+        a :class:`fiftyone.core.view.DatasetView`
+    """
+    return _labels_in_state(dataset, run_key_or_name, ReviewState.IN_REVIEW)
+
+
+def approval_view(dataset, run_key_or_name):
+    """The samples of a run with labels promoted for approval, showing only
+    those labels in its staging field.
+
+    Args:
+        dataset: a :class:`fiftyone.core.dataset.Dataset`
+        run_key_or_name: a run key or name
+
+    Returns:
+        a :class:`fiftyone.core.view.DatasetView`
+    """
+    return _labels_in_state(dataset, run_key_or_name, ReviewState.PROMOTED)
+
+
+def _labels_in_state(dataset, run_key_or_name, state):
+    run = get_run(dataset, run_key_or_name)
+    return dataset.filter_labels(
+        run.staging_field, F(REVIEW_STATE_ATTR) == state
+    )
+
+
+def filtered_review_view(
+    dataset,
+    run_key_or_name,
+    state=ReviewState.IN_REVIEW,
+    min_confidence=None,
+    max_confidence=None,
+    classes=None,
+):
+    """The samples of a run with labels in a review state, showing only
+    those labels that pass a confidence range and a class filter: the view
+    the panel shows. :func:`promote_labels` and :func:`undo_labels` given
+    this view and the same filters update the labels in place.
+
+    As everywhere in autolabel, a confidence range never matches a label
+    without a confidence.
+
+    Args:
+        dataset: a :class:`fiftyone.core.dataset.Dataset`
+        run_key_or_name: a run key or name, or a
+            :class:`autolabel.pipeline.runs.Run`
+        state ("in_review"): ``"in_review"`` or ``"promoted"``
+        min_confidence (None): only labels with at least this confidence
+        max_confidence (None): only labels with at most this confidence
+        classes (None): a class or list of classes
+
+    Returns:
+        a :class:`fiftyone.core.view.DatasetView`
+
+    Raises:
+        AutolabelError: if the run does not exist or a bound is invalid
+    """
+    run = get_run(dataset, run_key_or_name)
+    min_confidence, max_confidence = validate_confidence_range(
+        min_confidence, max_confidence
+    )
+    if isinstance(classes, str):
+        classes = [classes]
+
+    view = _labels_in_state(dataset, run, state)
+    conditions = []
+    if min_confidence is not None or max_confidence is not None:
+        conditions.append(F("confidence") != None)  # noqa: E711
+
+    if min_confidence is not None:
+        conditions.append(F("confidence") >= min_confidence)
+
+    if max_confidence is not None:
+        conditions.append(F("confidence") <= max_confidence)
+
+    if classes:
+        conditions.append(F("label").is_in(list(classes)))
+
+    if not conditions:
+        return view
+
+    expr = conditions[0]
+    for condition in conditions[1:]:
+        expr = expr & condition
+
+    return view.filter_labels(run.staging_field, expr)
+
+
+def _same_stages(a, b):
+    return a._serialize(include_uuids=False) == b._serialize(
+        include_uuids=False
+    )

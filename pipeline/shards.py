@@ -1,0 +1,197 @@
+"""Shards of a generation run: contiguous ranges of sample ids, one per
+worker; what a worker still has to label in its shard; a finished shard,
+and the run opened for review once every shard is done."""
+
+import os
+
+from bson import ObjectId
+
+import fiftyone as fo
+from fiftyone import ViewField as F
+
+from .claims import EPOCH_ATTR, remove_foreign_values
+from .labels import labels_path
+from .runs import (
+    RunStatus,
+    get_run,
+    now_iso,
+    update_run,
+    update_run_record,
+)
+
+#: a run fails once more than this fraction of its samples failed
+MAX_FAILURE_RATE = 0.2
+
+#: seconds without a heartbeat after which a running worker is presumed dead
+HEARTBEAT_TIMEOUT = float(os.environ.get("AUTOLABEL_HEARTBEAT_TIMEOUT", 300))
+
+#: how many failures a run keeps, with their reasons
+MAX_RECORDED_FAILURES = 100
+
+
+def shard_bounds(collection, num_shards):
+    """Splits the target's samples into contiguous ranges of ids; returns
+    ``[[first_id, end_id, end_included], ...]`` with at most ``num_shards``
+    ranges."""
+    rows = list(
+        collection._dataset._sample_collection.aggregate(
+            collection._pipeline()
+            + [
+                {"$project": {"_id": 1}},
+                {"$bucketAuto": {"groupBy": "$_id", "buckets": num_shards}},
+            ],
+            allowDiskUse=True,
+        )
+    )
+    # a bucket's max is the next bucket's min (exclusive), but the last's
+    return [
+        [str(r["_id"]["min"]), str(r["_id"]["max"]), i == len(rows) - 1]
+        for i, r in enumerate(rows)
+    ]
+
+
+def shard_view(dataset, run, shard):
+    """The samples of one shard of a run that have no staged value yet.
+
+    Args:
+        dataset: a :class:`fiftyone.core.dataset.Dataset`
+        run: a :class:`autolabel.pipeline.runs.Run`
+        shard: the shard index
+
+    Returns:
+        a :class:`fiftyone.core.view.DatasetView`
+    """
+    target = run.target
+    if target["type"] == "view":
+        view = fo.DatasetView._build(dataset, target["view"])
+    elif target["type"] == "ids":
+        view = dataset.select(target["ids"])
+    else:
+        view = dataset.view()
+
+    bounds = run.shards[shard]
+    first, end = ObjectId(bounds[0]), ObjectId(bounds[1])
+    # runs made before shards were half-open list [first, last] (inclusive)
+    included = bounds[2] if len(bounds) > 2 else True
+    view = view.match(
+        (F("_id") >= first) & ((F("_id") <= end) if included else (F("_id") < end))
+    )
+    # no value yet, or one a worker of an older run on this field left
+    # behind (it is overwritten): the writers' own guard
+    return view.match(unstaged_query(run))
+
+
+def unstaged_query(run):
+    """The MongoDB query of the samples a worker of ``run`` may write: those
+    with no staged value, or with one of an older run on the same field.
+
+    Args:
+        run: a :class:`autolabel.pipeline.runs.Run`
+
+    Returns:
+        a query dict
+    """
+    epoch = run.config.get("epoch")
+    if epoch is None:
+        return {run.staging_field: {"$exists": False}}
+
+    return {
+        "$or": [
+            {run.staging_field: {"$exists": False}},
+            {run.staging_field + "." + EPOCH_ATTR: {"$lt": epoch}},
+        ]
+    }
+
+
+def mark_shard_done(dataset, run_key, shard):
+    """Records a finished shard; the last one moves the run to In Review.
+
+    Args:
+        dataset: a :class:`fiftyone.core.dataset.Dataset`
+        run_key: the run key
+        shard: the shard index
+
+    Returns:
+        the updated :class:`autolabel.pipeline.runs.Run`
+    """
+    run = update_run_record(
+        dataset,
+        run_key,
+        set={"heartbeat_at": now_iso()},
+        add_to_set={"shards_done": shard},
+    )
+    if len(set(run.shards_done)) < len(run.shards):
+        return run
+
+    return open_for_review(dataset, run_key, RunStatus.GENERATING)
+
+
+def open_for_review(dataset, run_key, from_status):
+    """Counts what a run staged and moves it to In Review.
+
+    Args:
+        dataset: a :class:`fiftyone.core.dataset.Dataset`
+        run_key: the run key
+        from_status: the status the run must be in
+
+    Returns:
+        the updated :class:`autolabel.pipeline.runs.Run`
+    """
+    run = get_run(dataset, run_key)
+    epoch = run.config.get("epoch")
+    if epoch is not None:
+        # values a worker of a deleted run on this field wrote outside this
+        # run's target are not this run's
+        remove_foreign_values(dataset, run.staging_field, epoch)
+
+    path = labels_path(run.staging_field, run.label_type)
+    classes = [c for c in dataset.distinct(path + ".label") if c]
+    counts = dict(
+        run.counts,
+        processed=dataset.exists(run.staging_field).count(),
+        labels=dataset.count(path + ".label"),
+        classes=len(classes),
+    )
+    updated = update_run(
+        dataset,
+        run_key,
+        expected_status=from_status,
+        status=RunStatus.IN_REVIEW,
+        counts=counts,
+    )
+    return updated or get_run(dataset, run_key)
+
+
+
+def start_shard(dataset, run, shard):
+    """Starts a worker's attempt at a shard: forgets the failures of a shard's earlier attempts, which this one
+    retries (failed samples have no staged value): each sample is counted
+    once, however often the run is resumed."""
+    i = str(int(shard))
+    update_run_record(
+        dataset,
+        run.key,
+        pipeline={
+            "counts.failed": {
+                "$max": [
+                    0,
+                    {
+                        "$subtract": [
+                            {"$ifNull": ["$config.counts.failed", 0]},
+                            {"$ifNull": ["$config.shard_failed." + i, 0]},
+                        ]
+                    },
+                ]
+            },
+            "shard_failed." + i: 0,
+            "failures": {
+                "$filter": {
+                    "input": {"$ifNull": ["$config.failures", []]},
+                    "cond": {"$ne": ["$$this.shard", int(shard)]},
+                }
+            },
+            "heartbeat_at": now_iso(),
+        },
+        returns=False,
+    )
+    return get_run(dataset, run.key)

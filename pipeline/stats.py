@@ -1,0 +1,380 @@
+"""The label analysis table of a run: per review state and class, the
+labels in a view ("current of total") and their mean confidence, each one
+aggregation in MongoDB; the run's totals are cached per version of the
+samples, and the views of the panel and the App are counted in one pass."""
+
+from concurrent.futures import ThreadPoolExecutor
+
+from bson import ObjectId, json_util
+
+import fiftyone.core.stages as fosg
+import fiftyone.core.view as fov
+
+from .database import aggregate
+from .datasets import resolve_view
+from .errors import AutolabelError
+from .labels import REVIEW_STATE_ATTR, ReviewState, labels_path, list_field
+from .review import require_staging_field
+from .runs import RunStatus, get_run, update_run_record
+
+
+def _samples_version(dataset):
+    """What changes whenever a sample of the dataset is added, deleted or
+    edited (promote and undo set ``last_modified_at`` too): the number of
+    samples and the latest ``last_modified_at``, both read from indexes."""
+    coll = dataset._sample_collection
+    latest = next(
+        iter(
+            coll.find({}, {"last_modified_at": True})
+            .sort("last_modified_at", -1)
+            .limit(1)
+        ),
+        {},
+    )
+    return "%d|%s" % (
+        coll.count_documents({}),
+        json_util.dumps(latest.get("last_modified_at")),
+    )
+
+
+def _cached_totals(run, state, version):
+    """The run's per-class totals of a state, if counted at this version of
+    the samples."""
+    cache = (run.config.get("stats_totals") or {}).get(str(state))
+    if not cache or cache.get("version") != version:
+        return None
+
+    return [
+        {"_id": {"label": g["label"], "state": g["state"]}, "n": g["n"]}
+        for g in cache["groups"]
+    ]
+
+
+def _cache_totals(dataset, run, state, version, groups):
+    """Keeps a run's per-class totals with the samples' version they were
+    counted at, in the run's record: the panel's table of a filtered or
+    selected view then needs one pass over the labels, not two."""
+    update_run_record(
+        dataset,
+        run.key,
+        set={
+            "stats_totals.%s"
+            % state: {
+                "version": version,
+                "groups": [
+                    {
+                        "label": g["_id"].get("label"),
+                        "state": g["_id"].get("state"),
+                        "n": g["n"],
+                    }
+                    for g in groups
+                ],
+            }
+        },
+        returns=False,
+    )
+
+
+def _mean_confidences(groups):
+    """Sets ``conf`` from ``conf_sum`` / ``conf_n`` where a group has them."""
+    for g in groups:
+        if "conf_n" in g:
+            n = g.pop("conf_n")
+            total = g.pop("conf_sum")
+            g["conf"] = total / n if n else None
+
+    return groups
+
+
+def _aggregate_in_parts(dataset, pipeline, parts=2):
+    """Runs a ``$group`` pipeline (summed fields only) on ``parts`` ranges of
+    sample ids at once and adds up the groups: MongoDB runs one aggregation
+    on one core, and a review table over a million labels is one full
+    pass."""
+    coll = dataset._sample_collection
+    ends = [
+        next(iter(coll.find({}, {"_id": True}).sort("_id", d).limit(1)), None)
+        for d in (1, -1)
+    ]
+    if ends[0] is None:
+        return []
+
+    lo, hi = (int.from_bytes(e["_id"].binary, "big") for e in ends)
+    cuts = [
+        ObjectId((lo + (hi - lo) * i // parts).to_bytes(12, "big"))
+        for i in range(1, parts)
+    ]
+    bounds = [None] + cuts + [None]
+    matches = []
+    for start, end in zip(bounds[:-1], bounds[1:]):
+        match = {}
+        if start is not None:
+            match["$gte"] = start
+
+        if end is not None:
+            match["$lt"] = end
+
+        matches.append([{"$match": {"_id": match}}] if match else [])
+
+    with ThreadPoolExecutor(max_workers=parts) as pool:
+        results = list(
+            pool.map(lambda m: aggregate(dataset, m + pipeline), matches)
+        )
+
+    merged = {}
+    for g in (g for result in results for g in result):
+        key = json_util.dumps(g["_id"], sort_keys=True)
+        if key not in merged:
+            merged[key] = g
+            continue
+
+        for field, value in g.items():
+            if field != "_id":
+                merged[key][field] = merged[key].get(field, 0) + value
+
+    return _mean_confidences(list(merged.values()))
+
+
+def _stats_group_stages(field, label_type, state=None):
+    path = labels_path(field, label_type)
+    attrs = ("label", "confidence", REVIEW_STATE_ATTR)
+    stages = [{"$project": {path + "." + a: True for a in attrs}}]
+    if list_field(label_type):
+        stages.append({"$unwind": "$" + path})
+
+    if state is not None:
+        stages.append({"$match": {path + "." + REVIEW_STATE_ATTR: state}})
+
+    stages.append(
+        {
+            "$group": {
+                "_id": {
+                    "label": "$%s.label" % path,
+                    "state": "$%s.%s" % (path, REVIEW_STATE_ATTR),
+                },
+                "n": {"$sum": 1},
+                "conf": {"$avg": "$%s.confidence" % path},
+            }
+        }
+    )
+    return stages
+
+
+#: view stages that keep or drop whole samples, whatever their order with
+#: label filters: their pipelines can run on label-filtered samples as is
+_SAMPLE_STAGES = (
+    fosg.Match,
+    fosg.MatchTags,
+    fosg.Select,
+    fosg.Exclude,
+    fosg.Exists,
+)
+
+
+def _fast_stats_stages(view, run, states):
+    """The stats of a view of Detections in one pass over its labels, where
+    the view is only label filters on the run's staging field and stages that
+    keep or drop samples (the review view, the panel's and the App's
+    filters, selected samples): ``(view_stages, fused)``, or None for other
+    views. ``fused``: the stages also give the whole run's totals (``t``).
+
+    Counting the labels that pass every label filter gives the view's counts:
+    samples that a filter drops for having no matching labels count zero
+    anyway. Label filters are accumulated into one ``$filter`` and applied
+    only where a sample stage needs them, instead of rewriting every sample
+    once per filter as the view's own pipeline does.
+    """
+    if (
+        not list_field(run.label_type)
+        or not isinstance(view, fov.DatasetView)
+        or view._is_generated
+    ):
+        return None
+
+    path = labels_path(run)
+    conds, fused, pipeline = [], True, []
+    prefix = view._base_view
+    for stage in view._stages:
+        if isinstance(stage, fosg.FilterLabels):
+            cond = _label_filter_cond(stage.to_mongo(prefix), path)
+            if cond is None:
+                return None
+
+            conds.append(cond)
+        elif isinstance(stage, _SAMPLE_STAGES) and not getattr(
+            stage, "ordered", False
+        ):
+            fused = False
+            stages = stage.to_mongo(prefix)
+            # one that does not read the labels runs first (an index may
+            # serve it); one that does sees them filtered, as in the view
+            text = json_util.dumps(stages)
+            if conds and any(
+                s in text for s in (run.staging_field, "$$ROOT", "$$CURRENT")
+            ):
+                pipeline.append({"$set": {path: _filter(path, conds)}})
+                conds = []
+
+            pipeline.extend(stages)
+        else:
+            return None
+
+        prefix = prefix._add_view_stage(stage, validate=False)
+
+    in_state = [{"$in": ["$$this." + REVIEW_STATE_ATTR, list(states)]}]
+    # the labels of the states (and in the view unless fused: then the view's
+    # condition is evaluated per label, with the label as ``$$this``)
+    labels = _filter(path, in_state if fused else in_state + conds)
+    in_view, total = True, {}
+    if fused and conds:
+        in_view = {"$let": {"vars": {"this": "$l"}, "in": {"$and": conds}}}
+
+    if fused:
+        total = {"t": {"$sum": 1}}
+
+    # sums rather than an average, so that partial results add up
+    # (_aggregate_in_parts); _mean_confidences turns them into ``conf``
+    has_conf = {"$and": [in_view, {"$isNumber": "$l.confidence"}]}
+    group = {
+        "_id": {"label": "$l.label", "state": "$l." + REVIEW_STATE_ATTR},
+        "n": {"$sum": {"$cond": [in_view, 1, 0]}},
+        "conf_sum": {"$sum": {"$cond": [has_conf, "$l.confidence", 0]}},
+        "conf_n": {"$sum": {"$cond": [has_conf, 1, 0]}},
+    }
+    return (
+        pipeline
+        + [
+            {"$project": {"_id": False, "l": labels}},
+            {"$unwind": "$l"},
+            {"$group": dict(group, **total)},
+        ]
+    ), fused
+
+
+def _label_filter_cond(stages, path):
+    """The ``$filter`` condition of a ``FilterLabels`` stage's pipeline if it
+    filters the labels at ``path`` in place, else None."""
+    if not 1 <= len(stages) <= 2 or list(stages[0]) != ["$addFields"]:
+        return None
+
+    fields = stages[0]["$addFields"]
+    expr = fields.get(path) if len(fields) == 1 else None
+    f = expr.get("$filter") if isinstance(expr, dict) else None
+    if not f or f.get("input") != "$" + path:
+        return None
+
+    if len(stages) == 2 and list(stages[1]) != ["$match"]:
+        return None
+
+    return f["cond"]
+
+
+def _filter(path, conds):
+    return {
+        "$filter": {
+            "input": "$" + path,
+            "cond": conds[0] if len(conds) == 1 else {"$and": conds},
+        }
+    }
+
+
+def label_stats(dataset, run_key_or_name, view=None, state=None):
+    """Counts a run's staged labels per class and review state.
+
+    For each review state (``in_review`` and ``promoted``) and class: the
+    number of labels in the view (``count``), in the whole run (``total``),
+    and the mean confidence of those in the view. Each figure comes from a
+    MongoDB aggregation; the view's and the whole run's run concurrently.
+
+    With a ``state``, only the labels of that state are counted (what the
+    panel's table shows), faster. Views made only of label filters on the
+    staging field and sample filters (those of the panel and the App) are
+    counted in one pass over their labels, which also gives the totals where
+    the view has no sample filter.
+
+    Args:
+        dataset: a :class:`fiftyone.core.dataset.Dataset`
+        run_key_or_name: a run key or name
+        view (None): a view into the dataset; the whole dataset by default
+        state (None): ``in_review`` or ``promoted``: only that state
+
+    Returns:
+        a dict ``{state: {"count": int, "total": int, "classes": [{"label",
+        "count", "total", "mean_confidence"}, ...]}}``, classes sorted by
+        total, largest first; with ``state``, only that state's key
+
+    Raises:
+        AutolabelError: if the run does not exist
+    """
+    run = get_run(dataset, run_key_or_name)
+    require_staging_field(dataset, run)
+    view = resolve_view(dataset, view)
+    states = (ReviewState.IN_REVIEW, ReviewState.PROMOTED)
+    if state is not None:
+        if state not in states:
+            raise AutolabelError(
+                "Unknown review state '%s'; expected one of %s"
+                % (state, ", ".join(states))
+            )
+
+        states = (state,)
+
+    fast = None
+    if view is not dataset:
+        fast = _fast_stats_stages(view, run, states)
+
+    group = _stats_group_stages(run.staging_field, run.label_type, state)
+    if run.status == RunStatus.APPROVED or not dataset.has_field(
+        run.staging_field
+    ):
+        groups_view, groups_total = [], []
+    elif fast is not None and fast[1]:
+        groups_view = _aggregate_in_parts(dataset, fast[0])
+        groups_total = [dict(g, n=g["t"]) for g in groups_view]
+    elif view is dataset or not view._stages:
+        groups_view = groups_total = aggregate(dataset, group)
+    else:
+        version = _samples_version(dataset)
+        groups_total = _cached_totals(run, state, version)
+        if groups_total is not None and fast is not None:
+            groups_view = _aggregate_in_parts(dataset, fast[0])
+        elif groups_total is not None:
+            groups_view = aggregate(dataset, view._pipeline() + group)
+        else:
+            pipeline = fast[0] if fast else view._pipeline() + group
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                total = pool.submit(aggregate, dataset, group)
+                groups_view = _mean_confidences(aggregate(dataset, pipeline))
+                groups_total = total.result()
+
+            _cache_totals(dataset, run, state, version, groups_total)
+
+    in_view = {
+        (g["_id"].get("label"), g["_id"].get("state")): g for g in groups_view
+    }
+    stats = {}
+    for state in states:
+        classes = []
+        for g in groups_total:
+            label, g_state = g["_id"].get("label"), g["_id"].get("state")
+            if g_state != state or label is None:
+                continue
+
+            v = in_view.get((label, state))
+            classes.append(
+                {
+                    "label": label,
+                    "count": v["n"] if v else 0,
+                    "total": g["n"],
+                    "mean_confidence": v["conf"] if v else None,
+                }
+            )
+
+        classes.sort(key=lambda c: (-c["total"], c["label"]))
+        stats[state] = {
+            "count": sum(c["count"] for c in classes),
+            "total": sum(c["total"] for c in classes),
+            "classes": classes,
+        }
+
+    return stats
