@@ -109,7 +109,6 @@ or pass ``--only``.
 import argparse
 import gc
 import inspect
-import json
 import logging
 import multiprocessing
 import os
@@ -125,6 +124,9 @@ from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 
+import harness
+from harness import write_json
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 WIDTH, HEIGHT = 640, 480
@@ -138,18 +140,7 @@ SAM_MODEL = "sam-vit-h"
 OWL_MODEL = "owlv2-base-patch16"
 
 #: the 10 classes OWLv2 is prompted with
-OWL_CLASSES = [
-    "person",
-    "car",
-    "truck",
-    "bicycle",
-    "dog",
-    "cat",
-    "bird",
-    "boat",
-    "bus",
-    "traffic light",
-]
+OWL_CLASSES = list(harness.CLASSES)
 
 #: images labeled end to end, per model (see the docstring)
 DEFAULT_IMAGES = {"yolo": 10000, "sam": 1500, "owlv2": 2000}
@@ -164,14 +155,6 @@ CPU_IMAGES = 16
 YOLO_MIN_FRACTION = 0.77
 YOLO_MIN_RATE = 1000.0
 SAM_MIN_FRACTION = 0.90
-
-#: the tiny SAM image encoder of the CPU smoke test
-TINY_SAM_ENCODER = dict(
-    encoder_embed_dim=32,
-    encoder_depth=2,
-    encoder_num_heads=2,
-    encoder_global_attn_indexes=[1],
-)
 
 DB_NAME = "autolabel-bench-generate-%d" % os.getpid()
 
@@ -394,102 +377,42 @@ def ensure_images(image_dir, count):
 
 
 # Models with random weights --------------------------------------------------
+#
+# Built by autolabel.models.tiny, as the tests' models are; imported once
+# autolabel is importable (after FiftyOne's environment is set).
 
 
 def _letterboxed_batch(imgsz, count=16, seed=0):
     """``count`` letterboxed random images as a float ``(N, 3, S, S)``
     tensor."""
-    import cv2
-    import torch
+    from autolabel.models import tiny as tiny_models
 
-    images = np.full((count, imgsz, imgsz, 3), 114, dtype=np.uint8)
-    for i in range(count):
-        image = synthetic_image(seed + 1000 + i)
-        scale = imgsz / max(image.shape[:2])
-        w, h = round(image.shape[1] * scale), round(image.shape[0] * scale)
-        image = cv2.resize(image, (w, h))
-        top, left = (imgsz - h) // 2, (imgsz - w) // 2
-        images[i, top : top + h, left : left + w] = image
-
-    return torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255
-
-
-def _calibrate_batchnorm(module, images):
-    """Sets batch norm statistics to those of a few images: with fresh
-    statistics a random network's activations vanish and every anchor ties
-    (as tests/tiny_ultralytics.py does)."""
-    import torch
-
-    norms = [m for m in module.modules() if isinstance(m, torch.nn.BatchNorm2d)]
-    momenta = [bn.momentum for bn in norms]
-    for bn in norms:
-        bn.reset_running_stats()
-        bn.momentum = None
-
-    module.train()
-    with torch.no_grad():
-        module(images)
-
-    module.eval()
-    for bn, momentum in zip(norms, momenta):
-        bn.momentum = momentum
-
-
-def _spread_class_scores(module, images, seed=0, spread=1.0, mean=-2.0):
-    """Scales the class logits of the detection head so that scores spread
-    over (0, 1) and differ from anchor to anchor (as
-    tests/tiny_ultralytics.py does). The compute is unchanged."""
-    import torch
-
-    convs = [branch[-1] for branch in module.model[-1].cv3]
-    outputs = []
-    hooks = [
-        conv.register_forward_hook(lambda m, i, o: outputs.append(o))
-        for conv in convs
-    ]
-    with torch.no_grad():
-        module(images)
-
-    for hook in hooks:
-        hook.remove()
-
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for conv, output in zip(convs, outputs):
-            logits = (output - conv.bias[None, :, None, None]).float().cpu()
-            # quantile() takes at most 2**24 values
-            logits = logits.abs().flatten()[: 2**24]
-            conv.weight.mul_(spread / logits.quantile(0.999).to(conv.weight.device))
-            bias = torch.randn(conv.bias.shape, generator=generator) * 0.3 + mean
-            conv.bias.copy_(bias.to(conv.bias.device))
+    images = [synthetic_image(seed + 1000 + i) for i in range(count)]
+    return tiny_models.letterbox_batch(images, imgsz)
 
 
 def save_yolo(path, tiny):
     """A YOLO11m (YOLO11n at 320 px when tiny) with random weights and COCO
-    names, saved as a checkpoint ``YOLO(path)`` loads."""
+    names, saved as a checkpoint ``YOLO(path)`` loads. Its batch norm
+    statistics and class score scales come from 16 images, on the GPU when
+    there is one (a minute of CPU for YOLO11m otherwise), so that scores
+    spread over (0, 1) and differ from anchor to anchor; the compute is
+    unchanged."""
     import torch
-    from ultralytics import YOLO
 
-    from autolabel.models.catalog import COCO_CLASSES
+    from autolabel.models import tiny as tiny_models
 
     cfg, imgsz = ("yolo11n.yaml", 320) if tiny else ("yolo11m.yaml", 640)
-    torch.manual_seed(0)
-    yolo = YOLO(cfg, task="detect")
-    if len(yolo.model.names) != len(COCO_CLASSES):
-        raise RuntimeError("%s has %d classes" % (cfg, len(yolo.model.names)))
-
-    yolo.model.names = {i: name for i, name in enumerate(COCO_CLASSES)}
-    # batch norm statistics and class score scales from 16 images, on the
-    # GPU when there is one (a minute of CPU for YOLO11m otherwise)
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    images = _letterboxed_batch(imgsz).to(device)
-    yolo.model.to(device)
-    _calibrate_batchnorm(yolo.model, images)
-    _spread_class_scores(yolo.model, images)
-    yolo.model.to("cpu")
-    yolo.ckpt = {"train_args": {"imgsz": imgsz, "task": "detect"}}
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    yolo.save(path)
+    yolo = tiny_models.build_random_yolo(
+        cfg,
+        imgsz=imgsz,
+        images=_letterboxed_batch(imgsz),
+        seed=0,
+        device="cuda" if torch.cuda.is_available() else "cpu",
+        score_spread=1.0,
+        score_mean=-2.0,
+    )
+    tiny_models.save_yolo(yolo, path)
     params = sum(p.numel() for p in yolo.model.parameters())
     return "%s, %.1fM parameters, %d px" % (cfg, params / 1e6, imgsz)
 
@@ -497,114 +420,40 @@ def save_yolo(path, tiny):
 def save_sam(path, tiny):
     """SAM ViT-H built by segment_anything's own registry with random weights
     (a 2-block encoder when tiny), saved as a state dict."""
-    import torch
-    from segment_anything import sam_model_registry
-    from segment_anything.build_sam import _build_sam
+    from autolabel.models import tiny as tiny_models
 
-    torch.manual_seed(0)
     if tiny:
-        sam = _build_sam(**TINY_SAM_ENCODER)
-        what = "tiny SAM encoder %s" % TINY_SAM_ENCODER
+        sam = tiny_models.build_random_sam(tiny_models.TINY_SAM_ENCODER)
+        what = "tiny SAM encoder %s" % tiny_models.TINY_SAM_ENCODER
     else:
-        sam = sam_model_registry["vit_h"](checkpoint=None)
+        sam = tiny_models.build_random_sam("vit_h")
         what = "sam_model_registry['vit_h']"
 
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    torch.save(sam.state_dict(), path)
+    tiny_models.save_state_dict(sam, path)
     params = sum(p.numel() for p in sam.parameters())
     del sam
     return "%s, %.1fM parameters" % (what, params / 1e6)
 
 
-def clip_tokenizer(words):
-    """A CLIP byte-level BPE tokenizer built without the hub: printable ASCII
-    characters, merges that make each word one token, and the start / end
-    tokens at the two highest ids (OWL pools the text at the highest id);
-    ``"!"`` (id 0) pads, as in OWL's tokenizer. Token ids do not change the
-    model's compute: the text is padded to 16 tokens."""
-    import transformers
-
-    tokens, merges = [], []
-    for char in map(chr, range(33, 127)):
-        tokens += [char, char + "</w>"]
-
-    for word in words:
-        for part in word.split():
-            pieces = list(part[:-1]) + [part[-1] + "</w>"]
-            merged = pieces[0]
-            for piece in pieces[1:]:
-                if (merged, piece) not in merges:
-                    merges.append((merged, piece))
-                merged += piece
-                tokens.append(merged)
-
-    vocab = {}
-    for token in tokens + ["<|startoftext|>", "<|endoftext|>"]:
-        vocab.setdefault(token, len(vocab))
-
-    return transformers.CLIPTokenizer(
-        vocab=vocab, merges=merges, pad_token="!", model_max_length=16
-    )
-
-
 def save_owlv2(path, tiny):
     """OWLv2 base/16 at 960 px (Owlv2Config's defaults, image size 960) with
     random weights and a processor built without the hub, saved with
-    ``save_pretrained``; a 2-layer one at 64 px when tiny."""
-    import torch
+    ``save_pretrained``; a 2-layer one at 64 px when tiny. Its tokenizer
+    holds the prompt and the classes whole; token ids do not change the
+    model's compute (the text is padded to 16 tokens)."""
     import transformers
 
+    from autolabel.models import tiny as tiny_models
+
     transformers.utils.logging.disable_progress_bar()
-    tokenizer = clip_tokenizer(["a photo of"] + OWL_CLASSES)
-    text = dict(
-        pad_token_id=tokenizer.pad_token_id,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-    )
+    words = ["a photo of"] + OWL_CLASSES
     if tiny:
-        small = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2)
-        config = transformers.Owlv2Config(
-            text_config=dict(
-                text,
-                vocab_size=len(tokenizer),
-                num_attention_heads=2,
-                max_position_embeddings=16,
-                **small,
-            ),
-            vision_config=dict(
-                small, num_attention_heads=2, image_size=64, patch_size=8
-            ),
-            projection_dim=32,
-        )
-        image_processor = transformers.Owlv2ImageProcessor(
-            size={"height": 64, "width": 64}
-        )
+        model = tiny_models.save_tiny_owlv2(path, words=words)
     else:
-        config = transformers.Owlv2Config(
-            text_config=text,
-            vision_config=dict(image_size=960, patch_size=16),
-        )
-        image_processor = transformers.Owlv2ImageProcessor(
-            size={"height": 960, "width": 960}
-        )
+        model = tiny_models.save_owlv2_base16(path, words=words)
 
-    torch.manual_seed(0)
-    model = transformers.Owlv2ForObjectDetection(config).eval()
-    with torch.no_grad():
-        # random heads saturate every score; small weights spread them over
-        # (0, 1) as trained heads do (as tests/tiny_transformers.py does)
-        for layer in (
-            model.class_head.logit_scale,
-            model.class_head.logit_shift,
-            model.box_head.dense2,
-        ):
-            torch.nn.init.normal_(layer.weight, std=0.02)
-            torch.nn.init.zeros_(layer.bias)
-
-    model.save_pretrained(path)
-    transformers.Owlv2Processor(image_processor, tokenizer).save_pretrained(path)
     params = sum(p.numel() for p in model.parameters())
-    vision = config.vision_config
+    vision = model.config.vision_config
     return "Owlv2Config: vision %d layers x %d, %d px / %d, %.1fM parameters" % (
         vision.num_hidden_layers,
         vision.hidden_size,
@@ -965,6 +814,57 @@ def _pipelined(adapter, threshold):
     return step
 
 
+def measure_model_only(ctx, r, name, classes=None):
+    """Measures a detector alone (:func:`detector_model_only`) into the
+    figures ``r``; returns the calibrated threshold."""
+    adapter, _, _, model_only = detector_model_only(ctx, name, classes)
+    r.update(model_only)
+    del adapter
+    ctx.free()
+    return r["min_confidence"]
+
+
+def record_apply_model(r, view, field, seconds, precision, note):
+    """Adds FiftyOne's ``apply_model`` figures on ``view`` to ``r``, and
+    says them."""
+    k = len(view)
+    r.update(
+        apply_model=k / seconds,
+        apply_model_s=seconds,
+        apply_model_images=k,
+        apply_model_precision=precision,
+        apply_model_detections_per_image=_detections_in(view, field),
+        apply_model_note=note,
+    )
+    _say(
+        "FiftyOne apply_model: %.1f img/s on %d images (%s, %.1f "
+        "detections/image)"
+        % (r["apply_model"], k, precision, r["apply_model_detections_per_image"])
+    )
+
+
+def label_end_to_end(ctx, r, key, **kwargs):
+    """Labels the model's images end to end (:func:`end_to_end`) into the
+    figures ``r``, with the number of mask files written if ``mask_dir`` is
+    given; returns the dataset for ``apply_model``, or None with
+    ``--skip-apply``."""
+    dataset = make_dataset(key, ctx.paths[: r["images"]])
+    r.update(end_to_end(ctx, dataset, **kwargs))
+    if kwargs.get("mask_dir"):
+        r["mask_files"] = sum(
+            len(f) for _, _, f in os.walk(kwargs["mask_dir"])
+        )
+
+    ctx.free()
+    _say_e2e(r)
+    if ctx.args.skip_apply:
+        r["apply_model"] = None
+        r["apply_model_note"] = "skipped (--skip-apply)"
+        return None
+
+    return dataset
+
+
 def end_to_end(ctx, dataset, **kwargs):
     """Times ``generate(dataset, delegate=False, ...)`` as a whole call;
     a failure is reported, and the other measurements go on."""
@@ -1108,11 +1008,7 @@ def bench_yolo(ctx):
     print("== (a) %s detection: %d images, batch %d" % (YOLO_MODEL, n, ctx.batch), flush=True)
     r = {"model": YOLO_MODEL, "batch": ctx.batch, "images": n}
 
-    adapter, _, _, model_only = detector_model_only(ctx, YOLO_MODEL)
-    r.update(model_only)
-    threshold = r["min_confidence"]
-    del adapter
-    ctx.free()
+    threshold = measure_model_only(ctx, r, YOLO_MODEL)
     _say(
         "model only: %.1f img/s (min_confidence %.4f, %.1f detections/image; "
         "CUDA graphs %s); submit/collect two batches deep: %.1f img/s"
@@ -1125,42 +1021,30 @@ def bench_yolo(ctx):
         )
     )
 
-    dataset = make_dataset("yolo", ctx.paths[:n])
-    r.update(
-        end_to_end(
-            ctx,
-            dataset,
-            task="detection",
-            model=YOLO_MODEL,
-            label_field="autolabel_dets",
-            min_confidence=threshold,
-        )
+    dataset = label_end_to_end(
+        ctx,
+        r,
+        "yolo",
+        task="detection",
+        model=YOLO_MODEL,
+        label_field="autolabel_dets",
+        min_confidence=threshold,
     )
-    ctx.free()
-    _say_e2e(r)
-
-    if ctx.args.skip_apply:
-        r["apply_model"] = None
-        r["apply_model_note"] = "skipped (--skip-apply)"
+    if dataset is None:
         return r
 
     k = ctx.apply_images("yolo")
     view = dataset.limit(k)
     try:
         seconds, precision = fiftyone_yolo(ctx, view, threshold, "fo_dets")
-        r.update(
-            apply_model=k / seconds,
-            apply_model_s=seconds,
-            apply_model_images=k,
-            apply_model_precision=precision,
-            apply_model_detections_per_image=_detections_in(view, "fo_dets"),
-            apply_model_note="fiftyone.utils.ultralytics, %s, batch %d, "
-            "num_workers %d" % (precision, ctx.batch, ctx.apply_workers),
-        )
-        _say(
-            "FiftyOne apply_model: %.1f img/s on %d images (%s, %.1f "
-            "detections/image)"
-            % (r["apply_model"], k, precision, r["apply_model_detections_per_image"])
+        record_apply_model(
+            r,
+            view,
+            "fo_dets",
+            seconds,
+            precision,
+            "fiftyone.utils.ultralytics, %s, batch %d, num_workers %d"
+            % (precision, ctx.batch, ctx.apply_workers),
         )
     except Exception as e:
         traceback.print_exc()
@@ -1253,27 +1137,19 @@ def bench_sam(ctx):
     del detector, segmenter, images, seg_images, batches, pairs, pair_batches
     ctx.free()
 
-    dataset = make_dataset("sam", ctx.paths[:n])
     mask_dir = os.path.join(ctx.work_dir, "masks")
-    r.update(
-        end_to_end(
-            ctx,
-            dataset,
-            task="instance_segmentation",
-            model=YOLO_MODEL,
-            seg_model=SAM_MODEL,
-            label_field="autolabel_masks",
-            min_confidence=threshold,
-            mask_dir=mask_dir,
-        )
+    dataset = label_end_to_end(
+        ctx,
+        r,
+        "sam",
+        task="instance_segmentation",
+        model=YOLO_MODEL,
+        seg_model=SAM_MODEL,
+        label_field="autolabel_masks",
+        min_confidence=threshold,
+        mask_dir=mask_dir,
     )
-    r["mask_files"] = sum(len(f) for _, _, f in os.walk(mask_dir))
-    ctx.free()
-    _say_e2e(r)
-
-    if ctx.args.skip_apply:
-        r["apply_model"] = None
-        r["apply_model_note"] = "skipped (--skip-apply)"
+    if dataset is None:
         return r
 
     k = ctx.apply_images("sam")
@@ -1342,6 +1218,8 @@ def fiftyone_sam(ctx, view, prompt_field, label_field):
 
     kwargs = {}
     if ctx.tiny:
+        from autolabel.models.tiny import TINY_SAM_ENCODER
+
         kwargs = dict(
             entrypoint_fcn="segment_anything.build_sam._build_sam",
             entrypoint_args=dict(TINY_SAM_ENCODER),
@@ -1376,11 +1254,7 @@ def bench_owlv2(ctx):
     )
     r = {"model": OWL_MODEL, "batch": ctx.batch, "images": n}
 
-    adapter, _, _, model_only = detector_model_only(ctx, OWL_MODEL, OWL_CLASSES)
-    r.update(model_only)
-    threshold = r["min_confidence"]
-    del adapter
-    ctx.free()
+    threshold = measure_model_only(ctx, r, OWL_MODEL, OWL_CLASSES)
     _say(
         "model only: %.1f img/s (min_confidence %.4f, %.1f detections/image; "
         "resize and normalisation on the device: %s)"
@@ -1392,24 +1266,17 @@ def bench_owlv2(ctx):
         )
     )
 
-    dataset = make_dataset("owlv2", ctx.paths[:n])
-    r.update(
-        end_to_end(
-            ctx,
-            dataset,
-            task="detection",
-            model=OWL_MODEL,
-            classes=OWL_CLASSES,
-            label_field="autolabel_owl",
-            min_confidence=threshold,
-        )
+    dataset = label_end_to_end(
+        ctx,
+        r,
+        "owlv2",
+        task="detection",
+        model=OWL_MODEL,
+        classes=OWL_CLASSES,
+        label_field="autolabel_owl",
+        min_confidence=threshold,
     )
-    ctx.free()
-    _say_e2e(r)
-
-    if ctx.args.skip_apply:
-        r["apply_model"] = None
-        r["apply_model_note"] = "skipped (--skip-apply)"
+    if dataset is None:
         return r
 
     k = ctx.apply_images("owlv2")
@@ -1438,21 +1305,16 @@ def bench_owlv2(ctx):
             batch_size=ctx.batch,
             num_workers=ctx.apply_workers,
         )
-        r.update(
-            apply_model=k / seconds,
-            apply_model_s=seconds,
-            apply_model_images=k,
-            apply_model_precision=dtype,
-            apply_model_detections_per_image=_detections_in(view, "fo_owl"),
-            apply_model_note="fiftyone.utils.transformers zero-shot detector "
-            "from the local directory, %s (FiftyOne refuses half precision "
-            "for transformers), prompts re-encoded per image, batch %d, "
+        record_apply_model(
+            r,
+            view,
+            "fo_owl",
+            seconds,
+            dtype,
+            "fiftyone.utils.transformers zero-shot detector from the local "
+            "directory, %s (FiftyOne refuses half precision for "
+            "transformers), prompts re-encoded per image, batch %d, "
             "num_workers %d" % (dtype, ctx.batch, ctx.apply_workers),
-        )
-        _say(
-            "FiftyOne apply_model: %.1f img/s on %d images (%s, %.1f "
-            "detections/image)"
-            % (r["apply_model"], k, dtype, r["apply_model_detections_per_image"])
         )
         del model
     except Exception as e:
@@ -1751,22 +1613,6 @@ def _one_line(error):
     return " ".join(str(error).split())[:300] or type(error).__name__
 
 
-def write_json(path, figures):
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(figures, f, indent=4, default=_json_default)
-
-    os.replace(tmp, path)
-
-
-def _json_default(value):
-    if isinstance(value, (np.floating, np.integer)):
-        return value.item()
-
-    return str(value)
-
-
 # Machine and clean-up --------------------------------------------------------
 
 
@@ -1799,7 +1645,7 @@ def describe_machine(cuda):
             torch.cuda.get_device_properties(0).total_memory / 2**30 if cuda else None
         ),
         "cpus": os.cpu_count(),
-        "cpu_model": _cpu_model(),
+        "cpu_model": harness.cpu_model(),
         "torch": torch.__version__,
         "cuda": torch.version.cuda,
         "cudnn": torch.backends.cudnn.version() if cuda else None,
@@ -1807,18 +1653,6 @@ def describe_machine(cuda):
         "platform": platform.platform(),
         "versions": versions,
     }
-
-
-def _cpu_model():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-
-    return platform.processor() or None
 
 
 def _print_machine(machine):

@@ -30,13 +30,10 @@ Usage::
 """
 
 import argparse
-import json
 import os
-import signal
 import statistics
 import sys
 import tempfile
-import time
 
 # The database must be chosen before FiftyOne is imported
 DB_NAME = "autolabel-bench-panel-%d" % os.getpid()
@@ -49,12 +46,15 @@ import fiftyone as fo  # noqa: E402  (reads the database name now)
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path[:0] = [os.path.join(_ROOT, "bench"), os.path.join(_ROOT, "tests")]
 
+import harness  # noqa: E402
 import review  # noqa: E402  (the dataset builder; sets its own name: undo)
+from harness import timed  # noqa: E402
 
 os.environ["FIFTYONE_DATABASE_NAME"] = review.DB_NAME = DB_NAME
 assert fo.config.database_name == DB_NAME
 
 import autolabel.pipeline as P  # noqa: E402
+from autolabel.pipeline.labels import REVIEW_STATE_ATTR  # noqa: E402
 from autolabel.plugin import install_plugin  # noqa: E402
 from autolabel.panel.auto_labeling import STORE_NAME  # noqa: E402
 from panel_session import PanelSession  # noqa: E402
@@ -81,23 +81,15 @@ TARGETS = {
 
 def main():
     args = _parse_args()
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     install_plugin(os.environ["FIFTYONE_PLUGINS_DIR"])
-    machine = review.describe_machine()
-    review._print_machine(machine)
-    try:
-        figures = run_benchmark(args)
-    finally:
-        review.drop_database()
-
-    machine["loadavg_end"] = review._loadavg()
-    figures["machine"] = machine
-    print_table(figures)
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(figures, f, indent=4)
-
-        print("\nfigures written to %s" % args.json)
+    harness.main(
+        args,
+        run_benchmark,
+        print_table,
+        review.drop_database,
+        review.describe_machine,
+        review._print_machine,
+    )
 
 
 def _parse_args():
@@ -112,11 +104,11 @@ def _parse_args():
 def run_benchmark(args):
     n, k = args.samples, LABELS_PER_SAMPLE
     print("building %d samples x %d labels..." % (n, k))
-    dataset, build_s = review.timed(
+    dataset, build_s = timed(
         review.build_dataset, "bench-panel", n, k, args.seed
     )
     review.check_dataset(dataset, n, k)
-    run, import_s = review.timed(P.import_labels, dataset, review.SOURCE_FIELD)
+    run, import_s = timed(P.import_labels, dataset, review.SOURCE_FIELD)
     print("  build %.1f s, import %.1f s" % (build_s, import_s))
     assert run.counts["labels"] == n * k
 
@@ -128,7 +120,7 @@ def run_benchmark(args):
             if before is not None:
                 before()
 
-            _, seconds = review.timed(fcn)
+            _, seconds = timed(fcn)
             assert session.data.get("error") is None, session.data["error"]
             if check is not None:
                 check()
@@ -231,7 +223,7 @@ def _count(collection, run, lo, hi, label=None):
     from fiftyone import ViewField as F
 
     expr = (F("confidence") >= lo) & (F("confidence") <= hi)
-    expr &= F(P.staging.REVIEW_STATE_ATTR) == P.ReviewState.IN_REVIEW
+    expr &= F(REVIEW_STATE_ATTR) == P.ReviewState.IN_REVIEW
     if label is not None:
         expr &= F("label") == label
 

@@ -42,13 +42,8 @@ Options: ``--samples N`` (100000), ``--labels-per-sample K`` (10), ``--seed S``
 
 import argparse
 import datetime
-import json
 import os
 import platform
-import signal
-import subprocess
-import sys
-import time
 
 # The database must be chosen before FiftyOne is imported
 DB_NAME = "autolabel-bench-%d" % os.getpid()
@@ -63,19 +58,11 @@ from fiftyone import ViewField as F
 
 import autolabel.pipeline as P
 
+import harness
+from harness import timed
 
-CLASSES = [
-    "person",
-    "car",
-    "truck",
-    "bicycle",
-    "dog",
-    "cat",
-    "bird",
-    "boat",
-    "bus",
-    "traffic light",
-]
+
+CLASSES = harness.CLASSES
 UNDO_CLASS = "car"
 MIN_CONFIDENCE = 0.6
 MAX_CONFIDENCE = 0.9
@@ -112,27 +99,14 @@ STEPS = ["import", "stats", "stats (view)", "promote", "undo", "approve"]
 
 
 def main():
-    args = _parse_args()
-
-    # so that `kill` also drops the database
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-
-    machine = describe_machine()
-    _print_machine(machine)
-    try:
-        figures = run_benchmark(args)
-    finally:
-        drop_database()
-
-    figures["machine"] = machine
-    figures["machine"]["loadavg_end"] = _loadavg()
-    print_table(figures)
-
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(figures, f, indent=4)
-
-        print("\nfigures written to %s" % args.json)
+    harness.main(
+        _parse_args(),
+        run_benchmark,
+        print_table,
+        drop_database,
+        describe_machine,
+        _print_machine,
+    )
 
 
 def _parse_args():
@@ -166,41 +140,49 @@ def run_benchmark(args):
         "build_s": {},
     }
 
-    print("building dataset 'ours' (%d samples x %d labels)..." % (n, k))
-    dataset, figures["build_s"]["ours"] = timed(
-        build_dataset, "bench-ours", n, k, seed
+    dataset = _build_and_time(
+        figures,
+        args,
+        "ours",
+        "'ours' (%d samples x %d labels)" % (n, k),
+        "our pipeline",
+        time_ours,
     )
-    print("  %.1f s" % figures["build_s"]["ours"])
-    check_dataset(dataset, n, k)
-
-    print("timing our pipeline...")
-    figures["ours"] = time_ours(dataset)
 
     if args.skip_baseline:
         return figures
 
     dataset.delete()
 
-    print("building dataset 'straightforward' (same data)...")
-    dataset, figures["build_s"]["baseline"] = timed(
-        build_dataset, "bench-baseline", n, k, seed
+    dataset = _build_and_time(
+        figures,
+        args,
+        "baseline",
+        "'straightforward' (same data)",
+        "the straightforward way",
+        time_baseline,
     )
-    print("  %.1f s" % figures["build_s"]["baseline"])
-    check_dataset(dataset, n, k)
-
-    print("timing the straightforward way...")
-    figures["baseline"] = time_baseline(dataset)
 
     check_same_results(figures["ours"], figures["baseline"])
     print("results of both ways match")
     return figures
 
 
-def timed(fcn, *args, **kwargs):
-    """Calls a function; returns ``(result, seconds)``."""
-    start = time.perf_counter()
-    result = fcn(*args, **kwargs)
-    return result, time.perf_counter() - start
+def _build_and_time(figures, args, key, what, way, time_steps):
+    """Builds a dataset of the benchmark's data (``what``, said) and times
+    one way's steps on it (``way``, said) into ``figures[key]``; returns the
+    dataset."""
+    n, k = args.samples, args.labels_per_sample
+    print("building dataset %s..." % what)
+    dataset, figures["build_s"][key] = timed(
+        build_dataset, "bench-%s" % key, n, k, args.seed
+    )
+    print("  %.1f s" % figures["build_s"][key])
+    check_dataset(dataset, n, k)
+
+    print("timing %s..." % way)
+    figures[key] = time_steps(dataset)
+    return dataset
 
 
 def drop_database():
@@ -573,55 +555,15 @@ def _close(a, b):
 def describe_machine():
     """Returns a dict describing this machine and its software."""
     return {
-        "nproc": _nproc(),
-        "cpu_model": _cpu_model(),
-        "memory_gib": round(_meminfo_kib("MemTotal") / 2**20, 1),
-        "loadavg_start": _loadavg(),
+        "nproc": harness.nproc(),
+        "cpu_model": harness.cpu_model(),
+        "memory_gib": round(harness.meminfo_kib("MemTotal") / 2**20, 1),
+        "loadavg_start": harness.loadavg(),
         "platform": platform.platform(),
         "python": platform.python_version(),
         "fiftyone": fo.__version__,
         "mongodb": foo.get_db_conn().client.server_info()["version"],
     }
-
-
-def _nproc():
-    try:
-        out = subprocess.run(["nproc"], capture_output=True, text=True)
-        return int(out.stdout)
-    except (OSError, ValueError):
-        return os.cpu_count()
-
-
-def _cpu_model():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-
-    return platform.processor() or "unknown"
-
-
-def _meminfo_kib(key):
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith(key + ":"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-
-    return 0
-
-
-def _loadavg():
-    try:
-        with open("/proc/loadavg") as f:
-            return [float(x) for x in f.read().split()[:3]]
-    except OSError:
-        return None
 
 
 def _print_machine(machine):

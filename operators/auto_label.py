@@ -8,7 +8,8 @@ from fiftyone.operators import types
 from ..models import catalog as mc
 from ..models import registry as mr
 from ..pipeline import AutolabelError
-from ..pipeline.generation import GenerationSettings, generate
+from ..pipeline.generation import generate
+from ..pipeline.generation_settings import GenerationSettings
 from .inputs import (
     dataset_supported,
     generation_settings,

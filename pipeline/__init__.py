@@ -18,13 +18,8 @@ from .generation import (
 from .importing import analyzable_fields, import_labels
 from .labels import ReviewState
 from .masks import default_mask_dir
-from .review import (
-    approval_view,
-    filtered_review_view,
-    promote_labels,
-    review_view,
-    undo_labels,
-)
+from .review import approval_view, promote_labels, review_view, undo_labels
+from .selection import filtered_review_view
 from .runs import Run, RunKind, RunStatus, get_run, list_runs, rename_run
 from .stats import label_stats
 

@@ -14,11 +14,11 @@ import fiftyone.core.fields as fof
 from .errors import AutolabelError
 from .masks import delete_unreferenced_masks
 from .claims import EPOCH_ATTR, release_fields
+from .locks import review_lock
 from .runs import (
     RunStatus,
     get_run,
     now_iso,
-    review_lock,
     transition,
     update_run,
 )

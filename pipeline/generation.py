@@ -5,35 +5,32 @@ splits the target samples into one shard per worker and queues one delegated
 operation per shard (or runs them here). :func:`run_shard` is what a worker
 executes: it labels every sample of its shard that has no staged value yet,
 so a resumed run skips exactly the finished samples.
+
+Why it is long: a run's lifecycle after it is created (start, resume, skip,
+and :func:`refresh_run`, which tells a dead run from a slow one for
+delegated, in-process and imported runs) is one state machine, kept in one
+place; the settings are in :mod:`autolabel.pipeline.generation_settings`.
 """
 
 import datetime
 import logging
-import os
-import tempfile
 
-from ..models import catalog as mc
-from ..models import registry as mr
 from .claims import (
     claim_run_fields,
     release_fields,
-    validate_label_field,
 )
 from .datasets import (
     resolve_view,
-    validate_confidence_range,
-    validate_image_dataset,
     validate_sample_ids,
 )
 from .deletion import clean_orphans
 from .errors import AutolabelError
+from .generation_settings import GenerationSettings
 from .labels import (
-    DETECTIONS,
     declare_staging_field,
-    label_type_for_task,
-    label_type_of,
 )
 from .operations import cancel_queued_operations, queue_shard, run_operations
+from .processes import process_ended, this_process
 from .runs import (
     RunKind,
     RunStatus,
@@ -43,223 +40,13 @@ from .runs import (
     list_runs,
     new_run_key,
     now_iso,
-    process_ended,
-    this_process,
     transition,
     update_run,
-    validate_run_name,
 )
 from .shards import HEARTBEAT_TIMEOUT, open_for_review, shard_bounds
 from .worker import run_shard
 
 logger = logging.getLogger(__name__)
-
-METHOD_MODEL = "model"
-
-
-class GenerationSettings:
-    """The validated settings of a generation run.
-
-    Args: see :func:`generate`
-    """
-
-    def __init__(
-        self,
-        dataset,
-        task,
-        model=None,
-        classes=None,
-        label_field=None,
-        min_confidence=None,
-        mask_dir=None,
-        seg_model=None,
-        existing_field=None,
-        workers=1,
-        name=None,
-    ):
-        validate_image_dataset(dataset)
-        if task not in mc.TASKS:
-            raise AutolabelError(
-                "unknown task %r; use one of %s" % (task, ", ".join(mc.TASKS))
-            )
-
-        self.task = task
-        self.method = _method(task, seg_model, existing_field)
-        self.existing_field = None
-        if self.method == mc.METHOD_EXISTING_DETECTIONS:
-            if label_type_of(dataset, existing_field) != DETECTIONS:
-                raise AutolabelError(
-                    "existing field '%s' is not a Detections field"
-                    % existing_field
-                )
-
-            self.existing_field = existing_field
-            detector = None
-        else:
-            if not model:
-                raise AutolabelError(
-                    "a model is required; `autolabel models --task %s` "
-                    "lists them" % task
-                )
-
-            detector = mr.get_model(model)
-            wanted = (
-                mc.TASK_DETECTION
-                if self.method == mc.METHOD_TWO_STAGE
-                else task
-            )
-            if wanted not in detector.tasks:
-                raise AutolabelError(
-                    "model '%s' does not do %s; `autolabel models --task %s` "
-                    "lists the models that do"
-                    % (detector.name, wanted.replace("_", " "), wanted)
-                )
-
-        segmenter = None
-        if self.method in (mc.METHOD_TWO_STAGE, mc.METHOD_EXISTING_DETECTIONS):
-            segmenter = mr.get_model(seg_model)
-            if mc.TASK_BOX_SEGMENTATION not in segmenter.tasks:
-                raise AutolabelError(
-                    "model '%s' cannot segment boxes; use a Segment Anything "
-                    "model such as sam-vit-b" % segmenter.name
-                )
-
-        self.model = detector.name if detector else None
-        self.seg_model = segmenter.name if segmenter else None
-        if detector is not None:
-            self.classes = mr.resolve_classes(detector, classes)
-        else:
-            self.classes = list(classes) if classes else None
-
-        if min_confidence is None:
-            min_confidence = detector.default_confidence if detector else 0.0
-
-        self.min_confidence, _ = validate_confidence_range(min_confidence)
-        self.label_field, self.staging_field = validate_label_field(
-            dataset, label_field
-        )
-        self.mask_dir = None
-        if task == mc.TASK_INSTANCE_SEGMENTATION:
-            self.mask_dir = _validate_mask_dir(mask_dir)
-
-        if (
-            isinstance(workers, bool)
-            or not isinstance(workers, int)
-            or workers < 1
-        ):
-            raise AutolabelError(
-                "workers must be a whole number of at least 1, not %r"
-                % (workers,)
-            )
-
-        self.workers = workers
-        self.name = validate_run_name(dataset, name) if name else None
-        for entry in (detector, segmenter):
-            if entry is not None:
-                mr.require_weights(entry)
-
-    @property
-    def label_type(self):
-        return label_type_for_task(self.task)
-
-    @property
-    def source(self):
-        models = [m for m in (self.model, self.seg_model) if m]
-        if self.existing_field:
-            models.insert(0, "field:" + self.existing_field)
-
-        return "+".join(models)
-
-
-def _method(task, seg_model, existing_field):
-    if task != mc.TASK_INSTANCE_SEGMENTATION:
-        if seg_model or existing_field:
-            raise AutolabelError(
-                "a segmentation model or existing detections apply only to "
-                "the instance_segmentation task"
-            )
-
-        return METHOD_MODEL
-
-    if existing_field:
-        if not seg_model:
-            raise AutolabelError(
-                "labeling existing detections needs a segmentation model "
-                "(--seg-model), such as sam-vit-b"
-            )
-
-        return mc.METHOD_EXISTING_DETECTIONS
-
-    return mc.METHOD_TWO_STAGE if seg_model else mc.METHOD_ONE_STAGE
-
-
-def _validate_mask_dir(mask_dir):
-    if not mask_dir:
-        raise AutolabelError(
-            "instance segmentation needs a mask location (--mask-dir) where "
-            "mask PNG files are written"
-        )
-
-    if not isinstance(mask_dir, (str, os.PathLike)):
-        raise AutolabelError(
-            "mask location must be a folder path, not %r" % (mask_dir,)
-        )
-
-    mask_dir = os.path.abspath(os.path.expanduser(os.fspath(mask_dir)))
-    if os.path.exists(mask_dir) and not os.path.isdir(mask_dir):
-        raise AutolabelError("mask location %s is not a directory" % mask_dir)
-
-    _probe_mask_dir(mask_dir)
-    return mask_dir
-
-
-def _probe_mask_dir(mask_dir):
-    """Checks that mask files can be written under ``mask_dir`` by creating
-    its missing folders and writing and removing a file there; the folders
-    it created are removed again (the workers create them when they write
-    masks), so validation leaves nothing behind."""
-    missing = []
-    folder = mask_dir
-    while not os.path.lexists(folder):
-        missing.append(folder)
-        parent = os.path.dirname(folder)
-        if parent == folder:
-            break
-
-        folder = parent
-
-    created = []
-    try:
-        for folder in reversed(missing):
-            try:
-                os.mkdir(folder)
-            except FileExistsError:
-                if not os.path.isdir(folder):
-                    raise
-
-                continue
-
-            created.append(folder)
-
-        fd, probe = tempfile.mkstemp(prefix=".autolabel-probe-", dir=mask_dir)
-        try:
-            os.write(fd, b"autolabel")
-        finally:
-            os.close(fd)
-            os.remove(probe)
-    except OSError as e:
-        raise AutolabelError(
-            "mask location %s cannot be written: %s; choose a folder where "
-            "this user can create files (--mask-dir)"
-            % (mask_dir, e.strerror or e)
-        ) from None
-    finally:
-        for folder in reversed(created):
-            try:
-                os.rmdir(folder)
-            except OSError:
-                pass
-
 
 def generate(
     samples,
@@ -292,7 +79,8 @@ def generate(
             subset of the vocabulary (default all) for fixed ones
         label_field (None): the new field approved labels go to
         min_confidence (None): the minimum confidence; default the model's
-        mask_dir (None): where mask PNGs are written (segmentation)
+        mask_dir (None): where mask PNGs are written (segmentation); default
+            :func:`autolabel.pipeline.default_mask_dir`
         name (None): a run name
         workers (1): the number of shards, each a delegated operation
         seg_model (None): the box segmenter (SAM) for two-stage or existing

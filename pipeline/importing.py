@@ -11,6 +11,7 @@ from .claims import (
 )
 from .datasets import resolve_view, validate_image_dataset
 from .errors import AutolabelError
+from .processes import this_process
 from .runs import (
     RunKind,
     RunStatus,
@@ -18,7 +19,6 @@ from .runs import (
     delete_run_record,
     list_runs,
     new_run_key,
-    this_process,
     transition,
     update_run,
     validate_run_name,

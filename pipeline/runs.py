@@ -4,15 +4,14 @@ A run is kept as a FiftyOne run record of method ``auto_labeling`` on its
 dataset. FiftyOne's own ``update_run_config`` replaces the whole config, so
 every change here is an atomic ``$set`` on the run's document, and status
 changes are compare-and-set updates that name the expected current status.
+
+Why it is long: the declared schema of a run's keys (:data:`RUN_KEYS`, one
+line per key) sits with the one writer that enforces it
+(:func:`update_run_record`).
 """
 
-import contextlib
 import datetime
-import os
 import secrets
-import socket
-import threading
-import time
 import unicodedata
 
 import fiftyone as fo
@@ -22,14 +21,6 @@ from .database import edit_dataset_document
 from .errors import AutolabelError
 
 RUN_METHOD = "auto_labeling"
-
-#: seconds a review lock lasts unless its holder renews it (a killed holder
-#: blocks the run's review writes at most this long)
-REVIEW_LOCK_LEASE = 30.0
-
-#: seconds a review write waits for the run's lock before giving up
-REVIEW_LOCK_WAIT = float(os.environ.get("AUTOLABEL_REVIEW_LOCK_WAIT", 120))
-
 
 class RunKind:
     """Where a run's labels come from; the systems to come add kinds."""
@@ -165,58 +156,6 @@ def now_iso():
 def new_run_key():
     """Returns a fresh run key, a valid FiftyOne run key."""
     return "autolabel_" + secrets.token_hex(4)
-
-
-def this_process():
-    """Identifies this process, for :func:`process_ended`.
-
-    Returns:
-        a dict ``{"host", "boot_id", "pid"}``
-    """
-    return {
-        "host": socket.gethostname(),
-        "boot_id": _boot_id(),
-        "pid": os.getpid(),
-    }
-
-
-def _boot_id():
-    try:
-        with open("/proc/sys/kernel/random/boot_id") as f:
-            return f.read().strip()
-    except OSError:
-        return None
-
-
-def process_ended(worker):
-    """Whether the process of a ``worker`` record (:func:`this_process`) is
-    known to have ended; only a process on this machine can be checked.
-
-    Args:
-        worker: a dict from :func:`this_process`, or None
-
-    Returns:
-        True or False
-    """
-    if not worker or worker.get("host") != socket.gethostname():
-        return False
-
-    if worker.get("boot_id") != _boot_id():
-        return False
-
-    pid = worker.get("pid")
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except (PermissionError, TypeError):
-        return False
-
-    try:  # a killed child its parent has not waited for yet
-        with open("/proc/%d/stat" % pid) as f:
-            return f.read().rsplit(")", 1)[1].split()[0] in ("Z", "X")
-    except (OSError, IndexError):
-        return False
 
 
 def _runs_collection():
@@ -419,7 +358,9 @@ def update_run_record(
     add_to_set=None,
     pipeline=None,
     expected_status=None,
+    where=None,
     returns=True,
+    stamp=True,
 ):
     """The one writer of run records: one atomic update of a run's config
     (``$set``, ``$inc``, ``$push``, ``$addToSet``, or an aggregation
@@ -438,7 +379,11 @@ def update_run_record(
             expressions see the run's document, e.g. ``"$config.counts"``
         expected_status (None): a status, or tuple of statuses, that the run
             must have for the update to happen (compare-and-set)
+        where (None): more conditions on the run's document (MongoDB query
+            syntax) for the update to happen
         returns (True): whether to return the updated run
+        stamp (True): whether to stamp ``updated_at`` (bookkeeping such as
+            the review lock and cached totals changes nothing a user sees)
 
     Returns:
         the updated :class:`Run` (None if ``expected_status`` did not match
@@ -454,6 +399,9 @@ def update_run_record(
 
         query["config.status"] = {"$in": list(expected_status)}
 
+    if where:
+        query.update(where)
+
     def config(fields):
         for key in fields:
             if key.split(".", 1)[0] not in RUN_KEYS:
@@ -461,7 +409,7 @@ def update_run_record(
 
         return {"config." + k: v for k, v in fields.items()}
 
-    stamp = {"updated_at": now_iso()}
+    stamp = {"updated_at": now_iso()} if stamp else {}
     if pipeline is not None:
         update = [{"$set": config(dict(pipeline, **stamp))}]
     else:
@@ -557,89 +505,3 @@ def delete_run_record(dataset, run_key):
     edit_dataset_document(dataset, delete)
 
 
-@contextlib.contextmanager
-def review_lock(dataset, run_key):
-    """Holds a run's review lock: promote, undo and the start of an approval
-    of one run happen one at a time, in whatever processes they run, so that
-    concurrent review writes give the result of some serial order and their
-    counts are exact.
-
-    The lock is a lease in the run's record, renewed by a thread while it is
-    held; a process killed while holding it blocks the run for at most
-    :data:`REVIEW_LOCK_LEASE` seconds.
-
-    Args:
-        dataset: a :class:`fiftyone.core.dataset.Dataset`
-        run_key: the run key
-
-    Raises:
-        AutolabelError: if the run does not exist, or another review write
-            held its lock for :data:`REVIEW_LOCK_WAIT` seconds
-    """
-    token = secrets.token_hex(8)
-    query = _run_filter(dataset, run_key)
-    deadline = time.monotonic() + REVIEW_LOCK_WAIT
-    while True:
-        now = time.time()
-        doc = _runs_collection().find_one_and_update(
-            dict(
-                query,
-                **{
-                    "$or": [
-                        {"config.review_lock": None},
-                        {"config.review_lock.expires": {"$lt": now}},
-                    ]
-                },
-            ),
-            {
-                "$set": {
-                    "config.review_lock": {
-                        "token": token,
-                        "expires": now + REVIEW_LOCK_LEASE,
-                    }
-                }
-            },
-        )
-        if doc is not None:
-            break
-
-        if _runs_collection().count_documents(query, limit=1) == 0:
-            raise AutolabelError(
-                "dataset '%s' has no auto-labeling run '%s'"
-                % (dataset.name, run_key)
-            )
-
-        if time.monotonic() > deadline:
-            raise AutolabelError(
-                "run %s is busy with another promote, undo or approval for "
-                "over %d s; try again when it is done"
-                % (run_key, REVIEW_LOCK_WAIT)
-            )
-
-        time.sleep(0.05)
-
-    held = dict(query, **{"config.review_lock.token": token})
-    stop = threading.Event()
-
-    def renew():
-        while not stop.wait(REVIEW_LOCK_LEASE / 3):
-            _runs_collection().update_one(
-                held,
-                {
-                    "$set": {
-                        "config.review_lock.expires": time.time()
-                        + REVIEW_LOCK_LEASE
-                    }
-                },
-            )
-
-    renewer = threading.Thread(target=renew, daemon=True)
-    renewer.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        renewer.join()
-        _runs_collection().update_one(
-            held, {"$set": {"config.review_lock": None}}
-        )

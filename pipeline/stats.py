@@ -57,6 +57,7 @@ def _cache_totals(dataset, run, state, version, groups):
     update_run_record(
         dataset,
         run.key,
+        stamp=False,
         set={
             "stats_totals.%s"
             % state: {

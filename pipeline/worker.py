@@ -7,35 +7,33 @@ while the host post-processes), and a background writer turns predictions
 into staged labels, writes mask PNGs and bulk-updates MongoDB, so that the
 GPU does not wait on disk or on the database. Memory stays flat: only a bounded
 number of images is in flight at any time.
+
+Why it is long: the main loop (decode ahead, submit one batch while the
+previous one is post-processed, segment, hand over to the writer, judge the
+failure cap) is one pipeline whose steps share its state; split across
+modules it would be harder to follow. The writer is in
+:mod:`autolabel.pipeline.writer`, the shard bookkeeping in
+:mod:`autolabel.pipeline.shards`.
 """
 
 import collections
 import contextlib
-import datetime
-import errno
 import logging
 import os
 import shutil
-import queue
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import cv2
 import numpy as np
-from bson import ObjectId
-from pymongo import UpdateOne
 
 
 from ..models import registry as mr
-from .claims import EPOCH_ATTR
 from .errors import AutolabelError
 from .images import ImageError, read_image
+from .writer import RunStopped, StagedWriter
 from .labels import (
-    CLASSIFICATION,
-    DETECTIONS,
-    REVIEW_STATE_ATTR,
-    ReviewState,
     list_field,
 )
 from .runs import (
@@ -44,28 +42,16 @@ from .runs import (
     get_run,
     now_iso,
     update_run,
-    update_run_record,
 )
 from .shards import (
     HEARTBEAT_TIMEOUT,
     MAX_FAILURE_RATE,
-    MAX_RECORDED_FAILURES,
     mark_shard_done,
     shard_view,
     start_shard,
-    unstaged_query,
 )
 
 logger = logging.getLogger(__name__)
-
-#: threads that encode and write mask PNGs
-MASK_WRITER_THREADS = 4
-
-
-class RunStopped(AutolabelError):
-    """The run a worker labels was deleted, or is no longer Generating: the
-    worker stops writing."""
-
 
 class _Item:
     """One sample on its way through the worker."""
@@ -193,295 +179,6 @@ def _existing_boxes(item):
         scores,
         np.asarray(boxes, dtype=np.float32).reshape(-1, 4),
     )
-
-
-class StagedWriter:
-    """Writes staged labels and mask files from a background thread.
-
-    Args:
-        dataset: the :class:`fiftyone.core.dataset.Dataset`
-        run: the :class:`autolabel.pipeline.runs.Run`
-        flush_size (256): samples per bulk write
-    """
-
-    def __init__(self, dataset, run, shard=0, flush_size=256):
-        self.dataset = dataset
-        self.run = run
-        self.shard = shard
-        self.epoch = run.config.get("epoch")
-        self.flush_size = flush_size
-        self.queue = queue.Queue(maxsize=8)
-        self.error = None
-        self.processed = 0
-        self.failed = 0
-        self.failures = []
-        #: seconds the writer thread spent building labels and writing
-        self.busy_s = 0.0
-        self._mask_jobs = []
-        self._mask_pool = None
-        self._thread = threading.Thread(target=self._loop, daemon=True)
-        self._thread.start()
-
-    def put(self, items, results):
-        """Queues a batch: items and, per item, its labels tuple or None if
-        the item failed."""
-        if self.error is not None:
-            raise self.error
-
-        self.queue.put((items, results))
-
-    def close(self):
-        """Writes everything queued; raises if writing failed."""
-        self.queue.put(None)
-        self._thread.join()
-        if self.error is not None:
-            raise self.error
-
-    def _loop(self):
-        ops, failures, labels = [], [], 0
-        last_flush = time.monotonic()
-        try:
-            while True:
-                job = self.queue.get()
-                if job is None:
-                    break
-
-                busy = time.perf_counter()
-                for item, result in zip(*job):
-                    if result is None:
-                        failures.append(
-                            {
-                                "sample_id": str(item.sample_id),
-                                "filepath": item.filepath,
-                                "reason": item.error,
-                                "shard": self.shard,
-                            }
-                        )
-                        continue
-
-                    value, n = self._staged_value(item, result)
-                    if self.epoch is not None:
-                        value[EPOCH_ATTR] = self.epoch
-
-                    ops.append((item.sample_id, value, n))
-
-                # the masks of the batch are on disk before its labels are
-                self._write_masks()
-                if (
-                    len(ops) + len(failures) >= self.flush_size
-                    or time.monotonic() - last_flush > 1.0
-                ):
-                    self._flush(ops, failures, labels)
-                    ops, failures, labels = [], [], 0
-                    last_flush = time.monotonic()
-
-                self.busy_s += time.perf_counter() - busy
-
-            self._flush(ops, failures, labels)
-        except Exception as e:  # reported to the worker by put() / close()
-            self.error = e
-            while True:  # unblock the producer
-                try:
-                    if self.queue.get_nowait() is None:
-                        break
-                except queue.Empty:
-                    time.sleep(0.01)
-        finally:
-            if self._mask_pool is not None:
-                self._mask_pool.shutdown()
-
-    def _flush(self, ops, failures, labels):
-        live = find_run(self.dataset, self.run.key)
-        if live is None or live.status != RunStatus.GENERATING:
-            raise RunStopped(_stopped_message(live, self.run))
-
-        processed, labels = self._write_values(ops)
-        self.processed += processed
-        self.failed += len(failures)
-        push = None
-        if failures:
-            push = {
-                "failures": {
-                    "$each": failures,
-                    "$slice": MAX_RECORDED_FAILURES,
-                }
-            }
-            self.failures.extend(failures[:MAX_RECORDED_FAILURES])
-
-        update_run_record(
-            self.dataset,
-            self.run.key,
-            set={"heartbeat_at": now_iso()},
-            inc={
-                "counts.processed": processed,
-                "counts.failed": len(failures),
-                "shard_failed.%d" % self.shard: len(failures),
-                "counts.labels": labels,
-            },
-            push=push,
-            returns=False,
-        )
-
-    def _write_values(self, ops):
-        """Writes staged values where the samples have none of this run yet;
-        returns ``(samples written, labels written)``."""
-        if not ops:
-            return 0, 0
-
-        field = self.run.staging_field
-        coll = self.dataset._sample_collection
-        # samples a concurrent worker of this run staged already (a resumed
-        # run whose superseded operation ran anyway) are left as they are
-        mine = (
-            {field + "." + EPOCH_ATTR: self.epoch}
-            if self.epoch is not None
-            else {field: {"$exists": True}}
-        )
-        done = {
-            d["_id"]
-            for d in coll.find(
-                dict(mine, _id={"$in": [sid for sid, _, _ in ops]}),
-                {"_id": True},
-            )
-        }
-        ops = [op for op in ops if op[0] not in done]
-        if not ops:
-            return 0, 0
-
-        now = datetime.datetime.utcnow()
-        guard = unstaged_query(self.run)
-        result = coll.bulk_write(
-            [
-                UpdateOne(
-                    dict(guard, _id=sid),
-                    {"$set": {field: value, "last_modified_at": now}},
-                )
-                for sid, value, _ in ops
-            ],
-            ordered=False,
-        )
-        return result.matched_count, sum(n for _, _, n in ops)
-
-    def _staged_value(self, item, result):
-        if not list_field(self.run.label_type):
-            label, score = result
-            value = {"_id": ObjectId(), "_cls": CLASSIFICATION, "tags": []}
-            if label is not None:
-                value.update(
-                    label=label,
-                    confidence=float(score),
-                    **{REVIEW_STATE_ATTR: ReviewState.IN_REVIEW},
-                )
-                return value, 1
-
-            return value, 0
-
-        labels, scores, boxes, masks = result
-        if not len(labels):
-            return {"_cls": DETECTIONS, "detections": []}, 0
-
-        w, h = item.size
-        boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
-        x1, x2 = boxes[:, 0].clip(0, w), boxes[:, 2].clip(0, w)
-        y1, y2 = boxes[:, 1].clip(0, h), boxes[:, 3].clip(0, h)
-        # boxes outside the image, e.g. in the letterbox padding, are dropped
-        keep = np.flatnonzero((x2 - x1 >= 1) & (y2 - y1 >= 1))
-        relative = np.stack(
-            [x1 / w, y1 / h, (x2 - x1) / w, (y2 - y1) / h], axis=1
-        ).tolist()
-        pixels = np.stack([x1, y1, x2, y2], axis=1).tolist()
-        detections = []
-        for i in keep.tolist():
-            score = scores[i]
-            det = {
-                "_id": ObjectId(),
-                "_cls": "Detection",
-                "attributes": {},
-                "tags": [],
-                "label": labels[i],
-                "bounding_box": relative[i],
-                "confidence": None if score is None else float(score),
-                REVIEW_STATE_ATTR: ReviewState.IN_REVIEW,
-            }
-            detections.append(det)
-
-        if masks is not None and detections:
-            folder = os.path.join(
-                self.run.mask_dir, self.run.key, str(item.sample_id)
-            )
-            try:
-                os.makedirs(folder, exist_ok=True)
-            except OSError as e:
-                raise MaskWriteError(os.path.join(folder, "x.png"), e) from None
-
-            for det, i in zip(detections, keep.tolist()):
-                det["mask_path"] = os.path.join(folder, "%s.png" % det["_id"])
-                self._mask_jobs.append((det["mask_path"], masks[i], pixels[i]))
-
-        return {"_cls": DETECTIONS, "detections": detections}, len(
-            detections
-        )
-
-    def _write_masks(self):
-        """Writes the mask PNGs of the labels built so far, in parallel."""
-        jobs, self._mask_jobs = self._mask_jobs, []
-        if not jobs:
-            return
-
-        if self._mask_pool is None:
-            self._mask_pool = ThreadPoolExecutor(MASK_WRITER_THREADS)
-
-        for _ in self._mask_pool.map(_write_mask, jobs):
-            pass
-
-
-def _write_mask(job):
-    """Writes the part of a full-image mask inside its box as a PNG."""
-    path, mask, (x1, y1, x2, y2) = job
-    height, width = mask.shape[:2]
-    c1 = min(int(np.floor(x1)), width - 1)
-    r1 = min(int(np.floor(y1)), height - 1)
-    c2 = max(c1 + 1, min(int(np.ceil(x2)), width))
-    r2 = max(r1 + 1, min(int(np.ceil(y2)), height))
-    crop = np.asarray(mask[r1:r2, c1:c2], dtype=np.uint8) * 255
-    ok, png = cv2.imencode(".png", crop)
-    if not ok:
-        raise AutolabelError("could not encode the mask of %s" % path)
-
-    try:
-        with open(path, "wb") as f:
-            f.write(png.tobytes())
-    except OSError as e:
-        raise MaskWriteError(path, e) from None
-
-
-class MaskWriteError(AutolabelError):
-    """A mask file could not be written; the message names the mask location
-    and why (a full disk says so)."""
-
-    def __init__(self, path, error):
-        location = os.path.dirname(os.path.dirname(os.path.dirname(path)))
-        if error.errno == errno.ENOSPC:
-            reason = "is full (no space left on its device)"
-        elif error.errno == errno.EDQUOT:
-            reason = "is over its disk quota"
-        else:
-            reason = "cannot be written (%s)" % (error.strerror or error)
-
-        super().__init__(
-            "mask location %s %s; free space or choose another mask location, "
-            "then resume the run" % (location, reason)
-        )
-
-
-def _stopped_message(current, run):
-    if current is None:
-        return (
-            "run %s was deleted while it was generating; its worker stopped"
-            % run.key
-        )
-
-    return "run %s is %s; its worker stopped" % (run.key, current.status)
 
 
 def run_shard(

@@ -2,21 +2,20 @@
 launch``, Debian's Chromium driven by Playwright, and helpers for the App's
 pages (open a dataset, open a panel from the new-panel menu, screenshots).
 
-The subprocesses inherit this process's environment, which ``conftest.py``
-set before FiftyOne was imported: the session's private database name,
-plugins directory (with this plugin linked) and model zoo directory. Each is
-started in its own session and stopped by killing its process group.
+The App server and the launcher are :mod:`autolabel.demo.launcher`'s, with
+their logs under tests/artifacts/logs. They inherit this process's
+environment, which ``conftest.py`` set before FiftyOne was imported: the
+session's private database name, plugins directory (with this plugin linked)
+and model zoo directory. Each is started in its own session and stopped by
+killing its process group.
 """
 
 import os
 import re
 import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
+
+from autolabel.demo import launcher as L
+from autolabel.demo.launcher import free_port, wait_for  # noqa: F401
 
 TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
 SCREENS_DIR = os.path.join(TESTS_DIR, "artifacts", "screens")
@@ -33,148 +32,31 @@ CHROMIUM_ARGS = [
 ]
 VIEWPORT = {"width": 1600, "height": 1000}
 
-#: seconds to wait for the App server to answer
-APP_START_TIMEOUT = 120
+#: how the services are stopped: SIGTERM, and SIGKILL if they linger
+STOP_SIGNALS = ((signal.SIGTERM, 20), (signal.SIGKILL, 10))
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def _service_options(name):
+    """A fresh log per test session, tests/artifacts/logs/NAME.log."""
+    return dict(
+        log_path=os.path.join(LOGS_DIR, "%s.log" % name),
+        fresh_log=True,
+        stop_signals=STOP_SIGNALS,
+    )
 
 
-def wait_for(predicate, timeout=60, interval=0.25):
-    """Polls ``predicate`` until it returns a truthy value, which is
-    returned; returns None after ``timeout`` seconds."""
-    deadline = time.time() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-
-        if time.time() > deadline:
-            return None
-
-        time.sleep(interval)
-
-
-class Service:
-    """A subprocess in its own process group, its output in a log file."""
-
-    def __init__(self, name, args, env=None):
-        os.makedirs(LOGS_DIR, exist_ok=True)
-        self.name = name
-        self.args = args
-        self.env = dict(os.environ, **(env or {}))
-        self.log_path = os.path.join(LOGS_DIR, "%s.log" % name)
-        self.proc = None
-        with open(self.log_path, "wb"):
-            pass  # a fresh log per test session
-
-    def start(self):
-        if self.running():
-            return self
-
-        log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(
-            self.args,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=self.env,
-            start_new_session=True,
-        )
-        log.close()
-        return self
-
-    def running(self):
-        return self.proc is not None and self.proc.poll() is None
-
-    def log_tail(self, chars=3000):
-        try:
-            with open(self.log_path, "rb") as f:
-                return f.read().decode("utf-8", "replace")[-chars:]
-        except OSError:
-            return ""
-
-    def stop(self, timeout=20):
-        proc, self.proc = self.proc, None
-        if proc is None:
-            return
-
-        for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 10)):
-            try:
-                os.killpg(proc.pid, sig)
-            except ProcessLookupError:
-                break
-
-            try:
-                proc.wait(timeout=wait)
-                break
-            except subprocess.TimeoutExpired:
-                continue
-
-        # whatever the group left behind (a --monitor child, say)
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-
-
-class AppServer(Service):
+class AppServer(L.AppServer):
     """``python -m fiftyone.server.main`` on a free local port."""
 
     def __init__(self, port=None, env=None):
-        self.port = port or free_port()
-        self.url = "http://127.0.0.1:%d" % self.port
-        super().__init__(
-            "app-server",
-            [
-                sys.executable,
-                "-m",
-                "fiftyone.server.main",
-                "--address",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-            ],
-            env=dict({"FIFTYONE_DO_NOT_TRACK": "true"}, **(env or {})),
-        )
-
-    def _answers(self):
-        if not self.running():
-            raise RuntimeError(
-                "the App server exited with %s:\n%s"
-                % (self.proc.returncode, self.log_tail())
-            )
-
-        try:
-            with urllib.request.urlopen(self.url + "/graphql", timeout=5):
-                return True
-        except urllib.error.HTTPError:
-            return True  # it answered
-        except (urllib.error.URLError, OSError):
-            return False
-
-    def start(self, timeout=APP_START_TIMEOUT):
-        super().start()
-        if not wait_for(self._answers, timeout=timeout, interval=0.5):
-            tail = self.log_tail()
-            self.stop()
-            raise RuntimeError(
-                "the App server did not answer on %s/graphql within %d s:\n%s"
-                % (self.url, timeout, tail)
-            )
-
-        return self
+        super().__init__(port=port, env=env, **_service_options("app-server"))
 
 
-class Launcher(Service):
+class Launcher(L.Launcher):
     """``fiftyone delegated launch``: runs queued delegated operations."""
 
     def __init__(self, env=None):
-        exe = os.path.join(os.path.dirname(sys.executable), "fiftyone")
-        super().__init__("launcher", [exe, "delegated", "launch"], env=env)
+        super().__init__(env=env, **_service_options("launcher"))
 
 
 def launch_browser(playwright):

@@ -1,6 +1,7 @@
-"""The ``autolabel`` command line: the whole review flow, and bad input
-(one line, exit status 2, nothing changed)."""
+"""The ``autolabel`` command line: every option's help, the whole review
+flow, and bad input (one line, exit status 2, nothing changed)."""
 
+import argparse
 import json
 import os
 import shutil
@@ -10,7 +11,7 @@ import pytest
 
 import fiftyone as fo
 import autolabel.pipeline as P
-from autolabel.cli import main
+from autolabel.cli import build_parser, main
 
 from helpers import make_rng, random_samples
 
@@ -33,6 +34,84 @@ def snapshot(dataset):
     runs = [r.to_dict() for r in P.list_runs(dataset)]
     docs = list(dataset._sample_collection.find({}, {"last_modified_at": 0}))
     return runs, docs, sorted(dataset.get_field_schema(flat=True))
+
+
+def commands(parser, words=("autolabel",)):
+    """Yields ``(words, parser)`` for the ``autolabel`` parser and every
+    command and subcommand under it."""
+    yield words, parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield from commands(sub, words + (name,))
+
+
+def test_every_argument_has_a_one_line_help_that_gives_its_default():
+    seen = set()
+    for words, parser in commands(build_parser()):
+        for action in parser._actions:
+            if isinstance(
+                action, (argparse._HelpAction, argparse._SubParsersAction)
+            ):
+                continue
+
+            name = " ".join(
+                words + tuple(action.option_strings or [action.dest])[:1]
+            )
+            seen.add(name)
+            assert action.help and action.help != argparse.SUPPRESS, name
+            assert "\n" not in action.help, name
+            if not action.option_strings:
+                continue
+
+            if action.required:
+                assert action.help.endswith("(required)"), name
+            else:  # "(default: ...)", or "(required with ...)"
+                assert (
+                    "(default" in action.help or "(required" in action.help
+                ), name
+
+    assert {
+        "autolabel -q",
+        "autolabel generate --workers",
+        "autolabel models add --path",
+        "autolabel models download name",
+        "autolabel install-plugin --force",
+    } <= seen
+
+
+def test_generate_help_names_the_defaults(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "1000")  # no help wrapped at a hyphen
+    with pytest.raises(SystemExit) as stopped:
+        main(["generate", "--help"])
+
+    assert stopped.value.code == 0
+    entries = []  # one per option: its line and its help's further lines
+    for line in capsys.readouterr().out.splitlines():
+        if line.startswith("  -"):
+            entries.append(line)
+        elif entries and line.startswith("   "):
+            entries[-1] += line
+
+    expected = {
+        "--task TASK": "(required)",
+        "--model MODEL": "see `autolabel models`",
+        "--label-field FIELD": "(required)",
+        "--classes NAMES": "(default: all the model's classes)",
+        "--min-confidence CONF": "(default: the model's own, see `autolabel "
+        "models`)",
+        "--view-file FILE": "(default: the whole dataset)",
+        "--sample-ids-file FILE": "(default: the whole dataset)",
+        "--workers N": "number of shards, each a delegated operation "
+        "(default: 1)",
+        "--now": "(default: queue delegated operations for `fiftyone "
+        "delegated launch`)",
+        "-q, --quiet": "(default: draw them on a terminal)",
+    }
+    entries = [" ".join(e.split()) for e in entries]
+    for option, words in expected.items():
+        entry = [e for e in entries if e.startswith(option + " ")]
+        assert len(entry) == 1 and words in entry[0], (option, entries)
 
 
 def test_review_flow(capsys, dataset, tmp_path):

@@ -19,7 +19,7 @@ import fiftyone as fo
 import autolabel.pipeline as P
 from autolabel.pipeline import generation as G
 
-import tiny_ultralytics as TU
+from autolabel.models import tiny as TU
 
 BAD_IMAGES = ("truncated.jpg", "empty.jpg", "text.jpg", "missing.jpg")
 
@@ -400,6 +400,7 @@ def test_bad_settings_create_nothing(tiny_models, dataset, tmp_path):
                 task="instance_segmentation",
                 model="yolo11n-seg",
                 label_field="x",
+                mask_dir="",
             ),
             "mask location",
         ),
@@ -736,3 +737,23 @@ def test_queue_from_a_running_event_loop(tiny_models, dataset):
     service = DelegatedOperationService()
     states = [service.get(ObjectId(i)).run_state for i in run.operation_ids]
     assert states == ["queued", "queued"]
+
+
+def test_segmentation_masks_default_to_the_datasets_mask_location(
+    tiny_models, make_dataset, image_dir, tmp_path, monkeypatch
+):
+    monkeypatch.setattr(fo.config, "default_dataset_dir", str(tmp_path))
+    paths = sorted(str(p) for p in image_dir.glob("img*.jpg"))[:4]
+    dataset = make_dataset(fo.Sample(filepath=p) for p in paths)
+    run = P.generate(
+        dataset,
+        task="instance_segmentation",
+        model="yolo11n-seg",
+        label_field="seg",
+        min_confidence=0.01,
+        delegate=False,
+    )
+    assert run.mask_dir == P.default_mask_dir(dataset)
+    assert run.mask_dir.startswith(str(tmp_path))
+    masks = dataset.values("seg_staged.detections.mask_path", unwind=True)
+    assert masks and all(m.startswith(run.mask_dir) for m in masks)

@@ -17,7 +17,7 @@ from autolabel.models import catalog as mc
 from autolabel.models import registry as mr
 from autolabel.models import sam_models
 
-import tiny_ultralytics as tu
+from autolabel.models import tiny as tu
 
 IMAGE_SIZES = [(240, 320), (300, 200), (97, 411)]
 
@@ -90,7 +90,7 @@ def test_every_builtin_model_is_fully_described():
             assert entry.tasks == (mc.TASK_CLASSIFICATION,), entry.name
 
         if entry.library == mc.LIBRARY_SEGMENT_ANYTHING:
-            assert entry.sam_type in sam_models._REGISTRY_ENCODERS
+            assert entry.sam_type in sam_models.REGISTRY_ENCODERS
 
 
 def test_list_models_by_task():
@@ -201,6 +201,70 @@ def test_list_models_by_zero_shot():
 def test_list_models_rejects_bad_choices(kwargs, message):
     with pytest.raises(AutolabelError, match=message):
         mr.list_models(**kwargs)
+
+
+def test_model_choices_follow_the_task_method_and_role(zoo_dir):
+    seg = mc.TASK_INSTANCE_SEGMENTATION
+    sams = ["sam-vit-b", "sam-vit-l", "sam-vit-h"]
+
+    def names(task, method=None, role=None):
+        return [c["name"] for c in mr.model_choices(task, method, role)]
+
+    def of_task(task):
+        return [e.name for e in mr.all_models() if task in e.tasks]
+
+    # the labelers of a task; segmenters only where a method needs them
+    for task in (mc.TASK_CLASSIFICATION, mc.TASK_DETECTION):
+        assert names(task) == of_task(task)
+        assert names(task, role="labeler") == of_task(task)
+        assert names(task, role="segmenter") == []
+        # the method concerns instance segmentation only
+        assert names(task, mc.METHOD_TWO_STAGE) == of_task(task)
+
+    assert "clip-vit-base-patch32" in names(mc.TASK_CLASSIFICATION)
+    assert "yolov8s-worldv2" in names(mc.TASK_DETECTION)
+
+    # one stage (the default): models that segment instances, no SAM
+    assert names(seg) == of_task(seg)
+    assert "yolo11m-seg" in names(seg)
+    assert names(seg, mc.METHOD_ONE_STAGE) == of_task(seg)
+    assert names(seg, mc.METHOD_ONE_STAGE, role="segmenter") == []
+
+    # two stage: detectors label, SAM segments
+    detectors = of_task(mc.TASK_DETECTION)
+    assert names(seg, mc.METHOD_TWO_STAGE, "labeler") == detectors
+    assert names(seg, mc.METHOD_TWO_STAGE, "segmenter") == sams
+    both = names(seg, mc.METHOD_TWO_STAGE)
+    assert sorted(both) == sorted(detectors + sams)
+
+    # existing detections: no labeler, SAM segments
+    assert names(seg, mc.METHOD_EXISTING_DETECTIONS, "labeler") == []
+    assert names(seg, mc.METHOD_EXISTING_DETECTIONS) == sams
+
+    # each choice is the catalog entry and whether its weights are here
+    choices = mr.model_choices(mc.TASK_DETECTION)
+    assert all(c["weights"] == "missing" for c in choices)
+    yolo = next(c for c in choices if c["name"] == "yolo11n")
+    entry = mr.get_model("yolo11n")
+    assert yolo == dict(entry.to_dict(), weights="missing")
+    os.makedirs(os.path.dirname(mr.weights_path(entry)), exist_ok=True)
+    with open(mr.weights_path(entry), "wb") as f:
+        f.write(b"weights")
+
+    weights = {
+        c["name"]: c["weights"] for c in mr.model_choices(mc.TASK_DETECTION)
+    }
+    assert weights["yolo11n"] == "present"
+    assert weights["yolo11s"] == "missing"
+
+    for args, message in (
+        (("segmentation",), "Unknown task 'segmentation'"),
+        ((None,), "Unknown task"),
+        ((seg, "three_stage"), "Unknown method 'three_stage'"),
+        ((seg, mc.METHOD_TWO_STAGE, "detector"), "Unknown model role"),
+    ):
+        with pytest.raises(AutolabelError, match=message):
+            mr.model_choices(*args)
 
 
 def test_get_model():
@@ -754,7 +818,7 @@ def test_sam_encoder_size_is_read_from_the_weights():
     state = sam_model_registry["vit_b"]().state_dict()
     assert (
         sam_models.encoder_config(state)
-        == sam_models._REGISTRY_ENCODERS["vit_b"]
+        == sam_models.REGISTRY_ENCODERS["vit_b"]
     )
 
 
@@ -861,7 +925,7 @@ def test_sam_decoder_of_several_images_is_the_library_decoder():
         sparse, dense = sam.prompt_encoder(
             points=None, boxes=torch.cat(boxes), masks=None
         )
-        ours = sam_models._predict_masks(
+        ours = sam_models.predict_masks(
             sam.mask_decoder,
             features[torch.tensor([0, 0, 1])],
             sam.prompt_encoder.get_dense_pe(),

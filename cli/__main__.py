@@ -1,0 +1,7 @@
+"""``python -m autolabel.cli``: the ``autolabel`` command."""
+
+import sys
+
+from . import main
+
+sys.exit(main())

@@ -1,0 +1,186 @@
+"""``autolabel generate``, ``resume`` and ``skip``: labeling samples with
+models, and what to do with a run whose generation failed."""
+
+from .. import pipeline as P
+from .common import (
+    add_command,
+    add_now,
+    confidence,
+    load_view,
+    progress_bar,
+    read_ids,
+)
+
+
+def register(subparsers, common):
+    """Adds the generation commands to the ``autolabel`` parser."""
+    p = add_command(
+        subparsers,
+        common,
+        "generate",
+        "generate labels with models",
+        _generate,
+    )
+    p.add_argument(
+        "--task",
+        required=True,
+        help="classification, detection or instance_segmentation (required)",
+    )
+    p.add_argument(
+        "--model",
+        help="the model's catalog name, see `autolabel models` (required "
+        "unless --existing-field)",
+    )
+    p.add_argument(
+        "--seg-model",
+        metavar="MODEL",
+        help="a Segment Anything model, such as sam-vit-b, that segments the "
+        "boxes (default: none, --model's own masks)",
+    )
+    p.add_argument(
+        "--existing-field",
+        metavar="FIELD",
+        help="segment the boxes of this Detections field with --seg-model "
+        "instead of running --model (default: none)",
+    )
+    p.add_argument(
+        "--classes",
+        metavar="NAMES",
+        help="comma-separated classes: required for zero-shot models, a "
+        "subset for fixed ones (default: all the model's classes)",
+    )
+    p.add_argument(
+        "--label-field",
+        required=True,
+        metavar="FIELD",
+        help="the new field approved labels go to; until then they are "
+        "staged in <label-field>_staged (required)",
+    )
+    p.add_argument(
+        "--min-confidence",
+        type=confidence,
+        metavar="CONF",
+        help="keep predictions at or above this confidence (default: the "
+        "model's own, see `autolabel models`)",
+    )
+    p.add_argument(
+        "--mask-dir",
+        metavar="DIR",
+        help="the folder mask PNG files are written under, for "
+        "instance_segmentation (default: "
+        "<fiftyone default_dataset_dir>/autolabel-masks/<dataset>)",
+    )
+    p.add_argument(
+        "--name",
+        help="a name for the run (default: none, the run goes by its key)",
+    )
+    target = p.add_mutually_exclusive_group()
+    target.add_argument(
+        "--view-file",
+        metavar="FILE",
+        help="label only this view: a JSON file of view._serialize() "
+        "(default: the whole dataset)",
+    )
+    target.add_argument(
+        "--sample-ids-file",
+        metavar="FILE",
+        help="label only these samples: a file of sample ids, one per line "
+        "(default: the whole dataset)",
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="number of shards, each a delegated operation (default: 1)",
+    )
+    add_now(p, "the samples")
+
+    p = add_command(
+        subparsers,
+        common,
+        "resume",
+        "resume a run that failed",
+        _resume,
+        run=True,
+    )
+    add_now(p, "the unfinished samples")
+
+    add_command(
+        subparsers,
+        common,
+        "skip",
+        "leave a failed run's unfinished samples and review the rest",
+        _skip,
+        run=True,
+    )
+
+
+def _generate(args, dataset):
+    samples = dataset
+    if args.view_file:
+        samples = load_view(dataset, args.view_file)
+
+    sample_ids = None
+    if args.sample_ids_file:
+        sample_ids = read_ids(args.sample_ids_file)
+
+    classes = None
+    if args.classes:
+        classes = [c.strip() for c in args.classes.split(",") if c.strip()]
+
+    with progress_bar("generate", args.quiet or not args.now) as progress:
+        run = P.generate(
+            samples,
+            task=args.task,
+            model=args.model,
+            classes=classes,
+            label_field=args.label_field,
+            min_confidence=args.min_confidence,
+            mask_dir=args.mask_dir,
+            name=args.name,
+            workers=args.workers,
+            seg_model=args.seg_model,
+            existing_field=args.existing_field,
+            sample_ids=sample_ids,
+            delegate=not args.now,
+            progress=progress,
+        )
+
+    _print_generated(run)
+
+
+def _resume(args, dataset):
+    with progress_bar("resume", args.quiet or not args.now) as progress:
+        run = P.resume_run(
+            dataset, args.run, delegate=not args.now, progress=progress
+        )
+
+    _print_generated(run)
+
+
+def _skip(args, dataset):
+    run = P.skip_run(dataset, args.run)
+    print("run %s (%s) is %s" % (run.key, run.display_name, run.status))
+
+
+def _print_generated(run):
+    if run.status == P.RunStatus.GENERATING:
+        print(
+            "run %s (%s) queued as %d delegated operation(s); start workers "
+            "with `fiftyone delegated launch`"
+            % (run.key, run.display_name, len(run.operation_ids or []))
+        )
+    else:
+        counts = run.counts or {}
+        print(
+            "run %s (%s) is %s: %s labels on %s samples, %s failed"
+            % (
+                run.key,
+                run.display_name,
+                run.status,
+                counts.get("labels", 0),
+                counts.get("processed", 0),
+                counts.get("failed", 0),
+            )
+        )

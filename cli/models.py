@@ -1,0 +1,126 @@
+"""``autolabel models``, ``models add`` and ``models download``: the model
+catalog."""
+
+import json
+
+from ..models import registry as mr
+from .common import add_command, add_json
+
+TASKS = ("classification", "detection", "instance_segmentation")
+
+
+def register(subparsers, common):
+    """Adds the catalog commands to the ``autolabel`` parser."""
+    p = add_command(
+        subparsers,
+        common,
+        "models",
+        "list the model catalog",
+        _models,
+        dataset=False,
+    )
+    p.add_argument(
+        "--task",
+        choices=TASKS,
+        help="only the models that do this task (default: every task)",
+    )
+    kind = p.add_mutually_exclusive_group()
+    kind.add_argument(
+        "--zero-shot",
+        action="store_true",
+        help="only zero-shot models, which label the classes you name "
+        "(default: both kinds)",
+    )
+    kind.add_argument(
+        "--fixed",
+        action="store_true",
+        help="only models with a fixed vocabulary (default: both kinds)",
+    )
+    add_json(p, "the models", "a table")
+
+    models_sub = p.add_subparsers(
+        dest="models_command", metavar="{add,download}"
+    )
+    m = add_command(
+        models_sub,
+        common,
+        "add",
+        "register your own ultralytics checkpoint or transformers model",
+        _add,
+        dataset=False,
+    )
+    m.add_argument(
+        "name",
+        help="a name for the model: letters, digits, '.', '_' and '-'",
+    )
+    m.add_argument(
+        "--path",
+        required=True,
+        help="an ultralytics .pt checkpoint or a transformers model "
+        "directory; its task and classes are read from it (required)",
+    )
+    m.add_argument(
+        "--replace",
+        action="store_true",
+        help="replace a model of yours with the same name (default: refuse; "
+        "built-in models are never replaced)",
+    )
+
+    m = add_command(
+        models_sub,
+        common,
+        "download",
+        "fetch a model's weights (needs internet access)",
+        _download,
+        dataset=False,
+    )
+    m.add_argument(
+        "name", help="the model's catalog name, see `autolabel models`"
+    )
+
+
+def _models(args, dataset=None):
+    zero_shot = True if args.zero_shot else False if args.fixed else None
+    entries = mr.list_models(task=args.task, zero_shot=zero_shot)
+    if args.json:
+        print(json.dumps([e.to_dict() for e in entries], indent=2))
+        return
+
+    print(
+        "%-24s %-22s %-10s %-6s %-5s %-5s %s"
+        % ("name", "tasks", "vocabulary", "conf", "speed", "perf", "weights")
+    )
+    for e in entries:
+        print(
+            "%-24s %-22s %-10s %-6s %-5d %-5d %s"
+            % (
+                e.name,
+                ",".join(e.tasks),
+                "zero-shot" if e.zero_shot else "fixed",
+                e.default_confidence,
+                e.speed,
+                e.performance,
+                "present" if mr.has_weights(e) else "missing",
+            )
+        )
+
+
+def _add(args, dataset=None):
+    entry = mr.register_model(args.name, args.path, replace=args.replace)
+    print(
+        "registered model '%s' (%s; %s)"
+        % (
+            entry.name,
+            ",".join(entry.tasks),
+            (
+                "%d classes" % len(entry.vocabulary)
+                if entry.vocabulary
+                else "zero-shot"
+            ),
+        )
+    )
+
+
+def _download(args, dataset=None):
+    path = mr.download_weights(mr.get_model(args.name))
+    print("weights of '%s' are at %s" % (args.name, path))

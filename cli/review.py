@@ -1,0 +1,179 @@
+"""``autolabel import``, ``promote``, ``undo`` and ``approve``: putting
+labels under review and approving the reviewed ones."""
+
+from .. import pipeline as P
+from .common import (
+    add_command,
+    add_yes,
+    confidence,
+    confirm,
+    progress_bar,
+    read_ids,
+)
+
+
+def register(subparsers, common):
+    """Adds the review commands to the ``autolabel`` parser."""
+    p = add_command(
+        subparsers,
+        common,
+        "import",
+        "analyze existing labels: import a label field into a new run",
+        _import,
+    )
+    p.add_argument(
+        "--field",
+        required=True,
+        metavar="FIELD",
+        help="the Classification or Detections field to import; it is "
+        "never modified (required)",
+    )
+    p.add_argument(
+        "--name",
+        help="a name for the run (default: none, the run goes by its key)",
+    )
+    p.add_argument(
+        "--label-field",
+        metavar="FIELD",
+        help="the new field approved labels go to (default: <field>_verified)",
+    )
+
+    p = add_command(
+        subparsers,
+        common,
+        "promote",
+        "promote labels in review for approval",
+        _promote,
+        run=True,
+    )
+    p.add_argument(
+        "--min-confidence",
+        type=confidence,
+        metavar="CONF",
+        help="only labels with at least this confidence (default: no lower "
+        "bound)",
+    )
+    p.add_argument(
+        "--max-confidence",
+        type=confidence,
+        metavar="CONF",
+        help="only labels with at most this confidence (default: no upper "
+        "bound)",
+    )
+    p.add_argument(
+        "--class",
+        dest="classes",
+        action="append",
+        metavar="CLASS",
+        help="only labels of this class; repeatable (default: every class)",
+    )
+    p.add_argument(
+        "--sample-ids-file",
+        metavar="FILE",
+        help="only labels on the samples in this file, one sample id per "
+        "line (default: every sample)",
+    )
+
+    p = add_command(
+        subparsers,
+        common,
+        "undo",
+        "send promoted labels back to review",
+        _undo,
+        run=True,
+    )
+    p.add_argument(
+        "--class",
+        dest="classes",
+        action="append",
+        metavar="CLASS",
+        help="only promoted labels of this class; repeatable (default: "
+        "every class)",
+    )
+
+    p = add_command(
+        subparsers,
+        common,
+        "approve",
+        "write the promoted labels of a run to its label field",
+        _approve,
+        run=True,
+    )
+    add_yes(p, "approve")
+
+
+def _import(args, dataset):
+    with progress_bar("import", args.quiet) as progress:
+        run = P.import_labels(
+            dataset,
+            args.field,
+            label_field=args.label_field,
+            name=args.name,
+            progress=progress,
+        )
+
+    print(
+        "run %s (%s) is %s: %d labels of %d classes staged in '%s'"
+        % (
+            run.key,
+            run.display_name,
+            run.status,
+            run.counts["labels"],
+            len(run.classes),
+            run.staging_field,
+        )
+    )
+
+
+def _promote(args, dataset):
+    sample_ids = (
+        read_ids(args.sample_ids_file) if args.sample_ids_file else None
+    )
+    with progress_bar("promote", args.quiet) as progress:
+        n = P.promote_labels(
+            dataset,
+            args.run,
+            min_confidence=args.min_confidence,
+            max_confidence=args.max_confidence,
+            classes=args.classes or None,
+            sample_ids=sample_ids,
+            progress=progress,
+        )
+
+    print("promoted %d labels for approval" % n)
+
+
+def _undo(args, dataset):
+    with progress_bar("undo", args.quiet) as progress:
+        n = P.undo_labels(
+            dataset, args.run, classes=args.classes or None, progress=progress
+        )
+
+    print("sent %d labels back to review" % n)
+
+
+def _approve(args, dataset):
+    run = P.get_run(dataset, args.run)
+    stats = P.label_stats(dataset, run.key)
+    n = stats[P.ReviewState.PROMOTED]["total"]
+    if run.status == P.RunStatus.IN_REVIEW and not confirm(
+        "approve %d labels of run '%s' into field '%s'? This cannot be undone"
+        % (n, run.display_name, run.label_field),
+        args.yes,
+    ):
+        print("nothing approved")
+        return
+
+    with progress_bar("approve", args.quiet) as progress:
+        run = P.approve_run(dataset, run.key, progress=progress)
+
+    print(
+        "run %s (%s) is %s: %d labels written to '%s'"
+        % (
+            run.key,
+            run.display_name,
+            run.status,
+            run.counts.get("approved", 0),
+            run.label_field,
+        )
+    )
