@@ -1117,8 +1117,8 @@ def bench_sam(ctx):
     pair_batches = batches_of(pairs, ctx.batch)
 
     def two_stage(batch):
-        preds = detector.predict([p for _, p in batch], min_confidence=threshold)
-        segmenter.segment_batch(
+        preds = detector.predict([p for _, p in batch], min_confidence=threshold)  # noqa: F821 (deleted after use)
+        segmenter.segment_batch(  # noqa: F821
             [image for image, _ in batch], [pred.boxes for pred in preds]
         )
 

@@ -2,7 +2,11 @@
 
 Entries are data; :mod:`autolabel.models.registry` filters them the way the
 panel does, resolves their weights in FiftyOne's model zoo directory and
-registers the user's own models.
+registers the user's own models. This module imports no other module of the
+package: the registry and the adapters both read it.
+
+Why it is long: it is the catalog's data (COCO's 80 classes and one entry per
+built-in model, spelled out so that a reader sees every field), not logic.
 """
 
 from dataclasses import asdict, dataclass, field
@@ -22,6 +26,14 @@ METHOD_EXISTING_DETECTIONS = "existing_detections"
 LIBRARY_ULTRALYTICS = "ultralytics"
 LIBRARY_TRANSFORMERS = "transformers"
 LIBRARY_SEGMENT_ANYTHING = "segment-anything"
+
+#: the catalog model whose text tower YOLO-World's prompts are encoded with
+YOLO_WORLD_TEXT_ENCODER = "clip-vit-base-patch32"
+
+#: the role in a run of a model that labels by itself
+ROLE_LABELER = "labeler"
+#: the role in a run of a box segmenter (SAM), which segments given boxes
+ROLE_SEGMENTER = "segmenter"
 
 
 @dataclass(frozen=True)
@@ -80,6 +92,16 @@ class CatalogEntry:
     custom: bool = False
     extra: dict = field(default_factory=dict, hash=False, compare=False)
 
+    @property
+    def role(self):
+        """The model's role in a run: :data:`ROLE_SEGMENTER` for box
+        segmenters (whose tasks include ``box_segmentation``: Segment
+        Anything), else :data:`ROLE_LABELER`."""
+        if TASK_BOX_SEGMENTATION in self.tasks:
+            return ROLE_SEGMENTER
+
+        return ROLE_LABELER
+
     def to_dict(self):
         """Returns a JSON-serializable dict of the entry."""
         d = asdict(self)
@@ -98,6 +120,66 @@ class CatalogEntry:
             d["vocabulary"] = tuple(d["vocabulary"])
 
         return cls(**d)
+
+
+def custom_entry(
+    name, path, library, architecture, task, zero_shot, vocabulary, description
+):
+    """Builds the catalog entry of a model the user registers, whose
+    weights an adapter has inspected.
+
+    Args:
+        name: the model's unique name
+        path: the absolute path of its weights (a file or a directory)
+        library: one of ``ultralytics``, ``transformers``,
+            ``segment-anything``
+        architecture: what the adapter builds, e.g. ``"yolo"``
+        task: the task the weights perform
+        zero_shot: whether it is prompted with arbitrary classes
+        vocabulary: its classes (fixed-vocabulary models), else None
+        description: one line
+
+    Returns:
+        a :class:`CatalogEntry` with ``custom=True``
+    """
+    return CatalogEntry(
+        name=name,
+        family="custom",
+        version="custom",
+        size="custom",
+        library=library,
+        architecture=architecture,
+        tasks=(task,),
+        zero_shot=zero_shot,
+        vocabulary=vocabulary,
+        default_confidence=(0.0 if task == TASK_CLASSIFICATION else 0.25),
+        description=description,
+        author="you",
+        license="",
+        url=path,
+        weights=path,
+        source=path,
+        custom=True,
+    )
+
+
+def builtin_model(name):
+    """Returns a built-in catalog entry.
+
+    Args:
+        name: the model's name
+
+    Returns:
+        a :class:`CatalogEntry`
+
+    Raises:
+        KeyError: if no built-in model has that name
+    """
+    for entry in BUILTIN_MODELS:
+        if entry.name == name:
+            return entry
+
+    raise KeyError(name)
 
 
 # fmt: off

@@ -23,11 +23,15 @@ os.environ["FIFTYONE_DATABASE_VALIDATION"] = "false"
 os.environ["YOLO_OFFLINE"] = "1"
 os.environ["YOLO_AUTOINSTALL"] = "False"
 
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+from PIL import Image  # noqa: E402
 
 import fiftyone as fo  # noqa: E402
 import fiftyone.core.odm as foo  # noqa: E402
 
+from autolabel.models import tiny as TU  # noqa: E402
 from autolabel.plugin import install_plugin  # noqa: E402
 
 install_plugin(_PLUGINS_DIR)
@@ -60,3 +64,33 @@ def make_dataset():
     for name in created:
         if fo.dataset_exists(name):
             fo.delete_dataset(name)
+
+
+@pytest.fixture(scope="session")
+def tiny_models():
+    TU.save_tiny_yolo("yolo11n", "detect")
+    TU.save_tiny_yolo("yolo11n-seg", "segment")
+    TU.save_tiny_yolo("yolo11n-cls", "classify")
+    TU.save_tiny_sam("sam-vit-b")
+
+
+@pytest.fixture(scope="session")
+def image_dir(tmp_path_factory):
+    """Generated images of several sizes and encodings, and bad files."""
+    root = tmp_path_factory.mktemp("images")
+    rng = np.random.default_rng(0)
+    for i in range(18):
+        h, w = int(rng.integers(120, 300)), int(rng.integers(120, 300))
+        cv2.imwrite(
+            str(root / ("img%02d.jpg" % i)), TU.random_image(h, w, seed=i)
+        )
+
+    image = TU.random_image(160, 200, seed=99)
+    cv2.imwrite(str(root / "gray.png"), image[:, :, 0])
+    cv2.imwrite(str(root / "deep.png"), image.astype(np.uint16) * 257)
+    Image.fromarray(image).convert("CMYK").save(root / "cmyk.jpg")
+    data = (root / "img00.jpg").read_bytes()
+    (root / "truncated.jpg").write_bytes(data[: len(data) // 2])
+    (root / "empty.jpg").write_bytes(b"")
+    (root / "text.jpg").write_text("not an image")
+    return root

@@ -1,10 +1,17 @@
 """Builders of randomized datasets and readers of what a run left in them."""
 
+import os
 import random
+import subprocess
+import sys
+import time
 
 import fiftyone as fo
 
 CLASSES = ["cat", "dog", "bird", "car", "person"]
+
+#: the bad files of the ``image_dir`` fixture (conftest.py), and a missing one
+BAD_IMAGES = ("truncated.jpg", "empty.jpg", "text.jpg", "missing.jpg")
 
 
 def random_confidence(rng, allow_missing):
@@ -141,3 +148,28 @@ def rounded_stats(stats):
 
 def make_rng(seed):
     return random.Random(seed)
+
+
+def start_launcher(env=None):
+    """Starts a real ``fiftyone delegated launch`` in its own session (kill
+    it with ``os.killpg``)."""
+    exe = os.path.join(os.path.dirname(sys.executable), "fiftyone")
+    return subprocess.Popen(
+        [exe, "delegated", "launch"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=dict(os.environ, **(env or {})),
+        start_new_session=True,
+    )
+
+
+def wait_for(predicate, timeout=240):
+    """Polls ``predicate`` until it is true; returns whether it became so."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if predicate():
+            return True
+
+        time.sleep(0.25)
+
+    return False

@@ -6,53 +6,17 @@ a killed worker and resume."""
 import collections
 import os
 import signal
-import subprocess
-import sys
 import time
 
 import cv2
 import numpy as np
 import pytest
-from PIL import Image
 
 import fiftyone as fo
 import autolabel.pipeline as P
 from autolabel.pipeline import generation as G
 
-from autolabel.models import tiny as TU
-
-BAD_IMAGES = ("truncated.jpg", "empty.jpg", "text.jpg", "missing.jpg")
-
-
-@pytest.fixture(scope="session")
-def tiny_models():
-    TU.save_tiny_yolo("yolo11n", "detect")
-    TU.save_tiny_yolo("yolo11n-seg", "segment")
-    TU.save_tiny_yolo("yolo11n-cls", "classify")
-    TU.save_tiny_sam("sam-vit-b")
-
-
-@pytest.fixture(scope="session")
-def image_dir(tmp_path_factory):
-    """Generated images of several sizes and encodings, and bad files."""
-    root = tmp_path_factory.mktemp("images")
-    rng = np.random.default_rng(0)
-    for i in range(18):
-        h, w = int(rng.integers(120, 300)), int(rng.integers(120, 300))
-        cv2.imwrite(
-            str(root / ("img%02d.jpg" % i)), TU.random_image(h, w, seed=i)
-        )
-
-    image = TU.random_image(160, 200, seed=99)
-    cv2.imwrite(str(root / "gray.png"), image[:, :, 0])
-    cv2.imwrite(str(root / "deep.png"), image.astype(np.uint16) * 257)
-    Image.fromarray(image).convert("CMYK").save(root / "cmyk.jpg")
-    data = (root / "img00.jpg").read_bytes()
-    (root / "truncated.jpg").write_bytes(data[: len(data) // 2])
-    (root / "empty.jpg").write_bytes(b"")
-    (root / "text.jpg").write_text("not an image")
-    return root
-
+from helpers import BAD_IMAGES, start_launcher, wait_for
 
 @pytest.fixture
 def dataset(make_dataset, image_dir):
@@ -435,28 +399,6 @@ def test_bad_settings_create_nothing(tiny_models, dataset, tmp_path):
     ] == []
 
 
-def _launcher(env=None):
-    exe = os.path.join(os.path.dirname(sys.executable), "fiftyone")
-    return subprocess.Popen(
-        [exe, "delegated", "launch"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env=dict(os.environ, **(env or {})),
-        start_new_session=True,
-    )
-
-
-def _wait_for(predicate, timeout=240):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if predicate():
-            return True
-
-        time.sleep(0.25)
-
-    return False
-
-
 def test_delegated_workers_match_one_worker(
     tiny_models, dataset, make_dataset
 ):
@@ -499,9 +441,9 @@ def test_delegated_workers_match_one_worker(
     assert queued.status == P.RunStatus.GENERATING
     assert len(queued.operation_ids) == 3
 
-    launcher = _launcher()
+    launcher = start_launcher()
     try:
-        assert _wait_for(
+        assert wait_for(
             lambda: P.get_run(dataset, queued.key).status
             != P.RunStatus.GENERATING
         ), "the delegated operations did not finish"
@@ -532,9 +474,9 @@ def test_killed_worker_is_detected_and_resume_stages_each_sample_once(
         label_field="det",
         min_confidence=0.05,
     )
-    launcher = _launcher()
+    launcher = start_launcher()
     try:
-        assert _wait_for(
+        assert wait_for(
             lambda: (P.get_run(dataset, run.key).counts or {}).get(
                 "processed", 0
             )

@@ -50,8 +50,28 @@ def test_every_operator_is_registered():
         "approve_run",
         "rename_run",
         "delete_run",
+        "auto_label",
+        "label_shard",
+        "resume_run",
+        "skip_run",
     ):
         assert URI + name in names
+
+
+def test_renamed_operators_keep_their_old_uris():
+    # operations queued before the rename store the old URI of the shard
+    # operator; the user's "Auto label" keeps its old name too
+    names = {op.uri for op in foo.list_operators()}
+    for old, new in (
+        ("generate_labels", "label_shard"),
+        ("schedule_run", "auto_label"),
+    ):
+        assert URI + old in names
+        old_op, new_op = foo.get_operator(URI + old), foo.get_operator(
+            URI + new
+        )
+        assert type(old_op).execute is type(new_op).execute
+        assert old_op.config.unlisted
 
 
 def test_review_flow_through_operators(dataset):

@@ -21,13 +21,7 @@ import autolabel.pipeline as P
 from autolabel.pipeline import shards
 from concurrent_review import review_rounds
 from helpers import make_rng, random_samples, review_states
-from test_generate import (  # noqa: F401 (fixtures)
-    BAD_IMAGES,
-    _launcher,
-    _wait_for,
-    image_dir,
-    tiny_models,
-)
+from helpers import BAD_IMAGES, start_launcher, wait_for
 
 EXE = os.path.join(os.path.dirname(sys.executable), "autolabel")
 
@@ -76,9 +70,9 @@ def test_deleting_a_generating_run_stops_its_worker_and_a_new_run_inherits_nothi
         label_field="det",
         min_confidence=0.05,
     )
-    launcher = _launcher()
+    launcher = start_launcher()
     try:
-        assert _wait_for(
+        assert wait_for(
             lambda: (P.get_run(dataset, run.key).counts or {}).get(
                 "processed", 0
             )
@@ -87,7 +81,7 @@ def test_deleting_a_generating_run_stops_its_worker_and_a_new_run_inherits_nothi
         P.delete_run(dataset, run.key)
         service = DelegatedOperationService()
         op_id = ObjectId(run.operation_ids[0])
-        assert _wait_for(
+        assert wait_for(
             lambda: service.get(op_id).run_state in ("completed", "failed"),
             timeout=60,
         ), "the deleted run's worker kept going"
@@ -260,7 +254,7 @@ def test_killed_generate_now_is_detected_and_resumes_where_it_stopped(
         return runs and (runs[0].counts or {}).get("processed", 0) > 0
 
     try:
-        assert _wait_for(processed)
+        assert wait_for(processed)
     finally:
         proc.kill()
         proc.wait(timeout=60)

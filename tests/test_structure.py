@@ -199,3 +199,14 @@ def test_long_modules_say_why():
             unexplained.append((name, lines))
 
     assert unexplained == []
+
+
+def test_every_package_is_installed():
+    import tomllib
+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    listed = set(config["tool"]["setuptools"]["packages"])
+    packages = {
+        name for name, path in _modules().items() if _is_package(path)
+    }
+    assert packages - listed == set()

@@ -1,0 +1,299 @@
+"""The YOLO detector and instance segmenter (YOLO-World included).
+
+The hot path does not use ultralytics' ``predict()``, whose per-image pre-
+and post-processing caps a fast GPU far below the model's own throughput:
+:meth:`YoloDetector.preprocess` letterboxes each image as ultralytics does,
+in the engine's decoding threads; :meth:`YoloDetector.submit` starts the
+forward of a batch and :meth:`YoloDetector.collect` post-processes it on
+the device (:mod:`autolabel.models.ultralytics.postprocess`). Predictions
+equal those of ultralytics' ``predict()`` with the same ``imgsz``, ``conf``
+and ``iou`` (see the tests).
+"""
+
+import cv2
+import numpy as np
+
+from ..base import ImagePredictions
+from .adapters import PAD_VALUE, PreparedImage, YoloAdapter, as_rgb
+from .cuda import record_stream
+from .postprocess import instance_masks, kept_instances, to_original
+
+#: NMS IoU threshold (ultralytics' default for prediction)
+DEFAULT_IOU = 0.7
+
+#: the most instances kept per image (ultralytics' default)
+DEFAULT_MAX_DET = 300
+
+
+class YoloDetector(YoloAdapter):
+    """A YOLO (or YOLO-World) object detector.
+
+    Args:
+        entry: the catalog entry
+        module: the fused torch module
+        names: the class names
+        imgsz (None): the input size, rounded up to the model's stride
+        device ("cpu"): the torch device
+        half (False): whether the module is in half precision
+        classes (None): the subset of ``names`` to predict
+        iou (0.7): the NMS IoU threshold
+        max_det (300): the most instances kept per image
+    """
+
+    def __init__(
+        self,
+        entry,
+        module,
+        names,
+        imgsz=None,
+        device="cpu",
+        half=False,
+        classes=None,
+        iou=DEFAULT_IOU,
+        max_det=DEFAULT_MAX_DET,
+    ):
+        super().__init__(
+            entry,
+            module,
+            names,
+            imgsz=imgsz,
+            device=device,
+            half=half,
+            classes=classes,
+        )
+        self.iou = iou
+        self.max_det = max_det
+        self._names_array = np.array(self.names, dtype=object)
+        self.end2end = bool(getattr(module.model[-1], "end2end", False))
+
+    def _input_size(self, imgsz):
+        # rounded up to the model's stride
+        size = super()._input_size(imgsz)
+        stride = int(max(getattr(self.module, "stride", [32])))
+        return -(-size // stride) * stride
+
+    def preprocess(self, image):
+        """Letterboxes an image to the model's input size, as ultralytics
+        does.
+
+        Args:
+            image: an ``(H, W, 3)`` uint8 RGB array
+
+        Returns:
+            a :class:`PreparedImage`
+        """
+        image = as_rgb(image)
+        height, width = image.shape[:2]
+        size = self.imgsz
+        ratio = min(size / height, size / width)
+        new_w = max(round(width * ratio), 1)
+        new_h = max(round(height * ratio), 1)
+        left = round((size - new_w) / 2 - 0.1)
+        top = round((size - new_h) / 2 - 0.1)
+        if (new_w, new_h) != (width, height):
+            image = cv2.resize(
+                image, (new_w, new_h), interpolation=cv2.INTER_LINEAR
+            )
+
+        canvas, pixels = self._new_canvas()
+        pixels.fill(PAD_VALUE)
+        pixels[top : top + new_h, left : left + new_w] = image
+        return PreparedImage(
+            pixels=canvas,
+            height=height,
+            width=width,
+            gain_x=new_w / width,
+            gain_y=new_h / height,
+            pad_x=left,
+            pad_y=top,
+        )
+
+    def predict(self, batch, min_confidence=0.0):
+        """Detects objects in a batch of :meth:`preprocess` results.
+
+        Args:
+            batch: a list of :class:`PreparedImage`
+            min_confidence (0.0): the minimum score kept
+
+        Returns:
+            a list of :class:`autolabel.models.base.ImagePredictions`
+        """
+        return self.collect(self.submit(batch, min_confidence))
+
+    def submit(self, batch, min_confidence=0.0):
+        """Starts :meth:`predict` on a batch: on CUDA with graphs, enqueues
+        the copy to the device and the forward, and returns at once; else
+        runs the forward.
+
+        Args:
+            batch: a list of :class:`PreparedImage`, untouched until
+                :meth:`collect`
+            min_confidence (0.0): the minimum score kept
+
+        Returns:
+            a handle for :meth:`collect`
+        """
+        import torch
+
+        handle = _Submitted(list(batch), min_confidence)
+        if handle.batch:
+            with torch.inference_mode():
+                handle.output, handle.ready = self._forward_async(
+                    handle.batch
+                )
+
+        return handle
+
+    def collect(self, handle):
+        """Post-processes a :meth:`submit`-ted batch (on the adapter's
+        post-processing stream, once its forward is done, where it was
+        enqueued) and returns its predictions.
+
+        Args:
+            handle: what :meth:`submit` returned
+
+        Returns:
+            a list of :class:`autolabel.models.base.ImagePredictions`
+        """
+        import torch
+
+        if not handle.batch:
+            return []
+
+        output, handle.output = handle.output, None
+        with torch.inference_mode():
+            if handle.ready is None:
+                return self._postprocess(
+                    output, handle.batch, handle.min_confidence
+                )
+
+            post_stream = self.graphs.streams()[2]
+            post_stream.wait_event(handle.ready)
+            record_stream(output, post_stream)
+            with torch.cuda.stream(post_stream):
+                return self._postprocess(
+                    output, handle.batch, handle.min_confidence
+                )
+
+    def _postprocess(self, output, batch, min_confidence):
+        found = self._detect(output, batch, min_confidence)
+        rows = found["rows"].cpu().numpy()
+        counts = np.bincount(rows[:, 6].astype(np.int64), minlength=len(batch))
+        # the conversions for the whole batch at once, then views per image
+        labels = self._names_array[rows[:, 5].astype(np.intp)].tolist()
+        scores = rows[:, 4].astype(np.float64)
+        boxes = rows[:, :4].astype(np.float64)
+        predictions = []
+        start = 0
+        for count in counts.tolist():
+            stop = start + count
+            predictions.append(
+                ImagePredictions(
+                    labels=labels[start:stop],
+                    scores=scores[start:stop],
+                    boxes=boxes[start:stop],
+                )
+            )
+            start = stop
+
+        return predictions
+
+    def _detect(self, output, batch, min_confidence):
+        """Returns the kept instances of a batch, grouped by image, best
+        first: ``rows`` ``(K, 7)`` of ``[x1, y1, x2, y2, score, class,
+        image]`` in original pixels, their mask ``coefficients`` and their
+        ``boxes`` in original pixels (device tensors)."""
+        import torch
+
+        preds = output[0] if isinstance(output, (tuple, list)) else output
+        image_idx, boxes, scores, labels, coeffs = kept_instances(
+            preds,
+            len(self.names),
+            min_confidence,
+            self.class_ids,
+            self.end2end,
+            self.iou,
+            self.max_det,
+            len(batch),
+        )
+        original = to_original(boxes, image_idx, batch)
+        rows = torch.cat(
+            [
+                original,
+                scores[:, None],
+                labels[:, None].float(),
+                image_idx[:, None].float(),
+            ],
+            dim=1,
+        )
+        return {"rows": rows, "coefficients": coeffs, "boxes": original}
+
+    def _image_predictions(self, rows, masks=None):
+        return ImagePredictions(
+            labels=[self.names[int(c)] for c in rows[:, 5]],
+            scores=rows[:, 4].astype(np.float64),
+            boxes=rows[:, :4].astype(np.float64),
+            masks=masks,
+        )
+
+
+class YoloSegmenter(YoloDetector):
+    """A YOLO instance segmentation model: a :class:`YoloDetector` whose
+    predictions also carry full-size masks."""
+
+    def predict(self, batch, min_confidence=0.0):
+        """Detects and segments the instances in a batch of
+        :meth:`preprocess` results.
+
+        Args:
+            batch: a list of :class:`PreparedImage`
+            min_confidence (0.0): the minimum score kept
+
+        Returns:
+            a list of :class:`autolabel.models.base.ImagePredictions` with
+            ``(N, H, W)`` bool masks of the original image size; instances
+            whose mask is empty are dropped, as ultralytics does
+        """
+        return self.collect(self.submit(batch, min_confidence))
+
+    def _postprocess(self, output, batch, min_confidence):
+        preds, protos = output
+        found = self._detect(preds, batch, min_confidence)
+        rows = found["rows"].cpu().numpy()
+        counts = np.bincount(rows[:, 6].astype(np.int64), minlength=len(batch))
+        starts = np.concatenate([[0], np.cumsum(counts)])
+        return [
+            self._segment_image(
+                image,
+                protos[i],
+                rows[starts[i] : starts[i + 1]],
+                found["coefficients"][starts[i] : starts[i + 1]],
+                found["boxes"][starts[i] : starts[i + 1]],
+            )
+            for i, image in enumerate(batch)
+        ]
+
+    def _segment_image(self, image, protos, rows, coeffs, boxes):
+        shape = (image.height, image.width)
+        if not len(rows):
+            empty = np.zeros((0,) + shape, dtype=bool)
+            return self._image_predictions(rows, masks=empty)
+
+        masks, nonempty = instance_masks(protos, coeffs, boxes, shape)
+        masks = masks[nonempty].cpu().numpy()
+        rows = rows[nonempty.cpu().numpy()]
+        return self._image_predictions(rows, masks=masks)
+
+
+class _Submitted:
+    """A batch submitted to a YOLO model (:meth:`YoloDetector.submit`)."""
+
+    __slots__ = ("batch", "min_confidence", "output", "ready")
+
+    def __init__(self, batch, min_confidence):
+        self.batch = batch
+        self.min_confidence = min_confidence
+        #: the module's output for the batch, the batch's own tensors
+        self.output = None
+        #: the CUDA event after which ``output`` is ready, or None
+        self.ready = None
