@@ -1,3 +1,3 @@
 """The Auto Labeling panel: the Python panel (:mod:`.auto_labeling`, its
-figures in :mod:`.state`) and its React component (``panel/js``). See
-``panel/README.md``."""
+events; :mod:`.data`, the data it shows) and its React component
+(``panel/js``). See ``panel/README.md``."""

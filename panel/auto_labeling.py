@@ -7,6 +7,7 @@ through the operators' shared helpers). ``panel/README.md`` is the contract
 between the two sides.
 """
 
+import functools
 import logging
 import time
 
@@ -29,7 +30,7 @@ from ..pipeline import (
     skip_run,
     undo_labels,
 )
-from . import state as ps
+from . import data as panel_data
 
 logger = logging.getLogger(__name__)
 
@@ -41,13 +42,24 @@ _STORE_TTL = 7 * 24 * 3600
 TABS = ("review", "approval")
 
 
-def _action(method):
-    """Runs a panel event: refuses mutations for read-only users, shows an
-    :class:`AutolabelError` as the panel's one-line error, and redraws."""
+def mutating(method):
+    """Marks a panel event that changes the dataset or its runs: read-only
+    users are refused it (:func:`_action` reads the mark). Put it below
+    ``@_action``."""
+    method.mutating = True
+    return method
 
+
+def _action(method):
+    """Runs a panel event: refuses :func:`mutating` events for read-only
+    users, shows an :class:`AutolabelError` as the panel's one-line error,
+    and redraws."""
+
+    @functools.wraps(method)
     def wrapper(self, ctx):
         try:
-            if method.__name__ in _MUTATIONS and ps.read_only(ctx):
+            mutates = getattr(wrapper, "mutating", False)
+            if mutates and panel_data.read_only(ctx):
                 raise AutolabelError(
                     "You can view this dataset but not edit it; ask its "
                     "owner for edit permission"
@@ -59,23 +71,7 @@ def _action(method):
             ctx.panel.set_data("error", str(e))
             self._load_home(ctx, keep_page=True)
 
-    wrapper.__name__ = method.__name__
-    wrapper.__doc__ = method.__doc__
     return wrapper
-
-
-_MUTATIONS = {
-    "start_run",
-    "analyze_labels",
-    "promote",
-    "undo",
-    "approve",
-    "_approve_now",
-    "rename_run",
-    "delete_run",
-    "resume_run",
-    "skip_run",
-}
 
 
 #: how long an approval may hold its lock (a killed App server releases it)
@@ -114,7 +110,6 @@ class AutoLabelingPanel(foo.Panel):
 
     def on_load(self, ctx):
         ctx.panel.set_data("error", None)
-        ctx.panel.set_data("models", ps.model_cards())
         self._load_home(ctx)
 
     def on_change_view(self, ctx):
@@ -151,6 +146,7 @@ class AutoLabelingPanel(foo.Panel):
         """The form to configure a new generation run."""
         self._set_page(ctx, "configure")
         ctx.panel.set_data("label_field_error", None)
+        ctx.panel.set_data("model_choices", panel_data.model_choices())
         self._load_home(ctx, keep_page=True)
 
     @_action
@@ -166,10 +162,13 @@ class AutoLabelingPanel(foo.Panel):
         """Checks a label field name as the user types it."""
         ctx.panel.set_data(
             "label_field_error",
-            ps.label_field_error(ctx.dataset, ctx.params.get("label_field")),
+            panel_data.label_field_error(
+                ctx.dataset, ctx.params.get("label_field")
+            ),
         )
 
     @_action
+    @mutating
     def start_run(self, ctx):
         """Queues a generation run (one delegated operation per worker)."""
         params = dict(ctx.params)
@@ -179,6 +178,7 @@ class AutoLabelingPanel(foo.Panel):
         self._load_home(ctx)
 
     @_action
+    @mutating
     def analyze_labels(self, ctx):
         """Imports an existing field as a run In Review and opens it."""
         field = ctx.params.get("field")
@@ -191,12 +191,14 @@ class AutoLabelingPanel(foo.Panel):
         self._open(ctx, run.key, "review")
 
     @_action
+    @mutating
     def rename_run(self, ctx):
         """Renames a run."""
         rename_run(ctx.dataset, ctx.params.get("key"), ctx.params.get("name"))
         self._load_home(ctx, keep_page=True)
 
     @_action
+    @mutating
     def delete_run(self, ctx):
         """Deletes a run and its staged labels (the App confirms first)."""
         key = ctx.params.get("key")
@@ -207,12 +209,14 @@ class AutoLabelingPanel(foo.Panel):
             self._load_home(ctx, keep_page=True)
 
     @_action
+    @mutating
     def resume_run(self, ctx):
         """Queues the unfinished work of a run in Error."""
         resume_run(ctx.dataset, ctx.params.get("key"), delegate=True)
         self._load_home(ctx, keep_page=True)
 
     @_action
+    @mutating
     def skip_run(self, ctx):
         """Moves a run in Error to In Review with what it has."""
         skip_run(ctx.dataset, ctx.params.get("key"))
@@ -235,7 +239,7 @@ class AutoLabelingPanel(foo.Panel):
     @_action
     def set_confidence(self, ctx):
         """Shows only the staged labels in a confidence range."""
-        confidence = ps.confidence_range(
+        confidence = panel_data.confidence_range(
             ctx.params.get("min"), ctx.params.get("max")
         )
         ctx.panel.set_state("confidence", confidence)
@@ -248,32 +252,28 @@ class AutoLabelingPanel(foo.Panel):
         self._apply_review_view(ctx)
 
     @_action
+    @mutating
     def promote(self, ctx):
         """Promotes exactly the labels in review that the user is looking
         at: the App's view with its sidebar filters and selections."""
         run = self._open_run(ctx)
-        confidence = ctx.panel.get_state("confidence") or {}
-        class_filter = ctx.panel.get_state("class_filter")
-        own = ps.review_view_of(
-            ctx.dataset, run, "review", confidence, class_filter
+        view, _ = panel_data.review_target(ctx)
+        # the panel's own view takes the pipeline's fast path (one update
+        # with array filters) by itself
+        count = promote_labels(
+            ctx.dataset,
+            run.key,
+            view=view,
+            **panel_data.review_filters(
+                ctx.panel.get_state("confidence"),
+                ctx.panel.get_state("class_filter"),
+            ),
         )
-        if ps.is_panel_view(ctx, own):
-            # the same labels, selected by one update with array filters
-            # instead of the view's pipeline
-            count = promote_labels(
-                ctx.dataset,
-                run.key,
-                min_confidence=confidence.get("min"),
-                max_confidence=confidence.get("max"),
-                classes=[class_filter] if class_filter else None,
-            )
-        else:
-            view, _ = ps.review_target(ctx)
-            count = promote_labels(ctx.dataset, run.key, view=view)
         ctx.ops.notify("%d labels added for approval" % count)
         self._reload_review(ctx, force=True)
 
     @_action
+    @mutating
     def undo(self, ctx):
         """Sends promoted labels (of one class, or all) back to review."""
         run = self._open_run(ctx)
@@ -285,6 +285,7 @@ class AutoLabelingPanel(foo.Panel):
         self._apply_review_view(ctx)
 
     @_action
+    @mutating
     def approve(self, ctx):
         """Approves the open run: its promoted labels become its label
         field; the rest of its staged labels are deleted.
@@ -308,6 +309,7 @@ class AutoLabelingPanel(foo.Panel):
         ctx.ops.set_view(ctx.dataset.view())
 
     @_action
+    @mutating
     def _approve_now(self, ctx):
         ctx.panel.set_state("approval_pending", None)
         run = self._open_run(ctx)
@@ -387,14 +389,14 @@ class AutoLabelingPanel(foo.Panel):
         if page not in PAGES:
             page = "home"
 
-        context = ps.dataset_context(ctx, page=page)
+        context = panel_data.dataset_context(ctx, page=page)
         ctx.panel.set_data("context", context)
         ctx.panel.set_data("page", page)
         if not context["enabled"]:
             ctx.panel.set_data("runs", [])
             return
 
-        ctx.panel.set_data("runs", ps.run_cards(ctx.dataset))
+        ctx.panel.set_data("runs", panel_data.run_cards(ctx.dataset))
         if page == "run":
             self._reload_review(ctx, force=True)
 
@@ -423,7 +425,7 @@ class AutoLabelingPanel(foo.Panel):
         ctx.panel.set_state("confidence", {"min": None, "max": None})
         ctx.panel.set_state("class_filter", None)
         ctx.panel.set_state(
-            "confidence_bounds", ps.confidence_bounds(ctx.dataset, run)
+            "confidence_bounds", panel_data.confidence_bounds(ctx.dataset, run)
         )
         self._set_page(ctx, "run")
         self._apply_review_view(ctx, run=run)
@@ -432,7 +434,7 @@ class AutoLabelingPanel(foo.Panel):
         """Sets the App's view to the open run's labels of the open tab,
         within the panel's confidence range and class filter."""
         run = run or self._open_run(ctx)
-        view = ps.review_view_of(
+        view = panel_data.review_view_of(
             ctx.dataset,
             run,
             ctx.panel.get_state("tab") or "review",
@@ -445,7 +447,7 @@ class AutoLabelingPanel(foo.Panel):
         ctx.panel.set_state("view_seq", seq)
         ctx.store(STORE_NAME).set(_seq_key(ctx), seq, ttl=_STORE_TTL)
         ctx.ops.set_view(view)
-        view, label_ids = ps.review_target(ctx, stages_view=view)
+        view, label_ids = panel_data.review_target(ctx, stages_view=view)
         self._write_review(ctx, run, view, label_ids=label_ids)
 
     def _reload_review(self, ctx, force=False):
@@ -469,7 +471,7 @@ class AutoLabelingPanel(foo.Panel):
         ):
             return
 
-        view, label_ids = ps.review_target(ctx)
+        view, label_ids = panel_data.review_target(ctx)
         self._write_review(ctx, run, view, label_ids=label_ids, force=force)
 
     def _write_review(self, ctx, run, view, label_ids=None, force=True):
@@ -479,7 +481,7 @@ class AutoLabelingPanel(foo.Panel):
         )
         # the App answers the panel's set_view with an on_change_view event
         # for the same view: no need to count the same labels twice
-        fingerprint = ps.view_fingerprint(run, state, view)
+        fingerprint = panel_data.view_fingerprint(run, state, view)
         store = ctx.store(STORE_NAME)
         last = store.get(_reviewed_key(ctx)) or {}
         if (
@@ -489,11 +491,11 @@ class AutoLabelingPanel(foo.Panel):
         ):
             return
 
-        ctx.panel.set_data("run", ps.run_card(ctx.dataset, run))
+        ctx.panel.set_data("run", panel_data.run_card(ctx.dataset, run))
         ctx.panel.set_data("tab", tab)
         ctx.panel.set_data(
             "review",
-            ps.review_data(
+            panel_data.review_data(
                 ctx.dataset,
                 run,
                 view,

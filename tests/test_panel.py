@@ -16,7 +16,7 @@ import autolabel.pipeline as P
 from autolabel.pipeline import generation as G
 from autolabel.pipeline.worker import run_shard
 
-import tiny_ultralytics as TU
+from autolabel.models import tiny as TU
 from helpers import make_rng, random_samples
 from panel_session import PanelSession
 
@@ -54,10 +54,6 @@ def test_home_lists_runs_newest_first_and_disables_video(
     assert session.data["page"] == "home"
     assert session.data["runs"] == []
     assert session.data["context"]["enabled"]
-    assert {m["name"] for m in session.data["models"]} >= {
-        "yolo11m",
-        "owlv2-base-patch16",
-    }
 
     P.import_labels(dataset, "predictions", name="first")
     P.import_labels(
@@ -230,7 +226,14 @@ def test_bad_input_gives_one_line_error_and_changes_nothing(dataset):
     assert session.data["context"]["read_only"]
     session.call("promote")
     assert "permission" in session.data["error"]
+    session.call("delete_run", key=run["key"])
+    assert "permission" in session.data["error"]
+    assert [c["name"] for c in session.data["runs"]] == ["analyzed"]
     assert staged_states(dataset, run["key"]) == before
+    # looking is not editing: the filters still work
+    session.call("set_confidence", min=0.5, max=None)
+    assert session.data["error"] is None
+    assert session.data["review"]["confidence"] == {"min": 0.5, "max": None}
 
     session.user = None
     session.call("rename_run", key=run["key"], name="renamed")
@@ -244,6 +247,59 @@ def test_bad_input_gives_one_line_error_and_changes_nothing(dataset):
 @pytest.fixture(scope="module")
 def tiny_yolo():
     TU.save_tiny_yolo("yolo11n", "detect")
+
+
+def names(models):
+    return [m["name"] for m in models]
+
+
+def test_configure_lists_the_models_of_each_task_and_method(
+    tiny_yolo, dataset
+):
+    """The component only shows these lists: for each task (and method of
+    instance segmentation) the labelers and the segmenters that fit, with
+    the state of their weights."""
+    session = PanelSession(dataset)
+    session.call("show_configure")
+    choices = {
+        (c["task"], c["method"]): c for c in session.data["model_choices"]
+    }
+    assert list(choices) == [
+        ("classification", None),
+        ("detection", None),
+        ("instance_segmentation", "one_stage"),
+        ("instance_segmentation", "two_stage"),
+        ("instance_segmentation", "existing_detections"),
+    ]
+    for (task, method), choice in choices.items():
+        labeler_task = "detection" if method == "two_stage" else task
+        assert all(labeler_task in m["tasks"] for m in choice["labelers"])
+        for m in choice["labelers"] + choice["segmenters"]:
+            assert m["weights"] in ("present", "missing")
+
+    detection = choices[("detection", None)]
+    assert {"yolo11m", "owlv2-base-patch16"} <= set(
+        names(detection["labelers"])
+    )
+    # both kinds for the zero-shot / fixed vocabulary choice
+    assert {m["zero_shot"] for m in detection["labelers"]} == {True, False}
+    yolo = next(m for m in detection["labelers"] if m["name"] == "yolo11n")
+    assert yolo["weights"] == "present"
+    assert yolo["vocabulary"][:2] == ["person", "bicycle"]
+
+    two_stage = choices[("instance_segmentation", "two_stage")]
+    existing = choices[("instance_segmentation", "existing_detections")]
+    one_stage = choices[("instance_segmentation", "one_stage")]
+    assert names(two_stage["labelers"]) == names(detection["labelers"])
+    assert two_stage["segmenters"]
+    assert all(
+        m["family"] == "segment-anything" for m in two_stage["segmenters"]
+    )
+    assert existing["labelers"] == []
+    assert names(existing["segmenters"]) == names(two_stage["segmenters"])
+    assert one_stage["labelers"] and one_stage["segmenters"] == []
+    for task in ("classification", "detection"):
+        assert choices[(task, None)]["segmenters"] == []
 
 
 def test_generation_card_progress_error_and_resume(

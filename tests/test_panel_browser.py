@@ -22,9 +22,10 @@ from fiftyone import ViewField as F
 
 import autolabel
 import autolabel.pipeline as P
+from autolabel.models import registry as mr
 
 import browser as B
-import tiny_ultralytics as TU
+from autolabel.models import tiny as TU
 
 pytestmark = pytest.mark.browser
 
@@ -333,6 +334,61 @@ def test_empty_home(app_server, page, image_dataset):
     expect(tid(page, "al-auto-label")).to_be_enabled()
     expect(tid(page, "al-run-card")).to_have_count(0)
     B.screenshot(page, "home-empty")
+    assert not app_errors(page), app_errors(page)
+
+
+def select_values(page, testid):
+    return tid(page, testid).evaluate(
+        "e => Array.from(e.options, o => o.value)"
+    )
+
+
+@needs_panel
+def test_configure_offers_the_panel_lists_of_models(
+    app_server, page, image_dataset
+):
+    """The model steps show the panel's lists for the task and method
+    (``model_choices``), split by the zero-shot / fixed vocabulary toggle."""
+
+    def expected(task, method, role, zero_shot=None):
+        return [
+            m["name"]
+            for m in mr.model_choices(task, method, role=role)
+            if zero_shot is None or m["zero_shot"] == zero_shot
+        ]
+
+    open_auto_labeling(page, app_server, image_dataset)
+    tid(page, "al-auto-label").click()
+    expect(tid(page, "al-configure")).to_be_visible()
+
+    choose(page, "al-task", "detection")
+    expect(tid(page, "al-vocab-fixed")).to_be_checked()
+    assert select_values(page, "al-model") == expected(
+        "detection", None, "labeler", zero_shot=False
+    )
+    expect(tid(page, "al-seg-model")).to_have_count(0)
+    tid(page, "al-vocab-zero-shot").check()
+    expect(tid(page, "al-vocab-zero-shot")).to_be_checked()
+    assert select_values(page, "al-model") == expected(
+        "detection", None, "labeler", zero_shot=True
+    )
+
+    choose(page, "al-task", "instance_segmentation")
+    choose(page, "al-method", "two_stage")
+    expect(tid(page, "al-seg-model")).to_be_visible()
+    assert select_values(page, "al-seg-model") == expected(
+        "instance_segmentation", "two_stage", "segmenter"
+    )
+    assert set(select_values(page, "al-model")) <= set(
+        expected("instance_segmentation", "two_stage", "labeler")
+    )
+
+    choose(page, "al-method", "existing_detections")
+    expect(tid(page, "al-model")).to_have_count(0)
+    assert select_values(page, "al-seg-model") == expected(
+        "instance_segmentation", "existing_detections", "segmenter"
+    )
+    B.screenshot(page, "configure-existing-detections")
     assert not app_errors(page), app_errors(page)
 
 

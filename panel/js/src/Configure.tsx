@@ -37,7 +37,6 @@ const VALIDATE_DELAY_MS = 400;
 
 export default function Configure(props: { data: PanelData; context: Context; call: Call }) {
   const { data, context, call } = props;
-  const models = data.models ?? [];
 
   const [target, setTarget] = useState<Target>("all");
   const [task, setTask] = useState("");
@@ -57,17 +56,21 @@ export default function Configure(props: { data: PanelData; context: Context; ca
   const isSeg = task === "instance_segmentation";
   const existing = isSeg && method === "existing_detections";
   const needsSeg = isSeg && method !== "one_stage";
-  const labelerTask = isSeg ? (method === "two_stage" ? "detection" : task) : task;
 
-  // Zero-shot or fixed: the user's choice where models of that kind exist.
-  const labelers = models.filter((m) => m.role !== "segmenter" && m.tasks.includes(labelerTask));
+  // The models that fit the task and method, as the panel lists them.
+  const choice = (data.model_choices ?? []).find(
+    (c) => c.task === task && c.method === (isSeg ? method : null)
+  );
+  const labelers = choice?.labelers ?? [];
+  const segmenters = choice?.segmenters ?? [];
+
+  // Zero-shot or fixed: the user's choice where the list has models of that kind.
   const hasZeroShot = labelers.some((m) => m.zero_shot);
   const hasFixed = labelers.some((m) => !m.zero_shot);
   const zeroShot =
     zeroShotChoice === null ? !hasFixed : zeroShotChoice ? hasZeroShot || !hasFixed : !hasFixed;
   const candidates = labelers.filter((m) => m.zero_shot === zeroShot);
   const model = existing ? undefined : pick(candidates, modelChoice);
-  const segmenters = models.filter((m) => m.role === "segmenter");
   const segModel = needsSeg ? pick(segmenters, segChoice) : undefined;
   const field = existing
     ? context.detections_fields.includes(existingField)
@@ -363,7 +366,7 @@ function ModelDetails(props: { model: ModelCard }) {
       <Typography variant="body2" sx={{ mt: 0.5 }}>
         Speed {rating(model.speed)} · Performance {rating(model.performance)}
       </Typography>
-      {!model.has_weights && (
+      {model.weights === "missing" && (
         <Typography variant="body2" color="warning.main" sx={{ mt: 0.5 }}>
           Weights not downloaded: run `autolabel models download {model.name}` first.
         </Typography>
@@ -427,7 +430,9 @@ function ClassPicker(props: {
 /** The model named `name` among `models`, else the first with weights, else the first. */
 function pick(models: ModelCard[], name: string): ModelCard | undefined {
   return (
-    models.find((m) => m.name === name) ?? models.find((m) => m.has_weights) ?? models[0]
+    models.find((m) => m.name === name) ??
+    models.find((m) => m.weights === "present") ??
+    models[0]
   );
 }
 
@@ -439,7 +444,7 @@ function groupByFamily(models: ModelCard[]) {
       group = { label: m.family, options: [] };
       groups.push(group);
     }
-    const weights = m.has_weights ? "" : " (no weights)";
+    const weights = m.weights === "present" ? "" : " (no weights)";
     group.options.push({ value: m.name, label: `${m.version} · ${m.size} (${m.name})${weights}` });
   }
   return groups;

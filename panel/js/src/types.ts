@@ -21,12 +21,14 @@ export interface RunCard {
   operations: { id: string; state: string }[];
 }
 
+/** A catalog entry as the registry gives it (`CatalogEntry.to_dict()`), with its weights' state. */
 export interface ModelCard {
   name: string;
   family: string;
   version: string;
   size: string;
   library: string;
+  architecture: string;
   tasks: string[];
   zero_shot: boolean;
   vocabulary: string[] | null;
@@ -37,8 +39,17 @@ export interface ModelCard {
   url: string;
   speed: number;
   performance: number;
-  role: "labeler" | "segmenter";
-  has_weights: boolean;
+  custom: boolean;
+  weights: "present" | "missing";
+}
+
+/** The models a task and method can use: the configure page shows these and filters nothing. */
+export interface ModelChoice {
+  task: string;
+  /** null unless the task is instance_segmentation */
+  method: string | null;
+  labelers: ModelCard[];
+  segmenters: ModelCard[];
 }
 
 export interface Context {
@@ -73,7 +84,8 @@ export interface Review {
 export interface PanelData {
   context?: Context;
   runs?: RunCard[];
-  models?: ModelCard[];
+  /** every task/method combination, sent by show_configure */
+  model_choices?: ModelChoice[];
   page?: "home" | "configure" | "analyze" | "run";
   run?: RunCard | null;
   tab?: Tab;

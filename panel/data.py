@@ -1,7 +1,10 @@
-"""What the Auto Labeling panel shows, computed from the dataset: the
-dataset's context, the run cards, the model cards and the review table.
-Plain functions of the dataset (and of the App's context where it says so),
-so that ``bench/panel.py`` measures exactly what the panel does."""
+"""The data the Auto Labeling panel shows (``ctx.panel.data``, see
+``panel/README.md``), computed from the dataset: the dataset's context, the
+run cards, the model choices of the configure page, the review view and its
+table. Plain functions of the dataset (and of the App's context where it
+says so), so that ``bench/panel.py`` measures exactly what the panel does.
+The rules come from :mod:`autolabel.pipeline` and :mod:`autolabel.models`;
+nothing here re-derives them."""
 
 import hashlib
 
@@ -106,43 +109,36 @@ def _staging_fields(dataset):
     }
 
 
-def model_cards():
-    """Every catalog model as the configure page shows it.
+def model_choices():
+    """The models the configure page offers, for every task and method
+    (:func:`autolabel.models.registry.model_choices`): sent once per visit
+    of the page, so that the component only looks up the user's choice.
 
     Returns:
-        a list of dicts, see ``panel/README.md``
+        a list of ``{"task", "method", "labelers", "segmenters"}`` dicts,
+        ``method`` None unless the task is instance segmentation; see
+        ``panel/README.md``
     """
-    cards = []
-    for entry in mr.all_models():
-        cards.append(
-            {
-                "name": entry.name,
-                "family": entry.family,
-                "version": entry.version,
-                "size": entry.size,
-                "library": entry.library,
-                "tasks": list(entry.tasks),
-                "zero_shot": entry.zero_shot,
-                "vocabulary": (
-                    list(entry.vocabulary) if entry.vocabulary else None
-                ),
-                "default_confidence": entry.default_confidence,
-                "description": entry.description,
-                "author": entry.author,
-                "license": entry.license,
-                "url": entry.url,
-                "speed": entry.speed,
-                "performance": entry.performance,
-                "role": (
-                    "segmenter"
-                    if mc.TASK_BOX_SEGMENTATION in entry.tasks
-                    else "labeler"
-                ),
-                "has_weights": mr.has_weights(entry),
-            }
+    choices = []
+    for task in mc.TASKS:
+        methods = (
+            mr.METHODS if task == mc.TASK_INSTANCE_SEGMENTATION else (None,)
         )
+        for method in methods:
+            choices.append(
+                {
+                    "task": task,
+                    "method": method,
+                    "labelers": mr.model_choices(
+                        task, method, role=mr.ROLE_LABELER
+                    ),
+                    "segmenters": mr.model_choices(
+                        task, method, role=mr.ROLE_SEGMENTER
+                    ),
+                }
+            )
 
-    return cards
+    return choices
 
 
 def run_cards(dataset):
@@ -236,6 +232,26 @@ def confidence_bounds(dataset, run):
     }
 
 
+def review_filters(confidence=None, class_filter=None):
+    """The panel's confidence range and class filter as the keyword
+    arguments of :func:`autolabel.pipeline.filtered_review_view` and
+    :func:`autolabel.pipeline.promote_labels`.
+
+    Args:
+        confidence (None): a ``{"min", "max"}`` dict
+        class_filter (None): a class name
+
+    Returns:
+        a dict with ``min_confidence``, ``max_confidence`` and ``classes``
+    """
+    confidence = confidence or {}
+    return {
+        "min_confidence": confidence.get("min"),
+        "max_confidence": confidence.get("max"),
+        "classes": [class_filter] if class_filter else None,
+    }
+
+
 def review_view_of(dataset, run, tab, confidence=None, class_filter=None):
     """The view the panel shows in the grid: a run's labels of one tab
     (in review or promoted), within a confidence range and class
@@ -251,14 +267,11 @@ def review_view_of(dataset, run, tab, confidence=None, class_filter=None):
     Returns:
         a :class:`fiftyone.core.view.DatasetView`
     """
-    confidence = confidence or {}
     return filtered_review_view(
         dataset,
         run,
         ReviewState.PROMOTED if tab == "approval" else ReviewState.IN_REVIEW,
-        min_confidence=confidence.get("min"),
-        max_confidence=confidence.get("max"),
-        classes=[class_filter] if class_filter else None,
+        **review_filters(confidence, class_filter),
     )
 
 
@@ -297,18 +310,6 @@ def review_target(ctx, stages_view=None):
         view = view.select_labels(ids=label_ids)
 
     return view, label_ids or None
-
-
-def is_panel_view(ctx, view):
-    """Whether the App shows exactly ``view`` (the panel's own review view):
-    no other stage, no sidebar filter, no selection."""
-    return (
-        not ctx.request_params.get("filters")
-        and not ctx.selected
-        and not ctx.selected_labels
-        and ctx.view._serialize(include_uuids=False)
-        == view._serialize(include_uuids=False)
-    )
 
 
 def view_fingerprint(run, state, view):
