@@ -25,6 +25,7 @@ from ..pipeline import (
     label_stats,
 )
 from ..pipeline.claims import validate_label_field
+from ..pipeline.runs import staging_fields_in_review
 from ..pipeline.datasets import validate_confidence_range
 from ..pipeline.generation import refresh_runs
 from ..pipeline.labels import labels_path
@@ -80,7 +81,7 @@ def dataset_context(ctx, page="home"):
         )
         return context
 
-    staging = _staging_fields(dataset)
+    staging = staging_fields_in_review(dataset)
     context["detections_fields"] = [
         name
         for name in dataset.get_field_schema(embedded_doc_type=fo.Detections)
@@ -97,16 +98,6 @@ def dataset_context(ctx, page="home"):
         context["analyzable_fields"] = analyzable_fields(dataset, staging)
 
     return context
-
-
-def _staging_fields(dataset):
-    from ..pipeline import list_runs
-
-    return {
-        r.staging_field
-        for r in list_runs(dataset)
-        if r.status != RunStatus.APPROVED
-    }
 
 
 def model_choices():

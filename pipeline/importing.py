@@ -17,7 +17,7 @@ from .runs import (
     RunStatus,
     create_run,
     delete_run_record,
-    list_runs,
+    staging_fields_in_review,
     new_run_key,
     transition,
     update_run,
@@ -55,11 +55,7 @@ def analyzable_fields(dataset, staging=None):
         a list of ``{"name", "type"}`` dicts, sorted by name
     """
     if staging is None:
-        staging = {
-            r.staging_field
-            for r in list_runs(dataset)
-            if r.status != RunStatus.APPROVED
-        }
+        staging = staging_fields_in_review(dataset)
 
     fields = []
     for label_type, cls in LABEL_TYPES.items():

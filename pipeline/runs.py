@@ -187,6 +187,23 @@ def list_runs(dataset):
     return runs
 
 
+def staging_fields_in_review(dataset):
+    """The staging fields of a dataset's runs that are not approved yet:
+    fields that hold a run's labels, not the user's.
+
+    Args:
+        dataset: a :class:`fiftyone.core.dataset.Dataset`
+
+    Returns:
+        a set of field names
+    """
+    return {
+        r.staging_field
+        for r in list_runs(dataset)
+        if r.status != RunStatus.APPROVED
+    }
+
+
 def find_run(dataset, run_key):
     """Reads a run by its key, if it exists.
 
