@@ -17,6 +17,7 @@ from .pipeline import (
     ReviewState,
     approval_view,
     approve_run,
+    cancel_run,
     delete_run,
     generate,
     get_run,
@@ -27,6 +28,7 @@ from .pipeline import (
     rename_run,
     resume_run,
     review_view,
+    run_log,
     skip_run,
     undo_labels,
 )
@@ -38,6 +40,7 @@ __all__ = [
     "ReviewState",
     "approval_view",
     "approve_run",
+    "cancel_run",
     "delete_run",
     "generate",
     "get_run",
@@ -48,6 +51,7 @@ __all__ = [
     "rename_run",
     "resume_run",
     "review_view",
+    "run_log",
     "skip_run",
     "undo_labels",
 ]
@@ -60,6 +64,7 @@ def register(p):
         p: the FiftyOne plugin registry
     """
     from .operators.approve_run import ApproveRun
+    from .operators.cancel_run import CancelRun
     from .operators.delete_run import DeleteRun
     from .operators.auto_label import AutoLabel, ScheduleRun
     from .operators.get_label_stats import GetLabelStats
@@ -87,6 +92,7 @@ def register(p):
         GenerateLabels,
         ResumeRun,
         SkipRun,
+        CancelRun,
         AutoLabelingPanel,
     ):
         p.register(operator)

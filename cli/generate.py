@@ -1,9 +1,13 @@
-"""``autolabel generate``, ``resume`` and ``skip``: labeling samples with
-models, and what to do with a run whose generation failed."""
+"""``autolabel generate``, ``cancel``, ``resume``, ``skip`` and ``log``:
+labeling samples with models, stopping it, what to do with a run whose
+generation failed or was cancelled, and what happened to a run."""
+
+import json
 
 from .. import pipeline as P
 from .common import (
     add_command,
+    add_json,
     add_now,
     confidence,
     load_view,
@@ -96,11 +100,20 @@ def register(subparsers, common):
     )
     add_now(p, "the samples")
 
+    add_command(
+        subparsers,
+        common,
+        "cancel",
+        "cancel a Generating run: its workers stop, its staged labels stay",
+        _cancel,
+        run=True,
+    )
+
     p = add_command(
         subparsers,
         common,
         "resume",
-        "resume a run that failed",
+        "resume a run that failed or was cancelled",
         _resume,
         run=True,
     )
@@ -110,10 +123,27 @@ def register(subparsers, common):
         subparsers,
         common,
         "skip",
-        "leave a failed run's unfinished samples and review the rest",
+        "leave a failed or cancelled run's unfinished samples and review "
+        "the rest",
         _skip,
         run=True,
     )
+
+    p = add_command(
+        subparsers,
+        common,
+        "log",
+        "what happened to a run: one line per event, oldest first",
+        _log,
+        run=True,
+    )
+    p.add_argument(
+        "--traceback",
+        action="store_true",
+        help="also print the traceback of each error under its line "
+        "(default: one line per event)",
+    )
+    add_json(p, "the events", "one line per event")
 
 
 def _generate(args, dataset):
@@ -157,6 +187,42 @@ def _resume(args, dataset):
         )
 
     _print_generated(run)
+
+
+def _cancel(args, dataset):
+    run = P.cancel_run(dataset, args.run)
+    counts = run.counts or {}
+    print(
+        "cancelled run %s (%s) with %d of %d samples staged; its workers "
+        "stop within seconds; `autolabel resume %s %s` continues it, "
+        "`autolabel delete %s %s` removes it"
+        % (
+            run.key,
+            run.display_name,
+            counts.get("processed", 0),
+            counts.get("target", 0),
+            dataset.name,
+            run.key,
+            dataset.name,
+            run.key,
+        )
+    )
+
+
+def _log(args, dataset):
+    events = P.run_log(dataset, args.run)
+    if args.json:
+        print(json.dumps(events, indent=2))
+        return
+
+    for event in events:
+        print(
+            "%-29s %-16s %s"
+            % (event.get("time") or "-", event["kind"], event["text"])
+        )
+        if args.traceback and event.get("traceback"):
+            for line in event["traceback"].rstrip().splitlines():
+                print("    " + line)
 
 
 def _skip(args, dataset):

@@ -3,8 +3,9 @@
 import fiftyone.operators as foo
 from fiftyone.operators import types
 
-from ..pipeline import undo_labels
+from ..pipeline import get_run, undo_labels
 from .inputs import REVIEWABLE, run_input
+from .promote_labels import selected_staged_label_ids
 
 
 class UndoLabels(foo.Operator):
@@ -25,9 +26,21 @@ class UndoLabels(foo.Operator):
         )
 
     def execute(self, ctx):
+        run = get_run(ctx.dataset, ctx.params["run"])
+        kwargs = {}
+        if ctx.view._is_patches:
+            # reviewing in patches (of the staging field): undo exactly the
+            # promoted labels of the patches shown, or of those selected
+            kwargs = dict(
+                view=ctx.view,
+                sample_ids=ctx.selected or None,
+                label_ids=selected_staged_label_ids(ctx, run),
+            )
+
         count = undo_labels(
             ctx.dataset,
-            ctx.params["run"],
+            run.key,
             classes=ctx.params.get("classes") or None,
+            **kwargs,
         )
         return {"undone": count}

@@ -9,6 +9,7 @@ from .datasets import load_dataset, validate_confidence_range
 from .deletion import clean_orphans, delete_run
 from .errors import AutolabelError
 from .generation import (
+    cancel_run,
     generate,
     refresh_run,
     refresh_runs,
@@ -18,6 +19,7 @@ from .generation import (
 from .importing import analyzable_fields, import_labels
 from .labels import ReviewState
 from .masks import default_mask_dir
+from .operations import EventKind, run_log
 from .review import approval_view, promote_labels, review_view, undo_labels
 from .selection import filtered_review_view
 from .runs import Run, RunKind, RunStatus, get_run, list_runs, rename_run
@@ -25,6 +27,7 @@ from .stats import label_stats
 
 __all__ = [
     "AutolabelError",
+    "EventKind",
     "ReviewState",
     "Run",
     "RunKind",
@@ -32,6 +35,7 @@ __all__ = [
     "analyzable_fields",
     "approval_view",
     "approve_run",
+    "cancel_run",
     "clean_orphans",
     "default_mask_dir",
     "delete_run",
@@ -47,6 +51,7 @@ __all__ = [
     "refresh_runs",
     "rename_run",
     "resume_run",
+    "run_log",
     "review_view",
     "skip_run",
     "undo_labels",

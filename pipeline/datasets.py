@@ -9,6 +9,7 @@ import re
 from bson import ObjectId
 
 import fiftyone as fo
+import fiftyone.core.patches as fop
 import fiftyone.core.view as fov
 
 from .errors import AutolabelError
@@ -63,33 +64,71 @@ def validate_image_dataset(dataset):
         )
 
 
-def resolve_view(dataset, view=None):
+def resolve_view(dataset, view=None, patches_of=None):
     """Returns the sample collection to act on: the view, or the dataset.
 
     Args:
         dataset: a :class:`fiftyone.core.dataset.Dataset`
         view (None): a :class:`fiftyone.core.view.DatasetView` into it
+        patches_of (None): the name of a field whose patches views
+            (``view.to_patches(field)``) are accepted; by default patches
+            views are refused like frames and clips views
 
     Returns:
-        a :class:`fiftyone.core.collections.SampleCollection`
+        a :class:`fiftyone.core.collections.SampleCollection`: a patches
+        view only if it is one of the ``patches_of`` field
 
     Raises:
         AutolabelError: if the view belongs to another dataset or is a
-            patches, frames or clips view
+            frames or clips view, or a patches view not of ``patches_of``
     """
     if view is None:
         return dataset
 
     if view._root_dataset.name != dataset.name:
         raise AutolabelError(
-            "the view is of dataset '%s', not '%s'"
-            % (view._root_dataset.name, dataset.name)
+            "the view is of dataset '%s', not '%s'; give a view of dataset "
+            "'%s'" % (view._root_dataset.name, dataset.name, dataset.name)
         )
 
-    if isinstance(view, fov.DatasetView) and view._is_generated:
+    if not isinstance(view, fov.DatasetView) or not view._is_generated:
+        return view
+
+    if patches_of is None:
         raise AutolabelError(
             "patches, frames and clips views are not supported here; use a "
             "view of the dataset's samples"
+        )
+
+    todo = (
+        "review in a view of the dataset's samples or in patches of '%s' "
+        "(the run's staging field): view.to_patches('%s')"
+        % (patches_of, patches_of)
+    )
+    if isinstance(view, fop.EvaluationPatchesView):
+        raise AutolabelError("this is an evaluation patches view; " + todo)
+
+    if not view._is_patches or view._is_frames:
+        if view._is_patches:
+            kind = "a patches view of video frames"
+        else:
+            kind = "a clips view" if view._is_clips else "a frames view"
+
+        raise AutolabelError("this is %s; %s" % (kind, todo))
+
+    field = view.patches_field
+    if field != patches_of:
+        raise AutolabelError(
+            "this is a patches view of '%s'; open patches of '%s' (the "
+            "run's staging field) to review its labels: "
+            "view.to_patches('%s')" % (field, patches_of, patches_of)
+        )
+
+    if view._source_collection._is_generated:
+        raise AutolabelError(
+            "these patches are of a patches, frames or clips view; open "
+            "patches of '%s' from a view of the dataset's samples"
+            % patches_of
         )
 
     return view

@@ -6,10 +6,11 @@ operation per shard (or runs them here). :func:`run_shard` is what a worker
 executes: it labels every sample of its shard that has no staged value yet,
 so a resumed run skips exactly the finished samples.
 
-Why it is long: a run's lifecycle after it is created (start, resume, skip,
-and :func:`refresh_run`, which tells a dead run from a slow one for
-delegated, in-process and imported runs) is one state machine, kept in one
-place; the settings are in :mod:`autolabel.pipeline.generation_settings`.
+Why it is long: a run's lifecycle after it is created (start, cancel,
+resume, skip, and :func:`refresh_run`, which tells a dead run from a slow
+one for delegated, in-process and imported runs) is one state machine, kept
+in one place; the settings are in
+:mod:`autolabel.pipeline.generation_settings`.
 """
 
 import datetime
@@ -29,7 +30,15 @@ from .generation_settings import GenerationSettings
 from .labels import (
     declare_staging_field,
 )
-from .operations import cancel_queued_operations, queue_shard, run_operations
+from .operations import (
+    EventKind,
+    cancel_queued_operations,
+    events_push,
+    new_event,
+    queue_shard,
+    record_event,
+    run_operations,
+)
 from .processes import process_ended, this_process
 from .runs import (
     RunKind,
@@ -42,9 +51,11 @@ from .runs import (
     now_iso,
     transition,
     update_run,
+    update_run_record,
 )
 from .shards import HEARTBEAT_TIMEOUT, open_for_review, shard_bounds
 from .worker import run_shard
+from .writer import CANCELLED
 
 logger = logging.getLogger(__name__)
 
@@ -170,6 +181,7 @@ def generate(
             "labels": 0,
         },
         failures=[],
+        events=[_created_event(settings, num_samples, target)],
     )
     epoch = claim_run_fields(
         dataset,
@@ -199,6 +211,53 @@ def generate(
     )
 
 
+def _created_event(settings, num_samples, target):
+    parts = [
+        "task %s" % settings.task,
+        "method %s" % settings.method,
+        "models %s" % (settings.source or "-"),
+    ]
+    if settings.existing_field:
+        parts.append("boxes of %s" % settings.existing_field)
+
+    classes = settings.classes or []
+    parts.append(
+        "classes %s"
+        % (
+            ",".join(classes[:10]) + (" (+%d)" % (len(classes) - 10))
+            if len(classes) > 10
+            else ",".join(classes) or "all"
+        )
+    )
+    parts += [
+        "label field %s" % settings.label_field,
+        "min confidence %s" % settings.min_confidence,
+        "%d worker(s)" % settings.workers,
+        "target %s, %d samples" % (target["type"], num_samples),
+    ]
+    if settings.mask_dir:
+        parts.append("masks in %s" % settings.mask_dir)
+
+    return new_event(
+        EventKind.CREATED,
+        "created: " + "; ".join(parts),
+        settings={
+            "task": settings.task,
+            "labeling_method": settings.method,
+            "model": settings.model,
+            "seg_model": settings.seg_model,
+            "existing_field": settings.existing_field,
+            "num_classes": len(classes),  # the run's ``classes`` lists them
+            "label_field": settings.label_field,
+            "min_confidence": settings.min_confidence,
+            "mask_dir": settings.mask_dir,
+            "workers": settings.workers,
+            "target": target["type"],
+            "samples": num_samples,
+        },
+    )
+
+
 def start_shards(
     dataset, run, delegate=True, progress=None, batch_size=None, num_threads=None
 ):
@@ -219,6 +278,11 @@ def start_shards(
     shards = [
         i for i in range(len(run.shards)) if i not in set(run.shards_done)
     ]
+    if not shards:
+        # every shard was done (a run cancelled as its last shard ended):
+        # nothing to queue, the run is ready for review
+        return open_for_review(dataset, run.key, RunStatus.GENERATING)
+
     if not delegate:
         # this process is the run's only worker: refresh_run watches it
         update_run(
@@ -236,7 +300,7 @@ def start_shards(
                 )
 
             try:
-                run_shard(
+                done = run_shard(
                     dataset,
                     run.key,
                     shard,
@@ -247,17 +311,35 @@ def start_shards(
             except Exception as e:
                 _raise_kept_in_error(dataset, run, e)
 
+            if done.status == RunStatus.ERROR:  # cancelled meanwhile
+                _raise_kept_in_error(
+                    dataset, run, AutolabelError(done.error or "failed")
+                )
+
         return get_run(dataset, run.key)
 
-    op_ids = [queue_shard(dataset, run, shard) for shard in shards]
+    op_ids, queued = [], []
+    for shard in shards:
+        # stamped before queuing: a fast worker's start comes after it
+        event = new_event(EventKind.QUEUED, "", shard=shard)
+        op_ids.append(queue_shard(dataset, run, shard))
+        event.update(
+            operation=op_ids[-1],
+            text="shard %d queued as delegated operation %s"
+            % (shard, op_ids[-1]),
+        )
+        queued.append(event)
 
-    return update_run(
+    return update_run_record(
         dataset,
         run.key,
-        worker=None,
-        operation_ids=op_ids,
-        operation_history=list(run.config.get("operation_history") or [])
-        + op_ids,
+        set=dict(
+            worker=None,
+            operation_ids=op_ids,
+            operation_history=list(run.config.get("operation_history") or [])
+            + op_ids,
+        ),
+        push=events_push(*queued),
     )
 
 
@@ -275,17 +357,19 @@ def _raise_kept_in_error(dataset, run, error):
         reason = "%s: %s" % (type(error).__name__, error)
 
     counts = current.config.get("counts") or {}
+    cancelled = current.config.get("error") == CANCELLED
     raise AutolabelError(
-        "run %s (%s) failed and is kept in %s with %d of %d samples staged "
-        "(%s); `autolabel resume %s %s` continues it, `autolabel delete %s "
-        "%s` removes it"
+        "run %s (%s) %s and is kept in %s with %d of %d samples staged%s; "
+        "`autolabel resume %s %s` continues it, `autolabel delete %s %s` "
+        "removes it"
         % (
             run.key,
             current.display_name,
+            "was cancelled" if cancelled else "failed",
             current.status,
             counts.get("processed", 0),
             counts.get("target", 0),
-            reason.rstrip("."),
+            "" if cancelled else " (%s)" % reason.rstrip("."),
             dataset.name,
             run.key,
             dataset.name,
@@ -318,6 +402,7 @@ def resume_run(dataset, run_key_or_name, delegate=True, progress=None):
             "resumed" % run.display_name
         )
 
+    previous_error = run.config.get("error")
     run = transition(
         dataset,
         run,
@@ -325,6 +410,19 @@ def resume_run(dataset, run_key_or_name, delegate=True, progress=None):
         RunStatus.GENERATING,
         error=None,
         heartbeat_at=now_iso(),
+    )
+    counts = run.counts or {}
+    record_event(
+        dataset,
+        run.key,
+        EventKind.RESUMED,
+        "resumed (was in Error: %s) with %d of %d samples staged, %s"
+        % (
+            previous_error or "unknown",
+            counts.get("processed", 0),
+            counts.get("target", 0),
+            "in delegated operations" if delegate else "in-process",
+        ),
     )
     cancel_queued_operations(run)
     return start_shards(dataset, run, delegate=delegate, progress=progress)
@@ -351,7 +449,21 @@ def skip_run(dataset, run_key_or_name):
             % (run.display_name, run.status, RunStatus.ERROR)
         )
 
-    return open_for_review(dataset, run.key, RunStatus.ERROR)
+    run = open_for_review(dataset, run.key, RunStatus.ERROR)
+    counts = run.counts or {}
+    record_event(
+        dataset,
+        run.key,
+        EventKind.SKIPPED,
+        "skipped the unfinished samples: In Review with %d labels on %d of "
+        "%d samples"
+        % (
+            counts.get("labels", 0),
+            counts.get("processed", 0),
+            counts.get("target", 0),
+        ),
+    )
+    return get_run(dataset, run.key)
 
 
 def refresh_run(dataset, run_key_or_name):
@@ -444,14 +556,61 @@ def refresh_run(dataset, run_key_or_name):
 
 
 def _fail(dataset, run, message):
-    updated = update_run(
+    updated = update_run_record(
         dataset,
         run.key,
+        set={"status": RunStatus.ERROR, "error": message},
+        push=events_push(new_event(EventKind.ERROR, "Error: " + message)),
         expected_status=RunStatus.GENERATING,
-        status=RunStatus.ERROR,
-        error=message,
     )
     return updated or get_run(dataset, run.key)
+
+
+def cancel_run(dataset, run_key_or_name):
+    """Cancels a Generating run: its queued operations never start, its
+    running workers stop between two batches (within a few seconds), what
+    they staged stays, and the run moves to Error with the error
+    ``"cancelled"``, so that :func:`resume_run`, :func:`skip_run` and
+    ``delete_run`` apply as to a failed run.
+
+    Args:
+        dataset: a :class:`fiftyone.core.dataset.Dataset`
+        run_key_or_name: a run key or name
+
+    Returns:
+        the cancelled :class:`autolabel.pipeline.runs.Run`
+
+    Raises:
+        AutolabelError: if the run does not exist or is not Generating
+    """
+    run = get_run(dataset, run_key_or_name)
+    counts = run.counts or {}
+    event = new_event(
+        EventKind.CANCELLED,
+        "cancelled with %d of %d samples staged"
+        % (counts.get("processed", 0), counts.get("target", 0)),
+    )
+    updated = None
+    if run.status == RunStatus.GENERATING:
+        updated = update_run_record(
+            dataset,
+            run.key,
+            set={"status": RunStatus.ERROR, "error": CANCELLED},
+            push=events_push(event),
+            expected_status=RunStatus.GENERATING,
+        )
+
+    if updated is None:
+        current = get_run(dataset, run.key)
+        raise AutolabelError(
+            "run '%s' is %s; only a Generating run can be cancelled"
+            % (current.display_name, current.status)
+        )
+
+    cancel_queued_operations(
+        updated, reason="run '%s' was cancelled" % updated.display_name
+    )
+    return updated
 
 
 def refresh_runs(dataset):

@@ -1,10 +1,15 @@
 """The delegated operations of a run: queuing one per shard, reading them
-back, and cancelling those that never started."""
+back, and cancelling those that never started; and the run's log
+(:func:`run_log`): the events the run recorded, its failed samples and its
+failed operations, with FiftyOne's tracebacks."""
 
 import asyncio
+import datetime
 from concurrent.futures import ThreadPoolExecutor
 
 from bson import ObjectId
+
+from .runs import get_run, now_iso, update_run_record
 
 #: the delegated operator that labels one shard
 SHARD_OPERATOR_URI = "@autolabel/auto-labeling/label_shard"
@@ -90,3 +95,213 @@ def cancel_queued_operations(run, reason=None):
                     "operations" % run.display_name
                 ),
             )
+
+
+#: how many events a run's log keeps (the oldest are dropped)
+MAX_EVENTS = 200
+
+
+class EventKind:
+    """The kinds of the events of a run's log (:func:`run_log`)."""
+
+    #: the run was created, with its settings
+    CREATED = "created"
+    #: a delegated operation was queued for a shard
+    QUEUED = "queued"
+    #: a worker started a shard (host, pid, operation)
+    STARTED = "started"
+    #: a worker finished its shard (samples, failed, seconds, throughput)
+    FINISHED = "finished"
+    #: a worker stopped before the end of its shard: the run was cancelled,
+    #: deleted or failed elsewhere (samples and seconds so far)
+    STOPPED = "stopped"
+    #: a worker failed, and with it the run (with its traceback)
+    FAILED = "failed"
+    #: the run was found unable to finish and moved to Error (a dead
+    #: worker, a failed operation)
+    ERROR = "error"
+    #: one sample failed, with its reason (from the run's ``failures``)
+    SAMPLE_FAILED = "sample_failed"
+    #: a delegated operation failed or was dropped before it started (with
+    #: FiftyOne's traceback, where it has one)
+    OPERATION_FAILED = "operation_failed"
+    #: the run was cancelled
+    CANCELLED = "cancelled"
+    #: the run was resumed
+    RESUMED = "resumed"
+    #: the run's unfinished samples were skipped
+    SKIPPED = "skipped"
+    #: every shard was done: the run is In Review
+    IN_REVIEW = "in_review"
+
+
+def new_event(kind, text, **extra):
+    """An event of a run's log, stamped now.
+
+    Args:
+        kind: an :class:`EventKind`
+        text: what happened, on one line
+        **extra: more JSON-serializable fields (shard, host, pid, ...)
+
+    Returns:
+        a dict ``{"time", "kind", "text", ...}``
+    """
+    return dict(extra, time=now_iso(), kind=kind, text=" ".join(text.split()))
+
+
+def events_push(*events):
+    """The ``push`` argument of
+    :func:`autolabel.pipeline.runs.update_run_record` that appends events
+    to a run's log, keeping the last :data:`MAX_EVENTS`."""
+    return {"events": {"$each": list(events), "$slice": -MAX_EVENTS}}
+
+
+def record_event(dataset, run_key, kind, text, **extra):
+    """Appends an event to a run's log (one atomic ``$push``).
+
+    Args:
+        dataset: a :class:`fiftyone.core.dataset.Dataset`
+        run_key: the run key
+        kind: an :class:`EventKind`
+        text: what happened, on one line
+        **extra: more JSON-serializable fields
+    """
+    update_run_record(
+        dataset,
+        run_key,
+        push=events_push(new_event(kind, text, **extra)),
+        returns=False,
+        stamp=False,
+    )
+
+
+def current_operation(run, shard):
+    """The id of the running delegated operation of a shard, if any (what a
+    worker records when it starts).
+
+    Args:
+        run: a :class:`autolabel.pipeline.runs.Run`
+        shard: the shard index
+
+    Returns:
+        the operation id, or None (a run labeled in-process has none)
+    """
+    try:
+        for op in run_operations(run):
+            if (
+                op is not None
+                and op.run_state == "running"
+                and _shard_of(op) == int(shard)
+            ):
+                return str(op.id)
+    except Exception:  # the log is best effort; labeling goes on
+        return None
+
+    return None
+
+
+def _shard_of(op):
+    try:
+        return int(op.context.request_params["params"]["shard"])
+    except (AttributeError, KeyError, TypeError, ValueError):
+        return None
+
+
+def _iso(value):
+    if value is None:
+        return None
+
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=datetime.timezone.utc)
+
+    return value.astimezone(datetime.timezone.utc).isoformat(
+        timespec="milliseconds"
+    )
+
+
+def _operation_events(run):
+    """Events of the run's delegated operations that failed, read from
+    FiftyOne (its traceback included), for :func:`run_log`."""
+    from fiftyone.operators.delegated import DelegatedOperationService
+
+    service = DelegatedOperationService()
+    ids = list(run.config.get("operation_history") or [])
+    ids += [i for i in run.config.get("operation_ids") or [] if i not in ids]
+    events = []
+    for op_id in ids:
+        try:
+            op = service.get(ObjectId(op_id))
+        except Exception:
+            op = None
+
+        if op is None or op.run_state != "failed":
+            continue
+
+        error = str((op.result.error if op.result else None) or "unknown")
+        lines = [l.strip() for l in error.strip().splitlines() if l.strip()]
+        shard = _shard_of(op)
+        text = "operation %s%s %s: %s" % (
+            op.id,
+            "" if shard is None else " (shard %d)" % shard,
+            "failed" if op.started_at else "never started",
+            lines[-1] if lines else error,
+        )
+        event = {
+            "time": _iso(op.failed_at or op.updated_at),
+            "kind": EventKind.OPERATION_FAILED,
+            "text": text,
+            "operation": str(op.id),
+            "shard": shard,
+        }
+        if len(lines) > 1:
+            event["traceback"] = error
+
+        events.append(event)
+
+    return events
+
+
+def run_log(dataset, run_key_or_name):
+    """The log of a run: what happened to it, oldest first.
+
+    The events the run recorded (created with its settings; each delegated
+    operation queued; each shard started, with its host and pid, and
+    finished, with its throughput, or stopped or failed; errors, cancel,
+    resume, skip, review), its failed samples with their reasons, and its
+    delegated operations that failed, with FiftyOne's traceback. The run
+    keeps its last :data:`MAX_EVENTS` events and its first 100 failures.
+
+    Args:
+        dataset: a :class:`fiftyone.core.dataset.Dataset`
+        run_key_or_name: a run key or name
+
+    Returns:
+        a list of dicts with ``time`` (ISO, UTC), ``kind`` (an
+        :class:`EventKind`), ``text`` (one line) and, depending on the kind,
+        ``shard``, ``host``, ``pid``, ``operation``, ``samples``,
+        ``failed``, ``seconds``, ``samples_per_s``, ``filepath``,
+        ``reason``, ``traceback``, ``settings``
+
+    Raises:
+        AutolabelError: if the run does not exist
+    """
+    run = get_run(dataset, run_key_or_name)
+    events = [dict(e) for e in run.config.get("events") or []]
+    fallback = run.config.get("updated_at")
+    for failure in run.config.get("failures") or []:
+        events.append(
+            {
+                "time": failure.get("time") or fallback,
+                "kind": EventKind.SAMPLE_FAILED,
+                "text": "sample %s failed: %s"
+                % (failure.get("filepath"), failure.get("reason")),
+                "shard": failure.get("shard"),
+                "sample_id": failure.get("sample_id"),
+                "filepath": failure.get("filepath"),
+                "reason": failure.get("reason"),
+            }
+        )
+
+    events.extend(_operation_events(run))
+    events.sort(key=lambda e: e.get("time") or "")
+    return events

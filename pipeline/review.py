@@ -17,7 +17,6 @@ from .errors import AutolabelError
 from .labels import (
     REVIEW_STATE_ATTR,
     ReviewState,
-    labels_array_expr,
     list_field,
 )
 from .locks import review_lock
@@ -97,13 +96,15 @@ def _set_review_state(selection, to_state, progress=None):
 
     With no view stages the selection is a MongoDB query and the labels are
     updated in place with array filters; otherwise the view's own pipeline
-    finds them and a ``$merge`` updates them.
+    finds them (for a patches view with stages after ``to_patches``: its
+    pipeline on the patches dataset, the patches' ids being their labels'
+    ids) and a ``$merge`` updates them.
     """
     if progress is None:
         progress = lambda fraction, label: None  # noqa: E731
 
     progress(0.0, "selecting labels")
-    if selection.view is None:
+    if selection.view is None and selection.patches is None:
         count = _set_review_state_by_query(selection, to_state, progress)
     else:
         count = _set_review_state_by_view(selection, to_state, progress)
@@ -156,22 +157,12 @@ def _set_review_state_by_view(selection, to_state, progress):
     run, dataset = selection.run, selection.dataset
     field = run.staging_field
     label_type = run.label_type
-    ids_pipeline = selection.to_view()._pipeline() + [
-        {
-            "$project": {
-                "_ids": {
-                    "$map": {
-                        "input": labels_array_expr(field, label_type),
-                        "in": "$$this._id",
-                    }
-                }
-            }
-        },
-        {"$match": {"_ids.0": {"$exists": True}}},
-    ]
+    # runs on the dataset, or on the patches dataset of a patches view, and
+    # merges into the dataset's samples
+    source, ids_pipeline = selection.ids_pipeline()
 
     counted = aggregate(
-        dataset,
+        source,
         ids_pipeline
         + [{"$group": {"_id": None, "n": {"$sum": {"$size": "$_ids"}}}}],
     )
@@ -204,7 +195,7 @@ def _set_review_state_by_view(selection, to_state, progress):
         target = field
 
     aggregate(
-        dataset,
+        source,
         ids_pipeline
         + [
             {
@@ -245,12 +236,15 @@ def promote_labels(
     Args:
         dataset: a :class:`fiftyone.core.dataset.Dataset`
         run_key_or_name: a run key or name
-        view (None): a view into the dataset (sidebar filters, selections);
-            the whole dataset by default
+        view (None): a view into the dataset (sidebar filters, selections),
+            or a patches view of the run's staging field (exactly its
+            patches' labels); the whole dataset by default
         min_confidence (None): only labels with at least this confidence
         max_confidence (None): only labels with at most this confidence
         classes (None): only labels of these classes
-        sample_ids (None): only labels on these samples
+        sample_ids (None): only labels on these samples; with a patches
+            view, only these patches (the App's selected patches: a patch's
+            id is its label's id)
         label_ids (None): only these labels
         progress (None): a callable ``progress(fraction, label)``
 
@@ -281,7 +275,13 @@ def promote_labels(
 
 
 def undo_labels(
-    dataset, run_key_or_name, classes=None, view=None, progress=None
+    dataset,
+    run_key_or_name,
+    classes=None,
+    view=None,
+    progress=None,
+    sample_ids=None,
+    label_ids=None,
 ):
     """Sends promoted labels of a run back to review.
 
@@ -289,8 +289,12 @@ def undo_labels(
         dataset: a :class:`fiftyone.core.dataset.Dataset`
         run_key_or_name: a run key or name
         classes (None): only labels of these classes; all by default
-        view (None): only labels in this view; the whole dataset by default
+        view (None): only labels in this view, or in this patches view of
+            the run's staging field; the whole dataset by default
         progress (None): a callable ``progress(fraction, label)``
+        sample_ids (None): only labels on these samples; with a patches
+            view, only these patches (a patch's id is its label's id)
+        label_ids (None): only these labels
 
     Returns:
         the number of labels sent back to review
@@ -302,7 +306,13 @@ def undo_labels(
     check_reviewable(run)
     require_staging_field(dataset, run)
     selection = Selection(
-        dataset, run, view, ReviewState.PROMOTED, classes=classes
+        dataset,
+        run,
+        view,
+        ReviewState.PROMOTED,
+        classes=classes,
+        sample_ids=sample_ids,
+        label_ids=label_ids,
     )
     return _locked_set_review_state(
         selection, ReviewState.IN_REVIEW, progress=progress

@@ -68,6 +68,7 @@ RUN_KEYS = {
     "counts": "labels, classes, processed, failed, target, approved, ...",
     "failures": "up to 100 failed samples with their reasons",
     "worker": "the process labeling in-process (host, boot id, pid)",
+    "events": "its log: the last 200 events (time, kind, text, ...)",
     # generated runs
     "shards": "[first id, end id, end included] per shard",
     "shards_done": "the finished shards",
@@ -136,7 +137,14 @@ class Run:
             k: v
             for k, v in self.config.items()
             if k
-            not in ("cls", "type", "method", "stats_totals", "review_lock")
+            not in (
+                "cls",
+                "type",
+                "method",
+                "stats_totals",
+                "review_lock",
+                "events",
+            )
         }
         d["key"] = self.key
         d["display_name"] = self.display_name
@@ -202,6 +210,29 @@ def staging_fields_in_review(dataset):
         for r in list_runs(dataset)
         if r.status != RunStatus.APPROVED
     }
+
+
+def run_state(dataset, run_key):
+    """The status and error of a run, or None if it was deleted: one small
+    read (a projection of the two fields, whatever the size of the run's
+    record), cheap enough for every worker to make once a second.
+
+    Args:
+        dataset: a :class:`fiftyone.core.dataset.Dataset`
+        run_key: the run key
+
+    Returns:
+        a ``(status, error)`` tuple, or None
+    """
+    doc = _runs_collection().find_one(
+        _run_filter(dataset, run_key),
+        {"config.status": True, "config.error": True},
+    )
+    if doc is None:
+        return None
+
+    config = doc.get("config") or {}
+    return config.get("status"), config.get("error")
 
 
 def find_run(dataset, run_key):

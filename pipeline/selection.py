@@ -1,8 +1,15 @@
 """Which staged labels a review operation acts on: a review state, a view
 (sidebar filters, selections), a confidence range, classes, samples or
-labels, as a MongoDB query or a FiftyOne view."""
+labels, as a MongoDB query or a FiftyOne view.
+
+Why it is long: a selection has three forms that must select the same
+labels (a label query for the fast path, a view pipeline for ``$merge``,
+and the labels of a patches view, read back from their samples), and they
+are kept side by side so that they stay equal.
+"""
 
 from fiftyone import ViewField as F
+import fiftyone.core.patches as fop
 
 from .datasets import (
     resolve_view,
@@ -11,13 +18,30 @@ from .datasets import (
     validate_sample_ids,
 )
 from .errors import AutolabelError
-from .labels import REVIEW_STATE_ATTR, ReviewState, labels_path
+from .labels import (
+    REVIEW_STATE_ATTR,
+    ReviewState,
+    labels_array_expr,
+    labels_path,
+)
 from .runs import get_run
 
 
 class Selection:
     """Which staged labels a review operation acts on: those in a review
-    state, in ``view`` (None: the whole dataset), passing the filters."""
+    state, in ``view`` (None: the whole dataset), passing the filters.
+
+    ``view`` may be a patches view of the run's staging field
+    (``view.to_patches(run.staging_field)``): each patch is one label, and
+    the patch's id is the label's id. ``sample_ids`` then are patch ids (the
+    App's selected samples in a patches view), that is label ids. A patches
+    view with no stages after ``to_patches`` selects the labels of the view
+    it was made from (so a patches view of the dataset or of the panel's
+    :func:`filtered_review_view` takes the fast path); one with stages after
+    ``to_patches`` (the App's filters or "show selected" in the patches
+    view) is kept in :attr:`patches`, and its pipeline on the patches
+    dataset finds the labels (:meth:`ids_pipeline`).
+    """
 
     def __init__(
         self,
@@ -37,7 +61,38 @@ class Selection:
         if isinstance(classes, str):
             classes = [classes]
 
-        view = resolve_view(dataset, view)
+        view = resolve_view(dataset, view, patches_of=run.staging_field)
+        label_ids = (
+            None if label_ids is None else to_object_ids(label_ids, "label")
+        )
+        #: a patches view with stages after ``to_patches``, or None
+        self.patches = None
+        patch_samples = None
+        if isinstance(view, fop.PatchesView):
+            if sample_ids is not None:
+                # selected patches: their ids are their labels' ids
+                patch_ids, patch_samples = validate_patch_ids(
+                    view, sample_ids
+                )
+                label_ids = (
+                    patch_ids
+                    if label_ids is None
+                    else _intersection(label_ids, patch_ids)
+                )
+                sample_ids = None
+
+            if view._stages:
+                self.patches = view
+                view = dataset
+                patch_samples = None
+            elif patch_samples is not None:
+                # patches of the view they were made of, on these samples
+                view = dataset
+            else:
+                # the patches are the labels of the view they were made of
+                source = view._source_collection.view()
+                view = resolve_view(dataset, source)
+
         self.view = None if view is dataset or not view._stages else view
         self.dataset = dataset
         self.run = run
@@ -51,9 +106,10 @@ class Selection:
             if sample_ids is None
             else validate_sample_ids(dataset, sample_ids)
         )
-        self.label_ids = (
-            None if label_ids is None else to_object_ids(label_ids, "label")
-        )
+        if patch_samples is not None:
+            self.sample_ids = patch_samples
+
+        self.label_ids = label_ids
         if self.view is not None and _same_stages(
             self.view,
             filtered_review_view(
@@ -92,11 +148,59 @@ class Selection:
 
     def to_view(self):
         """The selection as a FiftyOne view whose staging field holds only
-        the selected labels."""
+        the selected labels (not for a selection of :attr:`patches`: see
+        :meth:`ids_pipeline`)."""
         view = self.view if self.view is not None else self.dataset.view()
         if self.sample_ids is not None:
             view = view.select(self.sample_ids)
 
+        return view.filter_labels(self.run.staging_field, self.label_expr())
+
+    def ids_pipeline(self):
+        """Where and how to find the selected labels: ``(collection,
+        pipeline)``, the pipeline giving one ``{"_id": sample id, "_ids":
+        [label ids]}`` document per sample of the dataset with selected
+        labels, when run on ``collection``'s sample collection (the dataset,
+        or the patches dataset of :attr:`patches`)."""
+        field, label_type = self.run.staging_field, self.run.label_type
+        if self.patches is None:
+            return self.dataset, self.to_view()._pipeline() + [
+                {
+                    "$project": {
+                        "_ids": {
+                            "$map": {
+                                "input": labels_array_expr(field, label_type),
+                                "in": "$$this._id",
+                            }
+                        }
+                    }
+                },
+                {"$match": {"_ids.0": {"$exists": True}}},
+            ]
+
+        return self.patches._dataset, self.patches._pipeline() + (
+            patch_labels_stages(
+                self.dataset,
+                self.run,
+                self.label_expr().to_mongo(prefix="$$this"),
+            )
+            + [
+                {
+                    "$project": {
+                        "_ids": {
+                            "$map": {"input": "$labels", "in": "$$this._id"}
+                        }
+                    }
+                },
+                # (here, after $group and $lookup, {"_ids.0": {"$exists":
+                # true}} matches nothing on MongoDB 6.0.5)
+                {"$match": {"_ids": {"$ne": []}}},
+            ]
+        )
+
+    def label_expr(self):
+        """The selection's label conditions as a FiftyOne expression of a
+        label."""
         # in MongDB expressions null compares below every number, so a
         # label without confidence is excluded explicitly, as in queries
         expr = F(REVIEW_STATE_ATTR) == self.state
@@ -115,7 +219,102 @@ class Selection:
         if self.label_ids is not None:
             expr &= F("_id").is_in(self.label_ids)
 
-        return view.filter_labels(self.run.staging_field, expr)
+        return expr
+
+
+def patch_labels_stages(dataset, run, cond=True):
+    """Pipeline stages that, appended to a patches view's pipeline (run on
+    its patches dataset), give one ``{"_id": sample id, "labels": [...]}``
+    document per sample of ``dataset`` with patches in the view: the labels
+    of its staging field that are patches in the view and satisfy ``cond``.
+
+    A patch's id is its label's id; the labels (their review states and
+    attributes) are read from the dataset's samples, not from the patches,
+    which are copies made when the patches view was.
+
+    Args:
+        dataset: a :class:`fiftyone.core.dataset.Dataset`
+        run: a :class:`autolabel.pipeline.runs.Run`
+        cond (True): a MongoDB expression of a label (``$$this``)
+
+    Returns:
+        a list of MongoDB aggregation stages
+    """
+    # a plain $lookup by _id is several times faster than one with a
+    # pipeline (one sub-pipeline per sample)
+    labels = labels_array_expr("_s." + run.staging_field, run.label_type)
+    return [
+        {"$group": {"_id": "$_sample_id", "_p": {"$push": "$_id"}}},
+        {
+            "$lookup": {
+                "from": dataset._sample_collection_name,
+                "localField": "_id",
+                "foreignField": "_id",
+                "as": "_s",
+            }
+        },
+        {"$set": {"_s": {"$first": "$_s"}}},
+        {
+            "$project": {
+                "labels": {
+                    "$filter": {
+                        "input": labels,
+                        "cond": {
+                            "$and": [{"$in": ["$$this._id", "$_p"]}, cond]
+                        },
+                    }
+                }
+            }
+        },
+    ]
+
+
+def validate_patch_ids(patches, patch_ids):
+    """Checks that ids are ids of patches of a patches view (its selected
+    samples in the App).
+
+    Args:
+        patches: a :class:`fiftyone.core.patches.PatchesView`
+        patch_ids: an iterable of patch ids (strings or ObjectIds)
+
+    Returns:
+        a ``(label_ids, sample_ids)`` tuple of lists of
+        :class:`bson.ObjectId`: the ids of the patches' labels (in the given
+        order), and of the samples they are on
+
+    Raises:
+        AutolabelError: if a value is not an id, or some ids are not of
+            patches of the view
+    """
+    ids = to_object_ids(patch_ids, what="patch")
+    distinct = list(set(ids))
+    found = {
+        d["_id"]: d.get("_sample_id")
+        for d in patches._dataset._sample_collection.find(
+            {"_id": {"$in": distinct}}, {"_sample_id": True}
+        )
+    }
+    if len(found) < len(distinct):
+        missing = [i for i in ids if i not in found]
+        raise AutolabelError(
+            "%d of the %d selected ids are not patches of this patches view "
+            "of '%s' (%s%s); in a patches view give the ids of its patches "
+            "(which are their labels' ids), not of the dataset's samples"
+            % (
+                len(set(missing)),
+                len(distinct),
+                patches.patches_field,
+                missing[0],
+                " and others" if len(set(missing)) > 1 else "",
+            )
+        )
+
+    return ids, list({i: None for i in found.values()})
+
+
+def _intersection(ids, others):
+    others = set(others)
+    return [i for i in ids if i in others]
 
 
 def run_classes(dataset, run):

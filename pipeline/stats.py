@@ -1,12 +1,18 @@
 """The label analysis table of a run: per review state and class, the
 labels in a view ("current of total") and their mean confidence, each one
 aggregation in MongoDB; the run's totals are cached per version of the
-samples, and the views of the panel and the App are counted in one pass."""
+samples, and the views of the panel and the App are counted in one pass.
+
+Why it is long: the one-pass counting of label-filtered views (the panel's
+and the App's) and of patches views is what keeps the table under a second
+at a million labels; it needs the view's stages translated here.
+"""
 
 from concurrent.futures import ThreadPoolExecutor
 
 from bson import ObjectId, json_util
 
+import fiftyone.core.patches as fop
 import fiftyone.core.stages as fosg
 import fiftyone.core.view as fov
 
@@ -16,6 +22,7 @@ from .errors import AutolabelError
 from .labels import REVIEW_STATE_ATTR, ReviewState, labels_path, list_field
 from .review import require_staging_field
 from .runs import RunStatus, get_run, update_run_record
+from .selection import patch_labels_stages
 
 
 def _samples_version(dataset):
@@ -279,6 +286,31 @@ def _filter(path, conds):
     }
 
 
+def _patches_stats_stages(dataset, run, states):
+    """The stats of a patches view of the run's staging field, appended to
+    its pipeline (run on its patches dataset): its patches' labels, read
+    from the dataset's samples, per class and review state."""
+    in_state = {"$in": ["$$this." + REVIEW_STATE_ATTR, list(states)]}
+    has_conf = {"$isNumber": "$l.confidence"}
+    return patch_labels_stages(dataset, run, in_state) + [
+        {"$project": {"_id": False, "l": "$labels"}},
+        {"$unwind": "$l"},
+        {
+            "$group": {
+                "_id": {
+                    "label": "$l.label",
+                    "state": "$l." + REVIEW_STATE_ATTR,
+                },
+                "n": {"$sum": 1},
+                "conf_sum": {
+                    "$sum": {"$cond": [has_conf, "$l.confidence", 0]}
+                },
+                "conf_n": {"$sum": {"$cond": [has_conf, 1, 0]}},
+            }
+        },
+    ]
+
+
 def label_stats(dataset, run_key_or_name, view=None, state=None):
     """Counts a run's staged labels per class and review state.
 
@@ -291,12 +323,15 @@ def label_stats(dataset, run_key_or_name, view=None, state=None):
     panel's table shows), faster. Views made only of label filters on the
     staging field and sample filters (those of the panel and the App) are
     counted in one pass over their labels, which also gives the totals where
-    the view has no sample filter.
+    the view has no sample filter. A patches view of the staging field
+    counts its patches' labels: with no stages after ``to_patches``, those
+    of the view it was made from.
 
     Args:
         dataset: a :class:`fiftyone.core.dataset.Dataset`
         run_key_or_name: a run key or name
-        view (None): a view into the dataset; the whole dataset by default
+        view (None): a view into the dataset, or a patches view of the run's
+            staging field; the whole dataset by default
         state (None): ``in_review`` or ``promoted``: only that state
 
     Returns:
@@ -305,11 +340,21 @@ def label_stats(dataset, run_key_or_name, view=None, state=None):
         total, largest first; with ``state``, only that state's key
 
     Raises:
-        AutolabelError: if the run does not exist
+        AutolabelError: if the run does not exist, or the view is not of the
+            dataset's samples or patches of the run's staging field
     """
     run = get_run(dataset, run_key_or_name)
     require_staging_field(dataset, run)
-    view = resolve_view(dataset, view)
+    view = resolve_view(dataset, view, patches_of=run.staging_field)
+    patches = None
+    if isinstance(view, fop.PatchesView):
+        if view._stages:
+            patches, view = view, dataset
+        else:
+            # the patches are the labels of the view they were made of
+            source = view._source_collection.view()
+            view = resolve_view(dataset, source)
+
     states = (ReviewState.IN_REVIEW, ReviewState.PROMOTED)
     if state is not None:
         if state not in states:
@@ -321,7 +366,7 @@ def label_stats(dataset, run_key_or_name, view=None, state=None):
         states = (state,)
 
     fast = None
-    if view is not dataset:
+    if patches is None and view is not dataset:
         fast = _fast_stats_stages(view, run, states)
 
     group = _stats_group_stages(run.staging_field, run.label_type, state)
@@ -332,20 +377,29 @@ def label_stats(dataset, run_key_or_name, view=None, state=None):
     elif fast is not None and fast[1]:
         groups_view = _aggregate_in_parts(dataset, fast[0])
         groups_total = [dict(g, n=g["t"]) for g in groups_view]
-    elif view is dataset or not view._stages:
+    elif patches is None and (view is dataset or not view._stages):
         groups_view = groups_total = aggregate(dataset, group)
     else:
         version = _samples_version(dataset)
         groups_total = _cached_totals(run, state, version)
+        if patches is not None:
+            # the patches view's own pipeline, on its patches dataset
+            on = patches._dataset
+            pipeline = patches._pipeline() + _patches_stats_stages(
+                dataset, run, states
+            )
+        else:
+            on = dataset
+            pipeline = fast[0] if fast else view._pipeline() + group
+
         if groups_total is not None and fast is not None:
             groups_view = _aggregate_in_parts(dataset, fast[0])
         elif groups_total is not None:
-            groups_view = aggregate(dataset, view._pipeline() + group)
+            groups_view = _mean_confidences(aggregate(on, pipeline))
         else:
-            pipeline = fast[0] if fast else view._pipeline() + group
             with ThreadPoolExecutor(max_workers=1) as pool:
                 total = pool.submit(aggregate, dataset, group)
-                groups_view = _mean_confidences(aggregate(dataset, pipeline))
+                groups_view = _mean_confidences(aggregate(on, pipeline))
                 groups_total = total.result()
 
             _cache_totals(dataset, run, state, version, groups_total)

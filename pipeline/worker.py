@@ -6,7 +6,10 @@ the model before the current one is collected, so that the GPU computes
 while the host post-processes), and a background writer turns predictions
 into staged labels, writes mask PNGs and bulk-updates MongoDB, so that the
 GPU does not wait on disk or on the database. Memory stays flat: only a bounded
-number of images is in flight at any time.
+number of images is in flight at any time. A thread watches the run (its
+heartbeat, and one small read of its status a second), so that a cancelled
+or deleted run stops the main loop between two batches. Each shard's start,
+end, throughput or failure goes to the run's log.
 
 Why it is long: the main loop (decode ahead, submit one batch while the
 previous one is post-processed, segment, hand over to the writer, judge the
@@ -23,6 +26,7 @@ import os
 import shutil
 import threading
 import time
+import traceback
 from concurrent.futures import ThreadPoolExecutor
 
 import cv2
@@ -32,16 +36,29 @@ import numpy as np
 from ..models import registry as mr
 from .errors import AutolabelError
 from .images import ImageError, read_image
-from .writer import RunStopped, StagedWriter
+from .operations import (
+    EventKind,
+    current_operation,
+    events_push,
+    new_event,
+    record_event,
+)
+from .processes import this_process
+from .writer import (
+    CANCELLED,
+    RunStopped,
+    StagedWriter,
+    stopped_message,
+)
 from .labels import (
     list_field,
 )
 from .runs import (
     RunStatus,
-    find_run,
     get_run,
     now_iso,
-    update_run,
+    run_state,
+    update_run_record,
 )
 from .shards import (
     HEARTBEAT_TIMEOUT,
@@ -52,6 +69,9 @@ from .shards import (
 )
 
 logger = logging.getLogger(__name__)
+
+#: seconds between a worker's reads of its run's status (:class:`_RunWatch`)
+STATUS_POLL_S = 1.0
 
 class _Item:
     """One sample on its way through the worker."""
@@ -201,10 +221,15 @@ def run_shard(
             (half of them with a GPU)
 
     Returns:
-        the :class:`autolabel.pipeline.runs.Run` after the shard
+        the :class:`autolabel.pipeline.runs.Run` after the shard; in Error
+        if the run was cancelled meanwhile (the worker stops between two
+        batches, within about :data:`STATUS_POLL_S` seconds, and keeps what
+        it staged)
 
     Raises:
         AutolabelError: if too many samples failed
+        RunStopped: if the run was deleted, or stopped other than by a
+            cancel, while the shard was labeled
     """
     run = get_run(dataset, run_key)
     if run.status != RunStatus.GENERATING:
@@ -212,28 +237,135 @@ def run_shard(
         return run
 
     run = start_shard(dataset, run, shard)
+    here = this_process()
+    operation = current_operation(run, shard)
+    record_event(
+        dataset,
+        run.key,
+        EventKind.STARTED,
+        "shard %d started on %s (pid %d)%s"
+        % (
+            shard,
+            here["host"],
+            here["pid"],
+            ", operation %s" % operation if operation else ", in-process",
+        ),
+        shard=shard,
+        host=here["host"],
+        pid=here["pid"],
+        operation=operation,
+    )
+    summary = {}
     try:
-        with _heartbeat(dataset, run.key), _library_threads():
+        with _RunWatch(dataset, run) as watch, _library_threads():
             _label_shard(
-                dataset, run, shard, progress, batch_size, num_threads
+                dataset,
+                run,
+                shard,
+                progress,
+                batch_size,
+                num_threads,
+                watch,
+                summary,
             )
-    except RunStopped:
-        if find_run(dataset, run.key) is None:
+    except RunStopped as e:
+        state = run_state(dataset, run.key)
+        if state is None:
             # deleted: the masks this worker wrote since are nobody's
             _delete_mask_folder(run)
+            raise
+
+        record_event(
+            dataset,
+            run.key,
+            EventKind.STOPPED,
+            "shard %d stopped: %s, after %s" % (shard, e, _throughput(summary)),
+            operation=operation,
+            **_summary_fields(shard, summary),
+        )
+        if state == (RunStatus.ERROR, CANCELLED):
+            # not a crash: the operation ends, and the run waits in Error
+            # for resume, skip or delete
+            logger.info("%s", e)
+            return get_run(dataset, run.key)
 
         raise
     except BaseException as e:
-        update_run(
+        message = "shard %d failed: %s" % (shard, str(e) or type(e).__name__)
+        event = new_event(
+            EventKind.FAILED,
+            "%s (after %s)" % (message, _throughput(summary)),
+            traceback=traceback.format_exc(),
+            operation=operation,
+            **_summary_fields(shard, summary),
+        )
+        failed = update_run_record(
             dataset,
             run.key,
+            set={"status": RunStatus.ERROR, "error": message},
+            push=events_push(event),
             expected_status=RunStatus.GENERATING,
-            status=RunStatus.ERROR,
-            error="shard %d failed: %s" % (shard, str(e) or type(e).__name__),
         )
+        if failed is None:  # in Error already: the failure is still logged
+            update_run_record(
+                dataset, run.key, push=events_push(event), returns=False
+            )
+
         raise
 
-    return mark_shard_done(dataset, run.key, shard)
+    record_event(
+        dataset,
+        run.key,
+        EventKind.FINISHED,
+        "shard %d finished: %s" % (shard, _throughput(summary)),
+        operation=operation,
+        **_summary_fields(shard, summary),
+    )
+    run = mark_shard_done(dataset, run.key, shard)
+    if run.status == RunStatus.IN_REVIEW:
+        counts = run.counts or {}
+        record_event(
+            dataset,
+            run.key,
+            EventKind.IN_REVIEW,
+            "every shard done: In Review with %d labels on %d samples, %d "
+            "failed"
+            % (
+                counts.get("labels", 0),
+                counts.get("processed", 0),
+                counts.get("failed", 0),
+            ),
+        )
+
+    return run
+
+
+def _summary_fields(shard, summary):
+    return dict(
+        shard=shard,
+        samples=summary.get("samples", 0),
+        staged=summary.get("staged", 0),
+        failed=summary.get("failed", 0),
+        seconds=round(summary.get("seconds", 0.0), 3),
+        samples_per_s=round(
+            summary.get("samples", 0) / max(summary.get("seconds", 0), 1e-9),
+            2,
+        ),
+        timings={k: round(v, 3) for k, v in summary.get("timings", {}).items()},
+    )
+
+
+def _throughput(summary):
+    """What a shard's worker did, for its log: samples, seconds, rate."""
+    samples = summary.get("samples", 0)
+    seconds = summary.get("seconds", 0.0)
+    return "%d samples in %.1f s (%.1f samples/s), %d staged, %d failed" % (
+        samples,
+        seconds,
+        samples / max(seconds, 1e-9),
+        summary.get("staged", 0),
+        summary.get("failed", 0),
+    )
 
 
 def _delete_mask_folder(run):
@@ -242,31 +374,63 @@ def _delete_mask_folder(run):
         shutil.rmtree(os.path.join(mask_dir, run.key), ignore_errors=True)
 
 
-@contextlib.contextmanager
-def _heartbeat(dataset, run_key):
-    """Sends the run's heartbeat from a thread while a shard is labeled
-    (loading a model can take longer than any write), so that a killed
-    worker is noticed by :func:`autolabel.pipeline.refresh_run` and a live
-    one never is."""
-    stop = threading.Event()
-    interval = max(0.5, min(30.0, HEARTBEAT_TIMEOUT / 4))
+class _RunWatch:
+    """A thread that watches a run while one of its shards is labeled: it
+    sends the run's heartbeat (loading a model can take longer than any
+    write), so that a killed worker is noticed by
+    :func:`autolabel.pipeline.refresh_run` and a live one never is, and it
+    reads the run's status once every :data:`STATUS_POLL_S` seconds (one
+    small read, :func:`autolabel.pipeline.runs.run_state`), so that the
+    main loop notices a cancelled or deleted run between two batches at the
+    cost of one flag test (:meth:`check`), never a read of its own."""
 
-    def beat():
-        while not stop.wait(interval):
-            update_run(
-                dataset,
-                run_key,
-                expected_status=RunStatus.GENERATING,
-                heartbeat_at=now_iso(),
-            )
+    def __init__(self, dataset, run):
+        self.dataset = dataset
+        self.run = run
+        self.stopped = None  # why the run stopped, once it did
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
 
-    thread = threading.Thread(target=beat, daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join()
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._done.set()
+        self._thread.join()
+        return False
+
+    def check(self):
+        """Raises :class:`RunStopped` if the run was seen stopped."""
+        if self.stopped is not None:
+            raise RunStopped(self.stopped)
+
+    def _loop(self):
+        beat_every = max(0.5, min(30.0, HEARTBEAT_TIMEOUT / 4))
+        tick = min(beat_every, STATUS_POLL_S)
+        now = time.monotonic()
+        next_beat, next_read = now + beat_every, now + STATUS_POLL_S
+        while not self._done.wait(tick):
+            now = time.monotonic()
+            try:
+                if now >= next_read:
+                    next_read = now + STATUS_POLL_S
+                    state = run_state(self.dataset, self.run.key)
+                    if state is None or state[0] != RunStatus.GENERATING:
+                        self.stopped = stopped_message(state, self.run)
+                        return
+
+                if now >= next_beat:
+                    next_beat = now + beat_every
+                    update_run_record(
+                        self.dataset,
+                        self.run.key,
+                        set={"heartbeat_at": now_iso()},
+                        expected_status=RunStatus.GENERATING,
+                        returns=False,
+                    )
+            except Exception:  # a transient database error: try again
+                logger.debug("watching run %s", self.run.key, exc_info=True)
 
 
 @contextlib.contextmanager
@@ -301,7 +465,9 @@ def _default_threads(device):
     return max(2, cpus // 2) if device == "cuda" else cpus
 
 
-def _label_shard(dataset, run, shard, progress, batch_size, num_threads):
+def _label_shard(
+    dataset, run, shard, progress, batch_size, num_threads, watch, summary
+):
     device, half = _device()
     if batch_size is None:
         batch_size = 32 if device == "cuda" else 8
@@ -439,6 +605,9 @@ def _label_shard(dataset, run, shard, progress, batch_size, num_threads):
     pending = None
     try:
         while True:
+            # cancelled or deleted? one flag test between batches: the
+            # watch thread reads the run's status (once a second)
+            watch.check()
             t = time.perf_counter()
             batch = next(batches, None)
             timings["decode_wait"] += time.perf_counter() - t
@@ -450,17 +619,21 @@ def _label_shard(dataset, run, shard, progress, batch_size, num_threads):
             if pending is None:
                 break
     finally:
+        batches.close()  # a stopped shard stops decoding too
         t = time.perf_counter()
-        writer.close()
-        timings["writer_close"] += time.perf_counter() - t
-        _log_timings(
-            run,
-            shard,
-            counts["done"],
-            time.perf_counter() - started,
-            timings,
-            writer,
-        )
+        try:
+            writer.close()
+        finally:
+            timings["writer_close"] += time.perf_counter() - t
+            seconds = time.perf_counter() - started
+            summary.update(
+                samples=counts["done"],
+                staged=writer.processed,
+                failed=writer.failed,
+                seconds=seconds,
+                timings=dict(timings, writer_busy=writer.busy_s),
+            )
+            _log_timings(run, shard, counts["done"], seconds, timings, writer)
 
 
 def _log_timings(run, shard, count, seconds, timings, writer):

@@ -1,6 +1,8 @@
 """The background writer of a worker: turns predictions into staged labels,
 writes mask PNGs and bulk-updates MongoDB, so that the model never waits on
-disk or on the database, and stops as soon as its run is deleted."""
+disk or on the database, and stops as soon as its run is deleted or is no
+longer Generating (cancelled, failed elsewhere): it checks before each bulk
+write."""
 
 import datetime
 import errno
@@ -15,6 +17,7 @@ import numpy as np
 from bson import ObjectId
 from pymongo import UpdateOne
 
+
 from .claims import EPOCH_ATTR
 from .errors import AutolabelError
 from .labels import (
@@ -24,12 +27,15 @@ from .labels import (
     ReviewState,
     list_field,
 )
-from .runs import RunStatus, find_run, now_iso, update_run_record
+from .runs import RunStatus, now_iso, run_state, update_run_record
 from .shards import MAX_RECORDED_FAILURES, unstaged_query
 
 
 #: threads that encode and write mask PNGs
 MASK_WRITER_THREADS = 4
+
+#: the error of a cancelled run (:func:`autolabel.pipeline.cancel_run`)
+CANCELLED = "cancelled"
 
 
 class RunStopped(AutolabelError):
@@ -82,10 +88,12 @@ class StagedWriter:
     def _loop(self):
         ops, failures, labels = [], [], 0
         last_flush = time.monotonic()
+        closed = False  # close() was called: its None is taken
         try:
             while True:
                 job = self.queue.get()
                 if job is None:
+                    closed = True
                     break
 
                 busy = time.perf_counter()
@@ -97,6 +105,7 @@ class StagedWriter:
                                 "filepath": item.filepath,
                                 "reason": item.error,
                                 "shard": self.shard,
+                                "time": now_iso(),
                             }
                         )
                         continue
@@ -122,7 +131,7 @@ class StagedWriter:
             self._flush(ops, failures, labels)
         except Exception as e:  # reported to the worker by put() / close()
             self.error = e
-            while True:  # unblock the producer
+            while not closed:  # unblock the producer until close()
                 try:
                     if self.queue.get_nowait() is None:
                         break
@@ -133,9 +142,14 @@ class StagedWriter:
                 self._mask_pool.shutdown()
 
     def _flush(self, ops, failures, labels):
-        live = find_run(self.dataset, self.run.key)
-        if live is None or live.status != RunStatus.GENERATING:
-            raise RunStopped(_stopped_message(live, self.run))
+        state = run_state(self.dataset, self.run.key)
+        if state is None or state[0] != RunStatus.GENERATING:
+            if state is not None:
+                # a deleted run's folder goes as a whole; a stopped run's
+                # refused labels must not leave their masks behind
+                _discard_masks(ops)
+
+            raise RunStopped(stopped_message(state, self.run))
 
         processed, labels = self._write_values(ops)
         self.processed += processed
@@ -316,11 +330,36 @@ class MaskWriteError(AutolabelError):
         )
 
 
-def _stopped_message(current, run):
-    if current is None:
+def _discard_masks(ops):
+    for _, value, _ in ops:
+        for det in value.get("detections") or []:
+            path = det.get("mask_path")
+            if path:
+                try:
+                    os.remove(path)
+                except OSError:
+                    pass
+
+
+def stopped_message(state, run):
+    """Why a worker stopped, on one line.
+
+    Args:
+        state: the run's ``(status, error)`` from :func:`run_state`, or None
+            if it was deleted
+        run: the :class:`autolabel.pipeline.runs.Run` the worker labels
+
+    Returns:
+        a string
+    """
+    if state is None:
         return (
             "run %s was deleted while it was generating; its worker stopped"
             % run.key
         )
 
-    return "run %s is %s; its worker stopped" % (run.key, current.status)
+    status, error = state
+    if status == RunStatus.ERROR and error == CANCELLED:
+        return "run %s was cancelled; its worker stopped" % run.key
+
+    return "run %s is %s; its worker stopped" % (run.key, status)
