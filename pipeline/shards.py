@@ -10,6 +10,7 @@ import fiftyone as fo
 from fiftyone import ViewField as F
 
 from .claims import EPOCH_ATTR, remove_foreign_values
+from .errors import AutolabelError
 from .labels import labels_path
 from .runs import (
     RunStatus,
@@ -120,6 +121,12 @@ def mark_shard_done(dataset, run_key, shard):
         set={"heartbeat_at": now_iso()},
         add_to_set={"shards_done": shard},
     )
+    if run is None:
+        raise AutolabelError(
+            "run %s was deleted while it was generating; its worker stopped"
+            % run_key
+        )
+
     if len(set(run.shards_done)) < len(run.shards):
         return run
 

@@ -4,6 +4,8 @@ them for approval. Promote, undo and the label analysis act on exactly the
 labels of the patches view (a patch's id is its label's id), or of its
 selected patches, from Python and through the operators."""
 
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 
 import fiftyone as fo
@@ -36,11 +38,17 @@ def promoted(dataset, run):
 
 
 def execute(name, dataset, params, **ctx):
-    result = foo.execute_operator(
-        URI + name, dict(dataset=dataset, params=params, **ctx)
-    )
-    result.raise_exceptions()
-    return result.result
+    # in a thread of its own: with an event loop running in this one (the
+    # browser tests' Playwright leaves one), FiftyOne returns a task
+    def run():
+        result = foo.execute_operator(
+            URI + name, dict(dataset=dataset, params=params, **ctx)
+        )
+        result.raise_exceptions()
+        return result.result
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(run).result()
 
 
 # the patches views a reviewer opens, by how they select the labels:
