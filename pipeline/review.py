@@ -79,7 +79,14 @@ def require_staging_field(dataset, run):
     Raises:
         AutolabelError: if the field was deleted or renamed outside autolabel
     """
-    if run.status == RunStatus.APPROVED or has_staging_field(dataset, run):
+    if run.status == RunStatus.APPROVED or run.config.get(
+        "approval_labels_written"
+    ):
+        # approved, or being approved past writing its labels: the staging
+        # field is gone because the approval deleted it
+        return
+
+    if has_staging_field(dataset, run):
         return
 
     raise AutolabelError(

@@ -270,3 +270,19 @@ def test_concurrent_approvals_of_one_run_both_succeed_once(make_dataset):
     ]
     assert len(ids) == len(set(ids)) == promoted
     assert not dataset.has_field(run.staging_field)
+
+
+def test_stats_during_an_approval_past_its_writes_do_not_fail(make_dataset):
+    # the panel refreshes its table while an approval runs: once the labels
+    # are written and the staging field deleted, that is no lost field
+    samples, _ = random_samples(make_rng(3), 20, "Detections")
+    dataset = make_dataset(samples)
+    run = P.import_labels(dataset, "predictions")
+    P.promote_labels(dataset, run.key, min_confidence=0.5)
+    steps = [s.__name__ for s in approval.APPROVAL_STEPS]
+    for step in approval.APPROVAL_STEPS[: steps.index("_delete_staged") + 1]:
+        run = step(dataset, run)
+
+    stats = P.label_stats(dataset, run.key)
+    assert stats[P.ReviewState.PROMOTED]["total"] == 0
+    assert P.approve_run(dataset, run.key).status == P.RunStatus.APPROVED
