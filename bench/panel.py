@@ -9,7 +9,7 @@ FiftyOne's own ``ExecutionContext`` and ``Executor``
 
 1.  open the panel: ``on_load`` (home page with the run's card)
 2.  open the run: ``open_run`` (the review view and its table)
-3.  filter changes: ``set_confidence`` with a range, ``set_class_filter``,
+3.  filter changes: ``set_confidence`` with a range, ``set_classes``,
     ``on_change_view`` with the App's view
 4.  a sidebar filter on the staged confidences (``filters`` exactly as the
     App sends them), and a selection of 1000 samples
@@ -71,7 +71,7 @@ TARGETS = {
     "open panel (on_load)": 2.0,
     "open run (open_run)": 2.0,
     "set_confidence": 1.0,
-    "set_class_filter": 1.0,
+    "set_classes": 1.0,
     "on_change_view": 1.0,
     "sidebar filter": 1.0,
     "select 1000 samples": 1.0,
@@ -158,9 +158,9 @@ def run_benchmark(args):
     in_range = _count(dataset, run, lo, hi)
     step("set_confidence", call("set_confidence", min=lo, max=hi),
          check=table_has(in_range))
-    step("set_class_filter", call("set_class_filter", label=CLASS),
+    step("set_classes", call("set_classes", classes=[CLASS]),
          check=table_has(_count(dataset, run, lo, hi, CLASS)))
-    session.call("set_class_filter", label=None)
+    session.call("set_classes", classes=[])
     # a new view from the App each time: the panel's memory of the table it
     # computed for the view it set itself does not apply
     def forget_table():

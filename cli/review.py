@@ -154,26 +154,38 @@ def _undo(args, dataset):
 
 def _approve(args, dataset):
     run = P.get_run(dataset, args.run)
-    stats = P.label_stats(dataset, run.key)
-    n = stats[P.ReviewState.PROMOTED]["total"]
-    if run.status == P.RunStatus.IN_REVIEW and not confirm(
-        "approve %d labels of run '%s' into field '%s'? This cannot be undone"
-        % (n, run.display_name, run.label_field),
-        args.yes,
+    if run.status == P.RunStatus.IN_REVIEW and not run.config.get(
+        "approval_started_at"
     ):
-        print("nothing approved")
-        return
+        preview = P.approval_preview(dataset, run.key)
+        if not confirm(
+            "approve %d labels of run '%s' on %d samples into the new field "
+            "'%s', and discard its %d labels still in review? This cannot be "
+            "undone"
+            % (
+                preview["approved"],
+                run.display_name,
+                preview["samples"],
+                run.label_field,
+                preview["discarded"],
+            ),
+            args.yes,
+        ):
+            print("nothing approved")
+            return
 
     with progress_bar("approve", args.quiet) as progress:
         run = P.approve_run(dataset, run.key, progress=progress)
 
+    numbers = P.run_numbers(dataset, run)
     print(
-        "run %s (%s) is %s: %d labels written to '%s'"
+        "run %s (%s) is %s: %d labels written to '%s', %s discarded"
         % (
             run.key,
             run.display_name,
             run.status,
-            run.counts.get("approved", 0),
+            numbers["approved"] or 0,
             run.label_field,
+            "-" if numbers["discarded"] is None else numbers["discarded"],
         )
     )

@@ -61,25 +61,39 @@ def _runs(args, dataset):
 
     runs = P.refresh_runs(dataset)
     if args.json:
-        print(json.dumps([r.to_dict() for r in runs], indent=2))
+        print(
+            json.dumps(
+                [
+                    dict(r.to_dict(), numbers=P.run_numbers(dataset, r))
+                    for r in runs
+                ],
+                indent=2,
+            )
+        )
     elif not runs:
         print("dataset '%s' has no auto-labeling runs" % dataset.name)
     else:
         for run in runs:
-            _print_run(run)
+            _print_run(dataset, run)
 
 
-def _print_run(run):
-    counts = run.config.get("counts") or {}
+def _print_run(dataset, run):
+    # the numbers the panel's card shows
+    numbers = P.run_numbers(dataset, run)
+    shown = " ".join(
+        "%s=%d" % (k, numbers[k])
+        for k in ("generated", "in_review", "promoted", "approved", "discarded")
+        if numbers[k] is not None
+    )
     print(
-        "%-20s %-24s %-10s %-14s classes=%-4d labels=%s"
+        "%-20s %-24s %-10s %-14s classes=%-4d %s"
         % (
             run.key,
             run.display_name,
             run.status,
             run.label_field,
-            len(run.config.get("classes") or []),
-            counts.get("labels", "-"),
+            numbers["classes"],
+            shown,
         )
     )
 

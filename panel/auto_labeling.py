@@ -20,6 +20,7 @@ from ..pipeline import (
     ReviewState,
     RunStatus,
     approve_run,
+    cancel_run,
     delete_run,
     generate,
     get_run,
@@ -34,7 +35,7 @@ from . import data as panel_data
 
 logger = logging.getLogger(__name__)
 
-PAGES = ("home", "configure", "analyze", "run")
+PAGES = ("home", "configure", "analyze", "run", "summary", "log")
 
 #: the execution store holding each open panel's latest view sequence number
 STORE_NAME = "autolabel_panel"
@@ -67,9 +68,35 @@ def _action(method):
 
             method(self, ctx)
             ctx.panel.set_data("error", None)
+            ctx.panel.set_data("error_source", None)
         except AutolabelError as e:
+            # the component shows it next to the control that sent it
             ctx.panel.set_data("error", str(e))
+            ctx.panel.set_data("error_source", method.__name__)
             self._load_home(ctx, keep_page=True)
+
+    return wrapper
+
+
+def _view_event(method):
+    """Runs an App event (view or selection changed): a view the panel
+    cannot use becomes a one-line message in the panel, which keeps
+    working; no event raises into the App."""
+
+    @functools.wraps(method)
+    def wrapper(self, ctx, *args, **kwargs):
+        try:
+            method(self, ctx, *args, **kwargs)
+            ctx.panel.set_data("view_error", None)
+        except AutolabelError as e:
+            ctx.panel.set_data("view_error", str(e))
+        except Exception as e:  # the App would replace the panel by it
+            logger.exception("Auto Labeling panel: %s failed", method.__name__)
+            ctx.panel.set_data(
+                "view_error",
+                "The panel could not read this view (%s: %s); change the "
+                "view or go back" % (type(e).__name__, e),
+            )
 
     return wrapper
 
@@ -117,13 +144,21 @@ class AutoLabelingPanel(foo.Panel):
             self._approve_now(ctx)
             return
 
+        self._on_view_changed(ctx)
+
+    @_view_event
+    def _on_view_changed(self, ctx):
+        if ctx.panel.get_state("page") == "configure":
+            self._load_home(ctx, keep_page=True)
+            return
+
         self._reload_review(ctx)
 
     def on_change_selected(self, ctx):
-        self._reload_review(ctx)
+        self._on_view_changed(ctx)
 
     def on_change_selected_labels(self, ctx):
-        self._reload_review(ctx)
+        self._on_view_changed(ctx)
 
     def on_change_dataset(self, ctx):
         self._set_page(ctx, "home")
@@ -138,14 +173,17 @@ class AutoLabelingPanel(foo.Panel):
 
     @_action
     def show_home(self, ctx):
-        """Back to the list of runs, with the dataset as the App's view."""
-        self._go_home(ctx)
+        """Back to the list of runs. Leaving a run sets the dataset as the
+        App's view and restores the label fields the grid drew before; the
+        other pages leave the App's view and selection as they are."""
+        self._go_home(ctx, reset_view=ctx.panel.get_state("page") == "run")
 
     @_action
     def show_configure(self, ctx):
         """The form to configure a new generation run."""
         self._set_page(ctx, "configure")
         ctx.panel.set_data("label_field_error", None)
+        ctx.panel.set_data("run_name_error", None)
         ctx.panel.set_data("model_choices", panel_data.model_choices())
         self._load_home(ctx, keep_page=True)
 
@@ -153,6 +191,17 @@ class AutoLabelingPanel(foo.Panel):
     def show_analyze(self, ctx):
         """The form to analyze an existing label field."""
         self._set_page(ctx, "analyze")
+        ctx.panel.set_data("label_field_error", None)
+        ctx.panel.set_data("run_name_error", None)
+        self._load_home(ctx, keep_page=True)
+
+    @_action
+    def show_log(self, ctx):
+        """The log of a run: its operations, failures and errors."""
+        key = ctx.params.get("key")
+        ctx.panel.set_data("log", panel_data.log_data(ctx.dataset, key))
+        ctx.panel.set_state("log_key", key)
+        self._set_page(ctx, "log")
         self._load_home(ctx, keep_page=True)
 
     # -- runs --------------------------------------------------------------
@@ -165,6 +214,14 @@ class AutoLabelingPanel(foo.Panel):
             panel_data.label_field_error(
                 ctx.dataset, ctx.params.get("label_field")
             ),
+        )
+
+    @_action
+    def validate_run_name(self, ctx):
+        """Checks a run name as the user types it."""
+        ctx.panel.set_data(
+            "run_name_error",
+            panel_data.run_name_error(ctx.dataset, ctx.params.get("name")),
         )
 
     @_action
@@ -186,7 +243,10 @@ class AutoLabelingPanel(foo.Panel):
             raise AutolabelError("Choose a field to analyze")
 
         run = import_labels(
-            ctx.dataset, field, name=ctx.params.get("name") or None
+            ctx.dataset,
+            field,
+            label_field=ctx.params.get("label_field") or None,
+            name=ctx.params.get("name") or None,
         )
         self._open(ctx, run.key, "review")
 
@@ -222,14 +282,31 @@ class AutoLabelingPanel(foo.Panel):
         skip_run(ctx.dataset, ctx.params.get("key"))
         self._load_home(ctx, keep_page=True)
 
+    @_action
+    @mutating
+    def cancel_run(self, ctx):
+        """Cancels a Generating run: it becomes Error ("cancelled") and
+        keeps what it staged."""
+        run = cancel_run(ctx.dataset, ctx.params.get("key"))
+        ctx.ops.notify("Run '%s' cancelled" % run.display_name)
+        self._load_home(ctx, keep_page=True)
+
     # -- review ------------------------------------------------------------
 
     @_action
     def open_run(self, ctx):
-        """Opens a run's review (or approval) in the panel and the grid."""
-        self._open(
-            ctx, ctx.params.get("key"), ctx.params.get("tab") or "review"
-        )
+        """Opens a run: its review (or approval) in the panel and the grid
+        when In Review, its read-only summary when Approved."""
+        key = ctx.params.get("key")
+        run = get_run(ctx.dataset, key)
+        if run.status == RunStatus.APPROVED:
+            ctx.panel.set_state("run_key", run.key)
+            ctx.panel.set_data("run", panel_data.run_card(ctx.dataset, run))
+            ctx.panel.set_data("summary", panel_data.summary_data(run))
+            self._set_page(ctx, "summary")
+            return
+
+        self._open(ctx, key, ctx.params.get("tab") or "review")
 
     @_action
     def set_tab(self, ctx):
@@ -246,9 +323,14 @@ class AutoLabelingPanel(foo.Panel):
         self._apply_review_view(ctx)
 
     @_action
-    def set_class_filter(self, ctx):
-        """Shows only one class (None shows them all)."""
-        ctx.panel.set_state("class_filter", ctx.params.get("label") or None)
+    def set_classes(self, ctx):
+        """Shows only the checked classes (none checked shows them all)."""
+        ctx.panel.set_state(
+            "classes",
+            panel_data.checked_classes(
+                ctx.dataset, self._open_run(ctx), ctx.params.get("classes")
+            ),
+        )
         self._apply_review_view(ctx)
 
     @_action
@@ -257,32 +339,41 @@ class AutoLabelingPanel(foo.Panel):
         """Promotes exactly the labels in review that the user is looking
         at: the App's view with its sidebar filters and selections."""
         run = self._open_run(ctx)
-        view, _ = panel_data.review_target(ctx)
         # the panel's own view takes the pipeline's fast path (one update
         # with array filters) by itself
         count = promote_labels(
             ctx.dataset,
             run.key,
-            view=view,
+            **panel_data.review_write_target(ctx),
             **panel_data.review_filters(
                 ctx.panel.get_state("confidence"),
-                ctx.panel.get_state("class_filter"),
+                ctx.panel.get_state("classes"),
             ),
         )
         ctx.ops.notify("%d labels added for approval" % count)
-        self._reload_review(ctx, force=True)
+        self._after_review_write(ctx)
 
     @_action
     @mutating
     def undo(self, ctx):
-        """Sends promoted labels (of one class, or all) back to review."""
+        """Sends the promoted labels in view (of one class, with a label)
+        back to review: exactly what the approval tab counts."""
         run = self._open_run(ctx)
         label = ctx.params.get("label")
+        filters = panel_data.review_filters(
+            ctx.panel.get_state("confidence"), ctx.panel.get_state("classes")
+        )
+        if label:
+            filters["classes"] = [label]
+
         count = undo_labels(
-            ctx.dataset, run.key, classes=[label] if label else None
+            ctx.dataset,
+            run.key,
+            **panel_data.review_write_target(ctx),
+            **filters,
         )
         ctx.ops.notify("%d labels sent back to review" % count)
-        self._apply_review_view(ctx)
+        self._after_review_write(ctx)
 
     @_action
     @mutating
@@ -357,7 +448,7 @@ class AutoLabelingPanel(foo.Panel):
                 open_run=self.open_run,
                 set_tab=self.set_tab,
                 set_confidence=self.set_confidence,
-                set_class_filter=self.set_class_filter,
+                set_classes=self.set_classes,
                 promote=self.promote,
                 undo=self.undo,
                 approve=self.approve,
@@ -365,6 +456,9 @@ class AutoLabelingPanel(foo.Panel):
                 delete_run=self.delete_run,
                 resume_run=self.resume_run,
                 skip_run=self.skip_run,
+                cancel_run=self.cancel_run,
+                show_log=self.show_log,
+                validate_run_name=self.validate_run_name,
             ),
         )
 
@@ -375,10 +469,40 @@ class AutoLabelingPanel(foo.Panel):
         ctx.panel.set_state("run_key", None)
         ctx.panel.set_data("run", None)
         ctx.panel.set_data("review", None)
+        ctx.panel.set_data("summary", None)
+        ctx.panel.set_data("log", None)
+        ctx.panel.set_data("view_error", None)
         if reset_view:
             ctx.ops.set_view(ctx.dataset.view())
 
+        self._restore_fields(ctx)
         self._load_home(ctx)
+
+    def _show_only(self, ctx, run):
+        """Draws only the run's staged labels in the grid; the fields the
+        grid drew before come back when the user leaves the run."""
+        if ctx.panel.get_state("saved_fields") is None:
+            ctx.panel.set_state("saved_fields", list(ctx.active_fields or []))
+
+        ctx.ops.set_active_fields([run.staging_field])
+
+    def _restore_fields(self, ctx):
+        saved = ctx.panel.get_state("saved_fields")
+        if saved is None:
+            return
+
+        ctx.panel.set_state("saved_fields", None)
+        fields = [f for f in saved if ctx.dataset.has_field(f)]
+        if fields:
+            ctx.ops.set_active_fields(fields)
+        else:
+            ctx.ops.clear_active_fields()
+
+    def _after_review_write(self, ctx):
+        """After a promote or undo: the grid reloads its samples (the moved
+        labels leave the tab's view) and the table is counted again."""
+        ctx.ops.reload_samples()
+        self._reload_review(ctx, force=True)
 
     def _set_page(self, ctx, page):
         ctx.panel.set_state("page", page)
@@ -396,9 +520,14 @@ class AutoLabelingPanel(foo.Panel):
             ctx.panel.set_data("runs", [])
             return
 
-        ctx.panel.set_data("runs", panel_data.run_cards(ctx.dataset))
+        ctx.panel.set_data(
+            "runs",
+            panel_data.run_cards(
+                ctx.dataset, read_only=panel_data.read_only(ctx)
+            ),
+        )
         if page == "run":
-            self._reload_review(ctx, force=True)
+            self._reload_review_of_view(ctx)
 
     def _open_run(self, ctx):
         key = ctx.panel.get_state("run_key")
@@ -423,24 +552,31 @@ class AutoLabelingPanel(foo.Panel):
         ctx.panel.set_state("run_key", run.key)
         ctx.panel.set_state("tab", tab)
         ctx.panel.set_state("confidence", {"min": None, "max": None})
-        ctx.panel.set_state("class_filter", None)
+        ctx.panel.set_state("classes", None)
         ctx.panel.set_state(
             "confidence_bounds", panel_data.confidence_bounds(ctx.dataset, run)
         )
+        ctx.panel.set_data("view_error", None)
         self._set_page(ctx, "run")
+        self._show_only(ctx, run)
         self._apply_review_view(ctx, run=run)
 
     def _apply_review_view(self, ctx, run=None):
         """Sets the App's view to the open run's labels of the open tab,
         within the panel's confidence range and class filter."""
         run = run or self._open_run(ctx)
+        patches = panel_data.patches_of_staging(ctx.view, run)
         view = panel_data.review_view_of(
             ctx.dataset,
             run,
             ctx.panel.get_state("tab") or "review",
             ctx.panel.get_state("confidence"),
-            ctx.panel.get_state("class_filter"),
+            ctx.panel.get_state("classes"),
         )
+        if patches:
+            # the user reviews patches: the filtered labels stay patches
+            view = view.to_patches(run.staging_field)
+
         # the state goes to the App before the view does, so that the
         # on_change_view event of this view carries this sequence number
         seq = (ctx.panel.get_state("view_seq") or 0) + 1
@@ -449,6 +585,10 @@ class AutoLabelingPanel(foo.Panel):
         ctx.ops.set_view(view)
         view, label_ids = panel_data.review_target(ctx, stages_view=view)
         self._write_review(ctx, run, view, label_ids=label_ids)
+
+    @_view_event
+    def _reload_review_of_view(self, ctx):
+        self._reload_review(ctx, force=True)
 
     def _reload_review(self, ctx, force=False):
         """Recomputes the review table for the App's current view, unless
@@ -502,7 +642,7 @@ class AutoLabelingPanel(foo.Panel):
                 state,
                 label_ids=label_ids,
                 confidence=ctx.panel.get_state("confidence"),
-                class_filter=ctx.panel.get_state("class_filter"),
+                classes=ctx.panel.get_state("classes"),
                 bounds=ctx.panel.get_state("confidence_bounds"),
             ),
         )

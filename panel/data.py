@@ -10,6 +10,7 @@ import hashlib
 
 import fiftyone as fo
 import fiftyone.core.media as fom
+import fiftyone.core.patches as fop
 import fiftyone.server.view as fosv
 from bson import json_util
 
@@ -22,10 +23,14 @@ from ..pipeline import (
     analyzable_fields,
     default_mask_dir,
     filtered_review_view,
+    get_run,
     label_stats,
+    run_log,
 )
 from ..pipeline.claims import validate_label_field
-from ..pipeline.runs import staging_fields_in_review
+from ..pipeline.runs import staging_fields_in_review, validate_run_name
+from ..pipeline.selection import check_classes
+from ..pipeline.summary import approval_preview, approved_summary, run_numbers
 from ..pipeline.datasets import validate_confidence_range
 from ..pipeline.generation import refresh_runs
 from ..pipeline.labels import labels_path
@@ -120,34 +125,69 @@ def model_choices():
                 {
                     "task": task,
                     "method": method,
-                    "labelers": mr.model_choices(
-                        task, method, role=mr.ROLE_LABELER
-                    ),
-                    "segmenters": mr.model_choices(
-                        task, method, role=mr.ROLE_SEGMENTER
-                    ),
+                    "labelers": [
+                        _with_availability(m)
+                        for m in mr.model_choices(
+                            task, method, role=mr.ROLE_LABELER
+                        )
+                    ],
+                    "segmenters": [
+                        _with_availability(m)
+                        for m in mr.model_choices(
+                            task, method, role=mr.ROLE_SEGMENTER
+                        )
+                    ],
                 }
             )
 
     return choices
 
 
-def run_cards(dataset):
+def _with_availability(card):
+    """A model card with ``unavailable``: why a run cannot start with it
+    (its weights are missing, with the command that fetches them), or None.
+    """
+    card = dict(card)
+    card["unavailable"] = None
+    if card.get("weights") == "missing":
+        if card.get("custom"):
+            card["unavailable"] = (
+                "%s: its weights file is missing; put it back or register "
+                "the model again with `autolabel models add`" % card["name"]
+            )
+        else:
+            card["unavailable"] = (
+                "%s has no weights here yet: run `autolabel models download "
+                "%s`, then reopen this page" % (card["name"], card["name"])
+            )
+
+    return card
+
+
+def run_cards(dataset, read_only=False):
     """Every run of the dataset as a card, newest first; Generating runs
     whose workers died move to Error first.
+
+    Args:
+        dataset: a :class:`fiftyone.core.dataset.Dataset`
+        read_only (False): whether the user may only look
 
     Returns:
         a list of dicts, see ``panel/README.md``
     """
-    return [run_card(dataset, run) for run in refresh_runs(dataset)]
+    return [
+        run_card(dataset, run, read_only=read_only)
+        for run in refresh_runs(dataset)
+    ]
 
 
-def run_card(dataset, run):
+def run_card(dataset, run, read_only=False):
     """One run as a card.
 
     Args:
         dataset: a :class:`fiftyone.core.dataset.Dataset`
         run: a :class:`autolabel.pipeline.Run`
+        read_only (False): whether the user may only look
 
     Returns:
         a dict, see ``panel/README.md``
@@ -166,9 +206,10 @@ def run_card(dataset, run):
         }
         operations = _operation_states(run)
 
-    labels = counts.get("labels", 0)
+    numbers = run_numbers(dataset, run)
+    labels = numbers["generated"]
     if run.status == RunStatus.APPROVED:
-        labels = counts.get("approved", 0)
+        labels = numbers["approved"] or 0
 
     return {
         "key": run.key,
@@ -177,8 +218,10 @@ def run_card(dataset, run):
         "task": config.get("task"),
         "method": config.get("labeling_method"),
         "models": list(config.get("models") or []),
-        "classes_count": counts.get("classes", 0),
+        "classes_count": numbers["classes"],
         "labels_count": labels,
+        "numbers": numbers,
+        "actions": run_actions(run, read_only=read_only),
         "label_field": config.get("label_field"),
         "staging_field": config.get("staging_field"),
         "created_at": config.get("created_at"),
@@ -186,6 +229,34 @@ def run_card(dataset, run):
         "progress": progress,
         "operations": operations,
     }
+
+
+#: what a card offers per run status (``open``: its review or summary)
+_ACTIONS = {
+    RunStatus.GENERATING: ("cancel", "log", "rename"),
+    RunStatus.IN_REVIEW: ("open", "log", "rename", "delete"),
+    RunStatus.APPROVED: ("open", "log", "rename", "delete"),
+    RunStatus.ERROR: ("resume", "skip", "log", "rename", "delete"),
+}
+_READ_ONLY_ACTIONS = ("open", "log")
+
+
+def run_actions(run, read_only=False):
+    """The actions a run's card offers, by its status.
+
+    Args:
+        run: a :class:`autolabel.pipeline.Run`
+        read_only (False): whether the user may only look
+
+    Returns:
+        a list of ``open``, ``cancel``, ``log``, ``rename``, ``delete``,
+        ``resume``, ``skip``
+    """
+    actions = _ACTIONS.get(run.status, ("log",))
+    if read_only:
+        actions = [a for a in actions if a in _READ_ONLY_ACTIONS]
+
+    return list(actions)
 
 
 def _operation_states(run):
@@ -207,6 +278,79 @@ def label_field_error(dataset, label_field):
     return None
 
 
+def run_name_error(dataset, name):
+    """The error of a proposed run name (empty is fine: the default name),
+    or None."""
+    if name is None or (isinstance(name, str) and not name.strip()):
+        return None
+
+    try:
+        validate_run_name(dataset, name)
+    except AutolabelError as e:
+        return str(e)
+
+    return None
+
+
+def checked_classes(dataset, run, classes):
+    """The checked classes of the review table, checked.
+
+    Args:
+        dataset: a :class:`fiftyone.core.dataset.Dataset`
+        run: a :class:`autolabel.pipeline.Run`
+        classes: a list of class names, or None / [] for all
+
+    Returns:
+        the classes, each once, or None for all
+
+    Raises:
+        AutolabelError: if ``classes`` is not a list of the run's classes
+    """
+    if not classes:
+        return None
+
+    if isinstance(classes, str) or not all(
+        isinstance(c, str) for c in classes
+    ):
+        raise AutolabelError(
+            "classes must be a list of class names, not %r" % (classes,)
+        )
+
+    classes = list(dict.fromkeys(classes))
+    check_classes(dataset, run, classes)
+    return classes
+
+
+def log_data(dataset, run_key):
+    """A run's log for the panel's Log page (:func:`autolabel.pipeline.
+    run_log`), newest first.
+
+    Returns:
+        a dict ``{"key", "name", "status", "events"}``
+    """
+    run = get_run(dataset, run_key)
+    events = run_log(dataset, run.key)
+    return {
+        "key": run.key,
+        "name": run.display_name,
+        "status": run.status,
+        "events": [
+            {
+                k: e.get(k)
+                for k in ("time", "kind", "text", "host", "pid", "traceback")
+                if e.get(k) is not None
+            }
+            for e in reversed(events)
+        ],
+    }
+
+
+def summary_data(run):
+    """An Approved run's read-only summary
+    (:func:`autolabel.pipeline.summary.approved_summary`)."""
+    return approved_summary(run)
+
+
 def confidence_range(min_confidence, max_confidence):
     """The checked ``{"min", "max"}`` confidence filter (None = no bound)."""
     lo, hi = validate_confidence_range(min_confidence, max_confidence)
@@ -223,14 +367,15 @@ def confidence_bounds(dataset, run):
     }
 
 
-def review_filters(confidence=None, class_filter=None):
-    """The panel's confidence range and class filter as the keyword
-    arguments of :func:`autolabel.pipeline.filtered_review_view` and
-    :func:`autolabel.pipeline.promote_labels`.
+def review_filters(confidence=None, classes=None):
+    """The panel's confidence range and checked classes as the keyword
+    arguments of :func:`autolabel.pipeline.filtered_review_view`,
+    :func:`autolabel.pipeline.promote_labels` and
+    :func:`autolabel.pipeline.undo_labels`.
 
     Args:
         confidence (None): a ``{"min", "max"}`` dict
-        class_filter (None): a class name
+        classes (None): the checked class names (None: all)
 
     Returns:
         a dict with ``min_confidence``, ``max_confidence`` and ``classes``
@@ -239,13 +384,13 @@ def review_filters(confidence=None, class_filter=None):
     return {
         "min_confidence": confidence.get("min"),
         "max_confidence": confidence.get("max"),
-        "classes": [class_filter] if class_filter else None,
+        "classes": list(classes) if classes else None,
     }
 
 
-def review_view_of(dataset, run, tab, confidence=None, class_filter=None):
+def review_view_of(dataset, run, tab, confidence=None, classes=None):
     """The view the panel shows in the grid: a run's labels of one tab
-    (in review or promoted), within a confidence range and class
+    (in review or promoted), within a confidence range and classes
     (:func:`autolabel.pipeline.filtered_review_view`).
 
     Args:
@@ -253,7 +398,7 @@ def review_view_of(dataset, run, tab, confidence=None, class_filter=None):
         run: a :class:`autolabel.pipeline.Run`
         tab: ``"review"`` or ``"approval"``
         confidence (None): a ``{"min", "max"}`` dict
-        class_filter (None): a class name
+        classes (None): the checked class names
 
     Returns:
         a :class:`fiftyone.core.view.DatasetView`
@@ -262,7 +407,16 @@ def review_view_of(dataset, run, tab, confidence=None, class_filter=None):
         dataset,
         run,
         ReviewState.PROMOTED if tab == "approval" else ReviewState.IN_REVIEW,
-        **review_filters(confidence, class_filter),
+        **review_filters(confidence, classes),
+    )
+
+
+def patches_of_staging(view, run):
+    """Whether a view is a patches view of a run's staging field (the
+    grid's Patches > Labels > the run's field)."""
+    return (
+        isinstance(view, fop.PatchesView)
+        and view.patches_field == run.staging_field
     )
 
 
@@ -303,6 +457,30 @@ def review_target(ctx, stages_view=None):
     return view, label_ids or None
 
 
+def review_write_target(ctx):
+    """What promote and undo act on: the App's view (sidebar filters
+    included, or a patches view of the staging field), its selected samples
+    or patches (a patch's id is its label's id) and its selected labels, as
+    keyword arguments of :func:`autolabel.pipeline.promote_labels` and
+    :func:`autolabel.pipeline.undo_labels` (given apart from the view, the
+    selections keep the fast path of the panel's own view).
+
+    Args:
+        ctx: the :class:`fiftyone.operators.ExecutionContext`
+
+    Returns:
+        a dict with ``view``, ``sample_ids`` and ``label_ids``
+    """
+    label_ids = [
+        s["label_id"] for s in ctx.selected_labels or [] if s.get("label_id")
+    ]
+    return {
+        "view": ctx.view,
+        "sample_ids": list(ctx.selected) if ctx.selected else None,
+        "label_ids": label_ids or None,
+    }
+
+
 def view_fingerprint(run, state, view):
     """Identifies what a review table was computed for: the run, the review
     state and the view's stages (filters and selections included)."""
@@ -319,7 +497,7 @@ def review_data(
     state,
     label_ids=None,
     confidence=None,
-    class_filter=None,
+    classes=None,
     bounds=None,
 ):
     """The review tab's figures for the labels of one state in a view.
@@ -331,7 +509,7 @@ def review_data(
         state: ``in_review`` or ``promoted``
         label_ids (None): the selected labels, if any (already in ``view``)
         confidence (None): the panel's confidence filter
-        class_filter (None): the panel's class filter
+        classes (None): the panel's checked classes
         bounds (None): the run's confidence bounds
 
     Returns:
@@ -342,9 +520,16 @@ def review_data(
         "state": state,
         "confidence": confidence or {"min": None, "max": None},
         "confidence_bounds": bounds or {"min": 0.0, "max": 1.0},
-        "class_filter": class_filter,
+        "classes": list(classes or []),
         "selected_labels": len(label_ids or []),
+        "patches": isinstance(view, fop.PatchesView),
         "count": stats["count"],
         "total": stats["total"],
         "rows": stats["classes"],
+        # what "Approve" does: every promoted label, whatever is in view
+        "approval": (
+            approval_preview(dataset, run.key)
+            if state == ReviewState.PROMOTED
+            else None
+        ),
     }

@@ -5,7 +5,13 @@ functions exported here.
 """
 
 from .approval import approve_run
-from .datasets import load_dataset, validate_confidence_range
+from .datasets import (
+    all_samples,
+    image_slices,
+    load_dataset,
+    media_error,
+    validate_confidence_range,
+)
 from .deletion import clean_orphans, delete_run
 from .errors import AutolabelError
 from .generation import (
@@ -24,6 +30,7 @@ from .review import approval_view, promote_labels, review_view, undo_labels
 from .selection import filtered_review_view
 from .runs import Run, RunKind, RunStatus, get_run, list_runs, rename_run
 from .stats import label_stats
+from .summary import approval_preview, approved_summary, run_numbers
 
 __all__ = [
     "AutolabelError",
@@ -32,9 +39,12 @@ __all__ = [
     "Run",
     "RunKind",
     "RunStatus",
+    "all_samples",
     "analyzable_fields",
+    "approval_preview",
     "approval_view",
     "approve_run",
+    "approved_summary",
     "cancel_run",
     "clean_orphans",
     "default_mask_dir",
@@ -42,16 +52,19 @@ __all__ = [
     "filtered_review_view",
     "generate",
     "get_run",
+    "image_slices",
     "import_labels",
     "label_stats",
     "list_runs",
     "load_dataset",
+    "media_error",
     "promote_labels",
     "refresh_run",
     "refresh_runs",
     "rename_run",
     "resume_run",
     "run_log",
+    "run_numbers",
     "review_view",
     "skip_run",
     "undo_labels",

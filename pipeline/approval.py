@@ -11,6 +11,7 @@ import datetime
 
 import fiftyone.core.fields as fof
 
+from .datasets import all_samples
 from .errors import AutolabelError
 from .masks import delete_unreferenced_masks
 from .claims import EPOCH_ATTR, release_fields
@@ -31,6 +32,7 @@ from .labels import (
     list_field,
 )
 from .review import check_reviewable, require_staging_field
+from .summary import approval_preview
 
 #: provenance attributes written on every approved label
 PROVENANCE_ATTRS = {
@@ -94,6 +96,19 @@ def _declare_label_field(dataset, run):
         )
 
     return run
+
+
+def _record_summary(dataset, run):
+    # before any write: once approval has started no label changes state,
+    # so the preview is exactly what the next steps write and discard
+    if run.config.get("approval_summary") or run.config.get(
+        "approval_labels_written"
+    ):
+        return run
+
+    return update_run(
+        dataset, run.key, approval_summary=approval_preview(dataset, run.key)
+    )
 
 
 def _approved_label(run, label, approved_at):
@@ -167,7 +182,8 @@ def _write_labels(dataset, run):
         ],
     )
     dataset._reload_docs(hard=True)
-    approved = dataset.count(
+    # every slice's labels, not the active slice's only
+    approved = all_samples(dataset, run.config.get("slices")).count(
         labels_path(run.label_field, run.label_type) + ".label"
     )
     return update_run(
@@ -209,6 +225,7 @@ def _finish(dataset, run):
 APPROVAL_STEPS = [
     _start,
     _declare_label_field,
+    _record_summary,
     _write_labels,
     _delete_staged,
     _delete_unapproved_masks,

@@ -20,6 +20,7 @@ from .labels import (
     list_field,
 )
 from .locks import review_lock
+from .history import record_review
 from .runs import RunStatus, get_run
 from .selection import Selection, _labels_in_state
 
@@ -277,7 +278,7 @@ def promote_labels(
         label_ids=label_ids,
     )
     return _locked_set_review_state(
-        selection, ReviewState.PROMOTED, progress=progress
+        selection, ReviewState.PROMOTED, progress=progress, action="promote"
     )
 
 
@@ -289,6 +290,8 @@ def undo_labels(
     progress=None,
     sample_ids=None,
     label_ids=None,
+    min_confidence=None,
+    max_confidence=None,
 ):
     """Sends promoted labels of a run back to review.
 
@@ -302,6 +305,8 @@ def undo_labels(
         sample_ids (None): only labels on these samples; with a patches
             view, only these patches (a patch's id is its label's id)
         label_ids (None): only these labels
+        min_confidence (None): only labels with at least this confidence
+        max_confidence (None): only labels with at most this confidence
 
     Returns:
         the number of labels sent back to review
@@ -317,25 +322,32 @@ def undo_labels(
         run,
         view,
         ReviewState.PROMOTED,
+        min_confidence=min_confidence,
+        max_confidence=max_confidence,
         classes=classes,
         sample_ids=sample_ids,
         label_ids=label_ids,
     )
     return _locked_set_review_state(
-        selection, ReviewState.IN_REVIEW, progress=progress
+        selection, ReviewState.IN_REVIEW, progress=progress, action="undo"
     )
 
 
-def _locked_set_review_state(selection, to_state, progress=None):
+def _locked_set_review_state(selection, to_state, progress=None, action=None):
     """:func:`_set_review_state` under the run's review lock, with the run
     read again and checked once the lock is held: of concurrent review
-    writes each sees the others' results, and the count is exact."""
+    writes each sees the others' results, and the count is exact. The
+    action joins the run's review history."""
     dataset = selection.dataset
     with review_lock(dataset, selection.run.key):
         run = get_run(dataset, selection.run.key)
         check_reviewable(run)
         selection.run = run
-        return _set_review_state(selection, to_state, progress=progress)
+        count = _set_review_state(selection, to_state, progress=progress)
+        if count and action:
+            record_review(selection, action, count)
+
+        return count
 
 
 def review_view(dataset, run_key_or_name):

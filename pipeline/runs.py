@@ -63,7 +63,8 @@ RUN_KEYS = {
     "epoch": "the epoch of its claim of the staging field",
     "min_confidence": "the minimum confidence, or None",
     "mask_dir": "where mask PNGs are written, or None",
-    "target": "all / a serialized view / ids",
+    "target": "all / a serialized view (and its group slice) / ids",
+    "slices": "the image slices of a grouped dataset it labels, or None",
     "workers": "the number of shards",
     "counts": "labels, classes, processed, failed, target, approved, ...",
     "failures": "up to 100 failed samples with their reasons",
@@ -81,6 +82,9 @@ RUN_KEYS = {
     "approval_started_at": "ISO time approval started",
     "approval_labels_written": "whether approval wrote the label field",
     "approved_at": "ISO time of approval",
+    "review_history": "the last 1000 promotes and undos (time, counts, filters)",
+    "approval_summary": "what approval wrote and discarded, per class",
+    "classes_seen": "the classes its workers staged so far",
 }
 
 

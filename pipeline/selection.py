@@ -12,7 +12,9 @@ from fiftyone import ViewField as F
 import fiftyone.core.patches as fop
 
 from .datasets import (
+    all_samples,
     resolve_view,
+    shows_all_samples,
     to_object_ids,
     validate_confidence_range,
     validate_sample_ids,
@@ -93,13 +95,15 @@ class Selection:
                 source = view._source_collection.view()
                 view = resolve_view(dataset, source)
 
-        self.view = None if view is dataset or not view._stages else view
+        # (a view of a grouped dataset shows its active slice: with no
+        # stages it is still a view; the dataset is every slice)
+        self.view = None if shows_all_samples(dataset, view) else view
         self.dataset = dataset
         self.run = run
         self.state = state
         self.classes = list(classes) if classes else None
         if self.classes is not None:
-            _check_classes(dataset, run, self.classes)
+            check_classes(dataset, run, self.classes)
 
         self.sample_ids = (
             None
@@ -150,7 +154,12 @@ class Selection:
         """The selection as a FiftyOne view whose staging field holds only
         the selected labels (not for a selection of :attr:`patches`: see
         :meth:`ids_pipeline`)."""
-        view = self.view if self.view is not None else self.dataset.view()
+        view = self.view
+        if view is None:
+            view = all_samples(
+                self.dataset, self.run.config.get("slices")
+            ).view()
+
         if self.sample_ids is not None:
             view = view.select(self.sample_ids)
 
@@ -341,9 +350,20 @@ def run_classes(dataset, run):
     )
 
 
-def _check_classes(dataset, run, classes, shown=30):
-    """Raises AutolabelError naming the run's classes if some of ``classes``
-    are not among them: a misspelt class would select nothing."""
+def check_classes(dataset, run, classes, shown=30):
+    """Checks that classes are classes of a run: a misspelt class would
+    select nothing.
+
+    Args:
+        dataset: a :class:`fiftyone.core.dataset.Dataset`
+        run: a :class:`autolabel.pipeline.runs.Run`
+        classes: a list of class names
+        shown (30): how many of the run's classes the error lists
+
+    Raises:
+        AutolabelError: naming the run's classes, if some of ``classes``
+            are not among them
+    """
     known = run_classes(dataset, run)
     known_set = set(known)
     unknown = [c for c in classes if c not in known_set]
@@ -372,7 +392,8 @@ def _same_stages(a, b):
 
 def _labels_in_state(dataset, run_key_or_name, state):
     run = get_run(dataset, run_key_or_name)
-    return dataset.filter_labels(
+    # of a grouped dataset, the samples of every slice of the run
+    return all_samples(dataset, run.config.get("slices")).filter_labels(
         run.staging_field, F(REVIEW_STATE_ATTR) == state
     )
 
@@ -388,7 +409,8 @@ def filtered_review_view(
     """The samples of a run with labels in a review state, showing only
     those labels that pass a confidence range and a class filter: the view
     the panel shows. :func:`promote_labels` and :func:`undo_labels` given
-    this view and the same filters update the labels in place.
+    this view and the same filters update the labels in place. Of a grouped
+    dataset, the view is flattened: the samples of every slice of the run.
 
     As everywhere in autolabel, a confidence range never matches a label
     without a confidence.

@@ -164,10 +164,22 @@ class StagedWriter:
             }
             self.failures.extend(failures[:MAX_RECORDED_FAILURES])
 
+        # the card of a Generating run counts its classes as they appear
+        classes = sorted(
+            {
+                d["label"]
+                for _, value, _ in ops
+                for d in value.get("detections", [value])
+                if d.get("label") is not None
+            }
+        )
         update_run_record(
             self.dataset,
             self.run.key,
             set={"heartbeat_at": now_iso()},
+            add_to_set=(
+                {"classes_seen": {"$each": classes}} if classes else None
+            ),
             inc={
                 "counts.processed": processed,
                 "counts.failed": len(failures),

@@ -29,6 +29,8 @@ class PanelSession:
         self.selected = []
         self.selected_labels = []
         self.notifications = []
+        self.active_fields = []
+        self.reloads = 0
         self.user = None
         self.call("on_load")
 
@@ -53,6 +55,7 @@ class PanelSession:
                 filters=self.filters,
                 selected=list(self.selected),
                 selected_labels=list(self.selected_labels),
+                active_fields=list(self.active_fields),
                 params=dict(
                     params,
                     panel_id="panel-1",
@@ -78,6 +81,12 @@ class PanelSession:
                 self.view = p.get("view") or []
             elif name == "notify":
                 self.notifications.append(p.get("message"))
+            elif name == "set_active_fields":
+                self.active_fields = list(p.get("fields") or [])
+            elif name == "clear_active_fields":
+                self.active_fields = []
+            elif name == "reload_samples":
+                self.reloads += 1
 
         # as the App does once a view the panel set is shown
         if "set_view" in names and _view is None:

@@ -191,6 +191,14 @@ def test_review_flow(capsys, dataset, tmp_path):
     dataset.reload()
     assert dataset.count("predictions_verified.detections") == expected - n_cat
 
+    # `autolabel runs` reports the numbers the panel's card shows
+    generated = dataset.count("predictions.detections")
+    code, out, _ = run_cli(capsys, "runs", dataset.name)
+    line = next(l for l in out.splitlines() if "renamed" in l)
+    assert "approved=%d" % (expected - n_cat) in line
+    assert "discarded=%d" % (generated - expected + n_cat) in line
+    assert "generated=%d" % generated in line
+
     code, out, _ = run_cli(capsys, "delete", dataset.name, "renamed", "--yes")
     assert code == 0
     dataset.reload()

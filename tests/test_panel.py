@@ -120,20 +120,20 @@ def test_review_counts_follow_filters_and_promote_takes_exactly_them(dataset):
 
     # clicking a row shows only that class; "x of y" per class
     label = review["rows"][0]["label"]
-    session.call("set_class_filter", label=label)
+    session.call("set_classes", classes=[label])
     assert [
         r["label"] for r in session.data["review"]["rows"] if r["count"]
     ] == [label]
-    session.call("set_class_filter", label=None)
+    session.call("set_classes", classes=[])
     assert session.data["review"]["count"] == in_range
 
     # the App's on_change_view for the class filter answers after the click
     # that cleared it: the stale answer must not bring the filter back
-    session.call("set_class_filter", label=label)
+    session.call("set_classes", classes=[label])
     stale_state, stale_view = dict(session.state), session.view
-    session.call("set_class_filter", label=None)
+    session.call("set_classes", classes=[])
     session.call("on_change_view", _state=stale_state, _view=stale_view)
-    assert session.data["review"]["class_filter"] is None
+    assert session.data["review"]["classes"] == []
     assert session.data["review"]["count"] == in_range
 
     # select two samples: the counts and promote follow the selection
@@ -381,7 +381,7 @@ def test_promote_takes_the_range_and_class_shown(dataset, sidebar):
     run = open_analyzed(session)
     session.call("set_confidence", min=None, max=0.8)
     label = session.data["review"]["rows"][0]["label"]
-    session.call("set_class_filter", label=label)
+    session.call("set_classes", classes=[label])
     if sidebar:
         path = run["staging_field"] + ".detections.confidence"
         session.filters = {

@@ -1,0 +1,140 @@
+"""What a run amounts to, in the numbers a reviewer checks: the labels it
+generated, promoted, approved and discarded, what an approval will write
+before it does, and what it wrote after. The CLI and the panel both report
+these."""
+
+from .labels import REVIEW_STATE_ATTR, ReviewState, list_field
+from .runs import RunStatus, get_run
+from .stats import label_stats
+
+
+def _samples_with_promoted(dataset, run):
+    """How many samples hold at least one promoted label of the run (every
+    sample of the dataset, group slices included)."""
+    if list_field(run.label_type):
+        path = run.staging_field + ".detections." + REVIEW_STATE_ATTR
+    else:
+        path = run.staging_field + "." + REVIEW_STATE_ATTR
+
+    return dataset._sample_collection.count_documents(
+        {path: ReviewState.PROMOTED}
+    )
+
+
+def approval_preview(dataset, run_key_or_name):
+    """What approving a run In Review will do, right now: ``approve_run``
+    approves every promoted label of the run and discards every label still
+    in review.
+
+    Args:
+        dataset: a :class:`fiftyone.core.dataset.Dataset`
+        run_key_or_name: a run key or name
+
+    Returns:
+        a dict ``{"field", "approved", "samples", "discarded", "classes":
+        [{"label", "approved", "discarded"}]}``: the label field written,
+        the labels approved, the samples that get labels, the labels
+        discarded, and the same per class (largest first)
+
+    Raises:
+        AutolabelError: if the run does not exist or its staging field is
+            gone
+    """
+    run = get_run(dataset, run_key_or_name)
+    stats = label_stats(dataset, run.key)
+    promoted = {
+        c["label"]: c["total"] for c in stats[ReviewState.PROMOTED]["classes"]
+    }
+    in_review = {
+        c["label"]: c["total"] for c in stats[ReviewState.IN_REVIEW]["classes"]
+    }
+    classes = [
+        {
+            "label": label,
+            "approved": promoted.get(label, 0),
+            "discarded": in_review.get(label, 0),
+        }
+        for label in sorted(
+            set(promoted) | set(in_review),
+            key=lambda l: (-promoted.get(l, 0), -in_review.get(l, 0), l),
+        )
+    ]
+    return {
+        "field": run.label_field,
+        "approved": stats[ReviewState.PROMOTED]["total"],
+        "samples": _samples_with_promoted(dataset, run),
+        "discarded": stats[ReviewState.IN_REVIEW]["total"],
+        "classes": classes,
+    }
+
+
+def run_numbers(dataset, run):
+    """A run's label counts as every surface reports them.
+
+    Args:
+        dataset: a :class:`fiftyone.core.dataset.Dataset`
+        run: a :class:`autolabel.pipeline.Run`
+
+    Returns:
+        a dict ``{"classes", "generated", "in_review", "promoted",
+        "approved", "discarded"}``: ``classes`` and ``generated`` the
+        classes and labels the run staged (so far, while Generating);
+        ``in_review`` / ``promoted`` now (In Review only); ``approved`` /
+        ``discarded`` once Approved; None where a number does not apply to
+        the run's status
+    """
+    counts = run.config.get("counts") or {}
+    classes = counts.get("classes")
+    if run.status == RunStatus.GENERATING or not classes:
+        # counted as the workers stage them
+        classes = len(run.config.get("classes_seen") or []) or classes or 0
+
+    numbers = {
+        "classes": classes,
+        "generated": counts.get("labels", 0),
+        "in_review": None,
+        "promoted": None,
+        "approved": None,
+        "discarded": None,
+    }
+    if run.status == RunStatus.APPROVED:
+        summary = run.config.get("approval_summary") or {}
+        numbers["approved"] = counts.get("approved", summary.get("approved"))
+        numbers["discarded"] = summary.get("discarded")
+        return numbers
+
+    if run.status == RunStatus.IN_REVIEW and dataset.has_field(
+        run.staging_field
+    ):
+        stats = label_stats(dataset, run.key)
+        numbers["in_review"] = stats[ReviewState.IN_REVIEW]["total"]
+        numbers["promoted"] = stats[ReviewState.PROMOTED]["total"]
+
+    return numbers
+
+
+def approved_summary(run):
+    """The record of an Approved run's review, as its panel page shows it.
+
+    Args:
+        run: an Approved :class:`autolabel.pipeline.Run`
+
+    Returns:
+        a dict ``{"field", "approved", "samples", "discarded",
+        "generated", "classes", "approved_at", "history"}``: the approval's
+        figures (``classes`` per class), when, and the run's review history
+        (promotes and undos with their classes and confidence ranges,
+        oldest first)
+    """
+    counts = run.config.get("counts") or {}
+    summary = run.config.get("approval_summary") or {}
+    return {
+        "field": run.label_field,
+        "approved": counts.get("approved", summary.get("approved")),
+        "samples": summary.get("samples"),
+        "discarded": summary.get("discarded"),
+        "generated": counts.get("labels"),
+        "classes": summary.get("classes") or [],
+        "approved_at": run.config.get("approved_at"),
+        "history": list(run.config.get("review_history") or []),
+    }

@@ -1,0 +1,291 @@
+"""The review the Verified Auto-Labeling guide teaches, through the panel's
+events (``panel_session.PanelSession``, FiftyOne's own execution context):
+patches views of the staging field, several classes at once, the approval
+tab's filters with Undo N, the approve dialog's numbers, an Approved run's
+summary, cancel and the log, the analyze page's output field, checks as the
+user types, the configure page following the selection, and the grid
+drawing only the run's labels. The same flows in a browser are in
+``test_panel_browser.py``."""
+
+import pytest
+
+import fiftyone.server.view as fosv
+from fiftyone import ViewField as F
+
+import autolabel.pipeline as P
+from helpers import make_rng, random_samples
+from panel_session import PanelSession
+
+
+@pytest.fixture
+def dataset(make_dataset):
+    samples, _ = random_samples(make_rng(11), 40, "Detections")
+    return make_dataset(samples)
+
+
+def open_analyzed(session, name="analyzed", **params):
+    session.call("show_analyze")
+    session.call("analyze_labels", field="predictions", name=name, **params)
+    assert session.data["error"] is None, session.data["error"]
+    return P.get_run(session.dataset, session.data["run"]["key"])
+
+
+def staged(dataset, run, state=None):
+    """``{label id: (label, confidence, review_state)}`` of a run."""
+    out = {}
+    for dets in dataset.values(run.staging_field):
+        for d in (dets.detections if dets else []):
+            if state is None or d.review_state == state:
+                out[d.id] = (d.label, d.confidence, d.review_state)
+
+    return out
+
+
+def app_view(session):
+    """The view the App shows, as the panel session holds it."""
+    return fosv.get_view(session.dataset.name, stages=session.view)
+
+
+def test_patches_view_of_the_staging_field_promotes_exactly_the_selected_patches(
+    dataset,
+):
+    session = PanelSession(dataset)
+    run = open_analyzed(session)
+    in_review = len(staged(dataset, run))
+
+    # the grid's Patches > Labels > the run's field, from the panel's view
+    patches = app_view(session).to_patches(run.staging_field)
+    session.view = patches._serialize()
+    session.call("on_change_view")
+    assert session.data["view_error"] is None
+    assert session.data["page"] == "run"
+    review = session.data["review"]
+    assert review["patches"] is True
+    assert review["count"] == review["total"] == in_review
+
+    # three selected patches: a patch's id is its label's id
+    chosen = patches.values("id")[:3]
+    session.selected = chosen
+    session.call("on_change_selected")
+    assert session.data["review"]["count"] == 3
+    session.call("promote")
+    assert session.data["error"] is None, session.data["error"]
+    assert session.notifications[-1] == "3 labels added for approval"
+    assert set(staged(dataset, run, "promoted")) == set(chosen)
+    assert session.reloads >= 1  # the grid reloads after the promote
+
+    # a filter set in the panel keeps the grid in patches
+    session.selected = []
+    session.call("set_confidence", min=0.5, max=None)
+    view = app_view(session)
+    assert view._is_patches and view.patches_field == run.staging_field
+    want = sum(
+        1
+        for label, conf, state in staged(dataset, run).values()
+        if state == "in_review" and conf is not None and conf >= 0.5
+    )
+    assert session.data["review"]["count"] == want
+
+
+def test_a_view_the_panel_cannot_use_shows_a_message_and_the_panel_keeps_working(
+    dataset,
+):
+    session = PanelSession(dataset)
+    run = open_analyzed(session)
+    before = staged(dataset, run)
+
+    # patches of another field: a one-line message, no exception to the App
+    session.view = dataset.to_patches("predictions")._serialize()
+    session.call("on_change_view")
+    message = session.data["view_error"]
+    assert message and "\n" not in message
+    assert run.staging_field in message
+    session.call("promote")
+    assert session.data["error"] and "\n" not in session.data["error"]
+    assert staged(dataset, run) == before
+
+    # back to a view of the samples: the panel works again
+    session.view = []
+    session.call("on_change_view")
+    assert session.data["view_error"] is None
+    assert session.data["review"]["total"] == len(before)
+    session.call("set_confidence", min=0.9, max=None)
+    assert session.data["error"] is None
+
+
+def test_two_checked_classes_are_filtered_and_promoted_together(dataset):
+    session = PanelSession(dataset)
+    run = open_analyzed(session)
+    rows = session.data["review"]["rows"]
+    a, b = rows[0]["label"], rows[1]["label"]
+    session.call("set_classes", classes=[a, b])
+    review = session.data["review"]
+    assert review["classes"] == [a, b]
+    want = {
+        i for i, (label, _, _) in staged(dataset, run).items() if label in (a, b)
+    }
+    assert review["count"] == len(want)
+    assert {r["label"] for r in review["rows"] if r["count"]} == {a, b}
+
+    session.call("promote")
+    assert set(staged(dataset, run, "promoted")) == want
+
+    # an unknown class is refused in one line and changes nothing
+    session.call("set_classes", classes=[a, "no such class"])
+    assert "no such class" in session.data["error"]
+    assert session.state["classes"] == [a, b]
+
+
+def test_approval_tab_filter_undo_n_dialog_numbers_and_approved_summary(
+    dataset,
+):
+    session = PanelSession(dataset)
+    run = open_analyzed(session)
+    session.call("promote")
+    total = len(staged(dataset, run, "promoted"))
+    session.call("set_tab", tab="approval")
+    session.call("set_confidence", min=0.8, max=None)
+    review = session.data["review"]
+    high = {
+        i
+        for i, (_, conf, _) in staged(dataset, run, "promoted").items()
+        if conf is not None and conf >= 0.8
+    }
+    assert 0 < len(high) < total
+    assert review["count"] == len(high)
+
+    # Undo acts on the labels in view: exactly those counted
+    session.call("undo", label=None)
+    assert session.notifications[-1] == "%d labels sent back to review" % len(
+        high
+    )
+    promoted = staged(dataset, run, "promoted")
+    assert not set(promoted) & high and len(promoted) == total - len(high)
+
+    # Approve approves every promoted label, whatever the filter shows
+    approval = session.data["review"]["approval"]
+    samples = len(
+        dataset.filter_labels(
+            run.staging_field, F("review_state") == "promoted"
+        )
+    )
+    assert approval["approved"] == len(promoted)
+    assert approval["samples"] == samples
+    assert approval["discarded"] == len(staged(dataset, run, "in_review"))
+    assert approval["field"] == run.label_field
+    assert sum(c["approved"] for c in approval["classes"]) == len(promoted)
+
+    session.call("approve")
+    card = session.card("analyzed")
+    assert card["status"] == "Approved"
+    assert "open" in card["actions"]
+    assert card["numbers"]["approved"] == len(promoted)
+    assert card["numbers"]["discarded"] == approval["discarded"]
+    assert card["numbers"]["generated"] == total
+
+    # an Approved run opens to its read-only summary, with its history
+    session.call("open_run", key=run.key)
+    assert session.data["page"] == "summary"
+    summary = session.data["summary"]
+    assert summary["approved"] == len(promoted)
+    assert summary["samples"] == samples
+    assert summary["discarded"] == approval["discarded"]
+    assert summary["classes"] == approval["classes"]
+    actions = [(h["action"], h["count"], h["min_confidence"]) for h in summary["history"]]
+    assert actions == [("promote", total, None), ("undo", len(high), 0.8)]
+    assert session.view == []
+
+
+def test_cancel_from_the_card_then_the_log(dataset, tiny_models):
+    session = PanelSession(dataset)
+    # queued with no launcher running: Generating until cancelled
+    run = P.generate(
+        dataset,
+        task="detection",
+        model="yolo11n",
+        label_field="cancelled_det",
+        name="to cancel",
+        delegate=True,
+    )
+    session.call("refresh")
+    card = session.card("to cancel")
+    assert card["status"] == "Generating"
+    assert "cancel" in card["actions"] and "delete" not in card["actions"]
+
+    session.call("cancel_run", key=run.key)
+    card = session.card("to cancel")
+    assert card["status"] == "Error" and card["error"] == "cancelled"
+    assert {"resume", "skip", "delete", "log"} <= set(card["actions"])
+
+    session.call("show_log", key=run.key)
+    assert session.data["page"] == "log"
+    kinds = [e["kind"] for e in session.data["log"]["events"]]
+    assert P.EventKind.CANCELLED in kinds
+    assert kinds.index(P.EventKind.CANCELLED) < kinds.index(
+        P.EventKind.QUEUED
+    ), "the log is newest first"
+
+
+def test_analyze_names_its_output_field_and_names_are_checked_as_typed(
+    dataset,
+):
+    session = PanelSession(dataset)
+    session.call("show_analyze")
+    session.call("validate_label_field", label_field="predictions")
+    assert "predictions" in session.data["label_field_error"]
+    session.call("validate_label_field", label_field="checked")
+    assert session.data["label_field_error"] is None
+
+    run = open_analyzed(session, name="mine", label_field="checked")
+    assert run.label_field == "checked"
+
+    session.call("show_home")
+    session.call("show_configure")
+    session.call("validate_run_name", name="mine")
+    assert "mine" in session.data["run_name_error"]
+    session.call("validate_run_name", name="another")
+    assert session.data["run_name_error"] is None
+    session.call("validate_run_name", name="")
+    assert session.data["run_name_error"] is None
+
+
+def test_configure_follows_the_selection_and_back_keeps_it(dataset):
+    session = PanelSession(dataset)
+    session.call("show_configure")
+    assert session.data["context"]["counts"]["selected"] == 0
+    session.selected = dataset.values("id")[:4]
+    session.call("on_change_selected")
+    assert session.data["context"]["counts"]["selected"] == 4
+    names = session.call("show_home")
+    assert "set_view" not in names and "clear_selected_samples" not in names
+    assert session.data["page"] == "home"
+
+
+def test_only_the_runs_labels_are_drawn_while_reviewing(dataset):
+    session = PanelSession(dataset)
+    session.active_fields = ["predictions"]
+    run = open_analyzed(session)
+    assert session.active_fields == [run.staging_field]
+    session.call("set_tab", tab="approval")
+    assert session.active_fields == [run.staging_field]
+    session.call("show_home")
+    assert session.active_fields == ["predictions"]
+
+
+def test_models_without_weights_say_why_and_how_to_fetch_them(dataset):
+    session = PanelSession(dataset)
+    session.call("show_configure")
+    cards = [
+        m
+        for choice in session.data["model_choices"]
+        for m in choice["labelers"] + choice["segmenters"]
+    ]
+    missing = [m for m in cards if m["weights"] == "missing"]
+    present = [m for m in cards if m["weights"] == "present"]
+    assert missing, "every model has weights here"
+    for m in missing:
+        assert m["unavailable"] and "\n" not in m["unavailable"]
+        if not m["custom"]:
+            assert "autolabel models download %s" % m["name"] in m["unavailable"]
+
+    assert all(m["unavailable"] is None for m in present)
