@@ -73,6 +73,7 @@ def _action(method):
             # the component shows it next to the control that sent it
             ctx.panel.set_data("error", str(e))
             ctx.panel.set_data("error_source", method.__name__)
+            ctx.panel.set_data("error_key", ctx.params.get("key"))
             self._load_home(ctx, keep_page=True)
 
     return wrapper
@@ -499,9 +500,23 @@ class AutoLabelingPanel(foo.Panel):
             ctx.ops.clear_active_fields()
 
     def _after_review_write(self, ctx):
-        """After a promote or undo: the grid reloads its samples (the moved
-        labels leave the tab's view) and the table is counted again."""
-        ctx.ops.reload_samples()
+        """After a promote or undo the moved labels leave the tab's view:
+        the selection they were chosen by is cleared, the grid shows the
+        view again (patches are made anew: a patches view is a snapshot of
+        its labels) and the table is counted again."""
+        if ctx.selected:
+            ctx.ops.clear_selected_samples()
+
+        if ctx.selected_labels:
+            ctx.ops.clear_selected_labels()
+
+        run = self._open_run(ctx)
+        if panel_data.patches_of_staging(ctx.view, run):
+            self._apply_review_view(ctx, run=run, selected=False)
+            return
+
+        # the App redraws the grid of an unchanged view only when it reloads
+        ctx.ops.reload_dataset()
         self._reload_review(ctx, force=True)
 
     def _set_page(self, ctx, page):
@@ -561,9 +576,10 @@ class AutoLabelingPanel(foo.Panel):
         self._show_only(ctx, run)
         self._apply_review_view(ctx, run=run)
 
-    def _apply_review_view(self, ctx, run=None):
+    def _apply_review_view(self, ctx, run=None, selected=True):
         """Sets the App's view to the open run's labels of the open tab,
-        within the panel's confidence range and class filter."""
+        within the panel's confidence range and class filter (and the App's
+        selection, unless ``selected`` is False: it was just cleared)."""
         run = run or self._open_run(ctx)
         patches = panel_data.patches_of_staging(ctx.view, run)
         view = panel_data.review_view_of(
@@ -583,7 +599,9 @@ class AutoLabelingPanel(foo.Panel):
         ctx.panel.set_state("view_seq", seq)
         ctx.store(STORE_NAME).set(_seq_key(ctx), seq, ttl=_STORE_TTL)
         ctx.ops.set_view(view)
-        view, label_ids = panel_data.review_target(ctx, stages_view=view)
+        view, label_ids = panel_data.review_target(
+            ctx, stages_view=view, selected=selected
+        )
         self._write_review(ctx, run, view, label_ids=label_ids)
 
     @_view_event

@@ -420,7 +420,7 @@ def patches_of_staging(view, run):
     )
 
 
-def review_target(ctx, stages_view=None):
+def review_target(ctx, stages_view=None, selected=True):
     """The labels the user is looking at: the App's view (sidebar filters
     included) narrowed to the selected samples and labels, if any.
 
@@ -429,6 +429,8 @@ def review_target(ctx, stages_view=None):
         stages_view (None): a view whose stages replace the App's (one the
             panel is about to show); the App's filters and selections still
             apply
+        selected (True): whether the App's selections apply (False: the
+            panel has just cleared them)
 
     Returns:
         a ``(view, label_ids)`` tuple; ``label_ids`` is None without a label
@@ -444,6 +446,9 @@ def review_target(ctx, stages_view=None):
             extended_stages=ctx.request_params.get("extended"),
             reload=False,
         )
+
+    if not selected:
+        return view, None
 
     if ctx.selected:
         view = view.select(ctx.selected)

@@ -94,3 +94,94 @@ def image_dir(tmp_path_factory):
     (root / "empty.jpg").write_bytes(b"")
     (root / "text.jpg").write_text("not an image")
     return root
+
+
+# ------------------------------------------------ the browser tests' services
+
+
+@pytest.fixture(scope="session")
+def app_server():
+    """A real App server on the session's database."""
+    import browser as B
+
+    server = B.AppServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def launcher():
+    """A real ``fiftyone delegated launch`` on the session's database."""
+    import browser as B
+
+    launcher = B.Launcher()
+    launcher.start()
+    yield launcher
+    launcher.stop()
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    """Debian's Chromium driven by Playwright."""
+    import browser as B
+
+    playwright_sync = pytest.importorskip(
+        "playwright.sync_api", reason="playwright is not installed"
+    )
+    with playwright_sync.sync_playwright() as p:
+        browser = B.launch_browser(p)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(chromium, request):
+    """A fresh browser context and page; a failed test saves its screen."""
+    import browser as B
+    from panel_page import UI_TIMEOUT
+
+    context = chromium.new_context(viewport=B.VIEWPORT)
+    context.set_default_timeout(UI_TIMEOUT)
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.errors = errors
+    failed_before = request.session.testsfailed
+    yield page
+    # the call's report is counted before the teardown runs
+    if request.session.testsfailed > failed_before:
+        try:
+            B.screenshot(page, "FAILED-%s" % request.node.name)
+        except Exception:
+            pass
+
+    context.close()
+
+
+@pytest.fixture(scope="session")
+def tiny_yolo():
+    """A randomly initialised YOLO11n with COCO's classes, saved where the
+    loader looks for ``yolo11n`` (the session's model zoo directory, which
+    the App server and the launcher share)."""
+    TU.save_tiny_yolo("yolo11n", "detect")
+    return "yolo11n"
+
+
+@pytest.fixture(scope="session")
+def image_paths(tmp_path_factory):
+    root = tmp_path_factory.mktemp("browser-images")
+    paths = []
+    rng = np.random.default_rng(7)
+    for i in range(10):
+        h, w = int(rng.integers(160, 260)), int(rng.integers(160, 260))
+        path = str(root / ("img%02d.jpg" % i))
+        cv2.imwrite(path, TU.random_image(h, w, seed=100 + i))
+        paths.append(path)
+
+    return paths
+
+
+@pytest.fixture
+def image_dataset(make_dataset, image_paths):
+    return make_dataset(fo.Sample(filepath=p) for p in image_paths)

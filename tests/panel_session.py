@@ -85,8 +85,12 @@ class PanelSession:
                 self.active_fields = list(p.get("fields") or [])
             elif name == "clear_active_fields":
                 self.active_fields = []
-            elif name == "reload_samples":
+            elif name == "reload_dataset":
                 self.reloads += 1
+            elif name == "clear_selected_samples":
+                self.selected = []
+            elif name == "clear_selected_labels":
+                self.selected_labels = []
 
         # as the App does once a view the panel set is shown
         if "set_view" in names and _view is None:

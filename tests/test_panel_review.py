@@ -72,10 +72,12 @@ def test_patches_view_of_the_staging_field_promotes_exactly_the_selected_patches
     assert session.data["error"] is None, session.data["error"]
     assert session.notifications[-1] == "3 labels added for approval"
     assert set(staged(dataset, run, "promoted")) == set(chosen)
-    assert session.reloads >= 1  # the grid reloads after the promote
+    # the selection is spent, and the grid shows fresh patches: those left
+    assert session.selected == []
+    view = app_view(session)
+    assert view._is_patches and len(view) == in_review - 3
 
     # a filter set in the panel keeps the grid in patches
-    session.selected = []
     session.call("set_confidence", min=0.5, max=None)
     view = app_view(session)
     assert view._is_patches and view.patches_field == run.staging_field
@@ -154,8 +156,11 @@ def test_approval_tab_filter_undo_n_dialog_numbers_and_approved_summary(
     assert 0 < len(high) < total
     assert review["count"] == len(high)
 
-    # Undo acts on the labels in view: exactly those counted
+    # Undo acts on the labels in view: exactly those counted; the grid
+    # reloads (its view is unchanged, its samples are not)
+    reloads = session.reloads
     session.call("undo", label=None)
+    assert session.reloads == reloads + 1
     assert session.notifications[-1] == "%d labels sent back to review" % len(
         high
     )

@@ -6,7 +6,10 @@ import Analyze from "./Analyze";
 import Configure from "./Configure";
 import { usePanelMethods } from "./events";
 import Home from "./Home";
+import Log from "./Log";
 import RunReview from "./RunReview";
+import Summary from "./Summary";
+import { PLACED_ERRORS } from "./common";
 import { PanelData } from "./types";
 
 const REFRESH_MS = 2000;
@@ -52,20 +55,33 @@ export default function AutoLabelingView(props: {
       page = <Configure data={data} context={context} call={call} />;
       break;
     case "analyze":
-      page = <Analyze context={context} call={call} />;
+      page = <Analyze data={data} context={context} call={call} />;
       break;
     case "run":
       page = data.run ? (
         <RunReview data={data} context={context} run={data.run} call={call} />
       ) : null;
       break;
+    case "summary":
+      page = data.run && data.summary ? (
+        <Summary run={data.run} summary={data.summary} call={call} />
+      ) : null;
+      break;
+    case "log":
+      page = data.log ? <Log log={data.log} call={call} /> : null;
+      break;
     default:
-      page = <Home runs={runs} context={context} call={call} />;
+      page = <Home data={data} runs={runs} context={context} call={call} />;
   }
+  // errors of the page's own controls are shown next to them
+  const onCard = runs.some((run) => run.key === data.error_key);
+  const placed =
+    (data.page ?? "home") === "home" && !onCard ? [] : PLACED_ERRORS[data.page ?? "home"] ?? [];
+  const unplaced = data.error && !placed.includes(data.error_source ?? "");
 
   return (
     <Box sx={{ p: 2, height: "100%", overflow: "auto", boxSizing: "border-box" }}>
-      {data.error && (
+      {unplaced && (
         <Typography data-testid="al-error" color="error" sx={{ mb: 1.5 }}>
           {data.error}
         </Typography>

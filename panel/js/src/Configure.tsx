@@ -11,8 +11,8 @@ import {
   Stack,
   Typography,
 } from "@mui/material";
-import React, { useEffect, useRef, useState } from "react";
-import { Field, parseNumber } from "./common";
+import React, { useState } from "react";
+import { ErrorLine, Field, PLACED_ERRORS, parseNumber, useCheckAsTyped } from "./common";
 import { Call, Context, ModelCard, PanelData, Target } from "./types";
 
 const TASKS = [
@@ -32,8 +32,6 @@ const TARGETS: { value: Target; label: string }[] = [
   { value: "view", label: "Current view" },
   { value: "selected", label: "Selected samples" },
 ];
-
-const VALIDATE_DELAY_MS = 400;
 
 export default function Configure(props: { data: PanelData; context: Context; call: Call }) {
   const { data, context, call } = props;
@@ -91,18 +89,19 @@ export default function Configure(props: { data: PanelData; context: Context; ca
     ? parseClasses(classesText)
     : fixedClasses.filter((c) => vocabulary.includes(c));
 
-  // Label field: validated by the panel as the user types.
-  const validateTimer = useRef<ReturnType<typeof setTimeout>>();
-  useEffect(() => () => clearTimeout(validateTimer.current), []);
+  // Label field and run name: checked by the panel as the user types.
+  const checkLabelField = useCheckAsTyped(call, "validate_label_field", "label_field");
+  const checkRunName = useCheckAsTyped(call, "validate_run_name", "name");
   const onLabelField = (value: string) => {
     setLabelField(value);
-    clearTimeout(validateTimer.current);
-    validateTimer.current = setTimeout(
-      () => call("validate_label_field", { label_field: value.trim() }),
-      VALIDATE_DELAY_MS
-    );
+    checkLabelField(value);
+  };
+  const onRunName = (value: string) => {
+    setRunName(value);
+    checkRunName(value);
   };
   const labelFieldError = labelField.trim() ? data.label_field_error : null;
+  const runNameError = runName.trim() ? data.run_name_error : null;
 
   const minConfidence = parseNumber(confidenceText);
   const workerCount = parseNumber(workers);
@@ -111,10 +110,13 @@ export default function Configure(props: { data: PanelData; context: Context; ca
     (context.counts?.[target] ?? 0) === 0 && "a target with samples",
     existing && !field && "a Detections field",
     !existing && !model && "a model",
+    !existing && model?.unavailable,
     needsSeg && !segModel && "a segmentation model",
+    needsSeg && segModel?.unavailable,
     zeroShot && !existing && classes.length === 0 && "at least one class",
     !labelField.trim() && "a label field",
     labelFieldError && "a valid label field",
+    runNameError && "a run name not taken",
     (minConfidence === null || minConfidence < 0 || minConfidence > 1) &&
       "a minimum confidence between 0 and 1",
     isSeg && !maskDir.trim() && "a mask location",
@@ -293,7 +295,9 @@ export default function Configure(props: { data: PanelData; context: Context; ca
                 testId="al-run-name"
                 label="Run name (optional)"
                 value={runName}
-                onValue={setRunName}
+                onValue={onRunName}
+                error={Boolean(runNameError)}
+                helperText={runNameError || " "}
               />
               <Field
                 testId="al-workers"
@@ -309,15 +313,18 @@ export default function Configure(props: { data: PanelData; context: Context; ca
         )}
 
         {!context.read_only && (
-          <Stack direction="row" spacing={2} alignItems="center">
-            <Button data-testid="al-start" variant="contained" disabled={missing.length > 0} onClick={start}>
-              Start
-            </Button>
-            {missing.length > 0 && (
-              <Typography variant="body2" color="text.secondary">
-                Needs {missing[0]}
-              </Typography>
-            )}
+          <Stack spacing={1}>
+            <Stack direction="row" spacing={2} alignItems="center">
+              <Button data-testid="al-start" variant="contained" disabled={missing.length > 0} onClick={start}>
+                Start
+              </Button>
+              {missing.length > 0 && (
+                <Typography data-testid="al-start-reason" variant="body2" color="text.secondary">
+                  {missing[0].includes(":") ? missing[0] : `Needs ${missing[0]}`}
+                </Typography>
+              )}
+            </Stack>
+            <ErrorLine data={data} sources={PLACED_ERRORS.configure} />
           </Stack>
         )}
       </Stack>
@@ -354,7 +361,7 @@ function ModelDetails(props: { model: ModelCard }) {
       <Typography variant="body2">{model.description}</Typography>
       <Typography variant="body2" color="text.secondary" sx={{ mt: 0.5 }}>
         {[model.author, model.license].filter(Boolean).join(" · ")}
-        {model.url && (
+        {model.url && !model.custom && (
           <>
             {" · "}
             <Link href={model.url} target="_blank" rel="noopener noreferrer">
@@ -363,12 +370,22 @@ function ModelDetails(props: { model: ModelCard }) {
           </>
         )}
       </Typography>
+      {model.custom && model.url && (
+        <Typography
+          data-testid="al-model-path"
+          variant="body2"
+          color="text.secondary"
+          sx={{ mt: 0.5, fontFamily: "monospace", wordBreak: "break-all" }}
+        >
+          {model.url}
+        </Typography>
+      )}
       <Typography variant="body2" sx={{ mt: 0.5 }}>
         Speed {rating(model.speed)} · Performance {rating(model.performance)}
       </Typography>
-      {model.weights === "missing" && (
-        <Typography variant="body2" color="warning.main" sx={{ mt: 0.5 }}>
-          Weights not downloaded: run `autolabel models download {model.name}` first.
+      {model.unavailable && (
+        <Typography data-testid="al-model-unavailable" variant="body2" color="warning.main" sx={{ mt: 0.5 }}>
+          {model.unavailable}
         </Typography>
       )}
     </Paper>

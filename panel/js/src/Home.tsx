@@ -10,8 +10,8 @@ import {
   Typography,
 } from "@mui/material";
 import React, { useState } from "react";
-import { ConfirmDialog, plural } from "./common";
-import { Call, Context, RunCard, RunStatus } from "./types";
+import { ConfirmDialog, ErrorLine, PLACED_ERRORS, plural } from "./common";
+import { Call, Context, PanelData, RunCard, RunStatus } from "./types";
 
 const STATUS_COLORS: Record<RunStatus, "info" | "warning" | "success" | "error"> = {
   Generating: "info",
@@ -20,8 +20,13 @@ const STATUS_COLORS: Record<RunStatus, "info" | "warning" | "success" | "error">
   Error: "error",
 };
 
-export default function Home(props: { runs: RunCard[]; context: Context; call: Call }) {
-  const { runs, context, call } = props;
+export default function Home(props: {
+  data: PanelData;
+  runs: RunCard[];
+  context: Context;
+  call: Call;
+}) {
+  const { data, runs, context, call } = props;
   const [deleting, setDeleting] = useState<RunCard | null>(null);
   const editable = !context.read_only;
 
@@ -52,8 +57,8 @@ export default function Home(props: { runs: RunCard[]; context: Context; call: C
         {runs.map((run) => (
           <RunCardView
             key={run.key}
+            data={data}
             run={run}
-            editable={editable}
             call={call}
             onDelete={() => setDeleting(run)}
           />
@@ -72,16 +77,18 @@ export default function Home(props: { runs: RunCard[]; context: Context; call: C
 }
 
 function RunCardView(props: {
+  data: PanelData;
   run: RunCard;
-  editable: boolean;
   call: Call;
   onDelete: () => void;
 }) {
-  const { run, editable, call, onDelete } = props;
+  const { data, run, call, onDelete } = props;
   const [renaming, setRenaming] = useState(false);
-  const openable = run.status === "In Review";
+  const can = (action: string) => (run.actions ?? []).includes(action as never);
+  const openable = can("open");
   const open = () => openable && !renaming && call("open_run", { key: run.key, tab: "review" });
   const stop = (e: React.SyntheticEvent) => e.stopPropagation();
+  const numbers = run.numbers;
 
   return (
     <Paper
@@ -116,11 +123,15 @@ function RunCardView(props: {
         {[run.task?.replace(/_/g, " "), run.models?.join(" + ")].filter(Boolean).join(" · ")}
         {run.label_field ? ` → ${run.label_field}` : ""}
       </Typography>
-      <Typography variant="body2">
-        {plural(run.classes_count ?? 0, "class", "classes")} ·{" "}
-        {plural(run.labels_count ?? 0, "label")}
+      <Typography variant="body2" data-testid="al-card-numbers">
+        {plural(run.classes_count ?? 0, "class", "classes")} · {cardNumbers(run)}
         {run.created_at ? ` · ${formatDate(run.created_at)}` : ""}
       </Typography>
+      {numbers && numbers.approved !== null && numbers.discarded !== null && (
+        <Typography variant="body2" color="text.secondary">
+          {plural(numbers.generated, "label")} generated, {numbers.discarded} discarded
+        </Typography>
+      )}
 
       {run.status === "Generating" && <Progress run={run} />}
 
@@ -129,30 +140,51 @@ function RunCardView(props: {
           <Typography variant="body2" color="error" sx={{ wordBreak: "break-word" }}>
             {run.error || "The run failed."}
           </Typography>
-          {editable && (
+          {(can("resume") || can("skip")) && (
             <Stack direction="row" spacing={1} sx={{ mt: 1 }} onClick={stop}>
-              <Button data-testid="al-resume" size="small" variant="outlined" onClick={() => call("resume_run", { key: run.key })}>
-                Resume
-              </Button>
-              <Button data-testid="al-skip" size="small" onClick={() => call("skip_run", { key: run.key })}>
-                Skip and continue review
-              </Button>
+              {can("resume") && (
+                <Button data-testid="al-resume" size="small" variant="outlined" onClick={() => call("resume_run", { key: run.key })}>
+                  Resume
+                </Button>
+              )}
+              {can("skip") && (
+                <Button data-testid="al-skip" size="small" onClick={() => call("skip_run", { key: run.key })}>
+                  Skip and continue review
+                </Button>
+              )}
             </Stack>
           )}
         </Box>
       )}
 
-      {editable && !renaming && (
+      {!renaming && (
         <Stack direction="row" spacing={1} sx={{ mt: 1 }} onClick={stop}>
-          <Button data-testid="al-rename" size="small" onClick={() => setRenaming(true)}>
-            Rename
-          </Button>
-          {run.status !== "Generating" && (
+          {can("cancel") && (
+            <Button data-testid="al-cancel" size="small" variant="outlined" color="warning" onClick={() => call("cancel_run", { key: run.key })}>
+              Cancel
+            </Button>
+          )}
+          {can("log") && (
+            <Button data-testid="al-log" size="small" onClick={() => call("show_log", { key: run.key })}>
+              Log
+            </Button>
+          )}
+          {can("rename") && (
+            <Button data-testid="al-rename" size="small" onClick={() => setRenaming(true)}>
+              Rename
+            </Button>
+          )}
+          {can("delete") && (
             <Button data-testid="al-delete" size="small" color="error" onClick={onDelete}>
               Delete
             </Button>
           )}
         </Stack>
+      )}
+      {data.error_key === run.key && (
+        <Box onClick={stop} sx={{ mt: 1 }}>
+          <ErrorLine data={data} sources={PLACED_ERRORS.home} />
+        </Box>
       )}
     </Paper>
   );
@@ -217,7 +249,17 @@ function RenameField(props: { name: string; onDone: (name: string | null) => voi
   );
 }
 
-function formatDate(value: string): string {
+/** The card's label count for its status: staged so far, in review and promoted, or approved. */
+function cardNumbers(run: RunCard): string {
+  const n = run.numbers;
+  if (!n) return plural(run.labels_count ?? 0, "label");
+  if (n.approved !== null) return `${plural(n.approved, "label")} approved`;
+  if (n.promoted !== null && n.in_review !== null)
+    return `${plural(n.generated, "label")} · ${n.promoted} added for approval`;
+  return plural(n.generated, "label");
+}
+
+export function formatDate(value: string): string {
   const date = new Date(value);
   return Number.isNaN(date.getTime()) ? String(value) : date.toLocaleString();
 }

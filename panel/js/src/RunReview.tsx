@@ -3,6 +3,7 @@
 import {
   Box,
   Button,
+  Checkbox,
   Chip,
   Slider,
   Stack,
@@ -16,9 +17,17 @@ import {
   Typography,
 } from "@mui/material";
 import React, { useEffect, useRef, useState } from "react";
-import { ConfirmDialog, Field, parseNumber, plural } from "./common";
+import { ConfirmDialog, ErrorLine, Field, PLACED_ERRORS, parseNumber, plural } from "./common";
 import { Header } from "./Configure";
-import { Call, Context, PanelData, Review, RunCard, Tab as TabName } from "./types";
+import {
+  ApprovalPreview,
+  Call,
+  Context,
+  PanelData,
+  Review,
+  RunCard,
+  Tab as TabName,
+} from "./types";
 
 export default function RunReview(props: {
   data: PanelData;
@@ -31,6 +40,7 @@ export default function RunReview(props: {
   const review = data.review;
   const editable = !context.read_only && run.status === "In Review";
   const [approving, setApproving] = useState(false);
+  const approval = review?.approval ?? null;
 
   return (
     <Box>
@@ -44,15 +54,23 @@ export default function RunReview(props: {
         <Tab data-testid="al-tab-approval" value="approval" label="Approval" />
       </Tabs>
 
+      {data.view_error && (
+        <Typography data-testid="al-view-error" color="warning.main" variant="body2" sx={{ mb: 1.5 }}>
+          {data.view_error}
+        </Typography>
+      )}
+
       {review && (
         <Stack spacing={2}>
           <ConfidenceFilter review={review} call={call} />
           <StatsTable review={review} tab={tab} editable={editable} call={call} />
-          <Typography variant="body2" color="text.secondary">
+          <Typography variant="body2" color="text.secondary" data-testid="al-in-view">
             {tab === "review"
               ? `${review.count} of ${plural(review.total, "label")} in review are in the current view`
               : `${review.count} of ${plural(review.total, "label")} added for approval are in the current view`}
+            {review.patches ? " (patches: one label per tile; select tiles to act on them)" : ""}
           </Typography>
+          <ErrorLine data={data} sources={PLACED_ERRORS.run} />
           {editable && tab === "review" && (
             <Box>
               <Button
@@ -61,45 +79,69 @@ export default function RunReview(props: {
                 disabled={review.count === 0}
                 onClick={() => call("promote")}
               >
-                Add {review.count} labels for approval
+                Add {plural(review.count, "label")} for approval
               </Button>
             </Box>
           )}
           {editable && tab === "approval" && (
-            <Stack direction="row" spacing={1}>
+            <Stack direction="row" spacing={1} alignItems="center">
               <Button
                 data-testid="al-undo-all"
                 variant="outlined"
-                disabled={review.total === 0}
+                disabled={review.count === 0}
                 onClick={() => call("undo", { label: null })}
               >
-                Undo all
+                Undo {review.count}
               </Button>
               <Button
                 data-testid="al-approve"
                 variant="contained"
                 color="success"
-                disabled={review.total === 0 || Boolean(data.approving)}
+                disabled={!approval || approval.approved === 0 || Boolean(data.approving)}
                 onClick={() => setApproving(true)}
               >
-                {data.approving ? "Approving…" : `Approve ${review.total} labels`}
+                {data.approving ? "Approving…" : `Approve ${plural(approval?.approved ?? 0, "label")}`}
               </Button>
             </Stack>
+          )}
+          {tab === "approval" && approval && (
+            <Typography variant="caption" color="text.secondary">
+              Approve writes every label added for approval ({approval.approved}), not only those in
+              view, to "{approval.field}".
+            </Typography>
           )}
         </Stack>
       )}
 
       <ConfirmDialog
-        open={approving}
-        title={`Approve ${plural(review?.total ?? 0, "label")}?`}
-        text={
-          `They are written to the new field "${run.label_field}" and every label of ` +
-          `"${run.name}" not added for approval is discarded. This cannot be undone.`
-        }
+        open={approving && Boolean(approval)}
+        title={`Approve ${plural(approval?.approved ?? 0, "label")}?`}
+        text={approval ? <ApprovalText approval={approval} run={run} /> : ""}
         confirmLabel="Approve"
         onConfirm={() => call("approve")}
         onClose={() => setApproving(false)}
       />
+    </Box>
+  );
+}
+
+/** The approve dialog's figures, as the panel computed them. */
+function ApprovalText(props: { approval: ApprovalPreview; run: RunCard }) {
+  const { approval, run } = props;
+  return (
+    <Box data-testid="al-approve-text">
+      <Typography data-testid="al-approve-labels">
+        {plural(approval.approved, "label")} approved: every label added for approval
+      </Typography>
+      <Typography data-testid="al-approve-samples">
+        {plural(approval.samples, "sample")} get labels in the new field "{approval.field}"
+      </Typography>
+      <Typography data-testid="al-approve-discarded">
+        {plural(approval.discarded, "label")} still in review discarded
+      </Typography>
+      <Typography variant="body2" color="text.secondary" sx={{ mt: 1 }}>
+        The run "{run.name}" becomes Approved. This cannot be undone.
+      </Typography>
     </Box>
   );
 }
@@ -231,27 +273,37 @@ function ConfidenceFilter(props: { review: Review; call: Call }) {
   );
 }
 
-/** The label analysis table; a click on a row filters the view to its class. */
+/**
+ * The label analysis table. A row's checkbox adds its class to the checked
+ * classes (several at once); a click on the row shows only its class, and a
+ * second click shows all again.
+ */
 function StatsTable(props: { review: Review; tab: TabName; editable: boolean; call: Call }) {
   const { review, tab, editable, call } = props;
   const undoColumn = editable && tab === "approval";
   const rows = review.rows ?? [];
+  const checked = review.classes ?? [];
+  const setClasses = (classes: string[]) => call("set_classes", { classes });
+  const toggle = (label: string) =>
+    setClasses(checked.includes(label) ? checked.filter((c) => c !== label) : [...checked, label]);
 
   return (
     <Box>
       <Stack direction="row" spacing={1} alignItems="center" sx={{ mb: 0.5 }}>
         <Typography variant="subtitle2">Labels</Typography>
-        {review.class_filter !== null && review.class_filter !== undefined && (
+        {checked.length > 0 && (
           <Chip
+            data-testid="al-classes-chip"
             size="small"
-            label={`class: ${review.class_filter}`}
-            onDelete={() => call("set_class_filter", { label: null })}
+            label={checked.length === 1 ? `class: ${checked[0]}` : `${checked.length} classes`}
+            onDelete={() => setClasses([])}
           />
         )}
       </Stack>
       <Table size="small">
         <TableHead>
           <TableRow>
+            <TableCell padding="checkbox" />
             <TableCell>Label</TableCell>
             <TableCell align="right">Instances</TableCell>
             <TableCell align="right">Mean confidence</TableCell>
@@ -261,7 +313,7 @@ function StatsTable(props: { review: Review; tab: TabName; editable: boolean; ca
         <TableBody>
           {rows.length === 0 && (
             <TableRow>
-              <TableCell colSpan={undoColumn ? 4 : 3}>
+              <TableCell colSpan={undoColumn ? 5 : 4}>
                 <Typography variant="body2" color="text.secondary">
                   {tab === "review" ? "No labels in review" : "No labels added for approval"}
                 </Typography>
@@ -269,7 +321,7 @@ function StatsTable(props: { review: Review; tab: TabName; editable: boolean; ca
             </TableRow>
           )}
           {rows.map((row) => {
-            const selected = review.class_filter === row.label;
+            const selected = checked.includes(row.label);
             return (
               <TableRow
                 key={row.label}
@@ -278,8 +330,18 @@ function StatsTable(props: { review: Review; tab: TabName; editable: boolean; ca
                 hover
                 selected={selected}
                 sx={{ cursor: "pointer" }}
-                onClick={() => call("set_class_filter", { label: selected ? null : row.label })}
+                onClick={() =>
+                  setClasses(selected && checked.length === 1 ? [] : [row.label])
+                }
               >
+                <TableCell padding="checkbox" onClick={(e) => e.stopPropagation()}>
+                  <Checkbox
+                    size="small"
+                    checked={selected}
+                    onChange={() => toggle(row.label)}
+                    inputProps={{ "data-testid": "al-class-check", "aria-label": `Check ${row.label}` } as object}
+                  />
+                </TableCell>
                 <TableCell>{row.label}</TableCell>
                 <TableCell align="right" data-testid="al-stats-instances">
                   {row.count} of {row.total}
@@ -292,12 +354,13 @@ function StatsTable(props: { review: Review; tab: TabName; editable: boolean; ca
                     <Button
                       data-testid="al-undo-row"
                       size="small"
+                      disabled={row.count === 0}
                       onClick={(e) => {
                         e.stopPropagation();
                         call("undo", { label: row.label });
                       }}
                     >
-                      Undo
+                      Undo {row.count}
                     </Button>
                   </TableCell>
                 )}

@@ -8,14 +8,50 @@ import {
   DialogTitle,
   TextField,
   TextFieldProps,
+  Typography,
 } from "@mui/material";
-import React from "react";
+import React, { useEffect, useRef } from "react";
+import { Call, Method, PanelData } from "./types";
+
+/** The methods whose errors each page shows next to their controls. */
+export const PLACED_ERRORS: Record<string, string[]> = {
+  home: ["rename_run", "delete_run", "resume_run", "skip_run", "cancel_run", "open_run", "show_log"],
+  configure: ["start_run"],
+  analyze: ["analyze_labels"],
+  run: ["promote", "undo", "approve", "set_classes", "set_confidence", "set_tab"],
+};
+
+/** The last action's error, where it belongs: shown when one of `sources` sent it. */
+export function ErrorLine(props: { data: PanelData; sources: string[] }) {
+  const { data, sources } = props;
+  if (!data.error || !sources.includes(data.error_source ?? "")) return null;
+  return (
+    <Typography data-testid="al-error" color="error" variant="body2" sx={{ wordBreak: "break-word" }}>
+      {data.error}
+    </Typography>
+  );
+}
+
+const VALIDATE_DELAY_MS = 400;
+
+/**
+ * Returns `check(value)`: asks the panel's `method` to check a value once the
+ * user pauses typing (the panel owns the rule and writes its answer to data).
+ */
+export function useCheckAsTyped(call: Call, method: Method, param: string) {
+  const timer = useRef<ReturnType<typeof setTimeout>>();
+  useEffect(() => () => clearTimeout(timer.current), []);
+  return (value: string) => {
+    clearTimeout(timer.current);
+    timer.current = setTimeout(() => call(method, { [param]: value.trim() }), VALIDATE_DELAY_MS);
+  };
+}
 
 /** A dialog asking to confirm an action; its confirm button is `al-confirm`. */
 export function ConfirmDialog(props: {
   open: boolean;
   title: string;
-  text: string;
+  text: React.ReactNode;
   confirmLabel: string;
   onConfirm: () => void;
   onClose: () => void;
@@ -25,7 +61,7 @@ export function ConfirmDialog(props: {
     <Dialog open={open} onClose={onClose}>
       <DialogTitle>{title}</DialogTitle>
       <DialogContent>
-        <DialogContentText>{text}</DialogContentText>
+        <DialogContentText component="div">{text}</DialogContentText>
       </DialogContent>
       <DialogActions>
         <Button onClick={onClose}>Cancel</Button>

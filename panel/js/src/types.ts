@@ -19,6 +19,68 @@ export interface RunCard {
   error: string | null;
   progress: { percent: number; done: number; total: number } | null;
   operations: { id: string; state: string }[];
+  /** the run's label counts, as `autolabel runs` prints them (null: not for this status) */
+  numbers: RunNumbers;
+  /** what the card offers, decided by the panel */
+  actions: RunAction[];
+}
+
+export type RunAction = "open" | "cancel" | "log" | "rename" | "delete" | "resume" | "skip";
+
+export interface RunNumbers {
+  classes: number;
+  generated: number;
+  in_review: number | null;
+  promoted: number | null;
+  approved: number | null;
+  discarded: number | null;
+}
+
+/** What "Approve" will do: every promoted label is approved, every label in review discarded. */
+export interface ApprovalPreview {
+  field: string;
+  approved: number;
+  samples: number;
+  discarded: number;
+  classes: { label: string; approved: number; discarded: number }[];
+}
+
+export interface HistoryEntry {
+  at: string;
+  action: "promote" | "undo";
+  count: number;
+  classes: string[] | null;
+  min_confidence: number | null;
+  max_confidence: number | null;
+  narrowed: boolean;
+}
+
+/** An Approved run's read-only summary. */
+export interface Summary {
+  field: string;
+  approved: number | null;
+  samples: number | null;
+  discarded: number | null;
+  generated: number | null;
+  classes: { label: string; approved: number; discarded: number }[];
+  approved_at: string | null;
+  history: HistoryEntry[];
+}
+
+export interface LogEvent {
+  time: string;
+  kind: string;
+  text: string;
+  host?: string;
+  pid?: number;
+  traceback?: string;
+}
+
+export interface RunLog {
+  key: string;
+  name: string;
+  status: RunStatus;
+  events: LogEvent[];
 }
 
 /** A catalog entry as the registry gives it (`CatalogEntry.to_dict()`), with its weights' state. */
@@ -41,6 +103,8 @@ export interface ModelCard {
   performance: number;
   custom: boolean;
   weights: "present" | "missing";
+  /** why a run cannot start with this model (and what to do), or null */
+  unavailable: string | null;
 }
 
 /** The models a task and method can use: the configure page shows these and filters nothing. */
@@ -74,11 +138,17 @@ export interface StatsRow {
 export interface Review {
   confidence: { min: number | null; max: number | null };
   confidence_bounds: { min: number; max: number };
-  class_filter: string | null;
+  /** the checked classes; empty: all */
+  classes: string[];
   state: "in_review" | "promoted";
+  /** whether the App shows patches of the run's staging field */
+  patches: boolean;
+  selected_labels: number;
   count: number;
   total: number;
   rows: StatsRow[];
+  /** the approval tab only */
+  approval: ApprovalPreview | null;
 }
 
 export interface PanelData {
@@ -86,12 +156,21 @@ export interface PanelData {
   runs?: RunCard[];
   /** every task/method combination, sent by show_configure */
   model_choices?: ModelChoice[];
-  page?: "home" | "configure" | "analyze" | "run";
+  page?: "home" | "configure" | "analyze" | "run" | "summary" | "log";
   run?: RunCard | null;
   tab?: Tab;
   review?: Review | null;
   error?: string | null;
+  /** the method whose call gave `error`: the page shows it next to that control */
+  error_source?: string | null;
+  /** the run key the failed call was about, if any */
+  error_key?: string | null;
+  /** why the App's view cannot be reviewed here, or null */
+  view_error?: string | null;
   label_field_error?: string | null;
+  run_name_error?: string | null;
+  summary?: Summary | null;
+  log?: RunLog | null;
   /** true between "Approve" and the approval itself (the App leaves the review view first) */
   approving?: boolean;
 }
@@ -108,13 +187,16 @@ export type Method =
   | "open_run"
   | "set_tab"
   | "set_confidence"
-  | "set_class_filter"
+  | "set_classes"
   | "promote"
   | "undo"
   | "approve"
   | "rename_run"
   | "delete_run"
   | "resume_run"
-  | "skip_run";
+  | "skip_run"
+  | "cancel_run"
+  | "show_log"
+  | "validate_run_name";
 
 export type Call = (method: Method, params?: Record<string, unknown>) => void;

@@ -1,0 +1,348 @@
+"""The review the Verified Auto-Labeling guide teaches, in a real browser
+(Debian's Chromium, the real App server and launcher of ``conftest.py``):
+the grid's Patches > Labels > the run's field with selected patches, two
+checked classes promoted together, the Approval tab's filter with Undo N,
+the approve dialog's numbers and the Approved run's summary, Cancel of a
+queued run then Resume, the log view, the analyze page's output field, and
+errors next to the controls that caused them."""
+
+import re
+
+import numpy as np
+import pytest
+
+import fiftyone as fo
+from fiftyone import ViewField as F
+
+import autolabel.pipeline as P
+
+import browser as B
+from panel_page import (
+    GENERATION_TIMEOUT,
+    app_errors,
+    assert_no_error,
+    choose,
+    expect_grid_count,
+    off_loop,
+    open_auto_labeling,
+    run_card,
+    table_rows,
+    tid,
+)
+
+pytestmark = pytest.mark.browser
+
+playwright_sync = pytest.importorskip(
+    "playwright.sync_api", reason="playwright is not installed"
+)
+expect = playwright_sync.expect
+
+#: wide enough that the grid's action bar shows its Patches button
+WIDE = {"width": 2400, "height": 1000}
+
+CLASSES = ("cat", "dog", "bird")
+
+
+@pytest.fixture
+def labeled_dataset(make_dataset, image_paths):
+    """The browser images, each with 4 detections of 3 classes with spread
+    confidences in a ``predictions`` field."""
+    rng = np.random.default_rng(3)
+    samples = []
+    for i, path in enumerate(image_paths):
+        dets = [
+            fo.Detection(
+                label=CLASSES[(i + j) % 3],
+                bounding_box=[0.05 + 0.22 * j, 0.1 + 0.1 * (i % 3), 0.18, 0.3],
+                confidence=float(np.round(rng.uniform(0.05, 0.99), 3)),
+            )
+            for j in range(4)
+        ]
+        samples.append(
+            fo.Sample(filepath=path, predictions=fo.Detections(detections=dets))
+        )
+
+    return make_dataset(samples)
+
+
+def open_review(page, app_server, dataset, name="imported"):
+    """Analyzes ``predictions`` as a run, opens the panel and the run."""
+    run = P.import_labels(dataset, "predictions", name=name)
+    open_auto_labeling(page, app_server, dataset)
+    run_card(page, name).click()
+    expect(tid(page, "al-tab-review")).to_be_visible()
+    expect(tid(page, "al-stats-row").first).to_be_visible()
+    return run
+
+
+def staged_ids(dataset, run, state):
+    dataset.reload()
+    return set(
+        dataset.filter_labels(
+            run.staging_field, F("review_state") == state
+        ).values(run.staging_field + ".detections.id", unwind=True)
+    )
+
+
+def test_patches_view_select_three_patches_and_add_them(
+    app_server, page, labeled_dataset
+):
+    dataset = labeled_dataset
+    page.set_viewport_size(WIDE)
+    run = open_review(page, app_server, dataset)
+
+    # the grid's Patches > Labels > the run's staging field
+    page.locator('[data-cy="action-clips-patches"]').click()
+    page.locator('[data-cy="item-action-%s"]' % run.staging_field).click()
+    total = len(staged_ids(dataset, run, "in_review"))
+    expect_grid_count(page, total, "patches: one per staged label")
+    expect(tid(page, "al-in-view")).to_contain_text("patches")
+    expect(tid(page, "al-view-error")).to_have_count(0)
+
+    # select the first three tiles: the first three patches of the view
+    patches = P.review_view(dataset, run.key).to_patches(run.staging_field)
+    first_three = set(patches.values("id")[:3])
+    tiles = page.locator('[data-cy="looker"]')
+    for i in range(3):
+        tiles.nth(i).hover()
+        tiles.nth(i).locator('label[data-cy^="looker-checkbox"]').click()
+        expect(tid(page, "al-promote")).to_have_text(
+            re.compile(r"Add %d labels? for approval" % (i + 1))
+        )
+
+    promote = tid(page, "al-promote")
+    expect(promote).to_have_text("Add 3 labels for approval")
+    B.screenshot(page, "review-patches-selected")
+    promote.click()
+    assert B.wait_for(
+        lambda: staged_ids(dataset, run, "promoted") == first_three,
+        timeout=30,
+    ), (staged_ids(dataset, run, "promoted"), first_three)
+    # the grid stays in patches, without the three promoted
+    expect_grid_count(page, total - 3, "patches in review after the promote")
+    assert_no_error(page)
+    assert not app_errors(page), app_errors(page)
+
+
+def test_two_checked_classes_are_added_together(
+    app_server, page, labeled_dataset
+):
+    dataset = labeled_dataset
+    run = open_review(page, app_server, dataset)
+    for label in ("cat", "bird"):
+        row = page.locator(
+            '[data-testid="al-stats-row"][data-label="%s"]' % label
+        )
+        row.get_by_test_id("al-class-check").click()
+        expect(row.get_by_test_id("al-class-check")).to_be_checked()
+
+    want = {
+        d.id
+        for dets in dataset.values(run.staging_field)
+        for d in dets.detections
+        if d.label in ("cat", "bird")
+    }
+    promote = tid(page, "al-promote")
+    expect(promote).to_have_text("Add %d labels for approval" % len(want))
+    expect(tid(page, "al-classes-chip")).to_have_text("2 classes")
+    expect_grid_count(page, len(dataset))
+    B.screenshot(page, "review-two-classes")
+    promote.click()
+    assert B.wait_for(
+        lambda: staged_ids(dataset, run, "promoted") == want, timeout=30
+    )
+    # the promoted classes leave the review table
+    assert B.wait_for(lambda: set(table_rows(page)) == {"dog"}, timeout=30), (
+        table_rows(page)
+    )
+    assert not app_errors(page), app_errors(page)
+
+
+def test_approval_filter_undo_n_dialog_numbers_and_summary(
+    app_server, page, labeled_dataset
+):
+    dataset = labeled_dataset
+    run = open_review(page, app_server, dataset)
+    total = len(staged_ids(dataset, run, "in_review"))
+    tid(page, "al-promote").click()
+    assert B.wait_for(
+        lambda: len(staged_ids(dataset, run, "promoted")) == total, timeout=30
+    )
+
+    tid(page, "al-tab-approval").click()
+    expect(tid(page, "al-approve")).to_have_text("Approve %d labels" % total)
+    choose(page, "al-conf-min", "0.6")
+    high = {
+        d.id
+        for dets in dataset.values(run.staging_field)
+        for d in dets.detections
+        if d.confidence >= 0.6
+    }
+    undo = tid(page, "al-undo-all")
+    expect(undo).to_have_text("Undo %d" % len(high))
+    # Approve still approves every promoted label, and says so
+    expect(tid(page, "al-approve")).to_have_text("Approve %d labels" % total)
+    B.screenshot(page, "approval-filter-undo")
+    undo.click()
+    left = total - len(high)
+    assert B.wait_for(
+        lambda: len(staged_ids(dataset, run, "promoted")) == left, timeout=30
+    )
+    assert not staged_ids(dataset, run, "promoted") & high
+    # the grid follows: no promoted label has 0.6 or more now
+    expect_grid_count(page, 0, "after Undo")
+    assert B.wait_for(
+        lambda: page.locator('[data-cy="looker"]').count() == 0, timeout=15
+    ), "the grid still draws %d tiles of the labels sent back" % (
+        page.locator('[data-cy="looker"]').count()
+    )
+    expect(tid(page, "al-approve")).to_have_text(
+        re.compile(r"Approve %d labels?$" % left)
+    )
+
+    # the dialog names the labels, the samples that get labels, the
+    # discarded labels and the field
+    samples = len(
+        dataset.filter_labels(run.staging_field, F("review_state") == "promoted")
+    )
+    tid(page, "al-approve").click()
+    expect(tid(page, "al-approve-labels")).to_contain_text("%d label" % left)
+    expect(tid(page, "al-approve-samples")).to_contain_text(
+        '%d sample' % samples
+    )
+    expect(tid(page, "al-approve-samples")).to_contain_text(run.label_field)
+    expect(tid(page, "al-approve-discarded")).to_contain_text(
+        "%d label" % len(high)
+    )
+    B.screenshot(page, "approve-dialog")
+    tid(page, "al-confirm").click()
+    card = run_card(page, "imported")
+    expect(card).to_have_attribute("data-status", "Approved")
+    expect(card.get_by_test_id("al-card-numbers")).to_contain_text(
+        "%d labels approved" % left
+    )
+
+    # the Approved run opens to its summary, the same numbers as the CLI
+    card.click()
+    expect(tid(page, "al-summary")).to_be_visible()
+    expect(tid(page, "al-summary-approved")).to_contain_text(
+        "%d labels approved" % left
+    )
+    expect(tid(page, "al-summary-approved")).to_contain_text(
+        "%d sample" % samples
+    )
+    expect(tid(page, "al-summary-discarded")).to_contain_text(
+        "%d label" % len(high)
+    )
+    expect(tid(page, "al-history-entry")).to_have_count(2)
+    numbers = P.run_numbers(dataset, P.get_run(dataset, run.key))
+    assert (numbers["approved"], numbers["discarded"]) == (left, len(high))
+    B.screenshot(page, "approved-summary")
+    assert not app_errors(page), app_errors(page)
+
+
+def test_cancel_a_queued_run_then_resume_and_read_its_log(
+    app_server, launcher, page, image_dataset, tiny_yolo
+):
+    dataset = image_dataset
+    launcher.stop()
+    try:
+        run = off_loop(
+            P.generate,
+            dataset,
+            task="detection",
+            model=tiny_yolo,
+            label_field="cancel_det",
+            min_confidence=0.05,
+            name="to cancel",
+        )
+        open_auto_labeling(page, app_server, dataset)
+        card = run_card(page, "to cancel")
+        expect(card).to_have_attribute("data-status", "Generating")
+        expect(card.get_by_test_id("al-delete")).to_have_count(0)
+        card.get_by_test_id("al-cancel").click()
+        expect(card).to_have_attribute("data-status", "Error")
+        expect(card).to_contain_text("cancelled")
+        assert P.get_run(dataset, run.key).error == "cancelled"
+        B.screenshot(page, "cancelled")
+    finally:
+        launcher.start()
+
+    card.get_by_test_id("al-resume").click()
+    expect(card).to_have_attribute(
+        "data-status", "In Review", timeout=GENERATION_TIMEOUT
+    )
+
+    card.get_by_test_id("al-log").click()
+    expect(tid(page, "al-log-view")).to_be_visible()
+    kinds = tid(page, "al-log-event").evaluate_all(
+        "els => els.map(e => e.getAttribute('data-kind'))"
+    )
+    for kind in (
+        P.EventKind.QUEUED,
+        P.EventKind.CANCELLED,
+        P.EventKind.RESUMED,
+    ):
+        assert kind in kinds, kinds
+
+    assert len(kinds) == len(P.run_log(dataset, run.key))
+    B.screenshot(page, "run-log")
+    assert not app_errors(page), app_errors(page)
+
+
+def test_analyze_names_its_output_field_checked_as_typed(
+    app_server, page, labeled_dataset
+):
+    dataset = labeled_dataset
+    dataset.clone_sample_field("predictions", "predictions_verified")
+    open_auto_labeling(page, app_server, dataset)
+    tid(page, "al-analyze").click()
+    choose(page, "al-analyze-field", "predictions")
+    output = tid(page, "al-analyze-output")
+    expect(output).to_have_value("predictions_verified")
+    # the default is taken: said under the field, before Analyze is pressed
+    expect(page.get_by_text(re.compile("predictions_verified.*exists"))).to_be_visible()
+    expect(tid(page, "al-analyze-start")).to_be_disabled()
+    B.screenshot(page, "analyze-output-taken")
+    choose(page, "al-analyze-output", "predictions_checked")
+    expect(tid(page, "al-analyze-start")).to_be_enabled()
+    tid(page, "al-analyze-start").click()
+    expect(tid(page, "al-tab-review")).to_be_visible()
+    run = P.list_runs(dataset)[0]
+    assert run.label_field == "predictions_checked"
+    assert not app_errors(page), app_errors(page)
+
+
+def test_configure_checks_as_typed_and_disables_start_without_weights(
+    app_server, page, labeled_dataset, tiny_yolo
+):
+    dataset = labeled_dataset
+    P.import_labels(dataset, "predictions", name="taken")
+    open_auto_labeling(page, app_server, dataset)
+    tid(page, "al-auto-label").click()
+    expect(tid(page, "al-configure")).to_be_visible()
+    choose(page, "al-task", "detection")
+
+    # a model without weights: Start is disabled, with the command to run
+    choose(page, "al-model", "yolo11x")
+    reason = tid(page, "al-start-reason")
+    expect(reason).to_contain_text("autolabel models download yolo11x")
+    expect(tid(page, "al-start")).to_be_disabled()
+    B.screenshot(page, "configure-no-weights")
+
+    # a taken label field, said as typed
+    choose(page, "al-model", tiny_yolo)
+    choose(page, "al-label-field", "predictions")
+    expect(page.get_by_text(re.compile("predictions.*exists"))).to_be_visible()
+    expect(tid(page, "al-start")).to_be_disabled()
+    choose(page, "al-label-field", "fresh_det")
+    expect(tid(page, "al-start")).to_be_enabled()
+
+    # a taken run name, said as typed, next to the field
+    choose(page, "al-run-name", "taken")
+    expect(page.get_by_text(re.compile("already has a run named 'taken'"))).to_be_visible()
+    expect(tid(page, "al-start")).to_be_disabled()
+    choose(page, "al-run-name", "fresh run")
+    expect(tid(page, "al-start")).to_be_enabled()
+    B.screenshot(page, "configure-checked")
+    assert not app_errors(page), app_errors(page)
