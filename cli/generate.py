@@ -92,6 +92,14 @@ def register(subparsers, common):
         "(default: the whole dataset)",
     )
     p.add_argument(
+        "--slice",
+        action="append",
+        dest="slices",
+        metavar="NAME",
+        help="of a grouped dataset, label this image slice; repeat it for "
+        "several (default: every image slice)",
+    )
+    p.add_argument(
         "--workers",
         type=int,
         default=1,
@@ -175,6 +183,7 @@ def _generate(args, dataset):
             sample_ids=sample_ids,
             delegate=not args.now,
             progress=progress,
+            slices=args.slices,
         )
 
     _print_generated(run)

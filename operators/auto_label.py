@@ -7,7 +7,7 @@ from fiftyone.operators import types
 
 from ..models import catalog as mc
 from ..models import registry as mr
-from ..pipeline import AutolabelError
+from ..pipeline import AutolabelError, image_slices
 from ..pipeline.generation import generate
 from ..pipeline.generation_settings import GenerationSettings
 from .inputs import (
@@ -110,6 +110,16 @@ class AutoLabel(foo.Operator):
         )
         if task == mc.TASK_INSTANCE_SEGMENTATION:
             inputs.str("mask_dir", label="Mask output location", required=True)
+
+        slices = image_slices(ctx.dataset)
+        if slices:
+            inputs.list(
+                "slices",
+                types.String(),
+                label="Group slices",
+                description="The image slices to label (default: every "
+                "image slice: %s)" % ", ".join(slices),
+            )
 
         inputs.str("name", label="Run name (optional)")
         inputs.int("workers", label="Workers", default=1, min=1)

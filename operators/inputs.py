@@ -145,4 +145,5 @@ def generation_settings(params):
         existing_field=params.get("existing_field") or None,
         workers=workers,
         name=params.get("name") or None,
+        slices=params.get("slices") or None,
     )

@@ -239,7 +239,7 @@ def approve_run(dataset, run_key_or_name, progress=None):
     The promoted labels become the run's new label field, each with its
     provenance (``autolabel_run``, ``autolabel_source``, ``approved_at``);
     every other staged label is deleted and the run becomes Approved, which
-    is final. If an approval was interrupted, calling this again finishes it.
+    is final. Of a grouped dataset, every slice of the run is approved. If an approval was interrupted, calling this again finishes it.
 
     Args:
         dataset: a :class:`fiftyone.core.dataset.Dataset`

@@ -1,7 +1,19 @@
-"""Validation of datasets, views, fields and settings.
+"""Validation of datasets, views, fields and settings, and the samples a
+run acts on in a grouped dataset.
 
 Every check raises :class:`AutolabelError` with a one-line message before
 anything is changed; the CLI, the operators and the panel all call these.
+
+A grouped dataset (FiftyOne's multimodal layout) is auto-labeled on its
+image slices. FiftyOne's aggregations on a grouped dataset see only its
+active slice, so whatever counts or lists a run's samples asks
+:func:`all_samples` for them: the flattened image slices of a grouped
+dataset, the dataset itself otherwise.
+
+Why it is long: it holds every check that the CLI, the operators and the
+panel share, and the few functions that say which samples of a grouped
+dataset a run covers; kept together so that no caller validates a setting
+or counts a grouped dataset's samples its own way.
 """
 
 import re
@@ -9,7 +21,10 @@ import re
 from bson import ObjectId
 
 import fiftyone as fo
+from fiftyone import ViewField as F
+import fiftyone.core.media as fom
 import fiftyone.core.patches as fop
+import fiftyone.core.stages as fosg
 import fiftyone.core.view as fov
 
 from .errors import AutolabelError
@@ -38,30 +53,338 @@ def load_dataset(name):
     return fo.load_dataset(name)
 
 
-def validate_image_dataset(dataset):
-    """Checks that a dataset holds images, the only media auto-labeling
-    supports.
+def is_grouped(collection):
+    """Whether a dataset, or the dataset of a view, is grouped.
+
+    Args:
+        collection: a :class:`fiftyone.core.collections.SampleCollection`
+
+    Returns:
+        True or False
+    """
+    return collection._dataset.media_type == fom.GROUP
+
+
+def image_slices(dataset):
+    """The names of the image slices of a grouped dataset, in the dataset's
+    order.
 
     Args:
         dataset: a :class:`fiftyone.core.dataset.Dataset`
 
-    Raises:
-        AutolabelError: if it has no samples, or its media type is not
-            ``image``
+    Returns:
+        a list of slice names; ``[]`` if the dataset is not grouped
     """
+    if not is_grouped(dataset):
+        return []
+
+    return [
+        name
+        for name, media_type in (dataset.group_media_types or {}).items()
+        if media_type == fom.IMAGE
+    ]
+
+
+def media_error(dataset):
+    """Why a dataset cannot be auto-labeled, if it cannot: auto-labeling
+    labels images, of an image dataset or of the image slices of a grouped
+    dataset.
+
+    Args:
+        dataset: a :class:`fiftyone.core.dataset.Dataset`
+
+    Returns:
+        None if the dataset can be auto-labeled, else the reason on one line
+    """
+    if is_grouped(dataset):
+        if image_slices(dataset):
+            return None
+
+        slices = dataset.group_media_types or {}
+        return (
+            "grouped dataset '%s' has no image slice (%s); auto-labeling "
+            "labels image slices only"
+            % (
+                dataset.name,
+                ", ".join("%s: %s" % s for s in slices.items())
+                or "it has no slices yet",
+            )
+        )
+
     # FiftyOne sets a dataset's media type from its first sample
     if dataset.media_type is None and not dataset.count():
-        raise AutolabelError(
+        return (
             "dataset '%s' has no samples; add image samples to it (for "
             "example with dataset.add_images_dir()) before auto-labeling it"
             % dataset.name
         )
 
-    if dataset.media_type != "image":
-        raise AutolabelError(
+    if dataset.media_type != fom.IMAGE:
+        return (
             "dataset '%s' has media type '%s'; auto-labeling supports image "
-            "datasets only" % (dataset.name, dataset.media_type)
+            "datasets and the image slices of grouped datasets only"
+            % (dataset.name, dataset.media_type)
         )
+
+    return None
+
+
+def validate_image_dataset(dataset):
+    """Checks that a dataset holds images, the only media auto-labeling
+    supports: an image dataset, or a grouped dataset with image slices.
+
+    Args:
+        dataset: a :class:`fiftyone.core.dataset.Dataset`
+
+    Raises:
+        AutolabelError: if it has no samples, has no image slice (grouped),
+            or its media type is not ``image``
+    """
+    error = media_error(dataset)
+    if error is not None:
+        raise AutolabelError(error)
+
+
+def validate_slices(dataset, slices):
+    """Checks the group slices a new run labels.
+
+    Args:
+        dataset: a :class:`fiftyone.core.dataset.Dataset`
+        slices: a slice name, a list of them, or None (every image slice)
+
+    Returns:
+        the list of slice names (every image slice for None) on a grouped
+        dataset, None on another dataset
+
+    Raises:
+        AutolabelError: if slices are given for a dataset that is not
+            grouped, or a slice is not an image slice of the dataset
+    """
+    if not is_grouped(dataset):
+        if slices is not None:
+            raise AutolabelError(
+                "dataset '%s' is not grouped, so it has no slices to choose; "
+                "leave out the slices (--slice)" % dataset.name
+            )
+
+        return None
+
+    available = image_slices(dataset)
+    if slices is None:
+        return available
+
+    if isinstance(slices, str):
+        slices = [slices]
+
+    try:
+        slices = list(slices)
+    except TypeError:
+        raise AutolabelError(
+            "slices must be a list of slice names, not %r" % (slices,)
+        ) from None
+
+    if not slices:
+        raise AutolabelError(
+            "no slices were given; name image slices of dataset '%s' (%s), "
+            "or none at all (None) to label every image slice"
+            % (dataset.name, ", ".join(available))
+        )
+
+    media_types = dataset.group_media_types or {}
+    for name in slices:
+        if name in available:
+            continue
+
+        if name in media_types:
+            problem = "slice '%s' of dataset '%s' holds %s samples, not " % (
+                name,
+                dataset.name,
+                media_types[name],
+            ) + "images"
+        else:
+            problem = "dataset '%s' has no slice %r" % (dataset.name, name)
+
+        raise AutolabelError(
+            "%s; its image slices are: %s"
+            % (problem, ", ".join(available) or "none")
+        )
+
+    return [s for s in available if s in set(slices)]
+
+
+def all_samples(dataset, slices=None):
+    """The samples a run of a dataset can have labels on, as one collection
+    that FiftyOne's aggregations count in full: the flattened image slices
+    of a grouped dataset (``dataset.count()`` would count its active slice
+    only), the dataset itself otherwise.
+
+    Args:
+        dataset: a :class:`fiftyone.core.dataset.Dataset`
+        slices (None): only these image slices of a grouped dataset (a run's
+            ``slices``); slices that are gone are left out; default every
+            image slice
+
+    Returns:
+        a :class:`fiftyone.core.collections.SampleCollection`
+    """
+    if not is_grouped(dataset):
+        return dataset
+
+    available = image_slices(dataset)
+    chosen = [s for s in available if slices is None or s in set(slices)]
+    if not chosen:
+        return dataset.limit(0)
+
+    return dataset.select_group_slices(chosen)
+
+
+def slices_query(dataset, slices=None):
+    """The MongoDB query of the samples of :func:`all_samples`.
+
+    Args:
+        dataset: a :class:`fiftyone.core.dataset.Dataset`
+        slices (None): as for :func:`all_samples`
+
+    Returns:
+        a query dict (``{}`` for a dataset that is not grouped)
+    """
+    if not is_grouped(dataset):
+        return {}
+
+    available = image_slices(dataset)
+    chosen = [s for s in available if slices is None or s in set(slices)]
+    return {dataset.group_field + ".name": {"$in": chosen}}
+
+
+def select_slices(collection, slices):
+    """The samples of image slices in a collection of a grouped dataset, as
+    a flattened collection: of a grouped view (or the dataset) the chosen
+    slices of the groups it shows, of a view that selected slices already
+    its samples of the chosen slices.
+
+    Args:
+        collection: a :class:`fiftyone.core.collections.SampleCollection`
+            of a grouped dataset
+        slices: a list of image slice names (:func:`validate_slices`)
+
+    Returns:
+        a :class:`fiftyone.core.view.DatasetView`
+
+    Raises:
+        AutolabelError: if the collection is a flattened view of samples
+            that are not images
+    """
+    if collection.media_type == fom.GROUP:
+        return collection.select_group_slices(slices)
+
+    if collection.media_type != fom.IMAGE:
+        raise AutolabelError(
+            "this view of grouped dataset '%s' holds %s samples; select "
+            "image slices (%s) with view.select_group_slices()"
+            % (
+                collection._dataset.name,
+                collection.media_type,
+                ", ".join(image_slices(collection._dataset)),
+            )
+        )
+
+    group = collection._dataset.group_field
+    return collection.match(F(group + ".name").is_in(list(slices)))
+
+
+def shows_all_samples(dataset, view):
+    """Whether a collection shows every sample of its dataset: the dataset
+    itself, or a view without stages of a dataset that is not grouped (a
+    view of a grouped dataset shows its active slice, as in the App).
+
+    Args:
+        dataset: a :class:`fiftyone.core.dataset.Dataset`
+        view: a :class:`fiftyone.core.collections.SampleCollection` of it
+
+    Returns:
+        True or False
+    """
+    if view is None or view is dataset:
+        return True
+
+    return not view._stages and not is_grouped(dataset)
+
+
+def view_slices(collection):
+    """The image slices whose samples a collection of a grouped dataset
+    shows: every image slice for the dataset, the active slice for a grouped
+    view, those it selected for a flattened one.
+
+    Args:
+        collection: a :class:`fiftyone.core.collections.SampleCollection`
+            of a grouped dataset
+
+    Returns:
+        a list of slice names, in the dataset's order
+    """
+    dataset = collection._dataset
+    available = image_slices(dataset)
+    if collection is dataset:
+        return available
+
+    if collection.media_type == fom.GROUP:
+        return [s for s in available if s == collection.group_slice]
+
+    shown = set(collection.distinct(dataset.group_field + ".name"))
+    return [s for s in available if s in shown]
+
+
+def serialize_target(collection):
+    """A view to keep in a run's record, with the active slice of a view of
+    a grouped dataset (``view._serialize()`` omits it): a target ``dict``
+    that :func:`build_target_view` rebuilds.
+
+    Args:
+        collection: a :class:`fiftyone.core.view.DatasetView`
+
+    Returns:
+        a dict ``{"type": "view", "view": [...]}``, with ``"group_slice"``
+        for a grouped dataset
+    """
+    target = {"type": "view", "view": collection._serialize()}
+    if is_grouped(collection):
+        target["group_slice"] = _active_slice(collection)
+
+    return target
+
+
+def _active_slice(collection):
+    """The slice that the stages of a view of a grouped dataset apply to:
+    of a flattened view (``group_slice`` None), the one its stages before
+    the flattening applied to, which it keeps privately."""
+    if collection.media_type == fom.GROUP:
+        return collection.group_slice
+
+    kept = getattr(collection, "_DatasetView__group_slice", None)
+    return kept or collection._dataset.group_slice
+
+
+def build_target_view(dataset, target):
+    """Rebuilds a view kept by :func:`serialize_target`.
+
+    Args:
+        dataset: a :class:`fiftyone.core.dataset.Dataset`
+        target: the target dict
+
+    Returns:
+        a :class:`fiftyone.core.view.DatasetView`
+    """
+    group_slice = target.get("group_slice")
+    if group_slice is None or not is_grouped(dataset):
+        return fo.DatasetView._build(dataset, target["view"])
+
+    # the stages apply to the slice that was active when they were kept
+    view = dataset.view()
+    view.group_slice = group_slice
+    for stage in target["view"]:
+        view = view._add_view_stage(fosg.ViewStage._from_dict(stage))
+
+    return view
 
 
 def resolve_view(dataset, view=None, patches_of=None):

@@ -16,13 +16,18 @@ in one place; the settings are in
 import datetime
 import logging
 
+import fiftyone.core.media as fom
+
 from .claims import (
     claim_run_fields,
     release_fields,
 )
 from .datasets import (
     resolve_view,
+    select_slices,
+    serialize_target,
     validate_sample_ids,
+    view_slices,
 )
 from .deletion import clean_orphans
 from .errors import AutolabelError
@@ -76,12 +81,14 @@ def generate(
     progress=None,
     batch_size=None,
     num_threads=None,
+    slices=None,
 ):
     """Starts an auto-labeling run that generates labels with models.
 
     Args:
         samples: a :class:`fiftyone.core.dataset.Dataset`, or a view into one
-            whose samples are the target
+            whose samples are the target; of a grouped dataset (or a grouped
+            view), the samples of ``slices`` in its groups
         task: ``"classification"``, ``"detection"`` or
             ``"instance_segmentation"``
         model (None): the catalog name of the model (the detector, for
@@ -106,6 +113,9 @@ def generate(
             default 32 on GPU, 8 on CPU
         num_threads (None): image decoding threads when not delegating;
             default the number of CPUs (half of them with a GPU)
+        slices (None): of a grouped dataset, the image slice (or list of
+            them) to label; default every image slice. Must be None for
+            other datasets
 
     Returns:
         the :class:`autolabel.pipeline.runs.Run`
@@ -120,7 +130,6 @@ def generate(
             dataset, sample_ids, allow_empty=False
         )
         sample_ids = [str(i) for i in sample_ids]
-        collection = collection.select(sample_ids)
 
     if not label_field:
         raise AutolabelError("a label field (--label-field) is required")
@@ -137,17 +146,41 @@ def generate(
         existing_field=existing_field,
         workers=workers,
         name=name,
+        slices=slices,
     )
+    slices = settings.slices
+    if slices is not None:
+        # grouped: the samples of the chosen image slices, flattened, so
+        # that counting, sharding and the workers see exactly those
+        grouped = collection.media_type == fom.GROUP
+        collection = select_slices(collection, slices)
+        if not grouped:  # a view that selected its slices already
+            slices = view_slices(collection)
+
+    if sample_ids is not None:
+        collection = collection.select(sample_ids)
+
     num_samples = collection.count()
     if not num_samples:
         raise AutolabelError("the target has no samples to label")
 
-    if collection is dataset:
-        target = {"type": "all"}
-    elif sample_ids is not None and samples is dataset:
+    if sample_ids is not None and samples is dataset:
+        if num_samples < len(set(sample_ids)):
+            raise AutolabelError(
+                "%d of the %d sample ids are not of the image slices labeled "
+                "(%s); give ids of samples of those slices"
+                % (
+                    len(set(sample_ids)) - num_samples,
+                    len(set(sample_ids)),
+                    ", ".join(slices or []),
+                )
+            )
+
         target = {"type": "ids", "ids": [str(i) for i in sample_ids]}
+    elif samples is dataset:
+        target = {"type": "all"}
     else:
-        target = {"type": "view", "view": collection._serialize()}
+        target = serialize_target(collection)
 
     key = new_run_key()
     run = create_run(
@@ -170,6 +203,7 @@ def generate(
         min_confidence=settings.min_confidence,
         mask_dir=settings.mask_dir,
         target=target,
+        slices=slices,
         workers=settings.workers,
         shards=shard_bounds(collection, settings.workers),
         shards_done=[],
@@ -181,7 +215,7 @@ def generate(
             "labels": 0,
         },
         failures=[],
-        events=[_created_event(settings, num_samples, target)],
+        events=[_created_event(settings, num_samples, target, slices)],
     )
     epoch = claim_run_fields(
         dataset,
@@ -211,7 +245,7 @@ def generate(
     )
 
 
-def _created_event(settings, num_samples, target):
+def _created_event(settings, num_samples, target, slices):
     parts = [
         "task %s" % settings.task,
         "method %s" % settings.method,
@@ -235,6 +269,9 @@ def _created_event(settings, num_samples, target):
         "%d worker(s)" % settings.workers,
         "target %s, %d samples" % (target["type"], num_samples),
     ]
+    if slices is not None:
+        parts.append("slices %s" % ",".join(slices))
+
     if settings.mask_dir:
         parts.append("masks in %s" % settings.mask_dir)
 
@@ -254,6 +291,7 @@ def _created_event(settings, num_samples, target):
             "workers": settings.workers,
             "target": target["type"],
             "samples": num_samples,
+            "slices": slices,
         },
     )
 

@@ -7,7 +7,11 @@ import tempfile
 from ..models import catalog as mc
 from ..models import registry as mr
 from .claims import validate_label_field
-from .datasets import validate_confidence_range, validate_image_dataset
+from .datasets import (
+    validate_confidence_range,
+    validate_image_dataset,
+    validate_slices,
+)
 from .errors import AutolabelError
 from .labels import DETECTIONS, label_type_for_task, label_type_of
 from .masks import default_mask_dir
@@ -36,8 +40,11 @@ class GenerationSettings:
         existing_field=None,
         workers=1,
         name=None,
+        slices=None,
     ):
         validate_image_dataset(dataset)
+        #: the group slices labeled (grouped datasets), or None
+        self.slices = validate_slices(dataset, slices)
         if task not in mc.TASKS:
             raise AutolabelError(
                 "unknown task %r; use one of %s" % (task, ", ".join(mc.TASKS))

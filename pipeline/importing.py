@@ -9,7 +9,16 @@ from .claims import (
     release_fields,
     remove_foreign_values,
 )
-from .datasets import resolve_view, validate_image_dataset
+from .datasets import (
+    all_samples,
+    is_grouped,
+    resolve_view,
+    serialize_target,
+    shows_all_samples,
+    slices_query,
+    validate_image_dataset,
+    view_slices,
+)
 from .errors import AutolabelError
 from .processes import this_process
 from .runs import (
@@ -57,6 +66,8 @@ def analyzable_fields(dataset, staging=None):
     if staging is None:
         staging = staging_fields_in_review(dataset)
 
+    # of a grouped dataset, the labels of its image slices
+    samples = all_samples(dataset)
     fields = []
     for label_type, cls in LABEL_TYPES.items():
         for name in dataset.get_field_schema(embedded_doc_type=cls):
@@ -65,7 +76,7 @@ def analyzable_fields(dataset, staging=None):
 
             path = labels_path(name, label_type) + ".confidence"
             # the first label with a number suffices; no full scan when found
-            found = dataset._aggregate(
+            found = samples._aggregate(
                 pipeline=[
                     {"$match": {path: {"$type": "number"}}},
                     {"$limit": 1},
@@ -119,11 +130,13 @@ def _label_summary(collection, field, label_type):
 
 
 def _copy_to_staging(
-    collection, source_field, staging_field, label_type, epoch
+    collection, source_field, staging_field, label_type, epoch, query=None
 ):
     """Copies the source labels of every sample in ``collection`` into the
     staging field, each marked in review, in one aggregation; the values
-    carry the epoch of the run's claim of the field."""
+    carry the epoch of the run's claim of the field. With a ``query`` (the
+    samples of every image slice, or all samples), in one update of the
+    samples it matches instead."""
     src = "$" + source_field
     mark = {
         "$mergeObjects": ["$$this", {REVIEW_STATE_ATTR: ReviewState.IN_REVIEW}]
@@ -162,9 +175,9 @@ def _copy_to_staging(
         }
 
     dataset = collection._dataset
-    if collection is dataset:
+    if query is not None:
         dataset._sample_collection.update_many(
-            {},
+            query,
             [{"$set": {staging_field: staged, "last_modified_at": "$$NOW"}}],
         )
         return
@@ -215,7 +228,9 @@ def import_labels(
         label_field (None): the new field approved labels go to; default
             ``<source_field>_verified``
         name (None): a name for the run
-        view (None): import only the samples and labels in this view
+        view (None): import only the samples and labels in this view (of a
+            grouped dataset: in the slice it shows); default every sample
+            (of a grouped dataset: of every image slice)
         progress (None): a callable ``progress(fraction, label)``
 
     Returns:
@@ -229,6 +244,14 @@ def import_labels(
     """
     validate_image_dataset(dataset)
     collection = resolve_view(dataset, view)
+    whole = shows_all_samples(dataset, collection)
+    slices = None
+    if is_grouped(dataset):
+        if whole:
+            collection = all_samples(dataset)
+
+        slices = view_slices(dataset if whole else collection)
+
     label_type = label_type_of(dataset, source_field)
     if label_field is None:
         label_field = source_field + "_verified"
@@ -270,10 +293,9 @@ def import_labels(
         min_confidence=None,
         mask_dir=None,
         target=(
-            {"type": "all"}
-            if collection is dataset
-            else {"type": "view", "view": collection._serialize()}
+            {"type": "all"} if whole else serialize_target(collection)
         ),
+        slices=slices,
         workers=1,
         operation_ids=[],
         counts={},
@@ -295,12 +317,19 @@ def import_labels(
             extra_attrs={REVIEW_STATE_ATTR: fof.StringField},
         )
         _copy_to_staging(
-            collection, source_field, staging_field, label_type, epoch
+            collection,
+            source_field,
+            staging_field,
+            label_type,
+            epoch,
+            query=slices_query(dataset) if whole else None,
         )
         remove_foreign_values(dataset, staging_field, epoch)
         dataset._reload_docs(hard=True)
         counts = {
-            "samples": dataset.exists(staging_field).count(),
+            "samples": all_samples(dataset, slices)
+            .exists(staging_field)
+            .count(),
             "labels": summary["labels"],
             "classes": len(summary["classes"]),
         }

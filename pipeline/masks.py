@@ -82,8 +82,14 @@ def delete_unreferenced_masks(dataset, run, fields):
     kept = set()
     for field in fields:
         if dataset.has_field(field):
+            # on every sample: ``dataset.distinct`` of a grouped dataset sees
+            # its active slice only
             path = labels_path(field, run.label_type) + ".mask_path"
-            kept.update(p for p in dataset.distinct(path) if p)
+            kept.update(
+                p
+                for p in dataset._sample_collection.distinct(path)
+                if isinstance(p, str) and p
+            )
 
     deleted = 0
     for root, _, files in os.walk(folder, topdown=False):

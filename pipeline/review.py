@@ -246,7 +246,9 @@ def promote_labels(
         run_key_or_name: a run key or name
         view (None): a view into the dataset (sidebar filters, selections),
             or a patches view of the run's staging field (exactly its
-            patches' labels); the whole dataset by default
+            patches' labels); the whole dataset by default (of a grouped
+            dataset every slice of the run; a grouped view shows, and
+            selects, its active slice only)
         min_confidence (None): only labels with at least this confidence
         max_confidence (None): only labels with at most this confidence
         classes (None): only labels of these classes
@@ -300,7 +302,8 @@ def undo_labels(
         run_key_or_name: a run key or name
         classes (None): only labels of these classes; all by default
         view (None): only labels in this view, or in this patches view of
-            the run's staging field; the whole dataset by default
+            the run's staging field; the whole dataset by default (of a
+            grouped dataset every slice; a grouped view, its active slice)
         progress (None): a callable ``progress(fraction, label)``
         sample_ids (None): only labels on these samples; with a patches
             view, only these patches (a patch's id is its label's id)

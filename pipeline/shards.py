@@ -6,10 +6,10 @@ import os
 
 from bson import ObjectId
 
-import fiftyone as fo
 from fiftyone import ViewField as F
 
 from .claims import EPOCH_ATTR, remove_foreign_values
+from .datasets import all_samples, build_target_view
 from .errors import AutolabelError
 from .labels import labels_path
 from .runs import (
@@ -33,7 +33,8 @@ MAX_RECORDED_FAILURES = 100
 def shard_bounds(collection, num_shards):
     """Splits the target's samples into contiguous ranges of ids; returns
     ``[[first_id, end_id, end_included], ...]`` with at most ``num_shards``
-    ranges."""
+    ranges. Of a grouped dataset, ``collection`` is flattened (the samples
+    of the run's slices), so the ranges cover exactly those samples."""
     rows = list(
         collection._dataset._sample_collection.aggregate(
             collection._pipeline()
@@ -63,12 +64,16 @@ def shard_view(dataset, run, shard):
         a :class:`fiftyone.core.view.DatasetView`
     """
     target = run.target
+    # of a grouped dataset: the samples of the run's slices, flattened (a
+    # kept view selects them itself)
     if target["type"] == "view":
-        view = fo.DatasetView._build(dataset, target["view"])
+        view = build_target_view(dataset, target)
     elif target["type"] == "ids":
-        view = dataset.select(target["ids"])
+        view = all_samples(dataset, run.config.get("slices")).select(
+            target["ids"]
+        )
     else:
-        view = dataset.view()
+        view = all_samples(dataset, run.config.get("slices")).view()
 
     bounds = run.shards[shard]
     first, end = ObjectId(bounds[0]), ObjectId(bounds[1])
@@ -152,11 +157,12 @@ def open_for_review(dataset, run_key, from_status):
         remove_foreign_values(dataset, run.staging_field, epoch)
 
     path = labels_path(run.staging_field, run.label_type)
-    classes = [c for c in dataset.distinct(path + ".label") if c]
+    samples = all_samples(dataset, run.config.get("slices"))
+    classes = [c for c in samples.distinct(path + ".label") if c]
     counts = dict(
         run.counts,
-        processed=dataset.exists(run.staging_field).count(),
-        labels=dataset.count(path + ".label"),
+        processed=samples.exists(run.staging_field).count(),
+        labels=samples.count(path + ".label"),
         classes=len(classes),
     )
     updated = update_run(

@@ -12,12 +12,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 from bson import ObjectId, json_util
 
+import fiftyone.core.media as fom
 import fiftyone.core.patches as fop
 import fiftyone.core.stages as fosg
 import fiftyone.core.view as fov
 
 from .database import aggregate
-from .datasets import resolve_view
+from .datasets import is_grouped, resolve_view, shows_all_samples
 from .errors import AutolabelError
 from .labels import REVIEW_STATE_ATTR, ReviewState, labels_path, list_field
 from .review import require_staging_field
@@ -202,8 +203,21 @@ def _fast_stats_stages(view, run, states):
     path = labels_path(run)
     conds, fused, pipeline = [], True, []
     prefix = view._base_view
-    for stage in view._stages:
-        if isinstance(stage, fosg.FilterLabels):
+    if is_grouped(view) and view.media_type == fom.GROUP:
+        # a grouped view shows its active slice
+        fused = False
+        pipeline.extend(view._dataset._group_select_pipeline(view.group_slice))
+
+    for i, stage in enumerate(view._stages):
+        if isinstance(stage, fosg.SelectGroupSlices):
+            # first, a $match of the slices of a flattened view; later, a
+            # $lookup of the slices of the groups shown
+            if i > 0 or not stage.flat:
+                return None
+
+            fused = False
+            pipeline.extend(stage.to_mongo(prefix))
+        elif isinstance(stage, fosg.FilterLabels):
             cond = _label_filter_cond(stage.to_mongo(prefix), path)
             if cond is None:
                 return None
@@ -331,7 +345,9 @@ def label_stats(dataset, run_key_or_name, view=None, state=None):
         dataset: a :class:`fiftyone.core.dataset.Dataset`
         run_key_or_name: a run key or name
         view (None): a view into the dataset, or a patches view of the run's
-            staging field; the whole dataset by default
+            staging field; the whole dataset by default (of a grouped
+            dataset every slice; a grouped view counts its active slice,
+            the totals every slice)
         state (None): ``in_review`` or ``promoted``: only that state
 
     Returns:
@@ -377,7 +393,7 @@ def label_stats(dataset, run_key_or_name, view=None, state=None):
     elif fast is not None and fast[1]:
         groups_view = _aggregate_in_parts(dataset, fast[0])
         groups_total = [dict(g, n=g["t"]) for g in groups_view]
-    elif patches is None and (view is dataset or not view._stages):
+    elif patches is None and shows_all_samples(dataset, view):
         groups_view = groups_total = aggregate(dataset, group)
     else:
         version = _samples_version(dataset)
