@@ -9,7 +9,6 @@ nothing here re-derives them."""
 import hashlib
 
 import fiftyone as fo
-import fiftyone.core.media as fom
 import fiftyone.core.patches as fop
 import fiftyone.server.view as fosv
 from bson import json_util
@@ -20,11 +19,14 @@ from ..pipeline import (
     AutolabelError,
     ReviewState,
     RunStatus,
+    all_samples,
     analyzable_fields,
     default_mask_dir,
     filtered_review_view,
     get_run,
+    image_slices,
     label_stats,
+    media_error,
     run_log,
 )
 from ..pipeline.claims import validate_label_field
@@ -68,23 +70,24 @@ def dataset_context(ctx, page="home"):
         a dict, see ``panel/README.md``
     """
     dataset = ctx.dataset
+    reason = media_error(dataset)
     context = {
         "dataset": dataset.name,
         "media_type": dataset.media_type,
-        "enabled": dataset.media_type == fom.IMAGE,
-        "disabled_reason": None,
+        "enabled": reason is None,
+        "disabled_reason": reason,
         "read_only": read_only(ctx),
         "counts": None,
+        # the image slices a run may label (grouped datasets), else []
+        "group_slices": [],
         "detections_fields": [],
         "analyzable_fields": [],
         "default_mask_dir": default_mask_dir(dataset),
     }
-    if not context["enabled"]:
-        context["disabled_reason"] = (
-            "Auto Labeling works on image datasets; '%s' holds %s samples"
-            % (dataset.name, dataset.media_type)
-        )
+    if reason is not None:
         return context
+
+    context["group_slices"] = image_slices(dataset)
 
     staging = staging_fields_in_review(dataset)
     context["detections_fields"] = [
@@ -94,7 +97,8 @@ def dataset_context(ctx, page="home"):
     ]
     if page == "configure":
         context["counts"] = {
-            "all": dataset.count(),
+            # every image slice of a grouped dataset
+            "all": all_samples(dataset).count(),
             "view": ctx.view.count(),
             "selected": len(ctx.selected),
         }
@@ -360,7 +364,7 @@ def confidence_range(min_confidence, max_confidence):
 def confidence_bounds(dataset, run):
     """The lowest and highest confidence of a run's staged labels."""
     path = labels_path(run.staging_field, run.label_type) + ".confidence"
-    lo, hi = dataset.bounds(path)
+    lo, hi = all_samples(dataset, run.config.get("slices")).bounds(path)
     return {
         "min": 0.0 if lo is None else float(lo),
         "max": 1.0 if hi is None else float(hi),

@@ -96,6 +96,28 @@ def image_dir(tmp_path_factory):
     return root
 
 
+@pytest.fixture
+def grouped(make_dataset, image_dir, tmp_path):
+    """A grouped dataset (FiftyOne's multimodal layout) of six groups: a
+    "left" and a "right" image and a "pcd" point cloud."""
+    dataset = make_dataset()
+    dataset.add_group_field("group", default="left")
+    images = sorted(str(p) for p in image_dir.glob("img*.jpg"))
+    samples = []
+    for i in range(6):
+        group = fo.Group()
+        pcd = tmp_path / ("scene%d.pcd" % i)
+        pcd.write_text("")
+        samples += [
+            fo.Sample(filepath=images[2 * i], group=group.element("left")),
+            fo.Sample(filepath=images[2 * i + 1], group=group.element("right")),
+            fo.Sample(filepath=str(pcd), group=group.element("pcd")),
+        ]
+
+    dataset.add_samples(samples, progress=False)
+    return dataset
+
+
 # ------------------------------------------------ the browser tests' services
 
 

@@ -346,3 +346,52 @@ def test_configure_checks_as_typed_and_disables_start_without_weights(
     expect(tid(page, "al-start")).to_be_enabled()
     B.screenshot(page, "configure-checked")
     assert not app_errors(page), app_errors(page)
+
+
+def test_grouped_dataset_run_on_one_image_slice_reviewed_and_approved(
+    app_server, launcher, page, grouped, tiny_yolo
+):
+    dataset = grouped
+    open_auto_labeling(page, app_server, dataset)
+    tid(page, "al-auto-label").click()
+    expect(tid(page, "al-configure")).to_be_visible()
+    tid(page, "al-slice-right").click()
+    expect(tid(page, "al-slice-right")).to_be_checked()
+    expect(page.get_by_text("Labels the right slice")).to_be_visible()
+    tid(page, "al-target-all").click()
+    choose(page, "al-task", "detection")
+    choose(page, "al-model", tiny_yolo)
+    choose(page, "al-label-field", "grouped_det")
+    choose(page, "al-min-confidence", "0.05")
+    choose(page, "al-run-name", "grouped run")
+    B.screenshot(page, "configure-grouped")
+    tid(page, "al-start").click()
+    card = run_card(page, "grouped run")
+    expect(card).to_have_attribute(
+        "data-status", "In Review", timeout=GENERATION_TIMEOUT
+    )
+    run = P.list_runs(dataset)[0]
+    assert run.config.get("slices") == ["right"]
+    dataset.reload()  # the launcher declared the staging field
+
+    # the review shows the right slice's images with labels
+    card.click()
+    expect(tid(page, "al-tab-review")).to_be_visible()
+    expect_grid_count(page, len(P.review_view(dataset, run.key)))
+    B.screenshot(page, "review-grouped")
+    total = P.label_stats(dataset, run.key)["in_review"]["total"]
+    tid(page, "al-promote").click()
+    assert B.wait_for(
+        lambda: P.label_stats(dataset, run.key)["promoted"]["total"] == total,
+        timeout=30,
+    )
+    tid(page, "al-tab-approval").click()
+    tid(page, "al-approve").click()
+    tid(page, "al-confirm").click()
+    expect(card).to_have_attribute("data-status", "Approved")
+    dataset.reload()
+    right = dataset.select_group_slices("right")
+    left = dataset.select_group_slices("left")
+    assert right.count("grouped_det.detections") == total
+    assert left.exists("grouped_det").count() == 0
+    assert not app_errors(page), app_errors(page)

@@ -9,6 +9,7 @@ drawing only the run's labels. The same flows in a browser are in
 
 import pytest
 
+import fiftyone as fo
 import fiftyone.server.view as fosv
 from fiftyone import ViewField as F
 
@@ -294,3 +295,58 @@ def test_models_without_weights_say_why_and_how_to_fetch_them(dataset):
             assert "autolabel models download %s" % m["name"] in m["unavailable"]
 
     assert all(m["unavailable"] is None for m in present)
+
+
+def test_grouped_dataset_review_and_approval_cover_its_image_slices(
+    grouped, make_dataset, tiny_models
+):
+    dataset = grouped
+    session = PanelSession(dataset)
+    context = session.data["context"]
+    assert context["enabled"] and context["group_slices"] == ["left", "right"]
+    session.call("show_configure")
+    assert session.data["context"]["counts"]["all"] == 12
+
+    run = P.generate(
+        dataset,
+        task="detection",
+        model="yolo11n",
+        label_field="det",
+        min_confidence=0.05,
+        delegate=False,
+    )
+    staged = {
+        name: dataset.select_group_slices(name).count(
+            run.staging_field + ".detections"
+        )
+        for name in ("left", "right")
+    }
+    assert staged["left"] and staged["right"]
+    session.call("show_home")
+    session.call("open_run", key=run.key)
+    assert session.data["review"]["total"] == sum(staged.values())
+    # the grid shows the images of both slices
+    assert len(app_view(session)) == 12
+    session.call("promote")
+    session.call("set_tab", tab="approval")
+    assert session.data["review"]["approval"]["approved"] == sum(
+        staged.values()
+    )
+    session.call("approve")
+    assert session.card(run.display_name)["status"] == "Approved"
+    dataset.reload()
+    for name in ("left", "right"):
+        assert (
+            dataset.select_group_slices(name).count("det.detections")
+            == staged[name]
+        )
+
+    # a grouped dataset without image slices keeps the panel disabled
+    clouds = make_dataset()
+    clouds.add_group_field("group", default="pcd")
+    clouds.add_sample(
+        fo.Sample(filepath="/clouds/a.pcd", group=fo.Group().element("pcd"))
+    )
+    context = PanelSession(clouds).data["context"]
+    assert not context["enabled"]
+    assert "no image slice" in context["disabled_reason"]

@@ -3,6 +3,7 @@
 import {
   Box,
   Button,
+  Checkbox,
   FormControlLabel,
   Link,
   Paper,
@@ -50,6 +51,9 @@ export default function Configure(props: { data: PanelData; context: Context; ca
   const [maskDir, setMaskDir] = useState(context.default_mask_dir ?? "");
   const [runName, setRunName] = useState("");
   const [workers, setWorkers] = useState("1");
+  const [slices, setSlices] = useState<string[]>([]);
+  const groupSlices = context.group_slices ?? [];
+  const chosenSlices = slices.filter((s) => groupSlices.includes(s));
 
   const isSeg = task === "instance_segmentation";
   const existing = isSeg && method === "existing_detections";
@@ -138,6 +142,7 @@ export default function Configure(props: { data: PanelData; context: Context; ca
       mask_dir: isSeg ? maskDir.trim() : null,
       name: runName.trim() || null,
       workers: workerCount,
+      slices: groupSlices.length && chosenSlices.length ? chosenSlices : null,
     });
 
   return (
@@ -160,6 +165,38 @@ export default function Configure(props: { data: PanelData; context: Context; ca
             })}
           </RadioGroup>
         </Step>
+
+        {groupSlices.length > 0 && (
+          <Step title="Image slices">
+            <Stack direction="row" spacing={1} flexWrap="wrap">
+              {groupSlices.map((name) => (
+                <FormControlLabel
+                  key={name}
+                  label={name}
+                  control={
+                    <Checkbox
+                      size="small"
+                      checked={chosenSlices.includes(name)}
+                      onChange={() =>
+                        setSlices(
+                          chosenSlices.includes(name)
+                            ? chosenSlices.filter((s) => s !== name)
+                            : [...chosenSlices, name]
+                        )
+                      }
+                      inputProps={{ "data-testid": `al-slice-${name}` } as object}
+                    />
+                  }
+                />
+              ))}
+            </Stack>
+            <Typography variant="body2" color="text.secondary">
+              {chosenSlices.length
+                ? `Labels the ${chosenSlices.join(", ")} slice${chosenSlices.length > 1 ? "s" : ""}`
+                : `None checked: every image slice (${groupSlices.join(", ")})`}
+            </Typography>
+          </Step>
+        )}
 
         <Step title="2. Task">
           <Field

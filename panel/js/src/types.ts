@@ -123,6 +123,8 @@ export interface Context {
   dataset: string;
   media_type: string;
   counts: Record<Target, number>;
+  /** the image slices a run may label on a grouped dataset; [] otherwise */
+  group_slices: string[];
   detections_fields: string[];
   analyzable_fields: { name: string; type: string }[];
   default_mask_dir: string;
