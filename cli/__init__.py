@@ -13,6 +13,7 @@ group is one module and one entry in :data:`COMMAND_GROUPS`.
 import os
 import sys
 
+from .notices import quiet_fiftyone_notices
 from .. import pipeline as P
 from . import generate, models, plugin, review, runs
 from .common import ArgumentParser, UsageError, common_parser
@@ -50,6 +51,7 @@ def main(argv=None):
         the exit status: 0, 2 after a user error, 130 when interrupted
     """
     parser = build_parser()
+    quiet_fiftyone_notices()
     try:
         args = parser.parse_args(argv)
         args.quiet = getattr(args, "quiet", False)
@@ -66,6 +68,11 @@ def main(argv=None):
     except KeyboardInterrupt:
         print("autolabel: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # the reader went away (`autolabel models | head`): nothing to say
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
 
     return 0
 

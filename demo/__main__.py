@@ -4,6 +4,7 @@
 import argparse
 import sys
 
+from ..cli.notices import quiet_fiftyone_notices
 from ..pipeline import AutolabelError
 from . import app, data, runs, training
 
@@ -98,6 +99,7 @@ def main(argv=None):
         the exit status
     """
     args = parse_args(argv)
+    quiet_fiftyone_notices()
     app.disable_tracking()
     dataset, built = data.load_or_build_dataset(
         data.DATASET_NAME, args.data_dir, rebuild=args.rebuild

@@ -349,8 +349,9 @@ def build_dataset(name, images_dir):
     """
     dataset = fo.Dataset(name, persistent=True, overwrite=True)
     dataset.default_classes = list(CLASSES)
-    dataset.add_samples(generate_samples(images_dir))
-    dataset.compute_metadata()
+    # the demo prints its own summary of what it built
+    dataset.add_samples(generate_samples(images_dir), progress=False)
+    dataset.compute_metadata(progress=False)
     dataset.info[INFO_KEY] = {
         "version": DEMO_VERSION,
         "num_samples": NUM_SAMPLES,

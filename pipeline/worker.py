@@ -638,15 +638,20 @@ def _label_shard(
 
 def _log_timings(run, shard, count, seconds, timings, writer):
     logger.info(
-        "run %s shard %d: %d samples in %.1fs (%.1f/s); main loop: waiting "
-        "for decoding %.1fs, model submit %.1fs + collect %.1fs, segmenter "
-        "%.1fs, waiting for the writer %.1fs + %.1fs at the end; writer busy "
-        "%.1fs",
+        "run %s shard %d: %d samples in %.1fs (%.1f/s)",
         run.key,
         shard,
         count,
         seconds,
         count / max(seconds, 1e-9),
+    )
+    # where the time went, for whoever tunes the pipeline (bench/generate.py)
+    logger.debug(
+        "run %s shard %d: main loop: waiting for decoding %.1fs, model submit "
+        "%.1fs + collect %.1fs, segmenter %.1fs, waiting for the writer %.1fs "
+        "+ %.1fs at the end; writer busy %.1fs",
+        run.key,
+        shard,
         timings["decode_wait"],
         timings["submit"],
         timings["collect"],

@@ -370,3 +370,39 @@ def test_console_script_and_plugin_install(dataset, tmp_path):
         "approve_run",
     ):
         assert "@autolabel/auto-labeling/" + name in listed
+
+
+def test_the_terminal_shows_autolabels_output_not_fiftyones_notices(dataset):
+    """With FiftyOne's database validation on (as users have it), a command
+    prints only its own lines; a closed pipe ends it without a traceback."""
+    exe = shutil.which("autolabel") or os.path.join(
+        os.path.dirname(os.sys.executable), "autolabel"
+    )
+    env = {
+        k: v for k, v in os.environ.items() if k != "FIFTYONE_DATABASE_VALIDATION"
+    }
+    proc = subprocess.run(
+        [exe, "runs", dataset.name],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == ""
+    assert proc.stdout.strip() == (
+        "dataset '%s' has no auto-labeling runs" % dataset.name
+    )
+
+    proc = subprocess.run(
+        "%s models | head -n 1" % exe,
+        shell=True,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert proc.stdout.startswith("name"), proc.stdout
+    assert "Traceback" not in proc.stderr and "Error" not in proc.stderr, (
+        proc.stderr
+    )
