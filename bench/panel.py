@@ -15,6 +15,11 @@ FiftyOne's own ``ExecutionContext`` and ``Executor``
     App sends them), and a selection of 1000 samples
 5.  ``promote`` of a confidence range (its refresh included), the panel's
     ``refresh`` after it, and ``undo`` (which restores the data)
+6.  the grid's Patches > Labels > the staging field: FiftyOne making the
+    patches view (one patch per staged label), the panel's table of it
+    (``on_change_view``), 1000 selected patches (``on_change_selected``) and
+    their promote (``promote``: exactly those 1000; the panel then shows the
+    patches left, which FiftyOne makes anew)
 
 Each step runs once (``first``: includes warm-up) and then ``--repeat`` more
 times (median reported). Everything lives in a temporary database,
@@ -76,6 +81,8 @@ TARGETS = {
     "sidebar filter": 1.0,
     "select 1000 samples": 1.0,
     "refresh after promote": 1.0,
+    "patches view table": 1.0,
+    "select 1000 patches": 1.0,
 }
 
 
@@ -191,22 +198,62 @@ def run_benchmark(args):
     def promote_range():
         session.call("set_confidence", min=PROMOTE[0], max=PROMOTE[1])
 
-    def undo_all():
+    def undo_everything():
+        # Undo is on the Approval tab (opening a tab clears the filters)
+        session.call("set_tab", tab="approval")
         session.call("undo", label=None)
+        session.call("set_tab", tab="review")
+
+    def undo_all():
+        undo_everything()
         promote_range()
+
+    def promote_then_approval_tab():
+        session.call("promote")
+        session.call("set_tab", tab="approval")
 
     promoted = _count(dataset, run, *PROMOTE)
     step("promote", call("promote"), before=undo_all,
          check=lambda: _promoted(dataset, run, promoted))
     step("refresh after promote", call("refresh"), check=table_has(0))
-    step("undo", call("undo", label=None), before=call("promote"),
+    step("undo", call("undo", label=None), before=promote_then_approval_tab,
          check=lambda: _promoted(dataset, run, 0))
+    session.call("set_tab", tab="review")
+
+    # 6. patches of the staging field, as the grid's Patches button makes them
+    review_view = P.review_view(dataset, run.key)
+    patches, patches_s = timed(review_view.to_patches, run.staging_field)
+    print("  %-24s %6.2f s (FiftyOne: %d patches)"
+          % ("make the patches view", patches_s, len(patches)))
+    session.view = patches._serialize()
+    step("patches view table", call("on_change_view"), before=forget_table,
+         check=table_has(n * k))
+    patch_ids = patches.limit(NUM_SELECTED).values("id")
+    session.selected = patch_ids
+    step("select 1000 patches", call("on_change_selected"),
+         before=forget_table, check=table_has(NUM_SELECTED))
+
+    def select_patches():
+        undo_everything()
+        session.view = patches._serialize()
+        session.selected = patch_ids
+        session.call("on_change_selected")
+
+    def promoted_patches():
+        got = P.label_stats(dataset, run.key)["promoted"]["total"]
+        assert got == NUM_SELECTED, got
+        assert session.selected == [], "the spent selection stays"
+
+    step("promote 1000 patches", call("promote"), before=select_patches,
+         check=promoted_patches)
+    undo_everything()
 
     return {
         "params": {"samples": n, "labels_per_sample": k, "labels": n * k,
                    "seed": args.seed, "repeat": args.repeat},
         "build_s": build_s,
         "import_s": import_s,
+        "patches_s": patches_s,
         "steps": steps,
     }
 

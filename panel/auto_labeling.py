@@ -377,6 +377,14 @@ class AutoLabelingPanel(foo.Panel):
         self._after_review_write(ctx)
 
     @_action
+    def preview_approval(self, ctx):
+        """The approve dialog's figures: the labels approved, the samples
+        that get labels, the labels discarded, the field."""
+        ctx.panel.set_data(
+            "approval", panel_data.approval_data(ctx.dataset, self._open_run(ctx))
+        )
+
+    @_action
     @mutating
     def approve(self, ctx):
         """Approves the open run: its promoted labels become its label
@@ -424,7 +432,7 @@ class AutoLabelingPanel(foo.Panel):
 
         # the App shows the dataset already, and notices its new field by
         # itself: setting the view again would race the App's own reload
-        self._go_home(ctx, reset_view=False)
+        self._go_home(ctx, reset_view=False, also_show=[run.label_field])
         ctx.ops.notify(
             "%d labels approved into '%s'"
             % ((run.counts or {}).get("approved", 0), run.label_field),
@@ -452,6 +460,7 @@ class AutoLabelingPanel(foo.Panel):
                 set_classes=self.set_classes,
                 promote=self.promote,
                 undo=self.undo,
+                preview_approval=self.preview_approval,
                 approve=self.approve,
                 rename_run=self.rename_run,
                 delete_run=self.delete_run,
@@ -465,7 +474,7 @@ class AutoLabelingPanel(foo.Panel):
 
     # -- helpers -----------------------------------------------------------
 
-    def _go_home(self, ctx, reset_view=True):
+    def _go_home(self, ctx, reset_view=True, also_show=()):
         self._set_page(ctx, "home")
         ctx.panel.set_state("run_key", None)
         ctx.panel.set_data("run", None)
@@ -476,7 +485,7 @@ class AutoLabelingPanel(foo.Panel):
         if reset_view:
             ctx.ops.set_view(ctx.dataset.view())
 
-        self._restore_fields(ctx)
+        self._restore_fields(ctx, also_show=also_show)
         self._load_home(ctx)
 
     def _show_only(self, ctx, run):
@@ -487,13 +496,16 @@ class AutoLabelingPanel(foo.Panel):
 
         ctx.ops.set_active_fields([run.staging_field])
 
-    def _restore_fields(self, ctx):
+    def _restore_fields(self, ctx, also_show=()):
+        """Draws the fields the grid drew before the run was opened again,
+        and ``also_show`` (an approved run's new label field)."""
         saved = ctx.panel.get_state("saved_fields")
         if saved is None:
             return
 
         ctx.panel.set_state("saved_fields", None)
         fields = [f for f in saved if ctx.dataset.has_field(f)]
+        fields += [f for f in also_show if f not in fields]
         if fields:
             ctx.ops.set_active_fields(fields)
         else:
@@ -572,6 +584,7 @@ class AutoLabelingPanel(foo.Panel):
             "confidence_bounds", panel_data.confidence_bounds(ctx.dataset, run)
         )
         ctx.panel.set_data("view_error", None)
+        ctx.panel.set_data("approval", None)
         self._set_page(ctx, "run")
         self._show_only(ctx, run)
         self._apply_review_view(ctx, run=run)

@@ -535,10 +535,11 @@ def review_data(
         "count": stats["count"],
         "total": stats["total"],
         "rows": stats["classes"],
-        # what "Approve" does: every promoted label, whatever is in view
-        "approval": (
-            approval_preview(dataset, run.key)
-            if state == ReviewState.PROMOTED
-            else None
-        ),
     }
+
+
+def approval_data(dataset, run):
+    """What the approve dialog says "Approve" will do: every promoted label
+    is approved, whatever is in view
+    (:func:`autolabel.pipeline.approval_preview`), for the run ``key``."""
+    return dict(approval_preview(dataset, run.key), key=run.key)

@@ -3,6 +3,8 @@ edits, and aggregations on its sample collection."""
 
 import threading
 
+from bson import json_util
+
 _DOCUMENT_LOCK = threading.RLock()
 
 
@@ -54,4 +56,30 @@ def aggregate(dataset, pipeline):
     """
     return list(
         dataset._sample_collection.aggregate(pipeline, allowDiskUse=True)
+    )
+
+
+def samples_version(dataset):
+    """What changes whenever a sample of the dataset is added, deleted or
+    edited (promote and undo set ``last_modified_at`` too): the number of
+    samples and the latest ``last_modified_at``, both read from indexes.
+
+    Args:
+        dataset: a :class:`fiftyone.core.dataset.Dataset`
+
+    Returns:
+        a string; counts cached with it are current while it is unchanged
+    """
+    coll = dataset._sample_collection
+    latest = next(
+        iter(
+            coll.find({}, {"last_modified_at": True})
+            .sort("last_modified_at", -1)
+            .limit(1)
+        ),
+        {},
+    )
+    return "%d|%s" % (
+        coll.count_documents({}),
+        json_util.dumps(latest.get("last_modified_at")),
     )

@@ -1,6 +1,10 @@
-"""A run's review history: each promote and undo, with how many labels
-moved and the filters that chose them; the Approved run keeps it."""
+"""A run's review record: its history (each promote and undo, with how many
+labels moved and the filters that chose them; the Approved run keeps it) and
+its review counts (labels in review and promoted, kept current by promote
+and undo for as long as nothing else changes the samples)."""
 
+from .database import samples_version
+from .labels import ReviewState
 from .runs import now_iso, update_run_record
 
 #: how many review actions a run keeps in its review history
@@ -57,3 +61,53 @@ def review_entry(selection, action, count):
             or selection.label_ids is not None
         ),
     }
+
+
+def review_counts(run, version):
+    """A run's cached ``{"in_review", "promoted"}`` label counts, if they
+    were counted (or kept) at this version of the samples, else None.
+
+    Args:
+        run: a :class:`autolabel.pipeline.runs.Run`
+        version: :func:`autolabel.pipeline.database.samples_version` now
+    """
+    cached = run.config.get("review_counts")
+    if not cached or cached.get("version") != version:
+        return None
+
+    return {"in_review": cached["in_review"], "promoted": cached["promoted"]}
+
+
+def store_review_counts(dataset, run, version, in_review, promoted):
+    """Caches a run's label counts at a version of the samples."""
+    update_run_record(
+        dataset,
+        run.key,
+        set={
+            "review_counts": {
+                "version": version,
+                "in_review": int(in_review),
+                "promoted": int(promoted),
+            }
+        },
+        returns=False,
+        stamp=False,
+    )
+
+
+def move_review_counts(dataset, run, version_before, to_state, count):
+    """Keeps a run's cached counts current after ``count`` labels moved to
+    ``to_state`` (under the review lock); counts cached at another version
+    than ``version_before`` are left to be counted again."""
+    cached = review_counts(run, version_before)
+    if cached is None:
+        return
+
+    moved = count if to_state == ReviewState.PROMOTED else -count
+    store_review_counts(
+        dataset,
+        run,
+        samples_version(dataset),
+        cached["in_review"] - moved,
+        cached["promoted"] + moved,
+    )

@@ -12,7 +12,7 @@ the result of some serial order.
 
 import fiftyone.core.odm as foo
 
-from .database import aggregate
+from .database import aggregate, samples_version
 from .errors import AutolabelError
 from .labels import (
     REVIEW_STATE_ATTR,
@@ -20,7 +20,7 @@ from .labels import (
     list_field,
 )
 from .locks import review_lock
-from .history import record_review
+from .history import move_review_counts, record_review
 from .runs import RunStatus, get_run
 from .selection import Selection, _labels_in_state
 
@@ -346,9 +346,11 @@ def _locked_set_review_state(selection, to_state, progress=None, action=None):
         run = get_run(dataset, selection.run.key)
         check_reviewable(run)
         selection.run = run
+        version = samples_version(dataset)
         count = _set_review_state(selection, to_state, progress=progress)
         if count and action:
             record_review(selection, action, count)
+            move_review_counts(dataset, run, version, to_state, count)
 
         return count
 

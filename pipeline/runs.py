@@ -85,6 +85,7 @@ RUN_KEYS = {
     "review_history": "the last 1000 promotes and undos (time, counts, filters)",
     "approval_summary": "what approval wrote and discarded, per class",
     "classes_seen": "the classes its workers staged so far",
+    "review_counts": "labels in review / promoted at a samples version",
 }
 
 

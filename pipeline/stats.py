@@ -17,32 +17,13 @@ import fiftyone.core.patches as fop
 import fiftyone.core.stages as fosg
 import fiftyone.core.view as fov
 
-from .database import aggregate
+from .database import aggregate, samples_version
 from .datasets import is_grouped, resolve_view, shows_all_samples
 from .errors import AutolabelError
 from .labels import REVIEW_STATE_ATTR, ReviewState, labels_path, list_field
 from .review import require_staging_field
 from .runs import RunStatus, get_run, update_run_record
 from .selection import patch_labels_stages
-
-
-def _samples_version(dataset):
-    """What changes whenever a sample of the dataset is added, deleted or
-    edited (promote and undo set ``last_modified_at`` too): the number of
-    samples and the latest ``last_modified_at``, both read from indexes."""
-    coll = dataset._sample_collection
-    latest = next(
-        iter(
-            coll.find({}, {"last_modified_at": True})
-            .sort("last_modified_at", -1)
-            .limit(1)
-        ),
-        {},
-    )
-    return "%d|%s" % (
-        coll.count_documents({}),
-        json_util.dumps(latest.get("last_modified_at")),
-    )
 
 
 def _cached_totals(run, state, version):
@@ -396,7 +377,7 @@ def label_stats(dataset, run_key_or_name, view=None, state=None):
     elif patches is None and shows_all_samples(dataset, view):
         groups_view = groups_total = aggregate(dataset, group)
     else:
-        version = _samples_version(dataset)
+        version = samples_version(dataset)
         groups_total = _cached_totals(run, state, version)
         if patches is not None:
             # the patches view's own pipeline, on its patches dataset

@@ -3,6 +3,8 @@ generated, promoted, approved and discarded, what an approval will write
 before it does, and what it wrote after. The CLI and the panel both report
 these."""
 
+from .database import samples_version
+from .history import review_counts, store_review_counts
 from .labels import REVIEW_STATE_ATTR, ReviewState, list_field
 from .runs import RunStatus, get_run
 from .stats import label_stats
@@ -106,11 +108,25 @@ def run_numbers(dataset, run):
     if run.status == RunStatus.IN_REVIEW and dataset.has_field(
         run.staging_field
     ):
-        stats = label_stats(dataset, run.key)
-        numbers["in_review"] = stats[ReviewState.IN_REVIEW]["total"]
-        numbers["promoted"] = stats[ReviewState.PROMOTED]["total"]
+        numbers.update(_review_counts(dataset, run))
 
     return numbers
+
+
+def _review_counts(dataset, run):
+    # cards are drawn every 2 s while a run generates: counted once per
+    # version of the samples (promote and undo keep them current)
+    version = samples_version(dataset)
+    counts = review_counts(run, version)
+    if counts is None:
+        stats = label_stats(dataset, run.key)
+        counts = {
+            "in_review": stats[ReviewState.IN_REVIEW]["total"],
+            "promoted": stats[ReviewState.PROMOTED]["total"],
+        }
+        store_review_counts(dataset, run, version, **counts)
+
+    return counts
 
 
 def approved_summary(run):

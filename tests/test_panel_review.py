@@ -169,7 +169,9 @@ def test_approval_tab_filter_undo_n_dialog_numbers_and_approved_summary(
     assert not set(promoted) & high and len(promoted) == total - len(high)
 
     # Approve approves every promoted label, whatever the filter shows
-    approval = session.data["review"]["approval"]
+    session.call("preview_approval")
+    approval = session.data["approval"]
+    assert approval["key"] == run.key
     samples = len(
         dataset.filter_labels(
             run.staging_field, F("review_state") == "promoted"
@@ -181,7 +183,10 @@ def test_approval_tab_filter_undo_n_dialog_numbers_and_approved_summary(
     assert approval["field"] == run.label_field
     assert sum(c["approved"] for c in approval["classes"]) == len(promoted)
 
+    session.active_fields = [run.staging_field]
     session.call("approve")
+    # the grid draws the new field next to those it drew before the review
+    assert session.active_fields == [run.label_field]
     card = session.card("analyzed")
     assert card["status"] == "Approved"
     assert "open" in card["actions"]
@@ -329,9 +334,8 @@ def test_grouped_dataset_review_and_approval_cover_its_image_slices(
     assert len(app_view(session)) == 12
     session.call("promote")
     session.call("set_tab", tab="approval")
-    assert session.data["review"]["approval"]["approved"] == sum(
-        staged.values()
-    )
+    session.call("preview_approval")
+    assert session.data["approval"]["approved"] == sum(staged.values())
     session.call("approve")
     assert session.card(run.display_name)["status"] == "Approved"
     dataset.reload()
@@ -350,3 +354,35 @@ def test_grouped_dataset_review_and_approval_cover_its_image_slices(
     context = PanelSession(clouds).data["context"]
     assert not context["enabled"]
     assert "no image slice" in context["disabled_reason"]
+
+
+def test_card_numbers_stay_exact_through_promote_undo_and_edits(dataset):
+    from autolabel.pipeline.database import samples_version
+
+    run = P.import_labels(dataset, "predictions", name="numbers")
+
+    def truth():
+        stats = P.label_stats(dataset, run.key)
+        return stats["in_review"]["total"], stats["promoted"]["total"]
+
+    def numbers():
+        n = P.run_numbers(dataset, P.get_run(dataset, run.key))
+        return n["in_review"], n["promoted"]
+
+    assert numbers() == truth()
+    P.promote_labels(dataset, run.key, min_confidence=0.5)
+    # promote keeps the cached counts current: no recount needed
+    cached = P.get_run(dataset, run.key).config["review_counts"]
+    assert cached["version"] == samples_version(dataset)
+    assert numbers() == truth() and truth()[1] > 0
+    label = P.label_stats(dataset, run.key)["promoted"]["classes"][0]["label"]
+    P.undo_labels(dataset, run.key, classes=[label])
+    assert numbers() == truth()
+
+    # a label deleted outside autolabel (in the App) is counted again
+    sample = dataset.match(
+        F(run.staging_field + ".detections").length() > 0
+    ).first()
+    sample[run.staging_field].detections.pop()
+    sample.save()
+    assert numbers() == truth()

@@ -40,7 +40,9 @@ export default function RunReview(props: {
   const review = data.review;
   const editable = !context.read_only && run.status === "In Review";
   const [approving, setApproving] = useState(false);
-  const approval = review?.approval ?? null;
+  // the dialog's figures, asked for when Approve is pressed
+  const approval = data.approval && data.approval.key === run.key ? data.approval : null;
+  const promoted = tab === "approval" ? review?.total ?? 0 : 0;
 
   return (
     <Box>
@@ -97,26 +99,30 @@ export default function RunReview(props: {
                 data-testid="al-approve"
                 variant="contained"
                 color="success"
-                disabled={!approval || approval.approved === 0 || Boolean(data.approving)}
-                onClick={() => setApproving(true)}
+                disabled={promoted === 0 || Boolean(data.approving)}
+                onClick={() => {
+                  call("preview_approval");
+                  setApproving(true);
+                }}
               >
-                {data.approving ? "Approving…" : `Approve ${plural(approval?.approved ?? 0, "label")}`}
+                {data.approving ? "Approving…" : `Approve ${plural(promoted, "label")}`}
               </Button>
             </Stack>
           )}
-          {tab === "approval" && approval && (
+          {tab === "approval" && (
             <Typography variant="caption" color="text.secondary">
-              Approve writes every label added for approval ({approval.approved}), not only those in
-              view, to "{approval.field}".
+              Approve writes every label added for approval ({promoted}), not only those in view,
+              to "{run.label_field}".
             </Typography>
           )}
         </Stack>
       )}
 
       <ConfirmDialog
-        open={approving && Boolean(approval)}
-        title={`Approve ${plural(approval?.approved ?? 0, "label")}?`}
-        text={approval ? <ApprovalText approval={approval} run={run} /> : ""}
+        open={approving}
+        title={`Approve ${plural(approval?.approved ?? promoted, "label")}?`}
+        text={approval ? <ApprovalText approval={approval} run={run} /> : "Counting…"}
+        confirmDisabled={!approval}
         confirmLabel="Approve"
         onConfirm={() => call("approve")}
         onClose={() => setApproving(false)}

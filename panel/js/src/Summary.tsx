@@ -22,8 +22,13 @@ export default function Summary(props: { run: RunCard; summary: SummaryData; cal
     <Box data-testid="al-summary">
       <Header title={run.name} call={call} />
       <Typography variant="body2" color="text.secondary" sx={{ mb: 2 }}>
-        Approved{summary.approved_at ? ` ${formatDate(summary.approved_at)}` : ""} ·{" "}
-        {run.task?.replace(/_/g, " ")} · {run.models?.join(" + ")}
+        {[
+          `Approved${summary.approved_at ? ` ${formatDate(summary.approved_at)}` : ""}`,
+          run.task?.replace(/_/g, " "),
+          run.models?.join(" + "),
+        ]
+          .filter(Boolean)
+          .join(" · ")}
       </Typography>
       <Stack spacing={0.5} sx={{ mb: 2 }}>
         <Typography data-testid="al-summary-approved">

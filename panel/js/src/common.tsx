@@ -53,10 +53,12 @@ export function ConfirmDialog(props: {
   title: string;
   text: React.ReactNode;
   confirmLabel: string;
+  /** while the dialog's figures are on their way */
+  confirmDisabled?: boolean;
   onConfirm: () => void;
   onClose: () => void;
 }) {
-  const { open, title, text, confirmLabel, onConfirm, onClose } = props;
+  const { open, title, text, confirmLabel, confirmDisabled, onConfirm, onClose } = props;
   return (
     <Dialog open={open} onClose={onClose}>
       <DialogTitle>{title}</DialogTitle>
@@ -69,6 +71,7 @@ export function ConfirmDialog(props: {
           data-testid="al-confirm"
           color="error"
           variant="contained"
+          disabled={Boolean(confirmDisabled)}
           onClick={() => {
             onClose();
             onConfirm();

@@ -38,6 +38,8 @@ export interface RunNumbers {
 
 /** What "Approve" will do: every promoted label is approved, every label in review discarded. */
 export interface ApprovalPreview {
+  /** the run it is about */
+  key: string;
   field: string;
   approved: number;
   samples: number;
@@ -149,8 +151,6 @@ export interface Review {
   count: number;
   total: number;
   rows: StatsRow[];
-  /** the approval tab only */
-  approval: ApprovalPreview | null;
 }
 
 export interface PanelData {
@@ -172,6 +172,8 @@ export interface PanelData {
   label_field_error?: string | null;
   run_name_error?: string | null;
   summary?: Summary | null;
+  /** the approve dialog's figures (preview_approval) */
+  approval?: ApprovalPreview | null;
   log?: RunLog | null;
   /** true between "Approve" and the approval itself (the App leaves the review view first) */
   approving?: boolean;
@@ -192,6 +194,7 @@ export type Method =
   | "set_classes"
   | "promote"
   | "undo"
+  | "preview_approval"
   | "approve"
   | "rename_run"
   | "delete_run"
