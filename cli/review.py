@@ -2,6 +2,7 @@
 labels under review and approving the reviewed ones."""
 
 from .. import pipeline as P
+from .audit import format_estimate
 from .common import (
     add_command,
     add_yes,
@@ -73,6 +74,14 @@ def register(subparsers, common):
         help="only labels on the samples in this file, one sample id per "
         "line (default: every sample)",
     )
+    p.add_argument(
+        "--precision",
+        type=float,
+        metavar="P",
+        help="per class, only labels at or above the lowest threshold whose "
+        "precision, from the run's audit, reaches P (e.g. 0.95); classes "
+        "without one stay in review (default: no audit thresholds)",
+    )
 
     p = add_command(
         subparsers,
@@ -126,6 +135,29 @@ def _import(args, dataset):
 
 
 def _promote(args, dataset):
+    if args.precision is not None:
+        if (
+            args.min_confidence is not None
+            or args.max_confidence is not None
+            or args.classes
+            or args.sample_ids_file
+        ):
+            raise P.AutolabelError(
+                "--precision chooses the labels by itself; leave out "
+                "--min-confidence, --max-confidence, --class and "
+                "--sample-ids-file"
+            )
+
+        result = P.promote_to_precision(dataset, args.run, args.precision)
+        print("promoted %d labels for approval" % result["promoted"])
+        for label, t in result["thresholds"].items():
+            print(
+                "  %-20s %s"
+                % (label, "left in review" if t is None else ">= %.2f" % t)
+            )
+
+        return
+
     sample_ids = (
         read_ids(args.sample_ids_file) if args.sample_ids_file else None
     )
@@ -178,8 +210,12 @@ def _approve(args, dataset):
         run = P.approve_run(dataset, run.key, progress=progress)
 
     numbers = P.run_numbers(dataset, run)
+    estimate = (run.config.get("approval_summary") or {}).get(
+        "estimated_precision"
+    )
     print(
-        "run %s (%s) is %s: %d labels written to '%s', %s discarded"
+        "run %s (%s) is %s: %d labels written to '%s', %s discarded; "
+        "estimated precision %s"
         % (
             run.key,
             run.display_name,
@@ -187,5 +223,6 @@ def _approve(args, dataset):
             numbers["approved"] or 0,
             run.label_field,
             "-" if numbers["discarded"] is None else numbers["discarded"],
+            format_estimate(estimate),
         )
     )

@@ -5,6 +5,15 @@ functions exported here.
 """
 
 from .approval import approve_run
+from .audit import (
+    audit_progress,
+    audit_report,
+    estimate_precision,
+    promote_to_precision,
+    record_audit,
+    start_audit,
+    suggest_thresholds,
+)
 from .datasets import (
     all_samples,
     image_slices,
@@ -44,6 +53,13 @@ __all__ = [
     "approval_preview",
     "approval_view",
     "approve_run",
+    "audit_progress",
+    "audit_report",
+    "estimate_precision",
+    "promote_to_precision",
+    "record_audit",
+    "start_audit",
+    "suggest_thresholds",
     "approved_summary",
     "cancel_run",
     "clean_orphans",

@@ -54,6 +54,7 @@ def review_entry(selection, action, count):
         "classes": selection.classes,
         "min_confidence": selection.min_confidence,
         "max_confidence": selection.max_confidence,
+        "thresholds": selection.thresholds,
         "narrowed": bool(
             selection.view is not None
             or selection.patches is not None

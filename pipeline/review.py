@@ -122,6 +122,16 @@ def _set_review_state(selection, to_state, progress=None):
     return count
 
 
+def _prefixed(query, prefix):
+    """A label query on the labels at ``prefix`` (``$or`` clauses too)."""
+    return {
+        k if k == "$or" else prefix + k: (
+            [_prefixed(q, prefix) for q in v] if k == "$or" else v
+        )
+        for k, v in query.items()
+    }
+
+
 def _set_review_state_by_query(selection, to_state, progress):
     run, dataset = selection.run, selection.dataset
     field = run.staging_field
@@ -132,12 +142,12 @@ def _set_review_state_by_query(selection, to_state, progress):
         count_stages = [
             {"$project": {"_l": "$" + path}},
             {"$unwind": "$_l"},
-            {"$match": {"_l." + k: v for k, v in label_query.items()}},
+            {"$match": _prefixed(label_query, "_l.")},
         ]
         update = {"$set": {path + ".$[d]." + REVIEW_STATE_ATTR: to_state}}
-        array_filters = [{"d." + k: v for k, v in label_query.items()}]
+        array_filters = [_prefixed(label_query, "d.")]
     else:
-        sample_query = {field + "." + k: v for k, v in label_query.items()}
+        sample_query = _prefixed(label_query, field + ".")
         count_stages = []
         update = {"$set": {field + "." + REVIEW_STATE_ATTR: to_state}}
         array_filters = None
@@ -237,6 +247,7 @@ def promote_labels(
     sample_ids=None,
     label_ids=None,
     progress=None,
+    thresholds=None,
 ):
     """Promotes for approval every label of a run that is in review and in
     the given view.
@@ -257,6 +268,9 @@ def promote_labels(
             id is its label's id)
         label_ids (None): only these labels
         progress (None): a callable ``progress(fraction, label)``
+        thresholds (None): per class, the lowest confidence promoted
+            (``{"cat": 0.4, "dog": 0.7}``; classes not in it are not
+            promoted), e.g. from :func:`autolabel.suggest_thresholds`
 
     Returns:
         the number of labels promoted
@@ -278,6 +292,7 @@ def promote_labels(
         classes=classes,
         sample_ids=sample_ids,
         label_ids=label_ids,
+        thresholds=thresholds,
     )
     return _locked_set_review_state(
         selection, ReviewState.PROMOTED, progress=progress, action="promote"

@@ -86,6 +86,7 @@ RUN_KEYS = {
     "approval_summary": "what approval wrote and discarded, per class",
     "classes_seen": "the classes its workers staged so far",
     "review_counts": "labels in review / promoted at a samples version",
+    "audit": "its audit: seed, strata, audited labels, answers (who, when)",
 }
 
 

@@ -56,10 +56,14 @@ class Selection:
         classes=None,
         sample_ids=None,
         label_ids=None,
+        thresholds=None,
     ):
         self.min_confidence, self.max_confidence = validate_confidence_range(
             min_confidence, max_confidence
         )
+        #: per class, the lowest confidence selected (classes not in it are
+        #: not selected), or None
+        self.thresholds = _check_thresholds(dataset, run, thresholds)
         if isinstance(classes, str):
             classes = [classes]
 
@@ -148,6 +152,12 @@ class Selection:
         if self.label_ids is not None:
             query["_id"] = {"$in": self.label_ids}
 
+        if self.thresholds is not None:
+            query["$or"] = [
+                {"label": c, "confidence": {"$gte": t}}
+                for c, t in sorted(self.thresholds.items())
+            ] or [{"_id": None}]
+
         return query
 
     def to_view(self):
@@ -227,6 +237,17 @@ class Selection:
 
         if self.label_ids is not None:
             expr &= F("_id").is_in(self.label_ids)
+
+        if self.thresholds is not None:
+            any_class = F("_id") == None  # noqa: E711 (matches nothing)
+            for c, t in sorted(self.thresholds.items()):
+                any_class |= (
+                    (F("label") == c)
+                    & (F("confidence") != None)  # noqa: E711
+                    & (F("confidence") >= t)
+                )
+
+            expr &= any_class
 
         return expr
 
@@ -348,6 +369,26 @@ def run_classes(dataset, run):
         for c in dataset._sample_collection.distinct(path)
         if isinstance(c, str)
     )
+
+
+def _check_thresholds(dataset, run, thresholds):
+    if thresholds is None:
+        return None
+
+    if not isinstance(thresholds, dict) or not all(
+        isinstance(c, str)
+        and isinstance(t, (int, float))
+        and not isinstance(t, bool)
+        and 0 <= t <= 1
+        for c, t in thresholds.items()
+    ):
+        raise AutolabelError(
+            "thresholds must map class names to confidences in [0, 1], e.g. "
+            "{'cat': 0.4}, not %r" % (thresholds,)
+        )
+
+    check_classes(dataset, run, list(thresholds))
+    return {c: float(t) for c, t in thresholds.items()}
 
 
 def check_classes(dataset, run, classes, shown=30):

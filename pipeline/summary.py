@@ -3,6 +3,7 @@ generated, promoted, approved and discarded, what an approval will write
 before it does, and what it wrote after. The CLI and the panel both report
 these."""
 
+from .audit import estimate_precision
 from .database import samples_version
 from .history import review_counts, store_review_counts
 from .labels import REVIEW_STATE_ATTR, ReviewState, list_field
@@ -36,7 +37,11 @@ def approval_preview(dataset, run_key_or_name):
         a dict ``{"field", "approved", "samples", "discarded", "classes":
         [{"label", "approved", "discarded"}]}``: the label field written,
         the labels approved, the samples that get labels, the labels
-        discarded, and the same per class (largest first)
+        discarded, and the same per class (largest first), and
+        ``"estimated_precision"``: the audit's estimate of the approved
+        labels' precision with its 95% interval
+        (:func:`autolabel.pipeline.audit.estimate_precision`), or None when
+        the run is not audited
 
     Raises:
         AutolabelError: if the run does not exist or its staging field is
@@ -67,6 +72,8 @@ def approval_preview(dataset, run_key_or_name):
         "samples": _samples_with_promoted(dataset, run),
         "discarded": stats[ReviewState.IN_REVIEW]["total"],
         "classes": classes,
+        # None: not audited
+        "estimated_precision": estimate_precision(dataset, run.key),
     }
 
 
@@ -151,6 +158,7 @@ def approved_summary(run):
         "discarded": summary.get("discarded"),
         "generated": counts.get("labels"),
         "classes": summary.get("classes") or [],
+        "estimated_precision": summary.get("estimated_precision"),
         "approved_at": run.config.get("approved_at"),
         "history": list(run.config.get("review_history") or []),
     }

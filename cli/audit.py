@@ -1,0 +1,199 @@
+"""``autolabel audit start|mark|report`` and ``autolabel thresholds``: a
+human audit of a run's labels and what it says about their precision."""
+
+import json
+
+from .. import pipeline as P
+from ..pipeline.audit import DEFAULT_SIZE
+from .common import add_command, add_json, read_ids
+
+
+def register(subparsers, common):
+    """Adds the audit commands to the ``autolabel`` parser."""
+    p = add_command(
+        subparsers,
+        common,
+        "audit",
+        "audit a run: answer correct / wrong for a stratified sample of its "
+        "labels",
+        _usage,
+        dataset=False,
+    )
+    sub = p.add_subparsers(dest="audit_command", metavar="{start,mark,report}")
+    a = add_command(
+        sub,
+        common,
+        "start",
+        "draw the audit's labels (every class and confidence band)",
+        _start,
+        run=True,
+    )
+    a.add_argument(
+        "--size",
+        type=int,
+        default=DEFAULT_SIZE,
+        help="how many labels to draw (default: 200)",
+    )
+    a.add_argument(
+        "--seed",
+        type=int,
+        help="the random seed: the same seed draws the same labels (default: "
+        "a new one, printed)",
+    )
+    a.add_argument(
+        "--replace",
+        action="store_true",
+        help="replace an audit that has answers (default: refuse)",
+    )
+    add_json(a, "the audit's label ids", "one label id per line")
+
+    a = add_command(
+        sub,
+        common,
+        "mark",
+        "record answers: which audited labels are correct and which wrong",
+        _mark,
+        run=True,
+    )
+    a.add_argument(
+        "--correct-ids-file",
+        metavar="FILE",
+        help="the ids of correct labels, one per line (default: none)",
+    )
+    a.add_argument(
+        "--wrong-ids-file",
+        metavar="FILE",
+        help="the ids of wrong labels, one per line (default: none)",
+    )
+    a.add_argument(
+        "--user", help="who answered (default: not recorded)"
+    )
+
+    a = add_command(
+        sub,
+        common,
+        "report",
+        "per class: audited, correct, precision with its 95%% interval, "
+        "suggested threshold",
+        _report,
+        run=True,
+    )
+    a.add_argument(
+        "--precision",
+        type=float,
+        default=0.95,
+        help="the precision thresholds are suggested for (default: 0.95)",
+    )
+    add_json(a, "the report, curves included", "a table")
+
+    p = add_command(
+        subparsers,
+        common,
+        "thresholds",
+        "per class, the lowest confidence threshold whose precision (from "
+        "the audit) reaches the one asked for",
+        _thresholds,
+        run=True,
+    )
+    p.add_argument(
+        "--precision",
+        type=float,
+        default=0.95,
+        help="the precision asked for (default: 0.95)",
+    )
+    add_json(p, "{class: threshold or null}", "one line per class")
+
+
+def _usage(args, dataset):
+    raise P.AutolabelError(
+        "name an audit command: `autolabel audit start|mark|report DATASET RUN`"
+    )
+
+
+def _start(args, dataset):
+    audit = P.start_audit(
+        dataset, args.run, size=args.size, seed=args.seed, replace=args.replace
+    )
+    if args.json:
+        print(json.dumps(audit, indent=2))
+        return
+
+    for label_id in audit["label_ids"]:
+        print(label_id)
+
+
+def _mark(args, dataset):
+    correct = read_ids(args.correct_ids_file) if args.correct_ids_file else []
+    wrong = read_ids(args.wrong_ids_file) if args.wrong_ids_file else []
+    progress = P.record_audit(
+        dataset, args.run, correct=correct, wrong=wrong, user=args.user
+    )
+    print(
+        "%d of %d answered (%d correct, %d wrong)"
+        % (
+            progress["answered"],
+            progress["size"],
+            progress["correct"],
+            progress["wrong"],
+        )
+    )
+
+
+def format_estimate(estimate):
+    """``"0.962 (95% interval 0.931-0.981, 120 answers)"``, or ``"not
+    audited"``."""
+    if not estimate or estimate.get("precision") is None:
+        return "not audited"
+
+    return "%.3f (95%% interval %.3f-%.3f, %d answers)" % (
+        estimate["precision"],
+        estimate["low"],
+        estimate["high"],
+        estimate["answers"],
+    )
+
+
+def _report(args, dataset):
+    report = P.audit_report(dataset, args.run, precision=args.precision)
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return
+
+    progress = report["progress"]
+    print(
+        "audit: %d of %d answered; every staged label: precision %s"
+        % (progress["answered"], progress["size"], format_estimate(report["overall"]))
+    )
+    print(
+        "%-20s %8s %8s %8s  %-34s %s"
+        % ("class", "labels", "answered", "correct", "precision", "threshold for %g" % args.precision)
+    )
+    for label, c in report["classes"].items():
+        if c["needs"]:
+            threshold = "needs %d more answers" % c["needs"]
+        elif c["threshold"] is None:
+            threshold = "none reaches it"
+        else:
+            threshold = "%.2f (keeps %d)" % (c["threshold"], c["kept"])
+
+        print(
+            "%-20s %8d %8d %8d  %-34s %s"
+            % (
+                label,
+                c["labels"],
+                c["answered"],
+                c["correct"],
+                format_estimate(c["precision"]),
+                threshold,
+            )
+        )
+
+
+def _thresholds(args, dataset):
+    thresholds = P.suggest_thresholds(dataset, args.run, precision=args.precision)
+    if args.json:
+        print(json.dumps(thresholds, indent=2))
+        return
+
+    for label, t in thresholds.items():
+        print("%-20s %s" % (label, "-" if t is None else "%.2f" % t))

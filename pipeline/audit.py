@@ -1,0 +1,585 @@
+"""The audit of a run: a stratified random sample of its staged labels that
+a person answers correct / wrong for, and what the answers say: the
+precision per class and overall with its interval, the per-class
+thresholds that reach a precision asked for, and the estimated precision of
+exactly the labels about to be approved.
+
+Strata are class x confidence band (five bands of width 0.2, and one for
+labels without a confidence). The audit lives in the run's record (key
+``audit``): its seed, strata sizes when it was drawn, the audited label ids
+and every answer with who gave it and when. Answers are keyed by label id,
+so promote and undo never touch them; the Approved run keeps them. The
+estimators are :mod:`autolabel.pipeline.quality`'s.
+
+Why it is long: drawing, answering, the report, thresholds and the
+estimate at approval read the same audit and the same per-stratum counts;
+they are kept side by side so that they agree.
+"""
+
+import secrets
+
+import numpy as np
+from bson import ObjectId
+
+from . import quality as Q
+from .database import aggregate
+from .errors import AutolabelError
+from .labels import (
+    REVIEW_STATE_ATTR,
+    ReviewState,
+    labels_array_expr,
+    labels_path,
+)
+from .review import check_reviewable, promote_labels, require_staging_field
+from .runs import get_run, now_iso, update_run_record
+
+#: how many labels an audit draws by default
+DEFAULT_SIZE = 200
+
+#: confidence bands per class: [0, 0.2), ..., [0.8, 1]
+BANDS = 5
+
+#: confidence bins of the per-class curves
+_BINS = 1000
+
+
+def _band(confidence):
+    if confidence is None:
+        return -1
+
+    return min(int(float(confidence) * BANDS), BANDS - 1)
+
+
+def _stratum(label, confidence):
+    return "%s|%d" % (label, _band(confidence))
+
+
+def _labels_stages(run):
+    return [
+        {
+            "$project": {
+                "_l": labels_array_expr(run.staging_field, run.label_type)
+            }
+        },
+        {"$unwind": "$_l"},
+    ]
+
+
+def _staged_labels(dataset, run):
+    """Every staged label of a run: ``[(id, label, confidence, state)]``."""
+    docs = aggregate(
+        dataset,
+        _labels_stages(run)
+        + [
+            {
+                "$project": {
+                    "_id": 0,
+                    "id": "$_l._id",
+                    "label": "$_l.label",
+                    "confidence": "$_l.confidence",
+                    "state": "$_l." + REVIEW_STATE_ATTR,
+                }
+            }
+        ],
+    )
+    return [
+        (str(d["id"]), d.get("label"), d.get("confidence"), d.get("state"))
+        for d in docs
+        if d.get("label") is not None
+    ]
+
+
+def _population(dataset, run):
+    """Per class, confidence bin and review state, how many staged labels:
+    ``[(label, bin or None, state, count)]``."""
+    docs = aggregate(
+        dataset,
+        _labels_stages(run)
+        + [
+            {
+                "$group": {
+                    "_id": {
+                        "label": "$_l.label",
+                        "state": "$_l." + REVIEW_STATE_ATTR,
+                        "bin": {
+                            "$cond": [
+                                {"$isNumber": "$_l.confidence"},
+                                {
+                                    "$floor": {
+                                        "$multiply": [
+                                            "$_l.confidence",
+                                            _BINS,
+                                        ]
+                                    }
+                                },
+                                None,
+                            ]
+                        },
+                    },
+                    "n": {"$sum": 1},
+                }
+            }
+        ],
+    )
+    return [
+        (d["_id"].get("label"), d["_id"].get("bin"), d["_id"].get("state"), d["n"])
+        for d in docs
+        if d["_id"].get("label") is not None
+    ]
+
+
+def _bin_stratum(label, bin_):
+    if bin_ is None:
+        return "%s|-1" % label
+
+    return "%s|%d" % (label, min(int(bin_) * BANDS // _BINS, BANDS - 1))
+
+
+def _allocate(sizes, n):
+    """How many labels each stratum gets: one each (largest strata first if
+    ``n`` is short), the rest in proportion to their sizes."""
+    order = sorted(sizes, key=lambda h: (-sizes[h], h))
+    take = {h: 0 for h in sizes}
+    for h in order[:n]:
+        take[h] = 1
+
+    left = n - sum(take.values())
+    total = float(sum(sizes.values()))
+    while left > 0:
+        room = {h: sizes[h] - take[h] for h in order if sizes[h] > take[h]}
+        if not room:
+            break
+
+        shares = {h: left * sizes[h] / total for h in room}
+        extra = {h: min(int(shares[h]), room[h]) for h in room}
+        if not sum(extra.values()):
+            # the largest remainders, one each
+            for h in sorted(room, key=lambda h: (-shares[h], h))[:left]:
+                extra[h] = 1
+
+        for h, k in extra.items():
+            take[h] += k
+
+        left = n - sum(take.values())
+
+    return take
+
+
+def _audit(run):
+    return run.config.get("audit") or None
+
+
+def _require_audit(run):
+    audit = _audit(run)
+    if not audit:
+        raise AutolabelError(
+            "run '%s' has no audit; start one with `autolabel audit start` "
+            "(or autolabel.start_audit)" % run.display_name
+        )
+
+    return audit
+
+
+def start_audit(dataset, run_key_or_name, size=DEFAULT_SIZE, seed=None, replace=False):
+    """Draws a run's audit: a stratified random sample of its staged labels
+    (every class and confidence band represented), for a person to answer.
+
+    Args:
+        dataset: a :class:`fiftyone.core.dataset.Dataset`
+        run_key_or_name: a run key or name
+        size (200): how many labels to draw (all of them if the run has
+            fewer)
+        seed (None): the random seed (drawn and recorded if None): the same
+            seed on the same labels draws the same audit
+        replace (False): whether to replace an audit that has answers
+
+    Returns:
+        a dict ``{"label_ids", "size", "seed", "strata"}``
+
+    Raises:
+        AutolabelError: if the run is not In Review, ``size`` or ``seed`` is
+            not a positive / non-negative whole number, or the run has an
+            audit with answers and ``replace`` is False
+    """
+    run = get_run(dataset, run_key_or_name)
+    check_reviewable(run)
+    require_staging_field(dataset, run)
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        raise AutolabelError(
+            "audit size must be a whole number of at least 1, not %r" % (size,)
+        )
+
+    if seed is not None and (
+        isinstance(seed, bool) or not isinstance(seed, int) or seed < 0
+    ):
+        raise AutolabelError(
+            "audit seed must be a non-negative whole number, not %r" % (seed,)
+        )
+
+    old = _audit(run)
+    if old and old.get("answers") and not replace:
+        raise AutolabelError(
+            "run '%s' already has an audit with %d answers; pass replace=True "
+            "(--replace) to draw a new one and drop them"
+            % (run.display_name, len(old["answers"]))
+        )
+
+    labels = _staged_labels(dataset, run)
+    if not labels:
+        raise AutolabelError(
+            "run '%s' has no staged labels to audit" % run.display_name
+        )
+
+    if seed is None:
+        seed = secrets.randbelow(2**31)
+
+    by_stratum = {}
+    for label_id, label, confidence, _ in sorted(labels):
+        by_stratum.setdefault(_stratum(label, confidence), []).append(
+            (label_id, label, confidence)
+        )
+
+    sizes = {h: len(v) for h, v in by_stratum.items()}
+    take = _allocate(sizes, min(size, len(labels)))
+    rng = np.random.default_rng(seed)
+    audited = {}
+    for h in sorted(by_stratum):
+        members = by_stratum[h]
+        for i in sorted(rng.choice(len(members), size=take[h], replace=False)):
+            label_id, label, confidence = members[i]
+            audited[label_id] = {
+                "label": label,
+                "confidence": confidence,
+                "stratum": h,
+            }
+
+    audit = {
+        "seed": int(seed),
+        "size": len(audited),
+        "created_at": now_iso(),
+        "strata": sizes,
+        "labels": audited,
+        "answers": {},
+    }
+    update_run_record(dataset, run.key, set={"audit": audit}, returns=False)
+    return {
+        "label_ids": sorted(audited),
+        "size": len(audited),
+        "seed": int(seed),
+        "strata": {h: take[h] for h in sorted(take) if take[h]},
+    }
+
+
+def _ids(ids, what):
+    if ids is None:
+        return []
+
+    if isinstance(ids, str):
+        ids = [ids]
+
+    out = []
+    for i in ids:
+        if not isinstance(i, str) or not ObjectId.is_valid(i):
+            raise AutolabelError(
+                "%s label id %r is not a label id (24 hex digits)" % (what, i)
+            )
+
+        out.append(i)
+
+    return out
+
+
+def record_audit(dataset, run_key_or_name, correct=None, wrong=None, user=None):
+    """Records answers of a run's audit: which audited labels are correct
+    and which are wrong. Answering a label again replaces its answer.
+
+    Args:
+        dataset: a :class:`fiftyone.core.dataset.Dataset`
+        run_key_or_name: a run key or name
+        correct (None): ids of audited labels that are correct
+        wrong (None): ids of audited labels that are wrong
+        user (None): who answered (recorded with each answer)
+
+    Returns:
+        a dict ``{"answered", "size", "correct", "wrong"}``: the audit's
+        progress after these answers
+
+    Raises:
+        AutolabelError: if the run is not In Review or has no audit, an id
+            is not of an audited label, or an id is both correct and wrong
+    """
+    run = get_run(dataset, run_key_or_name)
+    check_reviewable(run)
+    audit = _require_audit(run)
+    correct, wrong = _ids(correct, "correct"), _ids(wrong, "wrong")
+    both = sorted(set(correct) & set(wrong))
+    if both:
+        raise AutolabelError(
+            "label %s is both correct and wrong; answer each label once"
+            % both[0]
+        )
+
+    unknown = [i for i in correct + wrong if i not in audit["labels"]]
+    if unknown:
+        raise AutolabelError(
+            "%d of the %d ids are not labels of run '%s''s audit (e.g. %s); "
+            "`autolabel audit start` lists them"
+            % (len(unknown), len(correct) + len(wrong), run.display_name, unknown[0])
+        )
+
+    at = now_iso()
+    answers = {
+        "audit.answers.%s" % i: {"correct": ok, "by": user, "at": at}
+        for ids, ok in ((correct, True), (wrong, False))
+        for i in ids
+    }
+    if answers:
+        update_run_record(dataset, run.key, set=answers, returns=False)
+
+    return audit_progress(get_run(dataset, run.key))
+
+
+def audit_progress(run):
+    """``{"answered", "size", "correct", "wrong"}`` of a run's audit."""
+    audit = _audit(run) or {}
+    answers = audit.get("answers") or {}
+    correct = sum(1 for a in answers.values() if a.get("correct"))
+    return {
+        "answered": len(answers),
+        "size": audit.get("size", 0),
+        "correct": correct,
+        "wrong": len(answers) - correct,
+    }
+
+
+def _answered(dataset, run, audit):
+    """The answered audited labels that are still staged:
+    ``[(id, label, confidence, state, stratum, correct)]``."""
+    answers = audit.get("answers") or {}
+    ids = [ObjectId(i) for i in answers]
+    if not ids:
+        return []
+
+    path = labels_path(run.staging_field, run.label_type) + "._id"
+    docs = aggregate(
+        dataset,
+        [{"$match": {path: {"$in": ids}}}]
+        + _labels_stages(run)
+        + [{"$match": {"_l._id": {"$in": ids}}}],
+    )
+    out = []
+    for d in docs:
+        label = d["_l"]
+        i = str(label["_id"])
+        out.append(
+            (
+                i,
+                label.get("label"),
+                label.get("confidence"),
+                label.get(REVIEW_STATE_ATTR),
+                audit["labels"][i]["stratum"],
+                bool(answers[i]["correct"]),
+            )
+        )
+
+    return out
+
+
+def estimate_precision(dataset, run_key_or_name, state=ReviewState.PROMOTED):
+    """The estimated precision of a run's labels in a review state (the
+    promoted ones: what approval writes), overall and per class, from its
+    audit.
+
+    Args:
+        dataset: a :class:`fiftyone.core.dataset.Dataset`
+        run_key_or_name: a run key or name
+        state ("promoted"): the review state of the labels estimated; None
+            for every staged label
+
+    Returns:
+        None if the run has no answered audit (not audited), else a dict
+        ``{"precision", "low", "high", "answers", "labels", "unaudited",
+        "classes": {label: {...}}}`` (see
+        :func:`autolabel.pipeline.quality.stratified_precision`)
+    """
+    run = get_run(dataset, run_key_or_name)
+    audit = _audit(run)
+    if not audit or not audit.get("answers"):
+        return None
+
+    return _estimate(dataset, run, audit, state)
+
+
+def _estimate(dataset, run, audit, state):
+    sizes, per_class_sizes = {}, {}
+    for label, bin_, s, n in _population(dataset, run):
+        if state is not None and s != state:
+            continue
+
+        h = _bin_stratum(label, bin_)
+        sizes[h] = sizes.get(h, 0) + n
+        per_class_sizes.setdefault(label, {})
+        per_class_sizes[label][h] = per_class_sizes[label].get(h, 0) + n
+
+    answers, per_class = {}, {}
+    for _, label, _, s, h, ok in _answered(dataset, run, audit):
+        if state is not None and s != state:
+            continue
+
+        answers.setdefault(h, []).append(ok)
+        per_class.setdefault(label, {}).setdefault(h, []).append(ok)
+
+    result = Q.stratified_precision(sizes, answers)
+    result["classes"] = {
+        label: Q.stratified_precision(
+            per_class_sizes[label], per_class.get(label, {})
+        )
+        for label in sorted(per_class_sizes)
+    }
+    return result
+
+
+def _class_curves(dataset, run, audit):
+    """Per class: the precision-versus-threshold curve (None where the class
+    has too few answers) and the figures of its report."""
+    bins, strata = {}, {}
+    for label, bin_, _, n in _population(dataset, run):
+        strata.setdefault(label, {})
+        h = _bin_stratum(label, bin_)
+        strata[label][h] = strata[label].get(h, 0) + n
+        if bin_ is not None:
+            b = bins.setdefault(label, {})
+            b[bin_] = b.get(bin_, 0) + n
+
+    answered = {}
+    for _, label, conf, _, h, ok in _answered(dataset, run, audit):
+        if conf is not None:
+            answered.setdefault(label, []).append((float(conf), ok, h))
+
+    out = {}
+    for label in sorted(strata):
+        rows = answered.get(label, [])
+        curve = None
+        if len(rows) >= Q.MIN_CLASS_ANSWERS and label in bins:
+            keys = sorted(bins[label])
+            population = (
+                (np.array(keys, dtype=float) + 0.5) / _BINS,
+                np.array([bins[label][k] for k in keys], dtype=float),
+            )
+            conf, ok, hs = zip(*rows)
+            curve = Q.precision_curve(population, conf, ok, hs, strata[label])
+
+        out[label] = {
+            "labels": int(sum(strata[label].values())),
+            "answered": len(rows),
+            "correct": sum(1 for _, ok, _ in rows if ok),
+            "needs": max(0, Q.MIN_CLASS_ANSWERS - len(rows)),
+            "curve": curve,
+        }
+
+    return out
+
+
+def _check_precision(precision):
+    if (
+        isinstance(precision, bool)
+        or not isinstance(precision, (int, float))
+        or not 0 < precision < 1
+    ):
+        raise AutolabelError(
+            "precision must be a number between 0 and 1 (exclusive), e.g. "
+            "0.95, not %r" % (precision,)
+        )
+
+    return float(precision)
+
+
+def audit_report(dataset, run_key_or_name, precision=0.95):
+    """What a run's audit says, per class: labels, audited, correct, the
+    precision of all the class's labels with its interval, the
+    precision-versus-threshold curve and the lowest threshold reaching
+    ``precision`` (with how many labels it keeps); a class with too few
+    answers says how many more it needs.
+
+    Args:
+        dataset: a :class:`fiftyone.core.dataset.Dataset`
+        run_key_or_name: a run key or name
+        precision (0.95): the precision the thresholds are suggested for
+
+    Returns:
+        a dict ``{"progress", "precision_asked", "overall", "classes":
+        {label: {"labels", "answered", "correct", "needs", "precision",
+        "threshold", "kept", "curve"}}}``
+
+    Raises:
+        AutolabelError: if the run has no audit or ``precision`` is not in
+            (0, 1)
+    """
+    precision = _check_precision(precision)
+    run = get_run(dataset, run_key_or_name)
+    audit = _require_audit(run)
+    everything = _estimate(dataset, run, audit, None)
+    classes = _class_curves(dataset, run, audit)
+    for label, c in classes.items():
+        c["precision"] = everything["classes"].get(label)
+        c["threshold"], c["kept"] = (
+            Q.lowest_threshold(c["curve"], precision)
+            if c["curve"]
+            else (None, 0)
+        )
+
+    return {
+        "progress": audit_progress(run),
+        "precision_asked": precision,
+        "overall": {k: v for k, v in everything.items() if k != "classes"},
+        "classes": classes,
+    }
+
+
+def suggest_thresholds(dataset, run_key_or_name, precision=0.95):
+    """Per class, the lowest confidence threshold whose estimated precision
+    reaches ``precision`` (:func:`audit_report`).
+
+    Args:
+        dataset: a :class:`fiftyone.core.dataset.Dataset`
+        run_key_or_name: a run key or name
+        precision (0.95): the precision asked for, in (0, 1)
+
+    Returns:
+        ``{class: threshold or None}``: None where the class has too few
+        answers or no threshold reaches the precision
+
+    Raises:
+        AutolabelError: if the run has no audit or ``precision`` is not in
+            (0, 1)
+    """
+    report = audit_report(dataset, run_key_or_name, precision=precision)
+    return {label: c["threshold"] for label, c in report["classes"].items()}
+
+
+def promote_to_precision(dataset, run_key_or_name, precision=0.95, view=None):
+    """Promotes, per class, the labels in review at or above the lowest
+    threshold whose estimated precision reaches ``precision``
+    (:func:`suggest_thresholds`); classes without such a threshold (too few
+    answers, or none reaches it) are left in review.
+
+    Args:
+        dataset: a :class:`fiftyone.core.dataset.Dataset`
+        run_key_or_name: a run key or name
+        precision (0.95): the precision asked for, in (0, 1)
+        view (None): only labels in this view
+
+    Returns:
+        a dict ``{"promoted", "thresholds"}``: how many labels were promoted
+        and the thresholds used
+
+    Raises:
+        AutolabelError: if the run is not In Review, has no audit, or
+            ``precision`` is not in (0, 1)
+    """
+    thresholds = suggest_thresholds(dataset, run_key_or_name, precision)
+    usable = {c: t for c, t in thresholds.items() if t is not None}
+    count = promote_labels(
+        dataset, run_key_or_name, view=view, thresholds=usable
+    )
+    return {"promoted": count, "thresholds": thresholds}
