@@ -26,9 +26,12 @@ from ..pipeline import (
     get_run,
     import_labels,
     promote_labels,
+    promote_to_precision,
+    record_audit,
     rename_run,
     resume_run,
     skip_run,
+    start_audit,
     undo_labels,
 )
 from . import data as panel_data
@@ -41,6 +44,10 @@ PAGES = ("home", "configure", "analyze", "run", "summary", "log")
 STORE_NAME = "autolabel_panel"
 _STORE_TTL = 7 * 24 * 3600
 TABS = ("review", "approval")
+AUDIT_TAB = "audit"
+#: the Audit tab's figures are redrawn after this many answers
+AUDIT_FIGURES_EVERY = 10
+DEFAULT_AUDIT_SIZE = 200
 
 
 def mutating(method):
@@ -311,8 +318,99 @@ class AutoLabelingPanel(foo.Panel):
 
     @_action
     def set_tab(self, ctx):
-        """Switches between the labels in review and those promoted."""
-        self._open(ctx, ctx.panel.get_state("run_key"), ctx.params.get("tab"))
+        """Switches between the labels in review, those promoted, and the
+        run's audit."""
+        tab = ctx.params.get("tab")
+        if tab == AUDIT_TAB:
+            self._open_audit(ctx)
+            return
+
+        self._open(ctx, ctx.panel.get_state("run_key"), tab)
+
+    # -- audit -------------------------------------------------------------
+
+    @_action
+    @mutating
+    def start_audit(self, ctx):
+        """Draws the open run's audit (``size`` labels, default 200)."""
+        run = self._open_run(ctx)
+        size = ctx.params.get("size")
+        start_audit(
+            ctx.dataset,
+            run.key,
+            size=DEFAULT_AUDIT_SIZE if size in (None, "") else size,
+            replace=bool(ctx.params.get("replace")),
+        )
+        self._open_audit(ctx)
+
+    @_action
+    @mutating
+    def answer_audit(self, ctx):
+        """Records the answer on one audited label (``correct``: bool) and
+        shows the next one."""
+        run = self._open_run(ctx)
+        label_id = ctx.params.get("id")
+        ok = ctx.params.get("correct")
+        if not isinstance(ok, bool):
+            raise AutolabelError("answer correct (true) or wrong (false)")
+
+        progress = record_audit(
+            ctx.dataset,
+            run.key,
+            correct=[label_id] if ok else None,
+            wrong=None if ok else [label_id],
+            user=panel_data.user_name(ctx),
+        )
+        # the figures (a bootstrap per class) are redrawn every few answers
+        # and at the end; the next label comes at once
+        answered = progress["answered"]
+        self._open_audit(
+            ctx,
+            figures=answered % AUDIT_FIGURES_EVERY == 0
+            or answered == progress["size"],
+        )
+
+    @_action
+    def set_audit_precision(self, ctx):
+        """The precision the audit's thresholds are suggested for."""
+        ctx.panel.set_state(
+            "audit_precision", ctx.params.get("precision") or 0.95
+        )
+        self._open_audit(ctx)
+
+    @_action
+    @mutating
+    def promote_to_precision(self, ctx):
+        """Promotes, per class, the labels at or above the audit's
+        suggested threshold."""
+        run = self._open_run(ctx)
+        result = promote_to_precision(
+            ctx.dataset,
+            run.key,
+            precision=ctx.panel.get_state("audit_precision") or 0.95,
+        )
+        ctx.ops.notify("%d labels added for approval" % result["promoted"])
+        self._open_audit(ctx)
+
+    def _open_audit(self, ctx, figures=True):
+        run = self._open_run(ctx)
+        ctx.panel.set_state("tab", AUDIT_TAB)
+        ctx.panel.set_data("tab", AUDIT_TAB)
+        audit = panel_data.audit_data(
+            ctx.dataset,
+            run,
+            ctx.panel.get_state("audit_precision") or 0.95,
+            figures=figures,
+        )
+        if not figures:
+            ctx.panel.set_data("audit.progress", audit["progress"])
+            ctx.panel.set_data("audit.current", audit["current"])
+        else:
+            ctx.panel.set_data("audit", audit)
+
+        ctx.panel.set_data("run", panel_data.run_card(ctx.dataset, run))
+        # the grid shows the label to answer, as one patch
+        ctx.ops.set_view(panel_data.audit_view(ctx.dataset, run, audit))
 
     @_action
     def set_confidence(self, ctx):
@@ -461,6 +559,10 @@ class AutoLabelingPanel(foo.Panel):
                 promote=self.promote,
                 undo=self.undo,
                 preview_approval=self.preview_approval,
+                start_audit=self.start_audit,
+                answer_audit=self.answer_audit,
+                set_audit_precision=self.set_audit_precision,
+                promote_to_precision=self.promote_to_precision,
                 approve=self.approve,
                 rename_run=self.rename_run,
                 delete_run=self.delete_run,
@@ -634,6 +736,9 @@ class AutoLabelingPanel(foo.Panel):
             return
 
         if run.status != RunStatus.IN_REVIEW:
+            return
+
+        if ctx.panel.get_state("tab") == AUDIT_TAB:
             return
 
         latest = ctx.store(STORE_NAME).get(_seq_key(ctx))

@@ -21,7 +21,10 @@ from ..pipeline import (
     RunStatus,
     all_samples,
     analyzable_fields,
+    audit_progress,
+    audit_report,
     default_mask_dir,
+    estimate_precision,
     filtered_review_view,
     get_run,
     image_slices,
@@ -543,3 +546,80 @@ def approval_data(dataset, run):
     is approved, whatever is in view
     (:func:`autolabel.pipeline.approval_preview`), for the run ``key``."""
     return dict(approval_preview(dataset, run.key), key=run.key)
+
+
+def user_name(ctx):
+    """Who answers in the App: the user's name or email where FiftyOne has
+    users, else None."""
+    user = getattr(ctx, "user", None)
+    if user is None:
+        return None
+
+    return getattr(user, "name", None) or getattr(user, "email", None)
+
+
+def audit_data(dataset, run, precision=0.95, figures=True):
+    """The Audit tab's figures: the audit's progress, the label to answer
+    next (the first unanswered one), and the report
+    (:func:`autolabel.pipeline.audit_report`) with its curves and
+    histograms, or ``{"started": False}`` before an audit is drawn.
+
+    Args:
+        dataset: a :class:`fiftyone.core.dataset.Dataset`
+        run: a :class:`autolabel.pipeline.Run`
+        precision (0.95): the precision thresholds are suggested for
+        figures (True): whether to compute the report; without it only
+            ``started``, ``progress`` and ``current`` are returned
+
+    Returns:
+        a dict, see ``panel/README.md``
+    """
+    audit = run.config.get("audit")
+    if not audit:
+        return {"started": False, "default_size": 200}
+
+    answers = audit.get("answers") or {}
+    pending = [i for i in sorted(audit["labels"]) if i not in answers]
+    current = None
+    if pending:
+        i = pending[0]
+        current = dict(
+            audit["labels"][i], id=i, index=len(answers) + 1
+        )
+
+    if not figures:
+        return {
+            "started": True,
+            "progress": audit_progress(run),
+            "current": current,
+        }
+
+    report = audit_report(dataset, run.key, precision=precision)
+    return {
+        "started": True,
+        "progress": report["progress"],
+        "current": current,
+        "precision_asked": report["precision_asked"],
+        "overall": report["overall"],
+        "estimate_promoted": estimate_precision(dataset, run.key),
+        "classes": [dict(c, label=label) for label, c in report["classes"].items()],
+        "figures_at": report["progress"]["answered"],
+    }
+
+
+def audit_view(dataset, run, audit):
+    """The grid of the Audit tab: the label to answer, alone on its sample
+    (a plain view: a patches view would be made anew for every answer);
+    once every label is answered, every audited label as patches."""
+    if not audit.get("started"):
+        return review_view_of(dataset, run, "review")
+
+    samples = all_samples(dataset, run.config.get("slices"))
+    if audit.get("current"):
+        return samples.select_labels(
+            ids=[audit["current"]["id"]], fields=[run.staging_field]
+        )
+
+    return samples.select_labels(
+        ids=sorted(run.config["audit"]["labels"]), fields=[run.staging_field]
+    ).to_patches(run.staging_field)

@@ -42,6 +42,9 @@ BANDS = 5
 #: confidence bins of the per-class curves
 _BINS = 1000
 
+#: bins of the per-class confidence histograms (width 0.05)
+HISTOGRAM_BINS = 20
+
 
 def _band(confidence):
     if confidence is None:
@@ -469,12 +472,18 @@ def _class_curves(dataset, run, audit):
             conf, ok, hs = zip(*rows)
             curve = Q.precision_curve(population, conf, ok, hs, strata[label])
 
+        histogram = [0] * HISTOGRAM_BINS
+        for k, n in (bins.get(label) or {}).items():
+            histogram[min(int(k) * HISTOGRAM_BINS // _BINS, HISTOGRAM_BINS - 1)] += n
+
         out[label] = {
             "labels": int(sum(strata[label].values())),
             "answered": len(rows),
             "correct": sum(1 for _, ok, _ in rows if ok),
             "needs": max(0, Q.MIN_CLASS_ANSWERS - len(rows)),
             "curve": curve,
+            # the class's staged labels per confidence bin of width 0.05
+            "histogram": histogram,
         }
 
     return out
@@ -509,7 +518,7 @@ def audit_report(dataset, run_key_or_name, precision=0.95):
     Returns:
         a dict ``{"progress", "precision_asked", "overall", "classes":
         {label: {"labels", "answered", "correct", "needs", "precision",
-        "threshold", "kept", "curve"}}}``
+        "threshold", "kept", "curve", "histogram"}}}``
 
     Raises:
         AutolabelError: if the run has no audit or ``precision`` is not in

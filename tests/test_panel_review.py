@@ -386,3 +386,68 @@ def test_card_numbers_stay_exact_through_promote_undo_and_edits(dataset):
     sample[run.staging_field].detections.pop()
     sample.save()
     assert numbers() == truth()
+
+
+def test_audit_tab_answers_one_patch_at_a_time_and_promotes_to_a_precision(
+    make_dataset,
+):
+    samples, _ = random_samples(make_rng(21), 220, "Detections")
+    dataset = make_dataset(samples)
+    # FiftyOne reloads the samples a process holds whenever the dataset
+    # reloads: hold none, as the App server does not
+    del samples
+    session = PanelSession(dataset)
+    run = open_analyzed(session)
+    session.call("set_tab", tab="audit")
+    assert session.data["audit"]["started"] is False
+    session.call("start_audit", size=0)
+    assert "audit size" in session.data["error"]
+    session.call("start_audit", size=150)
+    audit = session.data["audit"]
+    assert audit["progress"] == {"answered": 0, "size": 150, "correct": 0, "wrong": 0}
+    labels = staged(dataset, run)
+
+    # the grid shows the label to answer, alone
+    current = audit["current"]
+    view = app_view(session)
+    shown = view.values(run.staging_field + ".detections.id", unwind=True)
+    assert shown == [current["id"]]
+    assert current["index"] == 1 and current["label"] == labels[current["id"]][0]
+
+    # answer every label as a reviewer who accepts confidences above 0.5
+    for _ in range(150):
+        current = session.data["audit"]["current"]
+        conf = labels[current["id"]][1]
+        session.call("answer_audit", id=current["id"], correct=(conf or 0) > 0.5)
+
+    audit = session.data["audit"]
+    assert audit["current"] is None and audit["progress"]["answered"] == 150
+    assert audit["figures_at"] == 150
+    assert len(app_view(session)) == 150  # every audited label, as patches
+    answers = P.get_run(dataset, run.key).config["audit"]["answers"]
+    assert len(answers) == 150
+
+    rows = {c["label"]: c for c in audit["classes"]}
+    assert all(c["answered"] >= 20 for c in rows.values()), rows
+    assert all(len(c["histogram"]) == 20 for c in rows.values())
+    assert sum(sum(c["histogram"]) for c in rows.values()) == sum(
+        1 for l, x, _ in labels.values() if x is not None
+    )
+
+    session.call("set_audit_precision", precision=0.9)
+    assert session.data["audit"]["precision_asked"] == 0.9
+    thresholds = P.suggest_thresholds(dataset, run.key, 0.9)
+    session.call("promote_to_precision")
+    want = {
+        i
+        for i, (l, x, _) in labels.items()
+        if x is not None and thresholds[l] is not None and x >= thresholds[l]
+    }
+    assert set(staged(dataset, run, "promoted")) == want
+
+    # the approve dialog says the estimated precision of what it approves
+    session.call("set_tab", tab="approval")
+    session.call("preview_approval")
+    estimate = session.data["approval"]["estimated_precision"]
+    true_p = sum(labels[i][1] > 0.5 for i in want) / len(want)
+    assert estimate["low"] <= true_p <= estimate["high"]

@@ -18,6 +18,7 @@ import {
 } from "@mui/material";
 import React, { useEffect, useRef, useState } from "react";
 import { ConfirmDialog, ErrorLine, Field, PLACED_ERRORS, parseNumber, plural } from "./common";
+import Audit, { formatEstimate } from "./Audit";
 import { Header } from "./Configure";
 import {
   ApprovalPreview,
@@ -36,7 +37,8 @@ export default function RunReview(props: {
   call: Call;
 }) {
   const { data, context, run, call } = props;
-  const tab: TabName = data.tab === "approval" ? "approval" : "review";
+  const tab: TabName =
+    data.tab === "approval" ? "approval" : data.tab === "audit" ? "audit" : "review";
   const review = data.review;
   const editable = !context.read_only && run.status === "In Review";
   const [approving, setApproving] = useState(false);
@@ -54,7 +56,12 @@ export default function RunReview(props: {
       <Tabs value={tab} onChange={(_, value) => call("set_tab", { tab: value })} sx={{ mb: 2 }}>
         <Tab data-testid="al-tab-review" value="review" label="Review" />
         <Tab data-testid="al-tab-approval" value="approval" label="Approval" />
+        <Tab data-testid="al-tab-audit" value="audit" label="Audit" />
       </Tabs>
+
+      {tab === "audit" && data.audit && (
+        <Audit data={data} audit={data.audit} editable={editable} call={call} />
+      )}
 
       {data.view_error && (
         <Typography data-testid="al-view-error" color="warning.main" variant="body2" sx={{ mb: 1.5 }}>
@@ -62,7 +69,7 @@ export default function RunReview(props: {
         </Typography>
       )}
 
-      {review && (
+      {review && tab !== "audit" && (
         <Stack spacing={2}>
           <ConfidenceFilter review={review} call={call} />
           <StatsTable review={review} tab={tab} editable={editable} call={call} />
@@ -144,6 +151,9 @@ function ApprovalText(props: { approval: ApprovalPreview; run: RunCard }) {
       </Typography>
       <Typography data-testid="al-approve-discarded">
         {plural(approval.discarded, "label")} still in review discarded
+      </Typography>
+      <Typography data-testid="al-approve-precision">
+        Estimated precision of the approved labels: {formatEstimate(approval.estimated_precision)}
       </Typography>
       <Typography variant="body2" color="text.secondary" sx={{ mt: 1 }}>
         The run "{run.name}" becomes Approved. This cannot be undone.

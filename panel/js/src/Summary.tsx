@@ -11,6 +11,7 @@ import {
   Typography,
 } from "@mui/material";
 import React from "react";
+import { formatEstimate } from "./Audit";
 import { plural } from "./common";
 import { Header } from "./Configure";
 import { formatDate } from "./Home";
@@ -34,6 +35,9 @@ export default function Summary(props: { run: RunCard; summary: SummaryData; cal
         <Typography data-testid="al-summary-approved">
           {plural(summary.approved ?? 0, "label")} approved into "{summary.field}"
           {summary.samples !== null ? ` on ${plural(summary.samples, "sample")}` : ""}
+        </Typography>
+        <Typography data-testid="al-summary-precision" color="text.secondary">
+          Estimated precision: {formatEstimate(summary.estimated_precision)}
         </Typography>
         {summary.discarded !== null && (
           <Typography data-testid="al-summary-discarded" color="text.secondary">

@@ -1,7 +1,7 @@
 // The shapes of `props.data`, as panel/README.md defines them.
 
 export type RunStatus = "Generating" | "In Review" | "Approved" | "Error";
-export type Tab = "review" | "approval";
+export type Tab = "review" | "approval" | "audit";
 export type Target = "all" | "view" | "selected";
 
 export interface RunCard {
@@ -45,6 +45,7 @@ export interface ApprovalPreview {
   samples: number;
   discarded: number;
   classes: { label: string; approved: number; discarded: number }[];
+  estimated_precision: Estimate | null;
 }
 
 export interface HistoryEntry {
@@ -57,6 +58,48 @@ export interface HistoryEntry {
   narrowed: boolean;
 }
 
+/** A precision estimated from an audit (null precision: not audited). */
+export interface Estimate {
+  precision: number | null;
+  low: number | null;
+  high: number | null;
+  answers: number;
+  labels: number;
+  unaudited: number;
+}
+
+export interface AuditClass {
+  label: string;
+  labels: number;
+  answered: number;
+  correct: number;
+  needs: number;
+  precision: Estimate | null;
+  threshold: number | null;
+  kept: number;
+  curve: {
+    thresholds: number[];
+    precision: (number | null)[];
+    low: (number | null)[];
+    high: (number | null)[];
+    kept: number[];
+  } | null;
+  /** staged labels per confidence bin of width 0.05 */
+  histogram: number[];
+}
+
+/** The Audit tab's figures (panel/data.py audit_data). */
+export interface AuditData {
+  started: boolean;
+  default_size?: number;
+  progress?: { answered: number; size: number; correct: number; wrong: number };
+  current?: { id: string; label: string; confidence: number | null; index: number } | null;
+  precision_asked: number;
+  overall?: Estimate | null;
+  estimate_promoted?: Estimate | null;
+  classes: AuditClass[];
+}
+
 /** An Approved run's read-only summary. */
 export interface Summary {
   field: string;
@@ -65,6 +108,7 @@ export interface Summary {
   discarded: number | null;
   generated: number | null;
   classes: { label: string; approved: number; discarded: number }[];
+  estimated_precision: Estimate | null;
   approved_at: string | null;
   history: HistoryEntry[];
 }
@@ -172,6 +216,7 @@ export interface PanelData {
   label_field_error?: string | null;
   run_name_error?: string | null;
   summary?: Summary | null;
+  audit?: AuditData | null;
   /** the approve dialog's figures (preview_approval) */
   approval?: ApprovalPreview | null;
   log?: RunLog | null;
@@ -195,6 +240,10 @@ export type Method =
   | "promote"
   | "undo"
   | "preview_approval"
+  | "start_audit"
+  | "answer_audit"
+  | "set_audit_precision"
+  | "promote_to_precision"
   | "approve"
   | "rename_run"
   | "delete_run"
