@@ -678,6 +678,8 @@ class AutoLabelingPanel(foo.Panel):
                 % (run.display_name, run.status)
             )
 
+        # the audit's own patches are not the user's patches view
+        keep_patches = ctx.panel.get_state("tab") != AUDIT_TAB
         ctx.panel.set_state("run_key", run.key)
         ctx.panel.set_state("tab", tab)
         ctx.panel.set_state("confidence", {"min": None, "max": None})
@@ -689,14 +691,16 @@ class AutoLabelingPanel(foo.Panel):
         ctx.panel.set_data("approval", None)
         self._set_page(ctx, "run")
         self._show_only(ctx, run)
-        self._apply_review_view(ctx, run=run)
+        self._apply_review_view(ctx, run=run, keep_patches=keep_patches)
 
-    def _apply_review_view(self, ctx, run=None, selected=True):
+    def _apply_review_view(
+        self, ctx, run=None, selected=True, keep_patches=True
+    ):
         """Sets the App's view to the open run's labels of the open tab,
         within the panel's confidence range and class filter (and the App's
         selection, unless ``selected`` is False: it was just cleared)."""
         run = run or self._open_run(ctx)
-        patches = panel_data.patches_of_staging(ctx.view, run)
+        patches = keep_patches and panel_data.patches_of_staging(ctx.view, run)
         view = panel_data.review_view_of(
             ctx.dataset,
             run,

@@ -395,3 +395,69 @@ def test_grouped_dataset_run_on_one_image_slice_reviewed_and_approved(
     assert right.count("grouped_det.detections") == total
     assert left.exists("grouped_det").count() == 0
     assert not app_errors(page), app_errors(page)
+
+
+def test_audit_tab_answers_by_keyboard_and_the_dialog_shows_the_estimate(
+    app_server, page, labeled_dataset
+):
+    dataset = labeled_dataset
+    run = open_review(page, app_server, dataset, name="audited")
+    tid(page, "al-tab-audit").click()
+    choose(page, "al-audit-size", "40")
+    tid(page, "al-audit-start").click()
+    progress = tid(page, "al-audit-progress")
+    expect(progress).to_contain_text("0 of 40 answered")
+    confidences = {
+        d.id: d.confidence
+        for dets in dataset.values(run.staging_field)
+        for d in dets.detections
+    }
+
+    # answer every label with the keyboard: C when above 0.5, W otherwise
+    expected = {}
+    for i in range(40):
+        current = tid(page, "al-audit-current")
+        expect(current).to_contain_text("Label %d of 40" % (i + 1))
+        if i == 0:
+            # the grid shows the label to answer alone
+            expect_grid_count(page, 1, "the label to answer")
+            B.screenshot(page, "audit-answering")
+
+        label_id = current.get_attribute("data-label-id")
+        ok = confidences[label_id] > 0.5
+        expected[label_id] = ok
+        page.locator("body").press("c" if ok else "w")
+        expect(progress).to_contain_text("%d of 40 answered" % (i + 1))
+
+    expect(tid(page, "al-audit-done")).to_be_visible()
+    answers = P.get_run(dataset, run.key).config["audit"]["answers"]
+    assert {i: a["correct"] for i, a in answers.items()} == expected
+    # 13 or 14 answers per class: each says how many more it needs
+    for row in tid(page, "al-audit-row").all():
+        expect(row.get_by_test_id("al-audit-threshold")).to_contain_text(
+            "more answers"
+        )
+    expect(tid(page, "al-audit-chart")).to_have_count(3)
+    B.screenshot(page, "audit-done")
+
+    # promote what is above 0.5; the dialog gives the estimated precision
+    tid(page, "al-tab-review").click()
+    expect(tid(page, "al-promote")).to_have_text("Add 40 labels for approval")
+    choose(page, "al-conf-min", "0.501")
+    high = sum(1 for c in confidences.values() if c > 0.5)
+    # as a user does: press once the button says what it will do
+    expect(tid(page, "al-promote")).to_have_text(
+        re.compile(r"Add %d labels? for approval" % high)
+    )
+    tid(page, "al-promote").click()
+    assert B.wait_for(
+        lambda: P.label_stats(dataset, run.key)["promoted"]["total"] == high,
+        timeout=30,
+    ), P.label_stats(dataset, run.key)["promoted"]
+    tid(page, "al-tab-approval").click()
+    tid(page, "al-approve").click()
+    estimate = tid(page, "al-approve-precision")
+    expect(estimate).to_contain_text("1.000")
+    expect(estimate).to_contain_text("answers")
+    B.screenshot(page, "approve-dialog-estimate")
+    assert not app_errors(page), app_errors(page)
