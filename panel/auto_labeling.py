@@ -34,6 +34,7 @@ from ..pipeline import (
     start_audit,
     undo_labels,
 )
+from ..pipeline.audit import check_precision
 from . import data as panel_data
 
 logger = logging.getLogger(__name__)
@@ -374,7 +375,7 @@ class AutoLabelingPanel(foo.Panel):
     def set_audit_precision(self, ctx):
         """The precision the audit's thresholds are suggested for."""
         ctx.panel.set_state(
-            "audit_precision", ctx.params.get("precision") or 0.95
+            "audit_precision", check_precision(ctx.params.get("precision"))
         )
         self._open_audit(ctx)
 

@@ -489,7 +489,15 @@ def _class_curves(dataset, run, audit):
     return out
 
 
-def _check_precision(precision):
+def check_precision(precision):
+    """Checks a precision asked for: a number in (0, 1).
+
+    Returns:
+        the precision, a float
+
+    Raises:
+        AutolabelError: if it is not a number in (0, 1)
+    """
     if (
         isinstance(precision, bool)
         or not isinstance(precision, (int, float))
@@ -524,7 +532,7 @@ def audit_report(dataset, run_key_or_name, precision=0.95):
         AutolabelError: if the run has no audit or ``precision`` is not in
             (0, 1)
     """
-    precision = _check_precision(precision)
+    precision = check_precision(precision)
     run = get_run(dataset, run_key_or_name)
     audit = _require_audit(run)
     everything = _estimate(dataset, run, audit, None)

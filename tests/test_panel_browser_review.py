@@ -398,26 +398,47 @@ def test_grouped_dataset_run_on_one_image_slice_reviewed_and_approved(
 
 
 def test_audit_tab_answers_by_keyboard_and_the_dialog_shows_the_estimate(
-    app_server, page, labeled_dataset
+    app_server, page, make_dataset, image_paths
 ):
-    dataset = labeled_dataset
+    # 36 samples (the browser images, reused) x 4 labels: 48 per class
+    rng = np.random.default_rng(5)
+    samples = []
+    for i in range(36):
+        dets = [
+            fo.Detection(
+                label=CLASSES[(i + j) % 3],
+                bounding_box=[0.05 + 0.22 * j, 0.2, 0.18, 0.3],
+                confidence=float(np.round(rng.uniform(0.05, 0.99), 3)),
+            )
+            for j in range(4)
+        ]
+        samples.append(
+            fo.Sample(
+                filepath=image_paths[i % len(image_paths)],
+                predictions=fo.Detections(detections=dets),
+            )
+        )
+
+    dataset = make_dataset(samples)
+    del samples
     run = open_review(page, app_server, dataset, name="audited")
     tid(page, "al-tab-audit").click()
-    choose(page, "al-audit-size", "40")
+    choose(page, "al-audit-size", "144")
     tid(page, "al-audit-start").click()
     progress = tid(page, "al-audit-progress")
-    expect(progress).to_contain_text("0 of 40 answered")
+    expect(progress).to_contain_text("0 of 144 answered")
     confidences = {
         d.id: d.confidence
         for dets in dataset.values(run.staging_field)
         for d in dets.detections
     }
 
-    # answer every label with the keyboard: C when above 0.5, W otherwise
+    # the reviewer accepts confidences above 0.5: the first answers with
+    # the keyboard (C / W), the others through Python
     expected = {}
-    for i in range(40):
+    for i in range(4):
         current = tid(page, "al-audit-current")
-        expect(current).to_contain_text("Label %d of 40" % (i + 1))
+        expect(current).to_contain_text("Label %d of 144" % (i + 1))
         if i == 0:
             # the grid shows the label to answer alone
             expect_grid_count(page, 1, "the label to answer")
@@ -427,37 +448,57 @@ def test_audit_tab_answers_by_keyboard_and_the_dialog_shows_the_estimate(
         ok = confidences[label_id] > 0.5
         expected[label_id] = ok
         page.locator("body").press("c" if ok else "w")
-        expect(progress).to_contain_text("%d of 40 answered" % (i + 1))
+        expect(progress).to_contain_text("%d of 144 answered" % (i + 1))
 
+    rest = [i for i in confidences if i not in expected]
+    off_loop(
+        P.record_audit,
+        dataset,
+        run.key,
+        correct=[i for i in rest if confidences[i] > 0.5],
+        wrong=[i for i in rest if confidences[i] <= 0.5],
+    )
+    expected.update({i: confidences[i] > 0.5 for i in rest})
+    # the panel follows on its next answer: set the precision asked
+    choose(page, "al-audit-precision", "0.9")
+    expect(progress).to_contain_text("144 of 144 answered")
     expect(tid(page, "al-audit-done")).to_be_visible()
     answers = P.get_run(dataset, run.key).config["audit"]["answers"]
     assert {i: a["correct"] for i, a in answers.items()} == expected
-    # 13 or 14 answers per class: each says how many more it needs
-    for row in tid(page, "al-audit-row").all():
+
+    thresholds = P.suggest_thresholds(dataset, run.key, precision=0.9)
+    for label, t in thresholds.items():
+        row = page.locator(
+            '[data-testid="al-audit-row"][data-label="%s"]' % label
+        )
         expect(row.get_by_test_id("al-audit-threshold")).to_contain_text(
-            "more answers"
+            "≥ %.2f" % t
         )
     expect(tid(page, "al-audit-chart")).to_have_count(3)
     B.screenshot(page, "audit-done")
 
-    # promote what is above 0.5; the dialog gives the estimated precision
-    tid(page, "al-tab-review").click()
-    expect(tid(page, "al-promote")).to_have_text("Add 40 labels for approval")
-    choose(page, "al-conf-min", "0.501")
-    high = sum(1 for c in confidences.values() if c > 0.5)
-    # as a user does: press once the button says what it will do
-    expect(tid(page, "al-promote")).to_have_text(
-        re.compile(r"Add %d labels? for approval" % high)
+    # promote above the suggested thresholds; the dialog gives the estimate
+    tid(page, "al-audit-promote").click()
+    want = sum(
+        1
+        for dets in dataset.values(run.staging_field)
+        for d in dets.detections
+        if d.confidence >= thresholds[d.label]
     )
-    tid(page, "al-promote").click()
     assert B.wait_for(
-        lambda: P.label_stats(dataset, run.key)["promoted"]["total"] == high,
+        lambda: P.label_stats(dataset, run.key)["promoted"]["total"] == want,
         timeout=30,
     ), P.label_stats(dataset, run.key)["promoted"]
+    # the tab shows the estimate of what is now added for approval
+    expect(tid(page, "al-audit-overall")).not_to_contain_text(
+        "so far: not audited"
+    )
     tid(page, "al-tab-approval").click()
+    expect(tid(page, "al-approve")).to_have_text("Approve %d labels" % want)
     tid(page, "al-approve").click()
-    estimate = tid(page, "al-approve-precision")
-    expect(estimate).to_contain_text("1.000")
-    expect(estimate).to_contain_text("answers")
+    estimate = P.estimate_precision(dataset, run.key)
+    text = tid(page, "al-approve-precision")
+    expect(text).to_contain_text("%.3f" % estimate["precision"])
+    expect(text).to_contain_text("%d answers" % estimate["answers"])
     B.screenshot(page, "approve-dialog-estimate")
     assert not app_errors(page), app_errors(page)

@@ -24,6 +24,9 @@ export default function Audit(props: { data: PanelData; audit: AuditData; editab
   const { data, audit, editable, call } = props;
   const [size, setSize] = useState(String(audit.default_size ?? 200));
   const current = audit.current ?? null;
+  // applied on Enter or leaving the field (the panel checks it)
+  const [precisionText, setPrecisionText] = useState(String(audit.precision_asked ?? 0.95));
+  useEffect(() => setPrecisionText(String(audit.precision_asked ?? 0.95)), [audit.precision_asked]);
 
   // C answers correct, W wrong (not while typing in a field)
   useEffect(() => {
@@ -75,6 +78,12 @@ export default function Audit(props: { data: PanelData; audit: AuditData; editab
   }
 
   const progress = audit.progress!;
+  const sendPrecision = () => {
+    const p = parseNumber(precisionText);
+    if (p !== null && p > 0 && p < 1 && p !== audit.precision_asked)
+      call("set_audit_precision", { precision: p });
+    else setPrecisionText(String(audit.precision_asked));
+  };
   return (
     <Stack spacing={2} data-testid="al-audit">
       <Box>
@@ -137,11 +146,10 @@ export default function Audit(props: { data: PanelData; audit: AuditData; editab
           label="Precision asked"
           type="number"
           inputProps={{ step: 0.01, min: 0.5, max: 0.99 }}
-          value={String(audit.precision_asked)}
-          onValue={(text) => {
-            const p = parseNumber(text);
-            if (p !== null && p > 0 && p < 1) call("set_audit_precision", { precision: p });
-          }}
+          value={precisionText}
+          onValue={setPrecisionText}
+          onBlur={sendPrecision}
+          onKeyDown={(e) => e.key === "Enter" && sendPrecision()}
           fullWidth={false}
           sx={{ width: 140 }}
         />
