@@ -226,3 +226,5 @@ def _approve(args, dataset):
             format_estimate(estimate),
         )
     )
+    for label, e in ((estimate or {}).get("classes") or {}).items():
+        print("  %-20s %s" % (label, format_estimate(e)))

@@ -242,6 +242,9 @@ def test_the_cli_audits_reports_and_promotes_to_a_precision(
     assert main(["-q", "approve", dataset.name, "cli audit", "--yes"]) == 0
     out = capsys.readouterr().out
     assert "estimated precision" in out
+    # and per class
+    for label in [l for l, t in thresholds.items() if t is not None]:
+        assert any(l.strip().startswith(label + " ") for l in out.splitlines()), out
 
     # bad input: one line, exit 2
     assert main(["thresholds", dataset.name, "cli audit", "--precision", "2"]) == 2

@@ -500,5 +500,10 @@ def test_audit_tab_answers_by_keyboard_and_the_dialog_shows_the_estimate(
     text = tid(page, "al-approve-precision")
     expect(text).to_contain_text("%.3f" % estimate["precision"])
     expect(text).to_contain_text("%d answers" % estimate["answers"])
+    for label, e in estimate["classes"].items():
+        row = page.locator(
+            '[data-testid="al-approve-precision-class"][data-label="%s"]' % label
+        )
+        expect(row).to_contain_text("%.3f" % e["precision"])
     B.screenshot(page, "approve-dialog-estimate")
     assert not app_errors(page), app_errors(page)

@@ -155,6 +155,12 @@ function ApprovalText(props: { approval: ApprovalPreview; run: RunCard }) {
       <Typography data-testid="al-approve-precision">
         Estimated precision of the approved labels: {formatEstimate(approval.estimated_precision)}
       </Typography>
+      {approval.estimated_precision &&
+        Object.entries(approval.estimated_precision.classes ?? {}).map(([label, e]) => (
+          <Typography key={label} variant="body2" data-testid="al-approve-precision-class" data-label={label}>
+            {label}: {formatEstimate(e)}
+          </Typography>
+        ))}
       <Typography variant="body2" color="text.secondary" sx={{ mt: 1 }}>
         The run "{run.name}" becomes Approved. This cannot be undone.
       </Typography>

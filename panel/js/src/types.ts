@@ -66,6 +66,8 @@ export interface Estimate {
   answers: number;
   labels: number;
   unaudited: number;
+  /** per class, where the estimate is of a set of labels */
+  classes?: Record<string, Estimate>;
 }
 
 export interface AuditClass {
