@@ -96,12 +96,13 @@ def dismiss_enterprise(page, timeout=10000):
     return True
 
 
-def open_dataset(page, base_url, name, timeout=60000):
-    """Opens a dataset's page and waits for the samples grid."""
+def open_dataset(page, base_url, name, timeout=60000, grid=True):
+    """Opens a dataset's page and waits for the samples grid (or, with
+    ``grid=False``, for the panel menu button: the App replaces the grid of
+    a video dataset by an error where ffmpeg is missing)."""
     page.goto("%s/datasets/%s" % (base_url, name))
-    page.locator('[data-cy="fo-grid"]').first.wait_for(
-        state="visible", timeout=timeout
-    )
+    ready = '[data-cy="fo-grid"]' if grid else '[data-cy="new-panel-btn"]'
+    page.locator(ready).first.wait_for(state="visible", timeout=timeout)
     dismiss_enterprise(page)
 
 

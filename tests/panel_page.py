@@ -57,8 +57,8 @@ def tid(page, testid):
     return page.get_by_test_id(testid)
 
 
-def open_auto_labeling(page, app_server, dataset):
-    B.open_dataset(page, app_server.url, dataset.name)
+def open_auto_labeling(page, app_server, dataset, grid=True):
+    B.open_dataset(page, app_server.url, dataset.name, grid=grid)
     B.open_panel(page, PANEL_NAME)
     shown = tid(page, "al-home").or_(tid(page, "al-disabled-reason"))
     unsupported = page.get_by_text("Unsupported view")
