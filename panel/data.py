@@ -24,7 +24,6 @@ from ..pipeline import (
     audit_progress,
     audit_report,
     default_mask_dir,
-    estimate_precision,
     filtered_review_view,
     get_run,
     image_slices,
@@ -601,7 +600,7 @@ def audit_data(dataset, run, precision=0.95, figures=True):
         "current": current,
         "precision_asked": report["precision_asked"],
         "overall": report["overall"],
-        "estimate_promoted": estimate_precision(dataset, run.key),
+        "estimate_promoted": report["promoted"],
         "classes": [dict(c, label=label) for label, c in report["classes"].items()],
         "figures_at": report["progress"]["answered"],
     }

@@ -410,12 +410,16 @@ def estimate_precision(dataset, run_key_or_name, state=ReviewState.PROMOTED):
     if not audit or not audit.get("answers"):
         return None
 
-    return _estimate(dataset, run, audit, state)
+    return _estimate(
+        _population(dataset, run), _answered(dataset, run, audit), state
+    )
 
 
-def _estimate(dataset, run, audit, state):
+def _estimate(population, answered, state):
+    """:func:`estimate_precision` from the run's per-stratum counts
+    (:func:`_population`) and answers (:func:`_answered`)."""
     sizes, per_class_sizes = {}, {}
-    for label, bin_, s, n in _population(dataset, run):
+    for label, bin_, s, n in population:
         if state is not None and s != state:
             continue
 
@@ -425,7 +429,7 @@ def _estimate(dataset, run, audit, state):
         per_class_sizes[label][h] = per_class_sizes[label].get(h, 0) + n
 
     answers, per_class = {}, {}
-    for _, label, _, s, h, ok in _answered(dataset, run, audit):
+    for _, label, _, s, h, ok in answered:
         if state is not None and s != state:
             continue
 
@@ -442,11 +446,11 @@ def _estimate(dataset, run, audit, state):
     return result
 
 
-def _class_curves(dataset, run, audit):
+def _class_curves(population, answered_labels):
     """Per class: the precision-versus-threshold curve (None where the class
     has too few answers) and the figures of its report."""
     bins, strata = {}, {}
-    for label, bin_, _, n in _population(dataset, run):
+    for label, bin_, _, n in population:
         strata.setdefault(label, {})
         h = _bin_stratum(label, bin_)
         strata[label][h] = strata[label].get(h, 0) + n
@@ -455,7 +459,7 @@ def _class_curves(dataset, run, audit):
             b[bin_] = b.get(bin_, 0) + n
 
     answered = {}
-    for _, label, conf, _, h, ok in _answered(dataset, run, audit):
+    for _, label, conf, _, h, ok in answered_labels:
         if conf is not None:
             answered.setdefault(label, []).append((float(conf), ok, h))
 
@@ -524,7 +528,8 @@ def audit_report(dataset, run_key_or_name, precision=0.95):
         precision (0.95): the precision the thresholds are suggested for
 
     Returns:
-        a dict ``{"progress", "precision_asked", "overall", "classes":
+        a dict ``{"progress", "precision_asked", "overall", "promoted",
+        "classes":
         {label: {"labels", "answered", "correct", "needs", "precision",
         "threshold", "kept", "curve", "histogram"}}}``
 
@@ -535,8 +540,11 @@ def audit_report(dataset, run_key_or_name, precision=0.95):
     precision = check_precision(precision)
     run = get_run(dataset, run_key_or_name)
     audit = _require_audit(run)
-    everything = _estimate(dataset, run, audit, None)
-    classes = _class_curves(dataset, run, audit)
+    # one pass over the labels and one over the answers serve every figure
+    population = _population(dataset, run)
+    answered = _answered(dataset, run, audit)
+    everything = _estimate(population, answered, None)
+    classes = _class_curves(population, answered)
     for label, c in classes.items():
         c["precision"] = everything["classes"].get(label)
         c["threshold"], c["kept"] = (
@@ -545,10 +553,17 @@ def audit_report(dataset, run_key_or_name, precision=0.95):
             else (None, 0)
         )
 
+    promoted = (
+        _estimate(population, answered, ReviewState.PROMOTED)
+        if audit.get("answers")
+        else None
+    )
     return {
         "progress": audit_progress(run),
         "precision_asked": precision,
         "overall": {k: v for k, v in everything.items() if k != "classes"},
+        # the labels added for approval so far (estimate_precision)
+        "promoted": promoted,
         "classes": classes,
     }
 
