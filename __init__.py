@@ -38,6 +38,14 @@ from .pipeline import (
     skip_run,
     undo_labels,
 )
+from .pipeline.loop import (
+    cancel_flow,
+    create_flow,
+    get_flow,
+    list_flows,
+    next_steps,
+    retry_flow,
+)
 
 __all__ = [
     "AutolabelError",
@@ -66,6 +74,12 @@ __all__ = [
     "run_log",
     "skip_run",
     "undo_labels",
+    "create_flow",
+    "next_steps",
+    "get_flow",
+    "list_flows",
+    "cancel_flow",
+    "retry_flow",
 ]
 
 
@@ -84,6 +98,7 @@ def register(p):
     from .operators.list_runs import ListRuns
     from .operators.promote_labels import PromoteLabels
     from .operators.rename_run import RenameRun
+    from .operators.run_loop_steps import RunLoopSteps
     from .operators.resume_run import ResumeRun, SkipRun
     from .operators.label_shard import GenerateLabels, LabelShard
     from .operators.undo_labels import UndoLabels
@@ -105,6 +120,7 @@ def register(p):
         ResumeRun,
         SkipRun,
         CancelRun,
+        RunLoopSteps,
         AutoLabelingPanel,
     ):
         p.register(operator)

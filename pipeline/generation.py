@@ -82,6 +82,8 @@ def generate(
     batch_size=None,
     num_threads=None,
     slices=None,
+    kind=RunKind.GENERATED,
+    loop=None,
 ):
     """Starts an auto-labeling run that generates labels with models.
 
@@ -116,6 +118,9 @@ def generate(
         slices (None): of a grouped dataset, the image slice (or list of
             them) to label; default every image slice. Must be None for
             other datasets
+        kind (RunKind.GENERATED): the run's kind; ``RunKind.LOOP`` for the
+            labeling of an iteration of a pseudo-labeling loop
+        loop (None): of a loop's run, ``{"flow", "iteration"}``
 
     Returns:
         the :class:`autolabel.pipeline.runs.Run`
@@ -186,8 +191,9 @@ def generate(
     run = create_run(
         dataset,
         key,
-        RunKind.GENERATED,
+        kind,
         RunStatus.GENERATING,
+        loop=loop,
         name=settings.name,
         task=settings.task,
         labeling_method=settings.method,

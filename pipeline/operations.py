@@ -29,13 +29,30 @@ def queue_shard(dataset, run, shard):
     Returns:
         the operation's id
     """
+    return queue_operation(
+        dataset, SHARD_OPERATOR_URI, {"run": run.key, "shard": shard}
+    )
+
+
+def queue_operation(dataset, operator_uri, params):
+    """Queues a delegated operation of this plugin, for any ``fiftyone
+    delegated launch`` process that shares the database.
+
+    Args:
+        dataset: a :class:`fiftyone.core.dataset.Dataset`
+        operator_uri: the operator's URI
+        params: the operator's parameters
+
+    Returns:
+        the operation's id
+    """
     import fiftyone.operators as fops
 
     def queue():
         result = fops.execute_operator(
-            SHARD_OPERATOR_URI,
+            operator_uri,
             {"dataset": dataset.name},
-            params={"run": run.key, "shard": shard},
+            params=params,
             request_delegation=True,
         )
         result.raise_exceptions()
@@ -81,20 +98,52 @@ def cancel_queued_operations(run, reason=None):
         run: a :class:`autolabel.pipeline.runs.Run`
         reason (None): the error recorded on each operation
     """
+    fail_queued_operations(
+        [op for op in run_operations(run) if op is not None],
+        reason
+        or "superseded: run '%s' was resumed with new operations"
+        % run.display_name,
+    )
+
+
+def fail_queued_operations(ops, reason):
+    """Marks the given delegated operations that never started as failed,
+    so no launcher picks them up.
+
+    Args:
+        ops: FiftyOne's delegated operation documents, or their ids
+        reason: the error recorded on each
+    """
     from fiftyone.operators.delegated import DelegatedOperationService
     from fiftyone.operators.executor import ExecutionResult
 
     service = DelegatedOperationService()
-    for op in run_operations(run):
+    for op in ops:
+        if isinstance(op, str):
+            op = service.get(ObjectId(op))
+
         if op is not None and op.run_state == "queued":
-            service.set_failed(
-                op.id,
-                result=ExecutionResult(
-                    error=reason
-                    or "superseded: run '%s' was resumed with new "
-                    "operations" % run.display_name
-                ),
-            )
+            service.set_failed(op.id, result=ExecutionResult(error=reason))
+
+
+def operation_state(op_id):
+    """The state of one delegated operation.
+
+    Args:
+        op_id: its id
+
+    Returns:
+        a ``(run_state, error)`` tuple; ``(None, None)`` if it does not
+        exist
+    """
+    from fiftyone.operators.delegated import DelegatedOperationService
+
+    op = DelegatedOperationService().get(ObjectId(op_id))
+    if op is None:
+        return None, None
+
+    error = getattr(op.result, "error", None) if op.result else None
+    return op.run_state, error
 
 
 #: how many events a run's log keeps (the oldest are dropped)

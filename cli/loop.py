@@ -1,0 +1,222 @@
+"""``autolabel loop create|next|status|list|cancel|retry``: the
+pseudo-labeling loop (:mod:`autolabel.pipeline.loop`)."""
+
+import json
+
+from .. import pipeline as P
+from ..pipeline import loop as L
+from ..pipeline.loop.settings import DEFAULTS
+from .common import add_command, add_json, confidence, progress_bar
+
+
+def register(subparsers, common):
+    """Adds the loop commands to the ``autolabel`` parser."""
+    p = add_command(
+        subparsers,
+        common,
+        "loop",
+        "pseudo-labeling loops: train, auto-label, correct or accept, "
+        "retrain, evaluate, per iteration",
+        _usage,
+        dataset=False,
+    )
+    sub = p.add_subparsers(
+        dest="loop_command", metavar="{create,next,status,list,cancel,retry}"
+    )
+    c = add_command(sub, common, "create", "create a flow (its iteration 0 trains on the initial human labels)", _create)
+    c.add_argument("--name", required=True, help="the flow's name (letters, digits, _)")
+    c.add_argument("--human-field", required=True, help="the Detections field of the human labels (never written)")
+    c.add_argument("--initial", required=True, metavar="TAG", help="the tag of the initial human-labeled samples (or view:SAVED_VIEW)")
+    c.add_argument("--validation", required=True, metavar="TAG", help="the tag of the validation samples (or view:SAVED_VIEW)")
+    c.add_argument("--pool", metavar="TAG", help="the tag of the unlabeled pool (default: every other sample)")
+    c.add_argument("--task", default=DEFAULTS["task"], choices=["detection", "segmentation"], help="default: detection")
+    c.add_argument("--model", default=DEFAULTS["model"], help="a YOLO11 architecture or an ultralytics catalog model (default: yolo11n)")
+    c.add_argument("--sample-size", type=int, default=DEFAULTS["sample_size"], help="unseen samples per iteration (default: %d)" % DEFAULTS["sample_size"])
+    c.add_argument("--mode", default=DEFAULTS["mode"], choices=list(L.Mode.ALL), help="manual: a person reviews each iteration's run; automatic: a rule accepts (default: manual)")
+    rule = c.add_mutually_exclusive_group()
+    rule.add_argument("--min-confidence", type=confidence, help="automatic: accept labels from this confidence (default: 0.5)")
+    rule.add_argument("--precision", type=confidence, help="automatic: accept per class from the threshold an audit estimates to reach this precision")
+    c.add_argument("--sampling", default=DEFAULTS["sampling"], choices=list(L.Sampling.ALL), help="default: random")
+    c.add_argument("--epochs", type=int, default=DEFAULTS["epochs"], help="default: %d" % DEFAULTS["epochs"])
+    c.add_argument("--imgsz", type=int, default=DEFAULTS["imgsz"], help="default: %d" % DEFAULTS["imgsz"])
+    c.add_argument("--batch", type=int, default=DEFAULTS["batch"], help="default: %d" % DEFAULTS["batch"])
+    c.add_argument("--patience", type=int, help="stop training after this many epochs without improvement (default: never)")
+    c.add_argument("--seed", type=int, default=DEFAULTS["seed"], help="default: 0")
+    c.add_argument("--stage-confidence", type=confidence, default=DEFAULTS["stage_confidence"], help="the lowest confidence staged for review (default: %g)" % DEFAULTS["stage_confidence"])
+    c.add_argument("--device", help="the training device, e.g. cpu or 0 (default: the GPU if any)")
+
+    for name, help, func in (
+        ("next", "run the next steps, until the iteration is COMPLETED or needs a person", _next),
+        ("retry", "run a failed, cancelled or killed step again, then the steps after it", _retry),
+    ):
+        n = add_command(sub, common, name, help, func)
+        n.add_argument("flow", help="the flow's name")
+        n.add_argument("--now", action="store_true", help="run here and now (default: queue a delegated operation for `fiftyone delegated launch`)")
+
+    s = add_command(sub, common, "status", "a flow's iterations: statuses, counts, metrics", _status)
+    s.add_argument("flow", help="the flow's name")
+    add_json(s, "the flow", "a table")
+
+    x = add_command(sub, common, "cancel", "cancel a flow's running or queued step", _cancel)
+    x.add_argument("flow", help="the flow's name")
+
+    lst = add_command(sub, common, "list", "the flows of a dataset", _list)
+    add_json(lst, "the flows", "one line per flow")
+
+
+def _usage(args, dataset):
+    raise P.AutolabelError(
+        "name a loop command: `autolabel loop create|next|status|list|"
+        "cancel|retry DATASET ...`"
+    )
+
+
+def _create(args, dataset):
+    flow = L.create_flow(
+        dataset,
+        args.name,
+        args.human_field,
+        args.initial,
+        args.validation,
+        pool=args.pool,
+        task=args.task,
+        model=args.model,
+        sample_size=args.sample_size,
+        mode=args.mode,
+        min_confidence=args.min_confidence,
+        precision=args.precision,
+        sampling=args.sampling,
+        epochs=args.epochs,
+        imgsz=args.imgsz,
+        batch=args.batch,
+        patience=args.patience,
+        seed=args.seed,
+        stage_confidence=args.stage_confidence,
+        device=args.device,
+    )
+    print(
+        "created flow '%s': %d initial, %d validation samples, classes %s; "
+        "`autolabel loop next %s %s` trains iteration 0"
+        % (
+            flow.name,
+            len(flow.initial_ids),
+            len(flow.validation_ids),
+            ", ".join(flow.classes),
+            dataset.name,
+            flow.name,
+        )
+    )
+
+
+def _advance(args, dataset, func):
+    if args.now:
+        with progress_bar("flow %s" % args.flow, args.quiet) as progress:
+            flow = func(dataset, args.flow, delegate=False, progress=progress)
+    else:
+        flow = func(dataset, args.flow, delegate=True)
+
+    it = flow.current
+    if not args.now and it.get("operation_id") and it["status"] not in (
+        L.IterationStatus.REVIEW_PENDING,
+    ):
+        print(
+            "queued the steps of iteration %d of flow '%s' (operation %s); "
+            "`fiftyone delegated launch` runs them, `autolabel loop status "
+            "%s %s` follows them"
+            % (it["index"], flow.name, it["operation_id"], dataset.name, flow.name)
+        )
+        return
+
+    print(_iteration_line(it))
+    if it.get("note"):
+        print("  " + it["note"])
+
+
+def _next(args, dataset):
+    _advance(args, dataset, L.next_steps)
+
+
+def _retry(args, dataset):
+    _advance(args, dataset, L.retry_flow)
+
+
+def _cancel(args, dataset):
+    flow = L.cancel_flow(dataset, args.flow)
+    print(_iteration_line(flow.current))
+    print("  cancel asked: the step stops at its next check (an epoch, a batch)")
+
+
+def _metric(value):
+    return "-" if value is None else "%.3f" % value
+
+
+def _iteration_line(it):
+    metrics = it.get("metrics") or {}
+    counts = it.get("counts") or {}
+    return "iteration %d  %-20s gt %s  pseudo %s  train %s  mAP50 %s  mAP %s%s" % (
+        it["index"],
+        it["status"],
+        counts.get("gt_images", "-"),
+        counts.get("pseudo_images", "-"),
+        counts.get("train_size", "-"),
+        _metric(metrics.get("map50")),
+        _metric(metrics.get("map")),
+        "  error: %s" % it["error"] if it.get("error") else "",
+    )
+
+
+def _status(args, dataset):
+    flow = L.refresh_flow(dataset, args.flow)
+    if args.json:
+        print(json.dumps(flow.to_dict(), indent=2))
+        return
+
+    print(
+        "flow %s: %s, %s mode%s, %d per iteration, sampling %s, model %s"
+        % (
+            flow.name,
+            flow.task,
+            flow.mode,
+            (
+                ", accept at %s" % flow.min_confidence
+                if flow.min_confidence is not None
+                else ", accept at precision %s" % flow.precision
+                if flow.precision is not None
+                else ""
+            ),
+            flow.sample_size,
+            flow.sampling,
+            flow.model,
+        )
+    )
+    for it in flow.iterations:
+        print(_iteration_line(it))
+        if it.get("note"):
+            print("  " + it["note"])
+
+        if it.get("progress"):
+            print("  " + it["progress"]["label"])
+
+
+def _list(args, dataset):
+    flows = L.list_flows(dataset)
+    if args.json:
+        print(json.dumps([f.to_dict() for f in flows], indent=2))
+        return
+
+    if not flows:
+        print("dataset '%s' has no flows; `autolabel loop create` makes one" % dataset.name)
+
+    for flow in flows:
+        it = flow.current
+        print(
+            "%-20s %s %s  iteration %d %s  mAP50 %s"
+            % (
+                flow.name,
+                flow.mode,
+                flow.task,
+                it["index"],
+                it["status"],
+                _metric((it.get("metrics") or {}).get("map50")),
+            )
+        )

@@ -1,0 +1,38 @@
+"""The pseudo-labeling loop: flows of iterations that train, auto-label,
+correct or accept, merge, retrain and evaluate (see ``steps``)."""
+
+from .flows import (
+    Flow,
+    IterationStatus,
+    Mode,
+    Sampling,
+    delete_flow_record,
+    get_flow,
+    list_flows,
+)
+from .settings import create_flow
+from .runner import (
+    LOOP_OPERATOR_URI,
+    cancel_flow,
+    next_steps,
+    refresh_flow,
+    retry_flow,
+    run_steps,
+)
+
+__all__ = [
+    "Flow",
+    "IterationStatus",
+    "LOOP_OPERATOR_URI",
+    "Mode",
+    "Sampling",
+    "cancel_flow",
+    "create_flow",
+    "delete_flow_record",
+    "get_flow",
+    "list_flows",
+    "next_steps",
+    "refresh_flow",
+    "retry_flow",
+    "run_steps",
+]

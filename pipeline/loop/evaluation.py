@@ -1,0 +1,89 @@
+"""Evaluating an iteration's model on the flow's validation samples.
+
+The model's predictions are written to a field of their own (FiftyOne's
+``apply_model`` with its ultralytics integration) and evaluated with
+FiftyOne's ``evaluate_detections`` under an evaluation key, so FiftyOne's
+Model Evaluation panel shows every iteration of every flow.
+"""
+
+import numpy as np
+
+#: predictions below this confidence are not kept: mAP needs the
+#: low-confidence tail, the panel's filters hide it
+EVAL_CONFIDENCE = 0.01
+
+
+def predict(samples, weights, label_field, confidence=EVAL_CONFIDENCE):
+    """Writes a YOLO model's predictions on samples to a field.
+
+    Args:
+        samples: a :class:`fiftyone.core.collections.SampleCollection`
+        weights: the checkpoint path
+        label_field: the field to write (replaced if it exists)
+        confidence (EVAL_CONFIDENCE): the lowest confidence kept
+    """
+    import fiftyone.utils.ultralytics as fouu
+    from ultralytics import YOLO
+
+    model = YOLO(weights)
+    converted = fouu.convert_ultralytics_model(model)
+    converted.config.confidence_thresh = confidence
+    samples.apply_model(
+        converted,
+        label_field=label_field,
+        confidence_thresh=confidence,
+        progress=False,
+    )
+
+
+def evaluate(samples, pred_field, gt_field, eval_key, task):
+    """Evaluates predictions against the human labels, COCO-style, kept on
+    the dataset as evaluation ``eval_key``.
+
+    Args:
+        samples: the validation samples
+        pred_field: the predictions' field
+        gt_field: the human labels' field
+        eval_key: the evaluation's key (replaced if it exists)
+        task: ``"detection"`` or ``"instance_segmentation"`` (masks are
+            compared then)
+
+    Returns:
+        a dict: ``map`` (COCO mAP, IoU 0.5 to 0.95), ``map50``,
+        ``precision``, ``recall`` (at IoU 0.5 and every confidence),
+        ``classes`` (per class: ``ap50``, ``support``)
+    """
+    dataset = samples._root_dataset
+    if eval_key in dataset.list_evaluations():
+        dataset.delete_evaluation(eval_key)
+
+    results = samples.evaluate_detections(
+        pred_field,
+        gt_field=gt_field,
+        eval_key=eval_key,
+        compute_mAP=True,
+        use_masks=task == "instance_segmentation",
+        progress=False,
+    )
+    report = results.report()
+    # precision at each recall, per IoU threshold and class (-1: no data)
+    at50 = int(np.argmin(np.abs(np.asarray(results.iou_threshs) - 0.5)))
+    precision = np.asarray(results.precision)
+    per_class = {}
+    for i, label in enumerate(results.classes):
+        ap50 = float(np.mean(precision[at50, i])) if precision.size else -1.0
+        support = int((report.get(label) or {}).get("support") or 0)
+        if ap50 < 0 and not support:
+            continue  # a class neither labeled nor predicted here
+
+        per_class[label] = {"ap50": max(ap50, 0.0), "support": support}
+
+    ap50s = [c["ap50"] for c in per_class.values() if c["support"]]
+    micro = report.get("micro avg") or {}
+    return {
+        "map": float(max(results.mAP(), 0.0)),
+        "map50": float(np.mean(ap50s)) if ap50s else 0.0,
+        "precision": float(micro.get("precision") or 0.0),
+        "recall": float(micro.get("recall") or 0.0),
+        "classes": per_class,
+    }

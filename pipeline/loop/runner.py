@@ -1,0 +1,374 @@
+"""Running a flow's steps: until its iteration is COMPLETED or needs a
+person, here and now or as a delegated operation; cancel and retry.
+
+Each step claims its iteration by a compare-and-set of its status (two
+processes never run one step), records the process running it, and ends
+in its complete, failed or cancelled status. A failed, cancelled or killed
+step is retried from where it stopped (:func:`retry_flow`); the steps
+before it are not redone.
+"""
+
+import logging
+import time
+
+from ...models.weights import one_line
+from ..errors import AutolabelError
+from ..generation import cancel_run
+from ..operations import fail_queued_operations, operation_state, queue_operation
+from ..processes import process_ended, this_process
+from ..runs import RunStatus
+from .flows import (
+    IterationStatus as S,
+    append_iteration,
+    get_flow,
+    update_iteration,
+)
+from .settings import pool_view
+from .steps import (
+    BODIES,
+    INFER,
+    MERGE,
+    RUNNING,
+    STEPS,
+    STOPPED,
+    StepCancelled,
+    acceptance,
+    loop_run,
+    seen_ids,
+)
+
+logger = logging.getLogger(__name__)
+
+#: the delegated operator that runs a flow's steps
+LOOP_OPERATOR_URI = "@autolabel/auto-labeling/run_loop_steps"
+
+
+def _run_step(dataset, flow, it, step, progress, operation_id, extra=None):
+    """Claims, runs and ends one step. Returns the updated flow, or None if
+    another process claimed it first."""
+    index = it["index"]
+    claimed = update_iteration(
+        dataset,
+        flow,
+        index,
+        expected=step.ready,
+        status=step.running,
+        error=None,
+        worker=this_process(),
+        operation_id=operation_id,
+        cancel_requested=False,
+        progress={"fraction": 0.0, "label": step.name},
+        **(extra or {}),
+    )
+    if claimed is None:
+        return None
+
+    flow = claimed
+    it = flow.iteration(index)
+    last = [0.0]
+
+    def report(fraction, label):
+        if progress is not None:
+            progress(fraction, "iteration %d %s: %s" % (index, step.name, label))
+
+        now = time.time()
+        if now - last[0] >= 1 or fraction >= 1:
+            last[0] = now
+            update_iteration(
+                dataset,
+                flow,
+                index,
+                expected=step.running,
+                progress={"fraction": float(fraction), "label": label},
+            )
+
+    started = time.time()
+    try:
+        fields = BODIES[step.name](dataset, flow, it, report)
+    except StepCancelled as e:
+        update_iteration(
+            dataset, flow, index, expected=step.running, status=step.cancelled,
+            error=None, note=str(e), progress=None, worker=None,
+        )
+        raise
+    except BaseException as e:
+        error = "interrupted" if isinstance(e, KeyboardInterrupt) else one_line(e)
+        logger.exception("step %s of flow %s failed", step.name, flow.name)
+        update_iteration(
+            dataset, flow, index, expected=step.running, status=step.failed,
+            error=error, progress=None, worker=None,
+        )
+        raise
+
+    fields["step_seconds.%s" % step.name] = round(time.time() - started, 2)
+    done = update_iteration(
+        dataset, flow, index, expected=step.running, status=step.complete,
+        progress=None, worker=None, **fields,
+    )
+    if done is None:  # cancelled while finishing: keep what it made
+        return get_flow(dataset, flow.name)
+
+    return done
+
+
+def refresh_flow(dataset, name):
+    """Moves a step whose process ended (killed, the machine rebooted) or
+    whose delegated operation failed to its failed status, so that it can be
+    retried.
+
+    Args:
+        dataset: a :class:`fiftyone.core.dataset.Dataset`
+        name: the flow's name
+
+    Returns:
+        the :class:`autolabel.pipeline.loop.flows.Flow`
+    """
+    flow = get_flow(dataset, name)
+    it = flow.current
+    step = RUNNING.get(it["status"])
+    if step is None:
+        return flow
+
+    error = None
+    if process_ended(it.get("worker")):
+        error = "the process running its %s ended before it finished" % step.name
+    elif it.get("operation_id"):
+        state, op_error = operation_state(it["operation_id"])
+        if state == "failed":
+            error = "its delegated operation failed: %s" % one_line(op_error or "no reason given")
+
+    if error is None:
+        return flow
+
+    updated = update_iteration(
+        dataset, flow, it["index"], expected=step.running, status=step.failed,
+        error=error, progress=None, worker=None,
+    )
+    return updated or get_flow(dataset, name)
+
+
+def _operation_pending(it):
+    op_id = it.get("operation_id")
+    if not op_id:
+        return False
+
+    state, _ = operation_state(op_id)
+    return state in ("queued", "scheduled", "running")
+
+
+def _check_can_advance(flow):
+    it = flow.current
+    status = it["status"]
+    if status in RUNNING:
+        raise AutolabelError(
+            "iteration %d of flow '%s' is %s; wait for it, or cancel it "
+            "(`autolabel loop cancel`)" % (it["index"], flow.name, status)
+        )
+
+    if status in STOPPED:
+        raise AutolabelError(
+            "iteration %d of flow '%s' is %s%s; `autolabel loop retry` runs "
+            "the step again" % (
+                it["index"], flow.name, status,
+                ": " + it["error"] if it.get("error") else "",
+            )
+        )
+
+
+def run_steps(dataset, name, progress=None, operation_id=None):
+    """Runs a flow's steps here and now, until the current iteration is
+    COMPLETED or waits for a person; a COMPLETED flow starts its next
+    iteration.
+
+    Args:
+        dataset: a :class:`fiftyone.core.dataset.Dataset`
+        name: the flow's name
+        progress (None): a callable ``progress(fraction, label)``
+        operation_id (None): the delegated operation running this
+
+    Returns:
+        the :class:`autolabel.pipeline.loop.flows.Flow`
+
+    Raises:
+        AutolabelError: if a step is running or failed, the pool is used
+            up, or a step fails now (it is recorded as failed)
+    """
+    flow = refresh_flow(dataset, name)
+    ran = False
+    while True:
+        it = flow.current
+        status = it["status"]
+        if status == S.COMPLETED:
+            if ran:
+                return flow
+
+            _check_pool_left(dataset, flow)
+            flow = append_iteration(dataset, flow, it["index"] + 1) or get_flow(dataset, name)
+            continue
+
+        _check_can_advance(flow)
+        if status == S.EVALUATION_COMPLETE:
+            flow = update_iteration(
+                dataset, flow, it["index"], expected=S.EVALUATION_COMPLETE,
+                status=S.COMPLETED, note=None,
+            ) or get_flow(dataset, name)
+            continue
+
+        extra = None
+        if status == S.INITIALIZED and it["index"] == 0:
+            step = MERGE
+        elif status in (S.INFERENCE_COMPLETE, S.REVIEW_PENDING) and it["index"]:
+            accepted, note = acceptance(dataset, flow, it)
+            if accepted is None:
+                if status != S.REVIEW_PENDING or it.get("note") != note:
+                    flow = update_iteration(
+                        dataset, flow, it["index"], expected=status,
+                        status=S.REVIEW_PENDING, note=note,
+                    ) or get_flow(dataset, name)
+
+                return flow
+
+            step = MERGE
+            extra = {"acceptance": accepted, "note": None}
+        else:
+            step = next(s for s in STEPS if status in s.ready)
+
+        updated = _run_step(dataset, flow, it, step, progress, operation_id, extra)
+        ran = True
+        flow = updated or get_flow(dataset, name)
+
+
+def _check_pool_left(dataset, flow):
+    if not pool_view(dataset, flow).exclude(seen_ids(flow)).count():
+        raise AutolabelError(
+            "the pool has no unseen samples left: flow '%s' has labeled all "
+            "of it (%d iterations)" % (flow.name, len(flow.iterations))
+        )
+
+
+def next_steps(dataset, name, delegate=True, progress=None):
+    """Runs a flow's next steps (:func:`run_steps`) here and now, or queues
+    a delegated operation that runs them on a ``fiftyone delegated launch``
+    worker.
+
+    Args:
+        dataset: a :class:`fiftyone.core.dataset.Dataset`
+        name: the flow's name
+        delegate (True): queue a delegated operation (True) or run here
+        progress (None): a callable ``progress(fraction, label)`` when not
+            delegating
+
+    Returns:
+        the :class:`autolabel.pipeline.loop.flows.Flow`
+
+    Raises:
+        AutolabelError: if a step is running, queued or failed, or the
+            pool is used up
+    """
+    flow = refresh_flow(dataset, name)
+    it = flow.current
+    if _operation_pending(it) and it["status"] not in (S.REVIEW_PENDING, S.COMPLETED):
+        raise AutolabelError(
+            "flow '%s' has a delegated operation queued or running already "
+            "(%s); wait for it, or cancel it" % (flow.name, it["operation_id"])
+        )
+
+    if not delegate:
+        return run_steps(dataset, name, progress=progress)
+
+    _check_can_advance(flow)
+    if it["status"] == S.COMPLETED:
+        _check_pool_left(dataset, flow)
+    elif it["status"] == S.REVIEW_PENDING:
+        accepted, note = acceptance(dataset, flow, it)
+        if accepted is None:
+            return update_iteration(dataset, flow, it["index"], note=note) or flow
+
+    op_id = queue_operation(dataset, LOOP_OPERATOR_URI, {"flow": name})
+    return update_iteration(dataset, flow, it["index"], operation_id=op_id) or flow
+
+
+def cancel_flow(dataset, name):
+    """Cancels a flow's running or queued step: training stops after its
+    epoch, labeling after its batch; a step whose process ended is marked
+    cancelled at once.
+
+    Args:
+        dataset: a :class:`fiftyone.core.dataset.Dataset`
+        name: the flow's name
+
+    Returns:
+        the :class:`autolabel.pipeline.loop.flows.Flow`
+
+    Raises:
+        AutolabelError: if nothing is running or queued
+    """
+    flow = refresh_flow(dataset, name)
+    it = flow.current
+    step = RUNNING.get(it["status"])
+    if step is None:
+        if _operation_pending(it):
+            state, _ = operation_state(it["operation_id"])
+            if state == "queued":
+                fail_queued_operations([it["operation_id"]], "cancelled by a person")
+                return update_iteration(
+                    dataset, flow, it["index"], operation_id=None,
+                    note="its queued steps were cancelled",
+                ) or flow
+
+        raise AutolabelError(
+            "iteration %d of flow '%s' is %s: no step is running to cancel"
+            % (it["index"], flow.name, it["status"])
+        )
+
+    if step.cancelled is None:
+        raise AutolabelError(
+            "%s takes seconds and cannot be cancelled; wait for it" % step.name
+        )
+
+    flow = update_iteration(
+        dataset, flow, it["index"], expected=step.running, cancel_requested=True
+    ) or flow
+    if step is INFER and it.get("run_key") is None:
+        run = loop_run(dataset, flow, it)
+        if run is not None and run.status == RunStatus.GENERATING:
+            cancel_run(dataset, run.key)
+
+    return flow
+
+
+def retry_flow(dataset, name, delegate=True, progress=None):
+    """Runs a failed or cancelled step again (a step whose process was
+    killed counts as failed), then the steps after it.
+
+    Args:
+        dataset: a :class:`fiftyone.core.dataset.Dataset`
+        name: the flow's name
+        delegate (True): queue a delegated operation (True) or run here
+        progress (None): a callable ``progress(fraction, label)``
+
+    Returns:
+        the :class:`autolabel.pipeline.loop.flows.Flow`
+
+    Raises:
+        AutolabelError: if no step failed or was cancelled
+    """
+    flow = refresh_flow(dataset, name)
+    it = flow.current
+    step = STOPPED.get(it["status"])
+    if step is None:
+        raise AutolabelError(
+            "iteration %d of flow '%s' is %s: nothing to retry (a running "
+            "step that was killed shows as failed once its process is gone)"
+            % (it["index"], flow.name, it["status"])
+        )
+
+    ready = step.ready[0]
+    if step is MERGE and not it["index"]:
+        ready = S.INITIALIZED
+
+    update_iteration(
+        dataset, flow, it["index"], expected=it["status"], status=ready,
+        error=None, note="retrying %s" % step.name,
+    )
+    return next_steps(dataset, name, delegate=delegate, progress=progress)

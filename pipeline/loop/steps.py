@@ -1,0 +1,388 @@
+"""The steps of an iteration: what each does (:mod:`.runner` runs them).
+
+Iteration 0 merges (its training samples are the initial human labels),
+trains and evaluates. Iteration k samples unseen samples from the pool,
+labels them and every sample whose newest labels a rule accepted (the
+reference's data accumulation: the newest model labels them again) as an
+auto-labeling run of kind ``loop``, waits for a person (manual mode) or
+accepts by the rule (automatic), merges, trains from iteration k-1's
+weights on every sample accepted so far, and evaluates.
+
+Samples a person reviewed are never labeled again by a machine.
+"""
+
+import logging
+import os
+import shutil
+
+from ...models import registry as mr
+from ...models.weights import models_dir
+from ..approval import approve_run
+from ..audit import suggest_thresholds
+from ..errors import AutolabelError
+from ..generation import generate, refresh_run, resume_run
+from ..review import promote_labels
+from ..runs import RunKind, RunStatus, find_run, list_runs
+from ..summary import run_numbers
+from . import evaluation, training
+from .flows import (
+    IterationStatus as S,
+    Mode,
+    get_flow,
+)
+from .sampling import choose_samples
+from .settings import field_prefix, pool_view
+
+logger = logging.getLogger(__name__)
+
+class StepCancelled(AutolabelError):
+    """A person cancelled the running step."""
+
+
+class Step:
+    """One step: the status it starts from, runs in and ends in."""
+
+    def __init__(self, name, ready, running, complete, failed, cancelled=None):
+        self.name = name
+        self.ready = ready
+        self.running = running
+        self.complete = complete
+        self.failed = failed
+        self.cancelled = cancelled
+
+
+SAMPLE = Step("sampling", (S.INITIALIZED,), S.SAMPLING, S.SAMPLING_COMPLETE, S.SAMPLING_FAILED)
+INFER = Step(
+    "inference",
+    (S.SAMPLING_COMPLETE,),
+    S.INFERENCE,
+    S.INFERENCE_COMPLETE,
+    S.INFERENCE_FAILED,
+    S.INFERENCE_CANCELLED,
+)
+# iteration 0 merges from INITIALIZED: it trains on the initial human labels
+MERGE = Step(
+    "merging",
+    (S.INFERENCE_COMPLETE, S.REVIEW_PENDING, S.INITIALIZED),
+    S.MERGING,
+    S.MERGE_COMPLETE,
+    S.MERGE_FAILED,
+)
+TRAIN = Step(
+    "training",
+    (S.MERGE_COMPLETE,),
+    S.TRAINING,
+    S.TRAINING_COMPLETE,
+    S.TRAINING_FAILED,
+    S.TRAINING_CANCELLED,
+)
+EVALUATE = Step(
+    "evaluation",
+    (S.TRAINING_COMPLETE,),
+    S.EVALUATING,
+    S.EVALUATION_COMPLETE,
+    S.EVALUATION_FAILED,
+    S.EVALUATION_CANCELLED,
+)
+STEPS = (SAMPLE, INFER, MERGE, TRAIN, EVALUATE)
+
+RUNNING = {s.running: s for s in STEPS}
+STOPPED = {s.failed: s for s in STEPS}
+STOPPED.update({s.cancelled: s for s in STEPS if s.cancelled})
+
+
+def loop_dir(dataset, flow):
+    """Where a flow keeps its trained weights:
+    ``<model zoo>/autolabel/loops/<dataset id>/<flow>``."""
+    return os.path.join(models_dir(), "loops", str(dataset._doc.id), flow.name)
+
+
+def model_name(dataset, flow, index):
+    """The catalog name of an iteration's model:
+    ``<dataset>-<flow>-it<k>`` (other characters of the dataset's name
+    become ``-``)."""
+    slug = "".join(c if c.isalnum() or c in "._-" else "-" for c in dataset.name)
+    return "%s-%s-it%d" % (slug.strip("-._") or "dataset", flow.name, index)
+
+
+def _previous(flow, iteration):
+    return flow.iterations[iteration["index"] - 1] if iteration["index"] else None
+
+
+def seen_ids(flow):
+    """Every pool sample an iteration of the flow has taken."""
+    seen = []
+    for it in flow.iterations:
+        seen += it.get("sampled_ids") or []
+
+    return seen
+
+
+# --- the steps --------------------------------------------------------------
+
+
+def _sample(dataset, flow, it, report):
+    unseen = pool_view(dataset, flow).exclude(seen_ids(flow))
+    left = unseen.count()
+    if not left:
+        raise AutolabelError(
+            "the pool has no unseen samples left: flow '%s' has labeled all "
+            "of it" % flow.name
+        )
+
+    size = min(flow.sample_size, left)
+    previous = _previous(flow, it)
+    ids = choose_samples(
+        unseen,
+        size,
+        flow.sampling,
+        flow.seed,
+        it["index"],
+        weights=previous["weights"],
+        uniqueness_field=field_prefix(flow.name) + "uniqueness",
+    )
+    # the samples a rule accepted last time are labeled again by the newer
+    # model; samples a person reviewed are not
+    relabeled = []
+    if (previous.get("acceptance") or {}).get("by") != "person":
+        relabeled = [i for i in _targets(previous) if i not in set(ids)]
+
+    note = None
+    if size < flow.sample_size:
+        note = "took the last %d unseen samples of the pool" % size
+
+    return dict(sampled_ids=ids, relabeled_ids=relabeled, note=note)
+
+
+def _targets(it):
+    return list(it.get("sampled_ids") or []) + list(it.get("relabeled_ids") or [])
+
+
+def loop_run(dataset, flow, it):
+    want = {"flow": flow.name, "iteration": it["index"]}
+    for run in list_runs(dataset):
+        if run.kind == RunKind.LOOP and run.config.get("loop") == want:
+            return run
+
+    return None
+
+
+def _infer(dataset, flow, it, report):
+    previous = _previous(flow, it)
+    run = loop_run(dataset, flow, it)
+
+    def progress(fraction, label):
+        report(fraction, "labeling: %s" % label)
+
+    if run is None:
+        label_field = field_prefix(flow.name) + "it%d" % it["index"]
+        run = generate(
+            dataset.select(_targets(it)),
+            flow.task,
+            model=previous["model"],
+            label_field=label_field,
+            min_confidence=flow.stage_confidence,
+            name="%s iteration %d" % (flow.name, it["index"]),
+            delegate=False,
+            progress=progress,
+            kind=RunKind.LOOP,
+            loop={"flow": flow.name, "iteration": it["index"]},
+        )
+    else:
+        run = refresh_run(dataset, run.key)
+        if run.status == RunStatus.ERROR:
+            run = resume_run(dataset, run.key, delegate=False, progress=progress)
+
+    run = find_run(dataset, run.key)
+    if run.status not in (RunStatus.IN_REVIEW, RunStatus.APPROVED):
+        if _cancel_requested(dataset, flow, it):
+            raise StepCancelled("labeling was cancelled")
+
+        raise AutolabelError(
+            "run '%s' is %s: %s" % (run.display_name, run.status, run.error or "")
+        )
+
+    return dict(
+        run_key=run.key,
+        label_field=run.label_field,
+        counts=dict(it.get("counts") or {}, staged_labels=(run.counts or {}).get("labels", 0)),
+    )
+
+
+def acceptance(dataset, flow, it):
+    """How iteration ``it``'s labels can be accepted now.
+
+    Returns:
+        a tuple of the acceptance (a dict with ``by``: ``person``,
+        ``rule`` or ``thresholds``), or None, and a note saying what the
+        iteration waits for
+    """
+    run = find_run(dataset, it["run_key"]) if it.get("run_key") else None
+    if run is None:
+        raise AutolabelError(
+            "the run of iteration %d of flow '%s' was deleted; retry the "
+            "flow to label again" % (it["index"], flow.name)
+        )
+
+    if run.status == RunStatus.APPROVED:
+        return {"by": "person"}, None
+
+    review = (
+        "review run '%s' (the Auto Labeling panel, or `autolabel promote` "
+        "and `autolabel approve`)" % run.display_name
+    )
+    if flow.mode == Mode.MANUAL:
+        return None, "waiting for a person: " + review
+
+    if flow.precision is None:
+        return {"by": "rule", "min_confidence": flow.min_confidence}, None
+
+    for index in range(it["index"], 0, -1):
+        key = flow.iterations[index].get("run_key")
+        audited = find_run(dataset, key) if key else None
+        if audited is None or not audited.config.get("audit"):
+            continue
+
+        thresholds = suggest_thresholds(dataset, key, flow.precision)
+        usable = {c: t for c, t in thresholds.items() if t is not None}
+        if usable:
+            return {
+                "by": "thresholds",
+                "precision": flow.precision,
+                "thresholds": usable,
+                "audit_run": key,
+            }, None
+
+    return None, (
+        "waiting for an audit: no run of this flow has audit answers "
+        "enough for precision %s; audit run '%s' (`autolabel audit start`) "
+        "or %s" % (flow.precision, run.display_name, review)
+    )
+
+
+def _merge(dataset, flow, it, report):
+    human = {"field": flow.human_field, "ids": list(flow.initial_ids), "kind": "human"}
+    if it["index"] == 0:
+        sources = [human]
+        accepted = None
+    else:
+        accepted = it.get("acceptance")
+        run = find_run(dataset, it["run_key"])
+        if run.status == RunStatus.IN_REVIEW:
+            if accepted["by"] == "rule":
+                promote_labels(dataset, run.key, min_confidence=accepted["min_confidence"])
+            elif accepted["by"] == "thresholds":
+                promote_labels(dataset, run.key, thresholds=accepted["thresholds"])
+
+        if run.status != RunStatus.APPROVED:
+            report(0.5, "approving run '%s'" % run.display_name)
+            run = approve_run(dataset, run.key)
+
+        sources = [human]
+        for earlier in flow.iterations[1 : it["index"] + 1]:
+            if earlier["index"] == it["index"]:
+                earlier = dict(earlier, acceptance=accepted)
+
+            if (earlier.get("acceptance") or {}).get("by") == "person":
+                sources.append(
+                    {"field": earlier["label_field"], "ids": _targets(earlier), "kind": "person"}
+                )
+
+        if accepted["by"] != "person":
+            # a sample no accepted label reached is left out: it would
+            # teach the model that its objects are background
+            view = dataset.select(_targets(it)).exists(run.label_field)
+            sources.append({"field": run.label_field, "ids": view.values("id"), "kind": "pseudo"})
+
+    gt = sum(len(s["ids"]) for s in sources if s["kind"] != "pseudo")
+    pseudo = sum(len(s["ids"]) for s in sources if s["kind"] == "pseudo")
+    counts = dict(it.get("counts") or {}, gt_images=gt, pseudo_images=pseudo, train_size=gt + pseudo)
+    if accepted is not None:
+        numbers = run_numbers(dataset, find_run(dataset, it["run_key"]))
+        counts["accepted_labels"] = numbers["approved"] or 0
+        counts["discarded_labels"] = numbers["discarded"] or 0
+
+    return dict(train_sources=sources, counts=counts)
+
+
+def _train(dataset, flow, it, report):
+    settings = flow.train
+    previous = _previous(flow, it)
+    start = (
+        previous["weights"]
+        if previous is not None
+        else training.start_weights(flow.task, flow.model, flow.base_weights)
+    )
+    directory = loop_dir(dataset, flow)
+    work_dir = os.path.join(directory, "it%d-work" % it["index"])
+    shutil.rmtree(work_dir, ignore_errors=True)
+    os.makedirs(work_dir)
+    try:
+        report(0.0, "exporting %d training samples" % it["counts"]["train_size"])
+        data_yaml = training.write_training_data(
+            dataset,
+            it["train_sources"],
+            {"field": flow.human_field, "ids": flow.validation_ids},
+            flow.classes,
+            flow.task,
+            os.path.join(work_dir, "data"),
+        )
+
+        def progress(epoch, epochs, loss):
+            label = "epoch %d of %d" % (epoch, epochs)
+            report(epoch / epochs, label)
+
+        result = training.train_yolo(
+            data_yaml,
+            start,
+            os.path.join(work_dir, "runs"),
+            epochs=settings["epochs"],
+            imgsz=settings["imgsz"],
+            batch=settings["batch"],
+            patience=settings.get("patience"),
+            device=settings.get("device"),
+            seed=flow.seed,
+            progress=progress,
+            should_stop=lambda: _cancel_requested(dataset, flow, it),
+        )
+        weights = training.keep_weights(
+            result["best"], os.path.join(directory, "it%d.pt" % it["index"])
+        )
+    except training.TrainingCancelled as e:
+        raise StepCancelled(str(e)) from e
+    finally:
+        shutil.rmtree(work_dir, ignore_errors=True)
+
+    name = model_name(dataset, flow, it["index"])
+    mr.register_model(name, weights, tasks=[flow.task], replace=True)
+    info = {k: v for k, v in result.items() if k != "best"}
+    info["start"] = os.path.basename(str(start))
+    return dict(weights=weights, model=name, training=info)
+
+
+def _evaluate(dataset, flow, it, report):
+    prefix = field_prefix(flow.name)
+    pred_field = prefix + "it%d_val" % it["index"]
+    eval_key = prefix + "it%d" % it["index"]
+    validation = dataset.select(flow.validation_ids)
+    report(0.1, "predicting %d validation samples" % len(flow.validation_ids))
+    evaluation.predict(validation, it["weights"], pred_field)
+    report(0.7, "evaluating")
+    metrics = evaluation.evaluate(validation, pred_field, flow.human_field, eval_key, flow.task)
+    return dict(predictions_field=pred_field, eval_key=eval_key, metrics=metrics)
+
+
+def _cancel_requested(dataset, flow, it):
+    current = get_flow(dataset, flow.name).iteration(it["index"])
+    return bool(current.get("cancel_requested"))
+
+
+BODIES = {
+    "sampling": _sample,
+    "inference": _infer,
+    "merging": _merge,
+    "training": _train,
+    "evaluation": _evaluate,
+}
+
+

@@ -1,0 +1,308 @@
+"""Training a YOLO model with ultralytics on samples of a dataset.
+
+The samples are written with FiftyOne's YOLOv5 exporter (one export per
+label field, so that human labels and an iteration's approved labels train
+together without being copied into one field), and ultralytics trains on the
+union. Progress is reported per epoch, and a cancel asked for between two
+epochs stops the training.
+"""
+
+import logging
+import os
+import shutil
+import time
+
+import yaml
+
+from ..errors import AutolabelError
+
+#: the training settings that make small datasets learn in few epochs:
+#: ``nbs=batch`` makes an optimizer step of every batch (ultralytics'
+#: default, 64, makes one step of an epoch of a few dozen images)
+TRAIN_ARGS = dict(
+    optimizer="AdamW",
+    lr0=0.003,
+    warmup_epochs=2,
+    deterministic=True,
+)
+
+#: the ultralytics architecture of each task, by model size letter
+ARCHITECTURES = {
+    "detection": "yolo11%s.yaml",
+    "instance_segmentation": "yolo11%s-seg.yaml",
+}
+
+
+class TrainingCancelled(AutolabelError):
+    """A person cancelled the training between two epochs."""
+
+
+def _quiet_merge_logger():
+    # exporting a second split into a directory says it merges: no news
+    logger = logging.getLogger("fiftyone.core.collections")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    return logger, level
+
+
+def _export(view, export_dir, field, split, classes, task):
+    import fiftyone as fo
+
+    copy = None
+    if task == "instance_segmentation":
+        # YOLO's segmentation format is polygons: convert a copy
+        view = copy = _as_polylines(view, field)
+
+    try:
+        view.export(
+            export_dir=export_dir,
+            dataset_type=fo.types.YOLOv5Dataset,
+            label_field=field,
+            split=split,
+            classes=list(classes),
+            progress=False,
+        )
+    finally:
+        if copy is not None:
+            copy.delete()
+
+    return os.path.join(export_dir, "images", split)
+
+
+def _as_polylines(view, field):
+    """A temporary dataset with ``field``'s instance masks as polygons."""
+    import fiftyone as fo
+
+    tmp = fo.Dataset()
+    tmp.add_samples(
+        [
+            fo.Sample(
+                filepath=s.filepath,
+                **{
+                    field: (
+                        s[field].to_polylines(tolerance=1)
+                        if s[field] is not None
+                        else None
+                    )
+                },
+            )
+            for s in view.select_fields(field).iter_samples()
+        ],
+        progress=False,
+    )
+    return tmp
+
+
+def write_training_data(dataset, sources, validation, classes, task, work_dir):
+    """Exports the training and validation samples for ultralytics.
+
+    Args:
+        dataset: a :class:`fiftyone.core.dataset.Dataset`
+        sources: a list of ``{"field", "ids"}``: the samples trained on and
+            the field of their labels
+        validation: a ``{"field", "ids"}`` of the validation samples
+        classes: the classes, in the order of the model's outputs
+        task: ``"detection"`` or ``"instance_segmentation"``
+        work_dir: an empty directory to write to
+
+    Returns:
+        the path of the dataset YAML file for ultralytics
+    """
+    logger, level = _quiet_merge_logger()
+    try:
+        train_dirs = []
+        for i, source in enumerate(sources):
+            if not source["ids"]:
+                continue
+
+            view = dataset.select(source["ids"])
+            train_dirs.append(
+                _export(
+                    view,
+                    os.path.join(work_dir, "train%d" % i),
+                    source["field"],
+                    "train",
+                    classes,
+                    task,
+                )
+            )
+
+        val_dir = _export(
+            dataset.select(validation["ids"]),
+            os.path.join(work_dir, "val"),
+            validation["field"],
+            "val",
+            classes,
+            task,
+        )
+    finally:
+        logger.setLevel(level)
+
+    data = {
+        "path": work_dir,
+        "train": train_dirs,
+        "val": val_dir,
+        "names": {i: c for i, c in enumerate(classes)},
+    }
+    path = os.path.join(work_dir, "data.yaml")
+    with open(path, "w") as f:
+        yaml.safe_dump(data, f)
+
+    return path
+
+
+def start_weights(task, model, base_weights):
+    """What training starts from when there is no earlier iteration.
+
+    Args:
+        task: the flow's task
+        model: a YOLO11 architecture name (``yolo11n``) or catalog name
+        base_weights: the path of its weights, or None
+
+    Returns:
+        a checkpoint path, or an ultralytics architecture YAML name
+    """
+    if base_weights:
+        return base_weights
+
+    size = model[len("yolo11")] if model.startswith("yolo11") else "n"
+    return ARCHITECTURES[task] % size
+
+
+def _device(device):
+    if device:
+        return device
+
+    import torch
+
+    return 0 if torch.cuda.is_available() else "cpu"
+
+
+def train_yolo(
+    data_yaml,
+    start,
+    project,
+    epochs,
+    imgsz,
+    batch,
+    patience=None,
+    device=None,
+    seed=0,
+    progress=None,
+    should_stop=None,
+):
+    """Trains a YOLO model with ultralytics.
+
+    Args:
+        data_yaml: the dataset YAML (:func:`write_training_data`)
+        start: the checkpoint or architecture YAML to start from
+        project: the directory ultralytics writes its run to
+        epochs: the number of epochs
+        imgsz: the image size
+        batch: the batch size
+        patience (None): epochs without improvement before stopping early;
+            None never stops early
+        device (None): the torch device; default the GPU if there is one
+        seed (0): the training seed
+        progress (None): a callable ``progress(epoch, epochs, loss)`` called
+            after every epoch
+        should_stop (None): a callable returning True when a person asked to
+            cancel; checked after every epoch
+
+    Returns:
+        a dict with ``best`` (the best weights' path), ``epochs`` (epochs
+        run), ``seconds`` and ``map50`` (ultralytics' own validation)
+
+    Raises:
+        TrainingCancelled: if ``should_stop`` returned True
+        AutolabelError: if ultralytics is missing or wrote no weights
+    """
+    os.environ.setdefault("YOLO_OFFLINE", "1")
+    try:
+        from ultralytics import YOLO
+        from ultralytics.utils import LOGGER
+    except ImportError as e:
+        raise AutolabelError(
+            "training needs ultralytics (%s): `pip install -r "
+            "requirements.txt`" % e
+        ) from e
+
+    model = YOLO(start)
+    state = {"epochs": 0}
+
+    def on_epoch_end(trainer):
+        state["epochs"] = trainer.epoch + 1
+        if progress is not None:
+            progress(trainer.epoch + 1, trainer.epochs, _total(trainer.tloss))
+
+        if should_stop is not None and should_stop():
+            raise TrainingCancelled("training was cancelled")
+
+    model.add_callback("on_train_epoch_end", on_epoch_end)
+    device = _device(device)
+    level = LOGGER.level
+    LOGGER.setLevel(logging.WARNING)  # also hides ultralytics' progress bars
+    started = time.time()
+    try:
+        metrics = model.train(
+            data=data_yaml,
+            epochs=epochs,
+            imgsz=imgsz,
+            batch=batch,
+            nbs=batch,
+            patience=patience if patience else epochs + 1,
+            device=device,
+            workers=0 if device == "cpu" else min(8, os.cpu_count() or 1),
+            seed=seed,
+            plots=False,
+            project=project,
+            name="train",
+            exist_ok=True,
+            verbose=False,
+            **TRAIN_ARGS,
+        )
+    finally:
+        LOGGER.setLevel(level)
+
+    best = os.path.join(project, "train", "weights", "best.pt")
+    if not os.path.isfile(best):
+        best = os.path.join(project, "train", "weights", "last.pt")
+
+    if not os.path.isfile(best):
+        raise AutolabelError("training wrote no weights in %s" % project)
+
+    box = getattr(metrics, "box", None)
+    return {
+        "best": best,
+        "epochs": state["epochs"],
+        "seconds": round(time.time() - started, 1),
+        "map50": float(box.map50) if box is not None else None,
+    }
+
+
+def _total(loss):
+    """The sum of ultralytics' mean training losses."""
+    if loss is None:
+        return None
+
+    if isinstance(loss, dict):
+        return float(sum(float(v) for v in loss.values()))
+
+    return float(loss.sum())
+
+
+def keep_weights(best, path):
+    """Copies trained weights to where they are kept, atomically.
+
+    Args:
+        best: the weights ultralytics wrote
+        path: where to keep them
+
+    Returns:
+        ``path``
+    """
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = path + ".tmp"
+    shutil.copyfile(best, tmp)
+    os.replace(tmp, path)
+    return path
