@@ -380,7 +380,9 @@ def delete_flow_record(dataset, name):
     edit_dataset_document(dataset, delete)
 
 
-def update_iteration(dataset, flow, index, expected=None, where=None, **fields):
+def update_iteration(
+    dataset, flow, index, expected=None, where=None, stamp_status=True, **fields
+):
     """Atomically sets fields of one iteration, stamping ``updated_at``
     (and ``status_times`` when the status changes).
 
@@ -391,6 +393,8 @@ def update_iteration(dataset, flow, index, expected=None, where=None, **fields):
         expected (None): the status, or tuple of statuses, the iteration
             must have for the update to happen
         where (None): more conditions on the iteration (its keys to values)
+        stamp_status (True): whether a new status stamps ``status_times``
+            (a retry going back to a status keeps when it was first reached)
         **fields: keys of :data:`ITERATION_KEYS` (dotted paths allowed)
 
     Returns:
@@ -418,7 +422,7 @@ def update_iteration(dataset, flow, index, expected=None, where=None, **fields):
     update = {prefix + k: v for k, v in fields.items()}
     update[prefix + "updated_at"] = now
     update["config.updated_at"] = now
-    if "status" in fields:
+    if "status" in fields and stamp_status:
         update[prefix + "status_times." + fields["status"]] = now
 
     doc = _collection().find_one_and_update(

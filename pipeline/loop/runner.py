@@ -369,6 +369,6 @@ def retry_flow(dataset, name, delegate=True, progress=None):
 
     update_iteration(
         dataset, flow, it["index"], expected=it["status"], status=ready,
-        error=None, note="retrying %s" % step.name,
+        error=None, note="retrying %s" % step.name, stamp_status=False,
     )
     return next_steps(dataset, name, delegate=delegate, progress=progress)

@@ -1,0 +1,337 @@
+"""The pseudo-labeling loop through the ``autolabel loop`` command: whole
+flows of two iterations in automatic and manual mode on tiny images and a
+YOLO11n trained for one epoch, bad settings, a killed training retried,
+cancel, and a delegated step on a real ``fiftyone delegated launch``."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+
+import fiftyone as fo
+
+import autolabel
+import autolabel.pipeline as P
+from autolabel.cli import main
+from autolabel.demo import data as demo_data
+from autolabel.models import registry as mr
+from autolabel.pipeline import loop as L
+
+from helpers import wait_for
+
+S = L.IterationStatus
+
+#: training settings that make an iteration take seconds on a CPU
+FAST = ["--epochs", "1", "--imgsz", "64", "--batch", "8"]
+
+
+@pytest.fixture(scope="module")
+def shapes_dir(tmp_path_factory):
+    return str(tmp_path_factory.mktemp("loop-shapes"))
+
+
+@pytest.fixture
+def shapes(make_dataset, shapes_dir):
+    """30 images of shapes with exact ``ground_truth``: 8 tagged initial, 8
+    val, 14 in the pool."""
+    samples = demo_data.generate_samples(shapes_dir, num_samples=30, seed=3)
+    for i, sample in enumerate(samples):
+        sample.tags = ["initial"] if i < 8 else ["val"] if i < 16 else []
+        sample.clear_field(demo_data.SOURCE_FIELD)
+
+    dataset = make_dataset(samples)
+    del samples
+    return dataset
+
+
+def run_cli(capsys, *args):
+    code = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def human_labels(dataset):
+    """Every human label as stored, to show that none changes (FiftyOne's
+    evaluation adds its own per-label attributes, named after the
+    evaluation: they are left out)."""
+    dataset.reload()
+    labels = []
+    for dets in dataset.values("ground_truth"):
+        for d in (dets.detections if dets else []):
+            labels.append(
+                (d.id, d.label, tuple(round(v, 6) for v in d.bounding_box))
+            )
+
+    return sorted(labels)
+
+
+def create(capsys, dataset, name, *extra):
+    code, out, err = run_cli(
+        capsys,
+        "loop", "create", dataset.name,
+        "--name", name,
+        "--human-field", "ground_truth",
+        "--initial", "initial",
+        "--validation", "val",
+        "--sample-size", "6",
+        "--stage-confidence", "0.001",
+        *FAST,
+        *extra,
+    )
+    assert code == 0, err
+    return out
+
+
+def status(capsys, dataset, name):
+    code, out, err = run_cli(capsys, "loop", "status", dataset.name, name, "--json")
+    assert code == 0, err
+    return json.loads(out)
+
+
+def test_automatic_flow_of_two_iterations(capsys, shapes):
+    before = human_labels(shapes)
+    out = create(capsys, shapes, "auto", "--mode", "automatic", "--min-confidence", "0.001")
+    assert "classes circle, square, star, triangle" in out
+
+    code, out, err = run_cli(capsys, "loop", "next", shapes.name, "auto", "--now")
+    assert code == 0, err
+    assert "iteration 0  COMPLETED" in out
+    flow = status(capsys, shapes, "auto")
+    it0 = flow["iterations"][0]
+    assert it0["counts"] == {"gt_images": 8, "pseudo_images": 0, "train_size": 8}
+    assert set(it0["metrics"]["classes"]) == {"circle", "square", "star", "triangle"}
+    assert 0 <= it0["metrics"]["map50"] <= 1
+    # the model is in the catalog, the evaluation on the dataset
+    assert mr.get_model(it0["model"]).tasks == ("detection",)
+    assert it0["eval_key"] in shapes.list_evaluations()
+    assert it0["run_key"] is None  # iteration 0 labels nothing
+
+    code, out, err = run_cli(capsys, "loop", "next", shapes.name, "auto", "--now")
+    assert code == 0, err
+    assert "iteration 1  COMPLETED" in out
+    it1 = status(capsys, shapes, "auto")["iterations"][1]
+    assert it1["num_sampled"] == 6 and it1["num_relabeled"] == 0
+    assert it1["acceptance"] == {"by": "rule", "min_confidence": 0.001}
+    run = P.get_run(shapes, it1["run_key"])
+    assert run.kind == P.RunKind.LOOP and run.status == P.RunStatus.APPROVED
+    assert run.model == it0["model"]  # labeled by iteration 0's model
+    pseudo = [s for s in it1["train_sources"] if s["kind"] == "pseudo"]
+    assert it1["counts"]["train_size"] == 8 + it1["counts"]["pseudo_images"]
+    assert pseudo and pseudo[0]["count"] == it1["counts"]["pseudo_images"]
+    assert it1["counts"]["accepted_labels"] == run.counts["approved"]
+    assert it1["training"]["start"] == os.path.basename(it0["weights"])
+    assert shapes.count_values("tags")["val"] == 8
+    # the validation samples were never labeled by a run
+    assert not shapes.match_tags("val").exists(run.label_field).count()
+
+    # iteration 2 labels again what the rule accepted in iteration 1
+    flow = L.next_steps(shapes, "auto", delegate=False)
+    it2 = flow.current
+    assert it2["index"] == 2 and it2["status"] == S.COMPLETED
+    assert len(it2["relabeled_ids"]) == 6
+    assert not set(it2["sampled_ids"]) & set(it1_ids(flow))
+    assert human_labels(shapes) == before
+
+    code, out, err = run_cli(capsys, "loop", "list", shapes.name)
+    assert code == 0 and "auto" in out and "iteration 2 COMPLETED" in out
+
+
+def it1_ids(flow):
+    return flow.iteration(1)["sampled_ids"]
+
+
+def test_manual_flow_with_a_corrected_and_a_drawn_label(capsys, shapes):
+    before = human_labels(shapes)
+    create(capsys, shapes, "manual")
+    assert run_cli(capsys, "loop", "next", shapes.name, "manual", "--now")[0] == 0
+
+    code, out, err = run_cli(capsys, "loop", "next", shapes.name, "manual", "--now")
+    assert code == 0, err
+    assert "iteration 1  REVIEW_PENDING" in out
+    assert "waiting for a person" in out
+    flow = L.get_flow(shapes, "manual")
+    run = P.get_run(shapes, flow.current["run_key"])
+    assert run.status == P.RunStatus.IN_REVIEW
+
+    # next again changes nothing while the run waits for its review
+    code, out, err = run_cli(capsys, "loop", "next", shapes.name, "manual", "--now")
+    assert code == 0 and "REVIEW_PENDING" in out
+
+    # the person corrects one staged label's class and draws a missed one,
+    # as the Annotate tab does, then promotes and approves
+    staged = run.staging_field
+    view = shapes.select(flow.current["sampled_ids"]).exists(staged)
+    sample = view.first()
+    label = sample[staged].detections[0]
+    label.label = "star" if label.label != "star" else "circle"
+    sample[staged].detections.append(
+        fo.Detection(label="square", bounding_box=[0.1, 0.1, 0.2, 0.2])
+    )
+    sample.save()
+    drawn = sample[staged].detections[-1].id
+    corrected = label.id
+    del sample
+
+    assert autolabel.promote_labels(shapes, run.key, label_ids=[corrected, drawn]) == 2
+    code, out, err = run_cli(capsys, "approve", shapes.name, run.key, "--yes")
+    assert code == 0, err
+
+    code, out, err = run_cli(capsys, "loop", "next", shapes.name, "manual", "--now")
+    assert code == 0, err
+    assert "iteration 1  COMPLETED" in out
+    it1 = L.get_flow(shapes, "manual").current
+    assert it1["acceptance"] == {"by": "person"}
+    # every sample the person reviewed trains, as ground truth
+    person = [s for s in it1["train_sources"] if s["kind"] == "person"]
+    assert person and sorted(person[0]["ids"]) == sorted(it1["sampled_ids"])
+    assert it1["counts"]["gt_images"] == 8 + 6
+    assert it1["counts"]["pseudo_images"] == 0
+    approved = {
+        d.id: d.label
+        for dets in shapes.values(run.label_field)
+        for d in (dets.detections if dets else [])
+    }
+    assert set(approved) == {corrected, drawn}
+    assert approved[drawn] == "square"
+    assert human_labels(shapes) == before
+
+    # the reviewed samples are never labeled again
+    flow = L.next_steps(shapes, "manual", delegate=False)
+    assert flow.current["status"] == S.REVIEW_PENDING
+    assert flow.current["relabeled_ids"] == []
+
+
+def test_bad_settings_are_one_line_errors_and_create_nothing(capsys, shapes):
+    base = [
+        "loop", "create", shapes.name, "--name", "bad",
+        "--human-field", "ground_truth", "--initial", "initial",
+        "--validation", "val",
+    ]
+    shapes.match_tags("val").limit(1).tag_samples("initial")
+    cases = {
+        "overlap": (base, "both initial (training) and validation"),
+    }
+    code, out, err = run_cli(capsys, *cases["overlap"][0])
+    assert code == 2 and cases["overlap"][1] in err
+    shapes.match_tags("val").untag_samples("initial")
+
+    cases = [
+        (["--human-field", "nothing"], "no Detections field 'nothing'"),
+        (["--initial", "nope"], "no sample of dataset"),
+        (["--sample-size", "15"], "larger than the pool (14 samples)"),
+        (["--model", "owlv2-base-patch16"], "cannot be trained for detection"),
+        (["--model", "yolov8s-worldv2"], "is zero-shot"),
+        (["--model", "yolo11n-cls"], "cannot be trained for detection"),
+        (["--model", "resnet"], "unknown model 'resnet'"),
+        (["--min-confidence", "0.5"], "acceptance rule of automatic mode"),
+        (["--pool", "val"], "pool sample(s) are validation samples"),
+        (["--epochs", "0"], "epochs must be a whole number"),
+        (["--mode", "automatic", "--min-confidence", "2"], "minimum confidence must be in [0, 1]"),
+    ]
+    for extra, message in cases:
+        code, out, err = run_cli(capsys, *base, *extra)
+        assert code == 2, extra
+        assert message in err, (extra, err)
+        assert len(err.strip().splitlines()) == 1, err
+
+    # no human labels on the initial samples
+    shapes.match_tags("initial").set_field("ground_truth", None).save()
+    code, out, err = run_cli(capsys, *base)
+    assert code == 2 and "have no human labels in 'ground_truth'" in err
+
+    # an empty pool
+    shapes.match_tags(["initial", "val"], bool=False).tag_samples("initial")
+    code, out, err = run_cli(capsys, *base)
+    assert code == 2 and "the pool of unlabeled samples is empty" in err
+    assert L.list_flows(shapes) == []
+    assert not [f for f in shapes.get_field_schema() if f.startswith("loop_")]
+
+
+def _spawn(dataset, *args):
+    exe = os.path.join(os.path.dirname(sys.executable), "autolabel")
+    return subprocess.Popen(
+        [exe, "-q", "loop", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _training_epoch(dataset, name):
+    flow = L.get_flow(dataset, name)
+    it = flow.current
+    progress = it.get("progress") or {}
+    return it["status"] == S.TRAINING and progress.get("label", "").startswith("epoch")
+
+
+def test_a_killed_training_is_retried_without_redoing_the_steps_before(capsys, shapes):
+    create(capsys, shapes, "killed", "--epochs", "300")
+    proc = _spawn(shapes, "next", shapes.name, "killed", "--now")
+    try:
+        assert wait_for(lambda: _training_epoch(shapes, "killed"), timeout=120)
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+    merged_at = L.get_flow(shapes, "killed").current["status_times"][S.MERGE_COMPLETE]
+    code, out, err = run_cli(capsys, "loop", "status", shapes.name, "killed")
+    assert code == 0
+    assert "TRAINING_FAILED" in out
+    assert "the process running its training ended" in out
+
+    code, out, err = run_cli(capsys, "loop", "next", shapes.name, "killed", "--now")
+    assert code == 2 and "loop retry" in err
+
+    # fewer epochs for the retry: the settings are the flow's, so shorten
+    # them the way a user cannot, to keep the test short
+    from autolabel.pipeline.loop.flows import _collection, flow_key
+
+    _collection().update_one(
+        {"_dataset_id": shapes._doc.id, "key": flow_key("killed")},
+        {"$set": {"config.train.epochs": 1}},
+    )
+    code, out, err = run_cli(capsys, "loop", "retry", shapes.name, "killed", "--now")
+    assert code == 0, err
+    it = L.get_flow(shapes, "killed").current
+    assert it["status"] == S.COMPLETED
+    assert it["status_times"][S.MERGE_COMPLETE] == merged_at
+    assert it["metrics"] is not None
+
+
+def test_cancel_stops_training_after_its_epoch(capsys, shapes):
+    create(capsys, shapes, "cancelled", "--epochs", "300")
+    proc = _spawn(shapes, "next", shapes.name, "cancelled", "--now")
+    try:
+        assert wait_for(lambda: _training_epoch(shapes, "cancelled"), timeout=120)
+        code, out, err = run_cli(capsys, "loop", "cancel", shapes.name, "cancelled")
+        assert code == 0, err
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
+
+    assert proc.returncode == 2
+    assert "training was cancelled" in err
+    it = L.get_flow(shapes, "cancelled").current
+    assert it["status"] == S.TRAINING_CANCELLED
+    code, out, err = run_cli(capsys, "loop", "cancel", shapes.name, "cancelled")
+    assert code == 2 and "no step is running" in err
+
+
+def test_next_queues_a_delegated_operation_a_launcher_runs(capsys, shapes, launcher):
+    create(capsys, shapes, "delegated")
+    code, out, err = run_cli(capsys, "loop", "next", shapes.name, "delegated")
+    assert code == 0, err
+    assert "queued the steps of iteration 0" in out
+    code, out, err = run_cli(capsys, "loop", "next", shapes.name, "delegated")
+    assert code == 2 and "queued or running already" in err
+
+    assert wait_for(
+        lambda: L.get_flow(shapes, "delegated").current["status"] == S.COMPLETED,
+        timeout=300,
+    )
+    flow = L.get_flow(shapes, "delegated")
+    assert flow.current["metrics"] is not None
