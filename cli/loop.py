@@ -191,6 +191,13 @@ def _status(args, dataset):
     )
     for it in flow.iterations:
         print(_iteration_line(it))
+        for entry in it.get("log") or []:
+            seconds = entry.get("seconds")
+            print(
+                "  %-10s %s%s"
+                % (entry["step"], entry["text"], " (%.1f s)" % seconds if seconds is not None else "")
+            )
+
         if it.get("note"):
             print("  " + it["note"])
 

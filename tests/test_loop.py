@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 import fiftyone as fo
@@ -335,3 +336,76 @@ def test_next_queues_a_delegated_operation_a_launcher_runs(capsys, shapes, launc
     )
     flow = L.get_flow(shapes, "delegated")
     assert flow.current["metrics"] is not None
+
+
+def test_segmentation_flow_trains_on_masks(shapes):
+    # boxes filled as masks: the human labels of a segmentation loop
+    for sample in shapes.iter_samples(autosave=True):
+        for d in sample.ground_truth.detections:
+            w, h = d.bounding_box[2] * 320, d.bounding_box[3] * 240
+            d.mask = np.ones((max(int(h), 1), max(int(w), 1)), dtype=bool)
+
+    flow = autolabel.create_flow(
+        shapes, "seg", "ground_truth", "initial", "val",
+        task="segmentation", model="yolo11n-seg", sample_size=6,
+        mode="automatic", min_confidence=0.001, stage_confidence=0.001,
+        epochs=1, imgsz=64, batch=8,
+    )
+    assert flow.task == "instance_segmentation"
+    autolabel.next_steps(shapes, "seg", delegate=False)
+    flow = autolabel.next_steps(shapes, "seg", delegate=False)
+    it = flow.current
+    assert it["status"] == S.COMPLETED
+    assert mr.get_model(it["model"]).tasks == ("instance_segmentation",)
+    run = P.get_run(shapes, it["run_key"])
+    assert run.task == "instance_segmentation"
+    masks = shapes.exists(run.label_field).values(
+        "%s.detections.mask_path" % run.label_field, unwind=True
+    )
+    assert masks and all(os.path.isfile(p) for p in masks)
+    assert it["counts"]["pseudo_images"] == len(
+        shapes.exists(run.label_field).select(it["sampled_ids"])
+    )
+
+
+def test_uniqueness_sampling_takes_the_most_unique_samples(shapes):
+    autolabel.create_flow(
+        shapes, "unique", "ground_truth", "initial", "val",
+        sampling="uniqueness", sample_size=4, epochs=1, imgsz=64, batch=8,
+    )
+    autolabel.next_steps(shapes, "unique", delegate=False)
+    flow = autolabel.next_steps(shapes, "unique", delegate=False)
+    it = flow.current
+    assert it["status"] == S.REVIEW_PENDING
+    # the Brain scored the pool (the 14 untagged samples) in its own field
+    field = "loop_unique_uniqueness"
+    pool = shapes.match_tags(["initial", "val"], bool=False)
+    scores = dict(zip(pool.values("id"), pool.values(field)))
+    assert len(scores) == 14 and all(v is not None for v in scores.values())
+    top = sorted(scores, key=scores.get, reverse=True)[:4]
+    assert sorted(it["sampled_ids"]) == sorted(top)
+
+
+def test_least_confident_sampling_takes_unseen_pool_samples(shapes):
+    autolabel.create_flow(
+        shapes, "unsure", "ground_truth", "initial", "val",
+        sampling="least-confident", sample_size=5, mode="automatic",
+        min_confidence=0.001, stage_confidence=0.001,
+        epochs=1, imgsz=64, batch=8,
+    )
+    autolabel.next_steps(shapes, "unsure", delegate=False)
+    first = autolabel.next_steps(shapes, "unsure", delegate=False).current
+    second = autolabel.next_steps(shapes, "unsure", delegate=False).current
+    pool = set(shapes.match_tags(["initial", "val"], bool=False).values("id"))
+    for it in (first, second):
+        assert it["status"] == S.COMPLETED
+        assert len(it["sampled_ids"]) == 5 and set(it["sampled_ids"]) <= pool
+
+    assert not set(first["sampled_ids"]) & set(second["sampled_ids"])
+    # iteration 2 takes the last 4 unseen samples, and says so
+    third = autolabel.next_steps(shapes, "unsure", delegate=False).current
+    assert len(third["sampled_ids"]) == 4
+    sampling = [e for e in third["log"] if e["step"] == "sampling"]
+    assert "took the last 4 unseen samples" in sampling[0]["text"]
+    with pytest.raises(P.AutolabelError, match="no unseen samples left"):
+        autolabel.next_steps(shapes, "unsure", delegate=False)

@@ -6,6 +6,9 @@ FiftyOne's ``evaluate_detections`` under an evaluation key, so FiftyOne's
 Model Evaluation panel shows every iteration of every flow.
 """
 
+import contextlib
+import logging
+
 import numpy as np
 
 #: predictions below this confidence are not kept: mAP needs the
@@ -57,14 +60,15 @@ def evaluate(samples, pred_field, gt_field, eval_key, task):
     if eval_key in dataset.list_evaluations():
         dataset.delete_evaluation(eval_key)
 
-    results = samples.evaluate_detections(
-        pred_field,
-        gt_field=gt_field,
-        eval_key=eval_key,
-        compute_mAP=True,
-        use_masks=task == "instance_segmentation",
-        progress=False,
-    )
+    with _quiet("fiftyone.utils.eval"):
+        results = samples.evaluate_detections(
+            pred_field,
+            gt_field=gt_field,
+            eval_key=eval_key,
+            compute_mAP=True,
+            use_masks=task == "instance_segmentation",
+            progress=False,
+        )
     report = results.report()
     # precision at each recall, per IoU threshold and class (-1: no data)
     at50 = int(np.argmin(np.abs(np.asarray(results.iou_threshs) - 0.5)))
@@ -87,3 +91,15 @@ def evaluate(samples, pred_field, gt_field, eval_key, task):
         "recall": float(micro.get("recall") or 0.0),
         "classes": per_class,
     }
+
+
+@contextlib.contextmanager
+def _quiet(name):
+    """Hides a logger's info lines ("Evaluating detections...")."""
+    logger = logging.getLogger(name)
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)

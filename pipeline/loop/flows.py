@@ -136,6 +136,7 @@ ITERATION_KEYS = {
     "eval_key": "its evaluation on the dataset, or None",
     "predictions_field": "its model's predictions on the validation set",
     "metrics": "map, map50, precision, recall, per class AP50",
+    "log": "what each step did: [{at, step, seconds, text}]",
 }
 
 
@@ -281,6 +282,7 @@ def new_iteration(index):
         "eval_key": None,
         "predictions_field": None,
         "metrics": None,
+        "log": [],
     }
 
 
@@ -381,7 +383,14 @@ def delete_flow_record(dataset, name):
 
 
 def update_iteration(
-    dataset, flow, index, expected=None, where=None, stamp_status=True, **fields
+    dataset,
+    flow,
+    index,
+    expected=None,
+    where=None,
+    stamp_status=True,
+    log=None,
+    **fields,
 ):
     """Atomically sets fields of one iteration, stamping ``updated_at``
     (and ``status_times`` when the status changes).
@@ -395,6 +404,8 @@ def update_iteration(
         where (None): more conditions on the iteration (its keys to values)
         stamp_status (True): whether a new status stamps ``status_times``
             (a retry going back to a status keeps when it was first reached)
+        log (None): a line for the iteration's log, e.g. ``{"step",
+            "seconds", "text"}`` (stamped with ``at``)
         **fields: keys of :data:`ITERATION_KEYS` (dotted paths allowed)
 
     Returns:
@@ -425,8 +436,12 @@ def update_iteration(
     if "status" in fields and stamp_status:
         update[prefix + "status_times." + fields["status"]] = now
 
+    operations = {"$set": update}
+    if log is not None:
+        operations["$push"] = {prefix + "log": dict(log, at=now)}
+
     doc = _collection().find_one_and_update(
-        query, {"$set": update}, return_document=True
+        query, operations, return_document=True
     )
     return Flow(doc["key"], doc["config"]) if doc else None
 

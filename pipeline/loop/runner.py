@@ -89,6 +89,7 @@ def _run_step(dataset, flow, it, step, progress, operation_id, extra=None):
         update_iteration(
             dataset, flow, index, expected=step.running, status=step.cancelled,
             error=None, note=str(e), progress=None, worker=None,
+            log={"step": step.name, "text": str(e)},
         )
         raise
     except BaseException as e:
@@ -97,13 +98,18 @@ def _run_step(dataset, flow, it, step, progress, operation_id, extra=None):
         update_iteration(
             dataset, flow, index, expected=step.running, status=step.failed,
             error=error, progress=None, worker=None,
+            log={"step": step.name, "text": "failed: %s" % error},
         )
         raise
 
-    fields["step_seconds.%s" % step.name] = round(time.time() - started, 2)
+    seconds = round(time.time() - started, 2)
+    fields["step_seconds.%s" % step.name] = seconds
+    text = fields.pop("log", None) or "%s done" % step.name
     done = update_iteration(
         dataset, flow, index, expected=step.running, status=step.complete,
-        progress=None, worker=None, **fields,
+        progress=None, worker=None,
+        log={"step": step.name, "seconds": seconds, "text": text},
+        **fields,
     )
     if done is None:  # cancelled while finishing: keep what it made
         return get_flow(dataset, flow.name)

@@ -147,11 +147,15 @@ def _sample(dataset, flow, it, report):
     if (previous.get("acceptance") or {}).get("by") != "person":
         relabeled = [i for i in _targets(previous) if i not in set(ids)]
 
-    note = None
+    text = "took %d of %d unseen samples (%s), %d to label again" % (
+        size, left, flow.sampling, len(relabeled),
+    )
     if size < flow.sample_size:
-        note = "took the last %d unseen samples of the pool" % size
+        text = "took the last %d unseen samples of the pool (%s), %d to label again" % (
+            size, flow.sampling, len(relabeled),
+        )
 
-    return dict(sampled_ids=ids, relabeled_ids=relabeled, note=note)
+    return dict(sampled_ids=ids, relabeled_ids=relabeled, log=text)
 
 
 def _targets(it):
@@ -202,10 +206,13 @@ def _infer(dataset, flow, it, report):
             "run '%s' is %s: %s" % (run.display_name, run.status, run.error or "")
         )
 
+    staged = (run.counts or {}).get("labels", 0)
     return dict(
         run_key=run.key,
         label_field=run.label_field,
-        counts=dict(it.get("counts") or {}, staged_labels=(run.counts or {}).get("labels", 0)),
+        counts=dict(it.get("counts") or {}, staged_labels=staged),
+        log="run '%s' staged %d labels on %d samples with model %s"
+        % (run.display_name, staged, len(_targets(it)), previous["model"]),
     )
 
 
@@ -302,7 +309,15 @@ def _merge(dataset, flow, it, report):
         counts["accepted_labels"] = numbers["approved"] or 0
         counts["discarded_labels"] = numbers["discarded"] or 0
 
-    return dict(train_sources=sources, counts=counts)
+    text = "training samples: %d human-labeled, %d pseudo-labeled" % (gt, pseudo)
+    if accepted is not None:
+        text = "accepted by %s: %d labels (%d discarded); %s" % (
+            {"person": "a person", "rule": "confidence >= %s" % accepted.get("min_confidence"),
+             "thresholds": "per-class thresholds for precision %s" % accepted.get("precision")}[accepted["by"]],
+            counts["accepted_labels"], counts["discarded_labels"], text,
+        )
+
+    return dict(train_sources=sources, counts=counts, log=text)
 
 
 def _train(dataset, flow, it, report):
@@ -357,7 +372,10 @@ def _train(dataset, flow, it, report):
     mr.register_model(name, weights, tasks=[flow.task], replace=True)
     info = {k: v for k, v in result.items() if k != "best"}
     info["start"] = os.path.basename(str(start))
-    return dict(weights=weights, model=name, training=info)
+    text = "trained %d epochs in %.0f s from %s; model %s" % (
+        info["epochs"], info["seconds"], info["start"], name,
+    )
+    return dict(weights=weights, model=name, training=info, log=text)
 
 
 def _evaluate(dataset, flow, it, report):
@@ -369,7 +387,12 @@ def _evaluate(dataset, flow, it, report):
     evaluation.predict(validation, it["weights"], pred_field)
     report(0.7, "evaluating")
     metrics = evaluation.evaluate(validation, pred_field, flow.human_field, eval_key, flow.task)
-    return dict(predictions_field=pred_field, eval_key=eval_key, metrics=metrics)
+    text = "mAP50 %.3f, mAP %.3f on %d validation samples (evaluation %s)" % (
+        metrics["map50"], metrics["map"], len(flow.validation_ids), eval_key,
+    )
+    return dict(
+        predictions_field=pred_field, eval_key=eval_key, metrics=metrics, log=text
+    )
 
 
 def _cancel_requested(dataset, flow, it):
