@@ -190,6 +190,7 @@ def train_yolo(
     seed=0,
     progress=None,
     should_stop=None,
+    validate_each_epoch=True,
 ):
     """Trains a YOLO model with ultralytics.
 
@@ -208,6 +209,9 @@ def train_yolo(
             after every epoch
         should_stop (None): a callable returning True when a person asked to
             cancel; checked after every epoch
+        validate_each_epoch (True): validate after every epoch (needed for
+            ``patience`` and to keep the best epoch's weights), or after the
+            last only
 
     Returns:
         a dict with ``best`` (the best weights' path), ``epochs`` (epochs
@@ -254,6 +258,7 @@ def train_yolo(
             device=device,
             workers=0 if device == "cpu" else min(8, os.cpu_count() or 1),
             seed=seed,
+            val=validate_each_epoch,
             plots=False,
             project=project,
             name="train",
