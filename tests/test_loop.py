@@ -409,3 +409,40 @@ def test_least_confident_sampling_takes_unseen_pool_samples(shapes):
     assert "took the last 4 unseen samples" in sampling[0]["text"]
     with pytest.raises(P.AutolabelError, match="no unseen samples left"):
         autolabel.next_steps(shapes, "unsure", delegate=False)
+
+
+def test_precision_mode_waits_for_an_audit_then_accepts_by_its_thresholds(capsys, shapes):
+    create(
+        capsys, shapes, "audited", "--mode", "automatic",
+        "--precision", "0.9", "--stage-confidence", "0",
+    )
+    L.next_steps(shapes, "audited", delegate=False)
+    flow = L.next_steps(shapes, "audited", delegate=False)
+    it = flow.current
+    assert it["status"] == S.REVIEW_PENDING
+    assert "waiting for an audit" in it["note"]
+
+    # an auditor answers: the more confident half is right
+    audit = autolabel.start_audit(shapes, it["run_key"], size=400, seed=1)
+    run = P.get_run(shapes, it["run_key"])
+    audited = run.config["audit"]["labels"]
+    ranked = sorted(audit["label_ids"], key=lambda i: audited[i]["confidence"])
+    half = len(ranked) // 2
+    autolabel.record_audit(shapes, it["run_key"], correct=ranked[half:], wrong=ranked[:half])
+    thresholds = {
+        c: t
+        for c, t in autolabel.suggest_thresholds(shapes, it["run_key"], 0.9).items()
+        if t is not None
+    }
+    assert thresholds, "too few answers per class for a threshold"
+
+    flow = L.next_steps(shapes, "audited", delegate=False)
+    it = flow.current
+    assert it["status"] == S.COMPLETED
+    assert it["acceptance"]["by"] == "thresholds"
+    assert it["acceptance"]["thresholds"] == thresholds
+    run = P.get_run(shapes, it["run_key"])
+    approved = shapes.values("%s.detections" % run.label_field, unwind=True)
+    assert approved and all(
+        d.label in thresholds and d.confidence >= thresholds[d.label] for d in approved
+    )
