@@ -446,3 +446,23 @@ def test_precision_mode_waits_for_an_audit_then_accepts_by_its_thresholds(capsys
     assert approved and all(
         d.label in thresholds and d.confidence >= thresholds[d.label] for d in approved
     )
+
+
+def test_a_step_on_a_machine_that_went_silent_is_marked_failed(capsys, shapes):
+    create(capsys, shapes, "silent")
+    flow = L.get_flow(shapes, "silent")
+    # a training that another machine claimed, silent for ten minutes
+    from autolabel.pipeline.loop.flows import update_iteration
+
+    update_iteration(
+        shapes, flow, 0, status=S.TRAINING,
+        worker={"host": "elsewhere", "boot_id": "x", "pid": 1},
+        heartbeat_at="2026-01-01T00:00:00.000+00:00",
+    )
+    code, out, err = run_cli(capsys, "loop", "status", shapes.name, "silent")
+    assert code == 0
+    assert "TRAINING_FAILED" in out and "gave no sign of life" in out
+
+    # a fresh heartbeat from elsewhere is left alone
+    update_iteration(shapes, flow, 0, status=S.TRAINING, heartbeat_at=P.runs.now_iso())
+    assert L.refresh_flow(shapes, "silent").current["status"] == S.TRAINING

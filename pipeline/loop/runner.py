@@ -8,7 +8,9 @@ step is retried from where it stopped (:func:`retry_flow`); the steps
 before it are not redone.
 """
 
+import datetime
 import logging
+import threading
 import time
 
 from ...models.weights import one_line
@@ -16,7 +18,8 @@ from ..errors import AutolabelError
 from ..generation import cancel_run
 from ..operations import fail_queued_operations, operation_state, queue_operation
 from ..processes import process_ended, this_process
-from ..runs import RunStatus
+from ..runs import RunStatus, now_iso
+from ..shards import HEARTBEAT_TIMEOUT
 from .flows import (
     IterationStatus as S,
     append_iteration,
@@ -39,6 +42,9 @@ from .steps import (
 
 logger = logging.getLogger(__name__)
 
+#: how often a running step says it is alive (seconds)
+HEARTBEAT_INTERVAL = min(30.0, HEARTBEAT_TIMEOUT / 4)
+
 #: the delegated operator that runs a flow's steps
 LOOP_OPERATOR_URI = "@autolabel/auto-labeling/run_loop_steps"
 
@@ -55,6 +61,7 @@ def _run_step(dataset, flow, it, step, progress, operation_id, extra=None):
         status=step.running,
         error=None,
         worker=this_process(),
+        heartbeat_at=now_iso(),
         operation_id=operation_id,
         cancel_requested=False,
         progress={"fraction": 0.0, "label": step.name},
@@ -83,8 +90,10 @@ def _run_step(dataset, flow, it, step, progress, operation_id, extra=None):
             )
 
     started = time.time()
+    beating = _Heartbeat(dataset, flow, index, step)
     try:
-        fields = BODIES[step.name](dataset, flow, it, report)
+        with beating:
+            fields = BODIES[step.name](dataset, flow, it, report)
     except StepCancelled as e:
         update_iteration(
             dataset, flow, index, expected=step.running, status=step.cancelled,
@@ -117,6 +126,41 @@ def _run_step(dataset, flow, it, step, progress, operation_id, extra=None):
     return done
 
 
+class _Heartbeat:
+    """Stamps the running step's ``heartbeat_at`` every
+    :data:`HEARTBEAT_INTERVAL` seconds from a thread, so that a step whose
+    machine or launcher died is noticed from any other machine."""
+
+    def __init__(self, dataset, flow, index, step):
+        self._args = (dataset, flow, index, step)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, daemon=True)
+
+    def _beat(self):
+        dataset, flow, index, step = self._args
+        while not self._stop.wait(HEARTBEAT_INTERVAL):
+            update_iteration(
+                dataset, flow, index, expected=step.running, heartbeat_at=now_iso()
+            )
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+
+def _heartbeat_age(it):
+    stamp = it.get("heartbeat_at") or it.get("updated_at")
+    if not stamp:
+        return 0.0
+
+    then = datetime.datetime.fromisoformat(stamp)
+    return (datetime.datetime.now(datetime.timezone.utc) - then).total_seconds()
+
+
 def refresh_flow(dataset, name):
     """Moves a step whose process ended (killed, the machine rebooted) or
     whose delegated operation failed to its failed status, so that it can be
@@ -138,6 +182,10 @@ def refresh_flow(dataset, name):
     error = None
     if process_ended(it.get("worker")):
         error = "the process running its %s ended before it finished" % step.name
+    elif _heartbeat_age(it) > HEARTBEAT_TIMEOUT:
+        error = "its %s gave no sign of life for %d s (its machine or worker died?)" % (
+            step.name, HEARTBEAT_TIMEOUT,
+        )
     elif it.get("operation_id"):
         state, op_error = operation_state(it["operation_id"])
         if state == "failed":
