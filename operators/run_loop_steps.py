@@ -27,11 +27,12 @@ class RunLoopSteps(foo.Operator):
         def progress(fraction, label):
             ctx.set_progress(progress=fraction, label=label)
 
+        op_id = ctx.request_params.get("run_doc") if ctx.delegated else None
         flow = run_steps(
             ctx.dataset,
             ctx.params["flow"],
             progress=progress,
-            operation_id=ctx.request_params.get("run_doc") if ctx.delegated else None,
+            operation_id=str(op_id) if op_id is not None else None,
         )
         it = flow.current
         return {"flow": flow.name, "iteration": it["index"], "status": it["status"]}

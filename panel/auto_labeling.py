@@ -36,10 +36,11 @@ from ..pipeline import (
 )
 from ..pipeline.audit import check_precision
 from . import data as panel_data
+from . import loops
 
 logger = logging.getLogger(__name__)
 
-PAGES = ("home", "configure", "analyze", "run", "summary", "log")
+PAGES = ("home", "configure", "analyze", "run", "summary", "log") + loops.PAGES
 
 #: the execution store holding each open panel's latest view sequence number
 STORE_NAME = "autolabel_panel"
@@ -177,7 +178,8 @@ class AutoLabelingPanel(foo.Panel):
 
     @_action
     def refresh(self, ctx):
-        """Re-reads the runs (noticing dead workers) and the open run."""
+        """Re-reads the runs (noticing dead workers), the open run and the
+        flows (noticing killed steps)."""
         self._load_home(ctx, keep_page=True)
 
     @_action
@@ -306,7 +308,10 @@ class AutoLabelingPanel(foo.Panel):
     def open_run(self, ctx):
         """Opens a run: its review (or approval) in the panel and the grid
         when In Review, its read-only summary when Approved."""
-        key = ctx.params.get("key")
+        ctx.panel.set_state("return_flow", None)  # (open_iteration's)
+        self._open_run_page(ctx, ctx.params.get("key"), ctx.params.get("tab"))
+
+    def _open_run_page(self, ctx, key, tab=None):
         run = get_run(ctx.dataset, key)
         if run.status == RunStatus.APPROVED:
             ctx.panel.set_state("run_key", run.key)
@@ -315,7 +320,7 @@ class AutoLabelingPanel(foo.Panel):
             self._set_page(ctx, "summary")
             return
 
-        self._open(ctx, key, ctx.params.get("tab") or "review")
+        self._open(ctx, key, tab or "review")
 
     @_action
     def set_tab(self, ctx):
@@ -538,6 +543,17 @@ class AutoLabelingPanel(foo.Panel):
             variant="success",
         )
 
+    # -- loops (panel/loops.py) ---------------------------------------------
+
+    show_loops = _action(loops.show_loops)
+    show_flow = _action(loops.show_flow)
+    show_create_flow = _action(loops.show_create_flow)
+    create_flow = _action(mutating(loops.create_flow))
+    next_flow = _action(mutating(loops.next_flow))
+    retry_flow = _action(mutating(loops.retry_flow))
+    cancel_flow = _action(mutating(loops.cancel_flow))
+    open_iteration = _action(loops.open_iteration)
+
     # -- rendering ---------------------------------------------------------
 
     def render(self, ctx):
@@ -572,13 +588,22 @@ class AutoLabelingPanel(foo.Panel):
                 cancel_run=self.cancel_run,
                 show_log=self.show_log,
                 validate_run_name=self.validate_run_name,
+                show_loops=self.show_loops,
+                show_flow=self.show_flow,
+                show_create_flow=self.show_create_flow,
+                create_flow=self.create_flow,
+                next_flow=self.next_flow,
+                retry_flow=self.retry_flow,
+                cancel_flow=self.cancel_flow,
+                open_iteration=self.open_iteration,
             ),
         )
 
     # -- helpers -----------------------------------------------------------
 
     def _go_home(self, ctx, reset_view=True, also_show=()):
-        self._set_page(ctx, "home")
+        # a run opened from a flow's iteration goes back to the flow
+        self._set_page(ctx, loops.return_page(ctx))
         ctx.panel.set_state("run_key", None)
         ctx.panel.set_data("run", None)
         ctx.panel.set_data("review", None)
@@ -589,7 +614,7 @@ class AutoLabelingPanel(foo.Panel):
             ctx.ops.set_view(ctx.dataset.view())
 
         self._restore_fields(ctx, also_show=also_show)
-        self._load_home(ctx)
+        self._load_home(ctx, keep_page=True)
 
     def _show_only(self, ctx, run):
         """Draws only the run's staged labels in the grid; the fields the
@@ -658,6 +683,9 @@ class AutoLabelingPanel(foo.Panel):
         )
         if page == "run":
             self._reload_review_of_view(ctx)
+
+        if page in loops.PAGES:
+            loops.load(self, ctx, page, context["read_only"])
 
     def _open_run(self, ctx):
         key = ctx.panel.get_state("run_key")

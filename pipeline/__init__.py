@@ -4,6 +4,7 @@ Everything the CLI, the operators and the panel do goes through the
 functions exported here.
 """
 
+from .annotation import disable_annotation, enable_annotation, edit_counts
 from .approval import approve_run
 from .audit import (
     audit_progress,
@@ -49,6 +50,9 @@ __all__ = [
     "RunKind",
     "RunStatus",
     "all_samples",
+    "disable_annotation",
+    "edit_counts",
+    "enable_annotation",
     "analyzable_fields",
     "approval_preview",
     "approval_view",

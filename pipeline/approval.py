@@ -11,6 +11,14 @@ import datetime
 
 import fiftyone.core.fields as fof
 
+from .annotation import (
+    EDIT_ATTR,
+    EDITED_BY_ATTR,
+    PERSON,
+    STAGED_ATTR,
+    disable_annotation,
+    edit_expr,
+)
 from .datasets import all_samples
 from .errors import AutolabelError
 from .masks import delete_unreferenced_masks
@@ -30,16 +38,25 @@ from .labels import (
     delete_staging_data,
     labels_path,
     list_field,
+    review_state_expr,
+    review_state_query,
 )
 from .review import check_reviewable, require_staging_field
 from .summary import approval_preview
 
-#: provenance attributes written on every approved label
+#: provenance attributes written on every approved label (the last two only
+#: on those a person corrected or drew in the App: ``"person"`` and
+#: ``"corrected"`` or ``"drawn"``, see :mod:`autolabel.pipeline.annotation`)
 PROVENANCE_ATTRS = {
     "autolabel_run": fof.StringField,
     "autolabel_source": fof.StringField,
     "approved_at": fof.DateTimeField,
+    EDITED_BY_ATTR: fof.StringField,
+    EDIT_ATTR: fof.StringField,
 }
+
+#: staged label attributes that approved labels do not keep
+_STAGING_ATTRS = (REVIEW_STATE_ATTR, EPOCH_ATTR, STAGED_ATTR)
 
 
 def _start(dataset, run):
@@ -81,6 +98,13 @@ def _start_locked(dataset, run):
     return started
 
 
+def _end_annotation(dataset, run):
+    # the App stops offering the staged labels for annotation: what approval
+    # writes is what was there when it started
+    disable_annotation(dataset, run)
+    return run
+
+
 def _declare_label_field(dataset, run):
     if not run.config.get("approval_labels_written"):
         require_staging_field(dataset, run)
@@ -91,7 +115,7 @@ def _declare_label_field(dataset, run):
             dataset,
             run.label_field,
             run.staging_field,
-            exclude_attrs=(REVIEW_STATE_ATTR, EPOCH_ATTR),
+            exclude_attrs=_STAGING_ATTRS,
             extra_attrs=PROVENANCE_ATTRS,
         )
 
@@ -112,13 +136,20 @@ def _record_summary(dataset, run):
 
 
 def _approved_label(run, label, approved_at):
+    # ``label`` is a variable (``$$this``) or a field path: the edit is read
+    # before the record is dropped
+    edit = edit_expr(label, run)
     return {
         "$mergeObjects": [
-            _without(label, REVIEW_STATE_ATTR, EPOCH_ATTR),
+            _without(label, *_STAGING_ATTRS),
             {
                 "autolabel_run": run.key,
                 "autolabel_source": run.source,
                 "approved_at": approved_at,
+                EDITED_BY_ATTR: {
+                    "$cond": [{"$eq": [edit, None]}, "$$REMOVE", PERSON]
+                },
+                EDIT_ATTR: {"$ifNull": [edit, "$$REMOVE"]},
             },
         ]
     }
@@ -137,15 +168,12 @@ def _write_labels(dataset, run):
 
     approved_at = datetime.datetime.fromisoformat(run.approval_started_at)
     is_promoted = {
-        "$eq": ["$$this." + REVIEW_STATE_ATTR, ReviewState.PROMOTED]
+        "$eq": [review_state_expr("$$this"), ReviewState.PROMOTED]
     }
+    promoted = review_state_query(ReviewState.PROMOTED)
     staged = "$" + run.staging_field
     if list_field(run.label_type):
-        match = {
-            run.staging_field
-            + ".detections."
-            + REVIEW_STATE_ATTR: ReviewState.PROMOTED
-        }
+        match = {run.staging_field + ".detections": {"$elemMatch": promoted}}
         value = {
             "$mergeObjects": [
                 _without(staged, EPOCH_ATTR),
@@ -165,9 +193,7 @@ def _write_labels(dataset, run):
             ]
         }
     else:
-        match = {
-            run.staging_field + "." + REVIEW_STATE_ATTR: ReviewState.PROMOTED
-        }
+        match = {run.staging_field + "." + k: v for k, v in promoted.items()}
         value = _approved_label(run, staged, approved_at)
 
     dataset._sample_collection.update_many(
@@ -224,6 +250,7 @@ def _finish(dataset, run):
 #: the steps of an approval, in order; each is ``step(dataset, run) -> run``
 APPROVAL_STEPS = [
     _start,
+    _end_annotation,
     _declare_label_field,
     _record_summary,
     _write_labels,
@@ -237,7 +264,10 @@ def approve_run(dataset, run_key_or_name, progress=None):
     """Approves a run: writes its promoted labels to its label field.
 
     The promoted labels become the run's new label field, each with its
-    provenance (``autolabel_run``, ``autolabel_source``, ``approved_at``);
+    provenance (``autolabel_run``, ``autolabel_source``, ``approved_at``, and
+    ``autolabel_edited_by`` = ``"person"`` with ``autolabel_edit`` =
+    ``"corrected"`` or ``"drawn"`` on those a person corrected or drew in
+    the App);
     every other staged label is deleted and the run becomes Approved, which
     is final. Of a grouped dataset, every slice of the run is approved. If an approval was interrupted, calling this again finishes it.
 

@@ -2,6 +2,7 @@
 
 import fiftyone.core.fields as fof
 
+from .annotation import start_annotation
 from .claims import (
     validate_label_field,
     EPOCH_ATTR,
@@ -326,6 +327,7 @@ def import_labels(
         )
         remove_foreign_values(dataset, staging_field, epoch)
         dataset._reload_docs(hard=True)
+        run = start_annotation(dataset, run)
         counts = {
             "samples": all_samples(dataset, slices)
             .exists(staging_field)

@@ -7,6 +7,7 @@ asks here for their path, their array expression or the name of their list,
 instead of branching on the label type itself.
 """
 
+from fiftyone import ViewField as F
 import fiftyone.core.fields as fof
 import fiftyone.core.labels as fol
 import fiftyone.core.odm as foo
@@ -31,10 +32,74 @@ _LIST_FIELDS = {CLASSIFICATION: None, DETECTIONS: "detections"}
 
 
 class ReviewState:
-    """The review states of a staged label."""
+    """The review states of a staged label.
+
+    A staged label without a review state is one a person made in the App's
+    Annotate tab where nothing gave it one (a class given to a sample whose
+    Classification was empty; see :mod:`autolabel.pipeline.annotation`): it
+    counts as promoted, as the labels a person draws there are.
+    """
 
     IN_REVIEW = "in_review"
     PROMOTED = "promoted"
+
+    #: the state of a staged label that has none
+    UNSTATED = PROMOTED
+
+
+def review_state_query(state):
+    """The MongoDB query conditions, on the fields of one staged label, that
+    select the labels in a review state (a label without a state is
+    :attr:`ReviewState.UNSTATED`; an empty Classification is no label).
+
+    Args:
+        state: ``"in_review"`` or ``"promoted"``
+
+    Returns:
+        a dict of label field to condition, e.g. for ``$elemMatch`` or array
+        filters (prefix the keys with the label's path)
+    """
+    if state != ReviewState.UNSTATED:
+        return {REVIEW_STATE_ATTR: state}
+
+    return {
+        REVIEW_STATE_ATTR: {"$in": [state, None]},
+        "label": {"$type": "string"},
+    }
+
+
+def review_state_expr(label):
+    """A MongoDB aggregation expression giving a staged label's review state
+    (:attr:`ReviewState.UNSTATED` where it has none).
+
+    Args:
+        label: the label as an expression, e.g. ``"$$this"`` or ``"$_l"``
+
+    Returns:
+        a MongoDB aggregation expression
+    """
+    return {
+        "$ifNull": [label + "." + REVIEW_STATE_ATTR, ReviewState.UNSTATED]
+    }
+
+
+def review_state_is(state):
+    """A FiftyOne expression of a staged label: whether it is a label (it has
+    a class) in a review state (:attr:`ReviewState.UNSTATED` where it has
+    none).
+
+    Args:
+        state: ``"in_review"`` or ``"promoted"``
+
+    Returns:
+        a :class:`fiftyone.core.expressions.ViewExpression`
+    """
+    if state != ReviewState.UNSTATED:
+        return F(REVIEW_STATE_ATTR) == state
+
+    return (F(REVIEW_STATE_ATTR).if_null(state) == state) & F(
+        "label"
+    ).is_string()
 
 
 
@@ -255,8 +320,28 @@ def declare_staging_field(dataset, staging_field, label_type):
     )
 
 
+def delete_label_schema(dataset, field):
+    """Removes a field's annotation label schema (App annotation), if it has
+    one; FiftyOne keeps it when the field is deleted.
+
+    Args:
+        dataset: a :class:`fiftyone.core.dataset.Dataset`
+        field: the field name
+    """
+
+    def delete():
+        dataset.reload()
+        if field in dataset.label_schemas:
+            dataset.delete_label_schemas(field)
+
+    edit_dataset_document(
+        dataset, delete, retry_on=(ReferenceError, ValueError)
+    )
+
+
 def delete_staging_data(dataset, staging_field):
-    """Removes a staging field's values and its schema, if present.
+    """Removes a staging field's values and its schema (its annotation label
+    schema first), if present.
 
     FiftyOne's ``delete_sample_field`` unsets the values before it removes
     the schema entry, so an interrupted call leaves the field declared and
@@ -266,6 +351,7 @@ def delete_staging_data(dataset, staging_field):
         dataset: a :class:`fiftyone.core.dataset.Dataset`
         staging_field: the staging field name
     """
+    delete_label_schema(dataset, staging_field)
 
     def delete():
         dataset.reload()

@@ -91,6 +91,7 @@ RUN_KEYS = {
     "classes_seen": "the classes its workers staged so far",
     "review_counts": "labels in review / promoted at a samples version",
     "audit": "its audit: seed, strata, audited labels, answers (who, when)",
+    "staged_recorded_at": "ISO time its staged classes and boxes were kept",
     # loop runs
     "loop": "the flow and the iteration it labels for ({flow, iteration})",
 }

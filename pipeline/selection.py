@@ -21,10 +21,11 @@ from .datasets import (
 )
 from .errors import AutolabelError
 from .labels import (
-    REVIEW_STATE_ATTR,
     ReviewState,
     labels_array_expr,
     labels_path,
+    review_state_is,
+    review_state_query,
 )
 from .runs import get_run
 
@@ -135,7 +136,7 @@ class Selection:
 
     def label_query(self):
         """The selection's label conditions in MongoDB query syntax."""
-        query = {REVIEW_STATE_ATTR: self.state}
+        query = review_state_query(self.state)
         bounds = {}
         if self.min_confidence is not None:
             bounds["$gte"] = self.min_confidence
@@ -222,7 +223,7 @@ class Selection:
         label."""
         # in MongDB expressions null compares below every number, so a
         # label without confidence is excluded explicitly, as in queries
-        expr = F(REVIEW_STATE_ATTR) == self.state
+        expr = review_state_is(self.state)
         if self.min_confidence is not None or self.max_confidence is not None:
             expr &= F("confidence") != None  # noqa: E711
 
@@ -435,7 +436,7 @@ def _labels_in_state(dataset, run_key_or_name, state):
     run = get_run(dataset, run_key_or_name)
     # of a grouped dataset, the samples of every slice of the run
     return all_samples(dataset, run.config.get("slices")).filter_labels(
-        run.staging_field, F(REVIEW_STATE_ATTR) == state
+        run.staging_field, review_state_is(state)
     )
 
 

@@ -8,6 +8,7 @@ from bson import ObjectId
 
 from fiftyone import ViewField as F
 
+from .annotation import start_annotation
 from .claims import EPOCH_ATTR, remove_foreign_values
 from .datasets import all_samples, build_target_view
 from .errors import AutolabelError
@@ -156,6 +157,8 @@ def open_for_review(dataset, run_key, from_status):
         # run's target are not this run's
         remove_foreign_values(dataset, run.staging_field, epoch)
 
+    # its labels are recorded, and become annotatable in the App
+    run = start_annotation(dataset, run)
     path = labels_path(run.staging_field, run.label_type)
     samples = all_samples(dataset, run.config.get("slices"))
     classes = [c for c in samples.distinct(path + ".label") if c]

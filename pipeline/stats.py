@@ -20,7 +20,14 @@ import fiftyone.core.view as fov
 from .database import aggregate, samples_version
 from .datasets import is_grouped, resolve_view, shows_all_samples
 from .errors import AutolabelError
-from .labels import REVIEW_STATE_ATTR, ReviewState, labels_path, list_field
+from .labels import (
+    REVIEW_STATE_ATTR,
+    ReviewState,
+    labels_path,
+    list_field,
+    review_state_expr,
+    review_state_query,
+)
 from .review import require_staging_field
 from .runs import RunStatus, get_run, update_run_record
 from .selection import patch_labels_stages
@@ -133,14 +140,21 @@ def _stats_group_stages(field, label_type, state=None):
         stages.append({"$unwind": "$" + path})
 
     if state is not None:
-        stages.append({"$match": {path + "." + REVIEW_STATE_ATTR: state}})
+        stages.append(
+            {
+                "$match": {
+                    path + "." + k: v
+                    for k, v in review_state_query(state).items()
+                }
+            }
+        )
 
     stages.append(
         {
             "$group": {
                 "_id": {
                     "label": "$%s.label" % path,
-                    "state": "$%s.%s" % (path, REVIEW_STATE_ATTR),
+                    "state": review_state_expr("$" + path),
                 },
                 "n": {"$sum": 1},
                 "conf": {"$avg": "$%s.confidence" % path},
@@ -224,7 +238,7 @@ def _fast_stats_stages(view, run, states):
 
         prefix = prefix._add_view_stage(stage, validate=False)
 
-    in_state = [{"$in": ["$$this." + REVIEW_STATE_ATTR, list(states)]}]
+    in_state = [{"$in": [review_state_expr("$$this"), list(states)]}]
     # the labels of the states (and in the view unless fused: then the view's
     # condition is evaluated per label, with the label as ``$$this``)
     labels = _filter(path, in_state if fused else in_state + conds)
@@ -239,7 +253,7 @@ def _fast_stats_stages(view, run, states):
     # (_aggregate_in_parts); _mean_confidences turns them into ``conf``
     has_conf = {"$and": [in_view, {"$isNumber": "$l.confidence"}]}
     group = {
-        "_id": {"label": "$l.label", "state": "$l." + REVIEW_STATE_ATTR},
+        "_id": {"label": "$l.label", "state": review_state_expr("$l")},
         "n": {"$sum": {"$cond": [in_view, 1, 0]}},
         "conf_sum": {"$sum": {"$cond": [has_conf, "$l.confidence", 0]}},
         "conf_n": {"$sum": {"$cond": [has_conf, 1, 0]}},
@@ -285,7 +299,7 @@ def _patches_stats_stages(dataset, run, states):
     """The stats of a patches view of the run's staging field, appended to
     its pipeline (run on its patches dataset): its patches' labels, read
     from the dataset's samples, per class and review state."""
-    in_state = {"$in": ["$$this." + REVIEW_STATE_ATTR, list(states)]}
+    in_state = {"$in": [review_state_expr("$$this"), list(states)]}
     has_conf = {"$isNumber": "$l.confidence"}
     return patch_labels_stages(dataset, run, in_state) + [
         {"$project": {"_id": False, "l": "$labels"}},
@@ -294,7 +308,7 @@ def _patches_stats_stages(dataset, run, states):
             "$group": {
                 "_id": {
                     "label": "$l.label",
-                    "state": "$l." + REVIEW_STATE_ATTR,
+                    "state": review_state_expr("$l"),
                 },
                 "n": {"$sum": 1},
                 "conf_sum": {

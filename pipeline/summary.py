@@ -3,10 +3,11 @@ generated, promoted, approved and discarded, what an approval will write
 before it does, and what it wrote after. The CLI and the panel both report
 these."""
 
+from .annotation import edit_counts
 from .audit import estimate_precision
 from .database import samples_version
 from .history import review_counts, store_review_counts
-from .labels import REVIEW_STATE_ATTR, ReviewState, list_field
+from .labels import ReviewState, list_field, review_state_query
 from .runs import RunStatus, get_run
 from .stats import label_stats
 
@@ -14,14 +15,13 @@ from .stats import label_stats
 def _samples_with_promoted(dataset, run):
     """How many samples hold at least one promoted label of the run (every
     sample of the dataset, group slices included)."""
+    promoted = review_state_query(ReviewState.PROMOTED)
     if list_field(run.label_type):
-        path = run.staging_field + ".detections." + REVIEW_STATE_ATTR
+        query = {run.staging_field + ".detections": {"$elemMatch": promoted}}
     else:
-        path = run.staging_field + "." + REVIEW_STATE_ATTR
+        query = {run.staging_field + "." + k: v for k, v in promoted.items()}
 
-    return dataset._sample_collection.count_documents(
-        {path: ReviewState.PROMOTED}
-    )
+    return dataset._sample_collection.count_documents(query)
 
 
 def approval_preview(dataset, run_key_or_name):
@@ -41,7 +41,9 @@ def approval_preview(dataset, run_key_or_name):
         ``"estimated_precision"``: the audit's estimate of the approved
         labels' precision with its 95% interval
         (:func:`autolabel.pipeline.audit.estimate_precision`), or None when
-        the run is not audited
+        the run is not audited, and ``"edited"``: ``{"approved",
+        "discarded"}``, how many of those labels a person corrected or drew
+        in the App (:func:`autolabel.pipeline.annotation.edit_counts`)
 
     Raises:
         AutolabelError: if the run does not exist or its staging field is
@@ -49,6 +51,7 @@ def approval_preview(dataset, run_key_or_name):
     """
     run = get_run(dataset, run_key_or_name)
     stats = label_stats(dataset, run.key)
+    edits = edit_counts(dataset, run.key).values()
     promoted = {
         c["label"]: c["total"] for c in stats[ReviewState.PROMOTED]["classes"]
     }
@@ -74,6 +77,10 @@ def approval_preview(dataset, run_key_or_name):
         "classes": classes,
         # None: not audited
         "estimated_precision": estimate_precision(dataset, run.key),
+        "edited": {
+            "approved": sum(e[ReviewState.PROMOTED] for e in edits),
+            "discarded": sum(e[ReviewState.IN_REVIEW] for e in edits),
+        },
     }
 
 
@@ -144,10 +151,11 @@ def approved_summary(run):
 
     Returns:
         a dict ``{"field", "approved", "samples", "discarded",
-        "generated", "classes", "approved_at", "history"}``: the approval's
-        figures (``classes`` per class), when, and the run's review history
-        (promotes and undos with their classes and confidence ranges,
-        oldest first)
+        "generated", "classes", "edited", "approved_at", "history"}``: the
+        approval's figures (``classes`` per class, ``edited`` those a person
+        corrected or drew, or None before autolabel counted them), when, and
+        the run's review history (promotes and undos with their classes and
+        confidence ranges, oldest first)
     """
     counts = run.config.get("counts") or {}
     summary = run.config.get("approval_summary") or {}
@@ -159,6 +167,7 @@ def approved_summary(run):
         "generated": counts.get("labels"),
         "classes": summary.get("classes") or [],
         "estimated_precision": summary.get("estimated_precision"),
+        "edited": summary.get("edited"),
         "approved_at": run.config.get("approved_at"),
         "history": list(run.config.get("review_history") or []),
     }

@@ -21,7 +21,7 @@ from autolabel.demo import data as demo_data
 from autolabel.models import registry as mr
 from autolabel.pipeline import loop as L
 
-from helpers import wait_for
+from helpers import start_launcher, wait_for
 
 S = L.IterationStatus
 
@@ -176,7 +176,11 @@ def test_manual_flow_with_a_corrected_and_a_drawn_label(capsys, shapes):
     corrected = label.id
     del sample
 
-    assert autolabel.promote_labels(shapes, run.key, label_ids=[corrected, drawn]) == 2
+    # the corrected label is still in review; the drawn one is promoted by
+    # its drawing (it has no confidence for a range to match)
+    assert autolabel.promote_labels(shapes, run.key, label_ids=[corrected, drawn]) == 1
+    edits = P.annotation.edit_counts(shapes, run.key)
+    assert edits["corrected"]["promoted"] == 1 and edits["drawn"]["promoted"] == 1
     code, out, err = run_cli(capsys, "approve", shapes.name, run.key, "--yes")
     assert code == 0, err
 
@@ -191,12 +195,16 @@ def test_manual_flow_with_a_corrected_and_a_drawn_label(capsys, shapes):
     assert it1["counts"]["gt_images"] == 8 + 6
     assert it1["counts"]["pseudo_images"] == 0
     approved = {
-        d.id: d.label
+        d.id: d
         for dets in shapes.values(run.label_field)
         for d in (dets.detections if dets else [])
     }
     assert set(approved) == {corrected, drawn}
-    assert approved[drawn] == "square"
+    assert approved[drawn].label == "square"
+    # made by a person, says their provenance
+    assert approved[drawn]["autolabel_edit"] == "drawn"
+    assert approved[corrected]["autolabel_edit"] == "corrected"
+    assert approved[corrected]["autolabel_edited_by"] == "person"
     assert human_labels(shapes) == before
 
     # the reviewed samples are never labeled again
@@ -322,7 +330,7 @@ def test_cancel_stops_training_after_its_epoch(capsys, shapes):
     assert code == 2 and "no step is running" in err
 
 
-def test_next_queues_a_delegated_operation_a_launcher_runs(capsys, shapes, launcher):
+def test_next_queues_a_delegated_operation_a_launcher_runs(capsys, shapes):
     create(capsys, shapes, "delegated")
     code, out, err = run_cli(capsys, "loop", "next", shapes.name, "delegated")
     assert code == 0, err
@@ -330,12 +338,21 @@ def test_next_queues_a_delegated_operation_a_launcher_runs(capsys, shapes, launc
     code, out, err = run_cli(capsys, "loop", "next", shapes.name, "delegated")
     assert code == 2 and "queued or running already" in err
 
-    assert wait_for(
-        lambda: L.get_flow(shapes, "delegated").current["status"] == S.COMPLETED,
-        timeout=300,
-    )
+    # a launcher of its own: the session's would run other tests' operations
+    launcher = start_launcher()
+    try:
+        assert wait_for(
+            lambda: L.get_flow(shapes, "delegated").current["status"]
+            == S.COMPLETED,
+            timeout=300,
+        )
+    finally:
+        os.killpg(launcher.pid, signal.SIGKILL)
+        launcher.wait()
     flow = L.get_flow(shapes, "delegated")
     assert flow.current["metrics"] is not None
+    # the operation that ran it is recorded, and the status prints as JSON
+    assert status(capsys, shapes, "delegated")["iterations"][0]["operation_id"]
 
 
 def test_segmentation_flow_trains_on_masks(shapes):

@@ -14,6 +14,7 @@ from .settings import create_flow
 from .runner import (
     LOOP_OPERATOR_URI,
     cancel_flow,
+    flow_state,
     next_steps,
     refresh_flow,
     retry_flow,
@@ -28,6 +29,7 @@ __all__ = [
     "Sampling",
     "cancel_flow",
     "create_flow",
+    "flow_state",
     "delete_flow_record",
     "get_flow",
     "list_flows",

@@ -448,9 +448,16 @@ def update_iteration(
     return Flow(doc["key"], doc["config"]) if doc else None
 
 
-def append_iteration(dataset, flow, index):
+def append_iteration(dataset, flow, index, operation_id=None):
     """Adds iteration ``index`` if the flow's newest iteration is
     ``index - 1`` and COMPLETED (atomically: two callers add one).
+
+    Args:
+        dataset: a :class:`fiftyone.core.dataset.Dataset`
+        flow: a :class:`Flow` or flow name
+        index: the new iteration's index
+        operation_id (None): the delegated operation that will run its
+            steps
 
     Returns:
         the updated :class:`Flow`, or None if it was not added
@@ -464,7 +471,11 @@ def append_iteration(dataset, flow, index):
     doc = _collection().find_one_and_update(
         query,
         {
-            "$push": {"config.iterations": new_iteration(index)},
+            "$push": {
+                "config.iterations": dict(
+                    new_iteration(index), operation_id=operation_id
+                )
+            },
             "$set": {"config.updated_at": now_iso()},
         },
         return_document=True,

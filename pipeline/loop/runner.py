@@ -6,6 +6,9 @@ processes never run one step), records the process running it, and ends
 in its complete, failed or cancelled status. A failed, cancelled or killed
 step is retried from where it stopped (:func:`retry_flow`); the steps
 before it are not redone.
+
+Why it is long: the lifecycle of a step (claim, heartbeat, end, refresh of
+a dead one, next, cancel, retry) is one state machine, kept in one place.
 """
 
 import datetime
@@ -18,8 +21,9 @@ from ..errors import AutolabelError
 from ..generation import cancel_run
 from ..operations import fail_queued_operations, operation_state, queue_operation
 from ..processes import process_ended, this_process
-from ..runs import RunStatus, now_iso
+from ..runs import RunStatus, find_run, now_iso
 from ..shards import HEARTBEAT_TIMEOUT
+from .acceptance import acceptance
 from .flows import (
     IterationStatus as S,
     append_iteration,
@@ -35,7 +39,6 @@ from .steps import (
     STEPS,
     STOPPED,
     StepCancelled,
-    acceptance,
     loop_run,
     seen_ids,
 )
@@ -201,13 +204,17 @@ def refresh_flow(dataset, name):
     return updated or get_flow(dataset, name)
 
 
+#: the states of a delegated operation that has not ended
+_PENDING_STATES = ("queued", "scheduled", "running")
+
+
 def _operation_pending(it):
     op_id = it.get("operation_id")
     if not op_id:
         return False
 
     state, _ = operation_state(op_id)
-    return state in ("queued", "scheduled", "running")
+    return state in _PENDING_STATES
 
 
 def _check_can_advance(flow):
@@ -257,7 +264,9 @@ def run_steps(dataset, name, progress=None, operation_id=None):
                 return flow
 
             _check_pool_left(dataset, flow)
-            flow = append_iteration(dataset, flow, it["index"] + 1) or get_flow(dataset, name)
+            flow = append_iteration(
+                dataset, flow, it["index"] + 1, operation_id=operation_id
+            ) or get_flow(dataset, name)
             continue
 
         _check_can_advance(flow)
@@ -321,7 +330,7 @@ def next_steps(dataset, name, delegate=True, progress=None):
     """
     flow = refresh_flow(dataset, name)
     it = flow.current
-    if _operation_pending(it) and it["status"] not in (S.REVIEW_PENDING, S.COMPLETED):
+    if _operation_pending(it):
         raise AutolabelError(
             "flow '%s' has a delegated operation queued or running already "
             "(%s); wait for it, or cancel it" % (flow.name, it["operation_id"])
@@ -391,6 +400,16 @@ def cancel_flow(dataset, name):
     return flow
 
 
+def run_deleted(dataset, it):
+    """Whether an iteration waits on a run that was deleted (retrying it
+    labels its samples again)."""
+    return (
+        it["status"] in (S.INFERENCE_COMPLETE, S.REVIEW_PENDING)
+        and bool(it.get("run_key"))
+        and find_run(dataset, it["run_key"]) is None
+    )
+
+
 def retry_flow(dataset, name, delegate=True, progress=None):
     """Runs a failed or cancelled step again (a step whose process was
     killed counts as failed), then the steps after it.
@@ -410,6 +429,8 @@ def retry_flow(dataset, name, delegate=True, progress=None):
     flow = refresh_flow(dataset, name)
     it = flow.current
     step = STOPPED.get(it["status"])
+    if step is None and run_deleted(dataset, it):
+        step = INFER  # its labels are gone: label again
     if step is None:
         raise AutolabelError(
             "iteration %d of flow '%s' is %s: nothing to retry (a running "
@@ -424,5 +445,89 @@ def retry_flow(dataset, name, delegate=True, progress=None):
     update_iteration(
         dataset, flow, it["index"], expected=it["status"], status=ready,
         error=None, note="retrying %s" % step.name, stamp_status=False,
+        run_key=it.get("run_key") if step is not INFER else None,
     )
     return next_steps(dataset, name, delegate=delegate, progress=progress)
+
+
+def pending_operation(flow):
+    """The delegated operation queued or running the flow's steps.
+
+    Returns:
+        a dict ``{"id", "state"}`` (state ``queued``, ``scheduled`` or
+        ``running``), or None
+    """
+    op_id = flow.current.get("operation_id")
+    if not op_id:
+        return None
+
+    state, _ = operation_state(op_id)
+    if state not in _PENDING_STATES:
+        return None
+
+    return {"id": op_id, "state": state}
+
+
+def flow_state(dataset, flow):
+    """What can be done with a flow now: the rules that :func:`next_steps`,
+    :func:`retry_flow` and :func:`cancel_flow` apply, for the panel and the
+    CLI to offer exactly the actions that will work.
+
+    Args:
+        dataset: a :class:`fiftyone.core.dataset.Dataset`
+        flow: a :class:`autolabel.pipeline.loop.flows.Flow` (from
+            :func:`refresh_flow`)
+
+    Returns:
+        a dict: ``running`` (the running step's name or None),
+        ``cancellable`` (whether it or a queued operation can be
+        cancelled), ``cancel_requested``, ``operation`` (see
+        :func:`pending_operation`), ``retry`` (the step a retry runs, or
+        None), ``next`` (whether next_steps would start or continue work),
+        ``waiting`` (why not, in one line, or None) and ``pool_left`` (the
+        pool's unseen samples)
+    """
+    it = flow.current
+    status = it["status"]
+    step = RUNNING.get(status)
+    operation = pending_operation(flow)
+    left = pool_view(dataset, flow).exclude(seen_ids(flow)).count()
+    state = {
+        "running": step.name if step else None,
+        "cancellable": bool(
+            (step is not None and step.cancelled is not None)
+            or (operation is not None and operation["state"] == "queued")
+        ),
+        "cancel_requested": bool(it.get("cancel_requested")),
+        "operation": operation,
+        "retry": None,
+        "next": False,
+        "waiting": None,
+        "pool_left": left,
+    }
+    if step is not None or operation is not None:
+        return state
+
+    retry = STOPPED.get(status)
+    if retry is None and run_deleted(dataset, it):
+        retry = INFER
+
+    if retry is not None:
+        state["retry"] = retry.name
+        return state
+
+    if status == S.COMPLETED:
+        state["next"] = bool(left)
+        if not left:
+            state["waiting"] = (
+                "the pool has no unseen samples left: flow '%s' has labeled "
+                "all of it" % flow.name
+            )
+    elif status in (S.INFERENCE_COMPLETE, S.REVIEW_PENDING) and it["index"]:
+        accepted, note = acceptance(dataset, flow, it)
+        state["next"] = accepted is not None
+        state["waiting"] = note
+    else:
+        state["next"] = True
+
+    return state

@@ -127,20 +127,52 @@ def _check_model(task, model):
             % (model, task, ", ".join(archs))
         )
 
-    if entry.library != "ultralytics" or task not in entry.tasks:
+    if entry.zero_shot and entry.library == "ultralytics":
+        raise AutolabelError(
+            "model '%s' is zero-shot; a loop trains a fixed-class YOLO "
+            "model (%s)" % (model, ", ".join(archs))
+        )
+
+    if not trainable(entry, task):
         raise AutolabelError(
             "model '%s' cannot be trained for %s: a loop trains ultralytics "
             "YOLO models (%s, or your own checkpoint)"
             % (model, task, ", ".join(archs))
         )
 
-    if entry.architecture != "yolo" or entry.zero_shot:
-        raise AutolabelError(
-            "model '%s' is zero-shot; a loop trains a fixed-class YOLO "
-            "model (%s)" % (model, ", ".join(archs))
-        )
-
     return weights_path(entry) if has_weights(entry) else None
+
+
+def trainable(entry, task):
+    """Whether a loop of ``task`` can train a catalog model: an ultralytics
+    YOLO of fixed classes that performs the task.
+
+    Args:
+        entry: a :class:`autolabel.models.catalog.CatalogEntry`
+        task: ``"detection"`` or ``"instance_segmentation"``
+
+    Returns:
+        True or False
+    """
+    return (
+        entry.library == "ultralytics"
+        and entry.architecture == "yolo"
+        and not entry.zero_shot
+        and task in entry.tasks
+    )
+
+
+def trainable_models(task):
+    """The catalog models a loop of ``task`` can train (:func:`trainable`).
+
+    Args:
+        task: ``"detection"`` or ``"instance_segmentation"``
+
+    Returns:
+        a list of :class:`autolabel.models.catalog.CatalogEntry`
+    """
+    task = _check_task(task)
+    return [e for e in mr.list_models(task=task) if trainable(e, task)]
 
 
 def _check_positive(**values):

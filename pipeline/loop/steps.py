@@ -18,7 +18,6 @@ import shutil
 from ...models import registry as mr
 from ...models.weights import models_dir
 from ..approval import approve_run
-from ..audit import suggest_thresholds
 from ..errors import AutolabelError
 from ..generation import generate, refresh_run, resume_run
 from ..review import promote_labels
@@ -27,7 +26,6 @@ from ..summary import run_numbers
 from . import evaluation, training
 from .flows import (
     IterationStatus as S,
-    Mode,
     get_flow,
 )
 from .sampling import choose_samples
@@ -213,57 +211,6 @@ def _infer(dataset, flow, it, report):
         counts=dict(it.get("counts") or {}, staged_labels=staged),
         log="run '%s' staged %d labels on %d samples with model %s"
         % (run.display_name, staged, len(_targets(it)), previous["model"]),
-    )
-
-
-def acceptance(dataset, flow, it):
-    """How iteration ``it``'s labels can be accepted now.
-
-    Returns:
-        a tuple of the acceptance (a dict with ``by``: ``person``,
-        ``rule`` or ``thresholds``), or None, and a note saying what the
-        iteration waits for
-    """
-    run = find_run(dataset, it["run_key"]) if it.get("run_key") else None
-    if run is None:
-        raise AutolabelError(
-            "the run of iteration %d of flow '%s' was deleted; retry the "
-            "flow to label again" % (it["index"], flow.name)
-        )
-
-    if run.status == RunStatus.APPROVED:
-        return {"by": "person"}, None
-
-    review = (
-        "review run '%s' (the Auto Labeling panel, or `autolabel promote` "
-        "and `autolabel approve`)" % run.display_name
-    )
-    if flow.mode == Mode.MANUAL:
-        return None, "waiting for a person: " + review
-
-    if flow.precision is None:
-        return {"by": "rule", "min_confidence": flow.min_confidence}, None
-
-    for index in range(it["index"], 0, -1):
-        key = flow.iterations[index].get("run_key")
-        audited = find_run(dataset, key) if key else None
-        if audited is None or not audited.config.get("audit"):
-            continue
-
-        thresholds = suggest_thresholds(dataset, key, flow.precision)
-        usable = {c: t for c, t in thresholds.items() if t is not None}
-        if usable:
-            return {
-                "by": "thresholds",
-                "precision": flow.precision,
-                "thresholds": usable,
-                "audit_run": key,
-            }, None
-
-    return None, (
-        "waiting for an audit: no run of this flow has audit answers "
-        "enough for precision %s; audit run '%s' (`autolabel audit start`) "
-        "or %s" % (flow.precision, run.display_name, review)
     )
 
 

@@ -7,6 +7,8 @@ import Configure from "./Configure";
 import { usePanelMethods } from "./events";
 import Home from "./Home";
 import Log from "./Log";
+import LoopCreate from "./LoopCreate";
+import { Flow, Loops } from "./Loops";
 import RunReview from "./RunReview";
 import Summary from "./Summary";
 import { PLACED_ERRORS } from "./common";
@@ -22,13 +24,15 @@ export default function AutoLabelingView(props: {
   const call = usePanelMethods(props.schema?.view);
   const runs = data.runs ?? [];
   const generating = runs.some((run) => run.status === "Generating");
+  // a flow's steps run in delegated operations too (the panel says which are busy)
+  const stepping = (data.loops ?? []).some((flow) => flow.busy) || Boolean(data.flow?.busy);
 
   // Runs progress in delegated operations: poll while any is generating.
   useEffect(() => {
-    if (!generating) return;
+    if (!generating && !stepping) return;
     const timer = setInterval(() => call("refresh"), REFRESH_MS);
     return () => clearInterval(timer);
-  }, [generating, call]);
+  }, [generating, stepping, call]);
 
   const { context } = data;
   if (!context) {
@@ -69,6 +73,17 @@ export default function AutoLabelingView(props: {
       break;
     case "log":
       page = data.log ? <Log log={data.log} call={call} /> : null;
+      break;
+    case "loops":
+      page = <Loops data={data} context={context} call={call} />;
+      break;
+    case "flow":
+      page = data.flow ? <Flow data={data} flow={data.flow} call={call} /> : null;
+      break;
+    case "loop_create":
+      page = data.loop_form ? (
+        <LoopCreate data={data} form={data.loop_form} context={context} call={call} />
+      ) : null;
       break;
     default:
       page = <Home data={data} runs={runs} context={context} call={call} />;

@@ -36,6 +36,9 @@ export default function Home(props: {
         <Typography variant="h6" sx={{ flexGrow: 1 }}>
           Auto labeling
         </Typography>
+        <Button data-testid="al-loops" variant="outlined" onClick={() => call("show_loops")}>
+          Loops
+        </Button>
         {editable && (
           <>
             <Button data-testid="al-analyze" variant="outlined" onClick={() => call("show_analyze")}>

@@ -19,6 +19,9 @@ export const PLACED_ERRORS: Record<string, string[]> = {
   configure: ["start_run"],
   analyze: ["analyze_labels"],
   run: ["promote", "undo", "approve", "set_classes", "set_confidence", "set_tab"],
+  loops: ["show_flow", "show_create_flow"],
+  flow: ["next_flow", "retry_flow", "cancel_flow", "open_iteration", "show_flow"],
+  loop_create: ["create_flow"],
 };
 
 /** The last action's error, where it belongs: shown when one of `sources` sent it. */

@@ -199,12 +199,111 @@ export interface Review {
   rows: StatsRow[];
 }
 
+/** A button the panel offers, with its words (panel/loops.py decides both). */
+export interface LoopAction {
+  action: "next" | "retry" | "cancel" | "review";
+  label: string;
+}
+
+export interface LoopProgress {
+  step: string;
+  label: string;
+  percent: number;
+}
+
+/** One flow in the Loops page's list (panel/loops.py flow_card). */
+export interface FlowCard {
+  name: string;
+  key: string;
+  task: string;
+  mode: "manual" | "automatic";
+  model: string;
+  iteration_count: number;
+  current: { index: number; status: string; color: ChipColor };
+  map50: number | null;
+  /** a step runs or is queued: the component refreshes while any flow is busy */
+  busy: boolean;
+  progress: LoopProgress | null;
+  created_at: string | null;
+}
+
+export type ChipColor = "default" | "info" | "warning" | "success" | "error";
+
+/** null where a number does not apply to the iteration */
+export interface IterationCounts {
+  sampled: number | null;
+  relabeled: number | null;
+  staged: number | null;
+  accepted: number | null;
+  discarded: number | null;
+  gt_images: number | null;
+  pseudo_images: number | null;
+  train_size: number | null;
+}
+
+export interface IterationRow {
+  index: number;
+  status: string;
+  color: ChipColor;
+  current: boolean;
+  note: string | null;
+  error: string | null;
+  progress: LoopProgress | null;
+  operation: { id: string; state: string | null } | null;
+  cancel_requested: boolean;
+  counts: IterationCounts;
+  metrics: { map50: number; map: number; precision: number; recall: number } | null;
+  classes: { label: string; ap50: number; support: number }[];
+  training: { epochs: number | null; seconds: number | null } | null;
+  acceptance: string | null;
+  model: string | null;
+  run: { key: string; name: string; status: RunStatus } | null;
+  actions: LoopAction[];
+  step_seconds: { step: string; seconds: number }[];
+  updated_at: string | null;
+}
+
+export interface LoopPlot {
+  iterations: number[];
+  series: { name: string; overall: boolean; values: (number | null)[] }[];
+}
+
+/** One flow's page (panel/loops.py flow_detail). */
+export interface FlowDetail extends FlowCard {
+  classes: string[];
+  pool_left: number;
+  settings: { name: string; value: string | null }[];
+  /** the buttons of the current iteration */
+  actions: LoopAction[];
+  /** why there is no next step, or what is on its way */
+  hint: string | null;
+  /** newest first */
+  iterations: IterationRow[];
+  plot: LoopPlot | null;
+}
+
+export interface Choice {
+  value: string;
+  label: string;
+}
+
+/** The form that creates a flow: its choices and defaults. */
+export interface LoopForm {
+  defaults: Record<string, string | number | null>;
+  human_fields: string[];
+  sample_sets: Choice[];
+  tasks: Choice[];
+  modes: Choice[];
+  samplings: Choice[];
+  models: Record<string, Choice[]>;
+}
+
 export interface PanelData {
   context?: Context;
   runs?: RunCard[];
   /** every task/method combination, sent by show_configure */
   model_choices?: ModelChoice[];
-  page?: "home" | "configure" | "analyze" | "run" | "summary" | "log";
+  page?: "home" | "configure" | "analyze" | "run" | "summary" | "log" | "loops" | "flow" | "loop_create";
   run?: RunCard | null;
   tab?: Tab;
   review?: Review | null;
@@ -224,6 +323,10 @@ export interface PanelData {
   log?: RunLog | null;
   /** true between "Approve" and the approval itself (the App leaves the review view first) */
   approving?: boolean;
+  /** the Loops pages: every flow, the open flow, the new flow's form */
+  loops?: FlowCard[];
+  flow?: FlowDetail | null;
+  loop_form?: LoopForm | null;
 }
 
 /** The panel's methods: `props.schema.view[method]` is the event's URI. */
@@ -253,6 +356,14 @@ export type Method =
   | "skip_run"
   | "cancel_run"
   | "show_log"
-  | "validate_run_name";
+  | "validate_run_name"
+  | "show_loops"
+  | "show_flow"
+  | "show_create_flow"
+  | "create_flow"
+  | "next_flow"
+  | "retry_flow"
+  | "cancel_flow"
+  | "open_iteration";
 
 export type Call = (method: Method, params?: Record<string, unknown>) => void;

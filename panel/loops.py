@@ -1,0 +1,775 @@
+"""The Loops pages of the Auto Labeling panel: the dataset's
+pseudo-labeling flows (:mod:`autolabel.pipeline.loop`), each flow's
+iterations with their statuses and counts, its mAP50 plot, the buttons of
+its next step, retry and cancel, and the form that creates a flow.
+
+Two halves. The data the pages show (``panel/README.md``): plain functions
+of the dataset that decide every rule the component draws (which buttons a
+flow offers for its current iteration's status, with their words; which
+numbers apply to an iteration; the plot's series). And the events: plain
+functions of the panel and the execution context, which
+``AutoLabelingPanel`` lists as its methods under the same names (with its
+``_action`` and ``mutating`` marks), so that the panel stays the one
+registered class.
+"""
+
+import fiftyone as fo
+
+from ..models.weights import has_weights
+from ..pipeline import AutolabelError, RunStatus
+from ..pipeline import loop as L
+from ..pipeline.loop.flows import find_flow
+from ..pipeline.loop.settings import trainable_models as trainable_models_of
+from ..pipeline.loop.settings import DEFAULTS, field_prefix
+from ..pipeline.loop.steps import RUNNING, STOPPED
+from ..pipeline.operations import operation_state
+from ..pipeline.runs import find_run, staging_fields_in_review
+
+S = L.IterationStatus
+
+#: the Loops pages: the flows, one flow, the form of a new flow
+PAGES = ("loops", "flow", "loop_create")
+
+#: operation states during which a flow's steps are on their way
+_PENDING = ("queued", "scheduled", "running")
+
+TASKS = [
+    {"value": "detection", "label": "Object detection"},
+    {"value": "instance_segmentation", "label": "Instance segmentation"},
+]
+MODES = [
+    {"value": L.Mode.MANUAL, "label": "Manual: a person reviews each iteration's labels"},
+    {"value": L.Mode.AUTOMATIC, "label": "Automatic: a rule accepts the labels"},
+]
+SAMPLINGS = [
+    {"value": L.Sampling.RANDOM, "label": "Random"},
+    {"value": L.Sampling.UNIQUENESS, "label": "Most unique first"},
+    {"value": L.Sampling.LEAST_CONFIDENT, "label": "Least confident first"},
+]
+
+_INT_SETTINGS = ("sample_size", "epochs", "imgsz", "batch", "patience", "seed")
+_FLOAT_SETTINGS = ("min_confidence", "precision", "stage_confidence")
+_TEXT_SETTINGS = (
+    "name",
+    "human_field",
+    "initial",
+    "validation",
+    "pool",
+    "task",
+    "model",
+    "mode",
+    "sampling",
+    "device",
+)
+
+
+# -- data ---------------------------------------------------------------------
+
+
+def status_color(status):
+    """The color of an iteration status's chip: ``info`` (a step runs),
+    ``warning`` (waits for a person), ``success``, ``error`` (failed or
+    cancelled: retry), ``default``."""
+    if status in RUNNING:
+        return "info"
+
+    if status in STOPPED:
+        return "error"
+
+    if status == S.REVIEW_PENDING:
+        return "warning"
+
+    if status == S.COMPLETED:
+        return "success"
+
+    return "default"
+
+
+def list_flows(dataset):
+    """The dataset's flows, oldest first; a step whose process ended is
+    marked failed first (:func:`autolabel.pipeline.loop.refresh_flow`)."""
+    flows = []
+    for flow in L.list_flows(dataset):
+        if flow.current["status"] in RUNNING:
+            flow = L.refresh_flow(dataset, flow.name)
+
+        flows.append(flow)
+
+    return flows
+
+
+def _operation(flow):
+    """The delegated operation running (or queued to run) the flow's
+    steps: ``{id, state, error}``, or None.
+
+    A COMPLETED iteration keeps the id of the operation queued to start the
+    next one until that operation's first step claims the new iteration."""
+    its = flow.iterations
+    it = its[-1]
+    op_id = it.get("operation_id")
+    if not op_id and len(its) > 1 and it["status"] == S.INITIALIZED:
+        op_id = its[-2].get("operation_id")
+
+    if not op_id:
+        return None
+
+    # a delegated run records its own id as an ObjectId
+    state, error = operation_state(str(op_id))
+    return {"id": str(op_id), "state": state, "error": error}
+
+
+def _busy(flow, operation):
+    return flow.current["status"] in RUNNING or bool(
+        operation and operation["state"] in _PENDING
+    )
+
+
+def flow_card(dataset, flow, operation=None):
+    """One flow in the list of the Loops page.
+
+    Args:
+        dataset: a :class:`fiftyone.core.dataset.Dataset`
+        flow: a :class:`autolabel.pipeline.loop.Flow`
+        operation (None): its operation (:func:`_operation`), if read
+
+    Returns:
+        a dict, see ``panel/README.md``
+    """
+    if operation is None:
+        operation = _operation(flow)
+
+    it = flow.current
+    evaluated = [i for i in flow.iterations if i.get("metrics")]
+    return {
+        "name": flow.name,
+        "key": flow.key,
+        "task": flow.task,
+        "mode": flow.mode,
+        "model": flow.model,
+        "iteration_count": len(flow.iterations),
+        "current": {
+            "index": it["index"],
+            "status": it["status"],
+            "color": status_color(it["status"]),
+        },
+        "map50": evaluated[-1]["metrics"]["map50"] if evaluated else None,
+        "busy": _busy(flow, operation),
+        "progress": _progress(it),
+        "created_at": flow.config.get("created_at"),
+    }
+
+
+def flow_cards(dataset):
+    """Every flow of the dataset as a card, oldest first."""
+    return [flow_card(dataset, flow) for flow in list_flows(dataset)]
+
+
+def _progress(it):
+    step = RUNNING.get(it["status"])
+    progress = it.get("progress")
+    if step is None or not progress:
+        return None
+
+    return {
+        "step": step.name,
+        "label": progress.get("label") or step.name,
+        "percent": round(100.0 * float(progress.get("fraction") or 0.0), 1),
+    }
+
+
+def _number(value):
+    return value if isinstance(value, (int, float)) else None
+
+
+def _counts(it):
+    counts = it.get("counts") or {}
+    later = it["index"] > 0
+    return {
+        "sampled": it.get("num_sampled") if later else None,
+        # only where the newer model labeled earlier samples again
+        "relabeled": it.get("num_relabeled") or None,
+        "staged": _number(counts.get("staged_labels")),
+        "accepted": _number(counts.get("accepted_labels")),
+        "discarded": _number(counts.get("discarded_labels")),
+        "gt_images": _number(counts.get("gt_images")),
+        "pseudo_images": _number(counts.get("pseudo_images")),
+        "train_size": _number(counts.get("train_size")),
+    }
+
+
+def _acceptance_text(accepted):
+    if not accepted:
+        return None
+
+    by = accepted.get("by")
+    if by == "person":
+        return "approved by a person"
+
+    if by == "rule":
+        return "accepted from confidence %s" % accepted.get("min_confidence")
+
+    if by == "thresholds":
+        return "accepted above the audit's thresholds for precision %s" % (
+            accepted.get("precision")
+        )
+
+    return str(by)
+
+
+def _iteration_run(dataset, it):
+    """The iteration's auto-labeling run ``{key, name, status}``, and the
+    action that opens it (its review, or an Approved run's summary)."""
+    key = it.get("run_key")
+    run = find_run(dataset, key) if key else None
+    if run is None:
+        return None, []
+
+    info = {"key": run.key, "name": run.display_name, "status": run.status}
+    if run.status == RunStatus.IN_REVIEW:
+        return info, [{"action": "review", "label": "Review labels"}]
+
+    if run.status == RunStatus.APPROVED:
+        return info, [{"action": "review", "label": "Approved labels"}]
+
+    return info, []
+
+
+def iteration_row(dataset, flow, it, operation=None):
+    """One iteration of a flow as the flow page shows it.
+
+    Args:
+        dataset: a :class:`fiftyone.core.dataset.Dataset`
+        flow: a :class:`autolabel.pipeline.loop.Flow`
+        it: one of ``flow.to_dict()["iterations"]``
+        operation (None): the flow's operation, for its current iteration
+
+    Returns:
+        a dict, see ``panel/README.md``
+    """
+    current = it["index"] == flow.current["index"]
+    run, actions = _iteration_run(dataset, it)
+    metrics = it.get("metrics")
+    training = it.get("training") or None
+    error = it.get("error")
+    if current and not error and operation and operation["state"] == "failed":
+        error = "its delegated operation failed: %s" % (
+            (operation.get("error") or "no reason given").strip().splitlines()[-1]
+        )
+
+    return {
+        "index": it["index"],
+        "status": it["status"],
+        "color": status_color(it["status"]),
+        "current": current,
+        "note": it.get("note"),
+        "error": error,
+        "progress": _progress(it) if current else None,
+        # while it matters: on its way, or failed
+        "operation": (
+            {"id": operation["id"], "state": operation["state"]}
+            if current
+            and operation
+            and operation["state"] in _PENDING + ("failed",)
+            else None
+        ),
+        "cancel_requested": bool(it.get("cancel_requested")),
+        "counts": _counts(it),
+        "metrics": (
+            {k: metrics.get(k) for k in ("map50", "map", "precision", "recall")}
+            if metrics
+            else None
+        ),
+        "classes": [
+            {"label": label, "ap50": c.get("ap50"), "support": c.get("support")}
+            for label, c in sorted(((metrics or {}).get("classes") or {}).items())
+        ],
+        "training": (
+            {"epochs": training.get("epochs"), "seconds": training.get("seconds")}
+            if training
+            else None
+        ),
+        "acceptance": _acceptance_text(it.get("acceptance")),
+        "model": it.get("model"),
+        "run": run,
+        "actions": actions,
+        "step_seconds": [
+            {"step": step, "seconds": seconds}
+            for step, seconds in (it.get("step_seconds") or {}).items()
+        ],
+        "updated_at": it.get("updated_at"),
+    }
+
+
+def flow_actions(dataset, flow, read_only=False, state=None):
+    """The buttons of a flow's current iteration and why there is no next
+    step, if there is none, from the pipeline's rules
+    (:func:`autolabel.pipeline.loop.flow_state`).
+
+    Args:
+        dataset: a :class:`fiftyone.core.dataset.Dataset`
+        flow: a :class:`autolabel.pipeline.loop.Flow`
+        read_only (False): whether the user may only look
+        state (None): its :func:`autolabel.pipeline.loop.flow_state`, if
+            read
+
+    Returns:
+        a tuple of a list of ``{"action": "next" | "retry" | "cancel",
+        "label"}`` and a one-line hint or None
+    """
+    state = L.flow_state(dataset, flow) if state is None else state
+    it = flow.current
+    status = it["status"]
+    index = it["index"]
+    actions = []
+    hint = None
+    operation = state["operation"]
+    if state["running"]:
+        if state["cancel_requested"]:
+            hint = "cancel asked: the %s stops at its next check" % state["running"]
+        elif state["cancellable"]:
+            actions.append(
+                {"action": "cancel", "label": "Cancel %s" % state["running"]}
+            )
+        else:
+            hint = "%s takes seconds and cannot be cancelled" % state["running"]
+    elif operation is not None:
+        if state["cancellable"]:
+            actions.append({"action": "cancel", "label": "Cancel queued steps"})
+            hint = (
+                "steps queued (operation %s): a `fiftyone delegated launch` "
+                "worker runs them" % operation["id"]
+            )
+        else:
+            hint = "the next step is starting (operation %s)" % operation["id"]
+    elif state["retry"]:
+        actions.append(
+            {"action": "retry", "label": "Retry %s" % state["retry"]}
+        )
+    elif state["next"]:
+        if status == S.COMPLETED:
+            label = "Start iteration %d" % (index + 1)
+        elif status == S.REVIEW_PENDING:
+            label = "Merge, train and evaluate iteration %d" % index
+        elif status == S.INITIALIZED and index == 0:
+            label = "Train iteration 0"
+        else:
+            label = "Continue iteration %d" % index
+
+        actions.append({"action": "next", "label": label})
+    elif state["waiting"] != it.get("note"):
+        hint = state["waiting"]  # (the iteration's own note says it otherwise)
+
+    if read_only:
+        actions = []
+
+    return actions, hint
+
+
+def map_plot(flow):
+    """The flow's mAP50 per iteration, and each class's AP50, as series
+    over its iterations (None where an iteration has no evaluation yet), or
+    None before any iteration is evaluated."""
+    its = flow.iterations
+    if not any(it.get("metrics") for it in its):
+        return None
+
+    classes = sorted(
+        {c for it in its for c in ((it.get("metrics") or {}).get("classes") or {})}
+    )
+
+    def values(get):
+        return [get(it["metrics"]) if it.get("metrics") else None for it in its]
+
+    series = [
+        {
+            "name": "mAP50",
+            "overall": True,
+            "values": values(lambda m: m.get("map50")),
+        }
+    ]
+    for label in classes:
+        series.append(
+            {
+                "name": label,
+                "overall": False,
+                "values": values(
+                    lambda m, label=label: ((m.get("classes") or {}).get(label) or {}).get("ap50")
+                ),
+            }
+        )
+
+    return {"iterations": [it["index"] for it in its], "series": series}
+
+
+def _sample_set_text(spec, count):
+    if spec is None:
+        return None
+
+    return "%s (%d samples)" % (spec, count)
+
+
+def flow_settings_text(flow, left):
+    """The flow's settings, as ``[{name, value}]`` lines."""
+    train = flow.train or {}
+    if flow.mode == L.Mode.MANUAL:
+        accept = "a person reviews each iteration's labels"
+    elif flow.precision is not None:
+        accept = "automatic: the audit's thresholds for precision %s" % flow.precision
+    else:
+        accept = "automatic: labels from confidence %s" % flow.min_confidence
+
+    training = "%s epoch%s, image size %s, batch %s" % (
+        train.get("epochs"),
+        "" if train.get("epochs") == 1 else "s",
+        train.get("imgsz"),
+        train.get("batch"),
+    )
+    if train.get("patience"):
+        training += ", patience %s" % train["patience"]
+
+    if train.get("device"):
+        training += ", device %s" % train["device"]
+
+    return [
+        {"name": "Task", "value": flow.task.replace("_", " ")},
+        {
+            "name": "Model",
+            "value": "%s (%s)"
+            % (
+                flow.model,
+                "from its weights" if flow.config.get("base_weights") else "from scratch",
+            ),
+        },
+        {"name": "Human labels", "value": flow.human_field},
+        {"name": "Classes", "value": ", ".join(flow.classes or [])},
+        {
+            "name": "Initial",
+            "value": _sample_set_text(flow.initial, len(flow.config.get("initial_ids") or [])),
+        },
+        {
+            "name": "Validation",
+            "value": _sample_set_text(
+                flow.validation, len(flow.config.get("validation_ids") or [])
+            ),
+        },
+        {
+            "name": "Pool",
+            "value": "%s: %d unseen samples left"
+            % (flow.pool or "every other sample", left),
+        },
+        {
+            "name": "Per iteration",
+            "value": "%d samples, %s sampling" % (flow.sample_size, flow.sampling),
+        },
+        {"name": "Acceptance", "value": accept},
+        {"name": "Training", "value": training},
+        {"name": "Seed", "value": str(flow.seed)},
+    ]
+
+
+def flow_detail(dataset, name, read_only=False):
+    """One flow as its page shows it: its card, settings, buttons, its
+    iterations newest first, and the mAP50 plot.
+
+    Args:
+        dataset: a :class:`fiftyone.core.dataset.Dataset`
+        name: the flow's name
+        read_only (False): whether the user may only look
+
+    Returns:
+        a dict, see ``panel/README.md``
+    """
+    flow = L.refresh_flow(dataset, name)
+    operation = _operation(flow)
+    state = L.flow_state(dataset, flow)
+    left = state["pool_left"]
+    actions, hint = flow_actions(
+        dataset, flow, read_only=read_only, state=state
+    )
+    public = flow.to_dict()
+    return dict(
+        flow_card(dataset, flow, operation=operation),
+        classes=list(flow.classes or []),
+        pool_left=left,
+        settings=flow_settings_text(flow, left),
+        actions=actions,
+        hint=hint,
+        iterations=[
+            iteration_row(dataset, flow, it, operation=operation)
+            for it in reversed(public["iterations"])
+        ],
+        plot=map_plot(flow),
+    )
+
+
+def _human_fields(dataset, flows):
+    staging = set(staging_fields_in_review(dataset))
+    prefixes = tuple(field_prefix(f.name) for f in flows)
+    names = [
+        name
+        for name in dataset.get_field_schema(embedded_doc_type=fo.Detections)
+        if name not in staging and not (prefixes and name.startswith(prefixes))
+    ]
+    # the demo's and FiftyOne's usual name first
+    return sorted(names, key=lambda n: (n != "ground_truth", n))
+
+
+def trainable_models(task):
+    """The catalog models a loop of ``task`` can train (ultralytics YOLO
+    models of fixed classes), with whether it starts from their weights."""
+    choices = []
+    for entry in trainable_models_of(task):
+        weights = has_weights(entry)
+        choices.append(
+            {
+                "value": entry.name,
+                "label": "%s (%s)"
+                % (entry.name, "from its weights" if weights else "from scratch"),
+            }
+        )
+
+    return choices
+
+
+def _first_of(tags, names):
+    return next((name for name in names if name in tags), None)
+
+
+def loop_form(dataset):
+    """The choices and defaults of the form that creates a flow (the
+    settings of ``autolabel loop create``).
+
+    Returns:
+        a dict, see ``panel/README.md``
+    """
+    flows = L.list_flows(dataset)
+    taken = {f.name for f in flows}
+    n = 1
+    while "flow%d" % n in taken:
+        n += 1
+
+    tags = dataset.count_sample_tags()
+    sample_sets = [
+        {"value": tag, "label": "%s (%d samples)" % (tag, count)}
+        for tag, count in sorted(tags.items())
+    ] + [
+        {"value": "view:" + name, "label": "saved view %s" % name}
+        for name in dataset.list_saved_views()
+    ]
+    human_fields = _human_fields(dataset, flows)
+    defaults = {
+        k: DEFAULTS[k]
+        for k in (
+            "task",
+            "model",
+            "sample_size",
+            "mode",
+            "sampling",
+            "epochs",
+            "imgsz",
+            "batch",
+            "seed",
+            "stage_confidence",
+            "min_confidence",
+        )
+    }
+    defaults.update(
+        name="flow%d" % n,
+        human_field=human_fields[0] if human_fields else None,
+        initial=_first_of(tags, ("initial", "train", "labeled")),
+        validation=_first_of(tags, ("val", "validation", "test")),
+        pool=None,
+        precision=0.95,
+    )
+    return {
+        "defaults": defaults,
+        "human_fields": human_fields,
+        "sample_sets": sample_sets,
+        "tasks": TASKS,
+        "modes": MODES,
+        "samplings": SAMPLINGS,
+        "models": {t["value"]: trainable_models(t["value"]) for t in TASKS},
+    }
+
+
+def _parsed(value, kind):
+    """A number typed in the form: empty is None (the default); what does
+    not parse stays as typed, for the pipeline's check to name it."""
+    if isinstance(value, str):
+        text = value.strip()
+        if not text:
+            return None
+
+        try:
+            return kind(text)
+        except ValueError:
+            return text
+
+    if kind is int and isinstance(value, float) and value.is_integer():
+        return int(value)
+
+    return value
+
+
+def flow_settings(params):
+    """The form's values as the keyword arguments of
+    :func:`autolabel.pipeline.loop.create_flow`: numbers parsed, empty
+    settings left to their defaults.
+
+    Args:
+        params: the ``create_flow`` event's parameters
+
+    Returns:
+        a dict
+    """
+    settings = {}
+    for key in _TEXT_SETTINGS:
+        value = params.get(key)
+        if isinstance(value, str):
+            value = value.strip() or None
+
+        settings[key] = value
+
+    for key in _INT_SETTINGS:
+        settings[key] = _parsed(params.get(key), int)
+
+    for key in _FLOAT_SETTINGS:
+        settings[key] = _parsed(params.get(key), float)
+
+    required = ("name", "human_field", "initial", "validation")
+    return {
+        k: v for k, v in settings.items() if v is not None or k in required
+    }
+
+
+def load(panel, ctx, page, read_only):
+    """Writes the data of a Loops page (called by the panel's
+    ``_load_home``)."""
+    ctx.panel.set_data("loops", flow_cards(ctx.dataset))
+    if page != "flow":
+        return
+
+    name = ctx.panel.get_state("flow")
+    if not name or find_flow(ctx.dataset, name) is None:
+        # deleted meanwhile (or never opened): back to the list
+        panel._set_page(ctx, "loops")
+        ctx.panel.set_data("flow", None)
+        return
+
+    ctx.panel.set_data("flow", flow_detail(ctx.dataset, name, read_only=read_only))
+
+
+# -- events -------------------------------------------------------------------
+
+
+def _flow_name(ctx):
+    name = ctx.params.get("flow") or ctx.panel.get_state("flow")
+    if not name:
+        raise AutolabelError("Open a flow first")
+
+    return name
+
+
+def _go(panel, ctx, page, flow=None):
+    ctx.panel.set_state("return_flow", None)
+    ctx.panel.set_state("flow", flow)
+    if page != "flow":
+        ctx.panel.set_data("flow", None)
+
+    panel._set_page(ctx, page)
+    panel._load_home(ctx, keep_page=True)
+
+
+def show_loops(panel, ctx):
+    """The Loops page: the dataset's pseudo-labeling flows."""
+    _go(panel, ctx, "loops")
+
+
+def show_flow(panel, ctx):
+    """One flow: its iterations, its mAP50 plot and its buttons."""
+    name = L.get_flow(ctx.dataset, ctx.params.get("flow")).name
+    _go(panel, ctx, "flow", flow=name)
+
+
+def show_create_flow(panel, ctx):
+    """The form that creates a flow."""
+    ctx.panel.set_data("loop_form", loop_form(ctx.dataset))
+    _go(panel, ctx, "loop_create")
+
+
+def create_flow(panel, ctx):
+    """Creates a flow from the form's settings (nothing is created when a
+    setting is wrong: the one-line error shows next to the button)."""
+    flow = L.create_flow(ctx.dataset, **flow_settings(ctx.params))
+    ctx.ops.notify(
+        "Flow '%s' created: iteration 0 trains on %d initial samples"
+        % (flow.name, len(flow.initial_ids)),
+        variant="success",
+    )
+    _go(panel, ctx, "flow", flow=flow.name)
+
+
+def next_flow(panel, ctx):
+    """Queues a delegated operation that runs the flow's next steps, until
+    its iteration is COMPLETED or waits for a person."""
+    name = _flow_name(ctx)
+    flow = L.next_steps(ctx.dataset, name, delegate=True)
+    it = flow.current
+    if it.get("note") and it["status"] == S.REVIEW_PENDING and not _busy(
+        flow, _operation(flow)
+    ):
+        ctx.ops.notify(it["note"])
+    else:
+        ctx.ops.notify("Queued the next steps of flow '%s'" % name)
+
+    _go(panel, ctx, "flow", flow=name)
+
+
+def retry_flow(panel, ctx):
+    """Queues the flow's failed or cancelled step again, and the steps
+    after it."""
+    name = _flow_name(ctx)
+    L.retry_flow(ctx.dataset, name, delegate=True)
+    ctx.ops.notify("Queued the retry of flow '%s'" % name)
+    _go(panel, ctx, "flow", flow=name)
+
+
+def cancel_flow(panel, ctx):
+    """Cancels the flow's running step (it stops at its next check) or its
+    queued operation."""
+    name = _flow_name(ctx)
+    flow = L.cancel_flow(ctx.dataset, name)
+    if flow.current["status"] in RUNNING:
+        ctx.ops.notify("Cancel asked: the step stops at its next check")
+    else:
+        ctx.ops.notify("The queued steps of flow '%s' were cancelled" % name)
+
+    _go(panel, ctx, "flow", flow=name)
+
+
+def open_iteration(panel, ctx):
+    """Opens an iteration's auto-labeling run (its review, or its summary
+    once Approved); leaving it comes back to the flow."""
+    name = _flow_name(ctx)
+    flow = L.get_flow(ctx.dataset, name)
+    it = flow.iteration(ctx.params.get("index"))
+    if not it.get("run_key") or find_run(ctx.dataset, it["run_key"]) is None:
+        raise AutolabelError(
+            "iteration %d of flow '%s' has no labels to review" % (it["index"], name)
+        )
+
+    panel._open_run_page(ctx, it["run_key"], "review")
+    ctx.panel.set_state("return_flow", name)
+    ctx.panel.set_state("flow", name)
+
+
+def return_page(ctx):
+    """Where leaving a run goes: back to the flow it was opened from
+    (``"flow"``), or ``"home"``; forgets the flow it came from."""
+    name = ctx.panel.get_state("return_flow")
+    ctx.panel.set_state("return_flow", None)
+    if name and find_flow(ctx.dataset, name) is not None:
+        ctx.panel.set_state("flow", name)
+        return "flow"
+
+    return "home"
