@@ -24,7 +24,10 @@ from .pipeline import (
     estimate_precision,
     audit_report,
     cancel_run,
+    compute_mistakes,
     delete_run,
+    embed_labels,
+    find_similar_labels,
     generate,
     get_run,
     import_labels,
@@ -61,7 +64,10 @@ __all__ = [
     "estimate_precision",
     "audit_report",
     "cancel_run",
+    "compute_mistakes",
     "delete_run",
+    "embed_labels",
+    "find_similar_labels",
     "generate",
     "get_run",
     "import_labels",
@@ -92,6 +98,7 @@ def register(p):
     from .operators.approve_run import ApproveRun
     from .operators.cancel_run import CancelRun
     from .operators.delete_run import DeleteRun
+    from .operators.embed_labels import EmbedLabels
     from .operators.auto_label import AutoLabel, ScheduleRun
     from .operators.get_label_stats import GetLabelStats
     from .operators.import_labels import ImportLabels
@@ -121,6 +128,7 @@ def register(p):
         SkipRun,
         CancelRun,
         RunLoopSteps,
+        EmbedLabels,
         AutoLabelingPanel,
     ):
         p.register(operator)

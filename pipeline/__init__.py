@@ -6,6 +6,7 @@ functions exported here.
 
 from .annotation import disable_annotation, enable_annotation, edit_counts
 from .approval import approve_run
+from .brain import compute_mistakes, embed_labels, find_similar_labels
 from .audit import (
     audit_progress,
     audit_report,
@@ -52,6 +53,7 @@ __all__ = [
     "all_samples",
     "disable_annotation",
     "edit_counts",
+    "embed_labels",
     "enable_annotation",
     "analyzable_fields",
     "approval_preview",
@@ -67,9 +69,11 @@ __all__ = [
     "approved_summary",
     "cancel_run",
     "clean_orphans",
+    "compute_mistakes",
     "default_mask_dir",
     "delete_run",
     "filtered_review_view",
+    "find_similar_labels",
     "generate",
     "get_run",
     "image_slices",

@@ -19,6 +19,7 @@ from .annotation import (
     disable_annotation,
     edit_expr,
 )
+from .brain import delete_brain_data
 from .datasets import all_samples
 from .errors import AutolabelError
 from .masks import delete_unreferenced_masks
@@ -250,6 +251,7 @@ def _finish(dataset, run):
 #: the steps of an approval, in order; each is ``step(dataset, run) -> run``
 APPROVAL_STEPS = [
     _start,
+    delete_brain_data,  # its Brain runs, fields and label attributes
     _end_annotation,
     _declare_label_field,
     _record_summary,

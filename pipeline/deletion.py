@@ -5,6 +5,7 @@ deleted, and neither is a field the user made of its staging field
 (renamed): mask files that any field of the dataset refers to are kept.
 """
 
+from .brain import delete_brain_data
 from .claims import orphaned_claims, release_fields, take_orphan
 from .errors import AutolabelError
 from .labels import DETECTIONS, delete_staging_data, labels_array_expr
@@ -52,6 +53,7 @@ def delete_run(dataset, run_key_or_name):
             run, reason="run '%s' was deleted" % run.display_name
         )
 
+    delete_brain_data(dataset, run)
     if run.status != RunStatus.APPROVED:
         delete_staging_data(dataset, run.staging_field)
         delete_run_masks(dataset, run)

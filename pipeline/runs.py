@@ -92,6 +92,7 @@ RUN_KEYS = {
     "review_counts": "labels in review / promoted at a samples version",
     "audit": "its audit: seed, strata, audited labels, answers (who, when)",
     "staged_recorded_at": "ISO time its staged classes and boxes were kept",
+    "brain": "its Brain runs: embeddings, similarity, mistakes",
     # loop runs
     "loop": "the flow and the iteration it labels for ({flow, iteration})",
 }

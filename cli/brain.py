@@ -1,0 +1,130 @@
+"""``autolabel embed``, ``similar`` and ``mistakes``: FiftyOne Brain runs
+of a run's staged labels (embeddings for the App's Embeddings panel,
+similarity search, mistakenness against another model)."""
+
+import json
+
+from .. import pipeline as P
+from ..pipeline.brain import DEFAULT_MODEL, METHODS
+from .common import add_command, add_json, progress_bar
+
+
+def register(subparsers, common):
+    """Adds the Brain commands to the ``autolabel`` parser."""
+    p = add_command(
+        subparsers,
+        common,
+        "embed",
+        "embed a run's staged labels for the App's Embeddings panel and "
+        "`autolabel similar`",
+        _embed,
+        run=True,
+    )
+    p.add_argument(
+        "--model",
+        metavar="NAME",
+        help="the CLIP model of the catalog that embeds the labels "
+        "(default: %s)" % DEFAULT_MODEL,
+    )
+    p.add_argument(
+        "--method",
+        choices=METHODS,
+        help="how the embeddings are reduced to 2D points (default: umap if "
+        "umap-learn is installed, else pca)",
+    )
+
+    p = add_command(
+        subparsers,
+        common,
+        "similar",
+        "list a run's staged labels most similar to one of them",
+        _similar,
+        run=True,
+    )
+    p.add_argument("label_id", help="the id of a staged label of the run")
+    p.add_argument(
+        "-k",
+        type=int,
+        default=50,
+        metavar="N",
+        help="how many labels, the queried one included (default: 50)",
+    )
+    add_json(p, "the labels", "one line per label: id, distance, class")
+
+    p = add_command(
+        subparsers,
+        common,
+        "mistakes",
+        "find likely mistakes in a run's staged labels by comparing them "
+        "with another model's",
+        _mistakes,
+        run=True,
+    )
+    p.add_argument(
+        "--against",
+        required=True,
+        metavar="RUN_OR_FIELD",
+        help="another run (key or name) or a Detections field with "
+        "confidences; it is never modified (required)",
+    )
+    add_json(p, "the summary", "a few lines")
+
+
+def _embed(args, dataset):
+    with progress_bar("embed", args.quiet) as progress:
+        key = P.embed_labels(
+            dataset,
+            args.run,
+            model=args.model,
+            method=args.method,
+            progress=progress,
+        )
+
+    brain = P.get_run(dataset, args.run).config.get("brain") or {}
+    print(
+        "embedded %d labels with %s (%s): brain key '%s', open it in the "
+        "App's Embeddings panel"
+        % (brain.get("embedded", 0), brain.get("model"), brain.get("method"), key)
+    )
+
+
+def _similar(args, dataset):
+    view = P.find_similar_labels(dataset, args.run, args.label_id, k=args.k)
+    label = P.get_run(dataset, args.run).staging_field + ".label"
+    rows = [
+        {"label_id": i, "sample_id": s, "distance": d, "label": c}
+        for i, s, d, c in zip(*view.values(["id", "sample_id", "distance", label]))
+    ]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return
+
+    for row in rows:
+        print("%s  %.4f  %s" % (row["label_id"], row["distance"], row["label"]))
+
+
+def _mistakes(args, dataset):
+    with progress_bar("mistakes", args.quiet) as progress:
+        summary = P.compute_mistakes(dataset, args.run, args.against, progress=progress)
+
+    if args.json:
+        print(json.dumps(summary, indent=2))
+        return
+
+    print(
+        "compared %d staged labels with '%s': %d matched, %d possibly "
+        "spurious, %d possibly missing; mean agreement %.2f"
+        % (
+            summary["labels"],
+            summary["against"],
+            summary["matched"],
+            summary["possible_spurious"],
+            summary["possible_missing"],
+            summary["mean_agreement"] or 0.0,
+        )
+    )
+    print(
+        "sort or filter by the label attribute '%s' or the sample fields "
+        "'%s' and '%s' in the App"
+        % (summary["brain_key"], summary["fields"][1], summary["fields"][2])
+    )
