@@ -42,11 +42,20 @@ DOCS_SCREENS = os.path.join(ROOT, "docs", "screens")
 QUICK = dict(sample_size=6, epochs=3, imgsz=64, batch=8, stage_confidence=0.0)
 
 
+#: set to copy the screenshots to docs/screens (the README's)
+UPDATE_DOCS = bool(os.environ.get("AUTOLABEL_UPDATE_DOCS_SCREENS"))
+
+
+def _to_docs(path, name):
+    if UPDATE_DOCS:
+        os.makedirs(DOCS_SCREENS, exist_ok=True)
+        shutil.copyfile(path, os.path.join(DOCS_SCREENS, name + ".png"))
+
+
 def screen(page, name):
-    """A screenshot in tests/artifacts/screens, copied to docs/screens."""
-    path = B.screenshot(page, name)
-    os.makedirs(DOCS_SCREENS, exist_ok=True)
-    shutil.copyfile(path, os.path.join(DOCS_SCREENS, name + ".png"))
+    """A screenshot in tests/artifacts/screens (and docs/screens when
+    AUTOLABEL_UPDATE_DOCS_SCREENS is set)."""
+    _to_docs(B.screenshot(page, name), name)
 
 
 @pytest.fixture
@@ -152,7 +161,7 @@ def test_a_flow_its_plot_and_its_next_steps_through_the_launcher(
             seen.add(progress.inner_text())
             path = os.path.join(B.SCREENS_DIR, "loops-training.png")
             page.screenshot(path=path)
-            shutil.copyfile(path, os.path.join(DOCS_SCREENS, "loops-training.png"))
+            _to_docs(path, "loops-training")
 
         return status == "COMPLETED"
 
