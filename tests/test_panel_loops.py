@@ -7,6 +7,7 @@ pipeline (queued operations run here, in-process). The same pages in a
 browser are in ``test_panel_browser_loops.py``."""
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 import types
 
 import pytest
@@ -58,10 +59,18 @@ def actions(detail):
 
 
 def run_queued(dataset):
-    """Runs the dataset's queued operations here, as a launcher would."""
-    DelegatedOperationService().execute_queued_operations(
-        dataset_name=dataset.name
-    )
+    """Runs the dataset's queued operations here, as a launcher would, from
+    a thread without an event loop (in one that has a running loop, as
+    earlier tests of a session may leave, FiftyOne returns a coroutine
+    instead of running them)."""
+
+    def execute():
+        DelegatedOperationService().execute_queued_operations(
+            dataset_name=dataset.name
+        )
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(execute).result()
 
 
 def set_status(dataset, name, status, **fields):
