@@ -36,24 +36,24 @@ def acceptance(dataset, flow, it):
     if flow.precision is None:
         return {"by": "rule", "min_confidence": flow.min_confidence}, None
 
-    for index in range(it["index"], 0, -1):
-        key = flow.iterations[index].get("run_key")
-        audited = find_run(dataset, key) if key else None
-        if audited is None or not audited.config.get("audit"):
-            continue
-
-        thresholds = suggest_thresholds(dataset, key, flow.precision)
+    # the iteration's own audit: thresholds calibrate one model's
+    # confidences, and an approved run keeps no staged labels to apply them
+    if run.config.get("audit"):
+        thresholds = suggest_thresholds(dataset, run.key, flow.precision)
         usable = {c: t for c, t in thresholds.items() if t is not None}
         if usable:
             return {
                 "by": "thresholds",
                 "precision": flow.precision,
                 "thresholds": usable,
-                "audit_run": key,
+                "audit_run": run.key,
             }, None
 
+        why = "its audit has too few answers per class, or no threshold reaches precision %s" % flow.precision
+    else:
+        why = "its run has no audit yet"
+
     return None, (
-        "waiting for an audit: no run of this flow has audit answers "
-        "enough for precision %s; audit run '%s' (`autolabel audit start`) "
-        "or %s" % (flow.precision, run.display_name, review)
+        "waiting for an audit: %s; audit run '%s' (`autolabel audit start`) "
+        "or %s" % (why, run.display_name, review)
     )
