@@ -23,8 +23,13 @@ from helpers import start_launcher, wait_for
 EXE = os.path.join(os.path.dirname(sys.executable), "autolabel")
 URI = "@autolabel/auto-labeling/"
 
-#: a cancelled worker stops within this many seconds
-STOP_WITHIN_S = 10
+#: a cancelled worker stops within this many seconds. A CLI labeling
+#: in-process took 8-18 s from the cancel to its exit on the 2-core CI
+#: machine in December 2026 (its batch in flight, then the interpreter's
+#: exit), where it took under 10 s before: the margin leaves room for that
+#: machine's load, not for a worker that ignores the cancel (which runs on
+#: for minutes)
+STOP_WITHIN_S = 30
 
 
 def cli(*args):
