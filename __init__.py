@@ -41,6 +41,7 @@ from .pipeline import (
     skip_run,
     undo_labels,
 )
+from .pipeline.formats import export_labels, import_coco
 from .pipeline.loop import (
     cancel_flow,
     create_flow,
@@ -67,9 +68,11 @@ __all__ = [
     "compute_mistakes",
     "delete_run",
     "embed_labels",
+    "export_labels",
     "find_similar_labels",
     "generate",
     "get_run",
+    "import_coco",
     "import_labels",
     "label_stats",
     "list_runs",
@@ -98,6 +101,7 @@ def register(p):
     from .operators.approve_run import ApproveRun
     from .operators.cancel_run import CancelRun
     from .operators.delete_run import DeleteRun
+    from .operators.compute_mistakes import ComputeMistakes
     from .operators.embed_labels import EmbedLabels
     from .operators.auto_label import AutoLabel, ScheduleRun
     from .operators.get_label_stats import GetLabelStats
@@ -129,6 +133,7 @@ def register(p):
         CancelRun,
         RunLoopSteps,
         EmbedLabels,
+        ComputeMistakes,
         AutoLabelingPanel,
     ):
         p.register(operator)

@@ -15,11 +15,14 @@ import sys
 
 from .notices import quiet_fiftyone_notices
 from .. import pipeline as P
-from . import audit, brain, generate, loop, models, plugin, review, runs
+from . import audit, brain, formats, generate, loop, models, plugin, review
+from . import runs
 from .common import ArgumentParser, UsageError, common_parser
 
 # in the order ``autolabel --help`` lists their commands: a user's workflow
-COMMAND_GROUPS = (generate, review, audit, brain, loop, runs, models, plugin)
+COMMAND_GROUPS = (
+    formats, generate, review, audit, brain, loop, runs, models, plugin
+)
 
 
 def build_parser():

@@ -5,6 +5,8 @@ generation failed or was cancelled, and what happened to a run."""
 import json
 
 from .. import pipeline as P
+from ..errors import AutolabelError
+from ..pipeline import annealing as A
 from .common import (
     add_command,
     add_json,
@@ -106,6 +108,7 @@ def register(subparsers, common):
         metavar="N",
         help="number of shards, each a delegated operation (default: 1)",
     )
+    _add_annealing(p)
     add_now(p, "the samples")
 
     add_command(
@@ -154,6 +157,112 @@ def register(subparsers, common):
     add_json(p, "the events", "one line per event")
 
 
+def _add_annealing(p):
+    """The options of iterative zero-shot labeling (confidence annealing)."""
+    group = p.add_argument_group(
+        "iterative zero-shot labeling",
+        "label in passes at falling confidence thresholds with a zero-shot "
+        "detector; each pass is merged with the earlier ones",
+    )
+    thresholds = group.add_mutually_exclusive_group()
+    thresholds.add_argument(
+        "--passes",
+        metavar="T1,T2,...",
+        help="the threshold of each pass, strictly falling, e.g. "
+        "0.5,0.4,0.3 (default: one pass at --min-confidence)",
+    )
+    thresholds.add_argument(
+        "--schedule",
+        choices=A.SCHEDULES,
+        help="thresholds from --start down to --floor over --max-passes "
+        "passes (default: none, see --passes)",
+    )
+    group.add_argument(
+        "--start",
+        type=float,
+        metavar="T",
+        help="the first threshold of --schedule (default: %s)"
+        % A.DEFAULT_START,
+    )
+    group.add_argument(
+        "--floor",
+        type=float,
+        metavar="T",
+        help="the last threshold of --schedule (default: %s)"
+        % A.DEFAULT_FLOOR,
+    )
+    group.add_argument(
+        "--max-passes",
+        type=int,
+        metavar="K",
+        help="the number of passes of --schedule (default: %d)"
+        % A.DEFAULT_MAX_PASSES,
+    )
+    group.add_argument(
+        "--aggregate",
+        choices=A.AGGREGATIONS,
+        help="how a pass merges with the earlier ones: class-aware NMS, "
+        "weighted box fusion or DBSCAN (default: nms)",
+    )
+    merge = group.add_mutually_exclusive_group()
+    merge.add_argument(
+        "--iou",
+        type=float,
+        metavar="X",
+        help="the IoU above which boxes of a class are one object, for nms "
+        "and wbf (default: %s)" % A.DEFAULT_IOU,
+    )
+    merge.add_argument(
+        "--eps",
+        type=float,
+        metavar="X",
+        help="DBSCAN's radius in box coordinates relative to the image, for "
+        "dbscan (default: %s)" % A.DEFAULT_EPS,
+    )
+    group.add_argument(
+        "--requery",
+        choices=A.REQUERIES,
+        help="per image, ask later passes only the classes not found yet "
+        "(missing) or every class, keeping new objects only (default: "
+        "missing)",
+    )
+    group.add_argument(
+        "--noun-chunks",
+        metavar="FILE",
+        help="TAO's noun-chunk JSONL (file_name, caption, noun_chunks per "
+        "line): each image's phrases are its prompts, with --classes "
+        "(default: none, --classes only)",
+    )
+
+
+def _annealing_options(args):
+    """The ``annealing`` dict of :func:`autolabel.pipeline.generate`, or
+    None without --passes / --schedule."""
+    options = {
+        "passes": args.passes,
+        "schedule": args.schedule,
+        "start": args.start,
+        "floor": args.floor,
+        "max_passes": args.max_passes,
+        "aggregate": args.aggregate,
+        "iou": args.iou,
+        "eps": args.eps,
+        "requery": args.requery,
+        "noun_chunks": args.noun_chunks,
+    }
+    if args.passes is None and args.schedule is None:
+        given = [k for k, v in options.items() if v is not None]
+        if given:
+            raise AutolabelError(
+                "--%s applies to iterative labeling; add --passes or "
+                "--schedule" % given[0].replace("_", "-")
+            )
+
+        return None
+
+    return {k: v for k, v in options.items() if v is not None}
+
+
 def _generate(args, dataset):
     samples = dataset
     if args.view_file:
@@ -184,6 +293,7 @@ def _generate(args, dataset):
             delegate=not args.now,
             progress=progress,
             slices=args.slices,
+            annealing=_annealing_options(args),
         )
 
     _print_generated(run)

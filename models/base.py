@@ -118,6 +118,47 @@ class ModelAdapter:
         """
         return handle
 
+    #: whether :meth:`detect_prompted` reuses the image side that
+    #: :meth:`encode_images` computed (only the text side and the threshold
+    #: change between calls); False where every call runs the whole model
+    reuses_image_side = False
+
+    def encode_images(self, batch):
+        """Runs the image side of the model on a batch once, for any number
+        of :meth:`detect_prompted` calls with different prompts and
+        thresholds (iterative zero-shot labeling). Only zero-shot detectors
+        implement it.
+
+        Args:
+            batch: a list of :meth:`preprocess` results
+
+        Returns:
+            an adapter-specific object holding the batch's image features,
+            on the device
+        """
+        raise NotImplementedError(
+            "%s does not detect with per-image prompts" % type(self).__name__
+        )
+
+    def detect_prompted(self, encoded, indices, prompts, min_confidence=0.0):
+        """Detects the given phrases in some images of an encoded batch.
+
+        Args:
+            encoded: what :meth:`encode_images` returned
+            indices: the positions, in the encoded batch, of the images to
+                ask
+            prompts: per asked image, the list of phrases (class names or
+                noun chunks) to detect; a detection's label is its phrase
+            min_confidence (0.0): detections below this score are dropped
+
+        Returns:
+            a list of :class:`ImagePredictions`, one per asked image, in
+            pixels of the original images
+        """
+        raise NotImplementedError(
+            "%s does not detect with per-image prompts" % type(self).__name__
+        )
+
 
 @dataclass
 class MaskAdapter:

@@ -35,6 +35,7 @@ from ..pipeline import (
     undo_labels,
 )
 from ..pipeline.audit import check_precision
+from . import brain as brain_panel
 from . import data as panel_data
 from . import loops
 
@@ -449,7 +450,7 @@ class AutoLabelingPanel(foo.Panel):
         count = promote_labels(
             ctx.dataset,
             run.key,
-            **panel_data.review_write_target(ctx),
+            **panel_data.review_write_target(ctx, run.staging_field),
             **panel_data.review_filters(
                 ctx.panel.get_state("confidence"),
                 ctx.panel.get_state("classes"),
@@ -474,7 +475,7 @@ class AutoLabelingPanel(foo.Panel):
         count = undo_labels(
             ctx.dataset,
             run.key,
-            **panel_data.review_write_target(ctx),
+            **panel_data.review_write_target(ctx, run.staging_field),
             **filters,
         )
         ctx.ops.notify("%d labels sent back to review" % count)
@@ -554,6 +555,14 @@ class AutoLabelingPanel(foo.Panel):
     cancel_flow = _action(mutating(loops.cancel_flow))
     open_iteration = _action(loops.open_iteration)
 
+    # -- the Brain (panel/brain.py) -----------------------------------------
+
+    embed_run = _action(mutating(brain_panel.embed_run))
+    open_embeddings = _action(brain_panel.open_embeddings)
+    find_similar = _action(brain_panel.find_similar)
+    compare_run = _action(mutating(brain_panel.compare_run))
+    set_brain_view = _action(brain_panel.set_brain_view)
+
     # -- rendering ---------------------------------------------------------
 
     def render(self, ctx):
@@ -596,6 +605,11 @@ class AutoLabelingPanel(foo.Panel):
                 retry_flow=self.retry_flow,
                 cancel_flow=self.cancel_flow,
                 open_iteration=self.open_iteration,
+                embed_run=self.embed_run,
+                open_embeddings=self.open_embeddings,
+                find_similar=self.find_similar,
+                compare_run=self.compare_run,
+                set_brain_view=self.set_brain_view,
             ),
         )
 
@@ -605,8 +619,10 @@ class AutoLabelingPanel(foo.Panel):
         # a run opened from a flow's iteration goes back to the flow
         self._set_page(ctx, loops.return_page(ctx))
         ctx.panel.set_state("run_key", None)
+        ctx.panel.set_state("brain_view", None)
         ctx.panel.set_data("run", None)
         ctx.panel.set_data("review", None)
+        ctx.panel.set_data("brain", None)
         ctx.panel.set_data("summary", None)
         ctx.panel.set_data("log", None)
         ctx.panel.set_data("view_error", None)
@@ -713,6 +729,7 @@ class AutoLabelingPanel(foo.Panel):
         ctx.panel.set_state("tab", tab)
         ctx.panel.set_state("confidence", {"min": None, "max": None})
         ctx.panel.set_state("classes", None)
+        ctx.panel.set_state("brain_view", None)
         ctx.panel.set_state(
             "confidence_bounds", panel_data.confidence_bounds(ctx.dataset, run)
         )
@@ -737,7 +754,9 @@ class AutoLabelingPanel(foo.Panel):
             ctx.panel.get_state("confidence"),
             ctx.panel.get_state("classes"),
         )
-        if patches:
+        # the labels like a selected one, or the likely mistakes first
+        view = brain_panel.apply_brain_view(ctx, run, view)
+        if patches and not panel_data.patches_of_staging(view, run):
             # the user reviews patches: the filtered labels stay patches
             view = view.to_patches(run.staging_field)
 
@@ -748,7 +767,10 @@ class AutoLabelingPanel(foo.Panel):
         ctx.store(STORE_NAME).set(_seq_key(ctx), seq, ttl=_STORE_TTL)
         ctx.ops.set_view(view)
         view, label_ids = panel_data.review_target(
-            ctx, stages_view=view, selected=selected
+            ctx,
+            stages_view=view,
+            selected=selected,
+            staging_field=run.staging_field,
         )
         self._write_review(ctx, run, view, label_ids=label_ids)
 
@@ -780,7 +802,9 @@ class AutoLabelingPanel(foo.Panel):
         ):
             return
 
-        view, label_ids = panel_data.review_target(ctx)
+        view, label_ids = panel_data.review_target(
+            ctx, staging_field=run.staging_field
+        )
         self._write_review(ctx, run, view, label_ids=label_ids, force=force)
 
     def _write_review(self, ctx, run, view, label_ids=None, force=True):
@@ -802,19 +826,20 @@ class AutoLabelingPanel(foo.Panel):
 
         ctx.panel.set_data("run", panel_data.run_card(ctx.dataset, run))
         ctx.panel.set_data("tab", tab)
-        ctx.panel.set_data(
-            "review",
-            panel_data.review_data(
-                ctx.dataset,
-                run,
-                view,
-                state,
-                label_ids=label_ids,
-                confidence=ctx.panel.get_state("confidence"),
-                classes=ctx.panel.get_state("classes"),
-                bounds=ctx.panel.get_state("confidence_bounds"),
-            ),
+        ctx.panel.set_data("brain", brain_panel.brain_data(ctx, run, view))
+        review = panel_data.review_data(
+            ctx.dataset,
+            run,
+            view,
+            state,
+            label_ids=label_ids,
+            confidence=ctx.panel.get_state("confidence"),
+            classes=ctx.panel.get_state("classes"),
+            bounds=ctx.panel.get_state("confidence_bounds"),
         )
+        lassoed = panel_data.lassoed_label_ids(ctx, run.staging_field)
+        review["lassoed"] = None if lassoed is None else len(lassoed)
+        ctx.panel.set_data("review", review)
         store.set(
             _reviewed_key(ctx),
             {"fingerprint": fingerprint, "at": time.time()},

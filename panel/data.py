@@ -426,9 +426,64 @@ def patches_of_staging(view, run):
     )
 
 
-def review_target(ctx, stages_view=None, selected=True):
+#: the extended stage the App's Embeddings panel adds for points lassoed in
+#: a plot of patches over a samples view (FiftyOne 1.22)
+_LASSO_STAGE = "fiftyone.core.stages.MatchLabels"
+
+
+def lassoed_label_ids(ctx, staging_field):
+    """The staged labels lassoed in the App's Embeddings panel.
+
+    A lasso in a plot of the staging field's patches over a samples view
+    reaches the App as an extended ``MatchLabels`` stage with the labels'
+    ids, which matches the *samples* holding them; the panel acts on the
+    labels themselves. (Over a patches view the lasso is a ``Select`` of
+    patch ids, which the view itself applies.)
+
+    Args:
+        ctx: the :class:`fiftyone.operators.ExecutionContext`
+        staging_field: the open run's staging field
+
+    Returns:
+        a list of label ids, or None without such a lasso
+    """
+    stage = (ctx.request_params.get("extended") or {}).get(_LASSO_STAGE)
+    if not isinstance(stage, dict):
+        return None
+
+    fields = stage.get("fields") or []
+    if isinstance(fields, str):
+        fields = [fields]
+
+    ids = stage.get("ids")
+    if staging_field not in fields or not ids:
+        return None
+
+    return [ids] if isinstance(ids, str) else list(ids)
+
+
+def _selected_label_ids(ctx, staging_field):
+    """The selected labels, narrowed to the lassoed ones if there is a
+    lasso (both are the user's choice of what to act on)."""
+    selected = [
+        s["label_id"] for s in ctx.selected_labels or [] if s.get("label_id")
+    ]
+    lassoed = lassoed_label_ids(ctx, staging_field) if staging_field else None
+    if lassoed is None:
+        return selected or None
+
+    if selected:
+        keep = set(lassoed)
+        # ids of nothing: a selection outside the lasso acts on no label
+        return [i for i in selected if i in keep] or ["0" * 24]
+
+    return lassoed
+
+
+def review_target(ctx, stages_view=None, selected=True, staging_field=None):
     """The labels the user is looking at: the App's view (sidebar filters
-    included) narrowed to the selected samples and labels, if any.
+    included) narrowed to the selected samples and labels, if any, and to
+    the labels lassoed in the Embeddings panel (:func:`lassoed_label_ids`).
 
     Args:
         ctx: the :class:`fiftyone.operators.ExecutionContext`
@@ -437,6 +492,8 @@ def review_target(ctx, stages_view=None, selected=True):
             apply
         selected (True): whether the App's selections apply (False: the
             panel has just cleared them)
+        staging_field (None): the open run's staging field, whose lassoed
+            labels count as selected
 
     Returns:
         a ``(view, label_ids)`` tuple; ``label_ids`` is None without a label
@@ -459,36 +516,33 @@ def review_target(ctx, stages_view=None, selected=True):
     if ctx.selected:
         view = view.select(ctx.selected)
 
-    label_ids = [
-        s["label_id"] for s in ctx.selected_labels or [] if s.get("label_id")
-    ]
+    label_ids = _selected_label_ids(ctx, staging_field)
     if label_ids:
         view = view.select_labels(ids=label_ids)
 
-    return view, label_ids or None
+    return view, label_ids
 
 
-def review_write_target(ctx):
+def review_write_target(ctx, staging_field=None):
     """What promote and undo act on: the App's view (sidebar filters
     included, or a patches view of the staging field), its selected samples
-    or patches (a patch's id is its label's id) and its selected labels, as
-    keyword arguments of :func:`autolabel.pipeline.promote_labels` and
+    or patches (a patch's id is its label's id), its selected labels and the
+    labels lassoed in the Embeddings panel, as keyword arguments of
+    :func:`autolabel.pipeline.promote_labels` and
     :func:`autolabel.pipeline.undo_labels` (given apart from the view, the
     selections keep the fast path of the panel's own view).
 
     Args:
         ctx: the :class:`fiftyone.operators.ExecutionContext`
+        staging_field (None): the open run's staging field
 
     Returns:
         a dict with ``view``, ``sample_ids`` and ``label_ids``
     """
-    label_ids = [
-        s["label_id"] for s in ctx.selected_labels or [] if s.get("label_id")
-    ]
     return {
         "view": ctx.view,
         "sample_ids": list(ctx.selected) if ctx.selected else None,
-        "label_ids": label_ids or None,
+        "label_ids": _selected_label_ids(ctx, staging_field),
     }
 
 

@@ -6,7 +6,15 @@ functions exported here.
 
 from .annotation import disable_annotation, enable_annotation, edit_counts
 from .approval import approve_run
-from .brain import compute_mistakes, embed_labels, find_similar_labels
+from .brain import (
+    brain_state,
+    compute_mistakes,
+    embed_labels,
+    find_similar_labels,
+    mistakes_view,
+    queue_embedding,
+    queue_mistakes,
+)
 from .audit import (
     audit_progress,
     audit_report,
@@ -70,6 +78,10 @@ __all__ = [
     "cancel_run",
     "clean_orphans",
     "compute_mistakes",
+    "queue_mistakes",
+    "queue_embedding",
+    "mistakes_view",
+    "brain_state",
     "default_mask_dir",
     "delete_run",
     "filtered_review_view",

@@ -31,6 +31,7 @@ from .datasets import (
 )
 from .deletion import clean_orphans
 from .errors import AutolabelError
+from .annealing import describe as describe_annealing
 from .generation_settings import GenerationSettings
 from .labels import (
     declare_staging_field,
@@ -84,6 +85,7 @@ def generate(
     slices=None,
     kind=RunKind.GENERATED,
     loop=None,
+    annealing=None,
 ):
     """Starts an auto-labeling run that generates labels with models.
 
@@ -121,6 +123,15 @@ def generate(
         kind (RunKind.GENERATED): the run's kind; ``RunKind.LOOP`` for the
             labeling of an iteration of a pseudo-labeling loop
         loop (None): of a loop's run, ``{"flow", "iteration"}``
+        annealing (None): iterative zero-shot labeling (detection with a
+            zero-shot model) in passes at falling thresholds, a dict:
+            ``passes`` (e.g. ``[0.5, 0.4, 0.3]``) or ``schedule``
+            (``"step"``, ``"exponential"``, ``"cosine"``) with ``start``,
+            ``floor`` and ``max_passes``; ``aggregate`` (``"nms"``,
+            ``"wbf"``, ``"dbscan"``) with ``iou`` or ``eps``; ``requery``
+            (``"missing"`` or ``"all"``); ``noun_chunks`` (TAO's JSONL).
+            See :func:`autolabel.pipeline.annealing.validate_annealing`.
+            None labels in one pass
 
     Returns:
         the :class:`autolabel.pipeline.runs.Run`
@@ -152,6 +163,7 @@ def generate(
         workers=workers,
         name=name,
         slices=slices,
+        annealing=annealing,
     )
     slices = settings.slices
     if slices is not None:
@@ -222,6 +234,11 @@ def generate(
         },
         failures=[],
         events=[_created_event(settings, num_samples, target, slices)],
+        **(
+            {"annealing": settings.annealing, "pass_figures": {}}
+            if settings.annealing
+            else {}
+        ),
     )
     epoch = claim_run_fields(
         dataset,
@@ -281,6 +298,9 @@ def _created_event(settings, num_samples, target, slices):
     if settings.mask_dir:
         parts.append("masks in %s" % settings.mask_dir)
 
+    if settings.annealing:
+        parts.append(describe_annealing(settings.annealing))
+
     return new_event(
         EventKind.CREATED,
         "created: " + "; ".join(parts),
@@ -298,6 +318,7 @@ def _created_event(settings, num_samples, target, slices):
             "target": target["type"],
             "samples": num_samples,
             "slices": slices,
+            "annealing": settings.annealing,
         },
     )
 

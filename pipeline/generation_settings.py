@@ -6,12 +6,14 @@ import tempfile
 
 from ..models import catalog as mc
 from ..models import registry as mr
+from ..models.classes import clean_classes
 from .claims import validate_label_field
 from .datasets import (
     validate_confidence_range,
     validate_image_dataset,
     validate_slices,
 )
+from .annealing import METHOD_ITERATIVE, validate_annealing
 from .errors import AutolabelError
 from .labels import DETECTIONS, label_type_for_task, label_type_of
 from .masks import default_mask_dir
@@ -41,6 +43,7 @@ class GenerationSettings:
         workers=1,
         name=None,
         slices=None,
+        annealing=None,
     ):
         validate_image_dataset(dataset)
         #: the group slices labeled (grouped datasets), or None
@@ -93,8 +96,35 @@ class GenerationSettings:
 
         self.model = detector.name if detector else None
         self.seg_model = segmenter.name if segmenter else None
-        if detector is not None:
+        #: the run's ``annealing`` config, or None for one pass
+        self.annealing = None
+        if annealing is not None:
+            if detector is None:
+                raise AutolabelError(
+                    "iterative zero-shot labeling needs a detector (--model)"
+                )
+
+            self.annealing = validate_annealing(
+                annealing,
+                detector,
+                task,
+                min_confidence=min_confidence,
+                dataset=dataset,
+            )
+            self.method = METHOD_ITERATIVE
+            min_confidence = self.annealing["floor"]
+
+        chunks = (self.annealing or {}).get("noun_chunks")
+        if chunks is not None:
+            # the per-image phrases are prompts too: classes are optional
+            prompt_classes = clean_classes(classes)
+            phrases = chunks.pop("phrases")
+            self.annealing["classes"] = prompt_classes
+            self.classes = list(dict.fromkeys(prompt_classes + phrases))
+        elif detector is not None:
             self.classes = mr.resolve_classes(detector, classes)
+            if self.annealing is not None:
+                self.annealing["classes"] = list(self.classes)
         else:
             self.classes = list(classes) if classes else None
 

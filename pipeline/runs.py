@@ -80,6 +80,11 @@ RUN_KEYS = {
     "shard_failed": "failed samples per shard (this attempt)",
     "operation_ids": "its current delegated operations",
     "operation_history": "every delegated operation it had",
+    # iterative zero-shot runs (pipeline/annealing.py)
+    "annealing": "its passes: thresholds, schedule, aggregation, re-query, "
+    "noun chunks (None: one pass)",
+    "pass_figures": "per pass ('1', '2', ...): labels added, images asked, "
+    "seconds",
     # review and approval
     "review_lock": "the review lock's lease (token, expires)",
     "stats_totals": "cached per-class totals per samples version",

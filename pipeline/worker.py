@@ -36,6 +36,7 @@ import numpy as np
 from ..models import registry as mr
 from .errors import AutolabelError
 from .images import ImageError, read_image
+from .passes import PassRunner, image_side_note, load_pass_model
 from .operations import (
     EventKind,
     current_operation,
@@ -243,12 +244,14 @@ def run_shard(
         dataset,
         run.key,
         EventKind.STARTED,
-        "shard %d started on %s (pid %d)%s"
+        "shard %d started on %s (pid %d)%s%s"
         % (
             shard,
             here["host"],
             here["pid"],
             ", operation %s" % operation if operation else ", in-process",
+            # how the passes reuse the image side (YOLO-World: caveats)
+            "; " + image_side_note(run) if run.config.get("annealing") else "",
         ),
         shard=shard,
         host=here["host"],
@@ -475,8 +478,12 @@ def _label_shard(
     if num_threads is None:
         num_threads = _default_threads(device)
 
-    adapter = None
-    if run.model:
+    adapter = passes = None
+    if run.config.get("annealing"):
+        # iterative zero-shot: every pass of a batch runs in finish()
+        adapter = load_pass_model(run, device, half)
+        passes = PassRunner(run, adapter)
+    elif run.model:
         adapter = mr.load_model(
             run.model, device=device, half=half, classes=run.classes
         )
@@ -509,7 +516,7 @@ def _label_shard(
         ok = [item for item in batch if item.error is None]
         handle = None
         t = time.perf_counter()
-        if adapter is not None and ok:
+        if adapter is not None and ok and passes is None:
             handle = adapter.submit(
                 [item.prepared for item in ok],
                 min_confidence=run.min_confidence,
@@ -519,18 +526,20 @@ def _label_shard(
         return batch, ok, handle
 
     def finish(batch, ok, handle):
-        predictions = []
+        predictions, results = [], {}
         t = time.perf_counter()
         if handle is not None:
             predictions = adapter.collect(handle)
+        elif passes is not None and ok:
+            # every pass of the batch while its image features are held
+            results = dict(zip(map(id, ok), passes.label_batch(ok)))
 
         timings["collect"] += time.perf_counter() - t
         for item in ok:
             item.prepared = None  # its (pinned) memory is reused sooner
 
-        results = {}
         segment = []
-        for i, item in enumerate(ok):
+        for i, item in enumerate(ok if passes is None else ()):
             if not list_field(run.label_type):
                 pred = predictions[i]
                 label = pred.labels[0] if len(pred) else None

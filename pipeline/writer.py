@@ -18,6 +18,7 @@ from bson import ObjectId
 from pymongo import UpdateOne
 
 
+from .annealing import staged_pass_figures
 from .claims import EPOCH_ATTR
 from .errors import AutolabelError
 from .labels import (
@@ -114,7 +115,12 @@ class StagedWriter:
                     if self.epoch is not None:
                         value[EPOCH_ATTR] = self.epoch
 
-                    ops.append((item.sample_id, value, n))
+                    # an annealing run's result has per-pass figures
+                    figures = result[5] if len(result) > 5 else None
+                    if figures is not None:
+                        figures = staged_pass_figures(value, figures)
+
+                    ops.append((item.sample_id, value, n, figures))
 
                 # the masks of the batch are on disk before its labels are
                 self._write_masks()
@@ -151,7 +157,7 @@ class StagedWriter:
 
             raise RunStopped(stopped_message(state, self.run))
 
-        processed, labels = self._write_values(ops)
+        processed, labels, figures = self._write_values(ops)
         self.processed += processed
         self.failed += len(failures)
         push = None
@@ -168,7 +174,7 @@ class StagedWriter:
         classes = sorted(
             {
                 d["label"]
-                for _, value, _ in ops
+                for _, value, _, _ in ops
                 for d in value.get("detections", [value])
                 if d.get("label") is not None
             }
@@ -180,21 +186,25 @@ class StagedWriter:
             add_to_set=(
                 {"classes_seen": {"$each": classes}} if classes else None
             ),
-            inc={
-                "counts.processed": processed,
-                "counts.failed": len(failures),
-                "shard_failed.%d" % self.shard: len(failures),
-                "counts.labels": labels,
-            },
+            inc=dict(
+                figures,
+                **{
+                    "counts.processed": processed,
+                    "counts.failed": len(failures),
+                    "shard_failed.%d" % self.shard: len(failures),
+                    "counts.labels": labels,
+                },
+            ),
             push=push,
             returns=False,
         )
 
     def _write_values(self, ops):
         """Writes staged values where the samples have none of this run yet;
-        returns ``(samples written, labels written)``."""
+        returns ``(samples written, labels written, their pass figures)``
+        (the figures as ``{"pass_figures.<pass>.<name>": total}``)."""
         if not ops:
-            return 0, 0
+            return 0, 0, {}
 
         field = self.run.staging_field
         coll = self.dataset._sample_collection
@@ -208,13 +218,13 @@ class StagedWriter:
         done = {
             d["_id"]
             for d in coll.find(
-                dict(mine, _id={"$in": [sid for sid, _, _ in ops]}),
+                dict(mine, _id={"$in": [op[0] for op in ops]}),
                 {"_id": True},
             )
         }
         ops = [op for op in ops if op[0] not in done]
         if not ops:
-            return 0, 0
+            return 0, 0, {}
 
         now = datetime.datetime.utcnow()
         guard = unstaged_query(self.run)
@@ -224,11 +234,18 @@ class StagedWriter:
                     dict(guard, _id=sid),
                     {"$set": {field: value, "last_modified_at": now}},
                 )
-                for sid, value, _ in ops
+                for sid, value, _, _ in ops
             ],
             ordered=False,
         )
-        return result.matched_count, sum(n for _, _, n in ops)
+        figures = {}
+        for *_, sample_figures in ops:
+            for k, values in (sample_figures or {}).items():
+                for name, amount in values.items():
+                    key = "pass_figures.%s.%s" % (k, name)
+                    figures[key] = figures.get(key, 0) + amount
+
+        return result.matched_count, sum(op[2] for op in ops), figures
 
     def _staged_value(self, item, result):
         if not list_field(self.run.label_type):
@@ -244,7 +261,8 @@ class StagedWriter:
 
             return value, 0
 
-        labels, scores, boxes, masks = result
+        labels, scores, boxes, masks = result[:4]
+        attributes = result[4] if len(result) > 4 else None
         if not len(labels):
             return {"_cls": DETECTIONS, "detections": []}, 0
 
@@ -271,6 +289,10 @@ class StagedWriter:
                 "confidence": None if score is None else float(score),
                 REVIEW_STATE_ATTR: ReviewState.IN_REVIEW,
             }
+            if attributes is not None:
+                # iterative labeling: the pass that found it, its threshold
+                det.update(attributes[i])
+
             detections.append(det)
 
         if masks is not None and detections:
@@ -343,7 +365,7 @@ class MaskWriteError(AutolabelError):
 
 
 def _discard_masks(ops):
-    for _, value, _ in ops:
+    for _, value, _, _ in ops:
         for det in value.get("detections") or []:
             path = det.get("mask_path")
             if path:

@@ -26,6 +26,8 @@ class PanelSession:
         self.data = {}
         self.view = []
         self.filters = None
+        #: the App's extended stages (a lasso in the Embeddings panel)
+        self.extended = None
         self.selected = []
         self.selected_labels = []
         self.notifications = []
@@ -53,6 +55,7 @@ class PanelSession:
                 dataset_name=self.dataset.name,
                 view=self.view if _view is None else _view,
                 filters=self.filters,
+                extended=self.extended,
                 selected=list(self.selected),
                 selected_labels=list(self.selected_labels),
                 active_fields=list(self.active_fields),

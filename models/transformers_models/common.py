@@ -99,6 +99,51 @@ class TransformersAdapter(ModelAdapter):
         with torch.inference_mode():
             return self._predict(batch, min_confidence)
 
+    def encode_images(self, batch):
+        """Runs the image side of the model on a batch once (see
+        :meth:`autolabel.models.base.ModelAdapter.encode_images`).
+
+        Args:
+            batch: a list of :class:`PreparedImage`
+
+        Returns:
+            the adapter's encoded batch, for :meth:`detect_prompted`
+        """
+        with torch.inference_mode():
+            return self._encode_images(batch)
+
+    def detect_prompted(self, encoded, indices, prompts, min_confidence=0.0):
+        """Detects per-image phrases in images of an encoded batch, reusing
+        its image side (see
+        :meth:`autolabel.models.base.ModelAdapter.detect_prompted`).
+
+        Args:
+            encoded: what :meth:`encode_images` returned
+            indices: the positions of the images to ask
+            prompts: per asked image, its list of phrases
+            min_confidence (0.0): detections below this score are dropped
+
+        Returns:
+            a list of :class:`autolabel.models.base.ImagePredictions`
+        """
+        if not len(indices):
+            return []
+
+        with torch.inference_mode():
+            return self._detect_prompted(
+                encoded, list(indices), prompts, min_confidence
+            )
+
+    def _encode_images(self, batch):
+        raise NotImplementedError(
+            "%s does not detect with per-image prompts" % type(self).__name__
+        )
+
+    def _detect_prompted(self, encoded, indices, prompts, min_confidence):
+        raise NotImplementedError(
+            "%s does not detect with per-image prompts" % type(self).__name__
+        )
+
     def _encode_prompts(self):
         raise NotImplementedError
 
@@ -121,19 +166,28 @@ class DetectionAdapter(TransformersAdapter):
         """The ``(x, y)`` factors from normalised boxes to pixels."""
         return image.width, image.height
 
-    def _detections(self, class_probs, boxes, batch, min_confidence):
+    def _detections(
+        self, class_probs, boxes, batch, min_confidence, names=None
+    ):
         # one transfer of the whole batch: (B, N, C) probabilities and
-        # (B, N, 4) normalised [cx, cy, w, h] boxes
+        # (B, N, 4) normalised [cx, cy, w, h] boxes; ``names``: per image,
+        # the label of each of its C columns (default the run's classes)
         scores, labels = class_probs.float().max(dim=-1)
         scores = scores.cpu().numpy()
         labels = labels.cpu().numpy()
         boxes = boxes.float().cpu().numpy()
+        if names is None:
+            names = [self.classes] * len(batch)
+
         return [
-            self._image_detections(s, l, b, image, min_confidence)
-            for s, l, b, image in zip(scores, labels, boxes, batch)
+            self._image_detections(s, l, b, image, min_confidence, n)
+            for s, l, b, image, n in zip(scores, labels, boxes, batch, names)
         ]
 
-    def _image_detections(self, scores, labels, boxes, image, min_confidence):
+    def _image_detections(
+        self, scores, labels, boxes, image, min_confidence, names=None
+    ):
+        names = self.classes if names is None else names
         keep = np.flatnonzero(scores >= min_confidence)
         keep = keep[np.argsort(-scores[keep], kind="stable")][:MAX_DETECTIONS]
         scale_x, scale_y = self._box_scale(image)
@@ -141,10 +195,23 @@ class DetectionAdapter(TransformersAdapter):
         boxes[:, 0::2] = boxes[:, 0::2].clip(0, image.width)
         boxes[:, 1::2] = boxes[:, 1::2].clip(0, image.height)
         return ImagePredictions(
-            labels=[self.classes[i] for i in labels[keep]],
+            labels=[names[i] for i in labels[keep]],
             scores=scores[keep].astype(np.float32),
             boxes=boxes.astype(np.float32),
         )
+
+
+def no_detections():
+    """Returns the predictions of an image where nothing was found.
+
+    Returns:
+        an empty :class:`autolabel.models.base.ImagePredictions`
+    """
+    return ImagePredictions(
+        labels=[],
+        scores=np.zeros(0, np.float32),
+        boxes=np.zeros((0, 4), np.float32),
+    )
 
 
 def corners_in_pixels(boxes, scale_x, scale_y):

@@ -2,14 +2,49 @@
 encoding is computed on the first batch and reused. The cross-modality layers
 that follow mix text and image features by design, so they run on every
 batch.
+
+For iterative zero-shot labeling, :meth:`GroundingDinoAdapter.encode_images`
+runs the vision backbone (Swin) of a batch once and each pass
+(:meth:`GroundingDinoAdapter.detect_prompted`) is served that output by
+:class:`CachedVisionBackbone`; BERT encodes each distinct per-image prompt
+once (:class:`CachedTextEncoder`). The encoder and decoder, where text and
+image meet, run in every pass, on the images still asked only.
 """
+
+import collections
+from dataclasses import dataclass
 
 import torch
 import transformers
-from transformers.modeling_outputs import BaseModelOutput
 
 from ...errors import AutolabelError
-from .common import DetectionAdapter
+from .common import DetectionAdapter, no_detections
+from .grounding_cache import (
+    MAX_CACHED_PROMPTS,
+    CachedTextEncoder,
+    CachedVisionBackbone,
+    rows_of,
+    take_rows,
+)
+
+
+@dataclass
+class GroundingDinoEncodedBatch:
+    """The image side of a batch, computed once by
+    :meth:`GroundingDinoAdapter.encode_images`.
+
+    Attributes:
+        batch: the prepared images
+        pixels: the ``(B, 3, H, W)`` padded pixels, on the device
+        pixel_mask: the ``(B, H, W)`` mask of real pixels
+        vision: the vision backbone's output: the ``(feature map, mask)``
+            per level and the position embeddings per level
+    """
+
+    batch: list
+    pixels: torch.Tensor
+    pixel_mask: torch.Tensor
+    vision: tuple
 
 
 class GroundingDinoAdapter(DetectionAdapter):
@@ -18,6 +53,7 @@ class GroundingDinoAdapter(DetectionAdapter):
     the highest mean probability."""
 
     model_class = transformers.GroundingDinoForObjectDetection
+    reuses_image_side = True
 
     def _encode_prompts(self):
         prompt, spans = grounding_prompt(self.classes)
@@ -50,6 +86,12 @@ class GroundingDinoAdapter(DetectionAdapter):
                 base_model.text_backbone
             )
 
+        if not isinstance(base_model.backbone, CachedVisionBackbone):
+            base_model.backbone = CachedVisionBackbone(base_model.backbone)
+
+        #: phrases -> (input ids, phrase-token map) of the prompts asked
+        self._prompt_tokens = collections.OrderedDict()
+
     def _predict(self, batch, min_confidence):
         pixels, pixel_mask = self._padded_pixels(batch)
         num_images = pixels.shape[0]
@@ -66,6 +108,86 @@ class GroundingDinoAdapter(DetectionAdapter):
             class_probs, outputs.pred_boxes, batch, min_confidence
         )
 
+    def _encode_images(self, batch):
+        pixels, pixel_mask = self._padded_pixels(batch)
+        backbone = self.model.base_model.backbone
+        vision = backbone.backbone(pixels, pixel_mask)
+        return GroundingDinoEncodedBatch(list(batch), pixels, pixel_mask, vision)
+
+    def _tokenized(self, phrases):
+        """The input ids of the prompt of some phrases and the matrix that
+        averages its token probabilities into phrase probabilities."""
+        key = tuple(phrases)
+        if key in self._prompt_tokens:
+            self._prompt_tokens.move_to_end(key)
+            return self._prompt_tokens[key]
+
+        prompt, spans = grounding_prompt(phrases)
+        tokens = self.processor.tokenizer(prompt, return_offsets_mapping=True)
+        offsets = tokens["offset_mapping"]
+        max_text_len = self.model.config.max_text_len
+        if len(offsets) > max_text_len:
+            raise AutolabelError(
+                "The %d phrases of an image make a prompt of %d tokens, more "
+                "than the %d that %s reads: use fewer noun chunks per image"
+                % (len(phrases), len(offsets), max_text_len, self.entry.name)
+            )
+
+        value = (
+            list(tokens["input_ids"]),
+            class_token_map(phrases, spans, offsets),
+        )
+        self._prompt_tokens[key] = value
+        if len(self._prompt_tokens) > MAX_CACHED_PROMPTS:
+            self._prompt_tokens.popitem(last=False)
+
+        return value
+
+    def _detect_prompted(self, encoded, indices, prompts, min_confidence):
+        asked = [r for r, phrases in enumerate(prompts) if phrases]
+        results = [no_detections() for _ in prompts]
+        if not asked:
+            return results
+
+        tokenized = [self._tokenized(prompts[r]) for r in asked]
+        length = max(len(ids) for ids, _ in tokenized)
+        width = max(len(prompts[r]) for r in asked)
+        input_ids = torch.zeros((len(asked), length), dtype=torch.long)
+        attention_mask = torch.zeros((len(asked), length), dtype=torch.long)
+        token_maps = torch.zeros((len(asked), width, length))
+        phrase_mask = torch.zeros((len(asked), width), dtype=torch.bool)
+        for row, (ids, token_map) in enumerate(tokenized):
+            input_ids[row, : len(ids)] = torch.tensor(ids)
+            attention_mask[row, : len(ids)] = 1
+            token_maps[row, : token_map.shape[0], : len(ids)] = token_map
+            phrase_mask[row, : token_map.shape[0]] = True
+
+        rows = [indices[r] for r in asked]
+        backbone = self.model.base_model.backbone
+        with backbone.serving(rows_of(encoded.vision, rows)):
+            outputs = self.model(
+                pixel_values=take_rows(encoded.pixels, rows),
+                pixel_mask=take_rows(encoded.pixel_mask, rows),
+                input_ids=input_ids.to(self.device),
+                attention_mask=attention_mask.to(self.device),
+                token_type_ids=torch.zeros_like(input_ids).to(self.device),
+            )
+
+        token_probs = torch.sigmoid(outputs.logits[..., :length].float())
+        probs = token_probs @ token_maps.to(self.device).transpose(1, 2)
+        probs = probs.masked_fill(~phrase_mask.to(self.device)[:, None], -1)
+        found = self._detections(
+            probs,
+            outputs.pred_boxes,
+            [encoded.batch[i] for i in rows],
+            min_confidence,
+            names=[prompts[r] for r in asked],
+        )
+        for r, predictions in zip(asked, found):
+            results[r] = predictions
+
+        return results
+
     def _padded_pixels(self, batch):
         # pads bottom and right to the batch's largest image, as the image
         # processor does for a list of images; the mask marks real pixels
@@ -81,44 +203,6 @@ class GroundingDinoAdapter(DetectionAdapter):
         return (
             pixels.to(device=self.device, dtype=self.dtype),
             pixel_mask.to(device=self.device),
-        )
-
-
-class CachedTextEncoder(torch.nn.Module):
-    """Stands in for Grounding DINO's text backbone (BERT): runs it on the
-    first call, for one copy of the prompt, and returns that encoding for
-    every later batch.
-
-    The adapter always passes the same prompt, so the encoding does not
-    change; the layers after it, which mix text and image, still run per
-    batch.
-
-    Args:
-        text_backbone: the model's text backbone
-    """
-
-    def __init__(self, text_backbone):
-        super().__init__()
-        self.text_backbone = text_backbone
-        self.last_hidden_state = None
-
-    def clear(self):
-        """Forgets the cached encoding, for a new prompt."""
-        self.last_hidden_state = None
-
-    def forward(self, input_ids, *args, **kwargs):
-        """Returns the cached encoding, repeated for each row of
-        ``input_ids``."""
-        if self.last_hidden_state is None:
-            args = [_first_row(a) for a in args]
-            kwargs = {k: _first_row(v) for k, v in kwargs.items()}
-            output = self.text_backbone(input_ids[:1], *args, **kwargs)
-            self.last_hidden_state = output[0]
-
-        return BaseModelOutput(
-            last_hidden_state=self.last_hidden_state.expand(
-                input_ids.shape[0], -1, -1
-            )
         )
 
 
@@ -175,7 +259,3 @@ def class_token_map(classes, spans, offsets):
             )
 
     return token_map / token_map.sum(dim=1, keepdim=True)
-
-
-def _first_row(value):
-    return value[:1] if isinstance(value, torch.Tensor) else value

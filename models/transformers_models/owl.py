@@ -1,6 +1,12 @@
 """OWL-ViT and OWLv2: the text tower embeds the class prompts once; a batch
 runs the image tower, then the class head against the cached query
 embeddings and the box head.
+
+For iterative zero-shot labeling, :meth:`OwlViTAdapter.encode_images` runs
+the image tower and the box head of a batch once (the boxes do not depend on
+the text), and each pass (:meth:`OwlViTAdapter.detect_prompted`) runs only
+the class head, a few linear layers, against the per-image phrases, whose
+embeddings are cached per phrase.
 """
 
 from dataclasses import dataclass
@@ -9,7 +15,28 @@ import numpy as np
 import torch
 import transformers
 
-from .common import DetectionAdapter, l2_normalize, pooled_output
+from .common import (
+    DetectionAdapter,
+    l2_normalize,
+    no_detections,
+    pooled_output,
+)
+
+
+@dataclass
+class OwlEncodedBatch:
+    """The image side of a batch, computed once by
+    :meth:`OwlViTAdapter.encode_images`.
+
+    Attributes:
+        batch: the prepared images (their sizes map boxes back)
+        image_feats: the ``(B, N, D)`` patch embeddings, on the device
+        boxes: the ``(B, N, 4)`` normalised boxes of the patches
+    """
+
+    batch: list
+    image_feats: torch.Tensor
+    boxes: torch.Tensor
 
 
 class OwlViTAdapter(DetectionAdapter):
@@ -18,10 +45,19 @@ class OwlViTAdapter(DetectionAdapter):
 
     model_class = transformers.OwlViTForObjectDetection
 
+    reuses_image_side = True
+
     def _encode_prompts(self):
+        self.query_embeds, self.query_mask = self._embed_texts(
+            self._class_prompts()
+        )
+        #: phrase -> ``(embedding, valid)`` of the phrases asked so far
+        self._phrase_embeds = {}
+
+    def _embed_texts(self, texts):
         text_config = self.model.config.text_config
         tokens = self.processor.tokenizer(
-            self._class_prompts(),
+            texts,
             padding="max_length",
             truncation=True,
             max_length=text_config.max_position_embeddings,
@@ -31,16 +67,23 @@ class OwlViTAdapter(DetectionAdapter):
             input_ids=tokens["input_ids"],
             attention_mask=tokens["attention_mask"],
         )
-        self.query_embeds = l2_normalize(pooled_output(features))
         # as the model's forward does: a query whose first token is 0 is
         # padding
-        self.query_mask = tokens["input_ids"][:, 0] > 0
+        return (
+            l2_normalize(pooled_output(features)),
+            tokens["input_ids"][:, 0] > 0,
+        )
 
-    def _predict(self, batch, min_confidence):
+    def _image_side(self, batch):
         pixels = self._stacked_pixels(batch)
         feature_map = self.model.image_embedder(pixel_values=pixels)[0]
         num_images, height, width, dim = feature_map.shape
         image_feats = feature_map.reshape(num_images, height * width, dim)
+        return feature_map, image_feats
+
+    def _predict(self, batch, min_confidence):
+        feature_map, image_feats = self._image_side(batch)
+        num_images = image_feats.shape[0]
         logits = self.model.class_predictor(
             image_feats,
             self.query_embeds.expand(num_images, -1, -1),
@@ -50,6 +93,65 @@ class OwlViTAdapter(DetectionAdapter):
         return self._detections(
             torch.sigmoid(logits.float()), boxes, batch, min_confidence
         )
+
+    def _encode_images(self, batch):
+        feature_map, image_feats = self._image_side(batch)
+        boxes = self.model.box_predictor(image_feats, feature_map)
+        return OwlEncodedBatch(list(batch), image_feats, boxes)
+
+    def _phrase_embeddings(self, phrases):
+        new = [p for p in dict.fromkeys(phrases) if p not in self._phrase_embeds]
+        if new:
+            template = self.prompt_template
+            embeds, valid = self._embed_texts(
+                [template.format(p.strip()) for p in new]
+            )
+            for phrase, e, v in zip(new, embeds, valid):
+                self._phrase_embeds[phrase] = (e, bool(v))
+
+        return self._phrase_embeds
+
+    def _detect_prompted(self, encoded, indices, prompts, min_confidence):
+        asked = [r for r, phrases in enumerate(prompts) if phrases]
+        results = [no_detections() for _ in prompts]
+        if not asked:
+            return results
+
+        cache = self._phrase_embeddings(
+            [p for r in asked for p in prompts[r]]
+        )
+        width = max(len(prompts[r]) for r in asked)
+        dim = self.query_embeds.shape[-1]
+        queries = torch.zeros(
+            (len(asked), width, dim), device=self.device, dtype=self.dtype
+        )
+        mask = torch.zeros(
+            (len(asked), width), device=self.device, dtype=torch.bool
+        )
+        for row, r in enumerate(asked):
+            for col, phrase in enumerate(prompts[r]):
+                embed, valid = cache[phrase]
+                queries[row, col] = embed
+                mask[row, col] = valid
+
+        rows = torch.tensor(
+            [indices[r] for r in asked], device=encoded.image_feats.device
+        )
+        image_feats = encoded.image_feats.index_select(0, rows)
+        logits = self.model.class_predictor(image_feats, queries, mask)[0]
+        # padded queries never win a box
+        probs = torch.sigmoid(logits.float()).masked_fill(~mask[:, None], -1)
+        found = self._detections(
+            probs,
+            encoded.boxes.index_select(0, rows),
+            [encoded.batch[indices[r]] for r in asked],
+            min_confidence,
+            names=[prompts[r] for r in asked],
+        )
+        for r, predictions in zip(asked, found):
+            results[r] = predictions
+
+        return results
 
 
 @dataclass

@@ -175,8 +175,91 @@ class YoloDetector(YoloAdapter):
                     output, handle.batch, handle.min_confidence
                 )
 
-    def _postprocess(self, output, batch, min_confidence):
-        found = self._detect(output, batch, min_confidence)
+    @property
+    def reuses_image_side(self):
+        """YOLO-World only: later passes reuse the head's output of pass 1
+        (see :meth:`encode_images`)."""
+        return self.entry.architecture == "yolo-world"
+
+    def encode_images(self, batch):
+        """Runs a YOLO-World model on a batch once, for the passes of
+        iterative zero-shot labeling.
+
+        YOLO-World's text embeddings guide its neck (its attention blocks
+        take them), so no image-only part of the model can be kept apart
+        from the prompts: the whole forward runs once, prompted with all
+        the classes the model was loaded with, and each pass
+        (:meth:`detect_prompted`) re-thresholds that output (NMS included)
+        for the classes it asks. A class asked alone in a later pass is
+        scored as it was among all the classes.
+
+        Args:
+            batch: a list of :class:`PreparedImage`
+
+        Returns:
+            an opaque encoded batch for :meth:`detect_prompted`
+        """
+        import torch
+
+        if not self.reuses_image_side:
+            return super().encode_images(batch)
+
+        with torch.inference_mode():
+            output = self._module_forward(self._to_device(batch))
+
+        return list(batch), output
+
+    def detect_prompted(self, encoded, indices, prompts, min_confidence=0.0):
+        """Detects some of the model's classes per image in images of an
+        encoded batch (see :meth:`encode_images`).
+
+        Args:
+            encoded: what :meth:`encode_images` returned
+            indices: the positions of the images to ask
+            prompts: per asked image, its classes (of those the model was
+                loaded with)
+            min_confidence (0.0): the minimum score kept
+
+        Returns:
+            a list of :class:`autolabel.models.base.ImagePredictions`
+        """
+        import torch
+
+        if not self.reuses_image_side:
+            return super().detect_prompted(
+                encoded, indices, prompts, min_confidence
+            )
+
+        batch, output = encoded
+        indices = list(indices)
+        if not indices:
+            return []
+
+        wanted = sorted({self.names.index(p) for ps in prompts for p in ps})
+        rows = torch.tensor(indices, device=output.device)
+        with torch.inference_mode():
+            found = self._postprocess(
+                output.index_select(0, rows),
+                [batch[i] for i in indices],
+                min_confidence,
+                class_ids=torch.tensor(wanted, device=output.device),
+            )
+
+        results = []
+        for predictions, phrases in zip(found, prompts):
+            keep = [i for i, label in enumerate(predictions.labels) if label in set(phrases)]
+            results.append(
+                ImagePredictions(
+                    labels=[predictions.labels[i] for i in keep],
+                    scores=predictions.scores[keep],
+                    boxes=predictions.boxes[keep].reshape(-1, 4),
+                )
+            )
+
+        return results
+
+    def _postprocess(self, output, batch, min_confidence, class_ids=None):
+        found = self._detect(output, batch, min_confidence, class_ids)
         rows = found["rows"].cpu().numpy()
         counts = np.bincount(rows[:, 6].astype(np.int64), minlength=len(batch))
         # the conversions for the whole batch at once, then views per image
@@ -198,7 +281,7 @@ class YoloDetector(YoloAdapter):
 
         return predictions
 
-    def _detect(self, output, batch, min_confidence):
+    def _detect(self, output, batch, min_confidence, class_ids=None):
         """Returns the kept instances of a batch, grouped by image, best
         first: ``rows`` ``(K, 7)`` of ``[x1, y1, x2, y2, score, class,
         image]`` in original pixels, their mask ``coefficients`` and their
@@ -210,7 +293,7 @@ class YoloDetector(YoloAdapter):
             preds,
             len(self.names),
             min_confidence,
-            self.class_ids,
+            self.class_ids if class_ids is None else class_ids,
             self.end2end,
             self.iou,
             self.max_det,

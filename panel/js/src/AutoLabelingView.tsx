@@ -25,7 +25,11 @@ export default function AutoLabelingView(props: {
   const runs = data.runs ?? [];
   const generating = runs.some((run) => run.status === "Generating");
   // a flow's steps run in delegated operations too (the panel says which are busy)
-  const stepping = (data.loops ?? []).some((flow) => flow.busy) || Boolean(data.flow?.busy);
+  const stepping =
+    (data.loops ?? []).some((flow) => flow.busy) ||
+    Boolean(data.flow?.busy) ||
+    // embeddings and mistakes are computed in delegated operations too
+    Boolean(data.page === "run" && data.brain?.busy);
 
   // Runs progress in delegated operations: poll while any is generating.
   useEffect(() => {

@@ -19,6 +19,7 @@ import {
 import React, { useEffect, useRef, useState } from "react";
 import { ConfirmDialog, ErrorLine, Field, PLACED_ERRORS, parseNumber, plural } from "./common";
 import Audit, { formatEstimate } from "./Audit";
+import Brain from "./Brain";
 import { Header } from "./Configure";
 import {
   ApprovalPreview,
@@ -122,6 +123,7 @@ export default function RunReview(props: {
               to "{run.label_field}".
             </Typography>
           )}
+          {data.brain && <Brain data={data} brain={data.brain} editable={editable} call={call} />}
         </Stack>
       )}
 

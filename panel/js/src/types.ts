@@ -194,9 +194,49 @@ export interface Review {
   /** whether the App shows patches of the run's staging field */
   patches: boolean;
   selected_labels: number;
+  /** how many labels are lassoed in FiftyOne's Embeddings panel; null: no lasso */
+  lassoed?: number | null;
   count: number;
   total: number;
   rows: StatsRow[];
+}
+
+/** A delegated Brain operation on its way, or failed (panel/brain.py). */
+export interface BrainOperation {
+  id: string;
+  state: string;
+  /** queued or running: the panel polls */
+  pending: boolean;
+  progress: number | null;
+  label: string | null;
+  error: string | null;
+}
+
+export interface MistakesSummary {
+  against: string;
+  labels: number;
+  matched: number;
+  possible_spurious: number;
+  possible_missing: number;
+  mean_agreement: number | null;
+}
+
+/** The review page's Brain card (pipeline.brain.brain_state + panel/brain.py). */
+export interface BrainData {
+  embeddings: { brain_key: string; model: string; method: string; embedded: number } | null;
+  embedding: BrainOperation | null;
+  mistakes: MistakesSummary | null;
+  mistakes_operation: BrainOperation | null;
+  against: { value: string; label: string }[];
+  default_model: string;
+  embedders: string[];
+  busy: boolean;
+  /** the Brain view the panel applies */
+  view: { similar_to?: string; order?: string; subset?: string; min_agreement?: number };
+  /** the one staged label selected, if exactly one */
+  selected_label: string | null;
+  near_duplicate_distance: number;
+  similar?: { label_id: string; count: number; near_duplicates: number };
 }
 
 /** A button the panel offers, with its words (panel/loops.py decides both). */
@@ -307,6 +347,7 @@ export interface PanelData {
   run?: RunCard | null;
   tab?: Tab;
   review?: Review | null;
+  brain?: BrainData | null;
   error?: string | null;
   /** the method whose call gave `error`: the page shows it next to that control */
   error_source?: string | null;
@@ -343,6 +384,11 @@ export type Method =
   | "set_confidence"
   | "set_classes"
   | "promote"
+  | "embed_run"
+  | "open_embeddings"
+  | "find_similar"
+  | "compare_run"
+  | "set_brain_view"
   | "undo"
   | "preview_approval"
   | "start_audit"

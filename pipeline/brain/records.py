@@ -1,0 +1,97 @@
+"""The names of a run's Brain runs, fields and label attributes, and the
+shared steps of their records: which runs qualify, registering a Brain run,
+deleting one, deleting fields.
+
+The Brain runs belong to their run: their keys are ``<run key>_<suffix>``
+(:func:`brain_names`), they are recorded in the run's ``brain`` config key,
+and approval and deletion remove them (:mod:`.cleanup`).
+"""
+
+import fiftyone.core.brain as focb
+
+from ..database import edit_dataset_document
+from ..errors import AutolabelError
+from ..labels import DETECTIONS
+from ..review import check_reviewable, require_staging_field
+from ..runs import get_run
+
+#: the dimensionality reduction methods of embed_labels
+METHODS = ("umap", "pca", "tsne")
+
+
+def umap_installed():
+    """Tells whether ``umap-learn`` is importable (the ``umap`` method)."""
+    try:
+        import umap  # noqa: F401
+    except ImportError:
+        return False
+
+    return True
+
+
+def default_method():
+    """``umap`` when ``umap-learn`` is installed, else ``pca``."""
+    return "umap" if umap_installed() else "pca"
+
+
+def brain_names(run_key):
+    """The names of a run's Brain runs, fields and label attributes.
+
+    Args:
+        run_key: the run key
+
+    Returns:
+        a dict: ``visualization``, ``similarity``, ``mistakenness`` (brain
+        keys; the last is also the sample field and label attribute of the
+        mistakenness, as FiftyOne names them), ``missing``, ``spurious``
+        (sample fields, the latter also a label attribute), ``agreement``
+        (a label attribute), ``copy`` (the transient copy of the other
+        field) and ``eval`` (the transient evaluation key)
+    """
+    return {
+        "visualization": run_key + "_embeddings",
+        "similarity": run_key + "_similarity",
+        "mistakenness": run_key + "_mistakenness",
+        "missing": run_key + "_possible_missing",
+        "spurious": run_key + "_possible_spurious",
+        "agreement": run_key + "_agreement",
+        "copy": run_key + "_against",
+        "eval": run_key + "_agreement_eval",
+    }
+
+
+def detection_run(dataset, run_key_or_name):
+    run = get_run(dataset, run_key_or_name)
+    check_reviewable(run)
+    require_staging_field(dataset, run)
+    if run.label_type != DETECTIONS:
+        raise AutolabelError(
+            "run '%s' has %s labels; embeddings, similarity and mistakes "
+            "need a run of Detections" % (run.display_name, run.label_type)
+        )
+
+    return run
+
+
+def register(dataset, fcn):
+    # Brain runs are edits of the dataset document: one at a time
+    return edit_dataset_document(dataset, fcn, attempts=1)
+
+
+def delete_brain_run(dataset, key, cleanup=True):
+    def delete():
+        dataset.reload()
+        if dataset.has_brain_run(key):
+            focb.BrainMethod.delete_run(dataset, key, cleanup=cleanup)
+
+    edit_dataset_document(dataset, delete)
+
+
+def delete_fields(dataset, fields):
+    def delete():
+        dataset.reload()
+        present = [f for f in fields if dataset.has_field(f)]
+        if present:
+            dataset.delete_sample_fields(present)
+
+    edit_dataset_document(dataset, delete)
