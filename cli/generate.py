@@ -7,6 +7,7 @@ import json
 from .. import pipeline as P
 from ..errors import AutolabelError
 from ..pipeline import annealing as A
+from ..pipeline.brain import SCORE_FIELDS, rank_samples
 from .common import (
     add_command,
     add_json,
@@ -92,6 +93,29 @@ def register(subparsers, common):
         metavar="FILE",
         help="label only these samples: a file of sample ids, one per line "
         "(default: the whole dataset)",
+    )
+    p.add_argument(
+        "--most-unique",
+        type=int,
+        metavar="N",
+        help="label only the N most unique samples of the target, by the "
+        "FiftyOne Brain on CLIP image embeddings; scores go to the "
+        "autolabel_uniqueness field (default: every target sample)",
+    )
+    p.add_argument(
+        "--most-representative",
+        type=int,
+        metavar="N",
+        help="label only the N most representative samples of the target "
+        "(the Brain's representativeness; scores in "
+        "autolabel_representativeness) (default: every target sample)",
+    )
+    p.add_argument(
+        "--rank-model",
+        metavar="NAME",
+        help="the CLIP model of the catalog that embeds the images for "
+        "--most-unique / --most-representative (default: "
+        "clip-vit-base-patch32)",
     )
     p.add_argument(
         "--slice",
@@ -276,8 +300,53 @@ def _generate(args, dataset):
     if args.classes:
         classes = [c.strip() for c in args.classes.split(",") if c.strip()]
 
+    ranked = _rank_target(args, samples, sample_ids)
+    if ranked is not None:
+        sample_ids, score_field = ranked
+
+    try:
+        run = _generate_now(args, samples, classes, sample_ids)
+    except AutolabelError:
+        # bad settings change nothing: the ranking's scores go too
+        if ranked is not None:
+            _drop_scores(dataset, score_field)
+
+        raise
+
+    _print_generated(run)
+
+
+def _rank_target(args, samples, sample_ids):
+    """The N most unique/representative target samples, if asked for: a
+    ``(sample ids, score field)`` tuple, else None."""
+    if args.most_unique is not None and args.most_representative is not None:
+        raise AutolabelError(
+            "give --most-unique or --most-representative, not both"
+        )
+
+    count, by = args.most_unique, "uniqueness"
+    if args.most_representative is not None:
+        count, by = args.most_representative, "representativeness"
+
+    if count is None:
+        return None
+
+    target = samples.select(sample_ids) if sample_ids else samples
+    field = SCORE_FIELDS[by]
+    existed = samples._dataset.has_field(field)
+    ids = rank_samples(target, count, by=by, model=args.rank_model)
+    print("the %d most %s samples of %d" % (len(ids), by.replace("ness", ""), len(target)))
+    return ids, None if existed else field
+
+
+def _drop_scores(dataset, field):
+    if field and dataset.has_field(field):
+        dataset.delete_sample_field(field)
+
+
+def _generate_now(args, samples, classes, sample_ids):
     with progress_bar("generate", args.quiet or not args.now) as progress:
-        run = P.generate(
+        return P.generate(
             samples,
             task=args.task,
             model=args.model,
@@ -295,8 +364,6 @@ def _generate(args, dataset):
             slices=args.slices,
             annealing=_annealing_options(args),
         )
-
-    _print_generated(run)
 
 
 def _resume(args, dataset):

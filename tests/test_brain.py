@@ -13,6 +13,7 @@ from PIL import Image
 
 import fiftyone as fo
 import fiftyone.operators as foo
+from fiftyone import ViewField as F
 
 import autolabel.pipeline as P
 from autolabel.cli import main
@@ -382,3 +383,82 @@ def test_a_label_staged_after_embedding_asks_to_embed_again(dataset):
     )
     P.embed_labels(dataset, run.key)
     assert P.find_similar_labels(dataset, run.key, new.id, k=1).values("id") == [new.id]
+
+
+def test_generate_most_unique_labels_only_the_n_highest_by_the_brain(
+    image_dataset, tiny_clip, tiny_yolo, capsys
+):
+    dataset = image_dataset
+    base = ["generate", dataset.name, "--task", "detection", "--model", tiny_yolo]
+    # bad settings: nothing is created, not even the scores
+    assert main(base + ["--label-field", "x", "--most-unique", "0", "--now"]) != 0
+    assert main(base + ["--label-field", "id", "--most-unique", "3", "--now"]) != 0
+    dataset.reload()
+    assert not dataset.has_field("autolabel_uniqueness")
+    assert P.list_runs(dataset) == []
+
+    assert main(base + ["--label-field", "u", "--most-unique", "3", "--now", "-q"]) == 0
+    dataset.reload()
+    run = P.list_runs(dataset)[0]
+    scores = dict(zip(*dataset.values(["id", "autolabel_uniqueness"])))
+    top = set(sorted(scores, key=scores.get, reverse=True)[:3])
+    labeled = set(dataset.exists(run.staging_field).values("id"))
+    assert labeled == top
+    assert "the 3 most unique samples of 10" in capsys.readouterr().out
+
+
+def test_the_panel_acts_on_lassoed_labels_similar_labels_and_mistakes(dataset):
+    from panel_session import PanelSession
+
+    run = P.import_labels(dataset, "predictions", name="imported")
+    S = run.staging_field
+    P.embed_labels(dataset, run.key, method="pca")
+    s = PanelSession(dataset)
+    s.call("open_run", key=run.key)
+    brain = s.data["brain"]
+    assert brain["embeddings"]["embedded"] == dataset.count(S + ".detections")
+    assert {"value": "other", "label": "other"} in brain["against"]
+
+    # a lasso in the Embeddings panel: the App's extended MatchLabels stage
+    ids = dataset.values(S + ".detections.id", unwind=True)
+    lassoed = ids[::3]
+    s.extended = {
+        "fiftyone.core.stages.MatchLabels": {
+            "ids": lassoed, "fields": [S], "labels": None, "tags": None,
+            "filter": None, "bool": True, "instance_ids": None,
+        }
+    }
+    s.call("on_change_view")
+    assert s.data["review"]["lassoed"] == len(lassoed)
+    assert s.data["review"]["count"] == len(lassoed)
+    s.call("promote")
+    promoted = set(
+        dataset.filter_labels(S, F("review_state") == "promoted").values(
+            S + ".detections.id", unwind=True
+        )
+    )
+    assert promoted == set(lassoed)
+    s.extended = None
+
+    # find labels like the one selected: patches, most similar first
+    query = ids[1]
+    s.selected_labels = [{"label_id": query, "field": S, "sample_id": None}]
+    s.call("on_change_selected_labels")
+    assert s.data["brain"]["selected_label"] == query
+    s.call("find_similar", label_id=query)
+    assert s.state["brain_view"] == {"similar_to": query}
+    assert s.data["brain"]["similar"]["count"] >= 2
+    assert s.data["review"]["patches"]
+
+    # likely mistakes: refused before a comparison, then ordered and filtered
+    s.call("set_brain_view", order="mistakes")
+    assert "no mistakes computed" in s.data["error"]
+    P.compute_mistakes(dataset, run.key, "other")
+    s.call("set_brain_view", min_agreement=0.5)
+    agree = F(run.key + "_agreement") >= 0.5
+    want = dataset.filter_labels(S, (F("review_state") == "in_review") & agree)
+    assert s.data["review"]["count"] == want.count(S + ".detections")
+    s.call("set_brain_view", min_agreement=2)
+    assert "between 0 and 1" in s.data["error"]
+    s.call("set_brain_view")
+    assert not s.data["review"]["patches"]

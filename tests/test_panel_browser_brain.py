@@ -132,11 +132,20 @@ def test_embed_open_lasso_and_add_exactly_the_lassoed_labels(
     expect(page.get_by_text("40 points")).to_be_visible()
     page.get_by_text("Select", exact=True).click()
 
-    # lasso the left half of the plot: some labels, not all of any sample's
-    canvas = page.locator("canvas").first
-    canvas.wait_for(state="visible")
-    b = canvas.bounding_box()
-    _lasso(page, (b["x"] + 5, b["y"] + 5, b["x"] + b["width"] * 0.45, b["y"] + b["height"] - 5))
+    # lasso the left part of the plot: some labels, not all of any sample's
+    hint = page.locator(".emb-plot-hint")
+    expect(hint).to_contain_text("lasso")
+    plot = hint.locator("xpath=..")
+    b = plot.bounding_box()
+    _lasso(
+        page,
+        (
+            b["x"] + 0.02 * b["width"],
+            b["y"] + 0.1 * b["height"],
+            b["x"] + 0.5 * b["width"],
+            b["y"] + 0.9 * b["height"],
+        ),
+    )
     expect(tid(page, "al-lassoed")).to_be_visible()
     assert lassoes, "the App sent no lasso to the panel"
     lassoed = set(lassoes[-1])

@@ -14,6 +14,7 @@ from .embeddings import (
 )
 from .mistakes import AGREEMENT_IOU, compute_mistakes
 from .records import METHODS, brain_names, default_method, umap_installed
+from .uniqueness import RANKINGS, SCORE_FIELDS, rank_samples
 from .review import (
     brain_state,
     comparable_fields,
@@ -29,6 +30,8 @@ __all__ = [
     "NEAR_DUPLICATE_DISTANCE",
     "check_similar",
     "METHODS",
+    "RANKINGS",
+    "SCORE_FIELDS",
     "brain_names",
     "brain_state",
     "check_mistakes_view",
@@ -41,5 +44,6 @@ __all__ = [
     "mistakes_view",
     "queue_embedding",
     "queue_mistakes",
+    "rank_samples",
     "umap_installed",
 ]
