@@ -462,3 +462,55 @@ def test_the_panel_acts_on_lassoed_labels_similar_labels_and_mistakes(dataset):
     assert "between 0 and 1" in s.data["error"]
     s.call("set_brain_view")
     assert not s.data["review"]["patches"]
+
+
+def test_color_by_review_state_undo_of_a_lasso_and_queued_mistakes(dataset):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from fiftyone.operators.delegated import DelegatedOperationService
+    from fiftyone.server.routes.embeddings import ColorByChoices
+
+    from panel_session import PanelSession
+
+    run = P.import_labels(dataset, "predictions", name="imported")
+    S = run.staging_field
+    P.embed_labels(dataset, run.key, method="pca")
+    # FiftyOne's Embeddings panel offers these to color the run's points by
+    choices = ColorByChoices._post_sync(
+        None,
+        {"datasetName": dataset.name, "view": [], "slices": None, "patchesField": S}
+    )
+    names = choices["fields"]
+    for attr in ("label", "confidence", "review_state"):
+        assert S + ".detections." + attr in names, names
+
+    ids = dataset.values(S + ".detections.id", unwind=True)
+    P.promote_labels(dataset, run.key)
+    s = PanelSession(dataset)
+    s.call("open_run", key=run.key, tab="approval")
+    lassoed = ids[:5]
+    s.extended = {"fiftyone.core.stages.MatchLabels": {"ids": lassoed, "fields": [S]}}
+    s.call("on_change_view")
+    assert s.data["review"]["count"] == 5
+    s.call("undo", label=None)
+    back = dataset.filter_labels(S, F("review_state") == "in_review")
+    assert set(back.values(S + ".detections.id", unwind=True)) == set(lassoed)
+
+    # the panel's compare queues a delegated operation; a launcher runs it
+    s.extended = None
+    s.call("compare_run", against="other")
+    assert s.data["brain"]["mistakes_operation"]["pending"]
+    s.call("compare_run", against="other")
+    assert "already" in s.data["error"]
+
+    def execute():
+        DelegatedOperationService().execute_queued_operations(dataset_name=dataset.name)
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(execute).result()
+
+    s.call("refresh")
+    brain = s.data["brain"]
+    assert brain["mistakes_operation"] is None
+    assert brain["mistakes"]["against"] == "other"
+    assert not brain["busy"]

@@ -61,7 +61,29 @@ def brain_names(run_key):
 
 
 def detection_run(dataset, run_key_or_name):
+    """The run a Brain computation is asked for, checked: In Review, with
+    its staging field, of Detections, on a dataset that is not grouped.
+
+    Args:
+        dataset: a :class:`fiftyone.core.dataset.Dataset`
+        run_key_or_name: a run key or name, or a
+            :class:`autolabel.pipeline.runs.Run`
+
+    Returns:
+        the :class:`autolabel.pipeline.runs.Run`
+
+    Raises:
+        AutolabelError: if it is not such a run
+    """
     run = get_run(dataset, run_key_or_name)
+    if dataset.media_type == "group":
+        raise AutolabelError(
+            "dataset '%s' is grouped; embeddings, similarity and mistakes "
+            "work on datasets of images only for now (clone the slice you "
+            "review with `dataset.select_group_slices(\"left\").clone()`)"
+            % dataset.name
+        )
+
     check_reviewable(run)
     require_staging_field(dataset, run)
     if run.label_type != DETECTIONS:
