@@ -71,9 +71,10 @@ def brain_data(ctx, run, view=None):
         view (None): the App's view the review table counts
 
     Returns:
-        a dict, or None for a run whose labels are not Detections
+        a dict, or None for a run whose labels are not Detections or of a
+        grouped dataset (:func:`autolabel.pipeline.brain` refuses both)
     """
-    if run.label_type != DETECTIONS:
+    if run.label_type != DETECTIONS or ctx.dataset.media_type == "group":
         return None
 
     state = brain_state(ctx.dataset, run)
