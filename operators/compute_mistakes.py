@@ -2,27 +2,16 @@
 (delegated: the Brain's mistakenness and an evaluation over every staged
 label)."""
 
-import fiftyone.operators as foo
-
 from ..pipeline import compute_mistakes
+from .delegated import DelegatedOperator
 
 
-class ComputeMistakes(foo.Operator):
-    @property
-    def config(self):
-        return foo.OperatorConfig(
-            name="compute_mistakes",
-            label="Auto Labeling: find a run's likely mistakes",
-            allow_delegated_execution=True,
-            allow_immediate_execution=True,
-            default_choice_to_delegated=True,
-            unlisted=True,
-        )
+class ComputeMistakes(DelegatedOperator):
+    operator_name = "compute_mistakes"
+    label = "Auto Labeling: find a run's likely mistakes"
 
     def execute(self, ctx):
-        def progress(fraction, label):
-            ctx.set_progress(progress=fraction, label=label)
-
+        progress = self.progress_of(ctx)
         summary = compute_mistakes(
             ctx.dataset,
             ctx.params["run"],

@@ -146,4 +146,40 @@ def generation_settings(params):
         workers=workers,
         name=params.get("name") or None,
         slices=params.get("slices") or None,
+        annealing=annealing_settings(params.get("annealing")),
     )
+
+
+def annealing_settings(options):
+    """The ``annealing`` argument of :func:`autolabel.pipeline.generate`
+    from a form's or the panel's ``annealing`` parameter, as the CLI's
+    ``--passes``, ``--schedule``, ... options give it: settings left empty
+    are dropped (their defaults apply), a whole number of passes typed as
+    text becomes an int; every other check is
+    :func:`autolabel.pipeline.annealing.validate_annealing`'s.
+
+    Args:
+        options: None (one pass), or a dict of
+            :data:`autolabel.pipeline.annealing.OPTION_KEYS` whose values
+            may be numbers or the texts typed
+
+    Returns:
+        a dict, or None for one pass (no ``passes`` nor ``schedule``)
+    """
+    if not isinstance(options, dict):
+        return options or None
+
+    given = {}
+    for key, value in options.items():
+        if isinstance(value, str):
+            value = value.strip()
+
+        if value is None or value == "":
+            continue
+
+        if key == "max_passes" and isinstance(value, str) and value.isdigit():
+            value = int(value)
+
+        given[key] = value
+
+    return given or None

@@ -3,30 +3,16 @@ merge, train, evaluate) until its iteration is COMPLETED or needs a person.
 Queued by ``autolabel loop next`` and the panel's Loops page, executed by
 ``fiftyone delegated launch``."""
 
-import fiftyone.operators as foo
-
 from ..pipeline.loop import run_steps
+from .delegated import DelegatedOperator
 
 
-class RunLoopSteps(foo.Operator):
-    #: the operator's name (the last part of its URI)
+class RunLoopSteps(DelegatedOperator):
     operator_name = "run_loop_steps"
-
-    @property
-    def config(self):
-        return foo.OperatorConfig(
-            name=self.operator_name,
-            label="Auto Labeling: run a loop's next steps",
-            allow_delegated_execution=True,
-            allow_immediate_execution=True,
-            default_choice_to_delegated=True,
-            unlisted=True,
-        )
+    label = "Auto Labeling: run a loop's next steps"
 
     def execute(self, ctx):
-        def progress(fraction, label):
-            ctx.set_progress(progress=fraction, label=label)
-
+        progress = self.progress_of(ctx)
         op_id = ctx.request_params.get("run_doc") if ctx.delegated else None
         flow = run_steps(
             ctx.dataset,

@@ -34,6 +34,7 @@ from ..pipeline import (
     start_audit,
     undo_labels,
 )
+from ..pipeline.annealing import pass_view
 from ..pipeline.audit import check_precision
 from . import brain as brain_panel
 from . import data as panel_data
@@ -196,6 +197,7 @@ class AutoLabelingPanel(foo.Panel):
         self._set_page(ctx, "configure")
         ctx.panel.set_data("label_field_error", None)
         ctx.panel.set_data("run_name_error", None)
+        ctx.panel.set_data("annealing_preview", None)
         ctx.panel.set_data("model_choices", panel_data.model_choices())
         self._load_home(ctx, keep_page=True)
 
@@ -234,6 +236,20 @@ class AutoLabelingPanel(foo.Panel):
         ctx.panel.set_data(
             "run_name_error",
             panel_data.run_name_error(ctx.dataset, ctx.params.get("name")),
+        )
+
+    @_action
+    def preview_annealing(self, ctx):
+        """The thresholds of each pass of iterative zero-shot settings (or
+        their error), as the user types them."""
+        ctx.panel.set_data(
+            "annealing_preview",
+            panel_data.annealing_preview(
+                ctx.dataset,
+                ctx.params.get("task"),
+                ctx.params.get("model"),
+                ctx.params.get("annealing"),
+            ),
         )
 
     @_action
@@ -440,6 +456,16 @@ class AutoLabelingPanel(foo.Panel):
         self._apply_review_view(ctx)
 
     @_action
+    def set_pass(self, ctx):
+        """Shows only the labels one pass of an iterative zero-shot run
+        found (no ``pass``: every pass)."""
+        run = self._open_run(ctx)
+        number = ctx.params.get("pass")
+        pass_view(ctx.dataset.limit(0), run, number)  # checks it
+        ctx.panel.set_state("pass", number)
+        self._apply_review_view(ctx, run=run)
+
+    @_action
     @mutating
     def promote(self, ctx):
         """Promotes exactly the labels in review that the user is looking
@@ -582,6 +608,7 @@ class AutoLabelingPanel(foo.Panel):
                 set_tab=self.set_tab,
                 set_confidence=self.set_confidence,
                 set_classes=self.set_classes,
+                set_pass=self.set_pass,
                 promote=self.promote,
                 undo=self.undo,
                 preview_approval=self.preview_approval,
@@ -597,6 +624,7 @@ class AutoLabelingPanel(foo.Panel):
                 cancel_run=self.cancel_run,
                 show_log=self.show_log,
                 validate_run_name=self.validate_run_name,
+                preview_annealing=self.preview_annealing,
                 show_loops=self.show_loops,
                 show_flow=self.show_flow,
                 show_create_flow=self.show_create_flow,
@@ -730,6 +758,7 @@ class AutoLabelingPanel(foo.Panel):
         ctx.panel.set_state("confidence", {"min": None, "max": None})
         ctx.panel.set_state("classes", None)
         ctx.panel.set_state("brain_view", None)
+        ctx.panel.set_state("pass", None)
         ctx.panel.set_state(
             "confidence_bounds", panel_data.confidence_bounds(ctx.dataset, run)
         )
@@ -754,6 +783,7 @@ class AutoLabelingPanel(foo.Panel):
             ctx.panel.get_state("confidence"),
             ctx.panel.get_state("classes"),
         )
+        view = pass_view(view, run, ctx.panel.get_state("pass"))
         # the labels like a selected one, or the likely mistakes first
         view = brain_panel.apply_brain_view(ctx, run, view)
         if patches and not panel_data.patches_of_staging(view, run):
@@ -839,6 +869,7 @@ class AutoLabelingPanel(foo.Panel):
         )
         lassoed = panel_data.lassoed_label_ids(ctx, run.staging_field)
         review["lassoed"] = None if lassoed is None else len(lassoed)
+        review["pass"] = ctx.panel.get_state("pass")
         ctx.panel.set_data("review", review)
         store.set(
             _reviewed_key(ctx),

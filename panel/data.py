@@ -15,6 +15,7 @@ from bson import json_util
 
 from ..models import catalog as mc
 from ..models import registry as mr
+from ..operators.inputs import annealing_settings
 from ..pipeline import (
     AutolabelError,
     ReviewState,
@@ -31,6 +32,7 @@ from ..pipeline import (
     media_error,
     run_log,
 )
+from ..pipeline.annealing import pass_rows, validate_annealing
 from ..pipeline.claims import validate_label_field
 from ..pipeline.runs import staging_fields_in_review, validate_run_name
 from ..pipeline.selection import check_classes
@@ -282,6 +284,55 @@ def label_field_error(dataset, label_field):
         return str(e)
 
     return None
+
+
+def annealing_preview(dataset, task, model, options):
+    """The configure page's preview of iterative zero-shot settings: the
+    threshold of each pass and the settings as the run would record them
+    (:func:`autolabel.pipeline.annealing.validate_annealing`), or the
+    one-line error of the first bad setting.
+
+    Args:
+        dataset: a :class:`fiftyone.core.dataset.Dataset`
+        task: the run's task
+        model: the detector's catalog name
+        options: the ``annealing`` settings as the panel sends them to
+            ``start_run`` (:func:`autolabel.operators.inputs.
+            annealing_settings`)
+
+    Returns:
+        None without settings, else a dict ``{"thresholds", "schedule",
+        "aggregate", "iou", "eps", "requery", "noun_chunks": {"path",
+        "lines", "matched"} | None, "error"}`` (``thresholds`` None and
+        ``error`` a string if a setting is bad)
+    """
+    try:
+        settings = annealing_settings(options)
+        if settings is None:
+            return None
+
+        if not model:
+            raise AutolabelError("choose a zero-shot detector first")
+
+        config = validate_annealing(
+            settings, mr.get_model(model), task, dataset=dataset
+        )
+    except AutolabelError as e:
+        return dict(
+            {k: None for k in _PREVIEW_KEYS}, thresholds=None, error=str(e)
+        )
+
+    preview = {k: config[k] for k in _PREVIEW_KEYS}
+    chunks = config.get("noun_chunks")
+    if chunks:
+        preview["noun_chunks"] = {
+            k: chunks[k] for k in ("path", "lines", "matched")
+        }
+
+    return dict(preview, thresholds=config["thresholds"], error=None)
+
+
+_PREVIEW_KEYS = ("schedule", "aggregate", "iou", "eps", "requery", "noun_chunks")
 
 
 def run_name_error(dataset, name):
@@ -591,6 +642,12 @@ def review_data(
         "count": stats["count"],
         "total": stats["total"],
         "rows": stats["classes"],
+        # the table split by pass, of an iterative zero-shot run
+        "passes": (
+            pass_rows(dataset, run, view=view, state=state)
+            if run.config.get("annealing")
+            else None
+        ),
     }
 
 

@@ -28,9 +28,14 @@ the per-pass statistics read what these settings recorded.
 
 import math
 
+import fiftyone.core.patches as fop
+
 from ..models import catalog as mc
+from .datasets import all_samples, resolve_view, shows_all_samples
 from .errors import AutolabelError
+from .labels import review_state_is
 from .noun_chunks import noun_chunk_record
+from .selection import patch_labels_stages
 
 #: the labeling method of an annealing run
 METHOD_ITERATIVE = "iterative_zero_shot"
@@ -429,33 +434,9 @@ def pass_stats(dataset, run, samples=None):
     Raises:
         AutolabelError: if the run has no passes
     """
-    annealing = run.config.get("annealing")
-    if not annealing:
-        raise AutolabelError(
-            "run '%s' labeled in one pass; only iterative zero-shot runs "
-            "have passes" % run.display_name
-        )
-
-    field = run.staging_field
+    annealing = _passes_of(run)
     pipeline = [] if samples is None else samples._pipeline()
-    pipeline += [
-        {"$match": {field + ".detections": {"$exists": True}}},
-        {"$project": {"d": "$" + field + ".detections"}},
-        {"$unwind": "$d"},
-        {
-            "$group": {
-                "_id": "$d." + PASS_ATTR,
-                "labels": {"$sum": 1},
-                "mean_confidence": {"$avg": "$d.confidence"},
-            }
-        },
-    ]
-    found = {
-        d["_id"]: d
-        for d in dataset._sample_collection.aggregate(
-            pipeline, allowDiskUse=True
-        )
-    }
+    found = _count_by_pass(dataset, pipeline, "$" + run.staging_field)
     figures = run.config.get("pass_figures") or {}
     stats = []
     for k, threshold in enumerate(annealing["thresholds"], 1):
@@ -474,3 +455,158 @@ def pass_stats(dataset, run, samples=None):
         )
 
     return stats
+
+
+def pass_rows(dataset, run, view=None, state=None):
+    """The review table split by pass: per pass of an annealing run, its
+    threshold and the staged labels of one review state that it found, in
+    a view and in the whole run, as the class table counts them
+    (:func:`autolabel.pipeline.label_stats`): the view's label filters
+    (the panel's confidence range and classes, the App's sidebar) and
+    selections apply; a patches view of the staging field counts its
+    patches' labels.
+
+    Args:
+        dataset: a :class:`fiftyone.core.dataset.Dataset`
+        run: an annealing :class:`autolabel.pipeline.runs.Run`
+        view (None): the view the user is looking at, or a patches view of
+            the run's staging field; default the run's samples
+        state (None): ``"in_review"`` or ``"promoted"``: only the labels in
+            that state; default every label
+
+    Returns:
+        a list with a dict per pass, in order: ``pass`` (1-based),
+        ``threshold``, ``count`` (its labels in the view), ``total`` (in
+        the run) and ``mean_confidence`` (of those in the view; None
+        without any)
+
+    Raises:
+        AutolabelError: if the run has no passes, or the view is not of the
+            dataset's samples or patches of the run's staging field
+    """
+    annealing = _passes_of(run)
+    field = run.staging_field
+    cond = None if state is None else review_state_is(state)
+    samples = all_samples(dataset, run.config.get("slices"))
+    totals = _count_by_pass(
+        dataset, samples._pipeline(), "$" + field, cond=cond
+    )
+    view = resolve_view(dataset, view, patches_of=field)
+    if isinstance(view, fop.PatchesView) and not view._stages:
+        # the patches are the labels of the view they were made of
+        view = resolve_view(dataset, view._source_collection.view())
+
+    if isinstance(view, fop.PatchesView):
+        # the patches view's own pipeline, on its patches dataset; the
+        # labels are read from the dataset's samples
+        pipeline = view._pipeline() + patch_labels_stages(
+            dataset,
+            run,
+            True if cond is None else cond.to_mongo(prefix="$$this"),
+        )
+        found = _count_by_pass(view._dataset, pipeline, None)
+    elif shows_all_samples(dataset, view):
+        found = totals
+    else:
+        found = _count_by_pass(
+            dataset, view._pipeline(), "$" + field, cond=cond
+        )
+
+    rows = []
+    for k, threshold in enumerate(annealing["thresholds"], 1):
+        row, total = found.get(k) or {}, totals.get(k) or {}
+        rows.append(
+            {
+                "pass": k,
+                "threshold": threshold,
+                "count": row.get("labels", 0),
+                "total": total.get("labels", 0),
+                "mean_confidence": row.get("mean_confidence"),
+            }
+        )
+
+    return rows
+
+
+def pass_view(view, run, pass_number):
+    """Narrows a review view of an annealing run to the labels one pass
+    found (the panel's click on a pass row).
+
+    Args:
+        view: a view of the run's samples
+        run: an annealing :class:`autolabel.pipeline.runs.Run`
+        pass_number: a pass, 1-based, or None for every pass
+
+    Returns:
+        a :class:`fiftyone.core.view.DatasetView`
+
+    Raises:
+        AutolabelError: if the run has no passes or no such pass
+    """
+    if pass_number is None:
+        return view
+
+    annealing = _passes_of(run)
+    count = len(annealing.get("thresholds") or [])
+    if (
+        not isinstance(pass_number, int)
+        or isinstance(pass_number, bool)
+        or not 1 <= pass_number <= count
+    ):
+        raise AutolabelError(
+            "run '%s' has passes 1 to %d, not %r"
+            % (run.display_name, count, pass_number)
+        )
+
+    from fiftyone import ViewField as F
+
+    return view.filter_labels(run.staging_field, F(PASS_ATTR) == pass_number)
+
+
+def _passes_of(run):
+    annealing = run.config.get("annealing")
+    if not annealing:
+        raise AutolabelError(
+            "run '%s' labeled in one pass; only iterative zero-shot runs "
+            "have passes" % run.display_name
+        )
+
+    return annealing
+
+
+def _count_by_pass(dataset, pipeline, field, cond=None):
+    """Runs ``pipeline`` on a dataset's sample collection and counts the
+    labels of the Detections ``field`` (an expression such as
+    ``"$det_staged"``; None: the ``labels`` array the pipeline leaves) per
+    pass, with their mean confidence, those satisfying the FiftyOne
+    expression ``cond`` only.
+
+    Returns:
+        ``{pass: {"labels", "mean_confidence"}}``
+    """
+    labels = "$labels" if field is None else field + ".detections"
+    if cond is not None and field is not None:
+        labels = {
+            "$filter": {
+                "input": {"$ifNull": [labels, []]},
+                "cond": cond.to_mongo(prefix="$$this"),
+            }
+        }
+
+    pipeline = list(pipeline) + [
+        {"$project": {"d": labels}},
+        {"$unwind": "$d"},
+        {
+            "$group": {
+                "_id": "$d." + PASS_ATTR,
+                "labels": {"$sum": 1},
+                "mean_confidence": {"$avg": "$d.confidence"},
+            }
+        },
+    ]
+    return {
+        d["_id"]: d
+        for d in dataset._sample_collection.aggregate(
+            pipeline, allowDiskUse=True
+        )
+    }

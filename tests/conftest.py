@@ -207,3 +207,29 @@ def image_paths(tmp_path_factory):
 @pytest.fixture
 def image_dataset(make_dataset, image_paths):
     return make_dataset(fo.Sample(filepath=p) for p in image_paths)
+
+
+#: the classes of labeled_dataset
+BROWSER_CLASSES = ("cat", "dog", "bird")
+
+
+@pytest.fixture
+def labeled_dataset(make_dataset, image_paths):
+    """The browser images, each with 4 detections of 3 classes with spread
+    confidences in a ``predictions`` field."""
+    rng = np.random.default_rng(3)
+    samples = []
+    for i, path in enumerate(image_paths):
+        dets = [
+            fo.Detection(
+                label=BROWSER_CLASSES[(i + j) % 3],
+                bounding_box=[0.05 + 0.22 * j, 0.1 + 0.1 * (i % 3), 0.18, 0.3],
+                confidence=float(np.round(rng.uniform(0.05, 0.99), 3)),
+            )
+            for j in range(4)
+        ]
+        samples.append(
+            fo.Sample(filepath=path, predictions=fo.Detections(detections=dets))
+        )
+
+    return make_dataset(samples)

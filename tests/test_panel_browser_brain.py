@@ -9,10 +9,8 @@ import json
 import os
 import re
 
-import numpy as np
 import pytest
 
-import fiftyone as fo
 from fiftyone import ViewField as F
 
 import autolabel.pipeline as P
@@ -36,7 +34,6 @@ playwright_sync = pytest.importorskip(
 expect = playwright_sync.expect
 
 WIDE = {"width": 2000, "height": 1100}
-CLASSES = ("cat", "dog", "bird")
 LASSO_STAGE = "fiftyone.core.stages.MatchLabels"
 
 
@@ -50,25 +47,9 @@ def _to_docs(path, name):
 
 
 @pytest.fixture
-def labeled(make_dataset, image_paths):
-    """The browser images, 4 detections each, in a ``predictions`` field."""
+def labeled(labeled_dataset):
     save_tiny_catalog_model("clip-vit-base-patch32")
-    rng = np.random.default_rng(3)
-    samples = []
-    for i, path in enumerate(image_paths):
-        dets = [
-            fo.Detection(
-                label=CLASSES[(i + j) % 3],
-                bounding_box=[0.05 + 0.22 * j, 0.1 + 0.1 * (i % 3), 0.18, 0.3],
-                confidence=float(np.round(rng.uniform(0.05, 0.99), 3)),
-            )
-            for j in range(4)
-        ]
-        samples.append(
-            fo.Sample(filepath=path, predictions=fo.Detections(detections=dets))
-        )
-
-    return make_dataset(samples)
+    return labeled_dataset
 
 
 def _promoted(dataset, run):

@@ -43,28 +43,6 @@ WIDE = {"width": 2400, "height": 1000}
 CLASSES = ("cat", "dog", "bird")
 
 
-@pytest.fixture
-def labeled_dataset(make_dataset, image_paths):
-    """The browser images, each with 4 detections of 3 classes with spread
-    confidences in a ``predictions`` field."""
-    rng = np.random.default_rng(3)
-    samples = []
-    for i, path in enumerate(image_paths):
-        dets = [
-            fo.Detection(
-                label=CLASSES[(i + j) % 3],
-                bounding_box=[0.05 + 0.22 * j, 0.1 + 0.1 * (i % 3), 0.18, 0.3],
-                confidence=float(np.round(rng.uniform(0.05, 0.99), 3)),
-            )
-            for j in range(4)
-        ]
-        samples.append(
-            fo.Sample(filepath=path, predictions=fo.Detections(detections=dets))
-        )
-
-    return make_dataset(samples)
-
-
 def open_review(page, app_server, dataset, name="imported"):
     """Analyzes ``predictions`` as a run, opens the panel and the run."""
     run = P.import_labels(dataset, "predictions", name=name)

@@ -16,7 +16,6 @@ from bson import ObjectId
 from ...models import registry as mr
 from ..errors import AutolabelError
 from ..images import ImageError, read_image
-from ..runs import update_run
 from .records import (
     METHODS,
     brain_names,
@@ -25,6 +24,7 @@ from .records import (
     detection_run,
     register,
     umap_installed,
+    update_brain,
 )
 
 #: the model that embeds labels unless another is asked for
@@ -236,17 +236,14 @@ def embed_labels(dataset, run, model=None, method=None, progress=None):
             progress=False,
         ),
     )
-    update_run(
+    update_brain(
         dataset,
         run.key,
-        brain=dict(
-            run.config.get("brain") or {},
-            visualization=names["visualization"],
-            similarity=names["similarity"],
-            model=adapter.entry.name,
-            method=method,
-            embedded=total,
-        ),
+        visualization=names["visualization"],
+        similarity=names["similarity"],
+        model=adapter.entry.name,
+        method=method,
+        embedded=total,
     )
     return names["visualization"]
 

@@ -8,13 +8,14 @@ from fiftyone import ViewField as F
 from ..database import edit_dataset_document
 from ..errors import AutolabelError
 from ..locks import review_lock
-from ..runs import Run, RunStatus, get_run, update_run
+from ..runs import Run, RunStatus, get_run
 from .records import (
     brain_names,
     delete_brain_run,
     delete_fields,
     detection_run,
     register,
+    update_brain,
 )
 
 #: the IoU above which a staged label and one of the other field's agree
@@ -123,11 +124,7 @@ def compute_mistakes(dataset, run, other, progress=None):
     S = run.staging_field
     with review_lock(dataset, run.key):
         delete_mistakes(dataset, run.key, S)
-        update_run(
-            dataset,
-            run.key,
-            brain=dict(run.config.get("brain") or {}, mistakes=None),
-        )
+        update_brain(dataset, run.key, mistakes=None)
         if progress is not None:
             progress(0.1, "computing mistakenness against '%s'" % field)
 
@@ -154,13 +151,7 @@ def compute_mistakes(dataset, run, other, progress=None):
             delete_fields(dataset, [names["copy"]])
 
     summary = _summary(dataset, S, names, field, agreement)
-    update_run(
-        dataset,
-        run.key,
-        brain=dict(
-            get_run(dataset, run.key).config.get("brain") or {}, mistakes=summary
-        ),
-    )
+    update_brain(dataset, run.key, mistakes=summary)
     return summary
 
 

@@ -13,7 +13,7 @@ from ..database import edit_dataset_document
 from ..errors import AutolabelError
 from ..labels import DETECTIONS
 from ..review import check_reviewable, require_staging_field
-from ..runs import get_run
+from ..runs import get_run, update_run_record
 
 #: the dimensionality reduction methods of embed_labels
 METHODS = ("umap", "pca", "tsne")
@@ -117,3 +117,22 @@ def delete_fields(dataset, fields):
             dataset.delete_sample_fields(present)
 
     edit_dataset_document(dataset, delete)
+
+
+def update_brain(dataset, run_key, **changes):
+    """Sets keys of a run's ``brain`` record in one atomic update that keeps
+    the others: an embedding and a comparison finishing at the same time
+    both keep what they wrote.
+
+    Args:
+        dataset: a :class:`fiftyone.core.dataset.Dataset`
+        run_key: the run key
+        **changes: the keys to set
+
+    Returns:
+        the updated :class:`autolabel.pipeline.runs.Run`
+    """
+    merged = {
+        "$mergeObjects": [{"$ifNull": ["$config.brain", {}]}, {"$literal": changes}]
+    }
+    return update_run_record(dataset, run_key, pipeline={"brain": merged})

@@ -16,10 +16,10 @@ from ...models import registry as mr
 from ...models.weights import require_weights
 from ..errors import AutolabelError
 from ..operations import queue_operation
-from ..runs import get_run, list_runs, update_run
+from ..runs import list_runs
 from .embeddings import DEFAULT_MODEL, check_embedding
 from .mistakes import other_field
-from .records import brain_names, detection_run
+from .records import brain_names, detection_run, update_brain
 
 EMBED_OPERATOR_URI = "@autolabel/auto-labeling/embed_labels"
 MISTAKES_OPERATOR_URI = "@autolabel/auto-labeling/compute_mistakes"
@@ -58,11 +58,7 @@ def queue_embedding(dataset, run, model=None, method=None):
         EMBED_OPERATOR_URI,
         {"run": run.key, "model": entry.name, "method": method},
     )
-    update_run(
-        dataset,
-        run.key,
-        brain=dict(get_run(dataset, run.key).config.get("brain") or {}, embed_operation=op),
-    )
+    update_brain(dataset, run.key, embed_operation=op)
     return op
 
 
@@ -90,13 +86,7 @@ def queue_mistakes(dataset, run, other):
     op = queue_operation(
         dataset, MISTAKES_OPERATOR_URI, {"run": run.key, "against": field}
     )
-    update_run(
-        dataset,
-        run.key,
-        brain=dict(
-            get_run(dataset, run.key).config.get("brain") or {}, mistakes_operation=op
-        ),
-    )
+    update_brain(dataset, run.key, mistakes_operation=op)
     return op
 
 

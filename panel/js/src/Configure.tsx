@@ -12,9 +12,9 @@ import {
   Stack,
   Typography,
 } from "@mui/material";
-import React, { useState } from "react";
+import React, { useEffect, useState } from "react";
 import { ErrorLine, Field, PLACED_ERRORS, parseNumber, useCheckAsTyped } from "./common";
-import { Call, Context, ModelCard, PanelData, Target } from "./types";
+import { AnnealingPreview, AnnealingSettings, Call, Context, ModelCard, PanelData, Target } from "./types";
 
 const TASKS = [
   { value: "classification", label: "Classification" },
@@ -27,6 +27,72 @@ const METHODS = [
   { value: "two_stage", label: "Two stage: a detector, then Segment Anything" },
   { value: "existing_detections", label: "Existing detections, segmented by Segment Anything" },
 ];
+
+const SCHEDULES = [
+  { value: "step", label: "Step: equal steps" },
+  { value: "exponential", label: "Exponential: a constant ratio" },
+  { value: "cosine", label: "Cosine: slow, fast, slow" },
+];
+
+const AGGREGATIONS = [
+  { value: "nms", label: "NMS: keep the most confident box" },
+  { value: "wbf", label: "WBF: weighted box fusion" },
+  { value: "dbscan", label: "DBSCAN: cluster box corners" },
+];
+
+const REQUERIES = [
+  { value: "missing", label: "Missing: only the classes not found yet" },
+  { value: "all", label: "All: every class, keeping new objects" },
+];
+
+/** The iterative zero-shot form as typed; empty fields take the panel's defaults. */
+interface AnnealingForm {
+  thresholds: "schedule" | "explicit";
+  passes: string;
+  schedule: string;
+  start: string;
+  floor: string;
+  maxPasses: string;
+  aggregate: string;
+  iou: string;
+  eps: string;
+  requery: string;
+  nounChunks: string;
+}
+
+const ANNEALING_FORM: AnnealingForm = {
+  thresholds: "schedule",
+  passes: "",
+  schedule: "step",
+  start: "",
+  floor: "",
+  maxPasses: "",
+  aggregate: "nms",
+  iou: "",
+  eps: "",
+  requery: "missing",
+  nounChunks: "",
+};
+
+const PREVIEW_DELAY_MS = 400;
+
+/** start_run's `annealing`: only the settings the chosen form uses, as typed. */
+function annealingSettings(form: AnnealingForm): AnnealingSettings {
+  const explicit = form.thresholds === "explicit";
+  const dbscan = form.aggregate === "dbscan";
+  return {
+    passes: explicit ? form.passes : null,
+    schedule: explicit ? null : form.schedule,
+    start: explicit ? null : form.start,
+    floor: explicit ? null : form.floor,
+    max_passes: explicit ? null : form.maxPasses,
+    aggregate: form.aggregate,
+    iou: dbscan ? null : form.iou,
+    eps: dbscan ? form.eps : null,
+    requery: form.requery,
+    noun_chunks: form.nounChunks.trim() || null,
+  };
+}
 
 const TARGETS: { value: Target; label: string }[] = [
   { value: "all", label: "All samples" },
@@ -52,6 +118,8 @@ export default function Configure(props: { data: PanelData; context: Context; ca
   const [runName, setRunName] = useState("");
   const [workers, setWorkers] = useState("1");
   const [slices, setSlices] = useState<string[]>([]);
+  const [iterativeChoice, setIterative] = useState(false);
+  const [annealingForm, setAnnealingForm] = useState<AnnealingForm>(ANNEALING_FORM);
   const groupSlices = context.group_slices ?? [];
   const chosenSlices = slices.filter((s) => groupSlices.includes(s));
 
@@ -87,6 +155,22 @@ export default function Configure(props: { data: PanelData; context: Context; ca
       ? confidence.text
       : String(model ? model.default_confidence : 0);
 
+  // Iterative zero-shot labeling: offered for zero-shot detectors.
+  const canIterate = task === "detection" && Boolean(model?.zero_shot);
+  const iterative = canIterate && iterativeChoice;
+  const annealing = iterative ? annealingSettings(annealingForm) : null;
+  const annealingKey = annealing ? JSON.stringify([task, modelKey, annealing]) : "";
+  // the panel computes the thresholds per pass (or the error) as the user types
+  useEffect(() => {
+    if (!annealingKey) return;
+    const timer = setTimeout(
+      () => call("preview_annealing", { task, model: modelKey, annealing }),
+      PREVIEW_DELAY_MS
+    );
+    return () => clearTimeout(timer);
+  }, [annealingKey]);
+  const preview = iterative ? data.annealing_preview ?? null : null;
+
   const vocabulary = model && !model.zero_shot ? model.vocabulary : null;
   const freeClasses = !vocabulary;
   const classes = freeClasses
@@ -117,11 +201,17 @@ export default function Configure(props: { data: PanelData; context: Context; ca
     !existing && model?.unavailable,
     needsSeg && !segModel && "a segmentation model",
     needsSeg && segModel?.unavailable,
-    zeroShot && !existing && classes.length === 0 && "at least one class",
+    zeroShot &&
+      !existing &&
+      classes.length === 0 &&
+      !annealing?.noun_chunks &&
+      "at least one class",
+    preview?.error && "valid pass settings",
     !labelField.trim() && "a label field",
     labelFieldError && "a valid label field",
     runNameError && "a run name not taken",
-    (minConfidence === null || minConfidence < 0 || minConfidence > 1) &&
+    !iterative &&
+      (minConfidence === null || minConfidence < 0 || minConfidence > 1) &&
       "a minimum confidence between 0 and 1",
     isSeg && !maskDir.trim() && "a mask location",
     (workerCount === null || workerCount < 1 || !Number.isInteger(workerCount)) &&
@@ -138,11 +228,13 @@ export default function Configure(props: { data: PanelData; context: Context; ca
       existing_field: existing ? field : null,
       classes,
       label_field: labelField.trim(),
-      min_confidence: minConfidence,
+      // the passes' thresholds replace the minimum confidence
+      min_confidence: iterative ? null : minConfidence,
       mask_dir: isSeg ? maskDir.trim() : null,
       name: runName.trim() || null,
       workers: workerCount,
       slices: groupSlices.length && chosenSlices.length ? chosenSlices : null,
+      annealing,
     });
 
   return (
@@ -264,6 +356,28 @@ export default function Configure(props: { data: PanelData; context: Context; ca
                   sx={{ mt: 1 }}
                 />
                 {model && <ModelDetails model={model} />}
+                {canIterate && (
+                  <RadioGroup
+                    row
+                    value={iterative ? "iterative" : "single"}
+                    onChange={(e) => setIterative(e.target.value === "iterative")}
+                    sx={{ mt: 1 }}
+                  >
+                    <FormControlLabel
+                      value="single"
+                      control={<Radio size="small" inputProps={{ "data-testid": "al-labeling-single" } as object} />}
+                      label="One pass"
+                    />
+                    <FormControlLabel
+                      value="iterative"
+                      control={<Radio size="small" inputProps={{ "data-testid": "al-labeling-iterative" } as object} />}
+                      label="Iterative zero-shot (annealing)"
+                    />
+                  </RadioGroup>
+                )}
+                {iterative && (
+                  <Annealing form={annealingForm} onChange={setAnnealingForm} preview={preview} />
+                )}
               </>
             )}
             {needsSeg && (
@@ -311,14 +425,16 @@ export default function Configure(props: { data: PanelData; context: Context; ca
                 error={Boolean(labelFieldError)}
                 helperText={labelFieldError || "Approved labels are written to this new field"}
               />
-              <Field
-                testId="al-min-confidence"
-                label="Minimum confidence"
-                type="number"
-                inputProps={{ min: 0, max: 1, step: 0.05 }}
-                value={confidenceText}
-                onValue={(text) => setConfidence({ model: modelKey, text })}
-              />
+              {!iterative && (
+                <Field
+                  testId="al-min-confidence"
+                  label="Minimum confidence"
+                  type="number"
+                  inputProps={{ min: 0, max: 1, step: 0.05 }}
+                  value={confidenceText}
+                  onValue={(text) => setConfidence({ model: modelKey, text })}
+                />
+              )}
               {isSeg && (
                 <Field
                   testId="al-mask-dir"
@@ -387,6 +503,118 @@ function Step(props: { title: string; children: React.ReactNode }) {
         {props.title}
       </Typography>
       {props.children}
+    </Box>
+  );
+}
+
+/**
+ * The settings of iterative zero-shot labeling: the thresholds (a schedule
+ * or a list), re-query, aggregation, noun chunks; and the panel's preview of
+ * the thresholds per pass, or its one-line error.
+ */
+function Annealing(props: {
+  form: AnnealingForm;
+  onChange: (form: AnnealingForm) => void;
+  preview: AnnealingPreview | null;
+}) {
+  const { form, onChange, preview } = props;
+  const set = (key: keyof AnnealingForm) => (value: string) => onChange({ ...form, [key]: value });
+  const dbscan = form.aggregate === "dbscan";
+  return (
+    <Paper variant="outlined" data-testid="al-annealing" sx={{ p: 1.5, mt: 1 }}>
+      <Typography variant="body2" color="text.secondary">
+        Passes at falling confidence thresholds; each pass is merged with the earlier ones.
+      </Typography>
+      <RadioGroup row value={form.thresholds} onChange={(e) => set("thresholds")(e.target.value)}>
+        <FormControlLabel
+          value="schedule"
+          control={<Radio size="small" inputProps={{ "data-testid": "al-thresholds-schedule" } as object} />}
+          label="Schedule"
+        />
+        <FormControlLabel
+          value="explicit"
+          control={<Radio size="small" inputProps={{ "data-testid": "al-thresholds-explicit" } as object} />}
+          label="Thresholds as a list"
+        />
+      </RadioGroup>
+      <Stack spacing={2} sx={{ mt: 1 }}>
+        {form.thresholds === "explicit" ? (
+          <Field
+            testId="al-passes"
+            label="Thresholds, high to low"
+            placeholder="0.5, 0.4, 0.3"
+            value={form.passes}
+            onValue={set("passes")}
+          />
+        ) : (
+          <>
+            <Field testId="al-schedule" label="Schedule" value={form.schedule} onValue={set("schedule")} options={SCHEDULES} />
+            <Stack direction="row" spacing={2}>
+              <Field testId="al-start" label="Start" placeholder="default" type="number"
+                inputProps={{ min: 0, max: 1, step: 0.05 }} value={form.start} onValue={set("start")} />
+              <Field testId="al-floor" label="Floor" placeholder="default" type="number"
+                inputProps={{ min: 0, max: 1, step: 0.05 }} value={form.floor} onValue={set("floor")} />
+              <Field testId="al-max-passes" label="Max passes" placeholder="default" type="number"
+                inputProps={{ min: 1, step: 1 }} value={form.maxPasses} onValue={set("maxPasses")} />
+            </Stack>
+          </>
+        )}
+        <Field testId="al-requery" label="Re-query" value={form.requery} onValue={set("requery")} options={REQUERIES} />
+        <Stack direction="row" spacing={2}>
+          <Field testId="al-aggregate" label="Aggregation" value={form.aggregate} onValue={set("aggregate")} options={AGGREGATIONS} />
+          {dbscan ? (
+            <Field testId="al-eps" label="Eps" placeholder="default" type="number"
+              inputProps={{ min: 0, max: 1, step: 0.01 }} value={form.eps} onValue={set("eps")}
+              fullWidth={false} sx={{ width: 140, flexShrink: 0 }} />
+          ) : (
+            <Field testId="al-iou" label="IoU" placeholder="default" type="number"
+              inputProps={{ min: 0, max: 1, step: 0.05 }} value={form.iou} onValue={set("iou")}
+              fullWidth={false} sx={{ width: 140, flexShrink: 0 }} />
+          )}
+        </Stack>
+        <Field
+          testId="al-noun-chunks"
+          label="Noun chunks (optional)"
+          placeholder="/path/to/noun_chunks.jsonl"
+          helperText="TAO's JSONL: each image's phrases are its prompts, with the classes"
+          value={form.nounChunks}
+          onValue={set("nounChunks")}
+        />
+        <PassPreview preview={preview} />
+      </Stack>
+    </Paper>
+  );
+}
+
+/** The panel's preview: the threshold of each pass and how passes merge. */
+function PassPreview(props: { preview: AnnealingPreview | null }) {
+  const { preview } = props;
+  if (!preview) {
+    return (
+      <Typography data-testid="al-pass-preview" variant="body2" color="text.secondary">
+        Computing the passes…
+      </Typography>
+    );
+  }
+  if (preview.error) {
+    return <ErrorLine data={{ error: preview.error, error_source: "preview_annealing" }} sources={["preview_annealing"]} />;
+  }
+  const merge =
+    preview.aggregate === "dbscan" ? `DBSCAN, eps ${preview.eps}` : `${preview.aggregate?.toUpperCase()}, IoU ${preview.iou}`;
+  const chunks = preview.noun_chunks;
+  return (
+    <Box data-testid="al-pass-preview">
+      <Stack direction="row" spacing={1} flexWrap="wrap" useFlexGap>
+        {(preview.thresholds ?? []).map((t, i) => (
+          <Typography key={i} variant="body2" data-testid="al-pass-threshold" data-pass={i + 1}>
+            Pass {i + 1}: {t}
+          </Typography>
+        ))}
+      </Stack>
+      <Typography variant="body2" color="text.secondary">
+        {merge} · re-query {preview.requery}
+        {chunks ? ` · noun chunks: ${chunks.matched} of ${chunks.lines} images matched` : ""}
+      </Typography>
     </Box>
   );
 }

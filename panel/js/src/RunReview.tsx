@@ -5,6 +5,7 @@ import {
   Button,
   Checkbox,
   Chip,
+  FormControlLabel,
   Slider,
   Stack,
   Tab,
@@ -13,6 +14,7 @@ import {
   TableCell,
   TableHead,
   TableRow,
+  Switch,
   Tabs,
   Typography,
 } from "@mui/material";
@@ -26,6 +28,7 @@ import {
   Call,
   Context,
   PanelData,
+  PassRow,
   Review,
   RunCard,
   Tab as TabName,
@@ -310,6 +313,9 @@ function StatsTable(props: { review: Review; tab: TabName; editable: boolean; ca
   const setClasses = (classes: string[]) => call("set_classes", { classes });
   const toggle = (label: string) =>
     setClasses(checked.includes(label) ? checked.filter((c) => c !== label) : [...checked, label]);
+  // an iterative zero-shot run's table can be split by pass
+  const passes = review.passes ?? null;
+  const [byPass, setByPass] = useState(false);
 
   return (
     <Box>
@@ -323,77 +329,141 @@ function StatsTable(props: { review: Review; tab: TabName; editable: boolean; ca
             onDelete={() => setClasses([])}
           />
         )}
+        {passes && (
+          <FormControlLabel
+            sx={{ ml: "auto" }}
+            label="By pass"
+            control={
+              <Switch
+                size="small"
+                checked={byPass}
+                onChange={(e) => setByPass(e.target.checked)}
+                inputProps={{ "data-testid": "al-by-pass" } as object}
+              />
+            }
+          />
+        )}
       </Stack>
-      <Table size="small">
-        <TableHead>
-          <TableRow>
-            <TableCell padding="checkbox" />
-            <TableCell>Label</TableCell>
-            <TableCell align="right">Instances</TableCell>
-            <TableCell align="right">Mean confidence</TableCell>
-            {undoColumn && <TableCell />}
-          </TableRow>
-        </TableHead>
-        <TableBody>
-          {rows.length === 0 && (
+      {passes && byPass ? (
+        <PassTable passes={passes} tab={tab} chosen={review.pass ?? null} call={call} />
+      ) : (
+        <Table size="small">
+          <TableHead>
             <TableRow>
-              <TableCell colSpan={undoColumn ? 5 : 4}>
-                <Typography variant="body2" color="text.secondary">
-                  {tab === "review" ? "No labels in review" : "No labels added for approval"}
-                </Typography>
-              </TableCell>
+              <TableCell padding="checkbox" />
+              <TableCell>Label</TableCell>
+              <TableCell align="right">Instances</TableCell>
+              <TableCell align="right">Mean confidence</TableCell>
+              {undoColumn && <TableCell />}
             </TableRow>
-          )}
-          {rows.map((row) => {
-            const selected = checked.includes(row.label);
-            return (
-              <TableRow
-                key={row.label}
-                data-testid="al-stats-row"
-                data-label={row.label}
-                hover
-                selected={selected}
-                sx={{ cursor: "pointer" }}
-                onClick={() =>
-                  setClasses(selected && checked.length === 1 ? [] : [row.label])
-                }
-              >
-                <TableCell padding="checkbox" onClick={(e) => e.stopPropagation()}>
-                  <Checkbox
-                    size="small"
-                    checked={selected}
-                    onChange={() => toggle(row.label)}
-                    inputProps={{ "data-testid": "al-class-check", "aria-label": `Check ${row.label}` } as object}
-                  />
+          </TableHead>
+          <TableBody>
+            {rows.length === 0 && (
+              <TableRow>
+                <TableCell colSpan={undoColumn ? 5 : 4}>
+                  <Typography variant="body2" color="text.secondary">
+                    {tab === "review" ? "No labels in review" : "No labels added for approval"}
+                  </Typography>
                 </TableCell>
-                <TableCell>{row.label}</TableCell>
-                <TableCell align="right" data-testid="al-stats-instances">
-                  {row.count} of {row.total}
-                </TableCell>
-                <TableCell align="right" data-testid="al-stats-confidence">
-                  {typeof row.mean_confidence === "number" ? format(row.mean_confidence) : "–"}
-                </TableCell>
-                {undoColumn && (
-                  <TableCell align="right">
-                    <Button
-                      data-testid="al-undo-row"
-                      size="small"
-                      disabled={row.count === 0}
-                      onClick={(e) => {
-                        e.stopPropagation();
-                        call("undo", { label: row.label });
-                      }}
-                    >
-                      Undo {row.count}
-                    </Button>
-                  </TableCell>
-                )}
               </TableRow>
-            );
-          })}
-        </TableBody>
-      </Table>
+            )}
+            {rows.map((row) => {
+              const selected = checked.includes(row.label);
+              return (
+                <TableRow
+                  key={row.label}
+                  data-testid="al-stats-row"
+                  data-label={row.label}
+                  hover
+                  selected={selected}
+                  sx={{ cursor: "pointer" }}
+                  onClick={() =>
+                    setClasses(selected && checked.length === 1 ? [] : [row.label])
+                  }
+                >
+                  <TableCell padding="checkbox" onClick={(e) => e.stopPropagation()}>
+                    <Checkbox
+                      size="small"
+                      checked={selected}
+                      onChange={() => toggle(row.label)}
+                      inputProps={{ "data-testid": "al-class-check", "aria-label": `Check ${row.label}` } as object}
+                    />
+                  </TableCell>
+                  <TableCell>{row.label}</TableCell>
+                  <TableCell align="right" data-testid="al-stats-instances">
+                    {row.count} of {row.total}
+                  </TableCell>
+                  <TableCell align="right" data-testid="al-stats-confidence">
+                    {typeof row.mean_confidence === "number" ? format(row.mean_confidence) : "–"}
+                  </TableCell>
+                  {undoColumn && (
+                    <TableCell align="right">
+                      <Button
+                        data-testid="al-undo-row"
+                        size="small"
+                        disabled={row.count === 0}
+                        onClick={(e) => {
+                          e.stopPropagation();
+                          call("undo", { label: row.label });
+                        }}
+                      >
+                        Undo {row.count}
+                      </Button>
+                    </TableCell>
+                  )}
+                </TableRow>
+              );
+            })}
+          </TableBody>
+        </Table>
+      )}
     </Box>
+  );
+}
+
+/**
+ * The table split by pass: per pass, its threshold and the labels of the
+ * tab's state that it found, in view and in the run, as the panel counted
+ * them (the confidence range and checked classes apply).
+ */
+/** The table split by pass; a click on a row shows only that pass's labels, a second click all. */
+function PassTable(props: { passes: PassRow[]; tab: TabName; chosen: number | null; call: Call }) {
+  const { passes, tab, chosen, call } = props;
+  return (
+    <Table size="small" data-testid="al-pass-table">
+      <TableHead>
+        <TableRow>
+          <TableCell>Pass</TableCell>
+          <TableCell align="right">Threshold</TableCell>
+          <TableCell align="right">{tab === "review" ? "Labels in review" : "Labels added"}</TableCell>
+          <TableCell align="right">Mean confidence</TableCell>
+        </TableRow>
+      </TableHead>
+      <TableBody>
+        {passes.map((row) => (
+          <TableRow
+            key={row.pass}
+            data-testid="al-pass-row"
+            data-pass={row.pass}
+            hover
+            selected={chosen === row.pass}
+            sx={{ cursor: "pointer" }}
+            onClick={() => call("set_pass", { pass: chosen === row.pass ? null : row.pass })}
+          >
+            <TableCell>{row.pass}</TableCell>
+            <TableCell align="right" data-testid="al-pass-row-threshold">
+              {format(row.threshold)}
+            </TableCell>
+            <TableCell align="right" data-testid="al-pass-instances">
+              {row.count} of {row.total}
+            </TableCell>
+            <TableCell align="right" data-testid="al-pass-confidence">
+              {typeof row.mean_confidence === "number" ? format(row.mean_confidence) : "–"}
+            </TableCell>
+          </TableRow>
+        ))}
+      </TableBody>
+    </Table>
   );
 }
 

@@ -196,9 +196,49 @@ export interface Review {
   selected_labels: number;
   /** how many labels are lassoed in FiftyOne's Embeddings panel; null: no lasso */
   lassoed?: number | null;
+  /** the one pass shown (a click on its row), or null */
+  pass?: number | null;
   count: number;
   total: number;
   rows: StatsRow[];
+  /** the table split by pass, of an iterative zero-shot run; null for one pass */
+  passes?: PassRow[] | null;
+}
+
+/** One pass of an iterative zero-shot run in the review table (pipeline.annealing.pass_rows). */
+export interface PassRow {
+  pass: number;
+  threshold: number;
+  /** its labels of the tab's state: in view, in the run */
+  count: number;
+  total: number;
+  mean_confidence: number | null;
+}
+
+/** The settings of iterative zero-shot labeling, as typed (start_run's `annealing`). */
+export interface AnnealingSettings {
+  passes: string | null;
+  schedule: string | null;
+  start: string | null;
+  floor: string | null;
+  max_passes: string | null;
+  aggregate: string;
+  iou: string | null;
+  eps: string | null;
+  requery: string;
+  noun_chunks: string | null;
+}
+
+/** The panel's answer to preview_annealing: the thresholds per pass, or the first error. */
+export interface AnnealingPreview {
+  thresholds: number[] | null;
+  schedule: string | null;
+  aggregate: string | null;
+  iou: number | null;
+  eps: number | null;
+  requery: string | null;
+  noun_chunks: { path: string; lines: number; matched: number } | null;
+  error: string | null;
 }
 
 /** A delegated Brain operation on its way, or failed (panel/brain.py). */
@@ -357,6 +397,8 @@ export interface PanelData {
   view_error?: string | null;
   label_field_error?: string | null;
   run_name_error?: string | null;
+  /** the configure page's preview of iterative zero-shot settings (preview_annealing) */
+  annealing_preview?: AnnealingPreview | null;
   summary?: Summary | null;
   audit?: AuditData | null;
   /** the approve dialog's figures (preview_approval) */
@@ -383,6 +425,7 @@ export type Method =
   | "set_tab"
   | "set_confidence"
   | "set_classes"
+  | "set_pass"
   | "promote"
   | "embed_run"
   | "open_embeddings"
@@ -403,6 +446,7 @@ export type Method =
   | "cancel_run"
   | "show_log"
   | "validate_run_name"
+  | "preview_annealing"
   | "show_loops"
   | "show_flow"
   | "show_create_flow"
