@@ -550,9 +550,9 @@ function Annealing(props: {
           <>
             <Field testId="al-schedule" label="Schedule" value={form.schedule} onValue={set("schedule")} options={SCHEDULES} />
             <Stack direction="row" spacing={2}>
-              <Field testId="al-start" label="Start" placeholder="default" type="number"
+              <Field testId="al-schedule-start" label="Start" placeholder="default" type="number"
                 inputProps={{ min: 0, max: 1, step: 0.05 }} value={form.start} onValue={set("start")} />
-              <Field testId="al-floor" label="Floor" placeholder="default" type="number"
+              <Field testId="al-schedule-floor" label="Floor" placeholder="default" type="number"
                 inputProps={{ min: 0, max: 1, step: 0.05 }} value={form.floor} onValue={set("floor")} />
               <Field testId="al-max-passes" label="Max passes" placeholder="default" type="number"
                 inputProps={{ min: 1, step: 1 }} value={form.maxPasses} onValue={set("maxPasses")} />
