@@ -6,6 +6,7 @@ deleted, and neither is a field the user made of its staging field
 """
 
 from .brain import delete_brain_data
+from .brain.cleanup import delete_orphan_brain_data
 from .claims import orphaned_claims, release_fields, take_orphan
 from .errors import AutolabelError
 from .labels import DETECTIONS, delete_staging_data, labels_array_expr
@@ -88,6 +89,8 @@ def clean_orphans(dataset):
         staging_field = orphan.get("staging_field")
         label_type = orphan.get("label_type") or DETECTIONS
         labels = 0
+        # its Brain runs first: none may point at a deleted staging field
+        delete_orphan_brain_data(dataset, orphan["run"], staging_field)
         if staging_field:
             labels = dataset._sample_collection.aggregate(
                 [

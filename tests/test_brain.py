@@ -514,3 +514,19 @@ def test_color_by_review_state_undo_of_a_lasso_and_queued_mistakes(dataset):
     assert brain["mistakes_operation"] is None
     assert brain["mistakes"]["against"] == "other"
     assert not brain["busy"]
+
+
+def test_a_run_deleted_with_fiftyones_own_delete_run_leaves_no_brain_run(dataset):
+    run = P.import_labels(dataset, "predictions", name="imported")
+    P.embed_labels(dataset, run.key, method="pca")
+    P.compute_mistakes(dataset, run.key, "other")
+    dataset.reload()
+    assert any(k.startswith(run.key) for k in dataset.list_brain_runs())
+    dataset.delete_run(run.key)  # not autolabel's: the record only
+    cleaned = P.clean_orphans(dataset)
+    assert [c["run"] for c in cleaned] == [run.key]
+    dataset.reload()
+    assert not any(k.startswith(run.key) for k in dataset.list_brain_runs())
+    assert not dataset.has_field(run.staging_field)
+    assert not dataset.has_field(run.key + "_mistakenness")
+    assert dataset.count("other.detections") > 0  # the other field is kept

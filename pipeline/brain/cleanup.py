@@ -1,9 +1,26 @@
 """Removing a run's Brain runs with the run: at approval (a step of its
-own) and at deletion."""
+own), at deletion, and after a run whose record is gone (an orphan)."""
 
 from ..runs import update_run
 from .mistakes import delete_mistakes
 from .records import brain_names, delete_brain_run
+
+
+def _delete(dataset, run_key, staging_field):
+    """Deletes the Brain runs, fields and label attributes of a run key;
+    tells whether there was anything."""
+    dataset.reload()
+    prefix = run_key + "_"
+    keys = [k for k in dataset.list_brain_runs() if k.startswith(prefix)]
+    names = brain_names(run_key)
+    if staging_field and (keys or dataset.has_field(names["mistakenness"])):
+        delete_mistakes(dataset, run_key, staging_field)
+
+    for key in keys:
+        if key != names["mistakenness"]:
+            delete_brain_run(dataset, key)
+
+    return bool(keys)
 
 
 def delete_brain_data(dataset, run):
@@ -17,16 +34,24 @@ def delete_brain_data(dataset, run):
     Returns:
         the run, with an empty ``brain`` record
     """
-    dataset.reload()
-    prefix = run.key + "_"
-    keys = [k for k in dataset.list_brain_runs() if k.startswith(prefix)]
-    if not keys and not run.config.get("brain"):
+    found = _delete(dataset, run.key, run.staging_field)
+    if not found and not run.config.get("brain"):
         return run
 
-    names = brain_names(run.key)
-    delete_mistakes(dataset, run.key, run.staging_field)
-    for key in keys:
-        if key != names["mistakenness"]:
-            delete_brain_run(dataset, key)
-
     return update_run(dataset, run.key, brain={}) or run
+
+
+def delete_orphan_brain_data(dataset, run_key, staging_field):
+    """Removes the Brain runs of a run whose record is gone (deleted with
+    FiftyOne's own ``dataset.delete_run``), so that no Brain run points at a
+    staging field that is deleted next.
+
+    Args:
+        dataset: a :class:`fiftyone.core.dataset.Dataset`
+        run_key: the gone run's key
+        staging_field: its staging field (it may be gone too)
+
+    Returns:
+        whether there were Brain runs
+    """
+    return _delete(dataset, run_key, staging_field)
