@@ -5,7 +5,7 @@ similarity search, mistakenness against another model)."""
 import json
 
 from .. import pipeline as P
-from ..pipeline.brain import DEFAULT_MODEL, METHODS
+from ..pipeline.brain import DEFAULT_MODEL, METHODS, NEAR_DUPLICATE_DISTANCE
 from .common import add_command, add_json, progress_bar
 
 
@@ -49,7 +49,12 @@ def register(subparsers, common):
         metavar="N",
         help="how many labels, the queried one included (default: 50)",
     )
-    add_json(p, "the labels", "one line per label: id, distance, class")
+    add_json(
+        p,
+        "the labels",
+        "one line per label: id, distance, class, and 'near duplicate' at a "
+        "distance of at most %g" % NEAR_DUPLICATE_DISTANCE,
+    )
 
     p = add_command(
         subparsers,
@@ -92,7 +97,14 @@ def _similar(args, dataset):
     view = P.find_similar_labels(dataset, args.run, args.label_id, k=args.k)
     label = P.get_run(dataset, args.run).staging_field + ".label"
     rows = [
-        {"label_id": i, "sample_id": s, "distance": d, "label": c}
+        {
+            "label_id": i,
+            "sample_id": s,
+            "distance": d,
+            "label": c,
+            # the queried label itself is not its own duplicate
+            "near_duplicate": i != args.label_id and d <= NEAR_DUPLICATE_DISTANCE,
+        }
         for i, s, d, c in zip(*view.values(["id", "sample_id", "distance", label]))
     ]
     if args.json:
@@ -100,7 +112,15 @@ def _similar(args, dataset):
         return
 
     for row in rows:
-        print("%s  %.4f  %s" % (row["label_id"], row["distance"], row["label"]))
+        print(
+            "%s  %.4f  %s%s"
+            % (
+                row["label_id"],
+                row["distance"],
+                row["label"],
+                "  near duplicate" if row["near_duplicate"] else "",
+            )
+        )
 
 
 def _mistakes(args, dataset):

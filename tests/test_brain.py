@@ -530,3 +530,23 @@ def test_a_run_deleted_with_fiftyones_own_delete_run_leaves_no_brain_run(dataset
     assert not dataset.has_field(run.staging_field)
     assert not dataset.has_field(run.key + "_mistakenness")
     assert dataset.count("other.detections") > 0  # the other field is kept
+
+
+def test_similar_flags_a_label_drawn_twice_as_a_near_duplicate(dataset, capsys):
+    sample = dataset.first()
+    first = sample.predictions.detections[0]
+    twin = fo.Detection(
+        label=first.label,
+        bounding_box=list(first.bounding_box),
+        confidence=first.confidence,
+    )
+    sample.predictions.detections.append(twin)
+    sample.save()
+    run = P.import_labels(dataset, "predictions", name="imported")
+    P.embed_labels(dataset, run.key, method="pca")
+    capsys.readouterr()
+    assert main(["similar", dataset.name, run.key, first.id, "-k", "5", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert rows[0]["label_id"] == first.id and not rows[0]["near_duplicate"]
+    flagged = [r["label_id"] for r in rows if r["near_duplicate"]]
+    assert twin.id in flagged
