@@ -83,6 +83,26 @@ class TransformersAdapter(ModelAdapter):
         )["pixel_values"][0]
         return PreparedImage(pixel_values, image.shape[0], image.shape[1])
 
+    def preprocess_many(self, images):
+        """Resizes and normalises several images in one call of the model's
+        image processor (cheaper than one call each: crops of one image).
+
+        Args:
+            images: a list of ``(H, W, 3)`` uint8 RGB arrays
+
+        Returns:
+            a list of pixel tensors, one per image
+        """
+        if not images:
+            return []
+
+        pixel_values = self.processor.image_processor(
+            images=images,
+            return_tensors="pt",
+            input_data_format="channels_last",
+        )["pixel_values"]
+        return list(pixel_values)
+
     def predict(self, batch, min_confidence=0.0):
         """Predicts a batch of preprocessed images on the device.
 

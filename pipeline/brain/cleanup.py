@@ -3,13 +3,13 @@ own), at deletion, and after a run whose record is gone (an orphan)."""
 
 from ..runs import update_run
 from .mistakes import delete_mistakes
-from .records import brain_names, delete_brain_run
+from .records import brain_names, delete_brain_run, refresh_document
 
 
 def _delete(dataset, run_key, staging_field):
     """Deletes the Brain runs, fields and label attributes of a run key;
     tells whether there was anything."""
-    dataset.reload()
+    refresh_document(dataset)
     prefix = run_key + "_"
     keys = [k for k in dataset.list_brain_runs() if k.startswith(prefix)]
     names = brain_names(run_key)

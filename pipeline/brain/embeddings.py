@@ -22,6 +22,7 @@ from .records import (
     default_method,
     delete_brain_run,
     detection_run,
+    refresh_document,
     register,
     umap_installed,
     update_brain,
@@ -32,7 +33,9 @@ DEFAULT_MODEL = "clip-vit-base-patch32"
 
 #: crops per forward pass, and images decoded per chunk
 BATCH_SIZE = 64
-_CHUNK = 64
+#: about how many crops are decoded ahead of the model at a time (memory is
+#: two such chunks of preprocessed crops: about 150 MB at ViT-B/32's 224 px)
+CHUNK_CROPS = 2 * BATCH_SIZE
 
 #: the cosine distance at or below which two labels' crops count as near
 #: duplicates (the same object labeled twice, or the same image twice)
@@ -105,15 +108,15 @@ def _crops(adapter, path, boxes):
         ) from None
 
     h, w = image.shape[:2]
-    pixels = []
+    crops = []
     for x, y, bw, bh in boxes:
         x1 = min(max(int(x * w), 0), w - 1)
         y1 = min(max(int(y * h), 0), h - 1)
         x2 = min(max(int(round((x + bw) * w)), x1 + 1), w)
         y2 = min(max(int(round((y + bh) * h)), y1 + 1), h)
-        pixels.append(adapter.preprocess(image[y1:y2, x1:x2]).pixel_values)
+        crops.append(image[y1:y2, x1:x2])
 
-    return pixels
+    return adapter.preprocess_many(crops)
 
 
 def _embed_batch(adapter, pixels):
@@ -125,6 +128,23 @@ def _embed_batch(adapter, pixels):
         batch = torch.stack(pixels).to(device=adapter.device, dtype=adapter.dtype)
         features = adapter.model.get_image_features(pixel_values=batch)
         return l2_normalize(pooled_output(features)).float().cpu().numpy()
+
+
+def _chunks_of_crops(todo, size):
+    """Splits ``(sample id, path, boxes)`` rows into consecutive chunks of
+    about ``size`` boxes each (whole samples; at least one per chunk)."""
+    chunks, chunk, count = [], [], 0
+    for row in todo:
+        chunk.append(row)
+        count += len(row[2])
+        if count >= size:
+            chunks.append(chunk)
+            chunk, count = [], 0
+
+    if chunk:
+        chunks.append(chunk)
+
+    return chunks
 
 
 def _compute_embeddings(dataset, run, adapter, progress):
@@ -146,10 +166,18 @@ def _compute_embeddings(dataset, run, adapter, progress):
 
     embeddings, done = {}, 0
     workers = min(8, os.cpu_count() or 1)
+    chunks = _chunks_of_crops(todo, CHUNK_CROPS)
     with concurrent.futures.ThreadPoolExecutor(workers) as pool:
-        for start in range(0, len(todo), _CHUNK):
-            chunk = todo[start : start + _CHUNK]
-            crops = list(pool.map(lambda t: _crops(adapter, t[1], t[2]), chunk))
+
+        def decode(chunk):
+            return [pool.submit(_crops, adapter, path, b) for _, path, b in chunk]
+
+        # the next chunk decodes while the model embeds this one; two
+        # chunks of crops at most are in memory
+        pending = decode(chunks[0]) if chunks else []
+        for k, chunk in enumerate(chunks):
+            crops = [f.result() for f in pending]
+            pending = decode(chunks[k + 1]) if k + 1 < len(chunks) else []
             flat = [p for sample_crops in crops for p in sample_crops]
             vectors = np.concatenate(
                 [
@@ -288,7 +316,7 @@ def check_similar(dataset, run, label_id, k=1):
         raise AutolabelError("k must be a positive integer, not %r" % (k,))
 
     key = (run.config.get("brain") or {}).get("similarity")
-    dataset.reload()
+    refresh_document(dataset)
     if not key or not dataset.has_brain_run(key):
         raise AutolabelError(
             "run '%s' has no embeddings; run `autolabel embed %s %s` first"

@@ -14,6 +14,7 @@ from .records import (
     delete_brain_run,
     delete_fields,
     detection_run,
+    refresh_document,
     register,
     update_brain,
 )
@@ -48,7 +49,7 @@ def other_field(dataset, run, other):
     else:
         field = other
 
-    dataset.reload()
+    refresh_document(dataset)
     if not isinstance(field, str) or not dataset.has_field(field):
         raise AutolabelError(
             "'%s' is neither a run nor a field of dataset '%s'" % (other, dataset.name)
@@ -224,7 +225,7 @@ def _unset_label_attrs(dataset, S, attrs):
         )
 
     def drop():
-        dataset.reload()
+        refresh_document(dataset)
         declared = [
             S + ".detections." + a
             for a in attrs
@@ -247,6 +248,6 @@ def delete_mistakes(dataset, run_key, S):
     )
     delete_brain_run(dataset, m, cleanup=False)
     for ek in (names["eval"], m + "_eval"):
-        dataset.reload()
+        refresh_document(dataset)
         if ek in dataset.list_evaluations():
             register(dataset, lambda ek=ek: dataset.delete_evaluation(ek))

@@ -95,6 +95,18 @@ def detection_run(dataset, run_key_or_name):
     return run
 
 
+def refresh_document(dataset):
+    """Reads the dataset's document (its fields, Brain runs, evaluations)
+    again. Unlike ``dataset.reload()`` it leaves the samples a process holds
+    in memory alone: reloading them costs milliseconds each, which a notebook
+    that kept the samples it added pays on every Brain step.
+
+    Args:
+        dataset: a :class:`fiftyone.core.dataset.Dataset`
+    """
+    dataset._reload(hard=True)
+
+
 def register(dataset, fcn):
     # Brain runs are edits of the dataset document: one at a time
     return edit_dataset_document(dataset, fcn, attempts=1)
@@ -102,7 +114,7 @@ def register(dataset, fcn):
 
 def delete_brain_run(dataset, key, cleanup=True):
     def delete():
-        dataset.reload()
+        refresh_document(dataset)
         if dataset.has_brain_run(key):
             focb.BrainMethod.delete_run(dataset, key, cleanup=cleanup)
 
@@ -111,7 +123,7 @@ def delete_brain_run(dataset, key, cleanup=True):
 
 def delete_fields(dataset, fields):
     def delete():
-        dataset.reload()
+        refresh_document(dataset)
         present = [f for f in fields if dataset.has_field(f)]
         if present:
             dataset.delete_sample_fields(present)

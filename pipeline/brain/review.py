@@ -19,7 +19,7 @@ from ..operations import queue_operation
 from ..runs import list_runs
 from .embeddings import DEFAULT_MODEL, check_embedding
 from .mistakes import other_field
-from .records import brain_names, detection_run, update_brain
+from .records import brain_names, detection_run, refresh_document, update_brain
 
 EMBED_OPERATOR_URI = "@autolabel/auto-labeling/embed_labels"
 MISTAKES_OPERATOR_URI = "@autolabel/auto-labeling/compute_mistakes"
@@ -166,7 +166,7 @@ def brain_state(dataset, run):
         a dict
     """
     brain = run.config.get("brain") or {}
-    dataset.reload()
+    refresh_document(dataset)
     key = brain.get("visualization")
     embeddings = None
     if key and dataset.has_brain_run(key):
