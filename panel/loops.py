@@ -22,16 +22,13 @@ from ..pipeline.loop.flows import find_flow
 from ..pipeline.loop.settings import trainable_models as trainable_models_of
 from ..pipeline.loop.settings import DEFAULTS, field_prefix
 from ..pipeline.loop.steps import RUNNING, STOPPED
-from ..pipeline.operations import operation_state
+from ..pipeline.operations import PENDING_STATES, operation_state
 from ..pipeline.runs import find_run, staging_fields_in_review
 
 S = L.IterationStatus
 
 #: the Loops pages: the flows, one flow, the form of a new flow
 PAGES = ("loops", "flow", "loop_create")
-
-#: operation states during which a flow's steps are on their way
-_PENDING = ("queued", "scheduled", "running")
 
 TASKS = [
     {"value": "detection", "label": "Object detection"},
@@ -120,7 +117,7 @@ def _operation(flow):
 
 def _busy(flow, operation):
     return flow.current["status"] in RUNNING or bool(
-        operation and operation["state"] in _PENDING
+        operation and operation["state"] in PENDING_STATES
     )
 
 
@@ -269,7 +266,7 @@ def iteration_row(dataset, flow, it, operation=None):
             {"id": operation["id"], "state": operation["state"]}
             if current
             and operation
-            and operation["state"] in _PENDING + ("failed",)
+            and operation["state"] in PENDING_STATES + ("failed",)
             else None
         ),
         "cancel_requested": bool(it.get("cancel_requested")),

@@ -126,6 +126,39 @@ def fail_queued_operations(ops, reason):
             service.set_failed(op.id, result=ExecutionResult(error=reason))
 
 
+#: the states of a delegated operation still on its way
+PENDING_STATES = ("queued", "scheduled", "running")
+
+
+def operation_card(op_id):
+    """What a page shows of one delegated operation: its state, whether it
+    is still on its way, its progress and the last line of its error.
+
+    Args:
+        op_id: its id
+
+    Returns:
+        a dict ``{"id", "state", "pending", "progress", "label", "error"}``,
+        or None if it does not exist
+    """
+    from fiftyone.operators.delegated import DelegatedOperationService
+
+    op = DelegatedOperationService().get(ObjectId(op_id))
+    if op is None:
+        return None
+
+    status = op.status
+    error = getattr(op.result, "error", None) if op.result else None
+    return {
+        "id": str(op_id),
+        "state": op.run_state,
+        "pending": op.run_state in PENDING_STATES,
+        "progress": getattr(status, "progress", None) if status else None,
+        "label": getattr(status, "label", None) if status else None,
+        "error": error.strip().splitlines()[-1] if error and error.strip() else None,
+    }
+
+
 def operation_state(op_id):
     """The state of one delegated operation.
 

@@ -9,13 +9,12 @@ of its own.
 
 import fiftyone.core.fields as fof
 import fiftyone.core.labels as fol
-from bson import ObjectId
 from fiftyone import ViewField as F
 
 from ...models import registry as mr
 from ...models.weights import require_weights
 from ..errors import AutolabelError
-from ..operations import queue_operation
+from ..operations import operation_card, queue_operation
 from ..runs import list_runs
 from .embeddings import DEFAULT_MODEL, check_embedding
 from .mistakes import other_field
@@ -23,8 +22,6 @@ from .records import brain_names, detection_run, refresh_document, update_brain
 
 EMBED_OPERATOR_URI = "@autolabel/auto-labeling/embed_labels"
 MISTAKES_OPERATOR_URI = "@autolabel/auto-labeling/compute_mistakes"
-
-_PENDING = ("queued", "scheduled", "running")
 
 #: the orders and subsets of :func:`mistakes_view`
 ORDERS = ("mistakes",)
@@ -91,30 +88,14 @@ def queue_mistakes(dataset, run, other):
 
 
 def _operation(op_id):
-    """A queued or running operation's state and progress, its error if it
-    failed; None once it completed (or if it does not exist)."""
-    if not op_id:
+    """A queued, running or failed operation
+    (:func:`autolabel.pipeline.operations.operation_card`); None once it
+    completed, or without one."""
+    card = operation_card(op_id) if op_id else None
+    if card is None or card["state"] == "completed":
         return None
 
-    from fiftyone.operators.delegated import DelegatedOperationService
-
-    op = DelegatedOperationService().get(ObjectId(op_id))
-    if op is None or op.run_state == "completed":
-        return None
-
-    status = op.status
-    return {
-        "id": op_id,
-        "state": op.run_state,
-        "pending": op.run_state in _PENDING,
-        "progress": getattr(status, "progress", None) if status else None,
-        "label": getattr(status, "label", None) if status else None,
-        "error": (
-            (op.result.error or "").strip().splitlines()[-1]
-            if op.result is not None and op.result.error
-            else None
-        ),
-    }
+    return card
 
 
 def _refuse_pending(run, key, doing):

@@ -19,7 +19,12 @@ import time
 from ...models.weights import one_line
 from ..errors import AutolabelError
 from ..generation import cancel_run
-from ..operations import fail_queued_operations, operation_state, queue_operation
+from ..operations import (
+    PENDING_STATES,
+    fail_queued_operations,
+    operation_state,
+    queue_operation,
+)
 from ..processes import process_ended, this_process
 from ..runs import RunStatus, find_run, now_iso
 from ..shards import HEARTBEAT_TIMEOUT
@@ -204,17 +209,13 @@ def refresh_flow(dataset, name):
     return updated or get_flow(dataset, name)
 
 
-#: the states of a delegated operation that has not ended
-_PENDING_STATES = ("queued", "scheduled", "running")
-
-
 def _operation_pending(it):
     op_id = it.get("operation_id")
     if not op_id:
         return False
 
     state, _ = operation_state(op_id)
-    return state in _PENDING_STATES
+    return state in PENDING_STATES
 
 
 def _check_can_advance(flow):
@@ -462,7 +463,7 @@ def pending_operation(flow):
         return None
 
     state, _ = operation_state(op_id)
-    if state not in _PENDING_STATES:
+    if state not in PENDING_STATES:
         return None
 
     return {"id": op_id, "state": state}
