@@ -117,16 +117,24 @@ def test_embed_open_lasso_and_add_exactly_the_lassoed_labels(
     hint = page.locator(".emb-plot-hint")
     expect(hint).to_contain_text("lasso")
     plot = hint.locator("xpath=..")
-    b = plot.bounding_box()
-    _lasso(
-        page,
-        (
-            b["x"] + 0.02 * b["width"],
-            b["y"] + 0.1 * b["height"],
-            b["x"] + 0.5 * b["width"],
-            b["y"] + 0.9 * b["height"],
-        ),
-    )
+    # the plot may still be settling when the first drag lands: drag again
+    for _ in range(3):
+        b = plot.bounding_box()
+        _lasso(
+            page,
+            (
+                b["x"] + 0.02 * b["width"],
+                b["y"] + 0.1 * b["height"],
+                b["x"] + 0.5 * b["width"],
+                b["y"] + 0.9 * b["height"],
+            ),
+        )
+        try:
+            tid(page, "al-lassoed").wait_for(state="visible", timeout=10000)
+            break
+        except playwright_sync.Error:
+            page.wait_for_timeout(1000)
+
     expect(tid(page, "al-lassoed")).to_be_visible()
     assert lassoes, "the App sent no lasso to the panel"
     lassoed = set(lassoes[-1])
