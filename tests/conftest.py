@@ -132,15 +132,37 @@ def app_server():
     server.stop()
 
 
-@pytest.fixture(scope="session")
+#: the session's launcher, once a test asked for one
+_LAUNCHER = []
+
+
+@pytest.fixture
 def launcher():
-    """A real ``fiftyone delegated launch`` on the session's database."""
+    """A real ``fiftyone delegated launch`` on the session's database,
+    started once and kept running while consecutive tests ask for it."""
     import browser as B
 
-    launcher = B.Launcher()
-    launcher.start()
-    yield launcher
-    launcher.stop()
+    if not _LAUNCHER:
+        _LAUNCHER.append(B.Launcher())
+
+    yield _LAUNCHER[0].start()
+
+
+@pytest.fixture(autouse=True)
+def _no_launcher_unless_asked(request):
+    # a launcher left running would execute the operations other tests
+    # queue to inspect them while queued (cancel, retry)
+    if _LAUNCHER and "launcher" not in request.fixturenames:
+        _LAUNCHER[0].stop()
+
+    yield
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _stop_launcher():
+    yield
+    if _LAUNCHER:
+        _LAUNCHER[0].stop()
 
 
 @pytest.fixture(scope="session")
