@@ -856,7 +856,14 @@ class AutoLabelingPanel(foo.Panel):
 
         ctx.panel.set_data("run", panel_data.run_card(ctx.dataset, run))
         ctx.panel.set_data("tab", tab)
-        ctx.panel.set_data("brain", brain_panel.brain_data(ctx, run, view))
+        brain = brain_panel.brain_data(ctx, run, view)
+        ctx.panel.set_data("brain", brain)
+        if force:
+            # The App's view events may answer after a later click (one
+            # computed before "Embed labels" queued its operation, answered
+            # after it): only the panel's own events and polls, which see
+            # every operation queued before them, say whether to poll.
+            ctx.panel.set_data("brain_busy", bool(brain and brain["busy"]))
         review = panel_data.review_data(
             ctx.dataset,
             run,

@@ -19,7 +19,7 @@ import autolabel.pipeline as P
 from autolabel.cli import main
 from autolabel.models.tiny import save_tiny_catalog_model
 from autolabel.pipeline import approval
-from autolabel.pipeline.brain import brain_names, default_method, umap_installed
+from autolabel.pipeline.brain import brain_names
 
 from helpers import make_rng, random_samples
 
@@ -110,7 +110,8 @@ def test_embed_registers_a_visualization_of_the_staged_labels(dataset):
     assert set(brain_keys(dataset, run)) == {key, names["similarity"]}
     info = dataset.get_brain_info(key)
     assert info.config.patches_field == run.staging_field
-    assert info.config.method == default_method()
+    # umap-learn is pinned: the default reduction, as FiftyOne's
+    assert info.config.method == "umap"
     results = dataset.load_brain_results(key)
     n = len(staged_ids(dataset, run))
     assert n > 10
@@ -262,6 +263,27 @@ def _one_line_error(fcn, *match):
         assert text in message, message
 
 
+def test_a_run_too_small_for_umap_is_mapped_with_pca_unless_umap_is_asked(dataset):
+    first = dataset.first().id
+    for sample in dataset.iter_samples(autosave=True):
+        dets = sample.predictions.detections if sample.id == first else []
+        sample["few"] = fo.Detections(detections=[d.copy() for d in dets[:3]])
+
+    assert dataset.count("few.detections") == 3
+    run = P.import_labels(dataset, "few")
+    before = snapshot(dataset, run)
+    _one_line_error(
+        lambda: P.embed_labels(dataset, run.key, method="umap"),
+        "at least 4 labels",
+        "--method pca",
+    )
+    assert snapshot(dataset, run) == before
+
+    key = P.embed_labels(dataset, run.key)
+    assert dataset.get_brain_info(key).config.method == "pca"
+    assert P.get_run(dataset, run.key).config["brain"]["method"] == "pca"
+
+
 def test_bad_inputs_are_one_line_errors_that_change_nothing(dataset):
     run = P.import_labels(dataset, "predictions")
     P.embed_labels(dataset, run.key)
@@ -309,13 +331,6 @@ def test_bad_inputs_are_one_line_errors_that_change_nothing(dataset):
             ("not a Detections field",),
         ),
     ]
-    if not umap_installed():
-        cases.append(
-            (
-                lambda: P.embed_labels(dataset, run.key, method="umap"),
-                ("umap-learn", "pca"),
-            )
-        )
 
     for fcn, match in cases:
         _one_line_error(fcn, *match)
@@ -500,6 +515,7 @@ def test_color_by_review_state_undo_of_a_lasso_and_queued_mistakes(dataset):
     s.extended = None
     s.call("compare_run", against="other")
     assert s.data["brain"]["mistakes_operation"]["pending"]
+    assert s.data["brain_busy"]  # the component polls
     s.call("compare_run", against="other")
     assert "already" in s.data["error"]
 
@@ -509,11 +525,41 @@ def test_color_by_review_state_undo_of_a_lasso_and_queued_mistakes(dataset):
     with ThreadPoolExecutor(max_workers=1) as pool:
         pool.submit(execute).result()
 
+    # an App view event (it may have been computed before the click and
+    # answered after it) does not stop the polling; the next poll does
+    s.call("on_change_view")
+    assert s.data["brain_busy"]
     s.call("refresh")
     brain = s.data["brain"]
     assert brain["mistakes_operation"] is None
     assert brain["mistakes"]["against"] == "other"
-    assert not brain["busy"]
+    assert not brain["busy"] and not s.data["brain_busy"]
+
+
+def test_an_embedding_that_completes_while_the_panel_reads_shows_its_results(
+    dataset,
+):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from fiftyone.operators.delegated import DelegatedOperationService
+
+    run = P.import_labels(dataset, "predictions", name="imported")
+    P.queue_embedding(dataset, run.key, method="pca")
+    # the panel read the run while the operation was queued; it completes
+    # before the panel asks for the operation's state
+    read_before = P.get_run(dataset, run.key)
+    assert P.brain_state(dataset, read_before)["embedding"]["pending"]
+
+    def execute():
+        DelegatedOperationService().execute_queued_operations(dataset_name=dataset.name)
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(execute).result()
+
+    state = P.brain_state(dataset, read_before)
+    # not "no embeddings and nothing pending", which stopped the polling
+    assert state["embedding"] is None
+    assert state["embeddings"]["embedded"] == len(staged_ids(dataset, run))
 
 
 def test_a_run_deleted_with_fiftyones_own_delete_run_leaves_no_brain_run(dataset):

@@ -63,6 +63,10 @@ def _load_embedder(entry):
     )
 
 
+#: umap-learn fails on fewer points (its spectral layout needs them)
+UMAP_MIN_LABELS = 4
+
+
 def check_embedding(dataset, run, model=None, method=None):
     """Checks what :func:`embed_labels` is asked, without loading anything.
 
@@ -71,16 +75,18 @@ def check_embedding(dataset, run, model=None, method=None):
         run: a run key or name, or a :class:`autolabel.pipeline.runs.Run`
         model (None): a CLIP model of the catalog
         method (None): a reduction method, by default :func:`default_method`
+            (pca for a run of fewer than :data:`UMAP_MIN_LABELS` labels)
 
     Returns:
         a ``(run, model entry, method)`` tuple
 
     Raises:
         AutolabelError: if the run is not In Review or not of Detections,
-            the model is not a CLIP model, or the method is unknown or not
-            installed
+            the model is not a CLIP model, or the method is unknown, not
+            installed, or umap for fewer than :data:`UMAP_MIN_LABELS` labels
     """
     run = detection_run(dataset, run)
+    asked = method
     method = method or default_method()
     if method not in METHODS:
         raise AutolabelError(
@@ -93,6 +99,17 @@ def check_embedding(dataset, run, model=None, method=None):
             "install umap-learn`, or use --method pca or tsne (they work "
             "offline)"
         )
+
+    if method == "umap":
+        count = dataset.count(run.staging_field + ".detections")
+        if count < UMAP_MIN_LABELS:
+            if asked:
+                raise AutolabelError(
+                    "method umap needs at least %d labels and run '%s' has %d; "
+                    "use --method pca" % (UMAP_MIN_LABELS, run.display_name, count)
+                )
+
+            method = "pca"  # the default, for a run too small for umap
 
     return run, _embedder_entry(model), method
 

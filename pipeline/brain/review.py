@@ -15,7 +15,7 @@ from ...models import registry as mr
 from ...models.weights import require_weights
 from ..errors import AutolabelError
 from ..operations import operation_card, queue_operation
-from ..runs import list_runs
+from ..runs import get_run, list_runs
 from .embeddings import DEFAULT_MODEL, check_embedding
 from .mistakes import other_field
 from .records import brain_names, detection_run, refresh_document, update_brain
@@ -146,8 +146,7 @@ def brain_state(dataset, run):
     Returns:
         a dict
     """
-    brain = run.config.get("brain") or {}
-    refresh_document(dataset)
+    brain, operations = _brain_record(dataset, run)
     key = brain.get("visualization")
     embeddings = None
     if key and dataset.has_brain_run(key):
@@ -174,13 +173,36 @@ def brain_state(dataset, run):
     ]
     return {
         "embeddings": embeddings,
-        "embedding": _operation(brain.get("embed_operation")),
+        "embedding": operations["embed_operation"],
         "mistakes": brain.get("mistakes"),
-        "mistakes_operation": _operation(brain.get("mistakes_operation")),
+        "mistakes_operation": operations["mistakes_operation"],
         "against": against,
         "default_model": DEFAULT_MODEL,
         "embedders": [e.name for e in mr.list_models() if e.architecture == "clip"],
     }
+
+
+_OPERATION_KEYS = ("embed_operation", "mistakes_operation")
+
+
+def _brain_record(dataset, run, attempts=3):
+    """A run's ``brain`` record and the cards of its operations, read in
+    that order: the operations first, then the record and the dataset
+    document. Read the other way round, an operation that completes in
+    between looks completed while its results are not in the record read
+    before: the panel would show no embeddings and stop polling."""
+    brain = run.config.get("brain") or {}
+    for _ in range(attempts):
+        ids = {k: brain.get(k) for k in _OPERATION_KEYS}
+        operations = {k: _operation(ids[k]) for k in _OPERATION_KEYS}
+        brain = get_run(dataset, run.key).config.get("brain") or {}
+        if all(brain.get(k) == ids[k] for k in _OPERATION_KEYS):
+            break  # no operation was queued meanwhile
+    else:
+        operations = {k: _operation(brain.get(k)) for k in _OPERATION_KEYS}
+
+    refresh_document(dataset)
+    return brain, operations
 
 
 def check_mistakes_view(run, order=None, subset=None, min_agreement=None):

@@ -29,7 +29,7 @@ export default function AutoLabelingView(props: {
     (data.loops ?? []).some((flow) => flow.busy) ||
     Boolean(data.flow?.busy) ||
     // embeddings and mistakes are computed in delegated operations too
-    Boolean(data.page === "run" && data.brain?.busy);
+    Boolean(data.page === "run" && data.brain_busy);
 
   // Runs progress in delegated operations: poll while any is generating.
   useEffect(() => {

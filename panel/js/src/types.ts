@@ -388,6 +388,8 @@ export interface PanelData {
   tab?: Tab;
   review?: Review | null;
   brain?: BrainData | null;
+  /** an embedding or comparison is pending: the component polls refresh (set by the panel's own events only) */
+  brain_busy?: boolean;
   error?: string | null;
   /** the method whose call gave `error`: the page shows it next to that control */
   error_source?: string | null;
