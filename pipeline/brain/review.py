@@ -15,7 +15,7 @@ from ...models import registry as mr
 from ...models.weights import require_weights
 from ..errors import AutolabelError
 from ..operations import operation_card, queue_operation
-from ..runs import get_run, list_runs
+from ..runs import list_runs
 from .embeddings import DEFAULT_MODEL, check_embedding
 from .mistakes import other_field
 from .records import brain_names, detection_run, refresh_document, update_brain
@@ -146,7 +146,7 @@ def brain_state(dataset, run):
     Returns:
         a dict
     """
-    brain, operations = _brain_record(dataset, run)
+    brain, operations, runs = _brain_record(dataset, run)
     key = brain.get("visualization")
     embeddings = None
     if key and dataset.has_brain_run(key):
@@ -158,7 +158,7 @@ def brain_state(dataset, run):
         }
 
     staged_by = {
-        r.staging_field: r.display_name for r in list_runs(dataset) if r.key != run.key
+        r.staging_field: r.display_name for r in runs if r.key != run.key
     }
     against = [
         {
@@ -190,19 +190,25 @@ def _brain_record(dataset, run, attempts=3):
     that order: the operations first, then the record and the dataset
     document. Read the other way round, an operation that completes in
     between looks completed while its results are not in the record read
-    before: the panel would show no embeddings and stop polling."""
+    before: the panel would show no embeddings and stop polling.
+
+    Returns:
+        ``(brain record, operation cards by key, the dataset's runs)``
+    """
     brain = run.config.get("brain") or {}
     for _ in range(attempts):
         ids = {k: brain.get(k) for k in _OPERATION_KEYS}
         operations = {k: _operation(ids[k]) for k in _OPERATION_KEYS}
-        brain = get_run(dataset, run.key).config.get("brain") or {}
+        runs = list_runs(dataset)
+        fresh = next((r for r in runs if r.key == run.key), run)
+        brain = fresh.config.get("brain") or {}
         if all(brain.get(k) == ids[k] for k in _OPERATION_KEYS):
             break  # no operation was queued meanwhile
     else:
         operations = {k: _operation(brain.get(k)) for k in _OPERATION_KEYS}
 
     refresh_document(dataset)
-    return brain, operations
+    return brain, operations, runs
 
 
 def check_mistakes_view(run, order=None, subset=None, min_agreement=None):
