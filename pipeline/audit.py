@@ -17,6 +17,7 @@ they are kept side by side so that they agree.
 """
 
 import secrets
+import uuid
 
 import numpy as np
 from bson import ObjectId
@@ -257,6 +258,7 @@ def start_audit(dataset, run_key_or_name, size=DEFAULT_SIZE, seed=None, replace=
             }
 
     audit = {
+        "draw_id": uuid.uuid4().hex,
         "seed": int(seed),
         "size": len(audited),
         "created_at": now_iso(),
@@ -264,12 +266,42 @@ def start_audit(dataset, run_key_or_name, size=DEFAULT_SIZE, seed=None, replace=
         "labels": audited,
         "answers": {},
     }
-    update_run_record(dataset, run.key, set={"audit": audit}, returns=False)
+    # compare-and-set on the draw this call read: of two draws at once, one
+    # is stored and the other caller is told, instead of both printing ids
+    where = _same_draw(old)
+    if old and not replace:
+        # answers given to the old draw meanwhile are kept
+        where["config.audit.answers"] = {"$in": [{}, None]}
+
+    stored = update_run_record(dataset, run.key, set={"audit": audit}, where=where)
+    if stored is None:
+        raise AutolabelError(
+            "run '%s' had its audit drawn again or answered while this one "
+            "was drawn; nothing was changed: see it with `autolabel audit "
+            "report`, or draw again" % run.display_name
+        )
+
     return {
         "label_ids": sorted(audited),
         "size": len(audited),
         "seed": int(seed),
         "strata": {h: take[h] for h in sorted(take) if take[h]},
+    }
+
+
+def _same_draw(audit):
+    """The condition that a run's audit is still ``audit`` (None: no audit)."""
+    if not audit:
+        return {"config.audit": {"$in": [None, {}]}}
+
+    if audit.get("draw_id"):
+        return {"config.audit.draw_id": audit["draw_id"]}
+
+    # audits drawn before draws had ids
+    return {
+        "config.audit.draw_id": {"$exists": False},
+        "config.audit.created_at": audit.get("created_at"),
+        "config.audit.seed": audit.get("seed"),
     }
 
 

@@ -250,3 +250,44 @@ def test_the_cli_audits_reports_and_promotes_to_a_precision(
     assert main(["thresholds", dataset.name, "cli audit", "--precision", "2"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "precision must be" in err[0]
+
+
+def test_of_two_audits_drawn_at_once_one_is_stored_and_the_other_told(
+    dataset, monkeypatch
+):
+    import threading
+
+    from autolabel.pipeline import audit as audit_module
+
+    run = autolabel.import_labels(dataset, "predictions", name="race")
+    read_labels = audit_module._staged_labels
+    both_read = threading.Barrier(2, timeout=30)
+
+    def read_then_wait(*args):
+        labels = read_labels(*args)
+        both_read.wait()  # both callers have read the run before either writes
+        return labels
+
+    monkeypatch.setattr(audit_module, "_staged_labels", read_then_wait)
+    results = {}
+
+    def draw(seed):
+        try:
+            results[seed] = autolabel.start_audit(dataset, run.key, size=20, seed=seed)
+        except autolabel.AutolabelError as e:
+            results[seed] = e
+
+    threads = [threading.Thread(target=draw, args=(s,)) for s in (1, 2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    errors = [r for r in results.values() if isinstance(r, Exception)]
+    drawn = [r for r in results.values() if not isinstance(r, Exception)]
+    assert len(errors) == 1 and len(drawn) == 1
+    assert "\n" not in str(errors[0]) and "drawn again" in str(errors[0])
+    # the winner's labels are the stored audit: its answers are accepted
+    monkeypatch.undo()
+    progress = answer_all(dataset, run, drawn[0]["label_ids"])
+    assert progress["answered"] == 20
