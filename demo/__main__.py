@@ -6,6 +6,7 @@ import sys
 
 from ..cli.notices import quiet_fiftyone_notices
 from ..pipeline import AutolabelError
+from ..pipeline.database import connect_database
 from . import app, data, runs, training
 
 
@@ -101,6 +102,12 @@ def main(argv=None):
     args = parse_args(argv)
     quiet_fiftyone_notices()
     app.disable_tracking()
+    try:
+        connect_database()
+    except AutolabelError as e:
+        print("autolabel-demo: error: %s" % e, file=sys.stderr)
+        return 2
+
     dataset, built = data.load_or_build_dataset(
         data.DATASET_NAME, args.data_dir, rebuild=args.rebuild
     )

@@ -1,9 +1,13 @@
 """Low-level access to a dataset's documents: serialized schema and run
 edits, and aggregations on its sample collection."""
 
+import os
 import threading
+import time
 
 from bson import json_util
+
+from .errors import AutolabelError
 
 _DOCUMENT_LOCK = threading.RLock()
 
@@ -83,3 +87,91 @@ def samples_version(dataset):
         coll.count_documents({}),
         json_util.dumps(latest.get("last_modified_at")),
     )
+
+
+#: how long to wait for FiftyOne's local database service (seconds)
+DATABASE_WAIT = 90
+
+
+def connect_database(timeout=DATABASE_WAIT):
+    """Connects this process to FiftyOne's database, waiting out a local
+    database service that another FiftyOne process is shutting down.
+
+    FiftyOne's local MongoDB is shared by every FiftyOne process of a user
+    and stopped when the last one exits. A process that starts while it is
+    stopping is refused by it, starts a second ``mongod`` on the same
+    database directory, which cannot lock it, and fails with
+    "DatabaseService failed to bind to port". Here the process registers
+    with a running service first (which keeps it running until this
+    process exits), waits for one that is stopping to be gone, and tries
+    again while ``timeout`` lasts.
+
+    Args:
+        timeout (DATABASE_WAIT): how many seconds to keep trying
+
+    Raises:
+        AutolabelError: if no connection could be made in time
+    """
+    import fiftyone as fo
+    import fiftyone.core.odm.database as food
+    import fiftyone.core.service as fos
+
+    deadline = time.monotonic() + timeout
+    while True:
+        if fo.config.database_uri is None and not os.environ.get(
+            "FIFTYONE_PRIVATE_DATABASE_PORT"
+        ):
+            _join_or_outwait_database_service(deadline)
+
+        try:
+            food.get_db_conn()
+            return
+        except fos.ServiceListenTimeout:
+            # FiftyOne keeps the service that failed and would connect to
+            # the default port next time: drop it, so the retry starts over
+            failed, food._db_service = food._db_service, None
+            if failed is not None:
+                failed.stop()
+
+            if time.monotonic() >= deadline:
+                raise AutolabelError(
+                    "FiftyOne's database service did not start in %d s (other "
+                    "FiftyOne processes kept stopping and starting it): run "
+                    "the command again, or run MongoDB yourself and set "
+                    "FIFTYONE_DATABASE_URI" % timeout
+                )
+
+            time.sleep(1)
+
+
+def _join_or_outwait_database_service(deadline):
+    import psutil
+
+    import fiftyone.core.service as fos
+    import fiftyone.service.util as fosu
+
+    args = ["--51-service", fos.DatabaseService.service_name, "--multi"]
+    for process in fosu.find_processes_by_args(args):
+        while time.monotonic() < deadline:
+            try:
+                # FiftyOne's own registration: a service that accepts it
+                # stays up until this process exits
+                reply = fosu.send_ipc_message(process, ("register", os.getpid()))
+            except (IOError, psutil.Error):
+                reply = None  # still starting, or gone
+
+            if reply is True:
+                return
+
+            try:
+                if reply is not None:
+                    # it is stopping: its mongod holds the database until
+                    # it is gone
+                    process.wait(timeout=max(0.0, deadline - time.monotonic()))
+
+                if process.status() == psutil.STATUS_ZOMBIE:
+                    break
+            except (psutil.TimeoutExpired, psutil.Error):
+                break
+
+            time.sleep(0.25)

@@ -27,6 +27,7 @@ import fiftyone.core.patches as fop
 import fiftyone.core.stages as fosg
 import fiftyone.core.view as fov
 
+from .database import connect_database
 from .errors import AutolabelError
 
 _FIELD_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
@@ -44,6 +45,7 @@ def load_dataset(name):
     Raises:
         AutolabelError: if there is no such dataset
     """
+    connect_database()
     if name not in fo.list_datasets():
         raise AutolabelError(
             "dataset '%s' not found; `fiftyone datasets list` shows the "
