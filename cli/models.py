@@ -65,6 +65,22 @@ def register(subparsers, common):
         help="replace a model of yours with the same name (default: refuse; "
         "built-in models are never replaced)",
     )
+    m.add_argument(
+        "--trust",
+        action="store_true",
+        help="the file is from a source you trust: read it even if that runs "
+        "code stored in it (default: refuse a checkpoint that cannot be read "
+        "without running its code)",
+    )
+    m.epilog = (
+        "A .pt checkpoint is a Python pickle: loading it runs whatever code "
+        "is embedded in it. autolabel reads checkpoints with ultralytics' "
+        "restricted reader (and transformers models from safetensors), "
+        "which runs none; a file that cannot be read so is refused unless "
+        "you pass --trust. Only trust files from sources you trust. The "
+        "file's SHA-256 is recorded, and a model whose file changed since it "
+        "was added is not loaded."
+    )
 
     m = add_command(
         models_sub,
@@ -106,9 +122,11 @@ def _models(args, dataset=None):
 
 
 def _add(args, dataset=None):
-    entry = mr.register_model(args.name, args.path, replace=args.replace)
+    entry = mr.register_model(
+        args.name, args.path, replace=args.replace, trust=args.trust
+    )
     print(
-        "registered model '%s' (%s; %s)"
+        "registered model '%s' (%s; %s%s)"
         % (
             entry.name,
             ",".join(entry.tasks),
@@ -117,6 +135,9 @@ def _add(args, dataset=None):
                 if entry.vocabulary
                 else "zero-shot"
             ),
+            "; trusted: loading it runs code stored in it"
+            if entry.trusted
+            else "",
         )
     )
 

@@ -212,8 +212,9 @@ def _train(data_yaml, project, epochs):
 
 def ensure_registered(weights):
     """Registers the weights in the catalog as :data:`MODEL_NAME`, unless
-    that model is registered with these weights already; a model of that
-    name with other weights is replaced.
+    that model is registered with these weights already (same file, same
+    SHA-256); a model of that name with other weights is replaced. The demo
+    trained the weights itself, so they are registered as trusted.
 
     Args:
         weights: the path of the weights
@@ -228,9 +229,14 @@ def ensure_registered(weights):
         entry = None
 
     if entry is not None:
-        if os.path.realpath(entry.weights) == os.path.realpath(weights):
+        if os.path.realpath(entry.weights) == os.path.realpath(
+            weights
+        ) and entry.sha256 == mr.weights_sha256(weights):
             return entry, False
 
         mr.remove_model(MODEL_NAME)
 
-    return mr.register_model(MODEL_NAME, weights, tasks=["detection"]), True
+    entry = mr.register_model(
+        MODEL_NAME, weights, tasks=["detection"], trust=True
+    )
+    return entry, True

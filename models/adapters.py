@@ -7,8 +7,10 @@ Each adapter module has:
     as a :class:`autolabel.models.base.ModelAdapter` (Segment Anything's
     takes no classes and returns a
     :class:`autolabel.models.base.MaskAdapter`)
--   ``inspect(name, path)``: a custom catalog entry for the user's weights,
-    or None if they are not of this library
+-   ``inspect(name, path, trust=False)``: a custom catalog entry for the
+    user's weights, or None if they are not of this library. It runs no code
+    stored in the weights unless ``trust`` (then the entry is ``trusted`` if
+    they needed it); ``load`` reads a custom entry the same way
 -   ``download(entry, path)``: fetches a catalog model's weights
 -   ``dependencies(entry)``: the names of the catalog models it needs too
 -   ``WEIGHTS_FORMAT``: the weights ``inspect`` recognizes, for messages (or
@@ -49,21 +51,24 @@ def adapter_of(entry):
     return adapter
 
 
-def inspect_weights(name, path):
+def inspect_weights(name, path, trust=False):
     """Recognizes the user's weights with the adapter of their library.
 
     Args:
         name: the model's name
         path: the absolute path of the weights
+        trust (False): whether reading them may run code stored in them (a
+            pickled checkpoint that cannot be read otherwise)
 
     Returns:
         a custom :class:`autolabel.models.catalog.CatalogEntry`
 
     Raises:
-        AutolabelError: if no adapter recognizes them
+        AutolabelError: if no adapter recognizes them, or they cannot be read
+            without running code stored in them and ``trust`` is False
     """
     for adapter in ADAPTERS.values():
-        entry = adapter.inspect(name, path)
+        entry = adapter.inspect(name, path, trust=trust)
         if entry is not None:
             return entry
 

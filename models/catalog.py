@@ -67,6 +67,14 @@ class CatalogEntry:
         zoo_name: FiftyOne's model zoo name, where FiftyOne has one
         sam_type: the ``segment_anything`` registry key (SAM only)
         custom: whether the user registered it (``autolabel models add``)
+        sha256: custom models: the SHA-256 of their weights when they were
+            added (:func:`autolabel.models.weights.weights_sha256`); they
+            are not loaded once their weights differ
+        trusted: custom models: whether their weights cannot be read
+            without running code stored in them, and the user trusted them
+            (``autolabel models add --trust``): they are read by their
+            library's full loader. Other custom weights are only read by
+            loaders that run no code from them
     """
 
     name: str
@@ -90,6 +98,8 @@ class CatalogEntry:
     zoo_name: str = None
     sam_type: str = None
     custom: bool = False
+    sha256: str = None
+    trusted: bool = False
     extra: dict = field(default_factory=dict, hash=False, compare=False)
 
     @property
@@ -123,7 +133,15 @@ class CatalogEntry:
 
 
 def custom_entry(
-    name, path, library, architecture, task, zero_shot, vocabulary, description
+    name,
+    path,
+    library,
+    architecture,
+    task,
+    zero_shot,
+    vocabulary,
+    description,
+    trusted=False,
 ):
     """Builds the catalog entry of a model the user registers, whose
     weights an adapter has inspected.
@@ -138,6 +156,8 @@ def custom_entry(
         zero_shot: whether it is prompted with arbitrary classes
         vocabulary: its classes (fixed-vocabulary models), else None
         description: one line
+        trusted (False): whether the weights can only be read by running
+            code stored in them, which the user allowed
 
     Returns:
         a :class:`CatalogEntry` with ``custom=True``
@@ -160,6 +180,7 @@ def custom_entry(
         weights=path,
         source=path,
         custom=True,
+        trusted=trusted,
     )
 
 

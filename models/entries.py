@@ -7,6 +7,7 @@ file again, so several processes (App server, delegated workers, the CLI) see
 the same catalog.
 """
 
+import dataclasses
 import json
 import os
 import re
@@ -15,7 +16,7 @@ import tempfile
 from ..errors import AutolabelError
 from . import catalog as cat
 from .adapters import inspect_weights
-from .weights import models_dir, one_line
+from .weights import models_dir, one_line, weights_sha256
 
 #: the name of the custom models file in ``<model_zoo_dir>/autolabel/``
 CUSTOM_MODELS_FILE = "custom_models.json"
@@ -122,13 +123,20 @@ def _write_custom_entries(entries):
         raise
 
 
-def register_model(name, path, tasks=None, replace=False):
+def register_model(name, path, tasks=None, replace=False, trust=False):
     """Registers the user's own model in the catalog.
 
     Ultralytics checkpoints (``.pt``: YOLO detect / segment / classify,
     YOLO-World) and transformers model directories (OWL-ViT, OWLv2,
     Grounding DINO, CLIP) are recognized. The task and the classes are read
     from the weights.
+
+    A ``.pt`` checkpoint is a pickle, and unpickling it runs whatever code
+    the file names. The weights are read without running code stored in them
+    (ultralytics' restricted reader, safetensors); weights that cannot be
+    read so are refused, before anything runs, unless ``trust`` is True (the
+    file is from a source you trust). The SHA-256 of the weights is recorded
+    with the entry, and the model is not loaded once they differ.
 
     Args:
         name: the model's unique name
@@ -138,13 +146,16 @@ def register_model(name, path, tasks=None, replace=False):
         replace (False): whether to replace a model of yours with the same
             name (a retrained checkpoint); built-in models are never
             replaced
+        trust (False): whether reading the weights may run code stored in
+            them, if they cannot be read otherwise
 
     Returns:
         the new :class:`autolabel.models.catalog.CatalogEntry`
 
     Raises:
-        AutolabelError: if the name is invalid or taken, the path missing or
-            the weights unrecognized
+        AutolabelError: if the name is invalid or taken, the path missing,
+            the weights unrecognized, or they cannot be read without running
+            code stored in them and ``trust`` is False
     """
     if not isinstance(name, str) or not _NAME_PATTERN.match(name):
         raise AutolabelError(
@@ -168,8 +179,10 @@ def register_model(name, path, tasks=None, replace=False):
     if not os.path.exists(path):
         raise AutolabelError("No model at '%s'" % path)
 
-    entry = inspect_weights(name, path)
-    entry = _restrict_tasks(entry, tasks)
+    # before anything reads them: the bytes that are trusted
+    sha256 = weights_sha256(path)
+    entry = inspect_weights(name, path, trust=trust)
+    entry = dataclasses.replace(_restrict_tasks(entry, tasks), sha256=sha256)
 
     _write_custom_entries([e for e in existing if e.name != name] + [entry])
     return entry

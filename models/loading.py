@@ -13,7 +13,7 @@ from . import catalog as cat
 from .adapters import adapter_of
 from .classes import check_prompts, check_vocabulary, clean_classes
 from .entries import as_entry
-from .weights import one_line, require_weights, weights_path
+from .weights import one_line, require_weights, verify_weights, weights_path
 
 
 def download_weights(entry):
@@ -107,7 +107,8 @@ def load_model(name_or_entry, device="cpu", half=False, classes=None):
 
     Raises:
         AutolabelError: if the model is unknown, a box segmenter, its weights
-            are missing or the classes invalid
+            are missing, changed since a custom model was added (checked
+            before they are read), or the classes invalid
     """
     entry = as_entry(name_or_entry)
     if not set(entry.tasks) & set(cat.TASKS):
@@ -118,6 +119,7 @@ def load_model(name_or_entry, device="cpu", half=False, classes=None):
 
     classes = resolve_classes(entry, classes)
     path = require_weights(entry)
+    verify_weights(entry, path)
     return adapter_of(entry).load(
         entry, path, device=device, half=half, classes=classes
     )
@@ -136,8 +138,8 @@ def load_segmenter(name_or_entry, device="cpu", half=False):
         a :class:`autolabel.models.base.MaskAdapter`
 
     Raises:
-        AutolabelError: if the model is unknown, not a box segmenter or its
-            weights are missing
+        AutolabelError: if the model is unknown, not a box segmenter, its
+            weights are missing or changed since a custom model was added
     """
     entry = as_entry(name_or_entry)
     if entry.role != cat.ROLE_SEGMENTER:
@@ -147,4 +149,5 @@ def load_segmenter(name_or_entry, device="cpu", half=False):
         )
 
     path = require_weights(entry)
+    verify_weights(entry, path)
     return adapter_of(entry).load(entry, path, device=device, half=half)

@@ -31,7 +31,14 @@ from .loading import (
     load_segmenter,
     resolve_classes,
 )
-from .weights import has_weights, models_dir, require_weights, weights_path
+from .weights import (
+    has_weights,
+    models_dir,
+    require_weights,
+    verify_weights,
+    weights_path,
+    weights_sha256,
+)
 
 #: the roles of :func:`list_models`
 ROLE_DETECTOR = "detector"
@@ -67,7 +74,9 @@ __all__ = [
     "remove_model",
     "require_weights",
     "resolve_classes",
+    "verify_weights",
     "weights_path",
+    "weights_sha256",
 ]
 
 

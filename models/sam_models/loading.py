@@ -170,13 +170,14 @@ def encoder_config(state):
 WEIGHTS_FORMAT = None
 
 
-def inspect(name, path):
+def inspect(name, path, trust=False):
     """Recognizes the user's own Segment Anything checkpoints: none yet
     (they are not registered as custom models).
 
     Args:
         name: the model's name
         path: the absolute path of the weights
+        trust (False): unused
 
     Returns:
         None

@@ -4,6 +4,12 @@
 This module is light: torch and transformers, which take seconds to import,
 are imported when a model is loaded or downloaded (:func:`adapter_class`),
 not when the catalog is listed.
+
+The user's own models are read without running code stored in them: their
+weights from ``*.safetensors`` files only, and no code the directory names
+(``trust_remote_code=False``). A directory whose weights are only PyTorch
+pickles (``pytorch_model.bin``) is read from them only if the user trusts it
+(``autolabel models add --trust``).
 """
 
 import json
@@ -14,7 +20,7 @@ import tempfile
 from ...errors import AutolabelError
 from .. import catalog as cat
 from ..classes import check_prompts
-from ..weights import one_line
+from ..weights import add_command, one_line
 
 #: the architectures the adapters support (the catalog's ``architecture`` is
 #: the ``model_type`` of the model's transformers config) and their tasks
@@ -27,6 +33,9 @@ ARCHITECTURES = {
 
 #: the weights :func:`inspect` recognizes, for messages
 WEIGHTS_FORMAT = "a transformers model directory (with a config.json)"
+
+#: the extensions of weights files that are read by unpickling them
+PICKLE_EXTENSIONS = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
 
 
 def adapter_class(architecture):
@@ -87,12 +96,26 @@ def load(entry, path, device="cpu", half=False, classes=None):
 
     import transformers
 
+    # the user's own weights: safetensors only, unless they trusted pickles
+    safetensors_only = entry.custom and not entry.trusted
+    if safetensors_only and not any(
+        f.endswith(".safetensors") for f in os.listdir(path)
+    ):
+        raise AutolabelError(
+            "model '%s': '%s' has no safetensors weights, and pickled weights "
+            "can run code stored in them, so nothing was loaded: if the "
+            "directory is from a source you trust, re-add it with %s"
+            % (entry.name, path, add_command(entry.name, path))
+        )
+
     try:
         model = adapter_cls.model_class.from_pretrained(
-            path, local_files_only=True
+            path,
+            local_files_only=True,
+            use_safetensors=True if safetensors_only else None,
         )
         processor = transformers.AutoProcessor.from_pretrained(
-            path, local_files_only=True
+            path, local_files_only=True, trust_remote_code=False
         )
     except OSError as e:
         raise AutolabelError(
@@ -104,24 +127,30 @@ def load(entry, path, device="cpu", half=False, classes=None):
     )
 
 
-def inspect(name, path):
+def inspect(name, path, trust=False):
     """Reads the architecture of the user's transformers model directory,
     for the catalog. Only the zero-shot architectures of
     :data:`ARCHITECTURES` are accepted: fixed-vocabulary transformers models
     (DETR, ViT, ...) have no adapter yet, and a model that cannot run is not
     registered.
 
+    Only ``config.json`` is read. A directory whose weights are only PyTorch
+    pickles (:data:`PICKLE_EXTENSIONS`, no ``*.safetensors``) needs
+    ``trust``: loading them can run code stored in them.
+
     Args:
         name: the model's name
         path: the absolute path of the directory
+        trust (False): whether the user trusts pickled weights
 
     Returns:
-        a custom :class:`autolabel.models.catalog.CatalogEntry`, or None if
-        ``path`` is not a directory with a ``config.json``
+        a custom :class:`autolabel.models.catalog.CatalogEntry` (``trusted``
+        if its weights are pickles), or None if ``path`` is not a directory
+        with a ``config.json``
 
     Raises:
         AutolabelError: if the config is unreadable or of another
-            architecture
+            architecture, or the weights are pickles and ``trust`` is False
     """
     config_path = os.path.join(path, "config.json")
     if not (os.path.isdir(path) and os.path.isfile(config_path)):
@@ -143,6 +172,18 @@ def inspect(name, path):
             "supported are %s" % (path, model_type, ", ".join(ARCHITECTURES))
         )
 
+    files = os.listdir(path)
+    pickles = [f for f in files if f.endswith(PICKLE_EXTENSIONS)]
+    trusted = bool(pickles) and not any(f.endswith(".safetensors") for f in files)
+    if trusted and not trust:
+        raise AutolabelError(
+            "The weights of '%s' are PyTorch pickles (%s), and loading them "
+            "can run code stored in them; nothing was run or added: save the "
+            "model with safetensors (`save_pretrained` does by default), or "
+            "pass --trust (Python: trust=True) if it is from a source you "
+            "trust" % (path, ", ".join(sorted(pickles)))
+        )
+
     return cat.custom_entry(
         name,
         path,
@@ -152,6 +193,7 @@ def inspect(name, path):
         zero_shot=True,
         vocabulary=None,
         description="Custom %s model" % model_type,
+        trusted=trusted,
     )
 
 
