@@ -103,7 +103,7 @@ def register(p):
     from .operators.delete_run import DeleteRun
     from .operators.compute_mistakes import ComputeMistakes
     from .operators.embed_labels import EmbedLabels
-    from .operators.auto_label import AutoLabel, ScheduleRun
+    from .operators.auto_label import AutoLabel
     from .operators.get_label_stats import GetLabelStats
     from .operators.import_labels import ImportLabels
     from .operators.list_runs import ListRuns
@@ -111,7 +111,7 @@ def register(p):
     from .operators.rename_run import RenameRun
     from .operators.run_loop_steps import RunLoopSteps
     from .operators.resume_run import ResumeRun, SkipRun
-    from .operators.label_shard import GenerateLabels, LabelShard
+    from .operators.label_shard import LabelShard
     from .operators.undo_labels import UndoLabels
     from .panel.auto_labeling import AutoLabelingPanel
 
@@ -125,9 +125,7 @@ def register(p):
         RenameRun,
         DeleteRun,
         AutoLabel,
-        ScheduleRun,
         LabelShard,
-        GenerateLabels,
         ResumeRun,
         SkipRun,
         CancelRun,

@@ -20,7 +20,6 @@ quantiles of pass 1's candidate scores (``--passes`` overrides them).
 """
 
 import argparse
-import json
 import os
 import sys
 import tempfile
@@ -29,6 +28,8 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+import random_models  # noqa: E402
 from harness import CLASSES  # noqa: E402
 
 #: bench name -> catalog entry
@@ -61,42 +62,21 @@ def _parse_args(argv):
 
 
 def _save_model(name, real):
+    """Saves a catalog model where the loader looks: the tests' tiny one, or
+    the real architecture with random weights."""
     from autolabel.models import registry, tiny
 
     if not real:
         return tiny.save_tiny_catalog_model(name)
 
-    import transformers
-
     entry = registry.get_model(name)
     path = registry.weights_path(entry)
     if entry.architecture == "owlv2":
-        tiny.save_owlv2_base16(path)
+        random_models.save_owlv2(path, tiny=False)
     elif entry.architecture == "owlvit":
-        tokenizer = tiny.clip_tokenizer(pad_token="!")
-        config = transformers.OwlViTConfig(
-            text_config=dict(
-                pad_token_id=tokenizer.pad_token_id,
-                bos_token_id=tokenizer.bos_token_id,
-                eos_token_id=tokenizer.eos_token_id,
-            ),
-            vision_config=dict(image_size=768, patch_size=32),
-        )
-        size = {"height": 768, "width": 768}
-        processor = transformers.OwlViTProcessor(
-            transformers.OwlViTImageProcessor(size=size, crop_size=size),
-            tokenizer,
-        )
-        tiny._save(path, transformers.OwlViTForObjectDetection, config,
-                   processor, tame=tiny._tame_owl_heads)
+        random_models.save_owlvit_b32(path)
     else:
-        tokenizer = tiny.bert_tokenizer()
-        config = transformers.GroundingDinoConfig()  # the tiny model's
-        processor = transformers.GroundingDinoProcessor(
-            transformers.GroundingDinoImageProcessor(), tokenizer
-        )
-        tiny._save(path, transformers.GroundingDinoForObjectDetection,
-                   config, processor, tame=tiny._tame_grounding_dino_heads)
+        random_models.save_grounding_dino_tiny(path)
 
     return entry, path
 
@@ -216,16 +196,18 @@ def bench_model(key, args):
 
 
 def print_table(results):
-    print("| model | pass | threshold | images asked | labels added | "
-          "s | ms/image | per image vs pass 1 |")
-    print("|---|---|---|---|---|---|---|---|")
-    for r in results:
-        for p in r["passes"]:
-            print("| %s | %d | %.4g | %d | %d | %.3f | %.2f | %s |" % (
-                r["model"], p["pass"], p["threshold"], p["images"],
-                p["labels"], p["seconds"], p["ms_per_image"],
-                "-" if p["vs_pass_1"] is None else "%.3f" % p["vs_pass_1"],
-            ))
+    harness.print_markdown(
+        ["model", "pass", "threshold", "images asked", "labels added", "s",
+         "ms/image", "per image vs pass 1"],
+        [
+            [r["model"], "%d" % p["pass"], "%.4g" % p["threshold"],
+             "%d" % p["images"], "%d" % p["labels"], "%.3f" % p["seconds"],
+             "%.2f" % p["ms_per_image"],
+             harness.fmt(p["vs_pass_1"], "%.3f")]
+            for r in results
+            for p in r["passes"]
+        ],
+    )
     for r in results:
         print("%s on %s: %d images, batch %d, %.1f s; %s" % (
             r["model"], r["device"], r["images"], r["batch_size"],
@@ -244,8 +226,7 @@ def main(argv=None):
 
     print_table(results)
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(results, f, indent=2)
+        harness.write_json(args.json, results)
 
     return results
 

@@ -63,7 +63,8 @@ minutes on one H100 (the device tool runs a command for at most 10):
 
 The images are ``--images`` 640x480 JPEGs (random content with shapes),
 generated in parallel into ``--image-dir`` (default
-``/tmp/autolabel-bench-images``) and reused by later runs. Everything else
+``/tmp/autolabel-bench-images``) and reused by later runs (``jpegs.py``);
+the models are built by ``random_models.py``. Everything else
 (the database ``autolabel-bench-generate-<pid>``, the weights, the masks)
 is temporary and removed at the end, also on error or SIGTERM.
 
@@ -110,9 +111,7 @@ import argparse
 import gc
 import inspect
 import logging
-import multiprocessing
 import os
-import platform
 import shutil
 import signal
 import sys
@@ -120,17 +119,13 @@ import tempfile
 import threading
 import time
 import traceback
-from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 
 import harness
+import jpegs
+import random_models
 from harness import write_json
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-WIDTH, HEIGHT = 640, 480
-IMAGE_PREFIX = "bench_%dx%d_" % (WIDTH, HEIGHT)
 
 KEYS = ("yolo", "sam", "owlv2")
 
@@ -179,17 +174,9 @@ def main(argv=None):
 
     work_dir = tempfile.mkdtemp(prefix="autolabel-bench-generate-")
     # FiftyOne reads these when it is imported: nothing imports it before
-    os.environ["FIFTYONE_DATABASE_NAME"] = DB_NAME
-    os.environ["FIFTYONE_MODEL_ZOO_DIR"] = os.path.join(work_dir, "zoo")
-    os.environ["FIFTYONE_SHOW_PROGRESS_BARS"] = "false"
-    os.environ.setdefault("FIFTYONE_DO_NOT_TRACK", "true")
-    # hides the "oldest supported MongoDB" notice of every process (harmless)
-    os.environ.setdefault("FIFTYONE_DATABASE_VALIDATION", "false")
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    os.environ.setdefault("YOLO_OFFLINE", "1")
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    harness.set_environment(
+        DB_NAME, zoo_dir=os.path.join(work_dir, "zoo"), models=True
+    )
 
     started = time.perf_counter()
     try:
@@ -245,7 +232,7 @@ def _parse_args(argv):
     )
     parser.add_argument(
         "--image-dir",
-        default=os.path.join(tempfile.gettempdir(), "autolabel-bench-images"),
+        default=jpegs.DEFAULT_DIR,
         help="where the JPEGs are generated, or reused",
     )
     parser.add_argument(
@@ -276,191 +263,6 @@ def _parse_args(argv):
 
     args.keys = [k for k in KEYS if k in keys]
     return args
-
-
-# Images ----------------------------------------------------------------------
-
-
-def synthetic_image(seed):
-    """A 640x480 RGB image: a smooth random background, some texture, and a
-    few filled shapes."""
-    import cv2
-
-    rng = np.random.default_rng(seed)
-    small = rng.integers(0, 255, (HEIGHT // 16, WIDTH // 16, 3), np.uint8)
-    image = cv2.resize(small, (WIDTH, HEIGHT), interpolation=cv2.INTER_CUBIC)
-    noise = rng.normal(0, 6, image.shape)
-    image = np.clip(image + noise, 0, 255).astype(np.uint8)
-    for _ in range(int(rng.integers(3, 9))):
-        color = tuple(int(c) for c in rng.integers(0, 255, 3))
-        kind = int(rng.integers(0, 3))
-        x, y = int(rng.integers(0, WIDTH)), int(rng.integers(0, HEIGHT))
-        w, h = int(rng.integers(20, 240)), int(rng.integers(20, 200))
-        if kind == 0:
-            cv2.rectangle(image, (x, y), (x + w, y + h), color, -1)
-        elif kind == 1:
-            angle = float(rng.uniform(0, 180))
-            cv2.ellipse(image, (x, y), (w // 2, h // 2), angle, 0, 360, color, -1)
-        else:
-            points = rng.integers(-80, 80, (int(rng.integers(3, 7)), 2))
-            points = (points + [x, y]).astype(np.int32)
-            cv2.fillPoly(image, [points], color)
-
-    return image
-
-
-def _write_image(job):
-    import cv2
-
-    cv2.setNumThreads(1)
-    path, seed = job
-    image = synthetic_image(seed)
-    tmp = path + ".tmp.jpg"
-    ok = cv2.imwrite(
-        tmp,
-        cv2.cvtColor(image, cv2.COLOR_RGB2BGR),
-        [cv2.IMWRITE_JPEG_QUALITY, 90],
-    )
-    if not ok:
-        raise OSError("could not write %s" % tmp)
-
-    os.replace(tmp, path)  # a complete file or none
-    return os.path.getsize(path)
-
-
-def ensure_images(image_dir, count):
-    """Generates the missing ones of ``count`` JPEGs in ``image_dir`` with a
-    pool of processes; returns their paths."""
-    os.makedirs(image_dir, exist_ok=True)
-    paths = [
-        os.path.join(image_dir, "%s%06d.jpg" % (IMAGE_PREFIX, i))
-        for i in range(count)
-    ]
-    missing = [
-        (p, i)
-        for i, p in enumerate(paths)
-        if not (os.path.isfile(p) and os.path.getsize(p) > 0)
-    ]
-    started = time.perf_counter()
-    if missing:
-        workers = min(os.cpu_count() or 1, 32)
-        # fork: the children inherit the imported modules and use no GPU
-        context = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(workers, mp_context=context) as pool:
-            sizes = list(
-                pool.map(_write_image, missing, chunksize=max(1, len(missing) // (8 * workers)))
-            )
-
-        elapsed = time.perf_counter() - started
-        print(
-            "generated %d JPEGs of %dx%d in %s (%.1fs, %d processes, mean "
-            "%.0f KB); %d reused"
-            % (
-                len(missing),
-                WIDTH,
-                HEIGHT,
-                image_dir,
-                elapsed,
-                workers,
-                np.mean(sizes) / 1024,
-                count - len(missing),
-            ),
-            flush=True,
-        )
-    else:
-        print(
-            "reusing %d JPEGs of %dx%d in %s" % (count, WIDTH, HEIGHT, image_dir),
-            flush=True,
-        )
-
-    return paths
-
-
-# Models with random weights --------------------------------------------------
-#
-# Built by autolabel.models.tiny, as the tests' models are; imported once
-# autolabel is importable (after FiftyOne's environment is set).
-
-
-def _letterboxed_batch(imgsz, count=16, seed=0):
-    """``count`` letterboxed random images as a float ``(N, 3, S, S)``
-    tensor."""
-    from autolabel.models import tiny as tiny_models
-
-    images = [synthetic_image(seed + 1000 + i) for i in range(count)]
-    return tiny_models.letterbox_batch(images, imgsz)
-
-
-def save_yolo(path, tiny):
-    """A YOLO11m (YOLO11n at 320 px when tiny) with random weights and COCO
-    names, saved as a checkpoint ``YOLO(path)`` loads. Its batch norm
-    statistics and class score scales come from 16 images, on the GPU when
-    there is one (a minute of CPU for YOLO11m otherwise), so that scores
-    spread over (0, 1) and differ from anchor to anchor; the compute is
-    unchanged."""
-    import torch
-
-    from autolabel.models import tiny as tiny_models
-
-    cfg, imgsz = ("yolo11n.yaml", 320) if tiny else ("yolo11m.yaml", 640)
-    yolo = tiny_models.build_random_yolo(
-        cfg,
-        imgsz=imgsz,
-        images=_letterboxed_batch(imgsz),
-        seed=0,
-        device="cuda" if torch.cuda.is_available() else "cpu",
-        score_spread=1.0,
-        score_mean=-2.0,
-    )
-    tiny_models.save_yolo(yolo, path)
-    params = sum(p.numel() for p in yolo.model.parameters())
-    return "%s, %.1fM parameters, %d px" % (cfg, params / 1e6, imgsz)
-
-
-def save_sam(path, tiny):
-    """SAM ViT-H built by segment_anything's own registry with random weights
-    (a 2-block encoder when tiny), saved as a state dict."""
-    from autolabel.models import tiny as tiny_models
-
-    if tiny:
-        sam = tiny_models.build_random_sam(tiny_models.TINY_SAM_ENCODER)
-        what = "tiny SAM encoder %s" % tiny_models.TINY_SAM_ENCODER
-    else:
-        sam = tiny_models.build_random_sam("vit_h")
-        what = "sam_model_registry['vit_h']"
-
-    tiny_models.save_state_dict(sam, path)
-    params = sum(p.numel() for p in sam.parameters())
-    del sam
-    return "%s, %.1fM parameters" % (what, params / 1e6)
-
-
-def save_owlv2(path, tiny):
-    """OWLv2 base/16 at 960 px (Owlv2Config's defaults, image size 960) with
-    random weights and a processor built without the hub, saved with
-    ``save_pretrained``; a 2-layer one at 64 px when tiny. Its tokenizer
-    holds the prompt and the classes whole; token ids do not change the
-    model's compute (the text is padded to 16 tokens)."""
-    import transformers
-
-    from autolabel.models import tiny as tiny_models
-
-    transformers.utils.logging.disable_progress_bar()
-    words = ["a photo of"] + OWL_CLASSES
-    if tiny:
-        model = tiny_models.save_tiny_owlv2(path, words=words)
-    else:
-        model = tiny_models.save_owlv2_base16(path, words=words)
-
-    params = sum(p.numel() for p in model.parameters())
-    vision = model.config.vision_config
-    return "Owlv2Config: vision %d layers x %d, %d px / %d, %.1fM parameters" % (
-        vision.num_hidden_layers,
-        vision.hidden_size,
-        vision.image_size,
-        vision.patch_size,
-        params / 1e6,
-    )
 
 
 # Measurements ----------------------------------------------------------------
@@ -513,8 +315,8 @@ class Context:
 def run_benchmark(args, work_dir, cuda):
     import torch
 
-    machine = describe_machine(cuda)
-    _print_machine(machine)
+    machine = harness.describe_gpu_machine(cuda)
+    harness.print_gpu_machine(machine)
     if not cuda:
         print(
             "\nCPU SMOKE TEST (--allow-cpu): tiny models, tiny sizes; the "
@@ -533,7 +335,7 @@ def run_benchmark(args, work_dir, cuda):
         (args.images or (CPU_IMAGES if not cuda else DEFAULT_IMAGES[k]))
         for k in args.keys
     )
-    paths = ensure_images(args.image_dir, count)
+    paths = jpegs.ensure_images(args.image_dir, count)
 
     if cuda:
         # CUDA context and cuBLAS handles once for the process, not inside
@@ -542,7 +344,7 @@ def run_benchmark(args, work_dir, cuda):
         (x @ x).sum().item()
 
     ctx = Context(args, cuda, paths, work_dir)
-    _import_autolabel(work_dir)
+    harness.import_autolabel(work_dir)
     # the worker logs where each shard's time went
     worker_log = logging.getLogger("autolabel.pipeline.worker")
     worker_log.setLevel(logging.INFO)
@@ -578,7 +380,7 @@ def run_benchmark(args, work_dir, cuda):
         "decode_threads": _decode_threads(ctx),
         "apply_model_workers": ctx.apply_workers,
         "half": ctx.half,
-        "image_size": [WIDTH, HEIGHT],
+        "image_size": [jpegs.WIDTH, jpegs.HEIGHT],
         "detections_per_image_target": args.detections_per_image,
     }
     print(
@@ -620,32 +422,18 @@ def _decode_threads(ctx):
 def _models_needed(keys):
     needed = []
     if "yolo" in keys or "sam" in keys:
-        needed.append((YOLO_MODEL, save_yolo))
+        needed.append((YOLO_MODEL, random_models.save_yolo))
     if "sam" in keys:
-        needed.append((SAM_MODEL, save_sam))
+        needed.append((SAM_MODEL, random_models.save_sam))
     if "owlv2" in keys:
-        needed.append((OWL_MODEL, save_owlv2))
+        needed.append((OWL_MODEL, _save_owlv2))
 
     return needed
 
 
-def _import_autolabel(work_dir):
-    """Imports ``autolabel``; if it is not installed, this checkout is made
-    importable under that name (the repository root is the package)."""
-    try:
-        import autolabel  # noqa: F401
-
-        return
-    except ImportError:
-        pass
-
-    shim = os.path.join(work_dir, "pkg")
-    os.makedirs(shim, exist_ok=True)
-    os.symlink(REPO, os.path.join(shim, "autolabel"))
-    sys.path.insert(0, shim)
-    import autolabel  # noqa: F401
-
-    print("autolabel is not installed: importing %s as autolabel" % REPO)
+def _save_owlv2(path, tiny):
+    # its tokenizer holds the prompt and the classes whole
+    return random_models.save_owlv2(path, tiny, words=["a photo of"] + OWL_CLASSES)
 
 
 def _patch_batch_size(ctx, figures):
@@ -843,11 +631,12 @@ def record_apply_model(r, view, field, seconds, precision, note):
     )
 
 
-def label_end_to_end(ctx, r, key, **kwargs):
+def label_end_to_end(ctx, r, key, apply_model, **kwargs):
     """Labels the model's images end to end (:func:`end_to_end`) into the
     figures ``r``, with the number of mask files written if ``mask_dir`` is
-    given; returns the dataset for ``apply_model``, or None with
-    ``--skip-apply``."""
+    given; then, unless ``--skip-apply``, measures FiftyOne on the first
+    ``ctx.apply_images(key)`` of them: ``apply_model(view)`` adds its figures
+    to ``r``; its failure is reported, and recorded in ``r``."""
     dataset = make_dataset(key, ctx.paths[: r["images"]])
     r.update(end_to_end(ctx, dataset, **kwargs))
     if kwargs.get("mask_dir"):
@@ -860,9 +649,13 @@ def label_end_to_end(ctx, r, key, **kwargs):
     if ctx.args.skip_apply:
         r["apply_model"] = None
         r["apply_model_note"] = "skipped (--skip-apply)"
-        return None
+        return
 
-    return dataset
+    try:
+        apply_model(dataset.limit(ctx.apply_images(key)))
+    except Exception as e:
+        traceback.print_exc()
+        r.update(apply_model=None, apply_model_note="failed: %s" % _one_line(e))
 
 
 def end_to_end(ctx, dataset, **kwargs):
@@ -1021,21 +814,7 @@ def bench_yolo(ctx):
         )
     )
 
-    dataset = label_end_to_end(
-        ctx,
-        r,
-        "yolo",
-        task="detection",
-        model=YOLO_MODEL,
-        label_field="autolabel_dets",
-        min_confidence=threshold,
-    )
-    if dataset is None:
-        return r
-
-    k = ctx.apply_images("yolo")
-    view = dataset.limit(k)
-    try:
+    def apply_model(view):
         seconds, precision = fiftyone_yolo(ctx, view, threshold, "fo_dets")
         record_apply_model(
             r,
@@ -1046,10 +825,17 @@ def bench_yolo(ctx):
             "fiftyone.utils.ultralytics, %s, batch %d, num_workers %d"
             % (precision, ctx.batch, ctx.apply_workers),
         )
-    except Exception as e:
-        traceback.print_exc()
-        r.update(apply_model=None, apply_model_note="failed: %s" % _one_line(e))
 
+    label_end_to_end(
+        ctx,
+        r,
+        "yolo",
+        apply_model,
+        task="detection",
+        model=YOLO_MODEL,
+        label_field="autolabel_dets",
+        min_confidence=threshold,
+    )
     return r
 
 
@@ -1137,24 +923,8 @@ def bench_sam(ctx):
     del detector, segmenter, images, seg_images, batches, pairs, pair_batches
     ctx.free()
 
-    mask_dir = os.path.join(ctx.work_dir, "masks")
-    dataset = label_end_to_end(
-        ctx,
-        r,
-        "sam",
-        task="instance_segmentation",
-        model=YOLO_MODEL,
-        seg_model=SAM_MODEL,
-        label_field="autolabel_masks",
-        min_confidence=threshold,
-        mask_dir=mask_dir,
-    )
-    if dataset is None:
-        return r
-
-    k = ctx.apply_images("sam")
-    view = dataset.limit(k)
-    try:
+    def apply_model(view):
+        k = len(view)
         det_s, precision = fiftyone_yolo(ctx, view, threshold, "fo_dets")
         # FiftyOne's SAM refuses a sample without box prompts ("No box
         # prompts found for sample"): it gets the samples with boxes, as
@@ -1195,10 +965,19 @@ def bench_sam(ctx):
                 r["apply_model_detections_per_image"],
             )
         )
-    except Exception as e:
-        traceback.print_exc()
-        r.update(apply_model=None, apply_model_note="failed: %s" % _one_line(e))
 
+    label_end_to_end(
+        ctx,
+        r,
+        "sam",
+        apply_model,
+        task="instance_segmentation",
+        model=YOLO_MODEL,
+        seg_model=SAM_MODEL,
+        label_field="autolabel_masks",
+        min_confidence=threshold,
+        mask_dir=os.path.join(ctx.work_dir, "masks"),
+    )
     return r
 
 
@@ -1266,22 +1045,7 @@ def bench_owlv2(ctx):
         )
     )
 
-    dataset = label_end_to_end(
-        ctx,
-        r,
-        "owlv2",
-        task="detection",
-        model=OWL_MODEL,
-        classes=OWL_CLASSES,
-        label_field="autolabel_owl",
-        min_confidence=threshold,
-    )
-    if dataset is None:
-        return r
-
-    k = ctx.apply_images("owlv2")
-    view = dataset.limit(k)
-    try:
+    def apply_model(view):
         import fiftyone.utils.transformers as fouhf
 
         from autolabel.models import registry as mr
@@ -1317,10 +1081,18 @@ def bench_owlv2(ctx):
             "num_workers %d" % (dtype, ctx.batch, ctx.apply_workers),
         )
         del model
-    except Exception as e:
-        traceback.print_exc()
-        r.update(apply_model=None, apply_model_note="failed: %s" % _one_line(e))
 
+    label_end_to_end(
+        ctx,
+        r,
+        "owlv2",
+        apply_model,
+        task="detection",
+        model=OWL_MODEL,
+        classes=OWL_CLASSES,
+        label_field="autolabel_owl",
+        min_confidence=threshold,
+    )
     return r
 
 
@@ -1605,76 +1377,15 @@ def _ratio(a, b, scale=1.0):
     return scale * a / b
 
 
-def _fmt(value, fmt):
-    return "n/a" if value is None else fmt % value
+def _fmt(value, spec):
+    return harness.fmt(value, spec, "n/a")
 
 
 def _one_line(error):
     return " ".join(str(error).split())[:300] or type(error).__name__
 
 
-# Machine and clean-up --------------------------------------------------------
-
-
-def describe_machine(cuda):
-    import torch
-
-    from importlib import metadata
-
-    # read from the installed distributions: importing FiftyOne here would
-    # happen before the image processes are forked
-    versions = {}
-    for name, dist in (
-        ("fiftyone", "fiftyone"),
-        ("ultralytics", "ultralytics"),
-        ("transformers", "transformers"),
-        ("segment_anything", "segment-anything"),
-    ):
-        try:
-            versions[name] = metadata.version(dist)
-        except Exception:
-            versions[name] = None
-
-    import cv2
-
-    versions["cv2"] = cv2.__version__
-
-    return {
-        "gpu": torch.cuda.get_device_name(0) if cuda else "no GPU (CPU)",
-        "gpu_memory_gib": (
-            torch.cuda.get_device_properties(0).total_memory / 2**30 if cuda else None
-        ),
-        "cpus": os.cpu_count(),
-        "cpu_model": harness.cpu_model(),
-        "torch": torch.__version__,
-        "cuda": torch.version.cuda,
-        "cudnn": torch.backends.cudnn.version() if cuda else None,
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "versions": versions,
-    }
-
-
-def _print_machine(machine):
-    print(
-        "GPU: %s%s | CPUs: %d (%s) | torch %s, CUDA %s, cuDNN %s | python %s"
-        % (
-            machine["gpu"],
-            " (%.0f GiB)" % machine["gpu_memory_gib"] if machine["gpu_memory_gib"] else "",
-            machine["cpus"],
-            machine["cpu_model"],
-            machine["torch"],
-            machine["cuda"],
-            machine["cudnn"],
-            machine["python"],
-        )
-    )
-    print(
-        "fiftyone %(fiftyone)s, ultralytics %(ultralytics)s, transformers "
-        "%(transformers)s, segment-anything %(segment_anything)s, opencv %(cv2)s"
-        % machine["versions"],
-        flush=True,
-    )
+# Clean-up --------------------------------------------------------------------
 
 
 def drop_database():
@@ -1682,10 +1393,7 @@ def drop_database():
         return
 
     try:
-        import fiftyone.core.odm as foo
-
-        foo.get_db_conn().client.drop_database(DB_NAME)
-        print("dropped database '%s'" % DB_NAME)
+        harness.drop_database(DB_NAME)
     except Exception as e:
         print("could not drop database '%s': %s" % (DB_NAME, _one_line(e)))
 

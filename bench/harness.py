@@ -1,9 +1,13 @@
-"""What the benchmarks share: the classes of their labels, timing, the
-description of the machine, the figures as JSON, and the shape of a
-benchmark's ``main()``.
+"""What the benchmarks share: the shape of a benchmark's ``main()``, its
+environment (a database of its own, chosen before FiftyOne is imported, and
+dropped at the end), the classes of their labels, timing, the figures as
+JSON and as Markdown tables, and the description of the machine.
 
-Imports neither FiftyOne nor ``autolabel``: a benchmark chooses its database
-before FiftyOne is imported.
+Imports neither FiftyOne nor ``autolabel`` at import time: a benchmark
+chooses its database before FiftyOne is imported. The other shared parts:
+``jpegs.py`` (the generated JPEGs), ``datasets.py`` (datasets of random
+detections) and ``random_models.py`` (the real architectures with random
+weights).
 """
 
 import json
@@ -15,6 +19,9 @@ import sys
 import time
 
 import numpy as np
+
+#: the repository root, which is the ``autolabel`` package
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 #: the 10 classes of the benchmarks' labels and prompts
 CLASSES = [
@@ -36,8 +43,8 @@ def main(
     run_benchmark,
     print_table,
     cleanup,
-    describe_machine,
-    print_machine,
+    describe=None,
+    show=None,
 ):
     """Runs a benchmark: SIGTERM exits (so that ``kill`` cleans up too), the
     machine is described, ``run_benchmark(args)`` runs, ``cleanup()`` runs
@@ -49,15 +56,17 @@ def main(
         run_benchmark: a function of ``args`` returning the figures, a dict
         print_table: a function printing the figures
         cleanup: a function dropping what the benchmark made
-        describe_machine: a function returning a dict describing the machine
-        print_machine: a function printing that dict
+        describe (None): a function returning a dict describing the
+            machine; by default :func:`describe_machine`
+        show (None): a function printing that dict; by default
+            :func:`print_machine`
 
     Returns:
         the figures, with ``machine`` (and its ``loadavg_end``) added
     """
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    machine = describe_machine()
-    print_machine(machine)
+    machine = (describe or describe_machine)()
+    (show or print_machine)(machine)
     try:
         figures = run_benchmark(args)
     finally:
@@ -71,6 +80,74 @@ def main(
         print("\nfigures written to %s" % args.json)
 
     return figures
+
+
+# Environment -----------------------------------------------------------------
+
+
+def set_environment(database, zoo_dir=None, models=False):
+    """Chooses the benchmark's FiftyOne database (and model zoo directory),
+    which FiftyOne reads when it is imported: call it before.
+
+    Args:
+        database: the database name
+        zoo_dir (None): the model zoo directory, where the models are saved
+            for the loaders to find them
+        models (False): whether models are loaded: their libraries are kept
+            offline and quiet, and FiftyOne shows no progress bars
+    """
+    os.environ["FIFTYONE_DATABASE_NAME"] = database
+    os.environ.setdefault("FIFTYONE_DO_NOT_TRACK", "true")
+    # hides the "oldest supported MongoDB" notice of every process (harmless)
+    os.environ.setdefault("FIFTYONE_DATABASE_VALIDATION", "false")
+    if zoo_dir is not None:
+        os.environ["FIFTYONE_MODEL_ZOO_DIR"] = zoo_dir
+
+    if models:
+        os.environ["FIFTYONE_SHOW_PROGRESS_BARS"] = "false"
+        for name, value in (
+            ("HF_HUB_DISABLE_PROGRESS_BARS", "1"),
+            ("YOLO_OFFLINE", "1"),
+            ("HF_HUB_OFFLINE", "1"),
+            ("TRANSFORMERS_OFFLINE", "1"),
+            ("TRANSFORMERS_VERBOSITY", "error"),
+            ("TOKENIZERS_PARALLELISM", "false"),
+        ):
+            os.environ.setdefault(name, value)
+
+
+def drop_database(database):
+    """Drops the benchmark's database."""
+    import fiftyone.core.odm as foo
+
+    foo.get_db_conn().client.drop_database(database)
+    print("dropped database '%s'" % database)
+
+
+def import_autolabel(work_dir):
+    """Imports ``autolabel``; if it is not installed, this checkout is made
+    importable under that name (the repository root is the package).
+
+    Args:
+        work_dir: the benchmark's temporary directory, for the link
+    """
+    try:
+        import autolabel  # noqa: F401
+
+        return
+    except ImportError:
+        pass
+
+    shim = os.path.join(work_dir, "pkg")
+    os.makedirs(shim, exist_ok=True)
+    os.symlink(REPO, os.path.join(shim, "autolabel"))
+    sys.path.insert(0, shim)
+    import autolabel  # noqa: F401
+
+    print("autolabel is not installed: importing %s as autolabel" % REPO)
+
+
+# Figures ---------------------------------------------------------------------
 
 
 def timed(fcn, *args, **kwargs):
@@ -95,6 +172,35 @@ def _json_default(value):
         return value.item()
 
     return str(value)
+
+
+def fmt(value, spec, missing="-"):
+    """A figure formatted with a ``%`` or a ``{}`` format, or ``missing``
+    if it is None."""
+    if value is None:
+        return missing
+
+    return spec.format(value) if "{" in spec else spec % value
+
+
+def print_markdown(header, rows, align=None):
+    """Prints a Markdown table.
+
+    Args:
+        header: the column titles
+        rows: the rows, each a list of cells (strings)
+        align (None): one character per column, ``l`` (left) or ``r``
+            (right); left by default
+    """
+    align = align or "l" * len(header)
+    print(_markdown_row(header))
+    print("|" + "".join("---:|" if a == "r" else "---|" for a in align))
+    for row in rows:
+        print(_markdown_row(row))
+
+
+def _markdown_row(cells):
+    return "| " + " | ".join(cells) + " |"
 
 
 # The machine -----------------------------------------------------------------
@@ -142,3 +248,141 @@ def loadavg():
             return [float(x) for x in f.read().split()[:3]]
     except OSError:
         return None
+
+
+def describe_machine(models=False):
+    """Describes this machine and its software, FiftyOne and its MongoDB
+    included (FiftyOne is imported).
+
+    Args:
+        models (False): whether to add the versions of torch and
+            transformers and the GPU torch sees
+
+    Returns:
+        a dict
+    """
+    import fiftyone as fo
+    import fiftyone.core.odm as foo
+
+    machine = {
+        "nproc": nproc(),
+        "cpu_model": cpu_model(),
+        "memory_gib": round(meminfo_kib("MemTotal") / 2**20, 1),
+        "loadavg_start": loadavg(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "fiftyone": fo.__version__,
+    }
+    if models:
+        import torch
+        import transformers
+
+        machine["torch"] = torch.__version__
+        machine["transformers"] = transformers.__version__
+
+    machine["mongodb"] = foo.get_db_conn().client.server_info()["version"]
+    if models:
+        machine["gpu"] = (
+            torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+        )
+
+    return machine
+
+
+def print_machine(machine):
+    """Prints what :func:`describe_machine` returned."""
+    m = machine
+    print(
+        "machine: %d cores (nproc), %s, %.1f GiB memory%s, load %s"
+        % (
+            m["nproc"],
+            m["cpu_model"],
+            m["memory_gib"],
+            ", GPU %s" % m["gpu"] if "gpu" in m else "",
+            m["loadavg_start"],
+        )
+    )
+    print(
+        "software: Python %s, FiftyOne %s, MongoDB %s%s, %s"
+        % (
+            m["python"],
+            m["fiftyone"],
+            m["mongodb"],
+            ", torch %s, transformers %s" % (m["torch"], m["transformers"])
+            if "torch" in m
+            else "",
+            m["platform"],
+        ),
+        flush=True,
+    )
+
+
+def describe_gpu_machine(cuda):
+    """Describes the GPU, the CPUs and the software of a benchmark of
+    models, without importing FiftyOne (the versions are read from the
+    installed distributions: importing FiftyOne here would happen before the
+    image processes are forked).
+
+    Args:
+        cuda: whether torch sees a CUDA GPU
+
+    Returns:
+        a dict
+    """
+    import torch
+
+    from importlib import metadata
+
+    versions = {}
+    for name, dist in (
+        ("fiftyone", "fiftyone"),
+        ("ultralytics", "ultralytics"),
+        ("transformers", "transformers"),
+        ("segment_anything", "segment-anything"),
+    ):
+        try:
+            versions[name] = metadata.version(dist)
+        except Exception:
+            versions[name] = None
+
+    import cv2
+
+    versions["cv2"] = cv2.__version__
+
+    return {
+        "gpu": torch.cuda.get_device_name(0) if cuda else "no GPU (CPU)",
+        "gpu_memory_gib": (
+            torch.cuda.get_device_properties(0).total_memory / 2**30 if cuda else None
+        ),
+        "cpus": os.cpu_count(),
+        "cpu_model": cpu_model(),
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda,
+        "cudnn": torch.backends.cudnn.version() if cuda else None,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "versions": versions,
+    }
+
+
+def print_gpu_machine(machine):
+    """Prints what :func:`describe_gpu_machine` returned."""
+    print(
+        "GPU: %s%s | CPUs: %d (%s) | torch %s, CUDA %s, cuDNN %s | python %s"
+        % (
+            machine["gpu"],
+            " (%.0f GiB)" % machine["gpu_memory_gib"] if machine["gpu_memory_gib"] else "",
+            machine["cpus"],
+            machine["cpu_model"],
+            machine["torch"],
+            machine["cuda"],
+            machine["cudnn"],
+            machine["python"],
+        )
+    )
+    print(
+        "fiftyone %(fiftyone)s, ultralytics %(ultralytics)s, transformers "
+        "%(transformers)s, segment-anything %(segment_anything)s, opencv %(cv2)s"
+        % machine["versions"],
+        flush=True,
+    )

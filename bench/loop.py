@@ -62,14 +62,13 @@ import sys
 import tempfile
 import time
 
+import harness
+
 # The database and model zoo must be chosen before FiftyOne is imported
 DB_NAME = "autolabel-bench-loop-%d" % os.getpid()
 ZOO_DIR = tempfile.mkdtemp(prefix="al-bench-loop-zoo-")
-os.environ["FIFTYONE_DATABASE_NAME"] = DB_NAME
-os.environ["FIFTYONE_MODEL_ZOO_DIR"] = ZOO_DIR
-os.environ["FIFTYONE_DO_NOT_TRACK"] = "true"
+harness.set_environment(DB_NAME, ZOO_DIR)
 os.environ["YOLO_OFFLINE"] = "1"
-os.environ["FIFTYONE_DATABASE_VALIDATION"] = "false"  # no MongoDB 6 notice per call
 YOLO_DIR = None if "YOLO_CONFIG_DIR" in os.environ else tempfile.mkdtemp(
     prefix="al-bench-loop-yolo-")
 if YOLO_DIR:
@@ -78,13 +77,6 @@ if YOLO_DIR:
 import numpy as np  # noqa: E402
 
 import fiftyone as fo  # noqa: E402
-import fiftyone.core.odm as foo  # noqa: E402
-
-_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path[:0] = [os.path.join(_ROOT, "bench")]
-
-import harness  # noqa: E402
-import review  # noqa: E402  (machine description)
 
 import autolabel  # noqa: E402
 import autolabel.pipeline.loop as L  # noqa: E402
@@ -140,14 +132,7 @@ OVERHEAD_STEPS = ("sampling", "inference", "merging", "evaluation")
 def main():
     args = _parse_args()
     started = time.time()
-    harness.main(
-        args,
-        run_benchmark,
-        print_table,
-        _cleanup,
-        review.describe_machine,
-        review._print_machine,
-    )
+    harness.main(args, run_benchmark, print_table, _cleanup)
     if args.plot:
         _plot(args.plot)
 
@@ -188,11 +173,11 @@ def _parse_args():
 
 
 def _cleanup():
-    foo.get_db_conn().client.drop_database(DB_NAME)
+    harness.drop_database(DB_NAME)
     shutil.rmtree(ZOO_DIR, ignore_errors=True)
     if YOLO_DIR:
         shutil.rmtree(YOLO_DIR, ignore_errors=True)
-    print("dropped database '%s' and model zoo %s" % (DB_NAME, ZOO_DIR))
+    print("removed model zoo %s" % ZOO_DIR)
 
 
 _FIGURES = {}
@@ -421,7 +406,8 @@ def _print_iteration(name, it, people, accepted):
         counts.get("gt_images", 0), counts.get("pseudo_images", 0),
         steps.get("training", 0), sum(steps.get(s, 0) for s in OVERHEAD_STEPS),
         "  accepted %d labels, precision %s recall %s" % (
-            accepted["labels"], _fmt(accepted["precision"]), _fmt(accepted["recall"]))
+            accepted["labels"], harness.fmt(accepted["precision"], "%.2f"),
+            harness.fmt(accepted["recall"], "%.2f"))
         if accepted else "",
         "  person: %s" % people if people else ""))
     sys.stdout.flush()
@@ -514,9 +500,7 @@ def print_table(figures):
     print("full supervision (%d images, %.0f s): mAP50 %.3f; %.0f%% of it: %.3f\n"
           % (figures["train_images"], full["seconds"], full["map50"], 100 * TARGET,
              TARGET * full["map50"]))
-    print("| strategy | " + " | ".join("it%d" % i for i in range(n))
-          + " | reaches 95% of full | human-labeled images | person's work |")
-    print("|---|" + "---:|" * n + "---|---:|---|")
+    table = []
     for name, s in figures["strategies"].items():
         rows = s["iterations"]
         maps = ["%.3f" % r["map50"] for r in rows] + ["-"] * (n - len(rows))
@@ -528,45 +512,59 @@ def print_table(figures):
 
         human = p["initial"] + (
             (len(rows) - 1) * p["sample_size"] if s["settings"]["mode"] == "manual" else 0)
-        print("| %s | %s | %s | %d (%d%%) | %s |" % (
-            name, " | ".join(maps), reached, human,
-            round(100.0 * human / figures["train_images"]), _work(rows)))
+        table.append([name] + maps + [
+            reached,
+            "%d (%d%%)" % (human, round(100.0 * human / figures["train_images"])),
+            _work(rows),
+        ])
+
+    harness.print_markdown(
+        ["strategy"] + ["it%d" % i for i in range(n)]
+        + ["reaches 95% of full", "human-labeled images", "person's work"],
+        table,
+        "l" + "r" * n + "lrl",
+    )
 
     print("\naccepted labels per iteration, checked against the ground truth: "
           "precision / recall of the iteration's approved labels on its images; "
           "training images (ground truth + pseudo-labeled)\n")
-    print("| strategy | " + " | ".join("it%d" % i for i in range(1, n)) + " |")
-    print("|---|" + "---|" * (n - 1))
+    table = []
     for name, s in figures["strategies"].items():
         cells = []
         for r in s["iterations"][1:]:
             q = r.get("accepted") or {}
             cells.append("%s / %s; %d + %d" % (
-                _fmt(q.get("precision")), _fmt(q.get("recall")),
+                harness.fmt(q.get("precision"), "%.2f"),
+                harness.fmt(q.get("recall"), "%.2f"),
                 r["counts"].get("gt_images", 0), r["counts"].get("pseudo_images", 0)))
 
         cells += ["-"] * (n - 1 - len(cells))
-        print("| %s | %s |" % (name, " | ".join(cells)))
+        table.append([name] + cells)
+
+    harness.print_markdown(
+        ["strategy"] + ["it%d" % i for i in range(1, n)], table
+    )
 
     print("\nseconds per iteration, mean over the strategies: training against "
           "the loop's own overhead\n")
-    print("| iteration | training | sampling | labeling | merging | evaluating "
-          "| overhead share |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
+    table = []
     for index, steps in _mean_steps(figures).items():
         overhead = sum(steps[k] for k in OVERHEAD_STEPS)
-        print("| it%d | %.1f | %.1f | %.1f | %.1f | %.1f | %.0f%% |" % (
-            index, steps["training"], steps["sampling"], steps["inference"],
-            steps["merging"], steps["evaluation"],
-            100 * overhead / max(overhead + steps["training"], 1e-9)))
+        table.append(["it%d" % index] + [
+            "%.1f" % steps[k]
+            for k in ("training", "sampling", "inference", "merging", "evaluation")
+        ] + ["%.0f%%" % (100 * overhead / max(overhead + steps["training"], 1e-9))])
+
+    harness.print_markdown(
+        ["iteration", "training", "sampling", "labeling", "merging",
+         "evaluating", "overhead share"],
+        table,
+        "lrrrrrr",
+    )
 
     for name, s in figures["strategies"].items():
         print("%s: %.0f s%s" % (name, s["seconds"],
                                 "; stalled: " + s["stalled"] if s.get("stalled") else ""))
-
-
-def _fmt(value):
-    return "-" if value is None else "%.2f" % value
 
 
 def _work(rows):

@@ -1,9 +1,9 @@
 """Scale benchmark of the Auto Labeling panel: how fast it opens and how fast
 its review table follows the App.
 
-Builds ``--samples`` image samples x 10 random detections with the builder of
-``bench/review.py``, imports them as a run (``import_labels``: every label
-staged, in review), then sends the panel the events the App sends, through
+Builds ``--samples`` image samples x 10 random detections with the builder
+``bench/review.py`` uses (``bench/datasets.py``), imports them as a run
+(``import_labels``: every label staged, in review), then sends the panel the events the App sends, through
 FiftyOne's own ``ExecutionContext`` and ``Executor``
 (``tests/panel_session.py``), and times each event end to end:
 
@@ -40,28 +40,25 @@ import statistics
 import sys
 import tempfile
 
+import harness
+
 # The database must be chosen before FiftyOne is imported
 DB_NAME = "autolabel-bench-panel-%d" % os.getpid()
-os.environ["FIFTYONE_DATABASE_NAME"] = DB_NAME
+harness.set_environment(DB_NAME)
 os.environ["FIFTYONE_PLUGINS_DIR"] = tempfile.mkdtemp(prefix="al-bench-")
-os.environ["FIFTYONE_DO_NOT_TRACK"] = "true"
 
-import fiftyone as fo  # noqa: E402  (reads the database name now)
-
-_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path[:0] = [os.path.join(_ROOT, "bench"), os.path.join(_ROOT, "tests")]
-
-import harness  # noqa: E402
-import review  # noqa: E402  (the dataset builder; sets its own name: undo)
-from harness import timed  # noqa: E402
-
-os.environ["FIFTYONE_DATABASE_NAME"] = review.DB_NAME = DB_NAME
-assert fo.config.database_name == DB_NAME
+sys.path.insert(0, os.path.join(harness.REPO, "tests"))
 
 import autolabel.pipeline as P  # noqa: E402
 from autolabel.pipeline.labels import REVIEW_STATE_ATTR  # noqa: E402
 from autolabel.plugin import install_plugin  # noqa: E402
 from autolabel.panel.auto_labeling import STORE_NAME  # noqa: E402
+from datasets import (  # noqa: E402
+    SOURCE_FIELD,
+    build_random_detections,
+    check_dataset,
+)
+from harness import timed  # noqa: E402
 from panel_session import PanelSession  # noqa: E402
 
 LABELS_PER_SAMPLE = 10
@@ -90,12 +87,7 @@ def main():
     args = _parse_args()
     install_plugin(os.environ["FIFTYONE_PLUGINS_DIR"])
     harness.main(
-        args,
-        run_benchmark,
-        print_table,
-        review.drop_database,
-        review.describe_machine,
-        review._print_machine,
+        args, run_benchmark, print_table, lambda: harness.drop_database(DB_NAME)
     )
 
 
@@ -112,10 +104,10 @@ def run_benchmark(args):
     n, k = args.samples, LABELS_PER_SAMPLE
     print("building %d samples x %d labels..." % (n, k))
     dataset, build_s = timed(
-        review.build_dataset, "bench-panel", n, k, args.seed
+        build_random_detections, "bench-panel", n, k, args.seed
     )
-    review.check_dataset(dataset, n, k)
-    run, import_s = timed(P.import_labels, dataset, review.SOURCE_FIELD)
+    check_dataset(dataset, n, k)
+    run, import_s = timed(P.import_labels, dataset, SOURCE_FIELD)
     print("  build %.1f s, import %.1f s" % (build_s, import_s))
     assert run.counts["labels"] == n * k
 

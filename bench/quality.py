@@ -31,23 +31,16 @@ Usage::
 
 import argparse
 import os
-import sys
 import tempfile
 
+import harness
+
 DB_NAME = "autolabel-bench-quality-%d" % os.getpid()
-os.environ["FIFTYONE_DATABASE_NAME"] = DB_NAME
-os.environ["FIFTYONE_DO_NOT_TRACK"] = "true"
+harness.set_environment(DB_NAME)
 
 import numpy as np  # noqa: E402
 
 import fiftyone as fo  # noqa: E402
-import fiftyone.core.odm as foo  # noqa: E402
-
-_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path[:0] = [os.path.join(_ROOT, "bench")]
-
-import harness  # noqa: E402
-import review  # noqa: E402  (machine description)
 
 import autolabel.pipeline as P  # noqa: E402
 from autolabel.demo import data as demo_data  # noqa: E402
@@ -59,12 +52,7 @@ GLOBAL_THRESHOLDS = (0.3, 0.7)
 def main():
     args = _parse_args()
     harness.main(
-        args,
-        run_benchmark,
-        print_table,
-        _drop_database,
-        review.describe_machine,
-        review._print_machine,
+        args, run_benchmark, print_table, lambda: harness.drop_database(DB_NAME)
     )
     if args.plot:
         _plot(args.plot)
@@ -81,11 +69,6 @@ def _parse_args():
     parser.add_argument("--json", help="write the figures here")
     parser.add_argument("--plot", help="write a PNG plot here")
     return parser.parse_args()
-
-
-def _drop_database():
-    foo.get_db_conn().client.drop_database(DB_NAME)
-    print("dropped database '%s'" % DB_NAME)
 
 
 _FIGURES = {}

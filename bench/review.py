@@ -19,8 +19,8 @@ both are checked to be identical (label counts per class and state, promoted,
 undone and approved labels), so that the comparison is fair.
 
 The datasets are built by inserting raw sample documents, shaped exactly as
-FiftyOne writes them, into their sample collections; building them is timed
-separately and is not part of the comparison.
+FiftyOne writes them, into their sample collections (``datasets.py``);
+building them is timed separately and is not part of the comparison.
 
 Everything lives in a temporary database, ``autolabel-bench-<pid>``, which is
 dropped at the end, also on error.
@@ -43,31 +43,29 @@ Options: ``--samples N`` (100000), ``--labels-per-sample K`` (10), ``--seed S``
 import argparse
 import datetime
 import os
-import platform
+
+import harness
 
 # The database must be chosen before FiftyOne is imported
 DB_NAME = "autolabel-bench-%d" % os.getpid()
-os.environ["FIFTYONE_DATABASE_NAME"] = DB_NAME
+harness.set_environment(DB_NAME)
 
-import numpy as np
-from bson import ObjectId
+import fiftyone as fo  # noqa: E402
+from fiftyone import ViewField as F  # noqa: E402
 
-import fiftyone as fo
-import fiftyone.core.odm as foo
-from fiftyone import ViewField as F
+import autolabel.pipeline as P  # noqa: E402
 
-import autolabel.pipeline as P
+from datasets import (  # noqa: E402
+    SOURCE_FIELD,
+    build_random_detections,
+    check_dataset,
+)
+from harness import timed  # noqa: E402
 
-import harness
-from harness import timed
-
-
-CLASSES = harness.CLASSES
 UNDO_CLASS = "car"
 MIN_CONFIDENCE = 0.6
 MAX_CONFIDENCE = 0.9
 
-SOURCE_FIELD = "predictions"
 STAGING_FIELD = "predictions_staged"
 LABEL_FIELD = "predictions_verified"
 IN_REVIEW = P.ReviewState.IN_REVIEW
@@ -76,8 +74,6 @@ PROMOTED = P.ReviewState.PROMOTED
 # FiftyOne draws ``_rand`` uniformly in [0.999, 1), so this keeps about half
 # of the samples
 HALF_RAND = 0.9995
-
-BUILD_BATCH_SIZE = 10000
 
 #: the label attributes that approval adds, as ``approve_run()`` declares them
 PROVENANCE_ATTRS = {
@@ -103,9 +99,7 @@ def main():
         _parse_args(),
         run_benchmark,
         print_table,
-        drop_database,
-        describe_machine,
-        _print_machine,
+        lambda: harness.drop_database(DB_NAME),
     )
 
 
@@ -175,7 +169,7 @@ def _build_and_time(figures, args, key, what, way, time_steps):
     n, k = args.samples, args.labels_per_sample
     print("building dataset %s..." % what)
     dataset, figures["build_s"][key] = timed(
-        build_dataset, "bench-%s" % key, n, k, args.seed
+        build_random_detections, "bench-%s" % key, n, k, args.seed
     )
     print("  %.1f s" % figures["build_s"][key])
     check_dataset(dataset, n, k)
@@ -185,108 +179,9 @@ def _build_and_time(figures, args, key, what, way, time_steps):
     return dataset
 
 
-def drop_database():
-    """Drops the benchmark's database."""
-    foo.get_db_conn().client.drop_database(DB_NAME)
-    print("dropped database '%s'" % DB_NAME)
-
-
 ###############################################################################
-# Building the data
+# The data
 ###############################################################################
-
-
-def build_dataset(name, num_samples, labels_per_sample, seed):
-    """Builds an image dataset with a ``predictions`` Detections field by
-    inserting raw sample documents shaped like FiftyOne's.
-
-    Args:
-        name: the dataset name
-        num_samples: the number of samples
-        labels_per_sample: the number of detections per sample
-        seed: the random seed; the same seed gives the same data
-
-    Returns:
-        a :class:`fiftyone.core.dataset.Dataset`
-    """
-    dataset = fo.Dataset(name)
-    dataset.media_type = "image"
-
-    rng = np.random.default_rng(seed)
-    collection = dataset._sample_collection
-    for start in range(0, num_samples, BUILD_BATCH_SIZE):
-        count = min(BUILD_BATCH_SIZE, num_samples - start)
-        docs = _sample_docs(
-            rng, dataset._doc.id, start, count, labels_per_sample
-        )
-        collection.insert_many(docs, ordered=False)
-
-    dataset.add_sample_field(
-        SOURCE_FIELD,
-        fo.EmbeddedDocumentField,
-        embedded_doc_type=fo.Detections,
-    )
-    dataset.reload()
-    return dataset
-
-
-def _sample_docs(rng, dataset_id, start, count, labels_per_sample):
-    shape = (count, labels_per_sample)
-    labels = rng.integers(0, len(CLASSES), size=shape).tolist()
-    confidences = rng.random(shape).tolist()
-    top_left = (rng.random(shape + (2,)) * 0.8).tolist()
-    size = (rng.random(shape + (2,)) * 0.19 + 0.01).tolist()
-    rands = (rng.random(count) * 0.001 + 0.999).tolist()
-    now = datetime.datetime.now(datetime.timezone.utc)
-
-    docs = []
-    for i in range(count):
-        detections = [
-            _detection_doc(
-                CLASSES[labels[i][j]],
-                top_left[i][j] + size[i][j],
-                confidences[i][j],
-            )
-            for j in range(labels_per_sample)
-        ]
-        docs.append(
-            {
-                "_id": ObjectId(),
-                "filepath": "/bench/img_%06d.jpg" % (start + i + 1),
-                "tags": [],
-                "_media_type": "image",
-                "_rand": rands[i],
-                SOURCE_FIELD: {"_cls": "Detections", "detections": detections},
-                "_dataset_id": dataset_id,
-                "created_at": now,
-                "last_modified_at": now,
-            }
-        )
-
-    return docs
-
-
-def _detection_doc(label, bounding_box, confidence):
-    return {
-        "_id": ObjectId(),
-        "_cls": "Detection",
-        "attributes": {},
-        "tags": [],
-        "label": label,
-        "bounding_box": bounding_box,
-        "confidence": confidence,
-    }
-
-
-def check_dataset(dataset, num_samples, labels_per_sample):
-    """Checks that FiftyOne reads the raw documents like its own."""
-    sample = dataset.first()
-    assert isinstance(sample[SOURCE_FIELD], fo.Detections)
-    assert len(sample[SOURCE_FIELD].detections) == labels_per_sample
-    assert sample[SOURCE_FIELD].detections[0].label in CLASSES
-    assert len(dataset) == num_samples
-    count = dataset.count(SOURCE_FIELD + ".detections")
-    assert count == num_samples * labels_per_sample, count
 
 
 def half_view(dataset):
@@ -548,43 +443,8 @@ def _close(a, b):
 
 
 ###############################################################################
-# Machine and report
+# Report
 ###############################################################################
-
-
-def describe_machine():
-    """Returns a dict describing this machine and its software."""
-    return {
-        "nproc": harness.nproc(),
-        "cpu_model": harness.cpu_model(),
-        "memory_gib": round(harness.meminfo_kib("MemTotal") / 2**20, 1),
-        "loadavg_start": harness.loadavg(),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "fiftyone": fo.__version__,
-        "mongodb": foo.get_db_conn().client.server_info()["version"],
-    }
-
-
-def _print_machine(machine):
-    print(
-        "machine: %d cores (nproc), %s, %.1f GiB memory, load %s"
-        % (
-            machine["nproc"],
-            machine["cpu_model"],
-            machine["memory_gib"],
-            machine["loadavg_start"],
-        )
-    )
-    print(
-        "software: Python %s, FiftyOne %s, MongoDB %s, %s"
-        % (
-            machine["python"],
-            machine["fiftyone"],
-            machine["mongodb"],
-            machine["platform"],
-        )
-    )
 
 
 def print_table(figures):
@@ -624,8 +484,8 @@ def print_table(figures):
             % (
                 step,
                 row["ours_s"],
-                _fmt(row["baseline_s"], "%.2f"),
-                _fmt(row["speedup"], "%.1f"),
+                harness.fmt(row["baseline_s"], "%.2f"),
+                harness.fmt(row["speedup"], "%.1f"),
                 row["target"],
                 row["result"],
             )
@@ -667,10 +527,6 @@ def _table_row(step, ours_s, baseline_s):
         row["result"] = "met"
 
     return row
-
-
-def _fmt(value, fmt):
-    return "-" if value is None else fmt % value
 
 
 if __name__ == "__main__":

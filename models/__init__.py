@@ -1,4 +1,4 @@
-"""The model catalog and one adapter per model library (see DESIGN.md).
+"""The model catalog and one adapter per model library.
 
 Images in, predictions out: nothing here knows of datasets. From the bottom
 up: :mod:`.catalog` (the entries), :mod:`.weights` (where weights live),

@@ -18,17 +18,12 @@ from .inputs import (
 
 
 class AutoLabel(foo.Operator):
-    #: the operator's name (the last part of its URI)
-    operator_name = "auto_label"
-    unlisted = False
-
     @property
     def config(self):
         return foo.OperatorConfig(
-            name=self.operator_name,
+            name="auto_label",
             label="Auto Labeling: auto label",
             dynamic=True,
-            unlisted=self.unlisted,
         )
 
     def resolve_input(self, ctx):
@@ -158,10 +153,3 @@ class AutoLabel(foo.Operator):
             delegate=True,
         )
         return {"run": run.to_dict()}
-
-
-class ScheduleRun(AutoLabel):
-    """:class:`AutoLabel` under its former name."""
-
-    operator_name = "schedule_run"
-    unlisted = True

@@ -18,10 +18,3 @@ class LabelShard(DelegatedOperator):
             progress=progress,
         )
         return {"run": run.key, "status": run.status}
-
-
-class GenerateLabels(LabelShard):
-    """:class:`LabelShard` under its former name: operations queued before
-    the rename store this URI."""
-
-    operator_name = "generate_labels"

@@ -104,7 +104,8 @@ RUN_KEYS = {
 
 
 class RunStatus:
-    """The states of a run (see DESIGN.md)."""
+    """The states of a run: ``Generating -> In Review -> Approved``, or
+    ``Error``, from which a run is resumed or skipped."""
 
     GENERATING = "Generating"
     IN_REVIEW = "In Review"

@@ -2,12 +2,16 @@
 the selected samples and the selected labels of the App decide what they
 act on; their forms report bad input before anything runs."""
 
+from pathlib import Path
+
 import pytest
+import yaml
 
 import fiftyone.operators as foo
 from fiftyone import ViewField as F
 from fiftyone.operators.executor import ExecutionContext
 
+import autolabel
 import autolabel.pipeline as P
 
 from helpers import make_rng, random_samples
@@ -58,20 +62,21 @@ def test_every_operator_is_registered():
         assert URI + name in names
 
 
-def test_renamed_operators_keep_their_old_uris():
-    # operations queued before the rename store the old URI of the shard
-    # operator; the user's "Auto label" keeps its old name too
-    names = {op.uri for op in foo.list_operators()}
-    for old, new in (
-        ("generate_labels", "label_shard"),
-        ("schedule_run", "auto_label"),
-    ):
-        assert URI + old in names
-        old_op, new_op = foo.get_operator(URI + old), foo.get_operator(
-            URI + new
-        )
-        assert type(old_op).execute is type(new_op).execute
-        assert old_op.config.unlisted
+def test_each_operator_is_registered_once_under_its_manifest_name():
+    # the manifest lists exactly the operators registered, and no operator
+    # is registered a second time under another name
+    with open(Path(autolabel.__file__).parent / "fiftyone.yml") as f:
+        manifest = yaml.safe_load(f)["operators"]
+
+    ours = [
+        op
+        for op in foo.list_operators(type="operator")
+        if op.uri.startswith(URI)
+    ]
+    assert sorted(op.name for op in ours) == sorted(manifest)
+    assert len({type(op).execute for op in ours}) == len(ours)
+    for old in ("generate_labels", "schedule_run"):
+        assert not foo.operator_exists(URI + old)
 
 
 def test_review_flow_through_operators(dataset):
