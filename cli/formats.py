@@ -135,16 +135,27 @@ def _import_odvg(args, dataset):
 
 
 def _print_imported(dataset, label_field):
-    print(
-        "dataset '%s': %d samples, %d labels of %d classes in '%s'"
-        % (
-            dataset.name,
-            len(dataset),
-            dataset.count(label_field + ".detections"),
-            len(dataset.distinct(label_field + ".detections.label")),
-            label_field,
-        )
+    line = "dataset '%s': %d samples, %d labels of %d classes in '%s'" % (
+        dataset.name,
+        len(dataset),
+        dataset.count(label_field + ".detections"),
+        len(dataset.distinct(label_field + ".detections.label")),
+        label_field,
     )
+    report = dataset.info.get(formats.IMPORT_INFO) or {}
+    clipped = report.get("boxes_clipped", 0)
+    dropped = report.get("boxes_dropped", 0)
+    if clipped or dropped:
+        one = clipped == 1
+        line += "; %d %s clipped to %s image, %d dropped (%s)" % (
+            clipped,
+            "box" if one else "boxes",
+            "its" if one else "their",
+            dropped,
+            "no area inside the image",
+        )
+
+    print(line)
 
 
 def _export(args, dataset):

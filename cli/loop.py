@@ -1,4 +1,4 @@
-"""``autolabel loop create|next|status|list|cancel|retry``: the
+"""``autolabel loop create|next|status|list|cancel|retry|accept|edit|delete``: the
 pseudo-labeling loop (:mod:`autolabel.pipeline.loop`)."""
 
 import json
@@ -6,7 +6,8 @@ import json
 from .. import pipeline as P
 from ..pipeline import loop as L
 from ..pipeline.loop.settings import DEFAULTS
-from .common import add_command, add_json, confidence, progress_bar
+from ..pipeline.loop.steps import STOPPED
+from .common import add_command, add_json, add_yes, confidence, confirm, progress_bar
 
 
 def register(subparsers, common):
@@ -21,7 +22,7 @@ def register(subparsers, common):
         dataset=False,
     )
     sub = p.add_subparsers(
-        dest="loop_command", metavar="{create,next,status,list,cancel,retry}"
+        dest="loop_command", metavar="{create,next,status,list,cancel,retry,accept,edit,delete}"
     )
     c = add_command(sub, common, "create", "create a flow (its iteration 0 trains on the initial human labels)", _create)
     c.add_argument("--name", required=True, help="the flow's name: a letter, then letters, digits, _ (required)")
@@ -43,15 +44,18 @@ def register(subparsers, common):
     c.add_argument("--patience", type=int, help="stop training after this many epochs without improvement (default: never)")
     c.add_argument("--seed", type=int, default=DEFAULTS["seed"], help="the seed of sampling and training (default: 0)")
     c.add_argument("--stage-confidence", type=confidence, default=DEFAULTS["stage_confidence"], help="the lowest confidence staged for review (default: %g)" % DEFAULTS["stage_confidence"])
-    c.add_argument("--device", help="the training device, e.g. cpu or 0 (default: the GPU if any)")
+    c.add_argument("--device", help="the training device: cpu, cuda, cuda:N, or auto (default: auto, the GPU if any)")
 
     for name, help, func in (
         ("next", "run the next steps, until the iteration is COMPLETED or needs a person", _next),
         ("retry", "run a failed, cancelled or killed step again, then the steps after it", _retry),
+        ("accept", "precision mode, where no more audit answers can be had: accept the iteration as its audit stands (above a class's threshold where the audit has one, else from --min-confidence), then merge, train and evaluate", _accept),
     ):
         n = add_command(sub, common, name, help, func)
         n.add_argument("flow", help="the flow's name")
         n.add_argument("--now", action="store_true", help="run here and now (default: queue a delegated operation for `fiftyone delegated launch`)")
+        if name == "accept":
+            n.add_argument("--min-confidence", type=confidence, help="accept the labels of a class without an audit threshold from this confidence (default: %g)" % DEFAULTS["min_confidence"])
 
     s = add_command(sub, common, "status", "a flow's iterations: statuses, counts, metrics", _status)
     s.add_argument("flow", help="the flow's name")
@@ -60,6 +64,18 @@ def register(subparsers, common):
     x = add_command(sub, common, "cancel", "cancel a flow's running or queued step", _cancel)
     x.add_argument("flow", help="the flow's name")
 
+    e = add_command(sub, common, "edit", "change a flow's training device, epochs, batch or validation samples (not while a step runs); the next step uses them", _edit)
+    e.add_argument("flow", help="the flow's name")
+    e.add_argument("--device", help="the training device: cpu, cuda, cuda:N, or auto for the GPU if any (default: unchanged)")
+    e.add_argument("--epochs", type=int, help="training epochs per iteration (default: unchanged)")
+    e.add_argument("--batch", type=int, help="the training batch size (default: unchanged)")
+    e.add_argument("--validation", metavar="TAG", help="the tag of new validation samples, or view:SAVED_VIEW: human-labeled, never trained on (default: unchanged)")
+
+    d = add_command(sub, common, "delete", "delete a flow; the runs of its iterations (and the labels approved into the dataset) stay, and its models unless --delete-models", _delete)
+    d.add_argument("flow", help="the flow's name")
+    d.add_argument("--delete-models", action="store_true", help="also remove the flow's trained models from the catalog, with their weights (default: keep them)")
+    add_yes(d, "delete")
+
     lst = add_command(sub, common, "list", "the flows of a dataset", _list)
     add_json(lst, "the flows", "one line per flow")
 
@@ -67,7 +83,7 @@ def register(subparsers, common):
 def _usage(args, dataset):
     raise P.AutolabelError(
         "name a loop command: `autolabel loop create|next|status|list|"
-        "cancel|retry DATASET ...`"
+        "cancel|retry|accept|edit|delete DATASET ...`"
     )
 
 
@@ -138,6 +154,66 @@ def _next(args, dataset):
 
 def _retry(args, dataset):
     _advance(args, dataset, L.retry_flow)
+
+
+def _accept(args, dataset):
+    def accept(dataset, name, **kwargs):
+        return L.accept_flow(dataset, name, min_confidence=args.min_confidence, **kwargs)
+
+    _advance(args, dataset, accept)
+
+
+def _edit(args, dataset):
+    flow = L.edit_flow(
+        dataset,
+        args.flow,
+        device=args.device,
+        epochs=args.epochs,
+        batch=args.batch,
+        validation=args.validation,
+    )
+    train = flow.train or {}
+    print(
+        "flow '%s': device %s, %s epochs, batch %s, validation samples: %s "
+        "(%d samples)"
+        % (
+            flow.name,
+            train.get("device") or "auto",
+            train.get("epochs"),
+            train.get("batch"),
+            flow.validation,
+            len(flow.validation_ids),
+        )
+    )
+    if flow.current["status"] in STOPPED:
+        print(
+            "  `autolabel loop retry %s %s` runs its %s step again"
+            % (dataset.name, flow.name, STOPPED[flow.current["status"]].name)
+        )
+
+
+def _delete(args, dataset):
+    L.get_flow(dataset, args.flow)
+    what = "delete flow '%s'%s?" % (
+        args.flow, " and its trained models" if args.delete_models else ""
+    )
+    if not confirm(what, args.yes):
+        print("nothing deleted")
+        return
+
+    deleted = L.delete_flow(dataset, args.flow, delete_models=args.delete_models)
+    print(
+        "deleted flow '%s'; kept: %d run(s) of its iterations (`autolabel "
+        "runs %s`)%s"
+        % (
+            args.flow,
+            len(deleted["runs"]),
+            dataset.name,
+            ""
+            if deleted["models_deleted"] or not deleted["models"]
+            else ", its models %s" % ", ".join(deleted["models"]),
+        )
+    )
 
 
 def _cancel(args, dataset):

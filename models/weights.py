@@ -82,7 +82,8 @@ def require_weights(entry):
     if entry.custom:
         raise AutolabelError(
             "The weights of custom model '%s' are missing at '%s': restore "
-            "them there, or `autolabel models remove %s`"
+            "them there, or add the model again from another file with "
+            "`autolabel models add %s --path FILE --replace`"
             % (entry.name, path, entry.name)
         )
 

@@ -579,6 +579,9 @@ class AutoLabelingPanel(foo.Panel):
     next_flow = _action(mutating(loops.next_flow))
     retry_flow = _action(mutating(loops.retry_flow))
     cancel_flow = _action(mutating(loops.cancel_flow))
+    show_edit_flow = _action(loops.show_edit_flow)
+    edit_flow = _action(mutating(loops.edit_flow))
+    delete_flow = _action(mutating(loops.delete_flow))
     open_iteration = _action(loops.open_iteration)
 
     # -- the Brain (panel/brain.py) -----------------------------------------
@@ -632,6 +635,9 @@ class AutoLabelingPanel(foo.Panel):
                 next_flow=self.next_flow,
                 retry_flow=self.retry_flow,
                 cancel_flow=self.cancel_flow,
+                show_edit_flow=self.show_edit_flow,
+                edit_flow=self.edit_flow,
+                delete_flow=self.delete_flow,
                 open_iteration=self.open_iteration,
                 embed_run=self.embed_run,
                 open_embeddings=self.open_embeddings,

@@ -18,17 +18,18 @@ import fiftyone as fo
 from ..models.weights import has_weights
 from ..pipeline import AutolabelError, RunStatus
 from ..pipeline import loop as L
-from ..pipeline.loop.flows import find_flow
+from ..pipeline.loop.flows import existing_ids, find_flow
 from ..pipeline.loop.settings import trainable_models as trainable_models_of
-from ..pipeline.loop.settings import DEFAULTS, field_prefix
+from ..pipeline.loop.settings import DEFAULTS, field_prefix, resolve_samples
 from ..pipeline.loop.steps import RUNNING, STOPPED
 from ..pipeline.operations import PENDING_STATES, operation_state
 from ..pipeline.runs import find_run, staging_fields_in_review
 
 S = L.IterationStatus
 
-#: the Loops pages: the flows, one flow, the form of a new flow
-PAGES = ("loops", "flow", "loop_create")
+#: the Loops pages: the flows, one flow, the form of a new flow, the form
+#: that edits a flow
+PAGES = ("loops", "flow", "loop_create", "loop_edit")
 
 TASKS = [
     {"value": "detection", "label": "Object detection"},
@@ -205,6 +206,18 @@ def _acceptance_text(accepted):
     if by == "rule":
         return "accepted from confidence %s" % accepted.get("min_confidence")
 
+    if by == "thresholds" and accepted.get("accepted_by") == "person":
+        return (
+            "accepted by a person as the audit stood: above its thresholds "
+            "for precision %s where it had one (%s), from confidence %s "
+            "elsewhere"
+            % (
+                accepted.get("precision"),
+                ", ".join(accepted.get("audited") or []) or "none",
+                accepted.get("min_confidence"),
+            )
+        )
+
     if by == "thresholds":
         return "accepted above the audit's thresholds for precision %s" % (
             accepted.get("precision")
@@ -353,6 +366,17 @@ def flow_actions(dataset, flow, read_only=False, state=None):
             label = "Continue iteration %d" % index
 
         actions.append({"action": "next", "label": label})
+    elif state["accept"]:
+        # no more audit answers may come: a person accepts it as it stands
+        # (next_flow reads the same state and accepts)
+        actions.append(
+            {
+                "action": "next",
+                "label": "Accept iteration %d as its audit stands (from "
+                "confidence %s without a threshold)"
+                % (index, state["accept"]["min_confidence"]),
+            }
+        )
     elif state["waiting"] != it.get("note"):
         hint = state["waiting"]  # (the iteration's own note says it otherwise)
 
@@ -405,8 +429,9 @@ def _sample_set_text(spec, count):
     return "%s (%d samples)" % (spec, count)
 
 
-def flow_settings_text(flow, left):
-    """The flow's settings, as ``[{name, value}]`` lines."""
+def flow_settings_text(dataset, flow, left):
+    """The flow's settings, as ``[{name, value}]`` lines (the initial and
+    validation samples counted as they exist now)."""
     train = flow.train or {}
     if flow.mode == L.Mode.MANUAL:
         accept = "a person reviews each iteration's labels"
@@ -441,12 +466,15 @@ def flow_settings_text(flow, left):
         {"name": "Classes", "value": ", ".join(flow.classes or [])},
         {
             "name": "Initial",
-            "value": _sample_set_text(flow.initial, len(flow.config.get("initial_ids") or [])),
+            "value": _sample_set_text(
+                flow.initial, len(existing_ids(dataset, flow.config.get("initial_ids")))
+            ),
         },
         {
             "name": "Validation",
             "value": _sample_set_text(
-                flow.validation, len(flow.config.get("validation_ids") or [])
+                flow.validation,
+                len(existing_ids(dataset, flow.config.get("validation_ids"))),
             ),
         },
         {
@@ -488,15 +516,148 @@ def flow_detail(dataset, name, read_only=False):
         flow_card(dataset, flow, operation=operation),
         classes=list(flow.classes or []),
         pool_left=left,
-        settings=flow_settings_text(flow, left),
+        settings=flow_settings_text(dataset, flow, left),
         actions=actions,
         hint=hint,
+        manage=flow_manage(flow, state, read_only=read_only),
         iterations=[
             iteration_row(dataset, flow, it, operation=operation)
             for it in reversed(public["iterations"])
         ],
         plot=map_plot(flow),
     )
+
+
+def flow_manage(flow, state, read_only=False):
+    """The buttons that edit or delete a flow, offered while no step runs
+    (the pipeline's rules: :func:`autolabel.pipeline.loop.edit_flow`,
+    :func:`autolabel.pipeline.loop.delete_flow`).
+
+    Args:
+        flow: a :class:`autolabel.pipeline.loop.Flow`
+        state: its :func:`autolabel.pipeline.loop.flow_state`
+        read_only (False): whether the user may only look
+
+    Returns:
+        a list of ``{"action": "edit" | "delete", "label", "confirm"}``
+        (``confirm``: the question the component asks first, or None)
+    """
+    if read_only or state["running"]:
+        return []
+
+    manage = [{"action": "edit", "label": "Edit settings", "confirm": None}]
+    operation = state["operation"]
+    if operation is None or operation["state"] == "queued":
+        manage.append(
+            {
+                "action": "delete",
+                "label": "Delete flow",
+                "confirm": "Delete flow '%s'? Its evaluations go; the runs of "
+                "its iterations (and the labels approved into the dataset) "
+                "and its trained models stay." % flow.name,
+            }
+        )
+
+    return manage
+
+
+def _sample_sets(dataset, tags=None):
+    tags = dataset.count_sample_tags() if tags is None else tags
+    return [
+        {"value": tag, "label": "%s (%d samples)" % (tag, count)}
+        for tag, count in sorted(tags.items())
+    ] + [
+        {"value": "view:" + name, "label": "saved view %s" % name}
+        for name in dataset.list_saved_views()
+    ]
+
+
+def edit_form(dataset, flow):
+    """The form that edits a flow: the settings that may change between
+    two steps (``autolabel loop edit``), with their current values as
+    texts.
+
+    Args:
+        dataset: a :class:`fiftyone.core.dataset.Dataset`
+        flow: a :class:`autolabel.pipeline.loop.Flow`
+
+    Returns:
+        a dict, see ``panel/README.md``
+    """
+    train = flow.train or {}
+
+    def text(value):
+        return "" if value is None else str(value)
+
+    return {
+        "flow": flow.name,
+        "fields": [
+            {
+                "name": "device",
+                "label": "Training device: cpu, cuda, cuda:N (empty: the GPU if any)",
+                "type": "text",
+                "value": text(train.get("device")),
+                "options": None,
+            },
+            {"name": "epochs", "label": "Epochs", "type": "number",
+             "value": text(train.get("epochs")), "options": None},
+            {"name": "batch", "label": "Batch", "type": "number",
+             "value": text(train.get("batch")), "options": None},
+            {
+                "name": "validation",
+                "label": "Validation samples (human-labeled, never trained on)",
+                "type": "select",
+                "value": text(flow.validation),
+                "options": _sample_sets(dataset),
+            },
+        ],
+        "note": "The next step (a retry, the next iteration) uses them; the "
+        "iterations evaluated already keep their metrics.",
+    }
+
+
+def edit_settings(dataset, flow, params):
+    """The form's values that differ from the flow's, as the keyword
+    arguments of :func:`autolabel.pipeline.loop.edit_flow` (the validation
+    tag counts as changed when it names other samples than the flow's now:
+    re-tagged ones).
+
+    Args:
+        dataset: a :class:`fiftyone.core.dataset.Dataset`
+        flow: a :class:`autolabel.pipeline.loop.Flow`
+        params: the ``edit_flow`` event's parameters
+
+    Returns:
+        a dict
+    """
+    train = flow.train or {}
+    changes = {}
+    device = (params.get("device") or "").strip()
+    if device != (train.get("device") or ""):
+        changes["device"] = device or "auto"
+
+    for key in ("epochs", "batch"):
+        value = _parsed(params.get(key), int)
+        if value is not None and value != train.get(key):
+            changes[key] = value
+
+    validation = (params.get("validation") or "").strip()
+    if validation and (
+        validation != flow.validation
+        or _names_other_samples(dataset, validation, flow.validation_ids)
+    ):
+        changes["validation"] = validation
+
+    return changes
+
+
+def _names_other_samples(dataset, spec, ids):
+    try:
+        view = resolve_samples(dataset, spec, "validation samples")
+    except AutolabelError:
+        return False  # nothing there now: the flow keeps its own
+
+    return set(view.values("id")) != set(ids)
 
 
 def _human_fields(dataset, flows):
@@ -546,13 +707,7 @@ def loop_form(dataset):
         n += 1
 
     tags = dataset.count_sample_tags()
-    sample_sets = [
-        {"value": tag, "label": "%s (%d samples)" % (tag, count)}
-        for tag, count in sorted(tags.items())
-    ] + [
-        {"value": "view:" + name, "label": "saved view %s" % name}
-        for name in dataset.list_saved_views()
-    ]
+    sample_sets = _sample_sets(dataset, tags)
     human_fields = _human_fields(dataset, flows)
     defaults = {
         k: DEFAULTS[k]
@@ -708,9 +863,16 @@ def create_flow(panel, ctx):
 
 def next_flow(panel, ctx):
     """Queues a delegated operation that runs the flow's next steps, until
-    its iteration is COMPLETED or waits for a person."""
+    its iteration is COMPLETED or waits for a person; of an iteration in
+    precision mode that waits for audit answers, accepts it as its audit
+    stands first (the button :func:`flow_actions` offers then)."""
     name = _flow_name(ctx)
-    flow = L.next_steps(ctx.dataset, name, delegate=True)
+    state = L.flow_state(ctx.dataset, L.refresh_flow(ctx.dataset, name))
+    if state["accept"]:  # the button flow_actions offered: accept as is
+        flow = L.accept_flow(ctx.dataset, name, delegate=True)
+    else:
+        flow = L.next_steps(ctx.dataset, name, delegate=True)
+
     it = flow.current
     if it.get("note") and it["status"] == S.REVIEW_PENDING and not _busy(
         flow, _operation(flow)
@@ -742,6 +904,42 @@ def cancel_flow(panel, ctx):
         ctx.ops.notify("The queued steps of flow '%s' were cancelled" % name)
 
     _go(panel, ctx, "flow", flow=name)
+
+
+def show_edit_flow(panel, ctx):
+    """The form that edits a flow's training device, epochs, batch and
+    validation samples."""
+    flow = L.refresh_flow(ctx.dataset, _flow_name(ctx))
+    ctx.panel.set_data("loop_edit", edit_form(ctx.dataset, flow))
+    _go(panel, ctx, "loop_edit", flow=flow.name)
+
+
+def edit_flow(panel, ctx):
+    """Edits the flow's settings from the form (nothing changes when a
+    setting is wrong or a step runs: the one-line error shows next to the
+    button); back to the flow."""
+    name = _flow_name(ctx)
+    flow = L.refresh_flow(ctx.dataset, name)
+    changes = edit_settings(ctx.dataset, flow, ctx.params)
+    if changes:
+        L.edit_flow(ctx.dataset, name, **changes)
+        ctx.ops.notify("Flow '%s' edited: its next step uses the new settings" % name)
+
+    ctx.panel.set_data("loop_edit", None)
+    _go(panel, ctx, "flow", flow=name)
+
+
+def delete_flow(panel, ctx):
+    """Deletes the flow (the component asked to confirm); the runs of its
+    iterations and its trained models stay. Back to the list of flows."""
+    name = _flow_name(ctx)
+    deleted = L.delete_flow(ctx.dataset, name)
+    ctx.ops.notify(
+        "Flow '%s' deleted; the %d run(s) of its iterations and its models stay"
+        % (name, len(deleted["runs"])),
+        variant="success",
+    )
+    _go(panel, ctx, "loops")
 
 
 def open_iteration(panel, ctx):

@@ -244,7 +244,8 @@ def validate_annealing(options, entry, task, min_confidence=None, dataset=None):
         a dict, the run's ``annealing`` config: ``thresholds``,
         ``schedule`` (with ``start``, ``floor``, ``max_passes``),
         ``aggregate``, ``iou``, ``eps``, ``requery`` and ``noun_chunks``
-        (``{"path", "sha256", "lines", "matched", "phrases"}`` or None)
+        (``{"path", "sha256", "lines", "matched", "phrases"}``, counts but
+        for the path and digest, or None)
 
     Raises:
         AutolabelError: naming the first problem and its fix
@@ -406,11 +407,17 @@ def describe(annealing):
     )
     chunks = annealing.get("noun_chunks")
     if chunks:
-        text += ", noun chunks of %s (%d of its %d images matched)" % (
-            chunks["path"],
-            chunks["matched"],
-            chunks["lines"],
+        text += (
+            ", noun chunks of %s (%d phrases, %d of its %d images matched)"
+            % (
+                chunks["path"],
+                chunks["phrases"],
+                chunks["matched"],
+                chunks["lines"],
+            )
         )
+        if annealing.get("classes"):
+            text += " with classes %s" % ",".join(annealing["classes"])
 
     return text
 

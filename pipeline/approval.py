@@ -43,6 +43,7 @@ from .labels import (
     review_state_query,
 )
 from .review import check_reviewable, require_staging_field
+from .stats import label_stats
 from .summary import approval_preview
 
 #: provenance attributes written on every approved label (the last two only
@@ -76,6 +77,7 @@ def _start_locked(dataset, run):
 
     check_reviewable(run)
     require_staging_field(dataset, run)
+    _check_flow_classes(dataset, run)
     dataset.reload()
     if dataset.has_field(run.label_field):
         raise AutolabelError(
@@ -97,6 +99,44 @@ def _start_locked(dataset, run):
         )
 
     return started
+
+
+def _check_flow_classes(dataset, run):
+    """Refuses to approve a loop run's labels of a class its flow does not
+    train on (a person corrected or drew one in the App): the flow's classes
+    are fixed at create, and training would leave them out unseen."""
+    loop = run.config.get("loop")
+    if not loop:
+        return
+
+    # the loop's merge approves through this module: import it here
+    from .loop.flows import find_flow
+
+    flow = find_flow(dataset, loop.get("flow"))
+    if flow is None:
+        return
+
+    promoted = label_stats(dataset, run.key, state=ReviewState.PROMOTED)
+    outside = [
+        (c["label"], c["total"])
+        for c in promoted[ReviewState.PROMOTED]["classes"]
+        if c["total"] and c["label"] not in set(flow.classes or [])
+    ]
+    if outside:
+        raise AutolabelError(
+            "run '%s' has %s added for approval that flow '%s' does not "
+            "train on (its classes: %s; a flow's classes are fixed when it "
+            "is created); correct their class or undo them, then approve again"
+            % (
+                run.display_name,
+                " and ".join(
+                    "%d label%s of class '%s'" % (n, "" if n == 1 else "s", c)
+                    for c, n in outside
+                ),
+                flow.name,
+                ", ".join(flow.classes or []),
+            )
+        )
 
 
 def _end_annotation(dataset, run):

@@ -499,7 +499,12 @@ def _class_curves(population, answered_labels):
     for label in sorted(strata):
         rows = answered.get(label, [])
         curve = None
-        if len(rows) >= Q.MIN_CLASS_ANSWERS and label in bins:
+        # every label with a confidence answered: the answers are the truth
+        complete = label in bins and len(rows) >= sum(bins[label].values())
+        if complete:
+            conf, ok, _ = zip(*rows)
+            curve = Q.exact_curve(conf, ok)
+        elif len(rows) >= Q.MIN_CLASS_ANSWERS and label in bins:
             keys = sorted(bins[label])
             population = (
                 (np.array(keys, dtype=float) + 0.5) / _BINS,
@@ -516,7 +521,7 @@ def _class_curves(population, answered_labels):
             "labels": int(sum(strata[label].values())),
             "answered": len(rows),
             "correct": sum(1 for _, ok, _ in rows if ok),
-            "needs": max(0, Q.MIN_CLASS_ANSWERS - len(rows)),
+            "needs": 0 if complete else max(0, Q.MIN_CLASS_ANSWERS - len(rows)),
             "curve": curve,
             # the class's staged labels per confidence bin of width 0.05
             "histogram": histogram,

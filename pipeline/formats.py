@@ -17,8 +17,11 @@ dataset name, files that exist, a field whose labels are approved) and the
 class order, which are kept with them so that COCO and ODVG agree.
 """
 
+import contextlib
 import json
 import os
+import shutil
+import tempfile
 
 import fiftyone as fo
 import fiftyone.core.fields as fof
@@ -27,6 +30,11 @@ import fiftyone.core.labels as fol
 from .datasets import all_samples, resolve_view, validate_field_name
 from .errors import AutolabelError
 from .runs import RunStatus, list_runs
+
+try:
+    import fcntl
+except ImportError:  # Windows: no lock; a killed export's folder is ignored
+    fcntl = None
 
 FORMATS = ("coco", "odvg")
 
@@ -39,6 +47,15 @@ COCO_LABELS = "labels.json"
 COCO_DATA = "data"
 ODVG_LABELS = "final_annotation.jsonl"
 ODVG_LABEL_MAP = "labelmap.json"
+
+#: the prefix of the private folder an export writes to before its files
+#: are moved into place, and the lock file in it
+_STAGING = ".autolabel-export-"
+_LOCK = "lock"
+
+#: the key of a dataset's ``info`` where an import records what it read and
+#: fixed: ``{"format", "labels_path", "boxes_clipped", "boxes_dropped"}``
+IMPORT_INFO = "autolabel_import"
 
 _RESERVED_FIELDS = {"id", "filepath", "tags", "metadata", "created_at"}
 
@@ -53,6 +70,11 @@ def import_coco(
 ):
     """Creates a dataset from a COCO-format directory with FiftyOne's COCO
     importer.
+
+    Boxes are clipped to their image, whose size is the one the labels
+    file gives, else the image's own; a box with no area inside its image
+    (reversed, empty, or outside) is dropped. The new dataset's
+    ``info["autolabel_import"]`` says how many (:data:`IMPORT_INFO`).
 
     Args:
         dataset_name: the name of the new dataset
@@ -71,8 +93,10 @@ def import_coco(
 
     Raises:
         AutolabelError: if the dataset exists, the directory or the labels
-            file is missing or not COCO, images it lists are missing, or its
-            masks cannot be imported; nothing is created
+            file is missing or not COCO, an image id or file name is listed
+            twice, a file name is outside the images' directory, images it
+            lists are missing, a box is not four numbers, or its masks
+            cannot be imported; nothing is created
     """
     _check_new_dataset(dataset_name)
     _check_label_field(label_field)
@@ -84,8 +108,8 @@ def import_coco(
             % labels_path
         )
 
-    names = [i.get("file_name") for i in coco["images"] if isinstance(i, dict)]
-    images_dir = _images_dir(data_path, names, labels_path)
+    entries = _coco_images(coco["images"], labels_path, data_path)
+    images_dir = _images_dir(data_path, list(entries), labels_path)
     annotations = [
         a for a in coco.get("annotations") or [] if isinstance(a, dict)
     ]
@@ -94,17 +118,22 @@ def import_coco(
     if use_masks:
         _check_masks(labels_path, with_masks, len(annotations))
 
+    fixes = _fix_coco_boxes(coco, entries, images_dir, labels_path)
+
     def create():
-        return fo.Dataset.from_dir(
-            dataset_type=fo.types.COCODetectionDataset,
-            data_path=images_dir,
-            labels_path=labels_path,
-            label_field=label_field,
-            label_types="segmentations" if use_masks else "detections",
-            name=dataset_name,
-            persistent=persistent,
-            progress=False,
-        )
+        with _coco_to_read(coco, labels_path, fixes["changed"]) as path:
+            dataset = fo.Dataset.from_dir(
+                dataset_type=fo.types.COCODetectionDataset,
+                data_path=images_dir,
+                labels_path=path,
+                label_field=label_field,
+                label_types="segmentations" if use_masks else "detections",
+                name=dataset_name,
+                persistent=persistent,
+                progress=False,
+            )
+
+        return _record_import(dataset, "coco", labels_path, fixes)
 
     return _create_or_nothing(dataset_name, create, labels_path)
 
@@ -119,6 +148,11 @@ def import_odvg(
 ):
     """Creates a dataset from an ODVG JSONL file, as TAO's auto-label and
     :func:`export_labels` write it.
+
+    Boxes are clipped to their image (the size the line gives); a box with
+    no area inside it (reversed, empty, or outside) is dropped. The new
+    dataset's ``info["autolabel_import"]`` says how many
+    (:data:`IMPORT_INFO`).
 
     Args:
         dataset_name: the name of the new dataset
@@ -135,8 +169,9 @@ def import_odvg(
 
     Raises:
         AutolabelError: if the dataset exists, a file or directory is
-            missing, a line is not ODVG, or images it lists are missing;
-            nothing is created
+            missing, a line is not ODVG, a file name is outside
+            ``image_dir``, or images it lists are missing; nothing is
+            created
     """
     _check_new_dataset(dataset_name)
     _check_label_field(label_field)
@@ -149,8 +184,11 @@ def import_odvg(
         label_map_path = default if os.path.isfile(default) else None
 
     label_map = _read_json(label_map_path) if label_map_path else {}
+    fixes = {"clipped": 0, "dropped": 0}
     samples = [
-        _odvg_sample(line, n, image_dir, label_map, label_field, labels_path)
+        _odvg_sample(
+            line, n, image_dir, label_map, label_field, labels_path, fixes
+        )
         for n, line in enumerate(lines, 1)
     ]
     missing = [s.filepath for s in samples if not os.path.isfile(s.filepath)]
@@ -164,7 +202,7 @@ def import_odvg(
     def create():
         dataset = fo.Dataset(dataset_name, persistent=persistent)
         dataset.add_samples(samples, progress=False)
-        return dataset
+        return _record_import(dataset, "odvg", labels_path, fixes)
 
     return _create_or_nothing(dataset_name, create, labels_path)
 
@@ -192,6 +230,11 @@ def export_labels(
     hold every label, else in sorted order; labels outside the declared
     classes follow, sorted. COCO category ids start at 1, ODVG labels at 0.
 
+    Everything is written inside ``export_dir``, never through a link:
+    first into a private folder there, then each file is renamed into
+    place, so a failed or killed export leaves no half-written file (and
+    the next export removes what a killed one left).
+
     Args:
         dataset: a :class:`fiftyone.core.dataset.Dataset`
         field: the label field
@@ -215,7 +258,10 @@ def export_labels(
 
     Raises:
         AutolabelError: if the format, media or field is not exportable,
-            or the directory is not empty; nothing is written
+            the directory is not empty, one of the files or folders the
+            export writes there is a link, the directory cannot be written,
+            or images it needs are missing or unreadable; nothing is
+            written
     """
     if format not in FORMATS:
         raise AutolabelError(
@@ -240,37 +286,44 @@ def export_labels(
 
     labels = _check_export_field(dataset, field)
     export_dir = os.path.abspath(export_dir)
-    if os.path.isfile(export_dir):
-        raise AutolabelError("%s is a file, not a directory" % export_dir)
-
-    if os.path.isdir(export_dir) and os.listdir(export_dir) and not overwrite:
-        raise AutolabelError(
-            "%s is not empty; choose a new directory or overwrite the files "
-            "of an earlier export (--overwrite)" % export_dir
-        )
-
+    outputs = (
+        [ODVG_LABELS, ODVG_LABEL_MAP]
+        if format == "odvg"
+        else [COCO_LABELS] + ([COCO_DATA] if media != "none" else [])
+    )
+    _check_export_dir(export_dir, outputs, overwrite)
     filepaths = collection.values("filepath")
     if not filepaths:
         raise AutolabelError("there are no samples to export")
 
+    unsized = collection.exists("metadata.width", False)
+    _check_media(collection if media != "none" else unsized, media)
     image_dir = os.path.commonpath([os.path.dirname(p) for p in filepaths])
-    missing = collection.exists("metadata.width", False)
-    computed = missing.count()
-    if computed:
-        missing.compute_metadata(progress=False)
+    with _staging(export_dir) as staging:
+        computed = unsized.count()
+        if computed:
+            unsized.compute_metadata(warn_failures=False, progress=False)
+            _check_sizes(unsized)
 
-    classes = _export_classes(dataset, collection, labels)
-    os.makedirs(export_dir, exist_ok=True)
-    if format == "coco":
-        files = _export_coco(
-            collection, field, export_dir, media, image_dir, classes
-        )
-        if media != "none":
-            image_dir = os.path.join(export_dir, COCO_DATA)
-    else:
-        files = _export_odvg(
-            collection, labels, export_dir, image_dir, classes, progress
-        )
+        classes = _export_classes(dataset, collection, labels)
+        if format == "coco":
+            _export_coco(collection, field, staging, media, image_dir, classes)
+        else:
+            _export_odvg(
+                collection, labels, staging, image_dir, classes, progress
+            )
+
+        if progress is not None:
+            progress(0.9)
+
+        # the images before the labels that list them
+        files = {
+            name: _place(staging, export_dir, name)
+            for name in sorted(outputs, key=lambda n: n != COCO_DATA)
+        }
+
+    if format == "coco" and media != "none":
+        image_dir = os.path.join(export_dir, COCO_DATA)
 
     if progress is not None:
         progress(1.0)
@@ -278,7 +331,7 @@ def export_labels(
     return {
         "format": format,
         "export_dir": export_dir,
-        "files": files,
+        "files": [files[name] for name in outputs],
         "image_dir": image_dir,
         "samples": len(filepaths),
         "labels": collection.count(labels + ".label"),
@@ -328,9 +381,8 @@ def _coco_paths(data_path, labels_path):
 
 
 def _images_dir(data_path, names, labels_path):
-    """The directory the listed images are in: ``data_path/data`` (COCO
-    dataset layout) or ``data_path`` itself."""
-    names = [n for n in names if isinstance(n, str)]
+    """The directory the listed images (their relative file names) are in:
+    ``data_path/data`` (COCO dataset layout) or ``data_path`` itself."""
     best = None
     for root in (os.path.join(data_path, COCO_DATA), data_path):
         if not os.path.isdir(root):
@@ -417,6 +469,79 @@ def _check_export_field(dataset, field):
     )
 
 
+def _check_export_dir(export_dir, outputs, overwrite):
+    """Checks that an export may write its ``outputs`` (file and folder
+    names) in ``export_dir``: a directory, new, empty (but for what a killed
+    export left) or ``overwrite``, where none of them is a link."""
+    if os.path.lexists(export_dir) and not os.path.isdir(export_dir):
+        raise AutolabelError("%s is a file, not a directory" % export_dir)
+
+    if not os.path.isdir(export_dir):
+        return
+
+    try:
+        names = [
+            n for n in os.listdir(export_dir) if not n.startswith(_STAGING)
+        ]
+    except OSError as e:
+        raise AutolabelError(_cannot_export(export_dir, e)) from None
+
+    if names and not overwrite:
+        raise AutolabelError(
+            "%s is not empty; choose a new directory or overwrite the files "
+            "of an earlier export (--overwrite)" % export_dir
+        )
+
+    for name in outputs:
+        path = os.path.join(export_dir, name)
+        if os.path.islink(path):
+            raise AutolabelError(
+                "%s is a link to %s; an export writes only inside %s, never "
+                "through a link: remove the link, or export to another "
+                "directory" % (path, os.readlink(path), export_dir)
+            )
+
+        if name == COCO_DATA:
+            if os.path.lexists(path) and not os.path.isdir(path):
+                raise AutolabelError(
+                    "%s is a file; the images go in a folder of that name: "
+                    "move it, or export to another directory" % path
+                )
+        elif os.path.isdir(path):
+            raise AutolabelError(
+                "%s is a folder; the export writes a file of that name: move "
+                "it, or export to another directory" % path
+            )
+
+
+def _check_media(samples, media):
+    """Checks that the images the export reads exist: every image when it
+    copies or links them, else those whose size is not stored yet."""
+    missing = [p for p in samples.values("filepath") if not os.path.isfile(p)]
+    if missing:
+        need = (
+            "--media %s needs every image" % media
+            if media != "none"
+            else "their image size is not stored, and both formats need it"
+        )
+        raise AutolabelError(
+            "the media of %d samples is missing (first: %s); %s: restore the "
+            "files, or export a view without these samples"
+            % (len(missing), missing[0], need)
+        )
+
+
+def _check_sizes(unsized):
+    """Checks that every sample has its image size once it was computed."""
+    unread = unsized.values("filepath")
+    if unread:
+        raise AutolabelError(
+            "%d images cannot be read (first: %s), so their size is "
+            "unknown; replace the files, or export a view without these "
+            "samples" % (len(unread), unread[0])
+        )
+
+
 def _export_classes(dataset, collection, labels):
     field = labels.split(".", 1)[0]
     found = set(collection.distinct(labels + ".label"))
@@ -430,15 +555,14 @@ def _export_classes(dataset, collection, labels):
 # ------------------------------------------------------------------ files
 
 
-def _export_coco(collection, field, export_dir, media, image_dir, classes):
-    labels_path = os.path.join(export_dir, COCO_LABELS)
+def _export_coco(collection, field, staging, media, image_dir, classes):
     kwargs = {}
     if media != "none":
-        kwargs["data_path"] = os.path.join(export_dir, COCO_DATA)
+        kwargs["data_path"] = os.path.join(staging, COCO_DATA)
 
     collection.export(
         dataset_type=fo.types.COCODetectionDataset,
-        labels_path=labels_path,
+        labels_path=os.path.join(staging, COCO_LABELS),
         label_field=field,
         export_media=MEDIA[media],
         rel_dir=image_dir,
@@ -446,14 +570,9 @@ def _export_coco(collection, field, export_dir, media, image_dir, classes):
         progress=False,
         **kwargs,
     )
-    files = [labels_path]
-    if media != "none":
-        files.append(kwargs["data_path"])
-
-    return files
 
 
-def _export_odvg(collection, labels, export_dir, image_dir, classes, progress):
+def _export_odvg(collection, labels, staging, image_dir, classes, progress):
     ids = {c: i for i, c in enumerate(classes)}
     single = not labels.endswith(".detections")
     values = collection.values(
@@ -465,10 +584,8 @@ def _export_odvg(collection, labels, export_dir, image_dir, classes, progress):
             labels + ".bounding_box",
         ]
     )
-    jsonl = os.path.join(export_dir, ODVG_LABELS)
-    label_map = os.path.join(export_dir, ODVG_LABEL_MAP)
     total = max(len(values[0]), 1)
-    with open(jsonl + ".tmp", "w", encoding="utf-8") as f:
+    with open(os.path.join(staging, ODVG_LABELS), "w", encoding="utf-8") as f:
         for n, (path, width, height, names, boxes) in enumerate(zip(*values)):
             if single:
                 names, boxes = [names], [boxes]
@@ -492,13 +609,12 @@ def _export_odvg(collection, labels, export_dir, image_dir, classes, progress):
                 f.write(json.dumps(line) + "\n")
 
             if progress is not None and n % 100 == 0:
-                progress(n / total)
+                progress(0.9 * n / total)
 
-    os.replace(jsonl + ".tmp", jsonl)
-    with open(label_map, "w", encoding="utf-8") as f:
+    with open(
+        os.path.join(staging, ODVG_LABEL_MAP), "w", encoding="utf-8"
+    ) as f:
         json.dump({str(i): c for i, c in enumerate(classes)}, f)
-
-    return [jsonl, label_map]
 
 
 def _pixel_box(box, width, height):
@@ -511,10 +627,149 @@ def _pixel_box(box, width, height):
     ]
 
 
-def _odvg_sample(line, n, image_dir, label_map, label_field, labels_path):
+# ------------------------------------------------------- writing in place
+
+
+@contextlib.contextmanager
+def _staging(export_dir):
+    """A private folder inside ``export_dir`` an export writes to before its
+    files are moved into place (:func:`_place`), so that a failed or killed
+    export leaves no half-written file behind.
+
+    The directories it creates are removed again if the export fails. The
+    folder holds a lock while its export runs: a later export removes the
+    folder of one that was killed, and refuses to run beside a live one.
+    An ``OSError`` (a directory that cannot be made or written) becomes one
+    line.
+    """
+    created, path, lock, failed = [], None, None, True
+    try:
+        _make_dirs(export_dir, created)
+        _remove_stale_staging(export_dir)
+        path = tempfile.mkdtemp(prefix=_STAGING, dir=export_dir)
+        lock = open(os.path.join(path, _LOCK), "w")
+        if fcntl is not None:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+        yield path
+        failed = False
+    except OSError as e:
+        raise AutolabelError(_cannot_export(export_dir, e)) from None
+    finally:
+        if lock is not None:
+            lock.close()
+
+        if path is not None:
+            shutil.rmtree(path, ignore_errors=True)
+
+        if failed:
+            for folder in reversed(created):
+                try:
+                    os.rmdir(folder)
+                except OSError:
+                    pass
+
+
+def _make_dirs(path, created):
+    """Creates a directory and its missing parents, appending each it
+    created to ``created``."""
+    missing = []
+    while not os.path.lexists(path):
+        missing.append(path)
+        parent = os.path.dirname(path)
+        if parent == path:
+            break
+
+        path = parent
+
+    for folder in reversed(missing):
+        os.mkdir(folder)
+        created.append(folder)
+
+
+def _remove_stale_staging(export_dir):
+    """Removes the staging folders of killed exports (their lock is free);
+    refuses if another export is writing to the directory."""
+    if fcntl is None:
+        return
+
+    for name in os.listdir(export_dir):
+        path = os.path.join(export_dir, name)
+        if not name.startswith(_STAGING) or os.path.islink(path):
+            continue
+
+        try:
+            lock = open(os.path.join(path, _LOCK))
+        except OSError:  # not a staging folder, or one being made
+            continue
+
+        with lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise AutolabelError(
+                    "another export is writing to %s; wait for it to finish, "
+                    "or export to another directory" % export_dir
+                ) from None
+
+            shutil.rmtree(path)
+
+
+def _place(staging, export_dir, name):
+    """Moves a file or folder an export wrote in its staging folder into
+    the export directory. Each file is renamed into place, which replaces a
+    file or link of its name, never writing through the link."""
+    source = os.path.join(staging, name)
+    target = os.path.join(export_dir, name)
+    if not os.path.isdir(source):
+        os.replace(source, target)
+        return target
+
+    for root, _, files in os.walk(source):
+        folder = os.path.normpath(
+            os.path.join(target, os.path.relpath(root, source))
+        )
+        if os.path.islink(folder) or (
+            os.path.lexists(folder) and not os.path.isdir(folder)
+        ):
+            raise AutolabelError(
+                "%s is a link or a file; an export writes only inside %s, "
+                "never through a link: remove it, or export to another "
+                "directory" % (folder, export_dir)
+            )
+
+        if not os.path.lexists(folder):
+            os.mkdir(folder)
+
+        for file in files:
+            os.replace(os.path.join(root, file), os.path.join(folder, file))
+
+    return target
+
+
+def _cannot_export(export_dir, error):
+    reason = error.strerror or str(error)
+    where = error.filename
+    if where and not str(where).startswith(export_dir + os.sep):
+        reason += " (%s)" % where
+
+    return (
+        "cannot export to %s: %s; choose a directory this user can write"
+        % (export_dir, reason)
+    )
+
+
+def _odvg_sample(
+    line, n, image_dir, label_map, label_field, labels_path, fixes
+):
+    """The sample of an ODVG line, its boxes clipped to its image; counts
+    the boxes clipped and dropped in ``fixes``."""
     where = "%s line %d" % (labels_path, n)
     try:
         width, height = int(line["width"]), int(line["height"])
+        if width <= 0 or height <= 0:
+            raise ValueError("its width and height must be positive")
+
         name = line["file_name"]
         if "grounding" in line:
             instances = line["grounding"]["regions"]
@@ -529,7 +784,15 @@ def _odvg_sample(line, n, image_dir, label_map, label_field, labels_path):
             if label is None:
                 label = label_map[str(inst["label"])]
 
-            x1, y1, x2, y2 = (float(v) for v in inst["bbox"])
+            box, clipped = _clip_box(
+                *(float(v) for v in inst["bbox"]), width, height
+            )
+            if box is None:
+                fixes["dropped"] += 1
+                continue
+
+            fixes["clipped"] += clipped
+            x1, y1, x2, y2 = box
             detections.append(
                 fo.Detection(
                     label=str(label),
@@ -548,11 +811,201 @@ def _odvg_sample(line, n, image_dir, label_map, label_field, labels_path):
             "label" % (where, type(e).__name__, e)
         ) from None
 
+    image_dir = os.path.abspath(image_dir)
+    name = _relative_name(name, image_dir, where)
     return fo.Sample(
-        filepath=os.path.join(os.path.abspath(image_dir), name),
+        filepath=os.path.join(image_dir, name),
         metadata=fo.ImageMetadata(width=width, height=height),
         **{label_field: fo.Detections(detections=detections)},
     )
+
+
+def _relative_name(name, image_dir, where):
+    """A file name of a labels file, normalised, once it is known to be a
+    relative path that stays under the images' directory: a labels file
+    names images under the directory the user gave, never elsewhere (a
+    link inside that directory is followed, as the user's own)."""
+    if not isinstance(name, str) or not name.strip():
+        raise AutolabelError(
+            "%s has no file_name; each image needs its file name, relative "
+            "to %s" % (where, image_dir)
+        )
+
+    norm = os.path.normpath(name)
+    if (
+        os.path.isabs(norm)
+        or norm == os.pardir
+        or norm.startswith(os.pardir + os.sep)
+    ):
+        raise AutolabelError(
+            "%s: file_name %s is outside the image directory %s; file names "
+            "must be relative paths under it" % (where, name, image_dir)
+        )
+
+    return norm
+
+
+def _coco_images(images, labels_path, data_path):
+    """The ``images`` entries of a COCO file by normalised file name, once
+    each is known to be listed once, under one id, inside ``data_path``."""
+    entries = {}
+    names = {}
+    for k, entry in enumerate(images):
+        image_id = entry.get("id") if isinstance(entry, dict) else None
+        if isinstance(image_id, bool) or not isinstance(image_id, (int, str)):
+            raise AutolabelError(
+                "%s: images[%d] has no id; each image needs its own id"
+                % (labels_path, k)
+            )
+
+        where = "%s image id %s" % (labels_path, image_id)
+        name = _relative_name(entry.get("file_name"), data_path, where)
+        if image_id in names:
+            raise AutolabelError(
+                "%s lists image id %s twice (%s and %s); give each image its "
+                "own id" % (labels_path, image_id, names[image_id], name)
+            )
+
+        if name in entries:
+            raise AutolabelError(
+                "%s lists %s twice (image ids %s and %s); list each image "
+                "once" % (labels_path, name, entries[name]["id"], image_id)
+            )
+
+        names[image_id] = name
+        entries[name] = entry
+
+    return entries
+
+
+def _fix_coco_boxes(coco, entries, images_dir, labels_path):
+    """Clips the boxes of a parsed COCO file to their images and drops those
+    with no area inside them; images without a size get their image's.
+
+    Returns:
+        ``{"clipped", "dropped", "changed"}``: the boxes clipped and dropped
+        and whether ``coco`` was changed
+    """
+    changed = False
+    sizes = {}
+    for name, entry in entries.items():
+        width, height = entry.get("width"), entry.get("height")
+        if not (_is_positive(width) and _is_positive(height)):
+            path = os.path.join(images_dir, name)
+            try:
+                metadata = fo.ImageMetadata.build_for(path)
+            except Exception as e:
+                raise AutolabelError(
+                    "%s gives no size for image %s, and the image cannot be "
+                    "read (%s); give its width and height"
+                    % (labels_path, path, " ".join(str(e).split()))
+                ) from None
+
+            width, height = metadata.width, metadata.height
+            entry.update(width=width, height=height)
+            changed = True
+
+        sizes[entry["id"]] = (width, height)
+
+    clipped = dropped = 0
+    kept = []
+    for anno in coco.get("annotations") or []:
+        image_id = anno.get("image_id") if isinstance(anno, dict) else None
+        box = anno.get("bbox") if isinstance(anno, dict) else None
+        if (
+            box is None
+            or isinstance(image_id, bool)
+            or not isinstance(image_id, (int, str))
+            or image_id not in sizes
+        ):
+            kept.append(anno)  # FiftyOne's importer skips them
+            continue
+
+        if not (
+            isinstance(box, list)
+            and len(box) == 4
+            and all(_is_number(v) for v in box)
+        ):
+            raise AutolabelError(
+                "%s: annotation %s has bbox %s; a bbox is [x, y, width, "
+                "height] in pixels" % (labels_path, anno.get("id"), box)
+            )
+
+        x, y, w, h = (float(v) for v in box)
+        fixed, was_clipped = _clip_box(x, y, x + w, y + h, *sizes[image_id])
+        if fixed is None:
+            dropped += 1
+            continue
+
+        if was_clipped:
+            x1, y1, x2, y2 = fixed
+            anno = dict(anno, bbox=[x1, y1, x2 - x1, y2 - y1])
+            clipped += 1
+
+        kept.append(anno)
+
+    if clipped or dropped:
+        coco["annotations"] = kept
+        changed = True
+
+    return {"clipped": clipped, "dropped": dropped, "changed": changed}
+
+
+@contextlib.contextmanager
+def _coco_to_read(coco, labels_path, changed):
+    """The labels file FiftyOne's importer reads: the user's own, or, when
+    its boxes or sizes were fixed, a private copy that is removed after."""
+    if not changed:
+        yield labels_path
+        return
+
+    fd, path = tempfile.mkstemp(prefix="autolabel-coco-", suffix=".json")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(coco, f)
+
+        yield path
+    finally:
+        os.remove(path)
+
+
+def _clip_box(x1, y1, x2, y2, width, height):
+    """A box ``[x1, y1, x2, y2]`` in pixels clipped to its image.
+
+    Returns:
+        ``(box, clipped)``: the box (None if no area is left inside the
+        image: reversed, empty, outside it, or not a number) and whether it
+        was clipped
+    """
+    box = [
+        min(max(x1, 0.0), width),
+        min(max(y1, 0.0), height),
+        min(max(x2, 0.0), width),
+        min(max(y2, 0.0), height),
+    ]
+    if not (box[2] > box[0] and box[3] > box[1]):
+        return None, False
+
+    return box, box != [x1, y1, x2, y2]
+
+
+def _is_number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _is_positive(value):
+    return _is_number(value) and value > 0
+
+
+def _record_import(dataset, format, labels_path, fixes):
+    dataset.info[IMPORT_INFO] = {
+        "format": format,
+        "labels_path": labels_path,
+        "boxes_clipped": fixes["clipped"],
+        "boxes_dropped": fixes["dropped"],
+    }
+    dataset.save()
+    return dataset
 
 
 def _read_json(path):

@@ -18,6 +18,8 @@ import logging
 
 import fiftyone.core.media as fom
 
+from ..models import registry as mr
+
 from .claims import (
     claim_run_fields,
     release_fields,
@@ -37,12 +39,14 @@ from .labels import (
     declare_staging_field,
 )
 from .operations import (
+    SHARD_OPERATOR_URI,
     EventKind,
     cancel_queued_operations,
     events_push,
     new_event,
     queue_shard,
     record_event,
+    require_operator,
     run_operations,
 )
 from .processes import process_ended, this_process
@@ -199,6 +203,14 @@ def generate(
     else:
         target = serialize_target(collection)
 
+    if delegate:  # before the run exists: nothing is left behind
+        require_operator(SHARD_OPERATOR_URI)
+
+    for name in (settings.model, settings.seg_model):
+        if name:  # a custom model's file changed since it was added
+            entry = mr.get_model(name)
+            mr.verify_weights(entry, mr.weights_path(entry))
+
     key = new_run_key()
     run = create_run(
         dataset,
@@ -278,12 +290,13 @@ def _created_event(settings, num_samples, target, slices):
         parts.append("boxes of %s" % settings.existing_field)
 
     classes = settings.classes or []
+    chunks = (settings.annealing or {}).get("noun_chunks")
     parts.append(
         "classes %s"
         % (
             ",".join(classes[:10]) + (" (+%d)" % (len(classes) - 10))
             if len(classes) > 10
-            else ",".join(classes) or "all"
+            else ",".join(classes) or ("as staged" if chunks else "all")
         )
     )
     parts += [
@@ -466,6 +479,9 @@ def resume_run(dataset, run_key_or_name, delegate=True, progress=None):
             "run '%s' imported existing labels; only generated runs can be "
             "resumed" % run.display_name
         )
+
+    if delegate:
+        require_operator(SHARD_OPERATOR_URI)
 
     previous_error = run.config.get("error")
     run = transition(
@@ -681,7 +697,7 @@ def cancel_run(dataset, run_key_or_name):
 def refresh_runs(dataset):
     """Refreshes every Generating run of a dataset (:func:`refresh_run`),
     cleans up after runs deleted outside autolabel
-    (:func:`autolabel.pipeline.staging.clean_orphans`) and lists the runs,
+    (:func:`autolabel.pipeline.deletion.clean_orphans`) and lists the runs,
     newest first.
 
     Args:

@@ -116,11 +116,11 @@ class GenerationSettings:
 
         chunks = (self.annealing or {}).get("noun_chunks")
         if chunks is not None:
-            # the per-image phrases are prompts too: classes are optional
-            prompt_classes = clean_classes(classes)
-            phrases = chunks.pop("phrases")
-            self.annealing["classes"] = prompt_classes
-            self.classes = list(dict.fromkeys(prompt_classes + phrases))
+            # each image's phrases, which the workers read from the file, are
+            # its prompts with the classes (optional); the run's classes are
+            # then the ones it stages, as the phrases may be millions
+            self.annealing["classes"] = clean_classes(classes)
+            self.classes = []
         elif detector is not None:
             self.classes = mr.resolve_classes(detector, classes)
             if self.annealing is not None:

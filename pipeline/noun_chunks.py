@@ -79,6 +79,10 @@ def read_noun_chunks(path):
 def noun_chunk_record(path, dataset):
     """Reads and checks a noun-chunk file for a run's config.
 
+    The record holds the file's digest and counts, never its phrases: a
+    file of a million phrases is larger than a MongoDB document (16 MB).
+    The workers read the phrases from the file, checking its digest.
+
     Args:
         path: the JSONL file
         dataset: the :class:`fiftyone.core.dataset.Dataset` whose samples'
@@ -86,8 +90,8 @@ def noun_chunk_record(path, dataset):
 
     Returns:
         ``{"path", "sha256", "lines", "matched", "phrases"}``: the absolute
-        path, its hash, its image lines, the samples matched and every
-        phrase (sorted)
+        path, its hash, the number of its images, of the samples matched
+        and of its distinct phrases
 
     Raises:
         AutolabelError: if the file is unreadable, not JSONL, or matches
@@ -116,7 +120,7 @@ def noun_chunk_record(path, dataset):
         "sha256": file_sha256(path),
         "lines": len(phrases),
         "matched": matched,
-        "phrases": sorted({p for ps in phrases.values() for p in ps}),
+        "phrases": len({p for ps in phrases.values() for p in ps}),
     }
 
 

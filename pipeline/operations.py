@@ -1,7 +1,13 @@
-"""The delegated operations of a run: queuing one per shard, reading them
+"""The delegated operations of a run: queuing one per shard (once FiftyOne
+is known to find the operator: :func:`require_operator`), reading them
 back, and cancelling those that never started; and the run's log
 (:func:`run_log`): the events the run recorded, its failed samples and its
-failed operations, with FiftyOne's tracebacks."""
+failed operations, with FiftyOne's tracebacks.
+
+Why it is long: every queuer (runs, flows, the Brain) goes through the one
+check and the one queuing function here, and the run's log is read from the
+same operations.
+"""
 
 import asyncio
 import datetime
@@ -9,13 +15,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 from bson import ObjectId
 
+from .errors import AutolabelError
 from .runs import get_run, now_iso, update_run_record
 
 #: the delegated operator that labels one shard
 SHARD_OPERATOR_URI = "@autolabel/auto-labeling/label_shard"
-
-#: its name before it was renamed: operations queued then still name it
-LEGACY_SHARD_OPERATOR_URI = "@autolabel/auto-labeling/generate_labels"
 
 
 def queue_shard(dataset, run, shard):
@@ -34,6 +38,41 @@ def queue_shard(dataset, run, shard):
     )
 
 
+def require_operator(operator_uri):
+    """Checks that FiftyOne finds a delegated operator of this plugin, so
+    that an operation queued for it can run: FiftyOne refuses to queue for
+    an operator it does not find, after the caller changed its records.
+    Every queuer calls this before it changes anything.
+
+    Args:
+        operator_uri: the operator's URI
+
+    Raises:
+        AutolabelError: if the plugin is not installed (or is disabled)
+            where this process's FiftyOne looks for plugins
+    """
+    import fiftyone as fo
+    import fiftyone.operators as fops
+
+    if fops.operator_exists(operator_uri):
+        return
+
+    plugin = operator_uri.rsplit("/", 1)[0]
+    if fops.operator_exists(operator_uri, enabled=False):
+        problem = "is disabled; `fiftyone plugins enable %s` enables it" % plugin
+    else:
+        problem = (
+            "is not installed in FiftyOne's plugins directory (%s); "
+            "`autolabel install-plugin` installs it" % fo.config.plugins_dir
+        )
+
+    raise AutolabelError(
+        "nothing was queued: the plugin %s %s, or add --now to run here "
+        "and now instead of queuing for `fiftyone delegated launch`"
+        % (plugin, problem)
+    )
+
+
 def queue_operation(dataset, operator_uri, params):
     """Queues a delegated operation of this plugin, for any ``fiftyone
     delegated launch`` process that shares the database.
@@ -45,8 +84,14 @@ def queue_operation(dataset, operator_uri, params):
 
     Returns:
         the operation's id
+
+    Raises:
+        AutolabelError: if FiftyOne does not find the operator (see
+            :func:`require_operator`)
     """
     import fiftyone.operators as fops
+
+    require_operator(operator_uri)
 
     def queue():
         result = fops.execute_operator(

@@ -14,6 +14,10 @@ and a person answers correct / wrong for each. From the answers:
   each answer's stratum, averaged over the class's labels above the
   threshold; its interval from a stratified bootstrap of the answers.
 
+A class (or a set) whose every label is answered needs no estimate: its
+answers are the truth, so its precision and curve are exact, whatever
+their number.
+
 Nothing here knows FiftyOne; :mod:`autolabel.pipeline.audit` feeds it.
 """
 
@@ -101,6 +105,7 @@ def stratified_precision(set_sizes, answers, level=CONFIDENCE_LEVEL):
     if not covered:
         return result
 
+    census = all(len(answers.get(h) or []) >= size for h, size in set_sizes.items())
     p, var = 0.0, 0.0
     for h, a in covered.items():
         w = set_sizes[h] / covered_size
@@ -115,6 +120,9 @@ def stratified_precision(set_sizes, answers, level=CONFIDENCE_LEVEL):
     n_eff = p * (1 - p) / var if var > 0 else float(n)
     n_eff = min(n_eff, float(n)) if var > 0 else n_eff
     low, high = proportion_interval(p * n_eff, n_eff, level=level)
+    if census:  # every label answered: known exactly
+        low = high = p
+
     result.update(precision=p, low=min(low, p), high=max(high, p))
     return result
 
@@ -209,6 +217,34 @@ def precision_curve(
         "low": listed(np.minimum(low, point)),
         "high": listed(np.maximum(high, point)),
         "kept": kept.tolist(),
+    }
+
+
+def exact_curve(confidences, correct, grid=THRESHOLD_GRID):
+    """The precision at or above each threshold of a class whose every
+    label is answered: the answers' own, with no interval.
+
+    Args:
+        confidences: every label's confidence
+        correct: its answer (bools)
+        grid (THRESHOLD_GRID): the thresholds
+
+    Returns:
+        a dict as :func:`precision_curve` returns
+    """
+    confidences = np.asarray(confidences, dtype=float)
+    correct = np.asarray(correct, dtype=bool)
+    kept = [int((confidences >= t).sum()) for t in grid]
+    precision = [
+        float(correct[confidences >= t].mean()) if n else None
+        for t, n in zip(grid, kept)
+    ]
+    return {
+        "thresholds": [float(t) for t in grid],
+        "precision": precision,
+        "low": list(precision),
+        "high": list(precision),
+        "kept": kept,
     }
 
 

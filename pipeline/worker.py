@@ -34,6 +34,7 @@ import numpy as np
 
 
 from ..models import registry as mr
+from ..models.weights import one_line, plain_text
 from .errors import AutolabelError
 from .images import ImageError, read_image
 from .passes import PassRunner, image_side_note, load_pass_model
@@ -140,7 +141,7 @@ def _decode(item, adapter, segmenter):
     except ImageError as e:
         item.error = str(e)
     except Exception as e:  # a bad image fails its sample, not the run
-        item.error = "%s: %s" % (type(e).__name__, e)
+        item.error = "%s: %s" % (type(e).__name__, one_line(e))
 
     return item
 
@@ -294,11 +295,11 @@ def run_shard(
 
         raise
     except BaseException as e:
-        message = "shard %d failed: %s" % (shard, str(e) or type(e).__name__)
+        message = "shard %d failed: %s" % (shard, one_line(e))
         event = new_event(
             EventKind.FAILED,
             "%s (after %s)" % (message, _throughput(summary)),
-            traceback=traceback.format_exc(),
+            traceback=plain_text(traceback.format_exc()),
             operation=operation,
             **_summary_fields(shard, summary),
         )

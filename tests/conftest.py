@@ -29,6 +29,10 @@ import pytest  # noqa: E402
 from PIL import Image  # noqa: E402
 
 import fiftyone as fo  # noqa: E402
+# ultralytics' logger writes to the sys.stdout of the moment it is imported:
+# imported here, that is the session's, not a test's capture closed later
+# (a later warning then prints "--- Logging error ---" into another test)
+import ultralytics  # noqa: E402,F401
 import fiftyone.core.odm as foo  # noqa: E402
 
 from autolabel.models import tiny as TU  # noqa: E402

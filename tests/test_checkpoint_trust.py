@@ -13,6 +13,8 @@ import subprocess
 import sys
 
 import pytest
+
+import autolabel.pipeline as P
 import torch
 from PIL import Image
 
@@ -217,6 +219,7 @@ def test_generate_refuses_a_changed_file_before_reading_it(
     assert len(lines) == 1, err
     assert "'mine' file changed since it was added" in lines[0]
     assert not os.path.exists(marker)
+    assert P.list_runs(dataset) == []  # refused before the run existed
 
 
 def test_entries_added_before_checksums_are_only_read_without_running_code(

@@ -3,8 +3,9 @@ server and launcher of ``conftest.py``): a flow whose iteration 0 is
 COMPLETED with its mAP50 plot; its next step pressed, run by the launcher
 up to the review it waits for; the iteration's run reviewed and approved in
 the run page, which comes back to the flow; the next step again, trained
-and evaluated by the launcher, the plot with two iterations; and the form
-that creates a flow, with a wrong setting's error next to its button.
+and evaluated by the launcher, the plot with two iterations; the form
+that creates a flow, with a wrong setting's error next to its button; and
+the flow edited (a wrong device's error next to Save) and deleted.
 Screens for the README: docs/screens/loops*.png."""
 
 import os
@@ -216,5 +217,28 @@ def test_the_form_creates_a_flow_and_shows_a_wrong_setting_next_to_create(
     assert flow.sample_size == 6 and flow.train["imgsz"] == 64
     settings = tid(page, "al-flow-settings").inner_text()
     assert re.search(r"automatic: labels from confidence 0\.3", settings), settings
+
+    # its settings edited: a device this machine lacks is one line next to
+    # Save, nothing changed; then saved
+    tid(page, "al-loop-edit").click()
+    edit = tid(page, "al-loop-edit-page")
+    expect(edit).to_have_attribute("data-flow-name", "flow1")
+    assert tid(page, "al-edit-epochs").input_value() == "1"
+    choose(page, "al-edit-device", "gpu7")
+    tid(page, "al-edit-save").click()
+    expect(edit.get_by_test_id("al-error")).to_contain_text("not a device of this machine")
+    assert L.get_flow(dataset, "flow1").train["device"] is None
+    choose(page, "al-edit-device", "cpu")
+    choose(page, "al-edit-epochs", "2")
+    tid(page, "al-edit-save").click()
+    expect(tid(page, "al-flow-settings")).to_contain_text("2 epochs")
+    assert L.get_flow(dataset, "flow1").train["device"] == "cpu"
+
+    # deleted once confirmed: back to the list, without it
+    tid(page, "al-loop-delete").click()
+    tid(page, "al-confirm").click()
+    expect(tid(page, "al-loops-page")).to_be_visible()
+    expect(tid(page, "al-flow-card")).to_have_count(0)
+    assert L.list_flows(dataset) == []
     assert_no_error(page)
     assert not app_errors(page), app_errors(page)

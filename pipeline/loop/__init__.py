@@ -11,8 +11,10 @@ from .flows import (
     list_flows,
 )
 from .settings import create_flow
+from .editing import delete_flow, edit_flow
 from .runner import (
     LOOP_OPERATOR_URI,
+    accept_flow,
     cancel_flow,
     flow_state,
     next_steps,
@@ -27,10 +29,13 @@ __all__ = [
     "LOOP_OPERATOR_URI",
     "Mode",
     "Sampling",
+    "accept_flow",
     "cancel_flow",
     "create_flow",
     "flow_state",
+    "delete_flow",
     "delete_flow_record",
+    "edit_flow",
     "get_flow",
     "list_flows",
     "next_steps",

@@ -1,11 +1,38 @@
 """How an iteration's labels are accepted: by a person (the run's review,
 approved), by one minimum confidence, or per class by the thresholds a
-run's audit estimates to reach the flow's precision."""
+run's audit estimates to reach the flow's precision (or, where answers
+cannot be had, a person accepts the iteration as its audit stands: by its
+thresholds where it has them, else by a minimum confidence).
+
+An acceptance is decided once: the merge records it on the iteration when
+it starts, and a merge killed midway resumes with it (its labels stay
+machine labels, whoever finishes the approval)."""
 
 from ..audit import suggest_thresholds
 from ..errors import AutolabelError
 from ..runs import RunStatus, find_run
 from .flows import Mode
+from .settings import DEFAULTS
+
+
+def _run(dataset, flow, it):
+    run = find_run(dataset, it["run_key"]) if it.get("run_key") else None
+    if run is None:
+        raise AutolabelError(
+            "the run of iteration %d of flow '%s' was deleted; retry the "
+            "flow to label again" % (it["index"], flow.name)
+        )
+
+    return run
+
+
+def _usable_thresholds(dataset, run, precision):
+    """The audit's per-class thresholds that reach ``precision``."""
+    if not run.config.get("audit"):
+        return {}
+
+    thresholds = suggest_thresholds(dataset, run.key, precision)
+    return {c: t for c, t in thresholds.items() if t is not None}
 
 
 def acceptance(dataset, flow, it):
@@ -16,12 +43,9 @@ def acceptance(dataset, flow, it):
         ``rule`` or ``thresholds``), or None, and a note saying what the
         iteration waits for
     """
-    run = find_run(dataset, it["run_key"]) if it.get("run_key") else None
-    if run is None:
-        raise AutolabelError(
-            "the run of iteration %d of flow '%s' was deleted; retry the "
-            "flow to label again" % (it["index"], flow.name)
-        )
+    run = _run(dataset, flow, it)
+    if it.get("acceptance"):
+        return it["acceptance"], None
 
     if run.status == RunStatus.APPROVED:
         return {"by": "person"}, None
@@ -39,8 +63,7 @@ def acceptance(dataset, flow, it):
     # the iteration's own audit: thresholds calibrate one model's
     # confidences, and an approved run keeps no staged labels to apply them
     if run.config.get("audit"):
-        thresholds = suggest_thresholds(dataset, run.key, flow.precision)
-        usable = {c: t for c, t in thresholds.items() if t is not None}
+        usable = _usable_thresholds(dataset, run, flow.precision)
         if usable:
             return {
                 "by": "thresholds",
@@ -55,5 +78,80 @@ def acceptance(dataset, flow, it):
 
     return None, (
         "waiting for an audit: %s; audit run '%s' (`autolabel audit start`) "
-        "or %s" % (why, run.display_name, review)
+        "or %s, or accept it as its audit stands (`autolabel loop accept`)"
+        % (why, run.display_name, review)
     )
+
+
+def acceptance_as_is(dataset, flow, it, min_confidence=None):
+    """What a person accepts when they accept an iteration of precision
+    mode that waits for audit answers as its audit stands (where no more
+    answers can be had): each class above the audit's threshold where it
+    has one, the other classes from ``min_confidence`` (the fallback rule).
+    The labels stay machine labels: their samples are labeled again by the
+    next model, as with every rule.
+
+    Args:
+        dataset: a :class:`fiftyone.core.dataset.Dataset`
+        flow: a :class:`autolabel.pipeline.loop.flows.Flow`
+        it: its iteration that waits (:func:`acceptance` gave None)
+        min_confidence (None): the fallback rule's lowest confidence; by
+            default automatic mode's (``DEFAULTS["min_confidence"]``)
+
+    Returns:
+        an acceptance dict (``by`` ``thresholds``, ``accepted_by``
+        ``person``), or None where the flow is not in precision mode
+
+    Raises:
+        AutolabelError: if ``min_confidence`` is not a number in [0, 1]
+    """
+    if flow.mode != Mode.AUTOMATIC or flow.precision is None:
+        return None
+
+    if min_confidence is None:
+        min_confidence = DEFAULTS["min_confidence"]
+
+    if (
+        isinstance(min_confidence, bool)
+        or not isinstance(min_confidence, (int, float))
+        or not 0 <= min_confidence <= 1
+    ):
+        raise AutolabelError(
+            "the minimum confidence must be in [0, 1], not %r" % (min_confidence,)
+        )
+
+    run = _run(dataset, flow, it)
+    usable = _usable_thresholds(dataset, run, flow.precision)
+    return {
+        "by": "thresholds",
+        "precision": flow.precision,
+        "thresholds": {
+            c: usable.get(c, float(min_confidence)) for c in flow.classes or []
+        },
+        "audited": sorted(usable),
+        "min_confidence": float(min_confidence),
+        "audit_run": run.key if run.config.get("audit") else None,
+        "accepted_by": "person",
+    }
+
+
+def acceptance_text(accepted):
+    """How an iteration's labels were accepted, in words (None if not
+    yet)."""
+    if not accepted:
+        return None
+
+    by = accepted.get("by")
+    if by == "person":
+        return "a person"
+
+    if by == "rule":
+        return "confidence >= %s" % accepted.get("min_confidence")
+
+    text = "per-class thresholds for precision %s" % accepted.get("precision")
+    if accepted.get("accepted_by") == "person":
+        text = "a person, as its audit stood: %s where it had one (%s), confidence >= %s elsewhere" % (
+            text, ", ".join(accepted.get("audited") or []) or "none", accepted.get("min_confidence"),
+        )
+
+    return text

@@ -13,6 +13,8 @@ Why it is long: the declared schemas of a flow's and an iteration's keys
 
 import re
 
+from bson import ObjectId
+
 import fiftyone as fo
 import fiftyone.core.odm as foo
 
@@ -216,6 +218,35 @@ def _public_iteration(iteration):
         for s in iteration.get("train_sources") or []
     ]
     return d
+
+
+def existing_ids(dataset, ids):
+    """The ids of the samples that still exist, in their order.
+
+    A flow keeps sample ids (its initial and validation samples, frozen at
+    create, and each iteration's): every count, training and evaluation
+    reads them through this filter, so that samples deleted since are left
+    out of all of them.
+
+    Args:
+        dataset: a :class:`fiftyone.core.dataset.Dataset`
+        ids: sample ids
+
+    Returns:
+        a list of sample ids
+    """
+    ids = list(ids or [])
+    if not ids:
+        return []
+
+    # the collection itself: a grouped dataset's view would see one slice
+    found = {
+        str(d["_id"])
+        for d in dataset._sample_collection.find(
+            {"_id": {"$in": [ObjectId(i) for i in ids]}}, {"_id": 1}
+        )
+    }
+    return [i for i in ids if i in found]
 
 
 def _collection():
@@ -479,5 +510,48 @@ def append_iteration(dataset, flow, index, operation_id=None):
             "$set": {"config.updated_at": now_iso()},
         },
         return_document=True,
+    )
+    return Flow(doc["key"], doc["config"]) if doc else None
+
+
+#: the settings of a flow that may change after it was created
+#: (:func:`update_settings`); the others are fixed by its iterations
+EDITABLE_KEYS = ("train", "validation", "validation_ids")
+
+
+def update_settings(dataset, flow, settings, log=None):
+    """Atomically changes settings of a flow if its current iteration is
+    still where ``flow`` saw it (the same iteration, in the same status),
+    logging the change in that iteration.
+
+    Args:
+        dataset: a :class:`fiftyone.core.dataset.Dataset`
+        flow: the :class:`Flow` as read before the change
+        settings: keys of :data:`EDITABLE_KEYS` (dotted paths allowed, e.g.
+            ``train.epochs``) to values
+        log (None): a line for the iteration's log, ``{"step", "text"}``
+
+    Returns:
+        the updated :class:`Flow`, or None if its current iteration moved on
+        meanwhile (nothing is changed then)
+    """
+    for key in settings:
+        if key.split(".", 1)[0] not in EDITABLE_KEYS:
+            raise ValueError("flow key %r cannot be edited" % key)
+
+    it = flow.current
+    prefix = "config.iterations.%d." % it["index"]
+    query = _filter(dataset, flow.key)
+    query[prefix + "status"] = it["status"]
+    query["config.iterations.%d" % (it["index"] + 1)] = {"$exists": False}
+    now = now_iso()
+    update = {"config." + k: v for k, v in settings.items()}
+    update["config.updated_at"] = now
+    operations = {"$set": update}
+    if log is not None:
+        operations["$push"] = {prefix + "log": dict(log, at=now)}
+
+    doc = _collection().find_one_and_update(
+        query, operations, return_document=True
     )
     return Flow(doc["key"], doc["config"]) if doc else None

@@ -24,11 +24,12 @@ from ..operations import (
     fail_queued_operations,
     operation_state,
     queue_operation,
+    require_operator,
 )
 from ..processes import process_ended, this_process
 from ..runs import RunStatus, find_run, now_iso
 from ..shards import HEARTBEAT_TIMEOUT
-from .acceptance import acceptance
+from .acceptance import acceptance, acceptance_as_is
 from .flows import (
     IterationStatus as S,
     append_iteration,
@@ -111,7 +112,8 @@ def _run_step(dataset, flow, it, step, progress, operation_id, extra=None):
         raise
     except BaseException as e:
         error = "interrupted" if isinstance(e, KeyboardInterrupt) else one_line(e)
-        logger.exception("step %s of flow %s failed", step.name, flow.name)
+        if not isinstance(e, AutolabelError):  # a user's error: one line
+            logger.exception("step %s of flow %s failed", step.name, flow.name)
         update_iteration(
             dataset, flow, index, expected=step.running, status=step.failed,
             error=error, progress=None, worker=None,
@@ -439,15 +441,86 @@ def retry_flow(dataset, name, delegate=True, progress=None):
             % (it["index"], flow.name, it["status"])
         )
 
+    if delegate:  # before the step is reset: a retry not queued changes nothing
+        require_operator(LOOP_OPERATOR_URI)
+
     ready = step.ready[0]
     if step is MERGE and not it["index"]:
         ready = S.INITIALIZED
 
+    fields = {}
+    if step is INFER:  # new labels: whatever accepted the old ones does not
+        fields = dict(run_key=None, acceptance=None)
+
     update_iteration(
         dataset, flow, it["index"], expected=it["status"], status=ready,
         error=None, note="retrying %s" % step.name, stamp_status=False,
-        run_key=it.get("run_key") if step is not INFER else None,
+        **fields,
     )
+    return next_steps(dataset, name, delegate=delegate, progress=progress)
+
+
+def accept_flow(dataset, name, min_confidence=None, delegate=True, progress=None):
+    """A person accepts the current iteration of a flow in precision mode
+    that waits for audit answers as its audit stands (the way forward where
+    no more answers can be had): each class above its audit threshold where
+    it has one, the other classes from ``min_confidence``; then the
+    iteration merges, trains and evaluates (:func:`next_steps`).
+
+    Args:
+        dataset: a :class:`fiftyone.core.dataset.Dataset`
+        name: the flow's name
+        min_confidence (None): the lowest confidence accepted of a class
+            without an audit threshold (default: automatic mode's, 0.5)
+        delegate (True): queue a delegated operation (True) or run here
+        progress (None): a callable ``progress(fraction, label)``
+
+    Returns:
+        the :class:`autolabel.pipeline.loop.flows.Flow`
+
+    Raises:
+        AutolabelError: if the flow's current iteration does not wait for
+            audit answers in precision mode, or ``min_confidence`` is not in
+            [0, 1] (nothing is changed)
+    """
+    flow = refresh_flow(dataset, name)
+    it = flow.current
+    _check_can_advance(flow)
+    if _operation_pending(it):
+        raise AutolabelError(
+            "flow '%s' has a delegated operation queued or running already "
+            "(%s); wait for it, or cancel it" % (flow.name, it["operation_id"])
+        )
+
+    accepted = None
+    if it["status"] in (S.INFERENCE_COMPLETE, S.REVIEW_PENDING) and it["index"]:
+        if acceptance(dataset, flow, it)[0] is None:
+            accepted = acceptance_as_is(dataset, flow, it, min_confidence)
+
+    if accepted is None:
+        raise AutolabelError(
+            "iteration %d of flow '%s' is %s and does not wait for audit "
+            "answers in precision mode: nothing to accept as it stands%s"
+            % (
+                it["index"], flow.name, it["status"],
+                "; `autolabel loop next` goes on" if flow_state(dataset, flow)["next"] else "",
+            )
+        )
+
+    if delegate:  # before the acceptance is recorded: nothing changes
+        require_operator(LOOP_OPERATOR_URI)
+
+    recorded = update_iteration(
+        dataset, flow, it["index"], expected=it["status"],
+        where={"acceptance": None}, acceptance=accepted, note=None,
+    )
+    if recorded is None:
+        raise AutolabelError(
+            "iteration %d of flow '%s' changed while it was accepted; "
+            "nothing was accepted: look at it again (`autolabel loop status`)"
+            % (it["index"], flow.name)
+        )
+
     return next_steps(dataset, name, delegate=delegate, progress=progress)
 
 
@@ -485,8 +558,9 @@ def flow_state(dataset, flow):
         cancelled), ``cancel_requested``, ``operation`` (see
         :func:`pending_operation`), ``retry`` (the step a retry runs, or
         None), ``next`` (whether next_steps would start or continue work),
-        ``waiting`` (why not, in one line, or None) and ``pool_left`` (the
-        pool's unseen samples)
+        ``waiting`` (why not, in one line, or None), ``accept`` (what a
+        person's :func:`accept_flow` would accept, or None) and
+        ``pool_left`` (the pool's unseen samples)
     """
     it = flow.current
     status = it["status"]
@@ -504,6 +578,7 @@ def flow_state(dataset, flow):
         "retry": None,
         "next": False,
         "waiting": None,
+        "accept": None,
         "pool_left": left,
     }
     if step is not None or operation is not None:
@@ -528,6 +603,8 @@ def flow_state(dataset, flow):
         accepted, note = acceptance(dataset, flow, it)
         state["next"] = accepted is not None
         state["waiting"] = note
+        if accepted is None:
+            state["accept"] = acceptance_as_is(dataset, flow, it)
     else:
         state["next"] = True
 

@@ -13,6 +13,7 @@ flows.
 import fiftyone as fo
 
 from ...models import registry as mr
+from ...models.devices import check_device
 from ...models.weights import has_weights, weights_path
 from ..datasets import validate_image_dataset
 from ..errors import AutolabelError
@@ -52,6 +53,14 @@ DEFAULTS = dict(
 def field_prefix(name):
     """The prefix of every field a flow creates: ``loop_<name>_``."""
     return "loop_%s_" % name
+
+
+def model_prefix(dataset, name):
+    """The start of the catalog names of a flow's models,
+    ``<dataset>-<flow>-it`` (other characters of the dataset's name become
+    ``-``)."""
+    slug = "".join(c if c.isalnum() or c in "._-" else "-" for c in dataset.name)
+    return "%s-%s-it" % (slug.strip("-._") or "dataset", name)
 
 
 def resolve_samples(dataset, spec, what):
@@ -265,7 +274,8 @@ def create_flow(
         seed (0): the seed of sampling and training
         stage_confidence (0.1): the lowest confidence an iteration's run
             stages for review
-        device (None): the training device; default the GPU if any
+        device (None): the training device: ``"cpu"``, ``"cuda"``,
+            ``"cuda:N"``, ``"mps"``; None or ``"auto"``: the GPU if any
 
     Returns:
         the new :class:`autolabel.pipeline.loop.flows.Flow`
@@ -320,6 +330,8 @@ def create_flow(
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise AutolabelError("the seed must be a whole number, not %r" % (seed,))
 
+    device = check_device(device)
+
     field = dataset.get_field(human_field) if human_field else None
     if field is None or not isinstance(field, fo.EmbeddedDocumentField) or not issubclass(
         field.document_type, fo.Detections
@@ -335,6 +347,15 @@ def create_flow(
         raise AutolabelError(
             "field '%s' exists already: flow '%s' would write fields named "
             "%s...; choose another flow name" % (taken[0], name, field_prefix(name))
+        )
+
+    # the models a deleted flow of this name kept: its own would replace them
+    kept = [e.name for e in mr.list_models() if e.name.startswith(model_prefix(dataset, name))]
+    if kept:
+        raise AutolabelError(
+            "the catalog has the models of an earlier flow named '%s' (%s), "
+            "which its new models would replace; choose another flow name"
+            % (name, ", ".join(kept))
         )
 
     initial_view = resolve_samples(dataset, initial, "initial human-labeled samples")

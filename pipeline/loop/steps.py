@@ -16,6 +16,7 @@ import os
 import shutil
 
 from ...models import registry as mr
+from ...models.devices import check_device
 from ...models.weights import models_dir
 from ..approval import approve_run
 from ..errors import AutolabelError
@@ -26,10 +27,12 @@ from ..summary import run_numbers
 from . import evaluation, training
 from .flows import (
     IterationStatus as S,
+    existing_ids,
     get_flow,
 )
+from .acceptance import acceptance_text
 from .sampling import choose_samples
-from .settings import field_prefix, pool_view
+from .settings import field_prefix, model_prefix, pool_view
 
 logger = logging.getLogger(__name__)
 
@@ -99,8 +102,7 @@ def model_name(dataset, flow, index):
     """The catalog name of an iteration's model:
     ``<dataset>-<flow>-it<k>`` (other characters of the dataset's name
     become ``-``)."""
-    slug = "".join(c if c.isalnum() or c in "._-" else "-" for c in dataset.name)
-    return "%s-%s-it%d" % (slug.strip("-._") or "dataset", flow.name, index)
+    return "%s%d" % (model_prefix(dataset, flow.name), index)
 
 
 def _previous(flow, iteration):
@@ -143,7 +145,8 @@ def _sample(dataset, flow, it, report):
     # model; samples a person reviewed are not
     relabeled = []
     if (previous.get("acceptance") or {}).get("by") != "person":
-        relabeled = [i for i in _targets(previous) if i not in set(ids)]
+        taken = set(ids)
+        relabeled = [i for i in targets(dataset, previous) if i not in taken]
 
     text = "took %d of %d unseen samples (%s), %d to label again" % (
         size, left, flow.sampling, len(relabeled),
@@ -158,6 +161,37 @@ def _sample(dataset, flow, it, report):
 
 def _targets(it):
     return list(it.get("sampled_ids") or []) + list(it.get("relabeled_ids") or [])
+
+
+def targets(dataset, it):
+    """The samples an iteration labels (sampled, then labeled again) that
+    still exist."""
+    return existing_ids(dataset, _targets(it))
+
+
+def _validation_ids(dataset, flow):
+    ids = existing_ids(dataset, flow.validation_ids)
+    if not ids:
+        raise AutolabelError(
+            "the %d validation samples of flow '%s' were deleted: nothing "
+            "is left to validate on; choose others with `autolabel loop "
+            "edit %s %s --validation TAG`, then `autolabel loop retry`"
+            % (len(flow.validation_ids), flow.name, dataset.name, flow.name)
+        )
+
+    return ids
+
+
+def _training_device(dataset, flow):
+    """The flow's training device, if this machine has it (a flow created
+    or edited on another machine may name one it lacks)."""
+    try:
+        return check_device(flow.train.get("device"))
+    except AutolabelError as e:
+        raise AutolabelError(
+            "%s; `autolabel loop edit %s %s --device auto` changes the "
+            "flow's device" % (e, dataset.name, flow.name)
+        ) from None
 
 
 def loop_run(dataset, flow, it):
@@ -176,10 +210,11 @@ def _infer(dataset, flow, it, report):
     def progress(fraction, label):
         report(fraction, "labeling: %s" % label)
 
+    target_ids = targets(dataset, it)
     if run is None:
         label_field = field_prefix(flow.name) + "it%d" % it["index"]
         run = generate(
-            dataset.select(_targets(it)),
+            dataset.select(target_ids),
             flow.task,
             model=previous["model"],
             label_field=label_field,
@@ -210,19 +245,22 @@ def _infer(dataset, flow, it, report):
         label_field=run.label_field,
         counts=dict(it.get("counts") or {}, staged_labels=staged),
         log="run '%s' staged %d labels on %d samples with model %s"
-        % (run.display_name, staged, len(_targets(it)), previous["model"]),
+        % (run.display_name, staged, len(target_ids), previous["model"]),
     )
 
 
 def _merge(dataset, flow, it, report):
-    human = {"field": flow.human_field, "ids": list(flow.initial_ids), "kind": "human"}
+    initial = existing_ids(dataset, flow.initial_ids)
+    human = {"field": flow.human_field, "ids": initial, "kind": "human"}
     if it["index"] == 0:
         sources = [human]
         accepted = None
     else:
         accepted = it.get("acceptance")
         run = find_run(dataset, it["run_key"])
-        if run.status == RunStatus.IN_REVIEW:
+        # once its approval started (a merge killed while approving) the
+        # promoted labels are fixed: approving again finishes it
+        if run.status == RunStatus.IN_REVIEW and not run.config.get("approval_started_at"):
             if accepted["by"] == "rule":
                 promote_labels(dataset, run.key, min_confidence=accepted["min_confidence"])
             elif accepted["by"] == "thresholds":
@@ -239,17 +277,21 @@ def _merge(dataset, flow, it, report):
 
             if (earlier.get("acceptance") or {}).get("by") == "person":
                 sources.append(
-                    {"field": earlier["label_field"], "ids": _targets(earlier), "kind": "person"}
+                    {"field": earlier["label_field"], "ids": targets(dataset, earlier), "kind": "person"}
                 )
 
         if accepted["by"] != "person":
             # a sample no accepted label reached is left out: it would
             # teach the model that its objects are background
-            view = dataset.select(_targets(it)).exists(run.label_field)
+            view = dataset.select(targets(dataset, it)).exists(run.label_field)
             sources.append({"field": run.label_field, "ids": view.values("id"), "kind": "pseudo"})
 
     gt = sum(len(s["ids"]) for s in sources if s["kind"] != "pseudo")
     pseudo = sum(len(s["ids"]) for s in sources if s["kind"] == "pseudo")
+    if not gt + pseudo:
+        raise AutolabelError("flow '%s' has no training samples left: its %d initial samples "
+                             "were deleted; create a new flow" % (flow.name, len(flow.initial_ids)))
+
     counts = dict(it.get("counts") or {}, gt_images=gt, pseudo_images=pseudo, train_size=gt + pseudo)
     if accepted is not None:
         numbers = run_numbers(dataset, find_run(dataset, it["run_key"]))
@@ -259,9 +301,7 @@ def _merge(dataset, flow, it, report):
     text = "training samples: %d human-labeled, %d pseudo-labeled" % (gt, pseudo)
     if accepted is not None:
         text = "accepted by %s: %d labels (%d discarded); %s" % (
-            {"person": "a person", "rule": "confidence >= %s" % accepted.get("min_confidence"),
-             "thresholds": "per-class thresholds for precision %s" % accepted.get("precision")}[accepted["by"]],
-            counts["accepted_labels"], counts["discarded_labels"], text,
+            acceptance_text(accepted), counts["accepted_labels"], counts["discarded_labels"], text,
         )
 
     return dict(train_sources=sources, counts=counts, log=text)
@@ -284,7 +324,7 @@ def _train(dataset, flow, it, report):
         data_yaml = training.write_training_data(
             dataset,
             it["train_sources"],
-            {"field": flow.human_field, "ids": flow.validation_ids},
+            {"field": flow.human_field, "ids": _validation_ids(dataset, flow)},
             flow.classes,
             flow.task,
             os.path.join(work_dir, "data"),
@@ -302,7 +342,7 @@ def _train(dataset, flow, it, report):
             imgsz=settings["imgsz"],
             batch=settings["batch"],
             patience=settings.get("patience"),
-            device=settings.get("device"),
+            device=_training_device(dataset, flow),
             seed=flow.seed,
             progress=progress,
             should_stop=lambda: _cancel_requested(dataset, flow, it),
@@ -316,7 +356,8 @@ def _train(dataset, flow, it, report):
         shutil.rmtree(work_dir, ignore_errors=True)
 
     name = model_name(dataset, flow, it["index"])
-    mr.register_model(name, weights, tasks=[flow.task], replace=True)
+    # the loop wrote these weights itself: they are trusted
+    mr.register_model(name, weights, tasks=[flow.task], replace=True, trust=True)
     info = {k: v for k, v in result.items() if k != "best"}
     info["start"] = os.path.basename(str(start))
     text = "trained %d epochs in %.0f s from %s; model %s" % (
@@ -329,13 +370,14 @@ def _evaluate(dataset, flow, it, report):
     prefix = field_prefix(flow.name)
     pred_field = prefix + "it%d_val" % it["index"]
     eval_key = prefix + "it%d" % it["index"]
-    validation = dataset.select(flow.validation_ids)
-    report(0.1, "predicting %d validation samples" % len(flow.validation_ids))
+    validation_ids = _validation_ids(dataset, flow)
+    validation = dataset.select(validation_ids)
+    report(0.1, "predicting %d validation samples" % len(validation_ids))
     evaluation.predict(validation, it["weights"], pred_field)
     report(0.7, "evaluating")
     metrics = evaluation.evaluate(validation, pred_field, flow.human_field, eval_key, flow.task)
     text = "mAP50 %.3f, mAP %.3f on %d validation samples (evaluation %s)" % (
-        metrics["map50"], metrics["map"], len(flow.validation_ids), eval_key,
+        metrics["map50"], metrics["map"], len(validation_ids), eval_key,
     )
     return dict(
         predictions_field=pred_field, eval_key=eval_key, metrics=metrics, log=text

@@ -14,6 +14,7 @@ import time
 
 import yaml
 
+from ...models import registry as mr
 from ..errors import AutolabelError
 
 #: the training settings that make small datasets learn in few epochs:
@@ -163,6 +164,9 @@ def start_weights(task, model, base_weights):
         a checkpoint path, or an ultralytics architecture YAML name
     """
     if base_weights:
+        # training unpickles the whole checkpoint: only the file the model
+        # was added with (see autolabel models add --trust)
+        mr.verify_weights(mr.get_model(model), base_weights)
         return base_weights
 
     size = model[len("yolo11")] if model.startswith("yolo11") else "n"

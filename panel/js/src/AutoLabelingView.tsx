@@ -7,7 +7,7 @@ import Configure from "./Configure";
 import { usePanelMethods } from "./events";
 import Home from "./Home";
 import Log from "./Log";
-import LoopCreate from "./LoopCreate";
+import LoopCreate, { LoopEdit } from "./LoopCreate";
 import { Flow, Loops } from "./Loops";
 import RunReview from "./RunReview";
 import Summary from "./Summary";
@@ -87,6 +87,11 @@ export default function AutoLabelingView(props: {
     case "loop_create":
       page = data.loop_form ? (
         <LoopCreate data={data} form={data.loop_form} context={context} call={call} />
+      ) : null;
+      break;
+    case "loop_edit":
+      page = data.loop_edit ? (
+        <LoopEdit data={data} form={data.loop_edit} context={context} call={call} />
       ) : null;
       break;
     default:

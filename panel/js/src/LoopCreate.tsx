@@ -5,7 +5,7 @@ import { Box, Button, Stack, Typography } from "@mui/material";
 import React, { useState } from "react";
 import { ErrorLine, Field, PLACED_ERRORS } from "./common";
 import { LoopsHeader } from "./Loops";
-import { Call, Choice, Context, LoopForm, PanelData } from "./types";
+import { Call, Choice, Context, LoopEditForm, LoopForm, PanelData } from "./types";
 
 const SETTINGS = [
   "name",
@@ -153,6 +153,47 @@ export default function LoopCreate(props: { data: PanelData; form: LoopForm; con
               </Button>
             </Box>
             <ErrorLine data={data} sources={PLACED_ERRORS.loop_create} />
+          </Stack>
+        )}
+      </Stack>
+    </Box>
+  );
+}
+
+/** The form that edits a flow: the fields the panel sends, prefilled with the flow's values. */
+export function LoopEdit(props: { data: PanelData; form: LoopEditForm; context: Context; call: Call }) {
+  const { data, form, context, call } = props;
+  const [values, setValues] = useState<Record<string, string>>(() =>
+    Object.fromEntries(form.fields.map((f) => [f.name, f.value]))
+  );
+  return (
+    <Box data-testid="al-loop-edit-page" data-flow-name={form.flow}>
+      <LoopsHeader title={`Edit flow ${form.flow}`} back={() => call("show_flow", { flow: form.flow })} />
+      <Stack spacing={2} sx={{ maxWidth: 640 }}>
+        {form.note && (
+          <Typography variant="body2" color="text.secondary">
+            {form.note}
+          </Typography>
+        )}
+        {form.fields.map((f) => (
+          <Field
+            key={f.name}
+            testId={`al-edit-${f.name}`}
+            label={f.label}
+            type={f.type === "number" ? "number" : undefined}
+            value={values[f.name] ?? ""}
+            onValue={(v) => setValues((old) => ({ ...old, [f.name]: v }))}
+            options={f.options ?? undefined}
+          />
+        ))}
+        {!context.read_only && (
+          <Stack spacing={1}>
+            <Box>
+              <Button data-testid="al-edit-save" variant="contained" onClick={() => call("edit_flow", { flow: form.flow, ...values })}>
+                Save
+              </Button>
+            </Box>
+            <ErrorLine data={data} sources={PLACED_ERRORS.loop_edit} />
           </Stack>
         )}
       </Stack>

@@ -16,13 +16,14 @@ import {
   Typography,
 } from "@mui/material";
 import React, { useState } from "react";
-import { ErrorLine, PLACED_ERRORS, plural } from "./common";
+import { ConfirmDialog, ErrorLine, PLACED_ERRORS, plural } from "./common";
 import { formatDate } from "./Home";
 import {
   Call,
   Context,
   FlowCard,
   FlowDetail,
+  FlowManageAction,
   IterationRow,
   LoopAction,
   LoopPlot,
@@ -129,6 +130,40 @@ const ACTION_METHOD = {
   cancel: "cancel_flow",
 } as const;
 
+const MANAGE_METHOD = { edit: "show_edit_flow", delete: "delete_flow" } as const;
+
+/** Edit and delete (the panel sends them while no step runs); a `confirm` is asked first. */
+function ManageButtons(props: { flow: FlowDetail; call: Call }) {
+  const { flow, call } = props;
+  const [asking, setAsking] = useState<FlowManageAction | null>(null);
+  const run = (a: FlowManageAction) => call(MANAGE_METHOD[a.action], { flow: flow.name });
+  return (
+    <>
+      {(flow.manage ?? [])
+        .filter((a) => a.action in MANAGE_METHOD)
+        .map((a) => (
+          <Button
+            key={a.action}
+            data-testid={`al-loop-${a.action}`}
+            size="small"
+            color={a.action === "delete" ? "error" : "primary"}
+            onClick={() => (a.confirm ? setAsking(a) : run(a))}
+          >
+            {a.label}
+          </Button>
+        ))}
+      <ConfirmDialog
+        open={asking !== null}
+        title={asking?.label ?? ""}
+        text={asking?.confirm ?? ""}
+        confirmLabel={asking?.label ?? ""}
+        onConfirm={() => asking && run(asking)}
+        onClose={() => setAsking(null)}
+      />
+    </>
+  );
+}
+
 /** One flow: its buttons, plot, iterations (newest first) and settings. */
 export function Flow(props: { data: PanelData; flow: FlowDetail; call: Call }) {
   const { data, flow, call } = props;
@@ -165,6 +200,8 @@ export function Flow(props: { data: PanelData; flow: FlowDetail; call: Call }) {
             {flow.hint}
           </Typography>
         )}
+        <Box sx={{ flexGrow: 1 }} />
+        <ManageButtons flow={flow} call={call} />
       </Stack>
       <Box sx={{ mb: 2 }}>
         <ErrorLine data={data} sources={PLACED_ERRORS.flow} />

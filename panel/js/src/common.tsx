@@ -21,8 +21,9 @@ export const PLACED_ERRORS: Record<string, string[]> = {
   run: ["promote", "undo", "approve", "set_classes", "set_confidence", "set_tab", "set_pass"],
   brain: ["embed_run", "open_embeddings", "find_similar", "compare_run", "set_brain_view"],
   loops: ["show_flow", "show_create_flow"],
-  flow: ["next_flow", "retry_flow", "cancel_flow", "open_iteration", "show_flow"],
+  flow: ["next_flow", "retry_flow", "cancel_flow", "open_iteration", "show_flow", "show_edit_flow", "delete_flow"],
   loop_create: ["create_flow"],
+  loop_edit: ["edit_flow"],
 };
 
 /** The last action's error, where it belongs: shown when one of `sources` sent it. */

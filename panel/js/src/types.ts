@@ -357,14 +357,29 @@ export interface FlowDetail extends FlowCard {
   actions: LoopAction[];
   /** why there is no next step, or what is on its way */
   hint: string | null;
+  /** edit and delete, while no step runs (`confirm`: ask first) */
+  manage: FlowManageAction[];
   /** newest first */
   iterations: IterationRow[];
   plot: LoopPlot | null;
 }
 
+export interface FlowManageAction {
+  action: "edit" | "delete";
+  label: string;
+  confirm: string | null;
+}
+
 export interface Choice {
   value: string;
   label: string;
+}
+
+/** The form that edits a flow (panel/loops.py edit_form): fields drawn as sent. */
+export interface LoopEditForm {
+  flow: string;
+  fields: { name: string; label: string; type: "text" | "number" | "select"; value: string; options: Choice[] | null }[];
+  note: string | null;
 }
 
 /** The form that creates a flow: its choices and defaults. */
@@ -383,7 +398,7 @@ export interface PanelData {
   runs?: RunCard[];
   /** every task/method combination, sent by show_configure */
   model_choices?: ModelChoice[];
-  page?: "home" | "configure" | "analyze" | "run" | "summary" | "log" | "loops" | "flow" | "loop_create";
+  page?: "home" | "configure" | "analyze" | "run" | "summary" | "log" | "loops" | "flow" | "loop_create" | "loop_edit";
   run?: RunCard | null;
   tab?: Tab;
   review?: Review | null;
@@ -412,6 +427,7 @@ export interface PanelData {
   loops?: FlowCard[];
   flow?: FlowDetail | null;
   loop_form?: LoopForm | null;
+  loop_edit?: LoopEditForm | null;
 }
 
 /** The panel's methods: `props.schema.view[method]` is the event's URI. */
@@ -456,6 +472,9 @@ export type Method =
   | "next_flow"
   | "retry_flow"
   | "cancel_flow"
+  | "show_edit_flow"
+  | "edit_flow"
+  | "delete_flow"
   | "open_iteration";
 
 export type Call = (method: Method, params?: Record<string, unknown>) => void;
