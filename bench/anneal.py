@@ -3,8 +3,8 @@ and the labels each pass adds.
 
 Each model is loaded by the real loading code (random weights, saved where
 the loader looks) and a set of generated images goes through the worker's
-own pass runner (:class:`autolabel.pipeline.passes.PassRunner`) batch by
-batch: pass 1 encodes the images and asks every class; each later pass
+own pass runner (:class:`autolabel.pipeline.zeroshot.passes.PassRunner`)
+batch by batch: pass 1 encodes the images and asks every class; each later pass
 reuses the batch's image side and asks, per image, only the classes not
 found yet (``--requery missing``) or all of them. The figure to read is a
 later pass's seconds per image asked against pass 1's.
@@ -64,10 +64,12 @@ def _parse_args(argv):
 def _save_model(name, real):
     """Saves a catalog model where the loader looks: the tests' tiny one, or
     the real architecture with random weights."""
-    from autolabel.models import registry, tiny
+    import tiny_models
+
+    from autolabel.models import registry
 
     if not real:
-        return tiny.save_tiny_catalog_model(name)
+        return tiny_models.save_tiny_catalog_model(name)
 
     entry = registry.get_model(name)
     path = registry.weights_path(entry)
@@ -89,7 +91,7 @@ class _Item:
 
 
 def _images(count, real):
-    from autolabel.models.tiny import random_image
+    from tiny_models import random_image
 
     rng = np.random.default_rng(0)
     sizes = [(480, 640)] if real else [(120, 200), (200, 160), (180, 180)]
@@ -121,8 +123,8 @@ def bench_model(key, args):
     import torch
 
     from autolabel.models import registry
-    from autolabel.pipeline.passes import PassRunner, image_side_note
-    from autolabel.pipeline.runs import Run
+    from autolabel.pipeline.zeroshot.passes import PassRunner, image_side_note
+    from autolabel.pipeline.records.runs import Run
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
     half = device == "cuda"

@@ -318,7 +318,7 @@ def save_model(size):
     """Saves the model of a size where the catalog's CLIP entry is loaded
     from (replacing the previous one); returns ``(entry, path)``."""
     from autolabel.models import registry as mr
-    from autolabel.models import tiny
+    import tiny_models as tiny
 
     entry = mr.get_model(MODEL)
     path = mr.weights_path(entry)

@@ -346,7 +346,7 @@ def run_benchmark(args, work_dir, cuda):
     ctx = Context(args, cuda, paths, work_dir)
     harness.import_autolabel(work_dir)
     # the worker logs where each shard's time went
-    worker_log = logging.getLogger("autolabel.pipeline.worker")
+    worker_log = logging.getLogger("autolabel.pipeline.generation.worker")
     worker_log.setLevel(logging.INFO)
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(logging.Formatter("   worker: %(message)s"))
@@ -413,7 +413,7 @@ def run_benchmark(args, work_dir, cuda):
 
 def _decode_threads(ctx):
     """The worker's default number of decoding threads."""
-    from autolabel.pipeline import worker
+    from autolabel.pipeline.generation import worker
 
     fn = getattr(worker, "_default_threads", None)
     return fn(ctx.device) if fn else os.cpu_count()
@@ -439,7 +439,7 @@ def _save_owlv2(path, tiny):
 def _patch_batch_size(ctx, figures):
     """Makes ``generate(delegate=False)`` label with ``ctx.batch`` images per
     model call: ``start_shards`` looks ``worker.run_shard`` up when called."""
-    from autolabel.pipeline import worker
+    from autolabel.pipeline.generation import worker
 
     original = worker.run_shard
     if "batch_size" not in inspect.signature(original).parameters:
@@ -472,7 +472,7 @@ def make_dataset(key, paths):
 def load_prepared(ctx, adapter, count):
     """``count`` distinct images, decoded and preprocessed in memory:
     ``(images, prepared)``."""
-    from autolabel.pipeline.images import read_image
+    from autolabel.pipeline.generation.images import read_image
 
     images = [read_image(p) for p in ctx.paths[:count]]
     prepared = [adapter.preprocess(image) for image in images]
@@ -997,7 +997,7 @@ def fiftyone_sam(ctx, view, prompt_field, label_field):
 
     kwargs = {}
     if ctx.tiny:
-        from autolabel.models.tiny import TINY_SAM_ENCODER
+        from tiny_models import TINY_SAM_ENCODER
 
         kwargs = dict(
             entrypoint_fcn="segment_anything.build_sam._build_sam",

@@ -3,17 +3,30 @@ the real weights: no model hub is reachable where the benchmarks run), or
 their tiny versions, saved where the loaders look for them
 (``registry.weights_path`` under the benchmark's ``FIFTYONE_MODEL_ZOO_DIR``).
 
-Built by ``autolabel.models.tiny``, as the tests' models are; imported once
-``autolabel`` is importable (after FiftyOne's environment is set).
+Built by the tests' ``tests/tiny_models.py`` (not part of the product:
+importing this module adds tests/ to the path), as the tests' models are;
+imported once ``autolabel`` is importable (after FiftyOne's environment is
+set).
 """
 
+import os
+import sys
+
 import jpegs
+
+#: where tiny_models.py lives; appended, so that nothing of the benchmarks'
+#: own is shadowed
+TESTS_DIR = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests"
+)
+if TESTS_DIR not in sys.path:
+    sys.path.append(TESTS_DIR)
 
 
 def letterboxed_batch(imgsz, count=16, seed=0):
     """``count`` letterboxed random images as a float ``(N, 3, S, S)``
     tensor."""
-    from autolabel.models import tiny as tiny_models
+    import tiny_models
 
     batch = [jpegs.synthetic_image(seed + 1000 + i) for i in range(count)]
     return tiny_models.letterbox_batch(batch, imgsz)
@@ -28,7 +41,7 @@ def save_yolo(path, tiny):
     unchanged. Returns what was built, in words."""
     import torch
 
-    from autolabel.models import tiny as tiny_models
+    import tiny_models
 
     cfg, imgsz = ("yolo11n.yaml", 320) if tiny else ("yolo11m.yaml", 640)
     yolo = tiny_models.build_random_yolo(
@@ -49,7 +62,7 @@ def save_sam(path, tiny):
     """SAM ViT-H built by segment_anything's own registry with random weights
     (a 2-block encoder when tiny), saved as a state dict. Returns what was
     built, in words."""
-    from autolabel.models import tiny as tiny_models
+    import tiny_models
 
     if tiny:
         sam = tiny_models.build_random_sam(tiny_models.TINY_SAM_ENCODER)
@@ -73,7 +86,7 @@ def save_owlv2(path, tiny, words=None):
     what was built, in words."""
     import transformers
 
-    from autolabel.models import tiny as tiny_models
+    import tiny_models
 
     transformers.utils.logging.disable_progress_bar()
     kwargs = {} if words is None else {"words": words}
@@ -98,7 +111,7 @@ def save_owlvit_b32(path):
     weights and its processor."""
     import transformers
 
-    from autolabel.models import tiny
+    import tiny_models as tiny
 
     tokenizer = tiny.clip_tokenizer(pad_token="!")
     config = transformers.OwlViTConfig(
@@ -123,7 +136,7 @@ def save_grounding_dino_tiny(path):
     with random weights and its processor."""
     import transformers
 
-    from autolabel.models import tiny
+    import tiny_models as tiny
 
     tokenizer = tiny.bert_tokenizer()
     config = transformers.GroundingDinoConfig()  # the tiny model's
@@ -143,7 +156,7 @@ def save_clip_b32(path, seed=0):
     import torch
     import transformers
 
-    from autolabel.models import tiny
+    import tiny_models as tiny
 
     tokenizer = tiny.clip_tokenizer()
     config = transformers.CLIPConfig(

@@ -4,7 +4,7 @@ human audit of a run's labels and what it says about their precision."""
 import json
 
 from .. import pipeline as P
-from ..pipeline.audit import DEFAULT_SIZE
+from ..pipeline.quality.audit import DEFAULT_SIZE
 from .common import add_command, add_json, read_ids
 
 

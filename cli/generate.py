@@ -6,7 +6,7 @@ import json
 
 from .. import pipeline as P
 from ..errors import AutolabelError
-from ..pipeline import annealing as A
+from ..pipeline.zeroshot import annealing as A
 from ..pipeline.brain import SCORE_FIELDS, rank_samples
 from .common import (
     add_command,

@@ -37,7 +37,8 @@ The package, by concept:
     registration in the model catalog
 -   :mod:`autolabel.demo.runs`: the demo's runs, queued or imported once
 -   :mod:`autolabel.demo.app`: the plugin, the App and the launcher next to it
--   :mod:`autolabel.demo.launcher`: starting and stopping an App server and
-    ``fiftyone delegated launch`` processes (also used by the browser tests)
+-   :mod:`autolabel.demo.launcher`: starting and stopping
+    ``fiftyone delegated launch`` processes (the browser tests' App server
+    builds on it)
 -   :mod:`autolabel.demo.__main__`: the command line
 """

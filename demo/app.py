@@ -105,7 +105,7 @@ def serve_app_with_launcher(dataset, run, data_dir, port=None, address=None):
 
     Args:
         dataset: a :class:`fiftyone.core.dataset.Dataset`
-        run: the demo model's :class:`autolabel.pipeline.runs.Run`
+        run: the demo model's :class:`autolabel.pipeline.Run`
         data_dir: the demo's data directory, where the launcher's log goes
         port (None): the App's port
         address (None): the App's address
@@ -180,7 +180,7 @@ def stop_launcher(dataset, launcher, run=None):
     Args:
         dataset: a :class:`fiftyone.core.dataset.Dataset`
         launcher: a :class:`autolabel.demo.launcher.Launcher`
-        run (None): the demo model's :class:`autolabel.pipeline.runs.Run`
+        run (None): the demo model's :class:`autolabel.pipeline.Run`
     """
     code = launcher.stop()
     print(
@@ -210,7 +210,7 @@ def where_to_look(dataset, run, launcher):
 
     Args:
         dataset: a :class:`fiftyone.core.dataset.Dataset`
-        run: the demo model's :class:`autolabel.pipeline.runs.Run`
+        run: the demo model's :class:`autolabel.pipeline.Run`
         launcher: the :class:`autolabel.demo.launcher.Launcher`
 
     Returns:

@@ -1,10 +1,10 @@
-"""The FiftyOne processes that the demo and the browser tests run next to
-themselves: a headless App server (``python -m fiftyone.server.main``, up
-when ``/graphql`` answers) and ``fiftyone delegated launch``, which executes
-queued delegated operations.
+"""The FiftyOne process that the demo runs next to itself:
+``fiftyone delegated launch``, which executes queued delegated operations
+(the browser tests' App server, ``tests/browser.py``, builds on
+:class:`Service` too).
 
-Each runs in its own session (so Ctrl-C in a terminal reaches only the
-caller, which stops it itself), its output goes to a log file, and
+Each service runs in its own session (so Ctrl-C in a terminal reaches only
+the caller, which stops it itself), its output goes to a log file, and
 :meth:`Service.stop` stops its whole process group. Nothing in
 ``pipeline/``, ``models/`` or ``operators/`` imports this module.
 """
@@ -13,12 +13,8 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 
 #: how long a service gets to stop after each signal, in seconds
 STOP_TIMEOUT = 10
@@ -30,9 +26,6 @@ STOP_SIGNALS = (
     (signal.SIGTERM, STOP_TIMEOUT),
     (signal.SIGKILL, STOP_TIMEOUT),
 )
-
-#: how long to wait for the App server to answer, in seconds
-APP_START_TIMEOUT = 120
 
 _PR_SET_PDEATHSIG = 1
 
@@ -49,40 +42,6 @@ def fiftyone_command():
         return [exe]
 
     return [shutil.which("fiftyone") or "fiftyone"]
-
-
-def free_port():
-    """Returns a TCP port that is free on 127.0.0.1 now.
-
-    Returns:
-        an int
-    """
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(predicate, timeout=60, interval=0.25):
-    """Polls ``predicate`` until it returns a truthy value.
-
-    Args:
-        predicate: a function of no arguments
-        timeout (60): seconds to wait at most
-        interval (0.25): seconds between calls
-
-    Returns:
-        the truthy value, or None after ``timeout`` seconds
-    """
-    deadline = time.time() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-
-        if time.time() > deadline:
-            return None
-
-        time.sleep(interval)
 
 
 def _death_signal():
@@ -258,78 +217,6 @@ class Service:
             pass
 
         return proc.wait()
-
-
-class AppServer(Service):
-    """A headless FiftyOne App server, ``python -m fiftyone.server.main``.
-
-    Args:
-        log_path: the log file
-        port (None): the port; default a free one
-        address ("127.0.0.1"): the address to serve on
-        env (None): environment variables to set for it
-            (``FIFTYONE_DO_NOT_TRACK`` is ``true`` unless given)
-        **kwargs: the other arguments of :class:`Service`
-    """
-
-    def __init__(
-        self, log_path, port=None, address="127.0.0.1", env=None, **kwargs
-    ):
-        self.port = port or free_port()
-        self.address = address
-        host = "127.0.0.1" if address in ("", "0.0.0.0", "::") else address
-        self.url = "http://%s:%d" % (host, self.port)
-        args = [sys.executable, "-m", "fiftyone.server.main"]
-        args += ["--address", address, "--port", str(self.port)]
-        env = dict({"FIFTYONE_DO_NOT_TRACK": "true"}, **(env or {}))
-        super().__init__(args, log_path, env=env, **kwargs)
-
-    def answers(self):
-        """Tells whether the server answers on ``/graphql``.
-
-        Returns:
-            True or False
-
-        Raises:
-            RuntimeError: if the server has exited
-        """
-        if not self.running():
-            raise RuntimeError(
-                "the App server exited with %s:\n%s"
-                % (self.process and self.process.returncode, self.log_tail())
-            )
-
-        try:
-            with urllib.request.urlopen(self.url + "/graphql", timeout=5):
-                return True
-        except urllib.error.HTTPError:
-            return True  # it answered
-        except (urllib.error.URLError, OSError):
-            return False
-
-    def start(self, timeout=APP_START_TIMEOUT):
-        """Starts the server and waits until it answers.
-
-        Args:
-            timeout (APP_START_TIMEOUT): seconds to wait at most
-
-        Returns:
-            this server
-
-        Raises:
-            RuntimeError: if it exits, or does not answer in time (it is
-                stopped then)
-        """
-        super().start()
-        if not wait_for(self.answers, timeout=timeout, interval=0.5):
-            tail = self.log_tail()
-            self.stop()
-            raise RuntimeError(
-                "the App server did not answer on %s/graphql within %d s:\n%s"
-                % (self.url, timeout, tail)
-            )
-
-        return self
 
 
 class Launcher(Service):

@@ -37,7 +37,7 @@ def find_run(dataset, name):
         name: the run name
 
     Returns:
-        a :class:`autolabel.pipeline.runs.Run`, or None
+        a :class:`autolabel.pipeline.Run`, or None
     """
     for run in list_runs(dataset):
         if run.config.get("name") == name:
@@ -54,7 +54,7 @@ def ensure_predictions_run(dataset):
         dataset: a :class:`fiftyone.core.dataset.Dataset`
 
     Returns:
-        a tuple of the :class:`autolabel.pipeline.runs.Run` and whether it
+        a tuple of the :class:`autolabel.pipeline.Run` and whether it
         was created now
 
     Raises:
@@ -73,7 +73,7 @@ def print_summary(dataset, run, built, created):
 
     Args:
         dataset: a :class:`fiftyone.core.dataset.Dataset`
-        run: the demo's :class:`autolabel.pipeline.runs.Run`
+        run: the demo's :class:`autolabel.pipeline.Run`
         built: whether the dataset was built now
         created: whether the run was created now
     """
@@ -150,7 +150,7 @@ def ensure_model_run(dataset):
         dataset: a :class:`fiftyone.core.dataset.Dataset`
 
     Returns:
-        a tuple of the :class:`autolabel.pipeline.runs.Run` and what was done:
+        a tuple of the :class:`autolabel.pipeline.Run` and what was done:
         ``"queued"``, ``"resumed"`` or ``"reused"``
 
     Raises:
@@ -189,11 +189,11 @@ def run_queued_here(dataset, run, interval=2):
 
     Args:
         dataset: a :class:`fiftyone.core.dataset.Dataset`
-        run: a :class:`autolabel.pipeline.runs.Run`
+        run: a :class:`autolabel.pipeline.Run`
         interval (2): seconds between checks while waiting
 
     Returns:
-        the updated :class:`autolabel.pipeline.runs.Run`
+        the updated :class:`autolabel.pipeline.Run`
     """
     from fiftyone.operators.delegated import DelegatedOperationService
 
@@ -229,7 +229,7 @@ def fail_interrupted(dataset, run, op_ids):
 
     Args:
         dataset: a :class:`fiftyone.core.dataset.Dataset`
-        run: a :class:`autolabel.pipeline.runs.Run`
+        run: a :class:`autolabel.pipeline.Run`
         op_ids: the ids of the operations the stopped launcher had started
 
     Returns:
@@ -273,7 +273,7 @@ def prepare_model_run(
         epochs (training.EPOCHS): the number of training epochs
 
     Returns:
-        the ``demo yolo`` :class:`autolabel.pipeline.runs.Run`
+        the ``demo yolo`` :class:`autolabel.pipeline.Run`
 
     Raises:
         AutolabelError: if the model cannot be registered or the run queued
@@ -336,7 +336,7 @@ def finish_model_run_here(dataset, run):
 
     Args:
         dataset: a :class:`fiftyone.core.dataset.Dataset`
-        run: the ``demo yolo`` :class:`autolabel.pipeline.runs.Run`
+        run: the ``demo yolo`` :class:`autolabel.pipeline.Run`
 
     Returns:
         True if the run is In Review (or further), else False
@@ -375,7 +375,7 @@ class RunWatcher(threading.Thread):
 
     Args:
         dataset: a :class:`fiftyone.core.dataset.Dataset`
-        run: a :class:`autolabel.pipeline.runs.Run`
+        run: a :class:`autolabel.pipeline.Run`
         launcher (None): the :class:`autolabel.demo.launcher.Launcher`
             that executes it
         interval (2): seconds between checks

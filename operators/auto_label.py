@@ -8,8 +8,8 @@ from fiftyone.operators import types
 from ..models import catalog as mc
 from ..models import registry as mr
 from ..pipeline import AutolabelError, image_slices
-from ..pipeline.generation import generate
-from ..pipeline.generation_settings import GenerationSettings
+from ..pipeline.generation.lifecycle import generate
+from ..pipeline.generation.settings import GenerationSettings
 from .inputs import (
     dataset_supported,
     generation_settings,

@@ -4,8 +4,8 @@ import fiftyone.operators as foo
 from fiftyone.operators import types
 
 from ..pipeline import analyzable_fields, import_labels
-from ..pipeline.claims import validate_label_field
-from ..pipeline.runs import validate_run_name
+from ..pipeline.records.claims import validate_label_field
+from ..pipeline.records.runs import validate_run_name
 from .inputs import dataset_supported, validate_into
 
 

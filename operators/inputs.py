@@ -156,12 +156,12 @@ def annealing_settings(options):
     ``--passes``, ``--schedule``, ... options give it: settings left empty
     are dropped (their defaults apply), a whole number of passes typed as
     text becomes an int; every other check is
-    :func:`autolabel.pipeline.annealing.validate_annealing`'s.
+    :func:`autolabel.pipeline.zeroshot.annealing.validate_annealing`'s.
 
     Args:
         options: None (one pass), or a dict of
-            :data:`autolabel.pipeline.annealing.OPTION_KEYS` whose values
-            may be numbers or the texts typed
+            :data:`autolabel.pipeline.zeroshot.annealing.OPTION_KEYS` whose
+            values may be numbers or the texts typed
 
     Returns:
         a dict, or None for one pass (no ``passes`` nor ``schedule``)

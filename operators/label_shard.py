@@ -1,7 +1,7 @@
 """Operator: label one shard of a run. Queued by ``generate`` once per
 worker and executed by ``fiftyone delegated launch``."""
 
-from ..pipeline.worker import run_shard
+from ..pipeline.generation.worker import run_shard
 from .delegated import DelegatedOperator
 
 

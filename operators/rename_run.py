@@ -4,7 +4,7 @@ import fiftyone.operators as foo
 from fiftyone.operators import types
 
 from ..pipeline import rename_run
-from ..pipeline.runs import validate_run_name
+from ..pipeline.records.runs import validate_run_name
 from .inputs import run_input, validate_into
 
 

@@ -4,7 +4,7 @@ import fiftyone.operators as foo
 from fiftyone.operators import types
 
 from ..pipeline import RunStatus
-from ..pipeline.generation import resume_run, skip_run
+from ..pipeline.generation.lifecycle import resume_run, skip_run
 from .inputs import run_input
 
 

@@ -34,8 +34,8 @@ from ..pipeline import (
     start_audit,
     undo_labels,
 )
-from ..pipeline.annealing import pass_view
-from ..pipeline.audit import check_precision
+from ..pipeline.zeroshot.annealing import pass_view
+from ..pipeline.quality.audit import check_precision
 from . import brain as brain_panel
 from . import data as panel_data
 from . import loops

@@ -32,15 +32,19 @@ from ..pipeline import (
     media_error,
     run_log,
 )
-from ..pipeline.annealing import pass_rows, validate_annealing
-from ..pipeline.claims import validate_label_field
-from ..pipeline.runs import staging_fields_in_review, validate_run_name
-from ..pipeline.selection import check_classes
-from ..pipeline.summary import approval_preview, approved_summary, run_numbers
+from ..pipeline.zeroshot.annealing import pass_rows, validate_annealing
+from ..pipeline.records.claims import validate_label_field
+from ..pipeline.records.runs import staging_fields_in_review, validate_run_name
+from ..pipeline.review.selection import check_classes
+from ..pipeline.review.summary import (
+    approval_preview,
+    approved_summary,
+    run_numbers,
+)
 from ..pipeline.datasets import validate_confidence_range
-from ..pipeline.generation import refresh_runs
+from ..pipeline.generation.lifecycle import refresh_runs
 from ..pipeline.labels import labels_path
-from ..pipeline.operations import run_operations
+from ..pipeline.records.operations import run_operations
 
 _EDIT_PERMISSIONS = ("EDIT", "MANAGE")
 
@@ -289,7 +293,7 @@ def label_field_error(dataset, label_field):
 def annealing_preview(dataset, task, model, options):
     """The configure page's preview of iterative zero-shot settings: the
     threshold of each pass and the settings as the run would record them
-    (:func:`autolabel.pipeline.annealing.validate_annealing`), or the
+    (:func:`autolabel.pipeline.zeroshot.annealing.validate_annealing`), or the
     one-line error of the first bad setting.
 
     Args:
@@ -404,7 +408,7 @@ def log_data(dataset, run_key):
 
 def summary_data(run):
     """An Approved run's read-only summary
-    (:func:`autolabel.pipeline.summary.approved_summary`)."""
+    (:func:`autolabel.pipeline.review.summary.approved_summary`)."""
     return approved_summary(run)
 
 

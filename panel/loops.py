@@ -22,8 +22,8 @@ from ..pipeline.loop.flows import existing_ids, find_flow
 from ..pipeline.loop.settings import trainable_models as trainable_models_of
 from ..pipeline.loop.settings import DEFAULTS, field_prefix, resolve_samples
 from ..pipeline.loop.steps import RUNNING, STOPPED
-from ..pipeline.operations import PENDING_STATES, operation_state
-from ..pipeline.runs import find_run, staging_fields_in_review
+from ..pipeline.records.operations import PENDING_STATES, operation_state
+from ..pipeline.records.runs import find_run, staging_fields_in_review
 
 S = L.IterationStatus
 

@@ -1,10 +1,27 @@
-"""The auto-labeling core: runs, staging, review and approval.
+"""The auto-labeling core: runs, staging, review and approval, one folder
+per system:
+
+-   ``records/``: the record store (runs, field claims, the review lock,
+    processes, delegated operations and the run log)
+-   ``generation/``: runs whose labels come from models (settings, shards,
+    the worker and its writer, masks, images)
+-   ``zeroshot/``: iterative zero-shot labeling (passes, thresholds,
+    aggregation, noun chunks)
+-   ``review/``: selection, promote / undo, the label table, history,
+    summary, corrections
+-   ``quality/``: audits and their estimators
+-   ``formats/``: COCO and ODVG in and out, analyzing existing labels
+-   ``loop/``: the pseudo-labeling loop (flows, iterations, training)
+-   ``brain/``: FiftyOne Brain runs of a run's labels
+
+and, here, what several systems share (``datasets``, ``database``,
+``labels``, ``settings``, ``errors``) and what ends a run (``approval``,
+``deletion``).
 
 Everything the CLI, the operators and the panel do goes through the
 functions exported here.
 """
 
-from .annotation import disable_annotation, enable_annotation, edit_counts
 from .approval import approve_run
 from .brain import (
     brain_state,
@@ -15,15 +32,6 @@ from .brain import (
     queue_embedding,
     queue_mistakes,
 )
-from .audit import (
-    audit_progress,
-    audit_report,
-    estimate_precision,
-    promote_to_precision,
-    record_audit,
-    start_audit,
-    suggest_thresholds,
-)
 from .datasets import (
     all_samples,
     image_slices,
@@ -33,23 +41,50 @@ from .datasets import (
 )
 from .deletion import clean_orphans, delete_run
 from .errors import AutolabelError
+from .formats import analyzable_fields, import_labels
 from .generation import (
     cancel_run,
+    default_mask_dir,
     generate,
     refresh_run,
     refresh_runs,
     resume_run,
     skip_run,
 )
-from .importing import analyzable_fields, import_labels
 from .labels import ReviewState
-from .masks import default_mask_dir
-from .operations import EventKind, run_log
-from .review import approval_view, promote_labels, review_view, undo_labels
-from .selection import filtered_review_view
-from .runs import Run, RunKind, RunStatus, get_run, list_runs, rename_run
-from .stats import label_stats
-from .summary import approval_preview, approved_summary, run_numbers
+from .quality import (
+    audit_progress,
+    audit_report,
+    estimate_precision,
+    promote_to_precision,
+    record_audit,
+    start_audit,
+    suggest_thresholds,
+)
+from .records import (
+    EventKind,
+    Run,
+    RunKind,
+    RunStatus,
+    get_run,
+    list_runs,
+    rename_run,
+    run_log,
+)
+from .review import (
+    approval_preview,
+    approval_view,
+    approved_summary,
+    disable_annotation,
+    edit_counts,
+    enable_annotation,
+    filtered_review_view,
+    label_stats,
+    promote_labels,
+    review_view,
+    run_numbers,
+    undo_labels,
+)
 
 __all__ = [
     "AutolabelError",

@@ -11,7 +11,7 @@ import datetime
 
 import fiftyone.core.fields as fof
 
-from .annotation import (
+from .review.corrections import (
     EDIT_ATTR,
     EDITED_BY_ATTR,
     PERSON,
@@ -22,10 +22,10 @@ from .annotation import (
 from .brain import delete_brain_data
 from .datasets import all_samples
 from .errors import AutolabelError
-from .masks import delete_unreferenced_masks
-from .claims import EPOCH_ATTR, release_fields
-from .locks import review_lock
-from .runs import (
+from .generation.masks import delete_unreferenced_masks
+from .records.claims import EPOCH_ATTR, release_fields
+from .records.locks import review_lock
+from .records.runs import (
     RunStatus,
     get_run,
     now_iso,
@@ -42,13 +42,14 @@ from .labels import (
     review_state_expr,
     review_state_query,
 )
-from .review import check_reviewable, require_staging_field
-from .stats import label_stats
-from .summary import approval_preview
+from .review.promotion import check_reviewable, require_staging_field
+from .review.stats import label_stats
+from .review.summary import approval_preview
 
 #: provenance attributes written on every approved label (the last two only
 #: on those a person corrected or drew in the App: ``"person"`` and
-#: ``"corrected"`` or ``"drawn"``, see :mod:`autolabel.pipeline.annotation`)
+#: ``"corrected"`` or ``"drawn"``, see
+#: :mod:`autolabel.pipeline.review.corrections`)
 PROVENANCE_ATTRS = {
     "autolabel_run": fof.StringField,
     "autolabel_source": fof.StringField,
@@ -320,7 +321,7 @@ def approve_run(dataset, run_key_or_name, progress=None):
             each step
 
     Returns:
-        the approved :class:`autolabel.pipeline.runs.Run`
+        the approved :class:`autolabel.pipeline.Run`
 
     Raises:
         AutolabelError: if the run does not exist, is not In Review, or its

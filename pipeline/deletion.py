@@ -7,13 +7,13 @@ deleted, and neither is a field the user made of its staging field
 
 from .brain import delete_brain_data
 from .brain.cleanup import delete_orphan_brain_data
-from .claims import orphaned_claims, release_fields, take_orphan
+from .records.claims import orphaned_claims, release_fields, take_orphan
 from .errors import AutolabelError
 from .labels import DETECTIONS, delete_staging_data, labels_array_expr
-from .masks import delete_run_masks
-from .operations import cancel_queued_operations
-from .review import has_staging_field
-from .runs import Run, RunStatus, delete_run_record, get_run, list_runs
+from .generation.masks import delete_run_masks
+from .records.operations import cancel_queued_operations
+from .review.promotion import has_staging_field
+from .records.runs import Run, RunStatus, delete_run_record, get_run, list_runs
 
 
 def delete_run(dataset, run_key_or_name):
@@ -30,7 +30,7 @@ def delete_run(dataset, run_key_or_name):
         run_key_or_name: a run key or name
 
     Returns:
-        the deleted :class:`autolabel.pipeline.runs.Run`
+        the deleted :class:`autolabel.pipeline.Run`
 
     Raises:
         AutolabelError: if the run does not exist or its approval is under way

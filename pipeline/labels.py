@@ -36,8 +36,9 @@ class ReviewState:
 
     A staged label without a review state is one a person made in the App's
     Annotate tab where nothing gave it one (a class given to a sample whose
-    Classification was empty; see :mod:`autolabel.pipeline.annotation`): it
-    counts as promoted, as the labels a person draws there are.
+    Classification was empty; see
+    :mod:`autolabel.pipeline.review.corrections`): it counts as promoted, as
+    the labels a person draws there are.
     """
 
     IN_REVIEW = "in_review"
@@ -157,7 +158,7 @@ def labels_path(run_or_field, label_type=None):
     """Returns the path of the labels inside a label field.
 
     Args:
-        run_or_field: a :class:`autolabel.pipeline.runs.Run` or a field name
+        run_or_field: a :class:`autolabel.pipeline.Run` or a field name
         label_type (None): ``"Detections"`` or ``"Classification"``; taken
             from the run when a run is given
 

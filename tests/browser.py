@@ -2,8 +2,9 @@
 launch``, Debian's Chromium driven by Playwright, and helpers for the App's
 pages (open a dataset, open a panel from the new-panel menu, screenshots).
 
-The App server and the launcher are :mod:`autolabel.demo.launcher`'s, with
-their logs under tests/artifacts/logs. They inherit this process's
+The App server is defined here, the launcher is
+:mod:`autolabel.demo.launcher`'s (both are its ``Service``), with their
+logs under tests/artifacts/logs. They inherit this process's
 environment, which ``conftest.py`` set before FiftyOne was imported: the
 session's private database name, plugins directory (with this plugin linked)
 and model zoo directory. Each is started in its own session and stopped by
@@ -13,9 +14,13 @@ killing its process group.
 import os
 import re
 import signal
+import socket
+import sys
+import time
+import urllib.error
+import urllib.request
 
 from autolabel.demo import launcher as L
-from autolabel.demo.launcher import free_port, wait_for  # noqa: F401
 
 TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
 SCREENS_DIR = os.path.join(TESTS_DIR, "artifacts", "screens")
@@ -35,6 +40,43 @@ VIEWPORT = {"width": 1600, "height": 1000}
 #: how the services are stopped: SIGTERM, and SIGKILL if they linger
 STOP_SIGNALS = ((signal.SIGTERM, 20), (signal.SIGKILL, 10))
 
+#: how long to wait for the App server to answer, in seconds
+APP_START_TIMEOUT = 120
+
+
+def free_port():
+    """Returns a TCP port that is free on 127.0.0.1 now.
+
+    Returns:
+        an int
+    """
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(predicate, timeout=60, interval=0.25):
+    """Polls ``predicate`` until it returns a truthy value.
+
+    Args:
+        predicate: a function of no arguments
+        timeout (60): seconds to wait at most
+        interval (0.25): seconds between calls
+
+    Returns:
+        the truthy value, or None after ``timeout`` seconds
+    """
+    deadline = time.time() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+
+        if time.time() > deadline:
+            return None
+
+        time.sleep(interval)
+
 
 def _service_options(name):
     """A fresh log per test session, tests/artifacts/logs/NAME.log."""
@@ -45,11 +87,70 @@ def _service_options(name):
     )
 
 
-class AppServer(L.AppServer):
-    """``python -m fiftyone.server.main`` on a free local port."""
+class AppServer(L.Service):
+    """A headless FiftyOne App server, ``python -m fiftyone.server.main``,
+    on a free local port; up when ``/graphql`` answers.
+
+    Args:
+        port (None): the port; default a free one
+        env (None): environment variables to set for it
+            (``FIFTYONE_DO_NOT_TRACK`` is ``true`` unless given)
+    """
 
     def __init__(self, port=None, env=None):
-        super().__init__(port=port, env=env, **_service_options("app-server"))
+        self.port = port or free_port()
+        self.url = "http://127.0.0.1:%d" % self.port
+        args = [sys.executable, "-m", "fiftyone.server.main"]
+        args += ["--address", "127.0.0.1", "--port", str(self.port)]
+        env = dict({"FIFTYONE_DO_NOT_TRACK": "true"}, **(env or {}))
+        super().__init__(args, env=env, **_service_options("app-server"))
+
+    def answers(self):
+        """Tells whether the server answers on ``/graphql``.
+
+        Returns:
+            True or False
+
+        Raises:
+            RuntimeError: if the server has exited
+        """
+        if not self.running():
+            raise RuntimeError(
+                "the App server exited with %s:\n%s"
+                % (self.process and self.process.returncode, self.log_tail())
+            )
+
+        try:
+            with urllib.request.urlopen(self.url + "/graphql", timeout=5):
+                return True
+        except urllib.error.HTTPError:
+            return True  # it answered
+        except (urllib.error.URLError, OSError):
+            return False
+
+    def start(self, timeout=APP_START_TIMEOUT):
+        """Starts the server and waits until it answers.
+
+        Args:
+            timeout (APP_START_TIMEOUT): seconds to wait at most
+
+        Returns:
+            this server
+
+        Raises:
+            RuntimeError: if it exits, or does not answer in time (it is
+                stopped then)
+        """
+        super().start()
+        if not wait_for(self.answers, timeout=timeout, interval=0.5):
+            tail = self.log_tail()
+            self.stop()
+            raise RuntimeError(
+                "the App server did not answer on %s/graphql within %d s:\n%s"
+                % (self.url, timeout, tail)
+            )
+
+        return self
 
 
 class Launcher(L.Launcher):

@@ -35,7 +35,7 @@ import fiftyone as fo  # noqa: E402
 import ultralytics  # noqa: E402,F401
 import fiftyone.core.odm as foo  # noqa: E402
 
-from autolabel.models import tiny as TU  # noqa: E402
+import tiny_models as TU  # noqa: E402
 from autolabel.plugin import install_plugin  # noqa: E402
 
 install_plugin(_PLUGINS_DIR)

@@ -14,11 +14,11 @@ import fiftyone as fo
 import autolabel.pipeline as P
 from autolabel.errors import AutolabelError
 from autolabel.models.base import ImagePredictions
-from autolabel.models.tiny import save_tiny_catalog_model
-from autolabel.pipeline import aggregation as AG
-from autolabel.pipeline import annealing as AN
-from autolabel.pipeline import passes as PS
-from autolabel.pipeline.runs import Run
+from tiny_models import save_tiny_catalog_model
+from autolabel.pipeline.zeroshot import aggregation as AG
+from autolabel.pipeline.zeroshot import annealing as AN
+from autolabel.pipeline.zeroshot import passes as PS
+from autolabel.pipeline.records.runs import Run
 
 OWL = "owlvit-base-patch32"
 GDINO = "grounding-dino-tiny"
@@ -476,7 +476,7 @@ def test_command_line_schedule_and_errors(tiny_zero_shot, dataset, capsys):
 
 def test_yolo_world_passes_reuse_its_forward():
     from autolabel.models import registry as mr
-    from autolabel.models import tiny as tu
+    import tiny_models as tu
 
     tu.save_tiny_yolo_world("yolov8s-worldv2")
     tu.save_tiny_clip(

@@ -23,7 +23,7 @@ from fiftyone.server.routes.sample import SampleRoutes
 
 import autolabel.pipeline as P
 import autolabel.pipeline.approval as approval
-from autolabel.pipeline.annotation import STAGED_ATTR, start_annotation
+from autolabel.pipeline.review.corrections import STAGED_ATTR, start_annotation
 
 CLASSES = ["bird", "cat", "dog"]
 

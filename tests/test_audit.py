@@ -14,7 +14,7 @@ import pytest
 import autolabel
 import autolabel.pipeline as P
 from autolabel.cli import main
-from autolabel.pipeline import quality as Q
+from autolabel.pipeline.quality import estimators as Q
 
 from helpers import make_rng, random_samples
 
@@ -257,7 +257,7 @@ def test_of_two_audits_drawn_at_once_one_is_stored_and_the_other_told(
 ):
     import threading
 
-    from autolabel.pipeline import audit as audit_module
+    from autolabel.pipeline.quality import audit as audit_module
 
     run = autolabel.import_labels(dataset, "predictions", name="race")
     read_labels = audit_module._staged_labels

@@ -11,10 +11,10 @@ import fiftyone as fo
 import autolabel.pipeline as P
 from autolabel.cli import main
 from autolabel.pipeline import datasets as D
-from autolabel.pipeline import generation_settings as G
-from autolabel.pipeline import runs as R
+from autolabel.pipeline.generation import settings as G
+from autolabel.pipeline.records import runs as R
 
-from autolabel.models import tiny as TU
+import tiny_models as TU
 from helpers import make_rng, random_samples
 
 

@@ -17,7 +17,7 @@ from fiftyone import ViewField as F
 
 import autolabel.pipeline as P
 from autolabel.cli import main
-from autolabel.models.tiny import save_tiny_catalog_model
+from tiny_models import save_tiny_catalog_model
 from autolabel.pipeline import approval
 from autolabel.pipeline.brain import brain_names
 

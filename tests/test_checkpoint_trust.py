@@ -22,7 +22,7 @@ import fiftyone as fo
 
 from autolabel.errors import AutolabelError
 from autolabel.models import registry as mr
-from autolabel.models import tiny as tu
+import tiny_models as tu
 
 
 class _Touch:

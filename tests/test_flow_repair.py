@@ -20,8 +20,8 @@ from autolabel.demo import data as demo_data
 from autolabel.models import registry as mr
 from autolabel.pipeline import loop as L
 from autolabel.pipeline.loop.flows import find_flow, update_iteration
-from autolabel.pipeline.processes import this_process
-from autolabel.pipeline.runs import now_iso
+from autolabel.pipeline.records.processes import this_process
+from autolabel.pipeline.records.runs import now_iso
 from panel_session import PanelSession
 
 S = L.IterationStatus

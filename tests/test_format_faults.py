@@ -18,7 +18,7 @@ from PIL import Image
 import fiftyone as fo
 import autolabel.pipeline as P
 from autolabel.cli import main
-from autolabel.models.tiny import save_tiny_catalog_model
+from tiny_models import save_tiny_catalog_model
 
 OWL = "owlvit-base-patch32"
 SIZES = [(50, 40), (60, 30), (40, 40)]  # (width, height) of 0.jpg, 1.jpg, ...

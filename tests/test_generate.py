@@ -14,7 +14,7 @@ import pytest
 
 import fiftyone as fo
 import autolabel.pipeline as P
-from autolabel.pipeline import generation as G
+from autolabel.pipeline.generation import lifecycle as G
 
 from helpers import BAD_IMAGES, start_launcher, wait_for
 
@@ -605,7 +605,7 @@ def test_skip_reviews_what_a_failed_run_staged(tiny_models, dataset):
         workers=2,
     )
     # the first shard is labeled, then the run fails before the second
-    from autolabel.pipeline.worker import run_shard
+    from autolabel.pipeline.generation.worker import run_shard
 
     run_shard(dataset, run.key, 0)
     with pytest.raises(P.AutolabelError, match="is Generating, not Error"):

@@ -17,7 +17,7 @@ from autolabel.models import catalog as mc
 from autolabel.models import registry as mr
 from autolabel.models import sam_models
 
-from autolabel.models import tiny as tu
+import tiny_models as tu
 
 IMAGE_SIZES = [(240, 320), (300, 200), (97, 411)]
 

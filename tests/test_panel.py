@@ -13,10 +13,10 @@ import fiftyone as fo
 from fiftyone import ViewField as F
 
 import autolabel.pipeline as P
-from autolabel.pipeline import generation as G
-from autolabel.pipeline.worker import run_shard
+from autolabel.pipeline.generation import lifecycle as G
+from autolabel.pipeline.generation.worker import run_shard
 
-from autolabel.models import tiny as TU
+import tiny_models as TU
 from helpers import make_rng, random_samples
 from panel_session import PanelSession
 

@@ -12,9 +12,9 @@ import fiftyone.server.view as fosv
 
 import autolabel.pipeline as P
 from autolabel.cli import main
-from autolabel.models.tiny import save_tiny_catalog_model
-from autolabel.pipeline import annealing as AN
-from autolabel.pipeline.worker import run_shard
+from tiny_models import save_tiny_catalog_model
+from autolabel.pipeline.zeroshot import annealing as AN
+from autolabel.pipeline.generation.worker import run_shard
 from panel_session import PanelSession
 
 OWL = "owlvit-base-patch32"

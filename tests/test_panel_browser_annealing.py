@@ -12,8 +12,8 @@ import pytest
 from fiftyone import ViewField as F
 
 import autolabel.pipeline as P
-from autolabel.models.tiny import save_tiny_catalog_model
-from autolabel.pipeline.annealing import pass_thresholds
+from tiny_models import save_tiny_catalog_model
+from autolabel.pipeline.zeroshot.annealing import pass_thresholds
 
 import browser as B
 from panel_page import (

@@ -14,7 +14,7 @@ import pytest
 from fiftyone import ViewField as F
 
 import autolabel.pipeline as P
-from autolabel.models.tiny import save_tiny_catalog_model
+from tiny_models import save_tiny_catalog_model
 
 import browser as B
 from panel_page import (

@@ -18,7 +18,7 @@ import autolabel.pipeline as P
 from autolabel.demo.data import generate_samples
 from autolabel.pipeline import loop as L
 from autolabel.pipeline.loop.flows import update_iteration
-from autolabel.pipeline.operations import operation_state
+from autolabel.pipeline.records.operations import operation_state
 from panel_session import PanelSession
 
 S = L.IterationStatus

@@ -14,7 +14,7 @@ from fiftyone import ViewField as F
 
 import autolabel.pipeline as P
 from autolabel.pipeline.datasets import resolve_view
-from autolabel.pipeline.selection import Selection
+from autolabel.pipeline.review.selection import Selection
 
 from helpers import make_rng, random_samples, review_states, rounded_stats
 

@@ -18,7 +18,7 @@ from fiftyone.operators.delegated import DelegatedOperationService
 from bson import ObjectId
 
 import autolabel.pipeline as P
-from autolabel.pipeline import shards
+from autolabel.pipeline.generation import shards
 from concurrent_review import review_rounds
 from helpers import make_rng, random_samples, review_states
 from helpers import BAD_IMAGES, start_launcher, wait_for

@@ -8,7 +8,7 @@ import pytest
 import fiftyone as fo
 import autolabel
 import autolabel.pipeline as P
-from autolabel.pipeline import runs as R
+from autolabel.pipeline.records import runs as R
 
 from helpers import make_rng, random_samples
 

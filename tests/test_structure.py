@@ -1,8 +1,8 @@
 """The house rules of the code: no import cycle between the project's
 modules (function-level imports included), dependencies pointing one way
 (panel -> operators -> pipeline -> models, cli -> pipeline), models/ knowing
-nothing of datasets, and no long module under pipeline/ or models/ without a
-reason."""
+nothing of datasets, no long module under pipeline/ or models/ without a
+reason, and pipeline/ kept as one folder per system."""
 
 import ast
 import pathlib
@@ -14,6 +14,10 @@ SKIPPED = {"tests", "bench", ".venv", "node_modules", "build", ".git", ".ci"}
 
 #: at most this many lines, unless the docstring says why
 MAX_LINES = 400
+
+#: at most this many modules directly in pipeline/: the rest live in one
+#: folder per system (records/, generation/, zeroshot/, review/, ...)
+MAX_PIPELINE_MODULES = 12
 
 
 def _modules():
@@ -210,3 +214,28 @@ def test_every_package_is_installed():
         name for name, path in _modules().items() if _is_package(path)
     }
     assert packages - listed == set()
+
+
+def test_pipeline_shows_its_systems():
+    pipeline = ROOT / "pipeline"
+    modules = sorted(p.name for p in pipeline.glob("*.py"))
+    assert len(modules) <= MAX_PIPELINE_MODULES, modules
+
+    # each system's folder says what it is
+    systems = [p for p in pipeline.iterdir() if (p / "__init__.py").exists()]
+    assert {p.name for p in systems} >= {
+        "records",
+        "generation",
+        "zeroshot",
+        "review",
+        "quality",
+        "formats",
+        "loop",
+        "brain",
+    }
+    undocumented = [
+        p.name
+        for p in systems
+        if not ast.get_docstring(ast.parse((p / "__init__.py").read_text()))
+    ]
+    assert undocumented == []

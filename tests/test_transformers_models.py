@@ -13,7 +13,7 @@ import transformers
 
 from autolabel.errors import AutolabelError
 from autolabel.models import transformers_models
-from autolabel.models.tiny import save_tiny_catalog_model
+from tiny_models import save_tiny_catalog_model
 
 CLASSES = ["cat", "dog", "traffic light"]
 DETECTORS = [

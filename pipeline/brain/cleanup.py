@@ -1,7 +1,7 @@
 """Removing a run's Brain runs with the run: at approval (a step of its
 own), at deletion, and after a run whose record is gone (an orphan)."""
 
-from ..runs import update_run
+from ..records.runs import update_run
 from .mistakes import delete_mistakes
 from .records import brain_names, delete_brain_run, refresh_document
 
@@ -29,7 +29,7 @@ def delete_brain_data(dataset, run):
 
     Args:
         dataset: a :class:`fiftyone.core.dataset.Dataset`
-        run: a :class:`autolabel.pipeline.runs.Run`
+        run: a :class:`autolabel.pipeline.Run`
 
     Returns:
         the run, with an empty ``brain`` record

@@ -15,7 +15,7 @@ from bson import ObjectId
 
 from ...models import registry as mr
 from ..errors import AutolabelError
-from ..images import ImageError, read_image
+from ..generation.images import ImageError, read_image
 from .records import (
     METHODS,
     brain_names,
@@ -72,7 +72,7 @@ def check_embedding(dataset, run, model=None, method=None):
 
     Args:
         dataset: a :class:`fiftyone.core.dataset.Dataset`
-        run: a run key or name, or a :class:`autolabel.pipeline.runs.Run`
+        run: a run key or name, or a :class:`autolabel.pipeline.Run`
         model (None): a CLIP model of the catalog
         method (None): a reduction method, by default :func:`default_method`
             (pca for a run of fewer than :data:`UMAP_MIN_LABELS` labels)
@@ -223,7 +223,7 @@ def embed_labels(dataset, run, model=None, method=None, progress=None):
 
     Args:
         dataset: a :class:`fiftyone.core.dataset.Dataset`
-        run: a run key or name, or a :class:`autolabel.pipeline.runs.Run`,
+        run: a run key or name, or a :class:`autolabel.pipeline.Run`,
             In Review, of Detections
         model (None): a CLIP model of the catalog, by default
             :data:`DEFAULT_MODEL`; its weights must be present
@@ -316,7 +316,7 @@ def check_similar(dataset, run, label_id, k=1):
 
     Args:
         dataset: a :class:`fiftyone.core.dataset.Dataset`
-        run: a run key or name, or a :class:`autolabel.pipeline.runs.Run`
+        run: a run key or name, or a :class:`autolabel.pipeline.Run`
         label_id: the id of a staged label of the run
         k (1): how many labels
 
@@ -358,7 +358,7 @@ def find_similar_labels(dataset, run, label_id, k=50, view=None):
 
     Args:
         dataset: a :class:`fiftyone.core.dataset.Dataset`
-        run: a run key or name, or a :class:`autolabel.pipeline.runs.Run`
+        run: a run key or name, or a :class:`autolabel.pipeline.Run`
         label_id: the id of a staged label of the run
         k (50): how many labels, the queried one included
         view (None): search only the run's labels in this view of the

@@ -7,8 +7,8 @@ from fiftyone import ViewField as F
 
 from ..database import edit_dataset_document
 from ..errors import AutolabelError
-from ..locks import review_lock
-from ..runs import Run, RunStatus, get_run
+from ..records.locks import review_lock
+from ..records.runs import Run, RunStatus, get_run
 from .records import (
     brain_names,
     delete_brain_run,
@@ -104,7 +104,7 @@ def compute_mistakes(dataset, run, other, progress=None):
 
     Args:
         dataset: a :class:`fiftyone.core.dataset.Dataset`
-        run: a run key or name, or a :class:`autolabel.pipeline.runs.Run`
+        run: a run key or name, or a :class:`autolabel.pipeline.Run`
         other: another run (key or name: its staging field, or its label
             field once approved) or a Detections field with confidences
         progress (None): a callable ``progress(fraction, label)``

@@ -12,8 +12,8 @@ import fiftyone.core.brain as focb
 from ..database import edit_dataset_document
 from ..errors import AutolabelError
 from ..labels import DETECTIONS
-from ..review import check_reviewable, require_staging_field
-from ..runs import get_run, update_run_record
+from ..review.promotion import check_reviewable, require_staging_field
+from ..records.runs import get_run, update_run_record
 
 #: the dimensionality reduction methods of embed_labels
 METHODS = ("umap", "pca", "tsne")
@@ -67,10 +67,10 @@ def detection_run(dataset, run_key_or_name):
     Args:
         dataset: a :class:`fiftyone.core.dataset.Dataset`
         run_key_or_name: a run key or name, or a
-            :class:`autolabel.pipeline.runs.Run`
+            :class:`autolabel.pipeline.Run`
 
     Returns:
-        the :class:`autolabel.pipeline.runs.Run`
+        the :class:`autolabel.pipeline.Run`
 
     Raises:
         AutolabelError: if it is not such a run
@@ -142,7 +142,7 @@ def update_brain(dataset, run_key, **changes):
         **changes: the keys to set
 
     Returns:
-        the updated :class:`autolabel.pipeline.runs.Run`
+        the updated :class:`autolabel.pipeline.Run`
     """
     merged = {
         "$mergeObjects": [{"$ifNull": ["$config.brain", {}]}, {"$literal": changes}]

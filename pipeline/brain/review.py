@@ -14,8 +14,8 @@ from fiftyone import ViewField as F
 from ...models import registry as mr
 from ...models.weights import require_weights
 from ..errors import AutolabelError
-from ..operations import operation_card, queue_operation
-from ..runs import list_runs
+from ..records.operations import operation_card, queue_operation
+from ..records.runs import list_runs
 from .embeddings import DEFAULT_MODEL, check_embedding
 from .mistakes import other_field
 from .records import brain_names, detection_run, refresh_document, update_brain
@@ -89,8 +89,8 @@ def queue_mistakes(dataset, run, other):
 
 def _operation(op_id):
     """A queued, running or failed operation
-    (:func:`autolabel.pipeline.operations.operation_card`); None once it
-    completed, or without one."""
+    (:func:`autolabel.pipeline.records.operations.operation_card`); None
+    once it completed, or without one."""
     card = operation_card(op_id) if op_id else None
     if card is None or card["state"] == "completed":
         return None
@@ -114,7 +114,7 @@ def comparable_fields(dataset, run):
 
     Args:
         dataset: a :class:`fiftyone.core.dataset.Dataset`
-        run: a :class:`autolabel.pipeline.runs.Run`
+        run: a :class:`autolabel.pipeline.Run`
 
     Returns:
         a list of field names
@@ -141,7 +141,7 @@ def brain_state(dataset, run):
 
     Args:
         dataset: a :class:`fiftyone.core.dataset.Dataset`
-        run: a :class:`autolabel.pipeline.runs.Run`
+        run: a :class:`autolabel.pipeline.Run`
 
     Returns:
         a dict
@@ -215,7 +215,7 @@ def check_mistakes_view(run, order=None, subset=None, min_agreement=None):
     """Checks a choice of :func:`mistakes_view` without building a view.
 
     Args:
-        run: a :class:`autolabel.pipeline.runs.Run`
+        run: a :class:`autolabel.pipeline.Run`
         order (None): ``"mistakes"`` or None
         subset (None): ``"spurious"``, ``"missing"`` or None
         min_agreement (None): an IoU between 0 and 1, or None
@@ -269,7 +269,7 @@ def mistakes_view(view, run, order=None, subset=None, min_agreement=None):
 
     Args:
         view: a review view of the run (its samples, its staged labels)
-        run: a :class:`autolabel.pipeline.runs.Run` with mistakes computed
+        run: a :class:`autolabel.pipeline.Run` with mistakes computed
         order (None): ``"mistakes"``: one patch per label, most likely wrong
             first (labels the other model did not find at all, then by
             mistakenness)

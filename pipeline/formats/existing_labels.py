@@ -2,15 +2,15 @@
 
 import fiftyone.core.fields as fof
 
-from .annotation import start_annotation
-from .claims import (
+from ..review.corrections import start_annotation
+from ..records.claims import (
     validate_label_field,
     EPOCH_ATTR,
     claim_run_fields,
     release_fields,
     remove_foreign_values,
 )
-from .datasets import (
+from ..datasets import (
     all_samples,
     is_grouped,
     resolve_view,
@@ -20,9 +20,9 @@ from .datasets import (
     validate_image_dataset,
     view_slices,
 )
-from .errors import AutolabelError
-from .processes import this_process
-from .runs import (
+from ..errors import AutolabelError
+from ..records.processes import this_process
+from ..records.runs import (
     RunKind,
     RunStatus,
     create_run,
@@ -33,8 +33,8 @@ from .runs import (
     update_run,
     validate_run_name,
 )
-from .database import aggregate
-from .labels import (
+from ..database import aggregate
+from ..labels import (
     DETECTIONS,
     LABEL_TYPES,
     REVIEW_STATE_ATTR,
@@ -235,7 +235,7 @@ def import_labels(
         progress (None): a callable ``progress(fraction, label)``
 
     Returns:
-        the new :class:`autolabel.pipeline.runs.Run`
+        the new :class:`autolabel.pipeline.Run`
 
     Raises:
         AutolabelError: if the dataset is not of images, the field is not a

@@ -7,7 +7,7 @@ import os
 import fiftyone as fo
 import fiftyone.core.labels as fol
 
-from .labels import labels_path
+from ..labels import labels_path
 
 
 def default_mask_dir(dataset):

@@ -4,20 +4,20 @@ anything is created, and each failure is one line that names the problem."""
 import os
 import tempfile
 
-from ..models import catalog as mc
-from ..models import registry as mr
-from ..models.classes import clean_classes
-from .claims import validate_label_field
-from .datasets import (
+from ...models import catalog as mc
+from ...models import registry as mr
+from ...models.classes import clean_classes
+from ..records.claims import validate_label_field
+from ..datasets import (
     validate_confidence_range,
     validate_image_dataset,
     validate_slices,
 )
-from .annealing import METHOD_ITERATIVE, validate_annealing
-from .errors import AutolabelError
-from .labels import DETECTIONS, label_type_for_task, label_type_of
+from ..zeroshot.annealing import METHOD_ITERATIVE, validate_annealing
+from ..errors import AutolabelError
+from ..labels import DETECTIONS, label_type_for_task, label_type_of
 from .masks import default_mask_dir
-from .runs import validate_run_name
+from ..records.runs import validate_run_name
 
 
 METHOD_MODEL = "model"

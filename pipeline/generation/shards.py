@@ -8,12 +8,12 @@ from bson import ObjectId
 
 from fiftyone import ViewField as F
 
-from .annotation import start_annotation
-from .claims import EPOCH_ATTR, remove_foreign_values
-from .datasets import all_samples, build_target_view
-from .errors import AutolabelError
-from .labels import labels_path
-from .runs import (
+from ..review.corrections import start_annotation
+from ..records.claims import EPOCH_ATTR, remove_foreign_values
+from ..datasets import all_samples, build_target_view
+from ..errors import AutolabelError
+from ..labels import labels_path
+from ..records.runs import (
     RunStatus,
     get_run,
     now_iso,
@@ -58,7 +58,7 @@ def shard_view(dataset, run, shard):
 
     Args:
         dataset: a :class:`fiftyone.core.dataset.Dataset`
-        run: a :class:`autolabel.pipeline.runs.Run`
+        run: a :class:`autolabel.pipeline.Run`
         shard: the shard index
 
     Returns:
@@ -93,7 +93,7 @@ def unstaged_query(run):
     with no staged value, or with one of an older run on the same field.
 
     Args:
-        run: a :class:`autolabel.pipeline.runs.Run`
+        run: a :class:`autolabel.pipeline.Run`
 
     Returns:
         a query dict
@@ -119,7 +119,7 @@ def mark_shard_done(dataset, run_key, shard):
         shard: the shard index
 
     Returns:
-        the updated :class:`autolabel.pipeline.runs.Run`
+        the updated :class:`autolabel.pipeline.Run`
     """
     run = update_run_record(
         dataset,
@@ -148,7 +148,7 @@ def open_for_review(dataset, run_key, from_status):
         from_status: the status the run must be in
 
     Returns:
-        the updated :class:`autolabel.pipeline.runs.Run`
+        the updated :class:`autolabel.pipeline.Run`
     """
     run = get_run(dataset, run_key)
     epoch = run.config.get("epoch")

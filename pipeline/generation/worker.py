@@ -15,8 +15,8 @@ Why it is long: the main loop (decode ahead, submit one batch while the
 previous one is post-processed, segment, hand over to the writer, judge the
 failure cap) is one pipeline whose steps share its state; split across
 modules it would be harder to follow. The writer is in
-:mod:`autolabel.pipeline.writer`, the shard bookkeeping in
-:mod:`autolabel.pipeline.shards`.
+:mod:`autolabel.pipeline.generation.writer`, the shard bookkeeping in
+:mod:`autolabel.pipeline.generation.shards`.
 """
 
 import collections
@@ -33,29 +33,29 @@ import cv2
 import numpy as np
 
 
-from ..models import registry as mr
-from ..models.weights import one_line, plain_text
-from .errors import AutolabelError
+from ...models import registry as mr
+from ...models.weights import one_line, plain_text
+from ..errors import AutolabelError
 from .images import ImageError, read_image
-from .passes import PassRunner, image_side_note, load_pass_model
-from .operations import (
+from ..zeroshot.passes import PassRunner, image_side_note, load_pass_model
+from ..records.operations import (
     EventKind,
     current_operation,
     events_push,
     new_event,
     record_event,
 )
-from .processes import this_process
+from ..records.processes import this_process
 from .writer import (
     CANCELLED,
     RunStopped,
     StagedWriter,
     stopped_message,
 )
-from .labels import (
+from ..labels import (
     list_field,
 )
-from .runs import (
+from ..records.runs import (
     RunStatus,
     get_run,
     now_iso,
@@ -223,7 +223,7 @@ def run_shard(
             (half of them with a GPU)
 
     Returns:
-        the :class:`autolabel.pipeline.runs.Run` after the shard; in Error
+        the :class:`autolabel.pipeline.Run` after the shard; in Error
         if the run was cancelled meanwhile (the worker stops between two
         batches, within about :data:`STATUS_POLL_S` seconds, and keeps what
         it staged)
@@ -384,7 +384,7 @@ class _RunWatch:
     write), so that a killed worker is noticed by
     :func:`autolabel.pipeline.refresh_run` and a live one never is, and it
     reads the run's status once every :data:`STATUS_POLL_S` seconds (one
-    small read, :func:`autolabel.pipeline.runs.run_state`), so that the
+    small read, :func:`autolabel.pipeline.records.runs.run_state`), so that the
     main loop notices a cancelled or deleted run between two batches at the
     cost of one flag test (:meth:`check`), never a read of its own."""
 

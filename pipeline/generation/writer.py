@@ -18,17 +18,17 @@ from bson import ObjectId
 from pymongo import UpdateOne
 
 
-from .annealing import staged_pass_figures
-from .claims import EPOCH_ATTR
-from .errors import AutolabelError
-from .labels import (
+from ..zeroshot.annealing import staged_pass_figures
+from ..records.claims import EPOCH_ATTR
+from ..errors import AutolabelError
+from ..labels import (
     CLASSIFICATION,
     DETECTIONS,
     REVIEW_STATE_ATTR,
     ReviewState,
     list_field,
 )
-from .runs import RunStatus, now_iso, run_state, update_run_record
+from ..records.runs import RunStatus, now_iso, run_state, update_run_record
 from .shards import MAX_RECORDED_FAILURES, unstaged_query
 
 
@@ -49,7 +49,7 @@ class StagedWriter:
 
     Args:
         dataset: the :class:`fiftyone.core.dataset.Dataset`
-        run: the :class:`autolabel.pipeline.runs.Run`
+        run: the :class:`autolabel.pipeline.Run`
         flush_size (256): samples per bulk write
     """
 
@@ -381,7 +381,7 @@ def stopped_message(state, run):
     Args:
         state: the run's ``(status, error)`` from :func:`run_state`, or None
             if it was deleted
-        run: the :class:`autolabel.pipeline.runs.Run` the worker labels
+        run: the :class:`autolabel.pipeline.Run` the worker labels
 
     Returns:
         a string

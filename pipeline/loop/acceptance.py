@@ -8,9 +8,9 @@ An acceptance is decided once: the merge records it on the iteration when
 it starts, and a merge killed midway resumes with it (its labels stay
 machine labels, whoever finishes the approval)."""
 
-from ..audit import suggest_thresholds
+from ..quality.audit import suggest_thresholds
 from ..errors import AutolabelError
-from ..runs import RunStatus, find_run
+from ..records.runs import RunStatus, find_run
 from .flows import Mode
 from .settings import DEFAULTS
 

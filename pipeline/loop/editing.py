@@ -16,8 +16,8 @@ from ...models import registry as mr
 from ...models.devices import check_device
 from ..database import edit_dataset_document
 from ..errors import AutolabelError
-from ..operations import fail_queued_operations
-from ..runs import RunKind, list_runs
+from ..records.operations import fail_queued_operations
+from ..records.runs import RunKind, list_runs
 from .flows import delete_flow_record, update_settings
 from .runner import pending_operation, refresh_flow
 from .settings import _check_positive, field_prefix, resolve_samples

@@ -3,9 +3,10 @@
 A flow is one experiment on a dataset (its settings and its iterations),
 kept as a FiftyOne run record of method ``autolabel_loop`` on the dataset,
 so that it lives and dies with the dataset. As with auto-labeling runs
-(:mod:`autolabel.pipeline.runs`), every change is one atomic update of the
-record, and an iteration's status changes are compare-and-set updates that
-name the status expected, so two processes never run the same step.
+(:mod:`autolabel.pipeline.records.runs`), every change is one atomic
+update of the record, and an iteration's status changes are compare-and-set
+updates that name the status expected, so two processes never run the same
+step.
 
 Why it is long: the declared schemas of a flow's and an iteration's keys
 (one line per key) sit with the one writer that enforces them.
@@ -20,7 +21,7 @@ import fiftyone.core.odm as foo
 
 from ..database import edit_dataset_document
 from ..errors import AutolabelError
-from ..runs import now_iso
+from ..records.runs import now_iso
 
 FLOW_METHOD = "autolabel_loop"
 _KEY_PREFIX = "autolabel_loop_"

@@ -18,17 +18,17 @@ import time
 
 from ...models.weights import one_line
 from ..errors import AutolabelError
-from ..generation import cancel_run
-from ..operations import (
+from ..generation.lifecycle import cancel_run
+from ..records.operations import (
     PENDING_STATES,
     fail_queued_operations,
     operation_state,
     queue_operation,
     require_operator,
 )
-from ..processes import process_ended, this_process
-from ..runs import RunStatus, find_run, now_iso
-from ..shards import HEARTBEAT_TIMEOUT
+from ..records.processes import process_ended, this_process
+from ..records.runs import RunStatus, find_run, now_iso
+from ..generation.shards import HEARTBEAT_TIMEOUT
 from .acceptance import acceptance, acceptance_as_is
 from .flows import (
     IterationStatus as S,

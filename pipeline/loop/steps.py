@@ -20,10 +20,10 @@ from ...models.devices import check_device
 from ...models.weights import models_dir
 from ..approval import approve_run
 from ..errors import AutolabelError
-from ..generation import generate, refresh_run, resume_run
-from ..review import promote_labels
-from ..runs import RunKind, RunStatus, find_run, list_runs
-from ..summary import run_numbers
+from ..generation.lifecycle import generate, refresh_run, resume_run
+from ..review.promotion import promote_labels
+from ..records.runs import RunKind, RunStatus, find_run, list_runs
+from ..review.summary import run_numbers
 from . import evaluation, training
 from .flows import (
     IterationStatus as S,

@@ -9,7 +9,7 @@ labels without a confidence). The audit lives in the run's record (key
 ``audit``): its seed, strata sizes when it was drawn, the audited label ids
 and every answer with who gave it and when. Answers are keyed by label id,
 so promote and undo never touch them; the Approved run keeps them. The
-estimators are :mod:`autolabel.pipeline.quality`'s.
+estimators are :mod:`autolabel.pipeline.quality.estimators`'s.
 
 Why it is long: drawing, answering, the report, thresholds and the
 estimate at approval read the same audit and the same per-stratum counts;
@@ -22,17 +22,21 @@ import uuid
 import numpy as np
 from bson import ObjectId
 
-from . import quality as Q
-from .database import aggregate
-from .errors import AutolabelError
-from .labels import (
+from . import estimators as Q
+from ..database import aggregate
+from ..errors import AutolabelError
+from ..labels import (
     REVIEW_STATE_ATTR,
     ReviewState,
     labels_array_expr,
     labels_path,
 )
-from .review import check_reviewable, promote_labels, require_staging_field
-from .runs import get_run, now_iso, update_run_record
+from ..review.promotion import (
+    check_reviewable,
+    promote_labels,
+    require_staging_field,
+)
+from ..records.runs import get_run, now_iso, update_run_record
 
 #: how many labels an audit draws by default
 DEFAULT_SIZE = 200
@@ -435,7 +439,7 @@ def estimate_precision(dataset, run_key_or_name, state=ReviewState.PROMOTED):
         None if the run has no answered audit (not audited), else a dict
         ``{"precision", "low", "high", "answers", "labels", "unaudited",
         "classes": {label: {...}}}`` (see
-        :func:`autolabel.pipeline.quality.stratified_precision`)
+        :func:`autolabel.pipeline.quality.estimators.stratified_precision`)
     """
     run = get_run(dataset, run_key_or_name)
     audit = _audit(run)

@@ -18,7 +18,7 @@ A class (or a set) whose every label is answered needs no estimate: its
 answers are the truth, so its precision and curve are exact, whatever
 their number.
 
-Nothing here knows FiftyOne; :mod:`autolabel.pipeline.audit` feeds it.
+Nothing here knows FiftyOne; :mod:`autolabel.pipeline.quality.audit` feeds it.
 """
 
 import warnings

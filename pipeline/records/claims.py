@@ -25,9 +25,9 @@ from pymongo.errors import DuplicateKeyError
 
 import fiftyone.core.odm as foo
 
-from .datasets import validate_field_name, validate_new_field_name
-from .errors import AutolabelError
-from .labels import staging_field_name
+from ..datasets import validate_field_name, validate_new_field_name
+from ..errors import AutolabelError
+from ..labels import staging_field_name
 from .runs import RunStatus, delete_run_record, list_runs
 
 COLLECTION = "autolabel_field_claims"
@@ -147,8 +147,8 @@ def claim_fields(dataset, run_key, fields, holders=None, **info):
 
 def claim_run_fields(dataset, run_key, label_field, staging_field, **info):
     """Claims a new run's label and staging fields (see
-    :mod:`autolabel.pipeline.claims`) and removes any values that a worker of
-    a deleted run left in the (undeclared) staging field.
+    :mod:`autolabel.pipeline.records.claims`) and removes any values that a
+    worker of a deleted run left in the (undeclared) staging field.
 
     Args:
         dataset: a :class:`fiftyone.core.dataset.Dataset`

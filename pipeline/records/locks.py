@@ -7,7 +7,7 @@ import secrets
 import threading
 import time
 
-from .errors import AutolabelError
+from ..errors import AutolabelError
 from .runs import find_run, update_run_record
 
 

@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from bson import ObjectId
 
-from .errors import AutolabelError
+from ..errors import AutolabelError
 from .runs import get_run, now_iso, update_run_record
 
 #: the delegated operator that labels one shard
@@ -27,7 +27,7 @@ def queue_shard(dataset, run, shard):
 
     Args:
         dataset: a :class:`fiftyone.core.dataset.Dataset`
-        run: a :class:`autolabel.pipeline.runs.Run`
+        run: a :class:`autolabel.pipeline.Run`
         shard: the shard index
 
     Returns:
@@ -118,7 +118,7 @@ def run_operations(run):
     """The delegated operations of a run's current shards.
 
     Args:
-        run: a :class:`autolabel.pipeline.runs.Run`
+        run: a :class:`autolabel.pipeline.Run`
 
     Returns:
         a list of FiftyOne's delegated operation documents, in the order of
@@ -140,7 +140,7 @@ def cancel_queued_operations(run, reason=None):
     needs none.
 
     Args:
-        run: a :class:`autolabel.pipeline.runs.Run`
+        run: a :class:`autolabel.pipeline.Run`
         reason (None): the error recorded on each operation
     """
     fail_queued_operations(
@@ -278,8 +278,8 @@ def new_event(kind, text, **extra):
 
 def events_push(*events):
     """The ``push`` argument of
-    :func:`autolabel.pipeline.runs.update_run_record` that appends events
-    to a run's log, keeping the last :data:`MAX_EVENTS`."""
+    :func:`autolabel.pipeline.records.runs.update_run_record` that appends
+    events to a run's log, keeping the last :data:`MAX_EVENTS`."""
     return {"events": {"$each": list(events), "$slice": -MAX_EVENTS}}
 
 
@@ -307,7 +307,7 @@ def current_operation(run, shard):
     worker records when it starts).
 
     Args:
-        run: a :class:`autolabel.pipeline.runs.Run`
+        run: a :class:`autolabel.pipeline.Run`
         shard: the shard index
 
     Returns:

@@ -39,10 +39,10 @@ import logging
 
 import fiftyone.core.annotation.constants as foac
 
-from ..models.catalog import builtin_model
-from .database import aggregate, edit_dataset_document
-from .errors import AutolabelError
-from .labels import (
+from ...models.catalog import builtin_model
+from ..database import aggregate, edit_dataset_document
+from ..errors import AutolabelError
+from ..labels import (
     DETECTIONS,
     REVIEW_STATE_ATTR,
     ReviewState,
@@ -51,8 +51,8 @@ from .labels import (
     labels_path,
     review_state_expr,
 )
-from .review import require_staging_field
-from .runs import RunStatus, get_run, now_iso, update_run
+from .promotion import require_staging_field
+from ..records.runs import RunStatus, get_run, now_iso, update_run
 from .selection import run_classes
 
 logger = logging.getLogger(__name__)
@@ -99,10 +99,10 @@ def start_annotation(dataset, run):
 
     Args:
         dataset: a :class:`fiftyone.core.dataset.Dataset`
-        run: a :class:`autolabel.pipeline.runs.Run`
+        run: a :class:`autolabel.pipeline.Run`
 
     Returns:
-        the updated :class:`autolabel.pipeline.runs.Run`
+        the updated :class:`autolabel.pipeline.Run`
     """
     run = get_run(dataset, run.key)
     if run.status in (RunStatus.IN_REVIEW, RunStatus.APPROVED):
@@ -167,7 +167,7 @@ def disable_annotation(dataset, run_key_or_name):
     Args:
         dataset: a :class:`fiftyone.core.dataset.Dataset`
         run_key_or_name: a run key or name, or a
-            :class:`autolabel.pipeline.runs.Run`
+            :class:`autolabel.pipeline.Run`
     """
     run = get_run(dataset, run_key_or_name)
     delete_label_schema(dataset, run.staging_field)
@@ -181,7 +181,7 @@ def label_schema(dataset, run):
 
     Args:
         dataset: a :class:`fiftyone.core.dataset.Dataset`
-        run: a :class:`autolabel.pipeline.runs.Run`
+        run: a :class:`autolabel.pipeline.Run`
 
     Returns:
         a label schema dict (see
@@ -226,7 +226,7 @@ def annotation_classes(dataset, run):
 
     Args:
         dataset: a :class:`fiftyone.core.dataset.Dataset`
-        run: a :class:`autolabel.pipeline.runs.Run`
+        run: a :class:`autolabel.pipeline.Run`
 
     Returns:
         a list of class names
@@ -250,7 +250,7 @@ def edit_expr(label, run):
 
     Args:
         label: the label as an expression, e.g. ``"$$this"``
-        run: a :class:`autolabel.pipeline.runs.Run`
+        run: a :class:`autolabel.pipeline.Run`
 
     Returns:
         a MongoDB aggregation expression

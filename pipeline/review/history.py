@@ -3,9 +3,9 @@ labels moved and the filters that chose them; the Approved run keeps it) and
 its review counts (labels in review and promoted, kept current by promote
 and undo for as long as nothing else changes the samples)."""
 
-from .database import samples_version
-from .labels import ReviewState
-from .runs import now_iso, update_run_record
+from ..database import samples_version
+from ..labels import ReviewState
+from ..records.runs import now_iso, update_run_record
 
 #: how many review actions a run keeps in its review history
 MAX_REVIEW_HISTORY = 1000
@@ -15,7 +15,7 @@ def record_review(selection, action, count):
     """Adds one promote or undo to its run's review history.
 
     Args:
-        selection: the :class:`autolabel.pipeline.selection.Selection`
+        selection: the :class:`autolabel.pipeline.review.selection.Selection`
             acted on
         action: ``"promote"`` or ``"undo"``
         count: how many labels moved
@@ -37,7 +37,7 @@ def review_entry(selection, action, count):
     """One entry of a run's review history: what was promoted or undone.
 
     Args:
-        selection: the :class:`autolabel.pipeline.selection.Selection`
+        selection: the :class:`autolabel.pipeline.review.selection.Selection`
             acted on
         action: ``"promote"`` or ``"undo"``
         count: how many labels moved
@@ -69,7 +69,7 @@ def review_counts(run, version):
     were counted (or kept) at this version of the samples, else None.
 
     Args:
-        run: a :class:`autolabel.pipeline.runs.Run`
+        run: a :class:`autolabel.pipeline.Run`
         version: :func:`autolabel.pipeline.database.samples_version` now
     """
     cached = run.config.get("review_counts")

@@ -12,16 +12,16 @@ the result of some serial order.
 
 import fiftyone.core.odm as foo
 
-from .database import aggregate, samples_version
-from .errors import AutolabelError
-from .labels import (
+from ..database import aggregate, samples_version
+from ..errors import AutolabelError
+from ..labels import (
     REVIEW_STATE_ATTR,
     ReviewState,
     list_field,
 )
-from .locks import review_lock
+from ..records.locks import review_lock
 from .history import move_review_counts, record_review
-from .runs import RunStatus, get_run
+from ..records.runs import RunStatus, get_run
 from .selection import Selection, _labels_in_state
 
 
@@ -29,7 +29,7 @@ def check_reviewable(run):
     """Checks that a run's labels can still be promoted or undone.
 
     Args:
-        run: a :class:`autolabel.pipeline.runs.Run`
+        run: a :class:`autolabel.pipeline.Run`
 
     Raises:
         AutolabelError: if the run is not In Review or its approval started
@@ -53,7 +53,7 @@ def has_staging_field(dataset, run):
 
     Args:
         dataset: a :class:`fiftyone.core.dataset.Dataset`
-        run: a :class:`autolabel.pipeline.runs.Run`
+        run: a :class:`autolabel.pipeline.Run`
 
     Returns:
         True or False
@@ -75,7 +75,7 @@ def require_staging_field(dataset, run):
 
     Args:
         dataset: a :class:`fiftyone.core.dataset.Dataset`
-        run: a :class:`autolabel.pipeline.runs.Run`
+        run: a :class:`autolabel.pipeline.Run`
 
     Raises:
         AutolabelError: if the field was deleted or renamed outside autolabel

@@ -11,7 +11,7 @@ are kept side by side so that they stay equal.
 from fiftyone import ViewField as F
 import fiftyone.core.patches as fop
 
-from .datasets import (
+from ..datasets import (
     all_samples,
     resolve_view,
     shows_all_samples,
@@ -19,15 +19,15 @@ from .datasets import (
     validate_confidence_range,
     validate_sample_ids,
 )
-from .errors import AutolabelError
-from .labels import (
+from ..errors import AutolabelError
+from ..labels import (
     ReviewState,
     labels_array_expr,
     labels_path,
     review_state_is,
     review_state_query,
 )
-from .runs import get_run
+from ..records.runs import get_run
 
 
 class Selection:
@@ -265,7 +265,7 @@ def patch_labels_stages(dataset, run, cond=True):
 
     Args:
         dataset: a :class:`fiftyone.core.dataset.Dataset`
-        run: a :class:`autolabel.pipeline.runs.Run`
+        run: a :class:`autolabel.pipeline.Run`
         cond (True): a MongoDB expression of a label (``$$this``)
 
     Returns:
@@ -355,7 +355,7 @@ def run_classes(dataset, run):
 
     Args:
         dataset: a :class:`fiftyone.core.dataset.Dataset`
-        run: a :class:`autolabel.pipeline.runs.Run`
+        run: a :class:`autolabel.pipeline.Run`
 
     Returns:
         a list of class names
@@ -398,7 +398,7 @@ def check_classes(dataset, run, classes, shown=30):
 
     Args:
         dataset: a :class:`fiftyone.core.dataset.Dataset`
-        run: a :class:`autolabel.pipeline.runs.Run`
+        run: a :class:`autolabel.pipeline.Run`
         classes: a list of class names
         shown (30): how many of the run's classes the error lists
 
@@ -460,7 +460,7 @@ def filtered_review_view(
     Args:
         dataset: a :class:`fiftyone.core.dataset.Dataset`
         run_key_or_name: a run key or name, or a
-            :class:`autolabel.pipeline.runs.Run`
+            :class:`autolabel.pipeline.Run`
         state ("in_review"): ``"in_review"`` or ``"promoted"``
         min_confidence (None): only labels with at least this confidence
         max_confidence (None): only labels with at most this confidence

@@ -17,10 +17,10 @@ import fiftyone.core.patches as fop
 import fiftyone.core.stages as fosg
 import fiftyone.core.view as fov
 
-from .database import aggregate, samples_version
-from .datasets import is_grouped, resolve_view, shows_all_samples
-from .errors import AutolabelError
-from .labels import (
+from ..database import aggregate, samples_version
+from ..datasets import is_grouped, resolve_view, shows_all_samples
+from ..errors import AutolabelError
+from ..labels import (
     REVIEW_STATE_ATTR,
     ReviewState,
     labels_path,
@@ -28,8 +28,8 @@ from .labels import (
     review_state_expr,
     review_state_query,
 )
-from .review import require_staging_field
-from .runs import RunStatus, get_run, update_run_record
+from .promotion import require_staging_field
+from ..records.runs import RunStatus, get_run, update_run_record
 from .selection import patch_labels_stages
 
 

@@ -3,12 +3,12 @@ generated, promoted, approved and discarded, what an approval will write
 before it does, and what it wrote after. The CLI and the panel both report
 these."""
 
-from .annotation import edit_counts
-from .audit import estimate_precision
-from .database import samples_version
+from .corrections import edit_counts
+from ..quality.audit import estimate_precision
+from ..database import samples_version
 from .history import review_counts, store_review_counts
-from .labels import ReviewState, list_field, review_state_query
-from .runs import RunStatus, get_run
+from ..labels import ReviewState, list_field, review_state_query
+from ..records.runs import RunStatus, get_run
 from .stats import label_stats
 
 
@@ -40,10 +40,10 @@ def approval_preview(dataset, run_key_or_name):
         discarded, and the same per class (largest first), and
         ``"estimated_precision"``: the audit's estimate of the approved
         labels' precision with its 95% interval
-        (:func:`autolabel.pipeline.audit.estimate_precision`), or None when
-        the run is not audited, and ``"edited"``: ``{"approved",
+        (:func:`autolabel.pipeline.quality.audit.estimate_precision`), or
+        None when the run is not audited, and ``"edited"``: ``{"approved",
         "discarded"}``, how many of those labels a person corrected or drew
-        in the App (:func:`autolabel.pipeline.annotation.edit_counts`)
+        in the App (:func:`autolabel.pipeline.review.corrections.edit_counts`)
 
     Raises:
         AutolabelError: if the run does not exist or its staging field is

@@ -1,6 +1,6 @@
 """Aggregation of a pass's predictions with the labels of the earlier
 passes of the same image (iterative zero-shot labeling,
-:mod:`autolabel.pipeline.annealing`).
+:mod:`autolabel.pipeline.zeroshot.annealing`).
 
 Every method is class-aware (boxes of different labels never merge) and
 handles the predictions of the pass among themselves too (a detector's raw

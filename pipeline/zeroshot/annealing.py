@@ -5,12 +5,12 @@ figures and statistics.
 A run with annealing settings is an ordinary run of kind ``generated``
 (labeling method :data:`METHOD_ITERATIVE`). Its worker encodes each batch's
 images once and asks the model in passes at falling confidence thresholds
-(:mod:`autolabel.pipeline.passes`), each pass's predictions aggregated with
-the labels of the earlier passes of that image
-(:mod:`autolabel.pipeline.aggregation`). Every staged label records the pass
-that found it (:data:`PASS_ATTR`, 1-based) and that pass's threshold
-(:data:`THRESHOLD_ATTR`). The run's config holds the validated settings
-under ``annealing`` and what each pass did under ``pass_figures``.
+(:mod:`autolabel.pipeline.zeroshot.passes`), each pass's predictions
+aggregated with the labels of the earlier passes of that image
+(:mod:`autolabel.pipeline.zeroshot.aggregation`). Every staged label
+records the pass that found it (:data:`PASS_ATTR`, 1-based) and that pass's
+threshold (:data:`THRESHOLD_ATTR`). The run's config holds the validated
+settings under ``annealing`` and what each pass did under ``pass_figures``.
 
 Stopping, per image: after the last pass; under re-query ``missing`` once
 every class (noun chunk) has a label, as nothing is left to ask; and after a
@@ -30,12 +30,12 @@ import math
 
 import fiftyone.core.patches as fop
 
-from ..models import catalog as mc
-from .datasets import all_samples, resolve_view, shows_all_samples
-from .errors import AutolabelError
-from .labels import review_state_is
+from ...models import catalog as mc
+from ..datasets import all_samples, resolve_view, shows_all_samples
+from ..errors import AutolabelError
+from ..labels import review_state_is
 from .noun_chunks import noun_chunk_record
-from .selection import patch_labels_stages
+from ..review.selection import patch_labels_stages
 
 #: the labeling method of an annealing run
 METHOD_ITERATIVE = "iterative_zero_shot"
@@ -428,7 +428,7 @@ def pass_stats(dataset, run, samples=None):
 
     Args:
         dataset: a :class:`fiftyone.core.dataset.Dataset`
-        run: an annealing :class:`autolabel.pipeline.runs.Run`
+        run: an annealing :class:`autolabel.pipeline.Run`
         samples (None): a view of the dataset to count in; default all
 
     Returns:
@@ -475,7 +475,7 @@ def pass_rows(dataset, run, view=None, state=None):
 
     Args:
         dataset: a :class:`fiftyone.core.dataset.Dataset`
-        run: an annealing :class:`autolabel.pipeline.runs.Run`
+        run: an annealing :class:`autolabel.pipeline.Run`
         view (None): the view the user is looking at, or a patches view of
             the run's staging field; default the run's samples
         state (None): ``"in_review"`` or ``"promoted"``: only the labels in
@@ -541,7 +541,7 @@ def pass_view(view, run, pass_number):
 
     Args:
         view: a view of the run's samples
-        run: an annealing :class:`autolabel.pipeline.runs.Run`
+        run: an annealing :class:`autolabel.pipeline.Run`
         pass_number: a pass, 1-based, or None for every pass
 
     Returns:

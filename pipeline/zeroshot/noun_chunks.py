@@ -6,7 +6,7 @@ import hashlib
 import json
 import os
 
-from .errors import AutolabelError
+from ..errors import AutolabelError
 
 
 def read_noun_chunks(path):

@@ -7,19 +7,19 @@ model pass after pass (:meth:`autolabel.models.base.ModelAdapter.detect_prompted
 at the run's falling thresholds, per image only the phrases its re-query
 rule asks and only the images that have not stopped; each pass is
 aggregated with the image's earlier labels
-(:func:`autolabel.pipeline.aggregation.aggregate`). A batch leaves with all
-its passes done, so the writer stages finished samples only and a resumed
-run continues at the first sample not staged.
+(:func:`autolabel.pipeline.zeroshot.aggregation.aggregate`). A batch
+leaves with all its passes done, so the writer stages finished samples only
+and a resumed run continues at the first sample not staged.
 """
 
 import logging
 import os
 import time
 
-from ..models import registry as mr
+from ...models import registry as mr
 from .aggregation import PassLabels, aggregate
 from .annealing import PASS_ATTR, REQUERY_MISSING, THRESHOLD_ATTR
-from .errors import AutolabelError
+from ..errors import AutolabelError
 from .noun_chunks import file_sha256, read_noun_chunks
 
 logger = logging.getLogger(__name__)
@@ -34,7 +34,7 @@ def load_pass_model(run, device, half):
     its prompts when it loads, so it gets them all.
 
     Args:
-        run: the :class:`autolabel.pipeline.runs.Run`
+        run: the :class:`autolabel.pipeline.Run`
         device: the torch device
         half: whether to run in half precision
 
@@ -54,7 +54,7 @@ def image_side_note(run):
     log.
 
     Args:
-        run: an annealing :class:`autolabel.pipeline.runs.Run`
+        run: an annealing :class:`autolabel.pipeline.Run`
 
     Returns:
         a string
@@ -86,7 +86,7 @@ class PassRunner:
     """Runs the passes of an annealing run's batches.
 
     Args:
-        run: the :class:`autolabel.pipeline.runs.Run`
+        run: the :class:`autolabel.pipeline.Run`
         adapter: the loaded model (:func:`load_pass_model`)
 
     Raises:

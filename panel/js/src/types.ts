@@ -205,7 +205,7 @@ export interface Review {
   passes?: PassRow[] | null;
 }
 
-/** One pass of an iterative zero-shot run in the review table (pipeline.annealing.pass_rows). */
+/** One pass of an iterative zero-shot run in the review table (pipeline.zeroshot.annealing.pass_rows). */
 export interface PassRow {
   pass: number;
   threshold: number;

@@ -7,7 +7,7 @@ import argparse
 import pytest
 
 from autolabel.pipeline import AutolabelError
-from autolabel.pipeline.settings import (
+from autolabel.pipeline.declarations import (
     CHOICE,
     INTEGER,
     LIST,

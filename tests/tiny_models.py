@@ -1,10 +1,10 @@
 """Randomly initialised models of the real architectures, built offline in
-seconds, for the tests, the benchmarks and the demo.
+seconds, for the tests and the benchmarks (``bench/random_models.py``
+adds this folder to its path); not part of the product.
 
 Why it is long: one builder per architecture of the catalog (four
 libraries), each with what makes a random model testable (calibrated batch
-norms and scores, tokenizers and processors saved beside the weights); it
-is never imported by the product itself.
+norms and scores, tokenizers and processors saved beside the weights).
 
 No model hub is reachable where the tests and the benchmarks run; these are
 the real model classes with random weights (tiny ones for tests, full-size
@@ -31,7 +31,7 @@ import os
 
 import numpy as np
 
-from . import catalog, registry
+from autolabel.models import catalog, registry
 
 # Ultralytics -----------------------------------------------------------------
 

@@ -14,6 +14,10 @@ Choices that depend on other settings or on the dataset (the models of a
 task, the Detections fields of a dataset) are functions of the values given
 so far and a context (``{"dataset": ...}``), so the CLI, the operators and
 the panel offer the same ones.
+
+Why it is long: one declaration makes three interfaces (argparse options,
+FiftyOne operator inputs, the panel's form) and checks values for all of
+them, with the one-line errors each kind of value needs.
 """
 
 import argparse
