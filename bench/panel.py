@@ -52,7 +52,7 @@ sys.path.insert(0, os.path.join(harness.REPO, "tests"))
 import autolabel.pipeline as P  # noqa: E402
 from autolabel.pipeline.labels import REVIEW_STATE_ATTR  # noqa: E402
 from autolabel.plugin import install_plugin  # noqa: E402
-from autolabel.panel.auto_labeling import STORE_NAME  # noqa: E402
+from autolabel.panel.common import STORE_NAME  # noqa: E402
 from datasets import (  # noqa: E402
     SOURCE_FIELD,
     build_random_detections,

@@ -4,7 +4,7 @@ human audit of a run's labels and what it says about their precision."""
 import json
 
 from .. import pipeline as P
-from ..pipeline.quality.audit import DEFAULT_SIZE
+from ..pipeline.quality.declaration import AUDIT, THRESHOLDS
 from .common import add_command, add_json, read_ids
 
 
@@ -28,23 +28,7 @@ def register(subparsers, common):
         _start,
         run=True,
     )
-    a.add_argument(
-        "--size",
-        type=int,
-        default=DEFAULT_SIZE,
-        help="how many labels to draw (default: 200)",
-    )
-    a.add_argument(
-        "--seed",
-        type=int,
-        help="the random seed: the same seed draws the same labels (default: "
-        "a new one, printed)",
-    )
-    a.add_argument(
-        "--replace",
-        action="store_true",
-        help="replace an audit that has answers (default: refuse)",
-    )
+    AUDIT.add_arguments(a)
     add_json(a, "the audit's label ids", "one label id per line")
 
     a = add_command(
@@ -78,12 +62,7 @@ def register(subparsers, common):
         _report,
         run=True,
     )
-    a.add_argument(
-        "--precision",
-        type=float,
-        default=0.95,
-        help="the precision thresholds are suggested for (default: 0.95)",
-    )
+    THRESHOLDS.add_arguments(a)
     add_json(a, "the report, curves included", "a table")
 
     p = add_command(
@@ -95,12 +74,7 @@ def register(subparsers, common):
         _thresholds,
         run=True,
     )
-    p.add_argument(
-        "--precision",
-        type=float,
-        default=0.95,
-        help="the precision asked for (default: 0.95)",
-    )
+    THRESHOLDS.add_arguments(p)
     add_json(p, "{class: threshold or null}", "one line per class")
 
 
@@ -111,9 +85,7 @@ def _usage(args, dataset):
 
 
 def _start(args, dataset):
-    audit = P.start_audit(
-        dataset, args.run, size=args.size, seed=args.seed, replace=args.replace
-    )
+    audit = P.start_audit(dataset, args.run, **AUDIT.check(AUDIT.from_args(args)))
     if args.json:
         print(json.dumps(audit, indent=2))
         return
@@ -154,7 +126,8 @@ def format_estimate(estimate):
 
 
 def _report(args, dataset):
-    report = P.audit_report(dataset, args.run, precision=args.precision)
+    precision = THRESHOLDS.check(THRESHOLDS.from_args(args))["precision"]
+    report = P.audit_report(dataset, args.run, precision=precision)
     if args.json:
         print(json.dumps(report, indent=2))
         return
@@ -166,7 +139,7 @@ def _report(args, dataset):
     )
     print(
         "%-20s %8s %8s %8s  %-34s %s"
-        % ("class", "labels", "answered", "correct", "precision", "threshold for %g" % args.precision)
+        % ("class", "labels", "answered", "correct", "precision", "threshold for %g" % precision)
     )
     for label, c in report["classes"].items():
         if c["needs"]:
@@ -190,7 +163,8 @@ def _report(args, dataset):
 
 
 def _thresholds(args, dataset):
-    thresholds = P.suggest_thresholds(dataset, args.run, precision=args.precision)
+    precision = THRESHOLDS.check(THRESHOLDS.from_args(args))["precision"]
+    thresholds = P.suggest_thresholds(dataset, args.run, precision=precision)
     if args.json:
         print(json.dumps(thresholds, indent=2))
         return

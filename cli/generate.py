@@ -8,11 +8,11 @@ from .. import pipeline as P
 from ..errors import AutolabelError
 from ..pipeline.zeroshot import annealing as A
 from ..pipeline.brain import SCORE_FIELDS, rank_samples
+from ..pipeline.generation.declaration import GENERATION, generate_arguments
 from .common import (
     add_command,
     add_json,
     add_now,
-    confidence,
     load_view,
     progress_bar,
     read_ids,
@@ -28,59 +28,8 @@ def register(subparsers, common):
         "generate labels with models",
         _generate,
     )
-    p.add_argument(
-        "--task",
-        required=True,
-        help="classification, detection or instance_segmentation (required)",
-    )
-    p.add_argument(
-        "--model",
-        help="the model's catalog name, see `autolabel models` (required "
-        "unless --existing-field)",
-    )
-    p.add_argument(
-        "--seg-model",
-        metavar="MODEL",
-        help="a Segment Anything model, such as sam-vit-b, that segments the "
-        "boxes (default: none, --model's own masks)",
-    )
-    p.add_argument(
-        "--existing-field",
-        metavar="FIELD",
-        help="segment the boxes of this Detections field with --seg-model "
-        "instead of running --model (default: none)",
-    )
-    p.add_argument(
-        "--classes",
-        metavar="NAMES",
-        help="comma-separated classes: required for zero-shot models, a "
-        "subset for fixed ones (default: all the model's classes)",
-    )
-    p.add_argument(
-        "--label-field",
-        required=True,
-        metavar="FIELD",
-        help="the new field approved labels go to; until then they are "
-        "staged in <label-field>_staged (required)",
-    )
-    p.add_argument(
-        "--min-confidence",
-        type=confidence,
-        metavar="CONF",
-        help="keep predictions at or above this confidence (default: the "
-        "model's own, see `autolabel models`)",
-    )
-    p.add_argument(
-        "--mask-dir",
-        metavar="DIR",
-        help="the folder mask PNG files are written under, for "
-        "instance_segmentation (default: "
-        "<fiftyone default_dataset_dir>/autolabel-masks/<dataset>)",
-    )
-    p.add_argument(
-        "--name",
-        help="a name for the run (default: none, the run goes by its key)",
-    )
+    # the run's settings: their options are the declaration's
+    GENERATION.add_arguments(p, skip=("slices",))
     target = p.add_mutually_exclusive_group()
     target.add_argument(
         "--view-file",
@@ -125,14 +74,6 @@ def register(subparsers, common):
         help="of a grouped dataset, label this image slice; repeat it for "
         "several (default: every image slice)",
     )
-    p.add_argument(
-        "--workers",
-        type=int,
-        default=1,
-        metavar="N",
-        help="number of shards, each a delegated operation (default: 1)",
-    )
-    _add_annealing(p)
     add_now(p, "the samples")
 
     add_command(
@@ -181,110 +122,19 @@ def register(subparsers, common):
     add_json(p, "the events", "one line per event")
 
 
-def _add_annealing(p):
-    """The options of iterative zero-shot labeling (confidence annealing)."""
-    group = p.add_argument_group(
-        "iterative zero-shot labeling",
-        "label in passes at falling confidence thresholds with a zero-shot "
-        "detector; each pass is merged with the earlier ones",
-    )
-    thresholds = group.add_mutually_exclusive_group()
-    thresholds.add_argument(
-        "--passes",
-        metavar="T1,T2,...",
-        help="the threshold of each pass, strictly falling, e.g. "
-        "0.5,0.4,0.3 (default: one pass at --min-confidence)",
-    )
-    thresholds.add_argument(
-        "--schedule",
-        choices=A.SCHEDULES,
-        help="thresholds from --start down to --floor over --max-passes "
-        "passes (default: none, see --passes)",
-    )
-    group.add_argument(
-        "--start",
-        type=float,
-        metavar="T",
-        help="the first threshold of --schedule (default: %s)"
-        % A.DEFAULT_START,
-    )
-    group.add_argument(
-        "--floor",
-        type=float,
-        metavar="T",
-        help="the last threshold of --schedule (default: %s)"
-        % A.DEFAULT_FLOOR,
-    )
-    group.add_argument(
-        "--max-passes",
-        type=int,
-        metavar="K",
-        help="the number of passes of --schedule (default: %d)"
-        % A.DEFAULT_MAX_PASSES,
-    )
-    group.add_argument(
-        "--aggregate",
-        choices=A.AGGREGATIONS,
-        help="how a pass merges with the earlier ones: class-aware NMS, "
-        "weighted box fusion or DBSCAN (default: nms)",
-    )
-    merge = group.add_mutually_exclusive_group()
-    merge.add_argument(
-        "--iou",
-        type=float,
-        metavar="X",
-        help="the IoU above which boxes of a class are one object, for nms "
-        "and wbf (default: %s)" % A.DEFAULT_IOU,
-    )
-    merge.add_argument(
-        "--eps",
-        type=float,
-        metavar="X",
-        help="DBSCAN's radius in box coordinates relative to the image, for "
-        "dbscan (default: %s)" % A.DEFAULT_EPS,
-    )
-    group.add_argument(
-        "--requery",
-        choices=A.REQUERIES,
-        help="per image, ask later passes only the classes not found yet "
-        "(missing) or every class, keeping new objects only (default: "
-        "missing)",
-    )
-    group.add_argument(
-        "--noun-chunks",
-        metavar="FILE",
-        help="TAO's noun-chunk JSONL (file_name, caption, noun_chunks per "
-        "line): each image's phrases are its prompts, with --classes "
-        "(default: none, --classes only)",
-    )
+def _settings(args):
+    """The settings keyword arguments of :func:`autolabel.pipeline.generate`
+    from the options of the declaration (and ``--slice``)."""
+    values = GENERATION.from_args(args)
+    values["slices"] = args.slices
+    given = [k for k in A.OPTION_KEYS if values.get(k) is not None]
+    if given and values.get("passes") is None and values.get("schedule") is None:
+        raise AutolabelError(
+            "--%s applies to iterative labeling; add --passes or "
+            "--schedule" % given[0].replace("_", "-")
+        )
 
-
-def _annealing_options(args):
-    """The ``annealing`` dict of :func:`autolabel.pipeline.generate`, or
-    None without --passes / --schedule."""
-    options = {
-        "passes": args.passes,
-        "schedule": args.schedule,
-        "start": args.start,
-        "floor": args.floor,
-        "max_passes": args.max_passes,
-        "aggregate": args.aggregate,
-        "iou": args.iou,
-        "eps": args.eps,
-        "requery": args.requery,
-        "noun_chunks": args.noun_chunks,
-    }
-    if args.passes is None and args.schedule is None:
-        given = [k for k, v in options.items() if v is not None]
-        if given:
-            raise AutolabelError(
-                "--%s applies to iterative labeling; add --passes or "
-                "--schedule" % given[0].replace("_", "-")
-            )
-
-        return None
-
-    return {k: v for k, v in options.items() if v is not None}
+    return generate_arguments(values)
 
 
 def _generate(args, dataset):
@@ -296,16 +146,12 @@ def _generate(args, dataset):
     if args.sample_ids_file:
         sample_ids = read_ids(args.sample_ids_file)
 
-    classes = None
-    if args.classes:
-        classes = [c.strip() for c in args.classes.split(",") if c.strip()]
-
     ranked = _rank_target(args, samples, sample_ids)
     if ranked is not None:
         sample_ids, score_field = ranked
 
     try:
-        run = _generate_now(args, samples, classes, sample_ids)
+        run = _generate_now(args, samples, sample_ids)
     except AutolabelError:
         # bad settings change nothing: the ranking's scores go too
         if ranked is not None:
@@ -344,25 +190,14 @@ def _drop_scores(dataset, field):
         dataset.delete_sample_field(field)
 
 
-def _generate_now(args, samples, classes, sample_ids):
+def _generate_now(args, samples, sample_ids):
     with progress_bar("generate", args.quiet or not args.now) as progress:
         return P.generate(
             samples,
-            task=args.task,
-            model=args.model,
-            classes=classes,
-            label_field=args.label_field,
-            min_confidence=args.min_confidence,
-            mask_dir=args.mask_dir,
-            name=args.name,
-            workers=args.workers,
-            seg_model=args.seg_model,
-            existing_field=args.existing_field,
+            **_settings(args),
             sample_ids=sample_ids,
             delegate=not args.now,
             progress=progress,
-            slices=args.slices,
-            annealing=_annealing_options(args),
         )
 
 

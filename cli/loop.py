@@ -5,6 +5,7 @@ import json
 
 from .. import pipeline as P
 from ..pipeline import loop as L
+from ..pipeline.loop.declaration import EDIT, FLOW
 from ..pipeline.loop.settings import DEFAULTS
 from ..pipeline.loop.steps import STOPPED
 from .common import add_command, add_json, add_yes, confidence, confirm, progress_bar
@@ -25,26 +26,10 @@ def register(subparsers, common):
         dest="loop_command", metavar="{create,next,status,list,cancel,retry,accept,edit,delete}"
     )
     c = add_command(sub, common, "create", "create a flow (its iteration 0 trains on the initial human labels)", _create)
-    c.add_argument("--name", required=True, help="the flow's name: a letter, then letters, digits, _ (required)")
-    c.add_argument("--human-field", required=True, help="the Detections field of the human labels, never written (required)")
-    c.add_argument("--initial", required=True, metavar="TAG", help="the tag of the initial human-labeled samples, or view:SAVED_VIEW (required)")
-    c.add_argument("--validation", required=True, metavar="TAG", help="the tag of the validation samples, or view:SAVED_VIEW (required)")
-    c.add_argument("--pool", metavar="TAG", help="the tag of the unlabeled pool, or view:SAVED_VIEW (default: every other sample)")
-    c.add_argument("--task", default=DEFAULTS["task"], choices=["detection", "segmentation"], help="what the model learns (default: detection)")
-    c.add_argument("--model", default=DEFAULTS["model"], help="a YOLO11 architecture or an ultralytics catalog model (default: yolo11n)")
-    c.add_argument("--sample-size", type=int, default=DEFAULTS["sample_size"], help="unseen samples per iteration (default: %d)" % DEFAULTS["sample_size"])
-    c.add_argument("--mode", default=DEFAULTS["mode"], choices=list(L.Mode.ALL), help="manual: a person reviews each iteration's run; automatic: a rule accepts (default: manual)")
+    FLOW.add_arguments(c, skip=("min_confidence", "precision"))
+    # the acceptance rule: one of two (the declaration's own options)
     rule = c.add_mutually_exclusive_group()
-    rule.add_argument("--min-confidence", type=confidence, help="automatic: accept labels from this confidence (default: 0.5)")
-    rule.add_argument("--precision", type=confidence, help="automatic: accept per class from the threshold an audit estimates to reach this precision (default: use --min-confidence)")
-    c.add_argument("--sampling", default=DEFAULTS["sampling"], choices=list(L.Sampling.ALL), help="how each iteration picks unseen samples (default: random)")
-    c.add_argument("--epochs", type=int, default=DEFAULTS["epochs"], help="training epochs per iteration (default: %d)" % DEFAULTS["epochs"])
-    c.add_argument("--imgsz", type=int, default=DEFAULTS["imgsz"], help="the training image size (default: %d)" % DEFAULTS["imgsz"])
-    c.add_argument("--batch", type=int, default=DEFAULTS["batch"], help="the training batch size (default: %d)" % DEFAULTS["batch"])
-    c.add_argument("--patience", type=int, help="stop training after this many epochs without improvement (default: never)")
-    c.add_argument("--seed", type=int, default=DEFAULTS["seed"], help="the seed of sampling and training (default: 0)")
-    c.add_argument("--stage-confidence", type=confidence, default=DEFAULTS["stage_confidence"], help="the lowest confidence staged for review (default: %g)" % DEFAULTS["stage_confidence"])
-    c.add_argument("--device", help="the training device: cpu, cuda, cuda:N, or auto (default: auto, the GPU if any)")
+    FLOW.add_arguments(rule, skip=[n for n in FLOW.names if n not in ("min_confidence", "precision")])
 
     for name, help, func in (
         ("next", "run the next steps, until the iteration is COMPLETED or needs a person", _next),
@@ -66,10 +51,7 @@ def register(subparsers, common):
 
     e = add_command(sub, common, "edit", "change a flow's training device, epochs, batch or validation samples (not while a step runs); the next step uses them", _edit)
     e.add_argument("flow", help="the flow's name")
-    e.add_argument("--device", help="the training device: cpu, cuda, cuda:N, or auto for the GPU if any (default: unchanged)")
-    e.add_argument("--epochs", type=int, help="training epochs per iteration (default: unchanged)")
-    e.add_argument("--batch", type=int, help="the training batch size (default: unchanged)")
-    e.add_argument("--validation", metavar="TAG", help="the tag of new validation samples, or view:SAVED_VIEW: human-labeled, never trained on (default: unchanged)")
+    EDIT.add_arguments(e)
 
     d = add_command(sub, common, "delete", "delete a flow; the runs of its iterations (and the labels approved into the dataset) stay, and its models unless --delete-models", _delete)
     d.add_argument("flow", help="the flow's name")
@@ -88,28 +70,7 @@ def _usage(args, dataset):
 
 
 def _create(args, dataset):
-    flow = L.create_flow(
-        dataset,
-        args.name,
-        args.human_field,
-        args.initial,
-        args.validation,
-        pool=args.pool,
-        task=args.task,
-        model=args.model,
-        sample_size=args.sample_size,
-        mode=args.mode,
-        min_confidence=args.min_confidence,
-        precision=args.precision,
-        sampling=args.sampling,
-        epochs=args.epochs,
-        imgsz=args.imgsz,
-        batch=args.batch,
-        patience=args.patience,
-        seed=args.seed,
-        stage_confidence=args.stage_confidence,
-        device=args.device,
-    )
+    flow = L.create_flow(dataset, **FLOW.from_args(args))
     print(
         "created flow '%s': %d initial, %d validation samples, classes %s; "
         "`autolabel loop next %s %s` trains iteration 0"
@@ -164,14 +125,7 @@ def _accept(args, dataset):
 
 
 def _edit(args, dataset):
-    flow = L.edit_flow(
-        dataset,
-        args.flow,
-        device=args.device,
-        epochs=args.epochs,
-        batch=args.batch,
-        validation=args.validation,
-    )
+    flow = L.edit_flow(dataset, args.flow, **EDIT.from_args(args))
     train = flow.train or {}
     print(
         "flow '%s': device %s, %s epochs, batch %s, validation samples: %s "

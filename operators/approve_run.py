@@ -3,8 +3,8 @@
 import fiftyone.operators as foo
 from fiftyone.operators import types
 
-from ..pipeline import ReviewState, approve_run, label_stats
-from .inputs import REVIEWABLE, run_input
+from ..pipeline import RunAction, ReviewState, approve_run, label_stats
+from .inputs import run_input
 
 
 class ApproveRun(foo.Operator):
@@ -18,7 +18,7 @@ class ApproveRun(foo.Operator):
 
     def resolve_input(self, ctx):
         inputs = types.Object()
-        run = run_input(ctx, inputs, statuses=REVIEWABLE)
+        run = run_input(ctx, inputs, action=RunAction.APPROVE)
         if run is not None:
             n = label_stats(ctx.dataset, run.key)[ReviewState.PROMOTED][
                 "total"

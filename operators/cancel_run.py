@@ -4,7 +4,7 @@ stay, and it waits in Error for resume, skip or delete)."""
 import fiftyone.operators as foo
 from fiftyone.operators import types
 
-from ..pipeline import RunStatus, cancel_run
+from ..pipeline import RunAction, cancel_run
 from .inputs import run_input
 
 
@@ -17,7 +17,7 @@ class CancelRun(foo.Operator):
 
     def resolve_input(self, ctx):
         inputs = types.Object()
-        run = run_input(ctx, inputs, statuses=(RunStatus.GENERATING,))
+        run = run_input(ctx, inputs, action=RunAction.CANCEL)
         if run is not None:
             inputs.view(
                 "confirm",

@@ -3,7 +3,7 @@
 import fiftyone.operators as foo
 from fiftyone.operators import types
 
-from ..pipeline import delete_run
+from ..pipeline import RunAction, delete_run
 from .inputs import run_input
 
 
@@ -16,7 +16,7 @@ class DeleteRun(foo.Operator):
 
     def resolve_input(self, ctx):
         inputs = types.Object()
-        run = run_input(ctx, inputs)
+        run = run_input(ctx, inputs, action=RunAction.DELETE)
         if run is not None:
             inputs.view(
                 "confirm",

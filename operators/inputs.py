@@ -3,17 +3,19 @@ error on the property it concerns."""
 
 from fiftyone.operators import types
 
-from ..pipeline import AutolabelError, RunStatus, list_runs
+from ..pipeline import AutolabelError, allowed_actions, list_runs
 from ..pipeline.datasets import validate_image_dataset
 
 
-def run_input(ctx, inputs, statuses=None, name="run"):
+def run_input(ctx, inputs, action=None, name="run"):
     """Adds a required run dropdown and returns the chosen run.
 
     Args:
         ctx: the :class:`fiftyone.operators.ExecutionContext`
         inputs: the :class:`fiftyone.operators.types.Object` form
-        statuses (None): only offer runs in these statuses
+        action (None): only offer runs that allow this
+            :class:`autolabel.pipeline.RunAction`
+            (:func:`autolabel.pipeline.allowed_actions`)
         name ("run"): the parameter name
 
     Returns:
@@ -22,7 +24,7 @@ def run_input(ctx, inputs, statuses=None, name="run"):
     runs = [
         r
         for r in list_runs(ctx.dataset)
-        if statuses is None or r.status in statuses
+        if action is None or action in allowed_actions(r)
     ]
     if not runs:
         prop = inputs.str(
@@ -86,9 +88,6 @@ def dataset_supported(ctx, inputs):
     return True
 
 
-REVIEWABLE = (RunStatus.IN_REVIEW,)
-
-
 def target_collection(ctx, target):
     """The samples a new run labels.
 
@@ -121,65 +120,3 @@ def target_collection(ctx, target):
     raise AutolabelError(
         "Unknown target '%s'; expected all, view or selection" % target
     )
-
-
-def generation_settings(params):
-    """The keyword arguments of :func:`autolabel.pipeline.generate` from a
-    form's or the panel's parameters."""
-    workers = params.get("workers")
-    try:
-        workers = int(workers or 1)
-    except (TypeError, ValueError):
-        raise AutolabelError(
-            "workers must be a whole number, got %r" % (workers,)
-        ) from None
-
-    return dict(
-        task=params.get("task"),
-        model=params.get("model") or None,
-        classes=params.get("classes") or None,
-        label_field=params.get("label_field"),
-        min_confidence=params.get("min_confidence"),
-        mask_dir=params.get("mask_dir") or None,
-        seg_model=params.get("seg_model") or None,
-        existing_field=params.get("existing_field") or None,
-        workers=workers,
-        name=params.get("name") or None,
-        slices=params.get("slices") or None,
-        annealing=annealing_settings(params.get("annealing")),
-    )
-
-
-def annealing_settings(options):
-    """The ``annealing`` argument of :func:`autolabel.pipeline.generate`
-    from a form's or the panel's ``annealing`` parameter, as the CLI's
-    ``--passes``, ``--schedule``, ... options give it: settings left empty
-    are dropped (their defaults apply), a whole number of passes typed as
-    text becomes an int; every other check is
-    :func:`autolabel.pipeline.zeroshot.annealing.validate_annealing`'s.
-
-    Args:
-        options: None (one pass), or a dict of
-            :data:`autolabel.pipeline.zeroshot.annealing.OPTION_KEYS` whose
-            values may be numbers or the texts typed
-
-    Returns:
-        a dict, or None for one pass (no ``passes`` nor ``schedule``)
-    """
-    if not isinstance(options, dict):
-        return options or None
-
-    given = {}
-    for key, value in options.items():
-        if isinstance(value, str):
-            value = value.strip()
-
-        if value is None or value == "":
-            continue
-
-        if key == "max_passes" and isinstance(value, str) and value.isdigit():
-            value = int(value)
-
-        given[key] = value
-
-    return given or None

@@ -4,8 +4,8 @@ approval."""
 import fiftyone.operators as foo
 from fiftyone.operators import types
 
-from ..pipeline import get_run, promote_labels, validate_confidence_range
-from .inputs import REVIEWABLE, run_input, validate_into
+from ..pipeline import RunAction, get_run, promote_labels, validate_confidence_range
+from .inputs import run_input, validate_into
 
 
 def selected_staged_label_ids(ctx, run):
@@ -30,7 +30,7 @@ class PromoteLabels(foo.Operator):
 
     def resolve_input(self, ctx):
         inputs = types.Object()
-        run = run_input(ctx, inputs, statuses=REVIEWABLE)
+        run = run_input(ctx, inputs, action=RunAction.PROMOTE)
         lo = inputs.float(
             "min_confidence", label="Minimum confidence", min=0, max=1
         )

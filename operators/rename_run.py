@@ -3,7 +3,7 @@
 import fiftyone.operators as foo
 from fiftyone.operators import types
 
-from ..pipeline import rename_run
+from ..pipeline import RunAction, rename_run
 from ..pipeline.records.runs import validate_run_name
 from .inputs import run_input, validate_into
 
@@ -17,7 +17,7 @@ class RenameRun(foo.Operator):
 
     def resolve_input(self, ctx):
         inputs = types.Object()
-        run = run_input(ctx, inputs)
+        run = run_input(ctx, inputs, action=RunAction.RENAME)
         prop = inputs.str("name", label="New name", required=True)
         if run is not None and ctx.params.get("name"):
             validate_into(

@@ -3,7 +3,7 @@
 import fiftyone.operators as foo
 from fiftyone.operators import types
 
-from ..pipeline import RunStatus
+from ..pipeline import RunAction
 from ..pipeline.generation.lifecycle import resume_run, skip_run
 from .inputs import run_input
 
@@ -17,7 +17,7 @@ class ResumeRun(foo.Operator):
 
     def resolve_input(self, ctx):
         inputs = types.Object()
-        run_input(ctx, inputs, statuses=(RunStatus.ERROR,))
+        run_input(ctx, inputs, action=RunAction.RESUME)
         return types.Property(inputs, view=types.View(label="Resume run"))
 
     def execute(self, ctx):
@@ -36,7 +36,7 @@ class SkipRun(foo.Operator):
 
     def resolve_input(self, ctx):
         inputs = types.Object()
-        run_input(ctx, inputs, statuses=(RunStatus.ERROR,))
+        run_input(ctx, inputs, action=RunAction.SKIP)
         return types.Property(
             inputs, view=types.View(label="Skip and continue review")
         )

@@ -3,8 +3,8 @@
 import fiftyone.operators as foo
 from fiftyone.operators import types
 
-from ..pipeline import get_run, undo_labels
-from .inputs import REVIEWABLE, run_input
+from ..pipeline import RunAction, get_run, undo_labels
+from .inputs import run_input
 from .promote_labels import selected_staged_label_ids
 
 
@@ -19,7 +19,7 @@ class UndoLabels(foo.Operator):
 
     def resolve_input(self, ctx):
         inputs = types.Object()
-        run_input(ctx, inputs, statuses=REVIEWABLE)
+        run_input(ctx, inputs, action=RunAction.UNDO)
         inputs.list("classes", types.String(), label="Classes (empty = all)")
         return types.Property(
             inputs, view=types.View(label="Undo promoted labels")

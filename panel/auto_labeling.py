@@ -9,49 +9,19 @@ between the two sides.
 
 import functools
 import logging
-import time
 
 import fiftyone.operators as foo
 from fiftyone.operators import types
 
-from ..operators.inputs import generation_settings, target_collection
-from ..pipeline import (
-    AutolabelError,
-    ReviewState,
-    RunStatus,
-    approve_run,
-    cancel_run,
-    delete_run,
-    generate,
-    get_run,
-    import_labels,
-    promote_labels,
-    promote_to_precision,
-    record_audit,
-    rename_run,
-    resume_run,
-    skip_run,
-    start_audit,
-    undo_labels,
-)
-from ..pipeline.zeroshot.annealing import pass_view
-from ..pipeline.quality.audit import check_precision
+from ..pipeline import AutolabelError, get_run
+from . import analyze, audit, configure, home, loops, review, summary
 from . import brain as brain_panel
-from . import data as panel_data
-from . import loops
+from .common import dataset_context, read_only
+from .home import run_cards
 
 logger = logging.getLogger(__name__)
 
 PAGES = ("home", "configure", "analyze", "run", "summary", "log") + loops.PAGES
-
-#: the execution store holding each open panel's latest view sequence number
-STORE_NAME = "autolabel_panel"
-_STORE_TTL = 7 * 24 * 3600
-TABS = ("review", "approval")
-AUDIT_TAB = "audit"
-#: the Audit tab's figures are redrawn after this many answers
-AUDIT_FIGURES_EVERY = 10
-DEFAULT_AUDIT_SIZE = 200
 
 
 def mutating(method):
@@ -71,7 +41,7 @@ def _action(method):
     def wrapper(self, ctx):
         try:
             mutates = getattr(wrapper, "mutating", False)
-            if mutates and panel_data.read_only(ctx):
+            if mutates and read_only(ctx):
                 raise AutolabelError(
                     "You can view this dataset but not edit it; ask its "
                     "owner for edit permission"
@@ -111,22 +81,6 @@ def _view_event(method):
             )
 
     return wrapper
-
-
-#: how long an approval may hold its lock (a killed App server releases it)
-_APPROVAL_LOCK_S = 3600
-
-#: how long a review table computed for a view answers the App's
-#: on_change_view for that same view
-_SAME_VIEW_S = 10
-
-
-def _seq_key(ctx):
-    return "view_seq.%s" % ctx.panel_id
-
-
-def _reviewed_key(ctx):
-    return "reviewed.%s" % ctx.panel_id
 
 
 class AutoLabelingPanel(foo.Panel):
@@ -184,402 +138,76 @@ class AutoLabelingPanel(foo.Panel):
         flows (noticing killed steps)."""
         self._load_home(ctx, keep_page=True)
 
-    @_action
-    def show_home(self, ctx):
-        """Back to the list of runs. Leaving a run sets the dataset as the
-        App's view and restores the label fields the grid drew before; the
-        other pages leave the App's view and selection as they are."""
-        self._go_home(ctx, reset_view=ctx.panel.get_state("page") == "run")
+    # -- the Configure page (panel/configure.py) ------------------------------
 
-    @_action
-    def show_configure(self, ctx):
-        """The form to configure a new generation run."""
-        self._set_page(ctx, "configure")
-        ctx.panel.set_data("label_field_error", None)
-        ctx.panel.set_data("run_name_error", None)
-        ctx.panel.set_data("annealing_preview", None)
-        ctx.panel.set_data("model_choices", panel_data.model_choices())
-        self._load_home(ctx, keep_page=True)
+    show_configure = _action(configure.show_configure)
+    change_configure = _action(configure.change_configure)
+    validate_label_field = _action(configure.validate_label_field)
+    validate_run_name = _action(configure.validate_run_name)
+    preview_annealing = _action(configure.preview_annealing)
+    start_run = _action(mutating(configure.start_run))
 
-    @_action
-    def show_analyze(self, ctx):
-        """The form to analyze an existing label field."""
-        self._set_page(ctx, "analyze")
-        ctx.panel.set_data("label_field_error", None)
-        ctx.panel.set_data("run_name_error", None)
-        self._load_home(ctx, keep_page=True)
+    # -- home page (panel/home.py) --------------------------------------------
 
-    @_action
-    def show_log(self, ctx):
-        """The log of a run: its operations, failures and errors."""
-        key = ctx.params.get("key")
-        ctx.panel.set_data("log", panel_data.log_data(ctx.dataset, key))
-        ctx.panel.set_state("log_key", key)
-        self._set_page(ctx, "log")
-        self._load_home(ctx, keep_page=True)
+    show_home = _action(home.show_home)
+    open_run = _action(home.open_run)
+    _open_run_page = home.open_run_page
+    rename_run = _action(mutating(home.rename_run))
+    delete_run = _action(mutating(home.delete_run))
+    resume_run = _action(mutating(home.resume_run))
+    skip_run = _action(mutating(home.skip_run))
+    cancel_run = _action(mutating(home.cancel_run))
+    _go_home = home.go_home
 
-    # -- runs --------------------------------------------------------------
+    # -- a run's summary and log (panel/summary.py) ---------------------------
 
-    @_action
-    def validate_label_field(self, ctx):
-        """Checks a label field name as the user types it."""
-        ctx.panel.set_data(
-            "label_field_error",
-            panel_data.label_field_error(
-                ctx.dataset, ctx.params.get("label_field")
-            ),
-        )
+    show_log = _action(summary.show_log)
 
-    @_action
-    def validate_run_name(self, ctx):
-        """Checks a run name as the user types it."""
-        ctx.panel.set_data(
-            "run_name_error",
-            panel_data.run_name_error(ctx.dataset, ctx.params.get("name")),
-        )
+    # -- the Analyze page (panel/analyze.py) ----------------------------------
 
-    @_action
-    def preview_annealing(self, ctx):
-        """The thresholds of each pass of iterative zero-shot settings (or
-        their error), as the user types them."""
-        ctx.panel.set_data(
-            "annealing_preview",
-            panel_data.annealing_preview(
-                ctx.dataset,
-                ctx.params.get("task"),
-                ctx.params.get("model"),
-                ctx.params.get("annealing"),
-            ),
-        )
+    show_analyze = _action(analyze.show_analyze)
+    analyze_labels = _action(mutating(analyze.analyze_labels))
 
-    @_action
-    @mutating
-    def start_run(self, ctx):
-        """Queues a generation run (one delegated operation per worker)."""
-        params = dict(ctx.params)
-        samples = target_collection(ctx, params.get("target") or "all")
-        generate(samples, **generation_settings(params), delegate=True)
-        self._set_page(ctx, "home")
-        self._load_home(ctx)
+    # -- the run page: review and approval (panel/review.py) ------------------
 
-    @_action
-    @mutating
-    def analyze_labels(self, ctx):
-        """Imports an existing field as a run In Review and opens it."""
-        field = ctx.params.get("field")
-        if not field:
-            raise AutolabelError("Choose a field to analyze")
+    set_tab = _action(review.set_tab)
+    set_confidence = _action(review.set_confidence)
+    set_classes = _action(review.set_classes)
+    set_pass = _action(review.set_pass)
+    promote = _action(mutating(review.promote))
+    undo = _action(mutating(review.undo))
+    preview_approval = _action(review.preview_approval)
+    approve = _action(mutating(review.approve))
+    _approve_now = _action(mutating(review.approve_now))
+    _open = review.open_tab
+    _apply_review_view = review.apply_review_view
+    _reload_review_of_view = _view_event(review.reload_review_of_view)
+    _reload_review = review.reload_review
+    _write_review = review.write_review
+    _after_review_write = review.after_review_write
+    _show_only = review.show_only
+    _restore_fields = review.restore_fields
 
-        run = import_labels(
-            ctx.dataset,
-            field,
-            label_field=ctx.params.get("label_field") or None,
-            name=ctx.params.get("name") or None,
-        )
-        self._open(ctx, run.key, "review")
+    # -- the run page: audit (panel/audit.py) ---------------------------------
 
-    @_action
-    @mutating
-    def rename_run(self, ctx):
-        """Renames a run."""
-        rename_run(ctx.dataset, ctx.params.get("key"), ctx.params.get("name"))
-        self._load_home(ctx, keep_page=True)
-
-    @_action
-    @mutating
-    def delete_run(self, ctx):
-        """Deletes a run and its staged labels (the App confirms first)."""
-        key = ctx.params.get("key")
-        delete_run(ctx.dataset, key)
-        if ctx.panel.get_state("run_key") == key:
-            self.show_home(ctx)
-        else:
-            self._load_home(ctx, keep_page=True)
-
-    @_action
-    @mutating
-    def resume_run(self, ctx):
-        """Queues the unfinished work of a run in Error."""
-        resume_run(ctx.dataset, ctx.params.get("key"), delegate=True)
-        self._load_home(ctx, keep_page=True)
-
-    @_action
-    @mutating
-    def skip_run(self, ctx):
-        """Moves a run in Error to In Review with what it has."""
-        skip_run(ctx.dataset, ctx.params.get("key"))
-        self._load_home(ctx, keep_page=True)
-
-    @_action
-    @mutating
-    def cancel_run(self, ctx):
-        """Cancels a Generating run: it becomes Error ("cancelled") and
-        keeps what it staged."""
-        run = cancel_run(ctx.dataset, ctx.params.get("key"))
-        ctx.ops.notify("Run '%s' cancelled" % run.display_name)
-        self._load_home(ctx, keep_page=True)
-
-    # -- review ------------------------------------------------------------
-
-    @_action
-    def open_run(self, ctx):
-        """Opens a run: its review (or approval) in the panel and the grid
-        when In Review, its read-only summary when Approved."""
-        ctx.panel.set_state("return_flow", None)  # (open_iteration's)
-        self._open_run_page(ctx, ctx.params.get("key"), ctx.params.get("tab"))
-
-    def _open_run_page(self, ctx, key, tab=None):
-        run = get_run(ctx.dataset, key)
-        if run.status == RunStatus.APPROVED:
-            ctx.panel.set_state("run_key", run.key)
-            ctx.panel.set_data("run", panel_data.run_card(ctx.dataset, run))
-            ctx.panel.set_data("summary", panel_data.summary_data(run))
-            self._set_page(ctx, "summary")
-            return
-
-        self._open(ctx, key, tab or "review")
-
-    @_action
-    def set_tab(self, ctx):
-        """Switches between the labels in review, those promoted, and the
-        run's audit."""
-        tab = ctx.params.get("tab")
-        if tab == AUDIT_TAB:
-            self._open_audit(ctx)
-            return
-
-        self._open(ctx, ctx.panel.get_state("run_key"), tab)
-
-    # -- audit -------------------------------------------------------------
-
-    @_action
-    @mutating
-    def start_audit(self, ctx):
-        """Draws the open run's audit (``size`` labels, default 200)."""
-        run = self._open_run(ctx)
-        size = ctx.params.get("size")
-        start_audit(
-            ctx.dataset,
-            run.key,
-            size=DEFAULT_AUDIT_SIZE if size in (None, "") else size,
-            replace=bool(ctx.params.get("replace")),
-        )
-        self._open_audit(ctx)
-
-    @_action
-    @mutating
-    def answer_audit(self, ctx):
-        """Records the answer on one audited label (``correct``: bool) and
-        shows the next one."""
-        run = self._open_run(ctx)
-        label_id = ctx.params.get("id")
-        ok = ctx.params.get("correct")
-        if not isinstance(ok, bool):
-            raise AutolabelError("answer correct (true) or wrong (false)")
-
-        progress = record_audit(
-            ctx.dataset,
-            run.key,
-            correct=[label_id] if ok else None,
-            wrong=None if ok else [label_id],
-            user=panel_data.user_name(ctx),
-        )
-        # the figures (a bootstrap per class) are redrawn every few answers
-        # and at the end; the next label comes at once
-        answered = progress["answered"]
-        self._open_audit(
-            ctx,
-            figures=answered % AUDIT_FIGURES_EVERY == 0
-            or answered == progress["size"],
-        )
-
-    @_action
-    def set_audit_precision(self, ctx):
-        """The precision the audit's thresholds are suggested for."""
-        ctx.panel.set_state(
-            "audit_precision", check_precision(ctx.params.get("precision"))
-        )
-        self._open_audit(ctx)
-
-    @_action
-    @mutating
-    def promote_to_precision(self, ctx):
-        """Promotes, per class, the labels at or above the audit's
-        suggested threshold."""
-        run = self._open_run(ctx)
-        result = promote_to_precision(
-            ctx.dataset,
-            run.key,
-            precision=ctx.panel.get_state("audit_precision") or 0.95,
-        )
-        ctx.ops.notify("%d labels added for approval" % result["promoted"])
-        self._open_audit(ctx)
-
-    def _open_audit(self, ctx, figures=True):
-        run = self._open_run(ctx)
-        ctx.panel.set_state("tab", AUDIT_TAB)
-        ctx.panel.set_data("tab", AUDIT_TAB)
-        audit = panel_data.audit_data(
-            ctx.dataset,
-            run,
-            ctx.panel.get_state("audit_precision") or 0.95,
-            figures=figures,
-        )
-        if not figures:
-            ctx.panel.set_data("audit.progress", audit["progress"])
-            ctx.panel.set_data("audit.current", audit["current"])
-        else:
-            ctx.panel.set_data("audit", audit)
-
-        ctx.panel.set_data("run", panel_data.run_card(ctx.dataset, run))
-        # the grid shows the label to answer, as one patch
-        ctx.ops.set_view(panel_data.audit_view(ctx.dataset, run, audit))
-
-    @_action
-    def set_confidence(self, ctx):
-        """Shows only the staged labels in a confidence range."""
-        confidence = panel_data.confidence_range(
-            ctx.params.get("min"), ctx.params.get("max")
-        )
-        ctx.panel.set_state("confidence", confidence)
-        self._apply_review_view(ctx)
-
-    @_action
-    def set_classes(self, ctx):
-        """Shows only the checked classes (none checked shows them all)."""
-        ctx.panel.set_state(
-            "classes",
-            panel_data.checked_classes(
-                ctx.dataset, self._open_run(ctx), ctx.params.get("classes")
-            ),
-        )
-        self._apply_review_view(ctx)
-
-    @_action
-    def set_pass(self, ctx):
-        """Shows only the labels one pass of an iterative zero-shot run
-        found (no ``pass``: every pass)."""
-        run = self._open_run(ctx)
-        number = ctx.params.get("pass")
-        pass_view(ctx.dataset.limit(0), run, number)  # checks it
-        ctx.panel.set_state("pass", number)
-        self._apply_review_view(ctx, run=run)
-
-    @_action
-    @mutating
-    def promote(self, ctx):
-        """Promotes exactly the labels in review that the user is looking
-        at: the App's view with its sidebar filters and selections."""
-        run = self._open_run(ctx)
-        # the panel's own view takes the pipeline's fast path (one update
-        # with array filters) by itself
-        count = promote_labels(
-            ctx.dataset,
-            run.key,
-            **panel_data.review_write_target(ctx, run.staging_field),
-            **panel_data.review_filters(
-                ctx.panel.get_state("confidence"),
-                ctx.panel.get_state("classes"),
-            ),
-        )
-        ctx.ops.notify("%d labels added for approval" % count)
-        self._after_review_write(ctx)
-
-    @_action
-    @mutating
-    def undo(self, ctx):
-        """Sends the promoted labels in view (of one class, with a label)
-        back to review: exactly what the approval tab counts."""
-        run = self._open_run(ctx)
-        label = ctx.params.get("label")
-        filters = panel_data.review_filters(
-            ctx.panel.get_state("confidence"), ctx.panel.get_state("classes")
-        )
-        if label:
-            filters["classes"] = [label]
-
-        count = undo_labels(
-            ctx.dataset,
-            run.key,
-            **panel_data.review_write_target(ctx, run.staging_field),
-            **filters,
-        )
-        ctx.ops.notify("%d labels sent back to review" % count)
-        self._after_review_write(ctx)
-
-    @_action
-    def preview_approval(self, ctx):
-        """The approve dialog's figures: the labels approved, the samples
-        that get labels, the labels discarded, the field."""
-        ctx.panel.set_data(
-            "approval", panel_data.approval_data(ctx.dataset, self._open_run(ctx))
-        )
-
-    @_action
-    @mutating
-    def approve(self, ctx):
-        """Approves the open run: its promoted labels become its label
-        field; the rest of its staged labels are deleted.
-
-        Approval deletes the staging field, so the App must stop showing
-        the review view first: the panel sets the dataset as the view and
-        approves in the ``on_change_view`` event that follows."""
-        run = self._open_run(ctx)
-        if run.status != RunStatus.IN_REVIEW:
-            raise AutolabelError(
-                "Run '%s' is %s; only runs In Review can be approved"
-                % (run.display_name, run.status)
-            )
-
-        if not ctx.view._stages:
-            self._approve_now(ctx)
-            return
-
-        ctx.panel.set_state("approval_pending", run.key)
-        ctx.panel.set_data("approving", True)
-        ctx.ops.set_view(ctx.dataset.view())
-
-    @_action
-    @mutating
-    def _approve_now(self, ctx):
-        ctx.panel.set_state("approval_pending", None)
-        run = self._open_run(ctx)
-        if run.status == RunStatus.APPROVED:
-            # a second view event sent before the first one's answer came
-            self.show_home(ctx)
-            return
-
-        # one approval per run at a time, whichever App event starts it
-        store = ctx.store(STORE_NAME)
-        lock = "approving.%s" % run.key
-        if not store.set_if_absent(lock, True, ttl=_APPROVAL_LOCK_S):
-            return
-
-        try:
-            run = approve_run(ctx.dataset, run.key)
-        finally:
-            store.delete(lock)
-            ctx.panel.set_data("approving", False)
-
-        # the App shows the dataset already, and notices its new field by
-        # itself: setting the view again would race the App's own reload
-        self._go_home(ctx, reset_view=False, also_show=[run.label_field])
-        ctx.ops.notify(
-            "%d labels approved into '%s'"
-            % ((run.counts or {}).get("approved", 0), run.label_field),
-            variant="success",
-        )
+    start_audit = _action(mutating(audit.start_audit))
+    answer_audit = _action(mutating(audit.answer_audit))
+    set_audit_precision = _action(audit.set_audit_precision)
+    promote_to_precision = _action(mutating(audit.promote_to_precision))
+    _open_audit = audit.open_audit
 
     # -- loops (panel/loops.py) ---------------------------------------------
 
     show_loops = _action(loops.show_loops)
     show_flow = _action(loops.show_flow)
     show_create_flow = _action(loops.show_create_flow)
+    change_flow_form = _action(loops.change_flow_form)
     create_flow = _action(mutating(loops.create_flow))
     next_flow = _action(mutating(loops.next_flow))
     retry_flow = _action(mutating(loops.retry_flow))
     cancel_flow = _action(mutating(loops.cancel_flow))
     show_edit_flow = _action(loops.show_edit_flow)
+    change_flow_edit = _action(loops.change_flow_edit)
     edit_flow = _action(mutating(loops.edit_flow))
     delete_flow = _action(mutating(loops.delete_flow))
     open_iteration = _action(loops.open_iteration)
@@ -603,6 +231,7 @@ class AutoLabelingPanel(foo.Panel):
                 refresh=self.refresh,
                 show_home=self.show_home,
                 show_configure=self.show_configure,
+                change_configure=self.change_configure,
                 show_analyze=self.show_analyze,
                 validate_label_field=self.validate_label_field,
                 start_run=self.start_run,
@@ -631,11 +260,13 @@ class AutoLabelingPanel(foo.Panel):
                 show_loops=self.show_loops,
                 show_flow=self.show_flow,
                 show_create_flow=self.show_create_flow,
+                change_flow_form=self.change_flow_form,
                 create_flow=self.create_flow,
                 next_flow=self.next_flow,
                 retry_flow=self.retry_flow,
                 cancel_flow=self.cancel_flow,
                 show_edit_flow=self.show_edit_flow,
+                change_flow_edit=self.change_flow_edit,
                 edit_flow=self.edit_flow,
                 delete_flow=self.delete_flow,
                 open_iteration=self.open_iteration,
@@ -649,66 +280,6 @@ class AutoLabelingPanel(foo.Panel):
 
     # -- helpers -----------------------------------------------------------
 
-    def _go_home(self, ctx, reset_view=True, also_show=()):
-        # a run opened from a flow's iteration goes back to the flow
-        self._set_page(ctx, loops.return_page(ctx))
-        ctx.panel.set_state("run_key", None)
-        ctx.panel.set_state("brain_view", None)
-        ctx.panel.set_data("run", None)
-        ctx.panel.set_data("review", None)
-        ctx.panel.set_data("brain", None)
-        ctx.panel.set_data("summary", None)
-        ctx.panel.set_data("log", None)
-        ctx.panel.set_data("view_error", None)
-        if reset_view:
-            ctx.ops.set_view(ctx.dataset.view())
-
-        self._restore_fields(ctx, also_show=also_show)
-        self._load_home(ctx, keep_page=True)
-
-    def _show_only(self, ctx, run):
-        """Draws only the run's staged labels in the grid; the fields the
-        grid drew before come back when the user leaves the run."""
-        if ctx.panel.get_state("saved_fields") is None:
-            ctx.panel.set_state("saved_fields", list(ctx.active_fields or []))
-
-        ctx.ops.set_active_fields([run.staging_field])
-
-    def _restore_fields(self, ctx, also_show=()):
-        """Draws the fields the grid drew before the run was opened again,
-        and ``also_show`` (an approved run's new label field)."""
-        saved = ctx.panel.get_state("saved_fields")
-        if saved is None:
-            return
-
-        ctx.panel.set_state("saved_fields", None)
-        fields = [f for f in saved if ctx.dataset.has_field(f)]
-        fields += [f for f in also_show if f not in fields]
-        if fields:
-            ctx.ops.set_active_fields(fields)
-        else:
-            ctx.ops.clear_active_fields()
-
-    def _after_review_write(self, ctx):
-        """After a promote or undo the moved labels leave the tab's view:
-        the selection they were chosen by is cleared, the grid shows the
-        view again (patches are made anew: a patches view is a snapshot of
-        its labels) and the table is counted again."""
-        if ctx.selected:
-            ctx.ops.clear_selected_samples()
-
-        if ctx.selected_labels:
-            ctx.ops.clear_selected_labels()
-
-        run = self._open_run(ctx)
-        if panel_data.patches_of_staging(ctx.view, run):
-            self._apply_review_view(ctx, run=run, selected=False)
-            return
-
-        # the App redraws the grid of an unchanged view only when it reloads
-        ctx.ops.reload_dataset()
-        self._reload_review(ctx, force=True)
-
     def _set_page(self, ctx, page):
         ctx.panel.set_state("page", page)
         ctx.panel.set_data("page", page)
@@ -718,7 +289,7 @@ class AutoLabelingPanel(foo.Panel):
         if page not in PAGES:
             page = "home"
 
-        context = panel_data.dataset_context(ctx, page=page)
+        context = dataset_context(ctx, page=page)
         ctx.panel.set_data("context", context)
         ctx.panel.set_data("page", page)
         if not context["enabled"]:
@@ -727,9 +298,7 @@ class AutoLabelingPanel(foo.Panel):
 
         ctx.panel.set_data(
             "runs",
-            panel_data.run_cards(
-                ctx.dataset, read_only=panel_data.read_only(ctx)
-            ),
+            run_cards(ctx.dataset, read_only=read_only(ctx)),
         )
         if page == "run":
             self._reload_review_of_view(ctx)
@@ -744,148 +313,3 @@ class AutoLabelingPanel(foo.Panel):
 
         return get_run(ctx.dataset, key)
 
-    def _open(self, ctx, key, tab):
-        if tab not in TABS:
-            raise AutolabelError(
-                "Unknown tab '%s'; expected one of %s" % (tab, ", ".join(TABS))
-            )
-
-        run = get_run(ctx.dataset, key)
-        if run.status != RunStatus.IN_REVIEW:
-            raise AutolabelError(
-                "Run '%s' is %s; only runs In Review can be reviewed"
-                % (run.display_name, run.status)
-            )
-
-        # the audit's own patches are not the user's patches view
-        keep_patches = ctx.panel.get_state("tab") != AUDIT_TAB
-        ctx.panel.set_state("run_key", run.key)
-        ctx.panel.set_state("tab", tab)
-        ctx.panel.set_state("confidence", {"min": None, "max": None})
-        ctx.panel.set_state("classes", None)
-        ctx.panel.set_state("brain_view", None)
-        ctx.panel.set_state("pass", None)
-        ctx.panel.set_state(
-            "confidence_bounds", panel_data.confidence_bounds(ctx.dataset, run)
-        )
-        ctx.panel.set_data("view_error", None)
-        ctx.panel.set_data("approval", None)
-        self._set_page(ctx, "run")
-        self._show_only(ctx, run)
-        self._apply_review_view(ctx, run=run, keep_patches=keep_patches)
-
-    def _apply_review_view(
-        self, ctx, run=None, selected=True, keep_patches=True
-    ):
-        """Sets the App's view to the open run's labels of the open tab,
-        within the panel's confidence range and class filter (and the App's
-        selection, unless ``selected`` is False: it was just cleared)."""
-        run = run or self._open_run(ctx)
-        patches = keep_patches and panel_data.patches_of_staging(ctx.view, run)
-        view = panel_data.review_view_of(
-            ctx.dataset,
-            run,
-            ctx.panel.get_state("tab") or "review",
-            ctx.panel.get_state("confidence"),
-            ctx.panel.get_state("classes"),
-        )
-        view = pass_view(view, run, ctx.panel.get_state("pass"))
-        # the labels like a selected one, or the likely mistakes first
-        view = brain_panel.apply_brain_view(ctx, run, view)
-        if patches and not panel_data.patches_of_staging(view, run):
-            # the user reviews patches: the filtered labels stay patches
-            view = view.to_patches(run.staging_field)
-
-        # the state goes to the App before the view does, so that the
-        # on_change_view event of this view carries this sequence number
-        seq = (ctx.panel.get_state("view_seq") or 0) + 1
-        ctx.panel.set_state("view_seq", seq)
-        ctx.store(STORE_NAME).set(_seq_key(ctx), seq, ttl=_STORE_TTL)
-        ctx.ops.set_view(view)
-        view, label_ids = panel_data.review_target(
-            ctx,
-            stages_view=view,
-            selected=selected,
-            staging_field=run.staging_field,
-        )
-        self._write_review(ctx, run, view, label_ids=label_ids)
-
-    @_view_event
-    def _reload_review_of_view(self, ctx):
-        self._reload_review(ctx, force=True)
-
-    def _reload_review(self, ctx, force=False):
-        """Recomputes the review table for the App's current view, unless
-        the event is stale: it describes a view the panel has replaced
-        since (a slow ``on_change_view`` answered after a newer click)."""
-        if ctx.panel.get_state("page") != "run":
-            return
-
-        try:
-            run = self._open_run(ctx)
-        except AutolabelError:
-            return
-
-        if run.status != RunStatus.IN_REVIEW:
-            return
-
-        if ctx.panel.get_state("tab") == AUDIT_TAB:
-            return
-
-        latest = ctx.store(STORE_NAME).get(_seq_key(ctx))
-        if not force and (ctx.panel.get_state("view_seq") or 0) < (
-            latest or 0
-        ):
-            return
-
-        view, label_ids = panel_data.review_target(
-            ctx, staging_field=run.staging_field
-        )
-        self._write_review(ctx, run, view, label_ids=label_ids, force=force)
-
-    def _write_review(self, ctx, run, view, label_ids=None, force=True):
-        tab = ctx.panel.get_state("tab") or "review"
-        state = (
-            ReviewState.IN_REVIEW if tab == "review" else ReviewState.PROMOTED
-        )
-        # the App answers the panel's set_view with an on_change_view event
-        # for the same view: no need to count the same labels twice
-        fingerprint = panel_data.view_fingerprint(run, state, view)
-        store = ctx.store(STORE_NAME)
-        last = store.get(_reviewed_key(ctx)) or {}
-        if (
-            not force
-            and last.get("fingerprint") == fingerprint
-            and time.time() - last.get("at", 0) < _SAME_VIEW_S
-        ):
-            return
-
-        ctx.panel.set_data("run", panel_data.run_card(ctx.dataset, run))
-        ctx.panel.set_data("tab", tab)
-        brain = brain_panel.brain_data(ctx, run, view)
-        ctx.panel.set_data("brain", brain)
-        if force:
-            # The App's view events may answer after a later click (one
-            # computed before "Embed labels" queued its operation, answered
-            # after it): only the panel's own events and polls, which see
-            # every operation queued before them, say whether to poll.
-            ctx.panel.set_data("brain_busy", bool(brain and brain["busy"]))
-        review = panel_data.review_data(
-            ctx.dataset,
-            run,
-            view,
-            state,
-            label_ids=label_ids,
-            confidence=ctx.panel.get_state("confidence"),
-            classes=ctx.panel.get_state("classes"),
-            bounds=ctx.panel.get_state("confidence_bounds"),
-        )
-        lassoed = panel_data.lassoed_label_ids(ctx, run.staging_field)
-        review["lassoed"] = None if lassoed is None else len(lassoed)
-        review["pass"] = ctx.panel.get_state("pass")
-        ctx.panel.set_data("review", review)
-        store.set(
-            _reviewed_key(ctx),
-            {"fingerprint": fingerprint, "at": time.time()},
-            ttl=_STORE_TTL,
-        )

@@ -13,17 +13,19 @@ functions of the panel and the execution context, which
 registered class.
 """
 
-import fiftyone as fo
-
-from ..models.weights import has_weights
 from ..pipeline import AutolabelError, RunStatus
 from ..pipeline import loop as L
+from ..pipeline.loop.declaration import (
+    EDIT,
+    FLOW,
+    MIN_CONFIDENCE,
+    human_fields,
+    resolve_samples,
+)
 from ..pipeline.loop.flows import existing_ids, find_flow
-from ..pipeline.loop.settings import trainable_models as trainable_models_of
-from ..pipeline.loop.settings import DEFAULTS, field_prefix, resolve_samples
 from ..pipeline.loop.steps import RUNNING, STOPPED
 from ..pipeline.records.operations import PENDING_STATES, operation_state
-from ..pipeline.records.runs import find_run, staging_fields_in_review
+from ..pipeline.records.runs import find_run
 
 S = L.IterationStatus
 
@@ -31,34 +33,9 @@ S = L.IterationStatus
 #: that edits a flow
 PAGES = ("loops", "flow", "loop_create", "loop_edit")
 
-TASKS = [
-    {"value": "detection", "label": "Object detection"},
-    {"value": "instance_segmentation", "label": "Instance segmentation"},
-]
-MODES = [
-    {"value": L.Mode.MANUAL, "label": "Manual: a person reviews each iteration's labels"},
-    {"value": L.Mode.AUTOMATIC, "label": "Automatic: a rule accepts the labels"},
-]
-SAMPLINGS = [
-    {"value": L.Sampling.RANDOM, "label": "Random"},
-    {"value": L.Sampling.UNIQUENESS, "label": "Most unique first"},
-    {"value": L.Sampling.LEAST_CONFIDENT, "label": "Least confident first"},
-]
-
-_INT_SETTINGS = ("sample_size", "epochs", "imgsz", "batch", "patience", "seed")
-_FLOAT_SETTINGS = ("min_confidence", "precision", "stage_confidence")
-_TEXT_SETTINGS = (
-    "name",
-    "human_field",
-    "initial",
-    "validation",
-    "pool",
-    "task",
-    "model",
-    "mode",
-    "sampling",
-    "device",
-)
+#: the precision the new-flow form offers first (a prefill: the setting
+#: itself has no default, ``autolabel loop create`` accepts from a confidence)
+FORM_PRECISION = 0.95
 
 
 # -- data ---------------------------------------------------------------------
@@ -561,56 +538,46 @@ def flow_manage(flow, state, read_only=False):
     return manage
 
 
-def _sample_sets(dataset, tags=None):
-    tags = dataset.count_sample_tags() if tags is None else tags
-    return [
-        {"value": tag, "label": "%s (%d samples)" % (tag, count)}
-        for tag, count in sorted(tags.items())
-    ] + [
-        {"value": "view:" + name, "label": "saved view %s" % name}
-        for name in dataset.list_saved_views()
-    ]
+def _text(value):
+    return "" if value is None else str(value)
 
 
-def edit_form(dataset, flow):
-    """The form that edits a flow: the settings that may change between
-    two steps (``autolabel loop edit``), with their current values as
-    texts.
+def edit_values(flow):
+    """The values the form that edits a flow starts from: the flow's own.
+
+    Args:
+        flow: a :class:`autolabel.pipeline.loop.Flow`
+
+    Returns:
+        a dict by setting name (:data:`autolabel.pipeline.loop.declaration.EDIT`)
+    """
+    train = flow.train or {}
+    return {
+        "device": _text(train.get("device")),
+        "epochs": _text(train.get("epochs")),
+        "batch": _text(train.get("batch")),
+        "validation": _text(flow.validation),
+    }
+
+
+def edit_form(dataset, flow, values=None):
+    """The form that edits a flow: the settings ``autolabel loop edit`` may
+    change (:data:`autolabel.pipeline.loop.declaration.EDIT`), as its
+    declaration makes them, checked as the user types.
 
     Args:
         dataset: a :class:`fiftyone.core.dataset.Dataset`
         flow: a :class:`autolabel.pipeline.loop.Flow`
+        values (None): the values typed so far (default: the flow's own)
 
     Returns:
         a dict, see ``panel/README.md``
     """
-    train = flow.train or {}
-
-    def text(value):
-        return "" if value is None else str(value)
-
+    values = dict(edit_values(flow) if values is None else values)
     return {
         "flow": flow.name,
-        "fields": [
-            {
-                "name": "device",
-                "label": "Training device: cpu, cuda, cuda:N (empty: the GPU if any)",
-                "type": "text",
-                "value": text(train.get("device")),
-                "options": None,
-            },
-            {"name": "epochs", "label": "Epochs", "type": "number",
-             "value": text(train.get("epochs")), "options": None},
-            {"name": "batch", "label": "Batch", "type": "number",
-             "value": text(train.get("batch")), "options": None},
-            {
-                "name": "validation",
-                "label": "Validation samples (human-labeled, never trained on)",
-                "type": "select",
-                "value": text(flow.validation),
-                "options": _sample_sets(dataset),
-            },
-        ],
+        "values": values,
+        "form": EDIT.form(values, {"dataset": dataset}),
         "note": "The next step (a retry, the next iteration) uses them; the "
         "iterations evaluated already keep their metrics.",
     }
@@ -630,16 +597,13 @@ def edit_settings(dataset, flow, params):
     Returns:
         a dict
     """
-    train = flow.train or {}
+    before = edit_values(flow)
     changes = {}
-    device = (params.get("device") or "").strip()
-    if device != (train.get("device") or ""):
-        changes["device"] = device or "auto"
-
-    for key in ("epochs", "batch"):
-        value = _parsed(params.get(key), int)
-        if value is not None and value != train.get(key):
-            changes[key] = value
+    for name in ("device", "epochs", "batch"):
+        value = _text(params.get(name)).strip()
+        if value != before[name] and (value or name == "device"):
+            # an empty device is the default one; an empty number, unchanged
+            changes[name] = value or "auto"
 
     validation = (params.get("validation") or "").strip()
     if validation and (
@@ -660,113 +624,73 @@ def _names_other_samples(dataset, spec, ids):
     return set(view.values("id")) != set(ids)
 
 
-def _human_fields(dataset, flows):
-    staging = set(staging_fields_in_review(dataset))
-    prefixes = tuple(field_prefix(f.name) for f in flows)
-    names = [
-        name
-        for name in dataset.get_field_schema(embedded_doc_type=fo.Detections)
-        if name not in staging and not (prefixes and name.startswith(prefixes))
-    ]
-    # the demo's and FiftyOne's usual name first
-    return sorted(names, key=lambda n: (n != "ground_truth", n))
-
-
-def trainable_models(task):
-    """The catalog models a loop of ``task`` can train (ultralytics YOLO
-    models of fixed classes), with whether it starts from their weights."""
-    choices = []
-    for entry in trainable_models_of(task):
-        weights = has_weights(entry)
-        choices.append(
-            {
-                "value": entry.name,
-                "label": "%s (%s)"
-                % (entry.name, "from its weights" if weights else "from scratch"),
-            }
-        )
-
-    return choices
-
-
 def _first_of(tags, names):
     return next((name for name in names if name in tags), None)
 
 
-def loop_form(dataset):
-    """The choices and defaults of the form that creates a flow (the
-    settings of ``autolabel loop create``).
+def create_values(dataset):
+    """The values the form that creates a flow starts from: the
+    declaration's defaults, a free name, the usual human labels' field and
+    sample tags where the dataset has them.
+
+    Args:
+        dataset: a :class:`fiftyone.core.dataset.Dataset`
 
     Returns:
-        a dict, see ``panel/README.md``
+        a dict by setting name (:data:`autolabel.pipeline.loop.declaration.FLOW`)
     """
-    flows = L.list_flows(dataset)
-    taken = {f.name for f in flows}
+    taken = {f.name for f in L.list_flows(dataset)}
     n = 1
     while "flow%d" % n in taken:
         n += 1
 
     tags = dataset.count_sample_tags()
-    sample_sets = _sample_sets(dataset, tags)
-    human_fields = _human_fields(dataset, flows)
-    defaults = {
-        k: DEFAULTS[k]
-        for k in (
-            "task",
-            "model",
-            "sample_size",
-            "mode",
-            "sampling",
-            "epochs",
-            "imgsz",
-            "batch",
-            "seed",
-            "stage_confidence",
-            "min_confidence",
-        )
-    }
-    defaults.update(
+    fields = human_fields(dataset)
+    values = {k: _text(v) for k, v in FLOW.defaults().items()}
+    values.update(
         name="flow%d" % n,
-        human_field=human_fields[0] if human_fields else None,
-        initial=_first_of(tags, ("initial", "train", "labeled")),
-        validation=_first_of(tags, ("val", "validation", "test")),
-        pool=None,
-        precision=0.95,
+        human_field=fields[0] if fields else "",
+        initial=_first_of(tags, ("initial", "train", "labeled")) or "",
+        validation=_first_of(tags, ("val", "validation", "test")) or "",
+        accept_by="confidence",
+        min_confidence=_text(MIN_CONFIDENCE),
+        precision=_text(FORM_PRECISION),
     )
-    return {
-        "defaults": defaults,
-        "human_fields": human_fields,
-        "sample_sets": sample_sets,
-        "tasks": TASKS,
-        "modes": MODES,
-        "samplings": SAMPLINGS,
-        "models": {t["value"]: trainable_models(t["value"]) for t in TASKS},
-    }
+    return values
 
 
-def _parsed(value, kind):
-    """A number typed in the form: empty is None (the default); what does
-    not parse stays as typed, for the pipeline's check to name it."""
-    if isinstance(value, str):
-        text = value.strip()
-        if not text:
-            return None
+def loop_form(dataset, values=None):
+    """The form that creates a flow: the settings of ``autolabel loop
+    create`` (:data:`autolabel.pipeline.loop.declaration.FLOW`) as its
+    declaration makes them, checked as the user types; where the task
+    changed to one that does not train the model chosen, its first model.
 
-        try:
-            return kind(text)
-        except ValueError:
-            return text
+    Args:
+        dataset: a :class:`fiftyone.core.dataset.Dataset`
+        values (None): the values typed so far (default:
+            :func:`create_values`)
 
-    if kind is int and isinstance(value, float) and value.is_integer():
-        return int(value)
+    Returns:
+        a dict, see ``panel/README.md``
+    """
+    values = dict(create_values(dataset) if values is None else values)
+    context = {"dataset": dataset}
+    form = FLOW.form(values, context)
+    for field in form["fields"]:
+        choices = [c["value"] for c in field["choices"] or []]
+        if field["name"] == "model" and choices and values.get("model") not in choices:
+            values["model"] = choices[0]
+            form = FLOW.form(values, context)
+            break
 
-    return value
+    return {"values": values, "form": form}
 
 
 def flow_settings(params):
     """The form's values as the keyword arguments of
-    :func:`autolabel.pipeline.loop.create_flow`: numbers parsed, empty
-    settings left to their defaults.
+    :func:`autolabel.pipeline.loop.create_flow` (which checks them with the
+    declaration): the declared settings given, empty ones left to their
+    defaults.
 
     Args:
         params: the ``create_flow`` event's parameters
@@ -775,23 +699,18 @@ def flow_settings(params):
         a dict
     """
     settings = {}
-    for key in _TEXT_SETTINGS:
-        value = params.get(key)
+    for setting in FLOW:
+        if not setting.cli:
+            continue  # the form's own choice (how automatic mode accepts)
+
+        value = params.get(setting.name)
         if isinstance(value, str):
             value = value.strip() or None
 
-        settings[key] = value
+        if value is not None or setting.required:
+            settings[setting.name] = value
 
-    for key in _INT_SETTINGS:
-        settings[key] = _parsed(params.get(key), int)
-
-    for key in _FLOAT_SETTINGS:
-        settings[key] = _parsed(params.get(key), float)
-
-    required = ("name", "human_field", "initial", "validation")
-    return {
-        k: v for k, v in settings.items() if v is not None or k in required
-    }
+    return settings
 
 
 def load(panel, ctx, page, read_only):
@@ -847,6 +766,22 @@ def show_create_flow(panel, ctx):
     """The form that creates a flow."""
     ctx.panel.set_data("loop_form", loop_form(ctx.dataset))
     _go(panel, ctx, "loop_create")
+
+
+def change_flow_form(panel, ctx):
+    """The form that creates a flow, checked again as the user changes it
+    (``values``: every value typed; ``seq``: the change's number, sent
+    back so that the component knows its answer from an older form)."""
+    form = loop_form(ctx.dataset, ctx.params.get("values") or {})
+    ctx.panel.set_data("loop_form", dict(form, seq=ctx.params.get("seq")))
+
+
+def change_flow_edit(panel, ctx):
+    """The form that edits a flow, checked again as the user changes it
+    (``values`` and ``seq`` as :func:`change_flow_form`)."""
+    flow = L.get_flow(ctx.dataset, _flow_name(ctx))
+    form = edit_form(ctx.dataset, flow, ctx.params.get("values") or {})
+    ctx.panel.set_data("loop_edit", dict(form, seq=ctx.params.get("seq")))
 
 
 def create_flow(panel, ctx):

@@ -26,7 +26,9 @@ from .generation.masks import delete_unreferenced_masks
 from .records.claims import EPOCH_ATTR, release_fields
 from .records.locks import review_lock
 from .records.runs import (
+    RunAction,
     RunStatus,
+    check_action,
     get_run,
     now_iso,
     transition,
@@ -328,11 +330,7 @@ def approve_run(dataset, run_key_or_name, progress=None):
             label field already exists
     """
     run = get_run(dataset, run_key_or_name)
-    if run.status != RunStatus.IN_REVIEW:
-        raise AutolabelError(
-            "run '%s' is %s; only a run that is %s can be approved"
-            % (run.display_name, run.status, RunStatus.IN_REVIEW)
-        )
+    check_action(run, RunAction.APPROVE)
 
     for i, step in enumerate(APPROVAL_STEPS):
         if progress is not None:

@@ -21,6 +21,7 @@ them, with the one-line errors each kind of value needs.
 """
 
 import argparse
+import copy
 
 from .errors import AutolabelError
 
@@ -79,6 +80,19 @@ class Setting(object):
         group (None): the heading the setting is shown under
         metavar (None): the CLI's placeholder for the value
         cli (True): whether the CLI has an option for it
+        noun (None): how one-line errors name the setting (default: its
+            name), e.g. "sample size"
+        check (None): a function ``check(value, values, context)`` raising
+            :class:`AutolabelError`: a rule of the value beyond its kind,
+            with the job's own message; run after the kind's conversion,
+            before the limits and the choices. ``values`` and ``context``
+            may be empty (the CLI's option types check one value alone):
+            it checks only what they hold
+        aliases (None): other values accepted for a choice,
+            ``{alias: value}``
+        visible (None): a function ``visible(values)``: whether the form
+            shows the setting (default: where it applies); a hidden
+            setting's value is not the form's
     """
 
     def __init__(
@@ -97,6 +111,10 @@ class Setting(object):
         group=None,
         metavar=None,
         cli=True,
+        noun=None,
+        check=None,
+        aliases=None,
+        visible=None,
     ):
         if kind not in KINDS:
             raise ValueError("unknown kind %r; use one of %s" % (kind, KINDS))
@@ -115,6 +133,30 @@ class Setting(object):
         self.group = group
         self.metavar = metavar
         self.cli = cli
+        self.noun = noun or name
+        self._check = check
+        self.aliases = dict(aliases or {})
+        self._visible = visible
+
+    def but(self, **changes):
+        """A copy of this setting with some of its public attributes
+        changed, e.g. the same setting, not required, in another job.
+
+        Args:
+            **changes: attribute values by name (``default``,
+                ``default_help``, ``required``, ``help``, ...)
+
+        Returns:
+            a :class:`Setting`
+        """
+        setting = copy.copy(self)
+        for name, value in changes.items():
+            if name.startswith("_") or not hasattr(self, name):
+                raise ValueError("a setting has no attribute %r" % name)
+
+            setattr(setting, name, value)
+
+        return setting
 
     @property
     def option(self):
@@ -138,6 +180,8 @@ class Setting(object):
         choices = self._choices
         if callable(choices):
             choices = choices(values or {}, context or {})
+            if choices is None:  # any value of the kind goes
+                return None
 
         return [_to_choice(c) for c in choices]
 
@@ -145,12 +189,21 @@ class Setting(object):
         """Whether the setting applies given the other values."""
         return self._applies is None or bool(self._applies(values))
 
-    def parse(self, value):
+    def visible(self, values):
+        """Whether the form shows the setting given the other values."""
+        if not self.applies(values):
+            return False
+
+        return self._visible is None or bool(self._visible(values))
+
+    def parse(self, value, values=None, context=None):
         """Converts a value as typed or passed to this setting's kind and
-        checks its limits.
+        checks its limits (and its own ``check``).
 
         Args:
             value: the value; None or blank text means "not given"
+            values (None): the other values so far, for its ``check``
+            context (None): what its ``check`` needs
 
         Returns:
             the value, or None if not given
@@ -167,7 +220,7 @@ class Setting(object):
         if self.kind == FLAG:
             if not isinstance(value, bool):
                 raise AutolabelError(
-                    "%s must be true or false, not %r" % (self.name, value)
+                    "%s must be true or false, not %r" % (self.noun, value)
                 )
 
             return value
@@ -180,29 +233,43 @@ class Setting(object):
                 isinstance(v, str) for v in value
             ):
                 raise AutolabelError(
-                    "%s must be a list of names, not %r" % (self.name, value)
+                    "%s must be a list of names, not %r" % (self.noun, value)
                 )
 
             value = [v.strip() for v in value if v.strip()]
             return value or None
 
         if self.kind == INTEGER:
-            value = _whole_number(value)
-            if value is None:
+            number = _whole_number(value)
+            if number is None:
                 raise AutolabelError(
                     "%s must be a whole number%s, not %r"
-                    % (self.name, self._limits(), value)
+                    % (self.noun, self._limits(), value)
                 )
+
+            value = number
 
         if self.kind == NUMBER:
             number = _number(value)
             if number is None:
                 raise AutolabelError(
                     "%s must be a number%s, not %r"
-                    % (self.name, self._limits(), value)
+                    % (self.noun, self._limits(), value)
                 )
 
             value = number
+
+        if self.kind in (TEXT, CHOICE) and not isinstance(value, str):
+            if self.kind == TEXT or not self.static_choices:
+                raise AutolabelError(
+                    "%s must be text, not %r" % (self.noun, value)
+                )
+
+        if self.kind == CHOICE and isinstance(value, str):
+            value = self.aliases.get(value, value)
+
+        if self._check is not None:
+            self._check(value, values or {}, context or {})
 
         if self.kind in (INTEGER, NUMBER):
             if (self.minimum is not None and value < self.minimum) or (
@@ -211,17 +278,11 @@ class Setting(object):
                 raise AutolabelError(
                     "%s must be a %s%s, not %r"
                     % (
-                        self.name,
+                        self.noun,
                         "whole number" if self.kind == INTEGER else "number",
                         self._limits(),
                         value,
                     )
-                )
-
-        if self.kind in (TEXT, CHOICE) and not isinstance(value, str):
-            if self.kind == TEXT or not self.static_choices:
-                raise AutolabelError(
-                    "%s must be text, not %r" % (self.name, value)
                 )
 
         return value
@@ -232,22 +293,25 @@ class Setting(object):
         Raises:
             AutolabelError: if the value is not valid
         """
-        value = self.parse(value)
+        value = self.parse(value, values, context)
         if value is None:
             return None
 
         choices = self.choices(values, context)
         if choices is not None:
             allowed = [c.value for c in choices]
-            if value not in allowed:
-                raise AutolabelError(
-                    "%s %r is not one of %s"
-                    % (
-                        self.name,
-                        value,
-                        ", ".join(str(v) for v in allowed) or "(none here)",
+            # a list's items are each one of the choices
+            for one in value if self.kind == LIST else [value]:
+                if one not in allowed:
+                    raise AutolabelError(
+                        "%s %r is not one of %s"
+                        % (
+                            self.noun,
+                            one,
+                            ", ".join(str(v) for v in allowed)
+                            or "(none here)",
+                        )
                     )
-                )
 
         return value
 
@@ -347,7 +411,8 @@ class Settings(object):
         return out
 
     def form(self, values, context=None, error=None):
-        """The form the panel draws: each setting that applies, with its
+        """The form the panel draws: each setting it shows (that applies
+        and is visible), with its
         value, choices and error, computed as the user types.
 
         Args:
@@ -359,14 +424,15 @@ class Settings(object):
         Returns:
             a dict ``{"fields": [...], "ready": bool, "error": str or
             None}``; each field a dict with ``name``, ``kind``, ``label``,
-            ``help``, ``value``, ``default``, ``required``, ``choices``,
+            ``help``, ``value``, ``default``, ``default_help``,
+            ``required``, ``choices``,
             ``min``, ``max``, ``group`` and ``error``
         """
         fields = []
         seen = {}
         ready = error is None
         for setting in self.settings:
-            if not setting.applies(seen):
+            if not setting.visible(seen):
                 seen[setting.name] = None
                 continue
 
@@ -390,6 +456,7 @@ class Settings(object):
                     "help": setting.help,
                     "value": raw if field_error else value,
                     "default": setting.default,
+                    "default_help": setting.default_help,
                     "required": setting.required,
                     "choices": (
                         [c.to_dict() for c in choices]
@@ -484,7 +551,14 @@ class Settings(object):
                 kwargs["default"] = field["default"]
 
             name = field["name"]
-            if field["choices"] is not None:
+            if field["choices"] is not None and field["kind"] == LIST:
+                # several of the choices: a list, which names them
+                kwargs["description"] = "%s; of: %s" % (
+                    field["help"],
+                    ", ".join(str(c["value"]) for c in field["choices"]),
+                )
+                prop = inputs.list(name, types.String(), **kwargs)
+            elif field["choices"] is not None:
                 view = types.Dropdown()
                 for c in field["choices"]:
                     view.add_choice(

@@ -145,7 +145,11 @@ def _strip_ids(snapshot, dataset):
 def test_approve_refused_unless_in_review(make_dataset):
     dataset, run = _prepared(make_dataset, n=10)
     P.approve_run(dataset, run.key)
-    with pytest.raises(P.AutolabelError, match="Approved; only a run"):
+    with pytest.raises(
+        P.AutolabelError,
+        match="is Approved, not In Review; only a run that is In Review "
+        "can be approved",
+    ):
         P.approve_run(dataset, run.key)
 
     for action in (

@@ -232,7 +232,7 @@ def test_bad_input_is_one_line_exit_2_and_changes_nothing(
         (("stats", dataset.name, "nope"), "has no auto-labeling run 'nope'"),
         (
             ("approve", dataset.name, approved.key, "--yes"),
-            "is Approved; only a run",
+            "is Approved, not In Review; only a run",
         ),
         (("promote", dataset.name, approved.key), "is Approved"),
         (("undo", dataset.name, approved.key), "is Approved"),

@@ -309,11 +309,13 @@ def test_the_flow_page_edits_and_deletes_a_flow(shapes):
     assert session.data["page"] == "loop_edit"
     form = session.data["loop_edit"]
     assert form["flow"] == "paneled"
-    fields = {f["name"]: f for f in form["fields"]}
+    fields = {f["name"]: f for f in form["form"]["fields"]}
     assert set(fields) == {"device", "epochs", "batch", "validation"}
-    assert fields["epochs"]["value"] == "3"
+    assert fields["epochs"]["value"] == 3 and form["values"]["epochs"] == "3"
     assert fields["validation"]["value"] == "val"
-    assert {"value": "val2", "label": "val2 (4 samples)"} in fields["validation"]["options"]
+    assert {"value": "val2", "label": "val2 (4 samples)", "description": None} in (
+        fields["validation"]["choices"]
+    )
 
     # a bad setting: one line next to the button, nothing changed
     before = flow_doc(shapes, "paneled")

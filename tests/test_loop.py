@@ -179,7 +179,7 @@ def test_manual_flow_with_a_corrected_and_a_drawn_label(capsys, shapes):
     # the corrected label is still in review; the drawn one is promoted by
     # its drawing (it has no confidence for a range to match)
     assert autolabel.promote_labels(shapes, run.key, label_ids=[corrected, drawn]) == 1
-    edits = P.annotation.edit_counts(shapes, run.key)
+    edits = P.edit_counts(shapes, run.key)
     assert edits["corrected"]["promoted"] == 1 and edits["drawn"]["promoted"] == 1
     code, out, err = run_cli(capsys, "approve", shapes.name, run.key, "--yes")
     assert code == 0, err
@@ -481,5 +481,7 @@ def test_a_step_on_a_machine_that_went_silent_is_marked_failed(capsys, shapes):
     assert "TRAINING_FAILED" in out and "gave no sign of life" in out
 
     # a fresh heartbeat from elsewhere is left alone
-    update_iteration(shapes, flow, 0, status=S.TRAINING, heartbeat_at=P.runs.now_iso())
+    from autolabel.pipeline.records.runs import now_iso
+
+    update_iteration(shapes, flow, 0, status=S.TRAINING, heartbeat_at=now_iso())
     assert L.refresh_flow(shapes, "silent").current["status"] == S.TRAINING

@@ -196,13 +196,23 @@ def test_create_with_a_bad_setting_shows_the_error_and_creates_nothing(dataset):
     session.call("show_create_flow")
     assert session.data["page"] == "loop_create"
     form = session.data["loop_form"]
-    assert form["defaults"]["name"] == "flow1"
-    assert form["defaults"]["human_field"] == "ground_truth"
-    assert {"value": "initial", "label": "initial (8 samples)"} in form["sample_sets"]
-    assert "yolo11n" in [m["value"] for m in form["models"]["detection"]]
-    assert "yolo11n-seg" in [
-        m["value"] for m in form["models"]["instance_segmentation"]
-    ]
+    assert form["values"]["name"] == "flow1"
+    assert form["values"]["human_field"] == "ground_truth"
+    fields = {f["name"]: f for f in form["form"]["fields"]}
+    assert {"value": "initial", "label": "initial (8 samples)", "description": None} in (
+        fields["initial"]["choices"]
+    )
+    assert "yolo11n" in [m["value"] for m in fields["model"]["choices"]]
+    session.call(
+        "change_flow_form",
+        values=dict(form["values"], task="instance_segmentation"),
+    )
+    form = session.data["loop_form"]
+    fields = {f["name"]: f for f in form["form"]["fields"]}
+    assert "yolo11n-seg" in [m["value"] for m in fields["model"]["choices"]]
+    # a model the new task does not train: its first one instead
+    assert form["values"]["model"] == fields["model"]["choices"][0]["value"]
+    assert fields["model"]["error"] is None
 
     good = dict(
         name="flow1",
@@ -251,7 +261,7 @@ def test_create_with_a_bad_setting_shows_the_error_and_creates_nothing(dataset):
 
     # a taken name is refused like any other setting
     session.call("show_create_flow")
-    assert session.data["loop_form"]["defaults"]["name"] == "flow2"
+    assert session.data["loop_form"]["values"]["name"] == "flow2"
     session.call("create_flow", **good)
     assert "already has a flow" in session.data["error"]
     assert len(L.list_flows(dataset)) == 1

@@ -239,3 +239,41 @@ def test_pipeline_shows_its_systems():
         if not ast.get_docstring(ast.parse((p / "__init__.py").read_text()))
     ]
     assert undocumented == []
+
+
+def test_the_panel_keeps_no_flow_modes_or_samplings():
+    # the forms of a flow are drawn from its declaration
+    # (pipeline/loop/declaration.py): no mode or sampling is spelled in the
+    # component
+    from autolabel.pipeline import loop as L
+
+    values = set(L.Mode.ALL) | set(L.Sampling.ALL)
+    literal = re.compile(r"""(["'`])(%s)\1""" % "|".join(re.escape(v) for v in values))
+    found = [
+        (path.name, m.group(0))
+        for path in sorted((ROOT / "panel" / "js" / "src").rglob("*.ts*"))
+        for m in literal.finditer(path.read_text())
+    ]
+    assert found == []
+
+
+def test_the_panel_keeps_no_tasks_methods_schedules_or_aggregations():
+    # the Configure form is drawn from the generation run's declaration
+    # (pipeline/generation/declaration.py): no task, method, schedule or
+    # aggregation is spelled in the component
+    from autolabel.models import catalog as mc
+    from autolabel.pipeline.zeroshot import annealing as A
+
+    values = (
+        set(mc.TASKS)
+        | {v for k, v in vars(mc).items() if k.startswith("METHOD_")}
+        | set(A.SCHEDULES)
+        | set(A.AGGREGATIONS)
+    )
+    literal = re.compile(r"""(["'`])(%s)\1""" % "|".join(re.escape(v) for v in values))
+    found = [
+        (path.name, m.group(0))
+        for path in sorted((ROOT / "panel" / "js" / "src").rglob("*.ts*"))
+        for m in literal.finditer(path.read_text())
+    ]
+    assert found == []

@@ -3,8 +3,9 @@ shared steps of their records: which runs qualify, registering a Brain run,
 deleting one, deleting fields.
 
 The Brain runs belong to their run: their keys are ``<run key>_<suffix>``
-(:func:`brain_names`), they are recorded in the run's ``brain`` config key,
-and approval and deletion remove them (:mod:`.cleanup`).
+(:func:`brain_names`), they are recorded in the run's ``brain`` config key
+(merged atomically through the record store, :func:`update_brain`), and
+approval and deletion remove them (:mod:`.cleanup`).
 """
 
 import fiftyone.core.brain as focb
@@ -13,7 +14,7 @@ from ..database import edit_dataset_document
 from ..errors import AutolabelError
 from ..labels import DETECTIONS
 from ..review.promotion import check_reviewable, require_staging_field
-from ..records.runs import get_run, update_run_record
+from ..records.runs import RUNS, get_run
 
 #: the dimensionality reduction methods of embed_labels
 METHODS = ("umap", "pca", "tsne")
@@ -144,7 +145,4 @@ def update_brain(dataset, run_key, **changes):
     Returns:
         the updated :class:`autolabel.pipeline.Run`
     """
-    merged = {
-        "$mergeObjects": [{"$ifNull": ["$config.brain", {}]}, {"$literal": changes}]
-    }
-    return update_run_record(dataset, run_key, pipeline={"brain": merged})
+    return RUNS.merge(dataset, run_key, "brain", changes)

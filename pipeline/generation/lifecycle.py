@@ -51,8 +51,10 @@ from ..records.operations import (
 )
 from ..records.processes import process_ended, this_process
 from ..records.runs import (
+    RunAction,
     RunKind,
     RunStatus,
+    check_action,
     create_run,
     delete_run_record,
     get_run,
@@ -481,6 +483,7 @@ def resume_run(dataset, run_key_or_name, delegate=True, progress=None):
             "resumed" % run.display_name
         )
 
+    check_action(run, RunAction.RESUME)
     if delegate:
         require_operator(SHARD_OPERATOR_URI)
 
@@ -525,11 +528,7 @@ def skip_run(dataset, run_key_or_name):
         AutolabelError: if the run is not in Error
     """
     run = refresh_run(dataset, run_key_or_name)
-    if run.status != RunStatus.ERROR:
-        raise AutolabelError(
-            "run '%s' is %s, not %s; only a failed run can be skipped"
-            % (run.display_name, run.status, RunStatus.ERROR)
-        )
+    check_action(run, RunAction.SKIP)
 
     run = open_for_review(dataset, run.key, RunStatus.ERROR)
     counts = run.counts or {}
@@ -666,6 +665,7 @@ def cancel_run(dataset, run_key_or_name):
         AutolabelError: if the run does not exist or is not Generating
     """
     run = get_run(dataset, run_key_or_name)
+    check_action(run, RunAction.CANCEL)
     counts = run.counts or {}
     event = new_event(
         EventKind.CANCELLED,

@@ -15,7 +15,8 @@ from ..datasets import (
 )
 from ..zeroshot.annealing import METHOD_ITERATIVE, validate_annealing
 from ..errors import AutolabelError
-from ..labels import DETECTIONS, label_type_for_task, label_type_of
+from ..labels import label_type_for_task
+from .declaration import GENERATION, declared_values, generate_arguments
 from .masks import default_mask_dir
 from ..records.runs import validate_run_name
 
@@ -48,23 +49,41 @@ class GenerationSettings:
         validate_image_dataset(dataset)
         #: the group slices labeled (grouped datasets), or None
         self.slices = validate_slices(dataset, slices)
-        if task not in mc.TASKS:
-            raise AutolabelError(
-                "unknown task %r; use one of %s" % (task, ", ".join(mc.TASKS))
-            )
+        # its own message names a label field that is not a name at all
+        self.label_field, self.staging_field = validate_label_field(
+            dataset, label_field
+        )
+        method = None
+        if task in mc.TASKS:  # else the declaration names the task
+            method = _method(task, seg_model, existing_field)
 
+        # the first check: each setting's kind, limits, choices and own rule
+        declared = GENERATION.check(
+            declared_values(
+                task,
+                model=model,
+                classes=classes,
+                label_field=label_field,
+                min_confidence=min_confidence,
+                mask_dir=mask_dir,
+                seg_model=seg_model,
+                existing_field=existing_field,
+                workers=workers,
+                name=name,
+                slices=slices,
+                annealing=annealing,
+                method=method,
+            ),
+            {"dataset": dataset},
+        )
         self.task = task
-        self.method = _method(task, seg_model, existing_field)
+        self.method = method
+        # the declaration checked the models against the task and method
+        # and the existing field's type
         self.existing_field = None
+        detector = segmenter = None
         if self.method == mc.METHOD_EXISTING_DETECTIONS:
-            if label_type_of(dataset, existing_field) != DETECTIONS:
-                raise AutolabelError(
-                    "existing field '%s' is not a Detections field"
-                    % existing_field
-                )
-
             self.existing_field = existing_field
-            detector = None
         else:
             if not model:
                 raise AutolabelError(
@@ -73,26 +92,9 @@ class GenerationSettings:
                 )
 
             detector = mr.get_model(model)
-            wanted = (
-                mc.TASK_DETECTION
-                if self.method == mc.METHOD_TWO_STAGE
-                else task
-            )
-            if wanted not in detector.tasks:
-                raise AutolabelError(
-                    "model '%s' does not do %s; `autolabel models --task %s` "
-                    "lists the models that do"
-                    % (detector.name, wanted.replace("_", " "), wanted)
-                )
 
-        segmenter = None
         if self.method in (mc.METHOD_TWO_STAGE, mc.METHOD_EXISTING_DETECTIONS):
             segmenter = mr.get_model(seg_model)
-            if mc.TASK_BOX_SEGMENTATION not in segmenter.tasks:
-                raise AutolabelError(
-                    "model '%s' cannot segment boxes; use a Segment Anything "
-                    "model such as sam-vit-b" % segmenter.name
-                )
 
         self.model = detector.name if detector else None
         self.seg_model = segmenter.name if segmenter else None
@@ -132,26 +134,13 @@ class GenerationSettings:
             min_confidence = detector.default_confidence if detector else 0.0
 
         self.min_confidence, _ = validate_confidence_range(min_confidence)
-        self.label_field, self.staging_field = validate_label_field(
-            dataset, label_field
-        )
         self.mask_dir = None
         if task == mc.TASK_INSTANCE_SEGMENTATION:
             self.mask_dir = _validate_mask_dir(
                 default_mask_dir(dataset) if mask_dir is None else mask_dir
             )
 
-        if (
-            isinstance(workers, bool)
-            or not isinstance(workers, int)
-            or workers < 1
-        ):
-            raise AutolabelError(
-                "workers must be a whole number of at least 1, not %r"
-                % (workers,)
-            )
-
-        self.workers = workers
+        self.workers = declared["workers"]
         self.name = validate_run_name(dataset, name) if name else None
         for entry in (detector, segmenter):
             if entry is not None:
@@ -168,6 +157,48 @@ class GenerationSettings:
             models.insert(0, "field:" + self.existing_field)
 
         return "+".join(models)
+
+
+def generation_form(dataset, values, error=None):
+    """The form of a generation run's settings (:data:`GENERATION`'s
+    :meth:`~autolabel.pipeline.declarations.Settings.form`) with, once each
+    field is valid, the run's own validation error
+    (:class:`GenerationSettings`) as the form's error.
+
+    Args:
+        dataset: the :class:`fiftyone.core.dataset.Dataset`
+        values: the values typed so far, by setting name
+        error (None): an error of the caller's own, shown instead
+
+    Returns:
+        the form dict
+    """
+    context = {"dataset": dataset}
+    form = GENERATION.form(values, context, error)
+    if form["ready"]:
+        error = generation_error(dataset, values)
+        if error is not None:
+            form["error"], form["ready"] = error, False
+
+    return form
+
+
+def generation_error(dataset, values):
+    """The run's own validation error of a form's values, or None.
+
+    Args:
+        dataset: the :class:`fiftyone.core.dataset.Dataset`
+        values: the form's values, by setting name
+
+    Returns:
+        a string, or None
+    """
+    try:
+        GenerationSettings(dataset, **generate_arguments(values, form=True))
+    except AutolabelError as e:
+        return str(e)
+
+    return None
 
 
 def _method(task, seg_model, existing_field):

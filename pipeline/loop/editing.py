@@ -20,7 +20,7 @@ from ..records.operations import fail_queued_operations
 from ..records.runs import RunKind, list_runs
 from .flows import delete_flow_record, update_settings
 from .runner import pending_operation, refresh_flow
-from .settings import _check_positive, field_prefix, resolve_samples
+from .declaration import EDIT, field_prefix, resolve_samples
 from .steps import RUNNING, loop_dir, seen_ids
 
 
@@ -65,13 +65,19 @@ def edit_flow(dataset, name, device=None, epochs=None, batch=None, validation=No
         )
 
     _check_idle(dataset, flow, "edited")
+    values = EDIT.check(
+        dict(device=device, epochs=epochs, batch=batch, validation=validation),
+        {"dataset": dataset},
+    )
+    device, epochs, batch, validation = (
+        values["device"], values["epochs"], values["batch"], values["validation"]
+    )
     train = flow.train or {}
     changes, words = {}, []
     if device is not None:
         changes["train.device"] = check_device(device)
         words.append("device %s" % (changes["train.device"] or "auto"))
 
-    _check_positive(epochs=epochs, batch=batch)
     for key, value in (("epochs", epochs), ("batch", batch)):
         if value is not None:
             changes["train." + key] = value

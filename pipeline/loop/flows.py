@@ -2,26 +2,24 @@
 
 A flow is one experiment on a dataset (its settings and its iterations),
 kept as a FiftyOne run record of method ``autolabel_loop`` on the dataset,
-so that it lives and dies with the dataset. As with auto-labeling runs
-(:mod:`autolabel.pipeline.records.runs`), every change is one atomic
-update of the record, and an iteration's status changes are compare-and-set
-updates that name the status expected, so two processes never run the same
-step.
+so that it lives and dies with the dataset. Like auto-labeling runs
+(:mod:`autolabel.pipeline.records.runs`), flows are a thin layer over the
+record store (:mod:`autolabel.pipeline.records.store`): this module declares
+the method, the keys of a flow and of an iteration (one line per key), the
+statuses and the snapshot; every change is one atomic update of the record,
+and an iteration's status changes are compare-and-set updates that name the
+status expected, so two processes never run the same step.
 
 Why it is long: the declared schemas of a flow's and an iteration's keys
-(one line per key) sit with the one writer that enforces them.
+(one line per key) sit with the functions that enforce them.
 """
 
 import re
 
 from bson import ObjectId
 
-import fiftyone as fo
-import fiftyone.core.odm as foo
-
-from ..database import edit_dataset_document
 from ..errors import AutolabelError
-from ..records.runs import now_iso
+from ..records.store import Record, RecordStore, now_iso
 
 FLOW_METHOD = "autolabel_loop"
 _KEY_PREFIX = "autolabel_loop_"
@@ -144,7 +142,7 @@ ITERATION_KEYS = {
 }
 
 
-class Flow:
+class Flow(Record):
     """A read-only snapshot of one flow's record.
 
     Args:
@@ -152,15 +150,7 @@ class Flow:
         config: the record's config dict
     """
 
-    def __init__(self, key, config):
-        self.key = key
-        self.config = dict(config)
-
-    def __getattr__(self, name):
-        try:
-            return self.__dict__["config"][name]
-        except KeyError:
-            raise AttributeError(name) from None
+    HIDDEN = Record.HIDDEN + ("initial_ids", "validation_ids")
 
     @property
     def iterations(self):
@@ -189,13 +179,8 @@ class Flow:
 
     def to_dict(self):
         """A JSON-serializable dict of the flow, without sample ids."""
-        d = {
-            k: v
-            for k, v in self.config.items()
-            if k not in ("cls", "type", "method", "initial_ids", "validation_ids")
-        }
+        d = super().to_dict()
         d["iterations"] = [_public_iteration(it) for it in self.iterations]
-        d["key"] = self.key
         return d
 
     def __repr__(self):
@@ -250,12 +235,12 @@ def existing_ids(dataset, ids):
     return [i for i in ids if i in found]
 
 
+#: the store of flow records
+FLOWS = RecordStore(FLOW_METHOD, FLOW_KEYS, snapshot=Flow, noun="flow")
+
+
 def _collection():
-    return foo.get_db_conn().runs
-
-
-def _filter(dataset, key):
-    return {"_dataset_id": dataset._doc.id, "key": key}
+    return FLOWS.collection()
 
 
 def flow_key(name):
@@ -329,10 +314,7 @@ def list_flows(dataset):
     Returns:
         a list of :class:`Flow`
     """
-    docs = _collection().find(
-        {"_dataset_id": dataset._doc.id, "config.method": FLOW_METHOD}
-    )
-    flows = [Flow(d["key"], d.get("config") or {}) for d in docs]
+    flows = FLOWS.list(dataset)
     flows.sort(key=lambda f: f.config.get("created_at") or "")
     return flows
 
@@ -346,8 +328,7 @@ def find_flow(dataset, name):
     if not isinstance(name, str):
         return None
 
-    doc = _collection().find_one(_filter(dataset, flow_key(name)))
-    return Flow(doc["key"], doc.get("config") or {}) if doc else None
+    return FLOWS.find(dataset, flow_key(name))
 
 
 def get_flow(dataset, name):
@@ -386,34 +367,26 @@ def register_flow(dataset, name, config):
 
     Returns:
         the new :class:`Flow`
-    """
-    unknown = sorted(set(config) - set(FLOW_KEYS))
-    if unknown:
-        raise ValueError("unknown flow keys %r" % unknown)
 
+    Raises:
+        ValueError: if a key is not in :data:`FLOW_KEYS`
+        AutolabelError: if the dataset already has a flow of that name (it
+            is left as it is)
+    """
     now = now_iso()
     fields = dict(config, name=name, created_at=now, updated_at=now)
     fields["iterations"] = [new_iteration(0)]
-    key = flow_key(name)
-
-    def register():
-        _collection().delete_many(_filter(dataset, key))
-        dataset.register_run(key, fo.RunConfig(method=FLOW_METHOD, **fields))
-
-    edit_dataset_document(dataset, register)
-    return get_flow(dataset, name)
+    return FLOWS.register(dataset, flow_key(name), fields, name=name)
 
 
 def delete_flow_record(dataset, name):
-    """Removes a flow's record (its runs, fields and models stay)."""
-    key = flow_key(name)
+    """Removes a flow's record (its runs, fields and models stay).
 
-    def delete():
-        dataset.reload()
-        if dataset.has_run(key):
-            dataset.delete_run(key)
-
-    edit_dataset_document(dataset, delete)
+    Args:
+        dataset: a :class:`fiftyone.core.dataset.Dataset`
+        name: the flow's name
+    """
+    FLOWS.delete(dataset, flow_key(name))
 
 
 def update_iteration(
@@ -451,33 +424,32 @@ def update_iteration(
         if key.split(".", 1)[0] not in ITERATION_KEYS:
             raise ValueError("unknown iteration key %r" % key)
 
-    prefix = "config.iterations.%d." % index
-    query = _filter(dataset, flow_key(name))
-    query[prefix + "index"] = index
+    prefix = "iterations.%d." % index
+    conditions = {prefix + "index": index}
     if expected is not None:
-        if isinstance(expected, str):
-            expected = (expected,)
-
-        query[prefix + "status"] = {"$in": list(expected)}
-
-    for key, value in (where or {}).items():
-        query[prefix + key] = value
+        conditions[prefix + "status"] = (
+            (expected,) if isinstance(expected, str) else expected
+        )
 
     now = now_iso()
     update = {prefix + k: v for k, v in fields.items()}
     update[prefix + "updated_at"] = now
-    update["config.updated_at"] = now
     if "status" in fields and stamp_status:
         update[prefix + "status_times." + fields["status"]] = now
 
-    operations = {"$set": update}
-    if log is not None:
-        operations["$push"] = {prefix + "log": dict(log, at=now)}
-
-    doc = _collection().find_one_and_update(
-        query, operations, return_document=True
+    return FLOWS.update(
+        dataset,
+        flow_key(name),
+        set=update,
+        push=_log_line(prefix, log, now),
+        expected=conditions,
+        where={"config." + prefix + k: v for k, v in (where or {}).items()},
+        stamp=now,
     )
-    return Flow(doc["key"], doc["config"]) if doc else None
+
+
+def _log_line(prefix, log, now):
+    return None if log is None else {prefix + "log": dict(log, at=now)}
 
 
 def append_iteration(dataset, flow, index, operation_id=None):
@@ -495,24 +467,17 @@ def append_iteration(dataset, flow, index, operation_id=None):
         the updated :class:`Flow`, or None if it was not added
     """
     name = flow.name if isinstance(flow, Flow) else flow
-    query = _filter(dataset, flow_key(name))
-    query["config.iterations.%d.status" % (index - 1)] = (
-        IterationStatus.COMPLETED
-    )
-    query["config.iterations.%d" % index] = {"$exists": False}
-    doc = _collection().find_one_and_update(
-        query,
-        {
-            "$push": {
-                "config.iterations": dict(
-                    new_iteration(index), operation_id=operation_id
-                )
-            },
-            "$set": {"config.updated_at": now_iso()},
+    return FLOWS.update(
+        dataset,
+        flow_key(name),
+        push={
+            "iterations": dict(new_iteration(index), operation_id=operation_id)
         },
-        return_document=True,
+        expected={
+            "iterations.%d.status" % (index - 1): IterationStatus.COMPLETED,
+            "iterations.%d" % index: {"$exists": False},
+        },
     )
-    return Flow(doc["key"], doc["config"]) if doc else None
 
 
 #: the settings of a flow that may change after it was created
@@ -541,18 +506,16 @@ def update_settings(dataset, flow, settings, log=None):
             raise ValueError("flow key %r cannot be edited" % key)
 
     it = flow.current
-    prefix = "config.iterations.%d." % it["index"]
-    query = _filter(dataset, flow.key)
-    query[prefix + "status"] = it["status"]
-    query["config.iterations.%d" % (it["index"] + 1)] = {"$exists": False}
+    prefix = "iterations.%d." % it["index"]
     now = now_iso()
-    update = {"config." + k: v for k, v in settings.items()}
-    update["config.updated_at"] = now
-    operations = {"$set": update}
-    if log is not None:
-        operations["$push"] = {prefix + "log": dict(log, at=now)}
-
-    doc = _collection().find_one_and_update(
-        query, operations, return_document=True
+    return FLOWS.update(
+        dataset,
+        flow.key,
+        set=settings,
+        push=_log_line(prefix, log, now),
+        stamp=now,
+        expected={
+            prefix + "status": it["status"],
+            "iterations.%d" % (it["index"] + 1): {"$exists": False},
+        },
     )
-    return Flow(doc["key"], doc["config"]) if doc else None

@@ -1,6 +1,7 @@
 """Creating a flow: every setting checked before anything is saved.
 
-Bad settings (no human labels, an empty pool, a sample size larger than the
+The first check is the flow's declaration (:data:`.declaration.FLOW`: each
+value alone); then the checks across settings and samples. Bad settings (no human labels, an empty pool, a sample size larger than the
 pool, a validation set that overlaps the training samples, an unknown
 model, ...) raise one :class:`AutolabelError` that names the problem and
 what to do, and create nothing.
@@ -10,49 +11,21 @@ message, in the one place the CLI, the operators and the panel create
 flows.
 """
 
-import fiftyone as fo
-
 from ...models import registry as mr
 from ...models.devices import check_device
-from ...models.weights import has_weights, weights_path
 from ..datasets import validate_image_dataset
 from ..errors import AutolabelError
-from .flows import (
-    Mode,
-    Sampling,
-    find_flow,
-    register_flow,
-    validate_flow_name,
+from .declaration import (
+    FLOW,
+    MIN_CONFIDENCE,
+    VIEW_PREFIX,
+    check_model,
+    field_prefix,
+    resolve_samples,
 )
+from .flows import Mode, register_flow
 
-TASKS = ("detection", "instance_segmentation")
-_TASK_ALIASES = {"segmentation": "instance_segmentation"}
-
-#: YOLO11 architectures a flow can train from scratch
-_SIZES = "nsmlx"
-
-#: the prefix of a saved view's name where a tag is expected
-VIEW_PREFIX = "view:"
-
-DEFAULTS = dict(
-    task="detection",
-    model="yolo11n",
-    sample_size=100,
-    mode=Mode.MANUAL,
-    sampling=Sampling.RANDOM,
-    epochs=50,
-    imgsz=640,
-    batch=16,
-    patience=None,
-    seed=0,
-    stage_confidence=0.1,
-    min_confidence=0.5,
-)
-
-
-def field_prefix(name):
-    """The prefix of every field a flow creates: ``loop_<name>_``."""
-    return "loop_%s_" % name
+DEFAULTS = dict(FLOW.defaults(), min_confidence=MIN_CONFIDENCE)
 
 
 def model_prefix(dataset, name):
@@ -61,153 +34,6 @@ def model_prefix(dataset, name):
     ``-``)."""
     slug = "".join(c if c.isalnum() or c in "._-" else "-" for c in dataset.name)
     return "%s-%s-it" % (slug.strip("-._") or "dataset", name)
-
-
-def resolve_samples(dataset, spec, what):
-    """The samples a tag (or ``view:<saved view>``) names.
-
-    Args:
-        dataset: a :class:`fiftyone.core.dataset.Dataset`
-        spec: a sample tag, or ``view:`` and a saved view's name
-        what: what the samples are for, for errors
-
-    Returns:
-        a :class:`fiftyone.core.view.DatasetView`
-
-    Raises:
-        AutolabelError: if the saved view does not exist or no sample matches
-    """
-    if not isinstance(spec, str) or not spec.strip():
-        raise AutolabelError("the %s must be named by a tag" % what)
-
-    if spec.startswith(VIEW_PREFIX):
-        name = spec[len(VIEW_PREFIX):]
-        if not dataset.has_saved_view(name):
-            raise AutolabelError(
-                "dataset '%s' has no saved view '%s' (the %s); saved views: "
-                "%s" % (
-                    dataset.name,
-                    name,
-                    what,
-                    ", ".join(dataset.list_saved_views()) or "none",
-                )
-            )
-
-        view = dataset.load_saved_view(name)
-    else:
-        view = dataset.match_tags(spec)
-
-    if not view.count():
-        raise AutolabelError(
-            "no sample of dataset '%s' is in '%s' (the %s); tag them "
-            "(`sample.tags`) or name a saved view as view:NAME"
-            % (dataset.name, spec, what)
-        )
-
-    return view
-
-
-def _check_task(task):
-    task = _TASK_ALIASES.get(task, task)
-    if task not in TASKS:
-        raise AutolabelError(
-            "a loop's task is detection or segmentation, not %r" % (task,)
-        )
-
-    return task
-
-
-def _check_model(task, model):
-    """Returns the base weights (None to train from scratch)."""
-    suffix = "-seg" if task == "instance_segmentation" else ""
-    archs = ["yolo11%s%s" % (s, suffix) for s in _SIZES]
-    try:
-        entry = mr.get_model(model)
-    except AutolabelError:
-        entry = None
-
-    if entry is None:
-        if model in archs:
-            return None
-
-        raise AutolabelError(
-            "unknown model %r for a %s loop: use a YOLO11 architecture (%s) "
-            "or an ultralytics model of the catalog (`autolabel models`)"
-            % (model, task, ", ".join(archs))
-        )
-
-    if entry.zero_shot and entry.library == "ultralytics":
-        raise AutolabelError(
-            "model '%s' is zero-shot; a loop trains a fixed-class YOLO "
-            "model (%s)" % (model, ", ".join(archs))
-        )
-
-    if not trainable(entry, task):
-        raise AutolabelError(
-            "model '%s' cannot be trained for %s: a loop trains ultralytics "
-            "YOLO models (%s, or your own checkpoint)"
-            % (model, task, ", ".join(archs))
-        )
-
-    return weights_path(entry) if has_weights(entry) else None
-
-
-def trainable(entry, task):
-    """Whether a loop of ``task`` can train a catalog model: an ultralytics
-    YOLO of fixed classes that performs the task.
-
-    Args:
-        entry: a :class:`autolabel.models.catalog.CatalogEntry`
-        task: ``"detection"`` or ``"instance_segmentation"``
-
-    Returns:
-        True or False
-    """
-    return (
-        entry.library == "ultralytics"
-        and entry.architecture == "yolo"
-        and not entry.zero_shot
-        and task in entry.tasks
-    )
-
-
-def trainable_models(task):
-    """The catalog models a loop of ``task`` can train (:func:`trainable`).
-
-    Args:
-        task: ``"detection"`` or ``"instance_segmentation"``
-
-    Returns:
-        a list of :class:`autolabel.models.catalog.CatalogEntry`
-    """
-    task = _check_task(task)
-    return [e for e in mr.list_models(task=task) if trainable(e, task)]
-
-
-def _check_positive(**values):
-    for name, value in values.items():
-        if value is None:
-            continue
-
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise AutolabelError(
-                "%s must be a whole number of at least 1, not %r"
-                % (name.replace("_", " "), value)
-            )
-
-
-def _check_fraction(name, value, low_inclusive=True):
-    if value is None:
-        return
-
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise AutolabelError("%s must be a number, not %r" % (name, value))
-
-    if not (0 <= value <= 1 if low_inclusive else 0 < value < 1):
-        raise AutolabelError(
-            "%s must be in %s, not %r"
-            % (name, "[0, 1]" if low_inclusive else "(0, 1)", value)
-        )
 
 
 def _labels_count(view, field):
@@ -283,64 +109,39 @@ def create_flow(
     Raises:
         AutolabelError: if a setting is invalid; nothing is created then
     """
-    validate_flow_name(name)
     validate_image_dataset(dataset)
-    if find_flow(dataset, name) is not None:
-        raise AutolabelError(
-            "dataset '%s' already has a flow named '%s'; choose another name"
-            % (dataset.name, name)
-        )
-
-    task = _check_task(task)
-    if not isinstance(model, str) or not model:
-        raise AutolabelError("a model name is required, e.g. yolo11n")
-
-    base_weights = _check_model(task, model)
-    if mode not in Mode.ALL:
-        raise AutolabelError(
-            "mode is manual or automatic, not %r" % (mode,)
-        )
-
-    if sampling not in Sampling.ALL:
-        raise AutolabelError(
-            "sampling is %s, not %r" % (", ".join(Sampling.ALL), sampling)
-        )
-
-    if min_confidence is not None and precision is not None:
-        raise AutolabelError(
-            "give a minimum confidence or a precision, not both"
-        )
-
-    if mode == Mode.MANUAL and (min_confidence is not None or precision is not None):
-        raise AutolabelError(
-            "a minimum confidence or precision is the acceptance rule of "
-            "automatic mode; add --mode automatic or drop it"
-        )
-
-    _check_fraction("the minimum confidence", min_confidence)
-    _check_fraction("the precision", precision, low_inclusive=False)
-    _check_fraction("the staging confidence", stage_confidence)
-    _check_positive(
-        sample_size=sample_size,
-        epochs=epochs,
-        imgsz=imgsz,
-        batch=batch,
-        patience=patience,
+    values = FLOW.check(
+        dict(
+            name=name,
+            human_field=human_field,
+            initial=initial,
+            validation=validation,
+            pool=pool,
+            task=task,
+            model=model,
+            sample_size=sample_size,
+            mode=mode,
+            min_confidence=min_confidence,
+            precision=precision,
+            sampling=sampling,
+            epochs=epochs,
+            imgsz=imgsz,
+            batch=batch,
+            patience=patience,
+            seed=seed,
+            stage_confidence=stage_confidence,
+            device=device,
+        ),
+        {"dataset": dataset},
     )
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise AutolabelError("the seed must be a whole number, not %r" % (seed,))
-
-    device = check_device(device)
-
-    field = dataset.get_field(human_field) if human_field else None
-    if field is None or not isinstance(field, fo.EmbeddedDocumentField) or not issubclass(
-        field.document_type, fo.Detections
-    ):
-        raise AutolabelError(
-            "dataset '%s' has no Detections field '%s' of human labels; name "
-            "the field that holds them (--human-field)"
-            % (dataset.name, human_field)
-        )
+    task, model, mode = values["task"], values["model"], values["mode"]
+    min_confidence, precision = values["min_confidence"], values["precision"]
+    sample_size, sampling, seed = values["sample_size"], values["sampling"], values["seed"]
+    stage_confidence = values["stage_confidence"]
+    epochs, imgsz, batch = values["epochs"], values["imgsz"], values["batch"]
+    patience, pool = values["patience"], values["pool"]
+    base_weights = check_model(task, model)
+    device = check_device(values["device"])
 
     taken = [f for f in dataset.get_field_schema() if f.startswith(field_prefix(name))]
     if taken:

@@ -23,6 +23,7 @@ import numpy as np
 from bson import ObjectId
 
 from . import estimators as Q
+from .declaration import AUDIT, DEFAULT_SIZE, check_precision
 from ..database import aggregate
 from ..errors import AutolabelError
 from ..labels import (
@@ -37,9 +38,6 @@ from ..review.promotion import (
     require_staging_field,
 )
 from ..records.runs import get_run, now_iso, update_run_record
-
-#: how many labels an audit draws by default
-DEFAULT_SIZE = 200
 
 #: confidence bands per class: [0, 0.2), ..., [0.8, 1]
 BANDS = 5
@@ -212,17 +210,8 @@ def start_audit(dataset, run_key_or_name, size=DEFAULT_SIZE, seed=None, replace=
     run = get_run(dataset, run_key_or_name)
     check_reviewable(run)
     require_staging_field(dataset, run)
-    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-        raise AutolabelError(
-            "audit size must be a whole number of at least 1, not %r" % (size,)
-        )
-
-    if seed is not None and (
-        isinstance(seed, bool) or not isinstance(seed, int) or seed < 0
-    ):
-        raise AutolabelError(
-            "audit seed must be a non-negative whole number, not %r" % (seed,)
-        )
+    values = AUDIT.check(dict(size=size, seed=seed, replace=replace))
+    size, seed, replace = values["size"], values["seed"], values["replace"]
 
     old = _audit(run)
     if old and old.get("answers") and not replace:
@@ -532,28 +521,6 @@ def _class_curves(population, answered_labels):
         }
 
     return out
-
-
-def check_precision(precision):
-    """Checks a precision asked for: a number in (0, 1).
-
-    Returns:
-        the precision, a float
-
-    Raises:
-        AutolabelError: if it is not a number in (0, 1)
-    """
-    if (
-        isinstance(precision, bool)
-        or not isinstance(precision, (int, float))
-        or not 0 < precision < 1
-    ):
-        raise AutolabelError(
-            "precision must be a number between 0 and 1 (exclusive), e.g. "
-            "0.95, not %r" % (precision,)
-        )
-
-    return float(precision)
 
 
 def audit_report(dataset, run_key_or_name, precision=0.95):

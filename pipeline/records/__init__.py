@@ -1,5 +1,7 @@
-"""The record store: runs as FiftyOne run records (their declared keys,
-snapshots and atomic compare-and-set updates, :mod:`.runs`), the claims of
+"""The record store: one implementation of records kept as FiftyOne run
+records (declared keys, snapshots and atomic compare-and-set updates,
+:mod:`.store`) under runs (:mod:`.runs`), flows
+(:mod:`autolabel.pipeline.loop.flows`) and Brain records; the claims of
 runs on label and staging fields (:mod:`.claims`), the review lock
 (:mod:`.locks`), which process labels what and whether it ended
 (:mod:`.processes`), and the delegated operations of a run and its log
@@ -13,8 +15,11 @@ from .operations import EventKind, run_log, run_operations
 from .processes import process_ended, this_process
 from .runs import (
     Run,
+    RunAction,
     RunKind,
     RunStatus,
+    allowed_actions,
+    check_action,
     find_run,
     get_run,
     list_runs,
@@ -25,8 +30,11 @@ from .runs import (
 __all__ = [
     "EventKind",
     "Run",
+    "RunAction",
     "RunKind",
     "RunStatus",
+    "allowed_actions",
+    "check_action",
     "find_run",
     "get_run",
     "list_runs",

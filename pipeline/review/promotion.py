@@ -21,7 +21,7 @@ from ..labels import (
 )
 from ..records.locks import review_lock
 from .history import move_review_counts, record_review
-from ..records.runs import RunStatus, get_run
+from ..records.runs import RunAction, RunStatus, check_action, get_run
 from .selection import Selection, _labels_in_state
 
 
@@ -33,18 +33,9 @@ def check_reviewable(run):
 
     Raises:
         AutolabelError: if the run is not In Review or its approval started
+            (:func:`autolabel.pipeline.records.runs.allowed_actions`)
     """
-    if run.status != RunStatus.IN_REVIEW:
-        raise AutolabelError(
-            "run '%s' is %s; labels can be promoted or undone only while a "
-            "run is %s" % (run.display_name, run.status, RunStatus.IN_REVIEW)
-        )
-
-    if run.config.get("approval_started_at"):
-        raise AutolabelError(
-            "run '%s' is being approved; run `autolabel approve` again to "
-            "finish it" % run.display_name
-        )
+    check_action(run, RunAction.PROMOTE)
 
 
 def has_staging_field(dataset, run):

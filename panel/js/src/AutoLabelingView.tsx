@@ -23,7 +23,7 @@ export default function AutoLabelingView(props: {
   const data = props.data ?? {};
   const call = usePanelMethods(props.schema?.view);
   const runs = data.runs ?? [];
-  const generating = runs.some((run) => run.status === "Generating");
+  const generating = runs.some((run) => run.busy);
   // a flow's steps run in delegated operations too (the panel says which are busy)
   const stepping =
     (data.loops ?? []).some((flow) => flow.busy) ||

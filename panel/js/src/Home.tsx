@@ -11,14 +11,7 @@ import {
 } from "@mui/material";
 import React, { useState } from "react";
 import { ConfirmDialog, ErrorLine, PLACED_ERRORS, plural } from "./common";
-import { Call, Context, PanelData, RunCard, RunStatus } from "./types";
-
-const STATUS_COLORS: Record<RunStatus, "info" | "warning" | "success" | "error"> = {
-  Generating: "info",
-  "In Review": "warning",
-  Approved: "success",
-  Error: "error",
-};
+import { Call, Context, PanelData, RunCard } from "./types";
 
 export default function Home(props: {
   data: PanelData;
@@ -120,7 +113,7 @@ function RunCardView(props: {
             {run.name}
           </Typography>
         )}
-        <Chip size="small" label={run.status} color={STATUS_COLORS[run.status] ?? "default"} />
+        <Chip size="small" label={run.status} color={run.color ?? "default"} />
       </Stack>
       <Typography variant="body2" color="text.secondary">
         {[run.task?.replace(/_/g, " "), run.models?.join(" + ")].filter(Boolean).join(" · ")}
@@ -136,12 +129,12 @@ function RunCardView(props: {
         </Typography>
       )}
 
-      {run.status === "Generating" && <Progress run={run} />}
+      {run.progress && <Progress run={run} />}
 
-      {run.status === "Error" && (
+      {run.error && (
         <Box sx={{ mt: 1 }}>
           <Typography variant="body2" color="error" sx={{ wordBreak: "break-word" }}>
-            {run.error || "The run failed."}
+            {run.error}
           </Typography>
           {(can("resume") || can("skip")) && (
             <Stack direction="row" spacing={1} sx={{ mt: 1 }} onClick={stop}>

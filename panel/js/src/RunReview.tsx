@@ -30,6 +30,7 @@ import {
   PanelData,
   PassRow,
   Review,
+  RunAction,
   RunCard,
   Tab as TabName,
 } from "./types";
@@ -40,11 +41,12 @@ export default function RunReview(props: {
   run: RunCard;
   call: Call;
 }) {
-  const { data, context, run, call } = props;
+  const { data, run, call } = props;
   const tab: TabName =
     data.tab === "approval" ? "approval" : data.tab === "audit" ? "audit" : "review";
   const review = data.review;
-  const editable = !context.read_only && run.status === "In Review";
+  // what the run allows now, as the pipeline decides it (none for read-only users)
+  const can = (action: RunAction) => (run.actions ?? []).includes(action);
   const [approving, setApproving] = useState(false);
   // the dialog's figures, asked for when Approve is pressed
   const approval = data.approval && data.approval.key === run.key ? data.approval : null;
@@ -64,7 +66,7 @@ export default function RunReview(props: {
       </Tabs>
 
       {tab === "audit" && data.audit && (
-        <Audit data={data} audit={data.audit} editable={editable} call={call} />
+        <Audit data={data} audit={data.audit} editable={can("audit")} call={call} />
       )}
 
       {data.view_error && (
@@ -76,7 +78,7 @@ export default function RunReview(props: {
       {review && tab !== "audit" && (
         <Stack spacing={2}>
           <ConfidenceFilter review={review} call={call} />
-          <StatsTable review={review} tab={tab} editable={editable} call={call} />
+          <StatsTable review={review} tab={tab} editable={can("undo")} call={call} />
           <Typography variant="body2" color="text.secondary" data-testid="al-in-view">
             {tab === "review"
               ? `${review.count} of ${plural(review.total, "label")} in review are in the current view`
@@ -84,7 +86,7 @@ export default function RunReview(props: {
             {review.patches ? " (patches: one label per tile; select tiles to act on them)" : ""}
           </Typography>
           <ErrorLine data={data} sources={PLACED_ERRORS.run} />
-          {editable && tab === "review" && (
+          {can("promote") && tab === "review" && (
             <Box>
               <Button
                 data-testid="al-promote"
@@ -96,8 +98,9 @@ export default function RunReview(props: {
               </Button>
             </Box>
           )}
-          {editable && tab === "approval" && (
+          {tab === "approval" && (can("undo") || can("approve")) && (
             <Stack direction="row" spacing={1} alignItems="center">
+              {can("undo") && (
               <Button
                 data-testid="al-undo-all"
                 variant="outlined"
@@ -106,6 +109,8 @@ export default function RunReview(props: {
               >
                 Undo {review.count}
               </Button>
+              )}
+              {can("approve") && (
               <Button
                 data-testid="al-approve"
                 variant="contained"
@@ -118,6 +123,7 @@ export default function RunReview(props: {
               >
                 {data.approving ? "Approving…" : `Approve ${plural(promoted, "label")}`}
               </Button>
+              )}
             </Stack>
           )}
           {tab === "approval" && (
@@ -126,7 +132,7 @@ export default function RunReview(props: {
               to "{run.label_field}".
             </Typography>
           )}
-          {data.brain && <Brain data={data} brain={data.brain} editable={editable} call={call} />}
+          {data.brain && <Brain data={data} brain={data.brain} editable={can("promote")} call={call} />}
         </Stack>
       )}
 

@@ -8,6 +8,10 @@ export interface RunCard {
   key: string;
   name: string;
   status: RunStatus;
+  /** the status chip's color, decided by the panel */
+  color: ChipColor;
+  /** whether the run generates in delegated operations (the panel polls) */
+  busy: boolean;
   task: string;
   method: string | null;
   models: string[];
@@ -21,11 +25,22 @@ export interface RunCard {
   operations: { id: string; state: string }[];
   /** the run's label counts, as `autolabel runs` prints them (null: not for this status) */
   numbers: RunNumbers;
-  /** what the card offers, decided by the panel */
+  /** what the run allows now, decided by the pipeline (allowed_actions) */
   actions: RunAction[];
 }
 
-export type RunAction = "open" | "cancel" | "log" | "rename" | "delete" | "resume" | "skip";
+export type RunAction =
+  | "open"
+  | "cancel"
+  | "log"
+  | "rename"
+  | "delete"
+  | "resume"
+  | "skip"
+  | "promote"
+  | "undo"
+  | "approve"
+  | "audit";
 
 export interface RunNumbers {
   classes: number;
@@ -296,7 +311,8 @@ export interface FlowCard {
   name: string;
   key: string;
   task: string;
-  mode: "manual" | "automatic";
+  /** its mode, as the pipeline names it */
+  mode: string;
   model: string;
   iteration_count: number;
   current: { index: number; status: string; color: ChipColor };
@@ -375,22 +391,65 @@ export interface Choice {
   label: string;
 }
 
-/** The form that edits a flow (panel/loops.py edit_form): fields drawn as sent. */
+/** One setting of a declared form (pipeline/declarations.py Settings.form), drawn as sent. */
+export interface FormField {
+  name: string;
+  kind: "choice" | "text" | "number" | "integer" | "list" | "flag";
+  label: string;
+  help: string;
+  value: unknown;
+  default: unknown;
+  /** how the setting's default reads where no value is given */
+  default_help: string | null;
+  required: boolean;
+  choices: { value: string; label: string; description: string | null }[] | null;
+  min: number | null;
+  max: number | null;
+  /** the heading it is shown under */
+  group: string | null;
+  /** its error, checked by Python as the user types */
+  error: string | null;
+}
+
+/** A declared form: its fields, whether it is ready, the job's own error. */
+export interface SettingsForm {
+  fields: FormField[];
+  ready: boolean;
+  error: string | null;
+}
+
+/** The form that edits a flow (panel/loops.py edit_form): `autolabel loop edit`'s declaration. */
 export interface LoopEditForm {
   flow: string;
-  fields: { name: string; label: string; type: "text" | "number" | "select"; value: string; options: Choice[] | null }[];
+  /** every value typed so far, sent back on each change */
+  values: Record<string, string>;
+  form: SettingsForm;
+  /** the number of the change this form answers (none: the form as opened) */
+  seq?: number | null;
   note: string | null;
 }
 
-/** The form that creates a flow: its choices and defaults. */
+/** The form that creates a flow (panel/loops.py loop_form): `autolabel loop create`'s declaration. */
 export interface LoopForm {
-  defaults: Record<string, string | number | null>;
-  human_fields: string[];
-  sample_sets: Choice[];
-  tasks: Choice[];
-  modes: Choice[];
-  samplings: Choice[];
-  models: Record<string, Choice[]>;
+  /** every value typed so far, sent back on each change */
+  values: Record<string, string>;
+  form: SettingsForm;
+  /** the number of the change this form answers (none: the form as opened) */
+  seq?: number | null;
+}
+
+/** The Configure page's form (panel/configure.py configure_form): the generation run's declaration. */
+export interface ConfigureForm {
+  /** every value, as typed and as Python settled them, sent back on each change */
+  values: Record<string, string>;
+  form: SettingsForm;
+  /** the number of the change this form answers (none: the form as opened) */
+  seq?: number | null;
+  /** the chosen models' cards */
+  model: ModelCard | null;
+  seg_model: ModelCard | null;
+  /** the thresholds of each pass, or their error (iterative passes only) */
+  preview: AnnealingPreview | null;
 }
 
 export interface PanelData {
@@ -428,6 +487,7 @@ export interface PanelData {
   flow?: FlowDetail | null;
   loop_form?: LoopForm | null;
   loop_edit?: LoopEditForm | null;
+  configure_form?: ConfigureForm | null;
 }
 
 /** The panel's methods: `props.schema.view[method]` is the event's URI. */
@@ -468,11 +528,14 @@ export type Method =
   | "show_loops"
   | "show_flow"
   | "show_create_flow"
+  | "change_flow_form"
+  | "change_configure"
   | "create_flow"
   | "next_flow"
   | "retry_flow"
   | "cancel_flow"
   | "show_edit_flow"
+  | "change_flow_edit"
   | "edit_flow"
   | "delete_flow"
   | "open_iteration";

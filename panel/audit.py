@@ -1,0 +1,177 @@
+"""The run page's Audit tab in the Auto Labeling panel: draws an audit of the
+open run's labels (:func:`autolabel.pipeline.start_audit`), shows one label
+at a time in the grid to answer correct or wrong, the figures the answers
+give (precision per class, the suggested thresholds), and promotes the
+labels at or above them.
+
+Like :mod:`.loops`: the data are plain functions of the dataset, the events
+plain functions of the panel and the execution context, which
+``AutoLabelingPanel`` lists as its methods under the same names."""
+
+from .. import pipeline as P
+from ..pipeline import (
+    AutolabelError,
+    all_samples,
+    audit_progress,
+    audit_report,
+    record_audit,
+)
+from ..pipeline.quality.audit import check_precision
+from ..pipeline.quality.declaration import AUDIT
+from .common import AUDIT_TAB, read_only, user_name
+from .home import run_card
+from .review import review_view_of
+
+#: the Audit tab's figures are redrawn after this many answers
+AUDIT_FIGURES_EVERY = 10
+
+DEFAULT_AUDIT_SIZE = 200
+
+
+# -- data -----------------------------------------------------------------------
+
+
+def audit_data(dataset, run, precision=0.95, figures=True):
+    """The Audit tab's figures: the audit's progress, the label to answer
+    next (the first unanswered one), and the report
+    (:func:`autolabel.pipeline.audit_report`) with its curves and
+    histograms, or ``{"started": False}`` before an audit is drawn.
+
+    Args:
+        dataset: a :class:`fiftyone.core.dataset.Dataset`
+        run: a :class:`autolabel.pipeline.Run`
+        precision (0.95): the precision thresholds are suggested for
+        figures (True): whether to compute the report; without it only
+            ``started``, ``progress`` and ``current`` are returned
+
+    Returns:
+        a dict, see ``panel/README.md``
+    """
+    audit = run.config.get("audit")
+    if not audit:
+        return {"started": False, "default_size": 200}
+
+    answers = audit.get("answers") or {}
+    pending = [i for i in sorted(audit["labels"]) if i not in answers]
+    current = None
+    if pending:
+        i = pending[0]
+        current = dict(
+            audit["labels"][i], id=i, index=len(answers) + 1
+        )
+
+    if not figures:
+        return {
+            "started": True,
+            "progress": audit_progress(run),
+            "current": current,
+        }
+
+    report = audit_report(dataset, run.key, precision=precision)
+    return {
+        "started": True,
+        "progress": report["progress"],
+        "current": current,
+        "precision_asked": report["precision_asked"],
+        "overall": report["overall"],
+        "estimate_promoted": report["promoted"],
+        "classes": [dict(c, label=label) for label, c in report["classes"].items()],
+        "figures_at": report["progress"]["answered"],
+    }
+
+def audit_view(dataset, run, audit):
+    """The grid of the Audit tab: the label to answer, alone on its sample
+    (a plain view: a patches view would be made anew for every answer);
+    once every label is answered, every audited label as patches."""
+    if not audit.get("started"):
+        return review_view_of(dataset, run, "review")
+
+    samples = all_samples(dataset, run.config.get("slices"))
+    if audit.get("current"):
+        return samples.select_labels(
+            ids=[audit["current"]["id"]], fields=[run.staging_field]
+        )
+
+    return samples.select_labels(
+        ids=sorted(run.config["audit"]["labels"]), fields=[run.staging_field]
+    ).to_patches(run.staging_field)
+
+
+# -- events ---------------------------------------------------------------------
+
+
+
+def start_audit(panel, ctx):
+    """Draws the open run's audit (``size`` labels, default 200)."""
+    run = panel._open_run(ctx)
+    draw = AUDIT.check({name: ctx.params.get(name) for name in AUDIT.names})
+    P.start_audit(ctx.dataset, run.key, **draw)
+    panel._open_audit(ctx)
+
+
+def answer_audit(panel, ctx):
+    """Records the answer on one audited label (``correct``: bool) and
+    shows the next one."""
+    run = panel._open_run(ctx)
+    label_id = ctx.params.get("id")
+    ok = ctx.params.get("correct")
+    if not isinstance(ok, bool):
+        raise AutolabelError("answer correct (true) or wrong (false)")
+
+    progress = record_audit(
+        ctx.dataset,
+        run.key,
+        correct=[label_id] if ok else None,
+        wrong=None if ok else [label_id],
+        user=user_name(ctx),
+    )
+    # the figures (a bootstrap per class) are redrawn every few answers
+    # and at the end; the next label comes at once
+    answered = progress["answered"]
+    panel._open_audit(
+        ctx,
+        figures=answered % AUDIT_FIGURES_EVERY == 0
+        or answered == progress["size"],
+    )
+
+
+def set_audit_precision(panel, ctx):
+    """The precision the audit's thresholds are suggested for."""
+    ctx.panel.set_state(
+        "audit_precision", check_precision(ctx.params.get("precision"))
+    )
+    panel._open_audit(ctx)
+
+
+def promote_to_precision(panel, ctx):
+    """Promotes, per class, the labels at or above the audit's
+    suggested threshold."""
+    run = panel._open_run(ctx)
+    result = P.promote_to_precision(
+        ctx.dataset,
+        run.key,
+        precision=ctx.panel.get_state("audit_precision") or 0.95,
+    )
+    ctx.ops.notify("%d labels added for approval" % result["promoted"])
+    panel._open_audit(ctx)
+
+
+def open_audit(panel, ctx, figures=True):
+    run = panel._open_run(ctx)
+    ctx.panel.set_state("tab", AUDIT_TAB)
+    ctx.panel.set_data("tab", AUDIT_TAB)
+    audit = audit_data(
+        ctx.dataset,
+        run,
+        ctx.panel.get_state("audit_precision") or 0.95,
+        figures=figures,
+    )
+    if not figures:
+        ctx.panel.set_data("audit.progress", audit["progress"])
+        ctx.panel.set_data("audit.current", audit["current"])
+    else:
+        ctx.panel.set_data("audit", audit)
+
+    ctx.panel.set_data("run", run_card(ctx.dataset, run, read_only=read_only(ctx)))
+    # the grid shows the label to answer, as one patch
+    ctx.ops.set_view(audit_view(ctx.dataset, run, audit))

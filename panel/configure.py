@@ -1,0 +1,401 @@
+"""The Configure page of the Auto Labeling panel: the settings of a new
+generation run, declared once
+(:data:`autolabel.pipeline.generation.declaration.GENERATION`), and the
+page's events: show it, answer each change with the form, the live checks
+of the label field and the run name, the per-pass threshold preview, start
+the run.
+
+Like :mod:`.home`: the data are plain functions of the dataset, the events
+plain functions of the panel and the execution context, which
+``AutoLabelingPanel`` lists as its methods under the same names.
+"""
+
+from ..models import catalog as mc
+from ..models import registry as mr
+from ..operators.inputs import target_collection
+from ..pipeline import AutolabelError, generate
+from ..pipeline.generation.declaration import (
+    ANNEALING_KEYS,
+    GENERATION,
+    LABELING_ITERATIVE,
+    LABELING_SINGLE,
+    MODEL_KIND_FIXED,
+    MODEL_KIND_ZERO_SHOT,
+    THRESHOLDS_EXPLICIT,
+    THRESHOLDS_SCHEDULE,
+    annealing_arguments,
+    generate_arguments,
+)
+from ..pipeline.generation.settings import generation_form
+from ..pipeline.zeroshot.annealing import validate_annealing
+
+# -- data -----------------------------------------------------------------------
+
+
+def model_choices():
+    """The models the configure page offers, for every task and method
+    (:func:`autolabel.models.registry.model_choices`): sent once per visit
+    of the page, so that the component only looks up the user's choice.
+
+    Returns:
+        a list of ``{"task", "method", "labelers", "segmenters"}`` dicts,
+        ``method`` None unless the task is instance segmentation; see
+        ``panel/README.md``
+    """
+    choices = []
+    for task in mc.TASKS:
+        methods = (
+            mr.METHODS if task == mc.TASK_INSTANCE_SEGMENTATION else (None,)
+        )
+        for method in methods:
+            choices.append(
+                {
+                    "task": task,
+                    "method": method,
+                    "labelers": [
+                        _with_availability(m)
+                        for m in mr.model_choices(
+                            task, method, role=mr.ROLE_LABELER
+                        )
+                    ],
+                    "segmenters": [
+                        _with_availability(m)
+                        for m in mr.model_choices(
+                            task, method, role=mr.ROLE_SEGMENTER
+                        )
+                    ],
+                }
+            )
+
+    return choices
+
+
+def _with_availability(card):
+    """A model card with ``unavailable``: why a run cannot start with it
+    (its weights are missing, with the command that fetches them), or None.
+    """
+    card = dict(card)
+    card["unavailable"] = None
+    if card.get("weights") == "missing":
+        if card.get("custom"):
+            card["unavailable"] = (
+                "%s: its weights file is missing; put it back or register "
+                "the model again with `autolabel models add`" % card["name"]
+            )
+        else:
+            card["unavailable"] = (
+                "%s has no weights here yet: run `autolabel models download "
+                "%s`, then reopen this page" % (card["name"], card["name"])
+            )
+
+    return card
+
+
+def label_field_error(dataset, label_field):
+    """The error of a proposed label field name, or None if it is fine: the
+    declaration's check of ``label_field``."""
+    return _field_error(dataset, "label_field", label_field)
+
+
+def annealing_preview(dataset, task, model, options):
+    """The configure page's preview of iterative zero-shot settings: the
+    threshold of each pass and the settings as the run would record them
+    (:func:`autolabel.pipeline.zeroshot.annealing.validate_annealing`), or the
+    one-line error of the first bad setting.
+
+    Args:
+        dataset: a :class:`fiftyone.core.dataset.Dataset`
+        task: the run's task
+        model: the detector's catalog name
+        options: the ``annealing`` settings as the panel sends them to
+            ``start_run`` (:func:`autolabel.pipeline.generation.
+            declaration.annealing_arguments`)
+
+    Returns:
+        None without settings, else a dict ``{"thresholds", "schedule",
+        "aggregate", "iou", "eps", "requery", "noun_chunks": {"path",
+        "lines", "matched"} | None, "error"}`` (``thresholds`` None and
+        ``error`` a string if a setting is bad)
+    """
+    try:
+        settings = annealing_arguments(options)
+        if settings is None:
+            return None
+
+        if not model:
+            raise AutolabelError("choose a zero-shot detector first")
+
+        config = validate_annealing(
+            settings, mr.get_model(model), task, dataset=dataset
+        )
+    except AutolabelError as e:
+        return dict(
+            {k: None for k in _PREVIEW_KEYS}, thresholds=None, error=str(e)
+        )
+
+    preview = {k: config[k] for k in _PREVIEW_KEYS}
+    chunks = config.get("noun_chunks")
+    if chunks:
+        preview["noun_chunks"] = {
+            k: chunks[k] for k in ("path", "lines", "matched")
+        }
+
+    return dict(preview, thresholds=config["thresholds"], error=None)
+
+
+_PREVIEW_KEYS = ("schedule", "aggregate", "iou", "eps", "requery", "noun_chunks")
+
+
+def run_name_error(dataset, name):
+    """The error of a proposed run name (empty is fine: the default name),
+    or None: the declaration's check of ``name``."""
+    return _field_error(dataset, "name", name)
+
+
+def _field_error(dataset, name, value):
+    try:
+        GENERATION[name].check(value, {}, {"dataset": dataset})
+    except AutolabelError as e:
+        return str(e)
+
+    return None
+
+
+def configure_form(dataset, values, field=None, seq=None, error=None):
+    """The Configure page's form: the declared settings of a generation run
+    (:data:`autolabel.pipeline.generation.declaration.GENERATION`) with
+    their values, choices and errors, its readiness and the run's own
+    validation error, computed as the user types; the values the panel
+    settles (:func:`settled_values`), the chosen models' cards and the
+    thresholds of each pass.
+
+    Args:
+        dataset: a :class:`fiftyone.core.dataset.Dataset`
+        values: the values typed so far, by setting name
+        field (None): the setting the user just changed
+        seq (None): the number of the change, sent back so that the
+            component knows its answer from an older one's
+        error (None): an error of the panel's own, shown instead
+
+    Returns:
+        a dict ``{"values", "form", "seq", "model", "seg_model",
+        "preview"}``: ``form`` is
+        :meth:`autolabel.pipeline.declarations.Settings.form`'s, ``model``
+        and ``seg_model`` the chosen models' cards (or None), ``preview``
+        :func:`annealing_preview`'s (None for one pass)
+    """
+    values = settled_values(dataset, values or {}, field)
+    form = generation_form(dataset, values, error)
+    shown = {f["name"]: f for f in form["fields"]}
+    preview = None
+    if "aggregate" in shown:  # iterative passes
+        preview = annealing_preview(
+            dataset,
+            values.get("task"),
+            values.get("model"),
+            {k: values.get(k) for k in ANNEALING_KEYS if k in shown},
+        )
+
+    return {
+        "values": values,
+        "form": form,
+        "seq": seq,
+        "model": _card(values.get("model")) if "model" in shown else None,
+        "seg_model": (
+            _card(values.get("seg_model")) if "seg_model" in shown else None
+        ),
+        "preview": preview,
+    }
+
+
+#: a change of these re-picks the model's minimum confidence
+_MODEL_SETTINGS = ("task", "method", "model_kind", "model")
+
+
+def settled_values(dataset, values, field=None):
+    """The values of the Configure form with what the panel prefills: the
+    kind of model (fixed if the task has such models), a model of that kind
+    that fits the task (the first with weights), its recommended minimum
+    confidence until the user types another, the segmenter and the
+    Detections field of the method, one pass, a schedule.
+
+    Args:
+        dataset: a :class:`fiftyone.core.dataset.Dataset`
+        values: the values typed so far, by setting name
+        field (None): the setting the user just changed
+
+    Returns:
+        a new dict of values
+    """
+    values = dict(values)
+    context = {"dataset": dataset}
+    fields = _shown(values, context)
+    if "model_kind" in fields and not values.get("model_kind"):
+        model = _card(values.get("model"))
+        if model is not None:
+            values["model_kind"] = (
+                MODEL_KIND_ZERO_SHOT if model["zero_shot"] else MODEL_KIND_FIXED
+            )
+        else:
+            values["model_kind"] = MODEL_KIND_FIXED
+            if not _shown(values, context)["model"]["choices"]:
+                values["model_kind"] = MODEL_KIND_ZERO_SHOT
+
+        fields = _shown(values, context)
+
+    for name in ("model", "seg_model", "existing_field"):
+        if name in fields:
+            names = [c["value"] for c in fields[name]["choices"] or []]
+            # a choice the earlier settings no longer offer is replaced; one
+            # the user just made (even none) stays, with its error
+            if values.get(name) not in names and field != name and (
+                not values.get(name) or field in _MODEL_SETTINGS or not field
+            ):
+                values[name] = _first_with_weights(name, names)
+                fields = _shown(values, context)
+
+    if "model" in fields and values.get("model") and (
+        field in _MODEL_SETTINGS or not values.get("min_confidence")
+    ):
+        values["min_confidence"] = str(
+            mr.get_model(values["model"]).default_confidence
+        )
+
+    passes = bool(values.get("passes") or values.get("schedule"))
+    explicit = bool(values.get("passes"))
+    for name, default in (
+        ("labeling", LABELING_ITERATIVE if passes else LABELING_SINGLE),
+        (
+            "thresholds_from",
+            THRESHOLDS_EXPLICIT if explicit else THRESHOLDS_SCHEDULE,
+        ),
+        ("schedule", GENERATION["schedule"].choices()[0].value),
+    ):
+        fields = _shown(values, context)
+        if name in fields and not values.get(name):
+            values[name] = default
+
+    return values
+
+
+def _shown(values, context):
+    form = GENERATION.form(values, context)
+    return {f["name"]: f for f in form["fields"]}
+
+
+def _first_with_weights(name, names):
+    if name == "existing_field" or not names:
+        return names[0] if names else ""
+
+    for model in names:
+        if mr.has_weights(mr.get_model(model)):
+            return model
+
+    return names[0]
+
+
+def _card(name):
+    """The card of a model of the catalog (its description, author,
+    license, speed and performance, whether it can run here), or None."""
+    if not name:
+        return None
+
+    try:
+        entry = mr.get_model(name)
+    except AutolabelError:
+        return None
+
+    weights = "present" if mr.has_weights(entry) else "missing"
+    return _with_availability(dict(entry.to_dict(), weights=weights))
+
+
+# -- events ---------------------------------------------------------------------
+
+
+def show_configure(panel, ctx):
+    """The form to configure a new generation run."""
+    panel._set_page(ctx, "configure")
+    ctx.panel.set_data("label_field_error", None)
+    ctx.panel.set_data("run_name_error", None)
+    ctx.panel.set_data("annealing_preview", None)
+    ctx.panel.set_data("model_choices", model_choices())
+    ctx.panel.set_data("configure_form", configure_form(ctx.dataset, {}))
+    panel._load_home(ctx, keep_page=True)
+
+
+def change_configure(panel, ctx):
+    """Answers a change of the form (``field``, the setting changed, and
+    ``values``, every value as typed) with the form: each field's value,
+    choices and error, and whether the run can start."""
+    ctx.panel.set_data(
+        "configure_form",
+        configure_form(
+            ctx.dataset,
+            ctx.params.get("values") or {},
+            field=ctx.params.get("field"),
+            seq=ctx.params.get("seq"),
+        ),
+    )
+
+
+def validate_label_field(panel, ctx):
+    """Checks a label field name as the user types it."""
+    ctx.panel.set_data(
+        "label_field_error",
+        label_field_error(ctx.dataset, ctx.params.get("label_field")),
+    )
+
+
+def validate_run_name(panel, ctx):
+    """Checks a run name as the user types it."""
+    ctx.panel.set_data(
+        "run_name_error", run_name_error(ctx.dataset, ctx.params.get("name"))
+    )
+
+
+def preview_annealing(panel, ctx):
+    """The thresholds of each pass of iterative zero-shot settings (or
+    their error), as the user types them."""
+    ctx.panel.set_data(
+        "annealing_preview",
+        annealing_preview(
+            ctx.dataset,
+            ctx.params.get("task"),
+            ctx.params.get("model"),
+            ctx.params.get("annealing"),
+        ),
+    )
+
+
+def start_run(panel, ctx):
+    """Queues a generation run (one delegated operation per worker)."""
+    params = dict(ctx.params)
+    samples = target_collection(ctx, params.get("target") or "all")
+    generate(samples, **start_arguments(params), delegate=True)
+    panel._set_page(ctx, "home")
+    panel._load_home(ctx)
+
+
+def start_arguments(params):
+    """The keyword arguments of :func:`autolabel.pipeline.generate` from
+    ``start_run``'s parameters: the declared settings, the iterative ones
+    under ``annealing`` (or at the top, as the form sends them).
+
+    Args:
+        params: a dict
+
+    Returns:
+        a dict
+    """
+    values = dict(params)
+    annealing = values.pop("annealing", None)
+    if isinstance(annealing, dict):
+        values.update(annealing)
+    elif annealing is not None:
+        kwargs = generate_arguments(values)
+        kwargs["annealing"] = annealing  # the run's validation names it
+        return kwargs
+
+    return generate_arguments(
+        {k: v for k, v in values.items() if k in GENERATION.names}
+    )

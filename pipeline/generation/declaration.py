@@ -1,0 +1,690 @@
+"""The settings of a generation run and of its iterative zero-shot passes,
+declared once (:mod:`autolabel.pipeline.declarations`): ``autolabel
+generate``'s options, the ``auto_label`` operator's inputs and the panel's
+Configure form are made from :data:`GENERATION`, and
+:class:`autolabel.pipeline.generation.settings.GenerationSettings` takes its
+first check from it.
+
+A setting's rule that needs only its value and the values before it (is the
+model in the catalog and does it do the task? is the label field free?) is
+the setting's ``check``, so the form shows it under the field as the user
+types; what needs the whole run (the passes against the model, the mask
+folder, the weights) stays with :class:`GenerationSettings`, which the form
+reports as its error.
+
+Why it is long: a run has some twenty settings (the run's and its passes'),
+each declared with its help, default, limits, choices, when it applies and
+its own one-line check, which the three interfaces share.
+"""
+
+from ...models import catalog as mc
+from ...models import registry as mr
+from ..datasets import image_slices, validate_confidence_range, validate_slices
+from ..declarations import (
+    CHOICE,
+    INTEGER,
+    LIST,
+    NUMBER,
+    TEXT,
+    Setting,
+    Settings,
+)
+from ..errors import AutolabelError
+from ..labels import DETECTIONS, label_type_of
+from ..records.claims import validate_label_field
+from ..records.runs import validate_run_name
+from ..zeroshot import annealing as A
+
+#: the group of the iterative zero-shot settings
+ITERATIVE_GROUP = "iterative zero-shot labeling"
+
+#: the settings that are ``generate``'s ``annealing`` dict
+ANNEALING_KEYS = A.OPTION_KEYS
+
+#: the panel's own settings (``cli=False``), which no run receives: the
+#: kind of model it lists, one pass or iterative passes, and where the
+#: passes' thresholds come from
+MODEL_KIND_FIXED = "fixed"
+MODEL_KIND_ZERO_SHOT = "zero_shot"
+LABELING_SINGLE = "single"
+LABELING_ITERATIVE = "iterative"
+THRESHOLDS_SCHEDULE = "schedule"
+THRESHOLDS_EXPLICIT = "explicit"
+PANEL_ONLY = ("model_kind", "labeling", "thresholds_from")
+
+METHOD_LABELS = {
+    mc.METHOD_ONE_STAGE: "One-stage model",
+    mc.METHOD_TWO_STAGE: "Two-stage model",
+    mc.METHOD_EXISTING_DETECTIONS: "Existing detections",
+}
+
+
+def _method(values):
+    if values.get("task") != mc.TASK_INSTANCE_SEGMENTATION:
+        return None
+
+    return values.get("method") or mc.METHOD_ONE_STAGE
+
+
+def _uses_model(values):
+    return _method(values) != mc.METHOD_EXISTING_DETECTIONS
+
+
+def _uses_segmenter(values):
+    return _method(values) in (
+        mc.METHOD_TWO_STAGE,
+        mc.METHOD_EXISTING_DETECTIONS,
+    )
+
+
+def iterative_allowed(values):
+    """Whether a run of these values may label in passes: detection with a
+    zero-shot (prompted) model of the catalog.
+
+    Args:
+        values: the values so far, by setting name
+
+    Returns:
+        True/False
+    """
+    if values.get("task") != mc.TASK_DETECTION or not values.get("model"):
+        return False
+
+    try:
+        return bool(mr.get_model(values["model"]).zero_shot)
+    except AutolabelError:
+        return False
+
+
+def _may_iterate(values):
+    # the panel's one-pass choice hides the passes (the CLI has no choice)
+    return (
+        iterative_allowed(values)
+        and values.get("labeling") != LABELING_SINGLE
+    )
+
+
+def _iterative(values):
+    return _may_iterate(values) and bool(
+        values.get("labeling") == LABELING_ITERATIVE
+        or values.get("passes")
+        or values.get("schedule")
+    )
+
+
+def _aggregate(values):
+    return values.get("aggregate") or A.AGGREGATE_NMS
+
+
+def _model_description(entry):
+    return "%s (%s, %s; speed %d/3, performance %d/3)" % (
+        entry.description,
+        entry.author,
+        entry.license,
+        entry.speed,
+        entry.performance,
+    )
+
+
+def _model_choices(values, context):
+    task = values.get("task")
+    if task not in mc.TASKS:
+        return []
+
+    method = _method(values)
+    role = "detector" if method == mc.METHOD_TWO_STAGE else None
+    zero_shot = {MODEL_KIND_FIXED: False, MODEL_KIND_ZERO_SHOT: True}.get(
+        values.get("model_kind")
+    )
+    return [
+        (e.name, e.name, _model_description(e))
+        for e in mr.list_models(
+            task=task, method=method, zero_shot=zero_shot, role=role
+        )
+    ]
+
+
+def _class_choices(values, context):
+    # the panel's fixed-vocabulary models: the classes are picked from the
+    # model's vocabulary
+    if values.get("model_kind") != MODEL_KIND_FIXED or not _uses_model(
+        values
+    ):
+        return None
+
+    try:
+        vocabulary = mr.get_model(values.get("model") or "").vocabulary
+    except AutolabelError:
+        return None
+
+    return list(vocabulary) if vocabulary else None
+
+
+def _seg_model_choices(values, context):
+    return [
+        (e.name, e.name, _model_description(e))
+        for e in mr.list_models(
+            task=mc.TASK_INSTANCE_SEGMENTATION,
+            method=_method(values),
+            role="segmenter",
+        )
+    ]
+
+
+def _detections_fields(values, context):
+    dataset = context.get("dataset")
+    if dataset is None:
+        return []
+
+    import fiftyone as fo
+
+    return list(dataset.get_field_schema(embedded_doc_type=fo.Detections))
+
+
+def _slice_choices(values, context):
+    dataset = context.get("dataset")
+    if dataset is None or dataset.media_type != "group":
+        return None
+
+    return image_slices(dataset)
+
+
+def _check_task(value, values, context):
+    if value not in mc.TASKS:
+        raise AutolabelError(
+            "unknown task %r; use one of %s" % (value, ", ".join(mc.TASKS))
+        )
+
+
+def _check_model(value, values, context):
+    entry = mr.get_model(value)
+    task = values.get("task")
+    if task not in mc.TASKS:
+        return
+
+    wanted = (
+        mc.TASK_DETECTION if _method(values) == mc.METHOD_TWO_STAGE else task
+    )
+    if wanted not in entry.tasks:
+        raise AutolabelError(
+            "model '%s' does not do %s; `autolabel models --task %s` lists "
+            "the models that do" % (entry.name, wanted.replace("_", " "), wanted)
+        )
+
+
+def _check_seg_model(value, values, context):
+    entry = mr.get_model(value)
+    if mc.TASK_BOX_SEGMENTATION not in entry.tasks:
+        raise AutolabelError(
+            "model '%s' cannot segment boxes; use a Segment Anything model "
+            "such as sam-vit-b" % entry.name
+        )
+
+
+def _check_existing_field(value, values, context):
+    dataset = context.get("dataset")
+    if dataset is not None and label_type_of(dataset, value) != DETECTIONS:
+        raise AutolabelError(
+            "existing field '%s' is not a Detections field" % value
+        )
+
+
+def _check_label_field(value, values, context):
+    if context.get("dataset") is not None:
+        validate_label_field(context["dataset"], value)
+
+
+def _check_name(value, values, context):
+    if context.get("dataset") is not None:
+        validate_run_name(context["dataset"], value)
+
+
+def _check_slices(value, values, context):
+    if context.get("dataset") is not None:
+        validate_slices(context["dataset"], value)
+
+
+def _check_confidence(value, values, context):
+    validate_confidence_range(value)
+
+
+def _check_passes(value, values, context):
+    A.pass_thresholds(passes=value)
+
+
+def _check_max_passes(value, values, context):
+    A.pass_thresholds(schedule=A.SCHEDULES[0], max_passes=value)
+
+
+def _one_of(choices, message):
+    def check(value, values, context):
+        if value not in choices:
+            raise AutolabelError(message % (value, ", ".join(choices)))
+
+    return check
+
+
+GENERATION = Settings(
+    "a generation run",
+    [
+        Setting(
+            "task",
+            CHOICE,
+            "Task",
+            "classification, detection or instance_segmentation",
+            required=True,
+            choices=[(t, t.replace("_", " ").capitalize()) for t in mc.TASKS],
+            metavar="TASK",
+            check=_check_task,
+        ),
+        Setting(
+            "method",
+            CHOICE,
+            "Method",
+            "how instances are segmented: a one-stage model, a detector then "
+            "a box segmenter, or the boxes of existing detections",
+            default=mc.METHOD_ONE_STAGE,
+            choices=[(m, METHOD_LABELS[m]) for m in mr.METHODS],
+            applies=lambda v: v.get("task") == mc.TASK_INSTANCE_SEGMENTATION,
+            cli=False,
+        ),
+        Setting(
+            "model_kind",
+            CHOICE,
+            "Vocabulary",
+            "the kind of models listed: fixed-vocabulary models, or "
+            "zero-shot models prompted with any classes",
+            default_help="every model",
+            choices=[
+                (MODEL_KIND_FIXED, "Fixed vocabulary"),
+                (MODEL_KIND_ZERO_SHOT, "Zero-shot: any classes you name"),
+            ],
+            applies=lambda v: v.get("task") in mc.TASKS and _uses_model(v),
+            cli=False,
+        ),
+        Setting(
+            "model",
+            CHOICE,
+            "Model",
+            "the model's catalog name, see `autolabel models`",
+            default_help="none; required unless --existing-field",
+            choices=_model_choices,
+            applies=_uses_model,
+            metavar="MODEL",
+            check=_check_model,
+        ),
+        Setting(
+            "seg_model",
+            CHOICE,
+            "Segmentation model",
+            "a Segment Anything model, such as sam-vit-b, that segments the "
+            "boxes",
+            default_help="none, --model's own masks",
+            choices=_seg_model_choices,
+            applies=_uses_segmenter,
+            metavar="MODEL",
+            check=_check_seg_model,
+        ),
+        Setting(
+            "existing_field",
+            CHOICE,
+            "Existing detections",
+            "segment the boxes of this Detections field with --seg-model "
+            "instead of running --model",
+            choices=_detections_fields,
+            applies=lambda v: _method(v) == mc.METHOD_EXISTING_DETECTIONS,
+            metavar="FIELD",
+            check=_check_existing_field,
+        ),
+        Setting(
+            "labeling",
+            CHOICE,
+            "Labeling",
+            "one pass at the minimum confidence, or passes at falling "
+            "thresholds merged with the earlier ones",
+            default_help="one pass",
+            choices=[
+                (LABELING_SINGLE, "One pass"),
+                (LABELING_ITERATIVE, "Iterative zero-shot (annealing)"),
+            ],
+            applies=iterative_allowed,
+            cli=False,
+        ),
+        Setting(
+            "classes",
+            LIST,
+            "Classes",
+            "comma-separated classes: required for zero-shot models, a "
+            "subset for fixed ones",
+            default_help="all the model's classes",
+            choices=_class_choices,
+            metavar="NAMES",
+        ),
+        Setting(
+            "label_field",
+            TEXT,
+            "Label field",
+            "the new field approved labels go to; until then they are staged "
+            "in <label-field>_staged",
+            required=True,
+            metavar="FIELD",
+            check=_check_label_field,
+        ),
+        Setting(
+            "min_confidence",
+            NUMBER,
+            "Minimum confidence",
+            "keep predictions at or above this confidence",
+            default_help="the model's own, see `autolabel models`",
+            minimum=0,
+            maximum=1,
+            metavar="CONF",
+            noun="minimum confidence",
+            applies=lambda v: v.get("labeling") != LABELING_ITERATIVE,
+            check=_check_confidence,
+        ),
+        Setting(
+            "mask_dir",
+            TEXT,
+            "Mask output location",
+            "the folder mask PNG files are written under, for "
+            "instance_segmentation",
+            default_help="<fiftyone default_dataset_dir>/autolabel-masks/"
+            "<dataset>",
+            applies=lambda v: v.get("task") == mc.TASK_INSTANCE_SEGMENTATION,
+            metavar="DIR",
+        ),
+        Setting(
+            "slices",
+            LIST,
+            "Group slices",
+            "of a grouped dataset, the image slices to label",
+            default_help="every image slice",
+            choices=_slice_choices,
+            metavar="NAME",
+            check=_check_slices,
+        ),
+        Setting(
+            "name",
+            TEXT,
+            "Run name (optional)",
+            "a name for the run",
+            default_help="none, the run goes by its key",
+            check=_check_name,
+        ),
+        Setting(
+            "workers",
+            INTEGER,
+            "Workers",
+            "number of shards, each a delegated operation",
+            default=1,
+            minimum=1,
+            metavar="N",
+        ),
+        Setting(
+            "thresholds_from",
+            CHOICE,
+            "Thresholds",
+            "the passes' thresholds from a schedule, or as a list",
+            default_help="a schedule or a list",
+            choices=[
+                (THRESHOLDS_SCHEDULE, "Schedule"),
+                (THRESHOLDS_EXPLICIT, "Thresholds as a list"),
+            ],
+            applies=lambda v: iterative_allowed(v)
+            and v.get("labeling") == LABELING_ITERATIVE,
+            group=ITERATIVE_GROUP,
+            cli=False,
+        ),
+        Setting(
+            "passes",
+            TEXT,
+            "Pass thresholds",
+            "the threshold of each pass, strictly falling, e.g. 0.5,0.4,0.3",
+            default_help="one pass at --min-confidence",
+            applies=lambda v: _may_iterate(v)
+            and v.get("thresholds_from") != THRESHOLDS_SCHEDULE
+            and not v.get("schedule"),
+            group=ITERATIVE_GROUP,
+            metavar="T1,T2,...",
+            check=_check_passes,
+        ),
+        Setting(
+            "schedule",
+            CHOICE,
+            "Schedule",
+            "thresholds from --start down to --floor over --max-passes passes",
+            default_help="none, see --passes",
+            choices=list(A.SCHEDULES),
+            applies=lambda v: _may_iterate(v)
+            and v.get("thresholds_from") != THRESHOLDS_EXPLICIT
+            and not v.get("passes"),
+            group=ITERATIVE_GROUP,
+            check=_one_of(A.SCHEDULES, "unknown schedule %r; use one of %s"),
+        ),
+        Setting(
+            "start",
+            NUMBER,
+            "Start",
+            "the first threshold of --schedule",
+            default=A.DEFAULT_START,
+            minimum=0,
+            maximum=1,
+            applies=lambda v: _may_iterate(v) and bool(v.get("schedule")),
+            group=ITERATIVE_GROUP,
+            metavar="T",
+        ),
+        Setting(
+            "floor",
+            NUMBER,
+            "Floor",
+            "the last threshold of --schedule",
+            default=A.DEFAULT_FLOOR,
+            minimum=0,
+            maximum=1,
+            applies=lambda v: _may_iterate(v) and bool(v.get("schedule")),
+            group=ITERATIVE_GROUP,
+            metavar="T",
+        ),
+        Setting(
+            "max_passes",
+            INTEGER,
+            "Passes",
+            "the number of passes of --schedule",
+            default=A.DEFAULT_MAX_PASSES,
+            minimum=1,
+            applies=lambda v: _may_iterate(v) and bool(v.get("schedule")),
+            group=ITERATIVE_GROUP,
+            metavar="K",
+            check=_check_max_passes,
+        ),
+        Setting(
+            "aggregate",
+            CHOICE,
+            "Aggregation",
+            "how a pass merges with the earlier ones: class-aware NMS, "
+            "weighted box fusion or DBSCAN",
+            default=A.AGGREGATE_NMS,
+            choices=list(A.AGGREGATIONS),
+            applies=_iterative,
+            group=ITERATIVE_GROUP,
+            check=_one_of(
+                A.AGGREGATIONS, "unknown aggregation %r; use one of %s"
+            ),
+        ),
+        Setting(
+            "iou",
+            NUMBER,
+            "IoU",
+            "the IoU above which boxes of a class are one object, for nms "
+            "and wbf",
+            default=A.DEFAULT_IOU,
+            minimum=0,
+            maximum=1,
+            applies=lambda v: _iterative(v)
+            and _aggregate(v) in (A.AGGREGATE_NMS, A.AGGREGATE_WBF),
+            group=ITERATIVE_GROUP,
+            metavar="X",
+        ),
+        Setting(
+            "eps",
+            NUMBER,
+            "DBSCAN radius",
+            "DBSCAN's radius in box coordinates relative to the image, for "
+            "dbscan",
+            default=A.DEFAULT_EPS,
+            minimum=0,
+            maximum=1,
+            applies=lambda v: _iterative(v)
+            and _aggregate(v) == A.AGGREGATE_DBSCAN,
+            group=ITERATIVE_GROUP,
+            metavar="X",
+        ),
+        Setting(
+            "requery",
+            CHOICE,
+            "Re-query",
+            "per image, ask later passes only the classes not found yet "
+            "(missing) or every class, keeping new objects only",
+            default=A.REQUERY_MISSING,
+            choices=list(A.REQUERIES),
+            applies=_iterative,
+            group=ITERATIVE_GROUP,
+            check=_one_of(
+                A.REQUERIES,
+                "unknown re-query rule %r; use one of %s",
+            ),
+        ),
+        Setting(
+            "noun_chunks",
+            TEXT,
+            "Noun chunks",
+            "TAO's noun-chunk JSONL (file_name, caption, noun_chunks per "
+            "line): each image's phrases are its prompts, with --classes",
+            default_help="none, --classes only",
+            applies=_iterative,
+            group=ITERATIVE_GROUP,
+            metavar="FILE",
+        ),
+    ],
+)
+
+
+def declared_values(
+    task,
+    model=None,
+    classes=None,
+    label_field=None,
+    min_confidence=None,
+    mask_dir=None,
+    seg_model=None,
+    existing_field=None,
+    workers=1,
+    name=None,
+    slices=None,
+    annealing=None,
+    method=None,
+):
+    """The values of :data:`GENERATION` from the keyword arguments of
+    :func:`autolabel.pipeline.generate` (``annealing`` flattened; explicit
+    ``passes`` as the comma-separated text the declaration takes).
+
+    Returns:
+        a dict by setting name
+    """
+    values = dict(
+        task=task,
+        method=method,
+        model=model,
+        seg_model=seg_model,
+        existing_field=existing_field,
+        classes=classes,
+        label_field=label_field,
+        min_confidence=min_confidence,
+        mask_dir=mask_dir,
+        slices=slices,
+        name=name,
+        workers=workers,
+    )
+    if isinstance(annealing, dict):
+        for key in ANNEALING_KEYS:
+            values[key] = annealing.get(key)
+
+        passes = values.get("passes")
+        if isinstance(passes, (list, tuple)):
+            values["passes"] = ",".join(str(p) for p in passes)
+
+    return values
+
+
+def generate_arguments(values, form=False):
+    """The keyword arguments of :func:`autolabel.pipeline.generate` from
+    values of :data:`GENERATION` (the CLI's, a form's or the panel's, as
+    typed): each converted to its setting's kind, settings not given left
+    out (their defaults apply), the iterative ones the ``annealing`` dict
+    (None without any).
+
+    Args:
+        values: a dict by setting name
+        form (False): whether the values are a form's, which keeps the
+            values of fields it no longer shows: only the settings that
+            apply are passed. Otherwise every value given is passed, and
+            :class:`GenerationSettings` refuses one that does not apply
+
+    Returns:
+        a dict
+
+    Raises:
+        AutolabelError: if a value is not of its setting's kind
+    """
+    given = {}
+    for setting in GENERATION:
+        value = setting.parse(values.get(setting.name))
+        if form and not setting.applies(given):
+            value = None
+
+        given[setting.name] = value
+
+    out = {
+        k: v
+        for k, v in given.items()
+        if v is not None
+        and k != "method"
+        and k not in PANEL_ONLY
+        and k not in ANNEALING_KEYS
+    }
+    out["annealing"] = annealing_arguments(
+        {k: given[k] for k in ANNEALING_KEYS}
+    )
+    return out
+
+
+def annealing_arguments(options):
+    """The ``annealing`` argument of :func:`autolabel.pipeline.generate`
+    from the iterative settings as typed (the panel's ``annealing``): each
+    converted to its setting's kind, the ones left empty dropped (their
+    defaults apply); every rule between them is
+    :func:`autolabel.pipeline.zeroshot.annealing.validate_annealing`'s.
+
+    Args:
+        options: None (one pass), or a dict of :data:`ANNEALING_KEYS`
+
+    Returns:
+        a dict, or None for one pass; what is not a dict as it is (the
+        run's validation names it)
+
+    Raises:
+        AutolabelError: if a value is not of its setting's kind
+    """
+    if not isinstance(options, dict):
+        return options or None
+
+    given = {}
+    for key, value in options.items():
+        if key in ANNEALING_KEYS:
+            value = GENERATION[key].parse(value)
+
+        if value is not None:
+            given[key] = value
+
+    return given or None

@@ -1,0 +1,78 @@
+"""The settings of an audit, declared once (:mod:`..declarations`).
+
+:data:`AUDIT` declares the draw of ``autolabel audit start`` (and of the
+panel's audit, and :func:`autolabel.pipeline.quality.audit.start_audit`'s
+first check); :data:`THRESHOLDS` the precision the audit's thresholds are
+suggested for (``autolabel audit report``, ``autolabel thresholds``).
+"""
+
+from ..declarations import FLAG, INTEGER, NUMBER, Setting, Settings
+from ..errors import AutolabelError
+
+#: how many labels an audit draws where no size is given
+DEFAULT_SIZE = 200
+
+#: the precision thresholds are suggested for where none is given
+DEFAULT_PRECISION = 0.95
+
+
+def check_precision(precision, values=None, context=None):
+    """Checks a precision asked for: a number in (0, 1).
+
+    Args:
+        precision: the precision
+        values (None): unused (the declaration's signature)
+        context (None): unused (the declaration's signature)
+
+    Returns:
+        the precision, a float
+
+    Raises:
+        AutolabelError: if it is not a number in (0, 1)
+    """
+    if (
+        isinstance(precision, bool)
+        or not isinstance(precision, (int, float))
+        or not 0 < precision < 1
+    ):
+        raise AutolabelError(
+            "precision must be a number between 0 and 1 (exclusive), e.g. "
+            "0.95, not %r" % (precision,)
+        )
+
+    return float(precision)
+
+
+#: the draw of an audit (``autolabel audit start``)
+AUDIT = Settings(
+    "an audit",
+    [
+        Setting(
+            "size", INTEGER, "Labels to audit", "how many labels to draw",
+            default=DEFAULT_SIZE, minimum=1, noun="audit size",
+        ),
+        Setting(
+            "seed", INTEGER, "Seed",
+            "the random seed: the same seed draws the same labels",
+            default_help="a new one, printed", minimum=0, noun="audit seed",
+        ),
+        Setting(
+            "replace", FLAG, "Replace an audit with answers",
+            "replace an audit that has answers", default=False,
+            default_help="refuse",
+        ),
+    ],
+)
+
+#: the precision an audit's thresholds are suggested for
+THRESHOLDS = Settings(
+    "the audit's thresholds",
+    [
+        Setting(
+            "precision", NUMBER, "Precision",
+            "the precision thresholds are suggested for",
+            default=DEFAULT_PRECISION, minimum=0, maximum=1,
+            check=check_precision,
+        ),
+    ],
+)

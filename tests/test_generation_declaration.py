@@ -1,0 +1,145 @@
+"""The settings of a generation run, declared once (issue 21): ``autolabel
+generate``'s options, the ``auto_label`` operator's inputs and the panel's
+Configure form are the declaration's."""
+
+import argparse
+
+import fiftyone as fo
+import fiftyone.operators as foo
+from fiftyone.operators.executor import ExecutionContext
+
+from autolabel.cli import build_parser
+from autolabel.pipeline.generation.declaration import GENERATION
+from autolabel.pipeline.generation.settings import generation_form
+
+from panel_session import PanelSession
+
+#: the options of ``autolabel generate`` that are not settings of the run
+COMMAND_OWN = {
+    "help",
+    "quiet",
+    "dataset",
+    "view_file",
+    "sample_ids_file",
+    "most_unique",
+    "most_representative",
+    "rank_model",
+    "now",
+}
+
+OWL = "owlv2-base-patch16"
+
+COMBINATIONS = (
+    # detection with a fixed model: no iterative passes
+    {"task": "detection", "model": "yolo11n", "label_field": "x"},
+    # instance segmentation, two-stage
+    {
+        "task": "instance_segmentation",
+        "method": "two_stage",
+        "model": "yolo11n",
+        "seg_model": "sam-vit-b",
+        "label_field": "x",
+    },
+    # iterative passes merged with DBSCAN
+    {
+        "task": "detection",
+        "model": OWL,
+        "classes": ["cat"],
+        "label_field": "x",
+        "passes": "0.5,0.3",
+        "aggregate": "dbscan",
+    },
+)
+
+
+def _generate_parser():
+    for action in build_parser()._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return action.choices["generate"]
+
+
+def test_generate_options_are_the_declaration():
+    actions = {a.dest: a for a in _generate_parser()._actions}
+    declared = [s for s in GENERATION if s.cli]
+    assert set(actions) - COMMAND_OWN == {s.name for s in declared}
+    for setting in declared:
+        action = actions[setting.name]
+        option = "--slice" if setting.name == "slices" else setting.option
+        assert action.option_strings == [option], setting.name
+        # the default is the declaration's, said by the help (the
+        # repeatable --slice words its help itself)
+        if setting.name == "slices":
+            assert action.help.endswith("(default: every image slice)")
+        else:
+            assert action.help == setting.help_text(), setting.name
+        assert action.default is None, setting.name
+        assert action.required == setting.required, setting.name
+        if setting.static_choices:
+            assert action.choices == [c.value for c in setting.choices()]
+        if setting.metavar:
+            assert action.metavar == setting.metavar, setting.name
+
+    # the options the README documents keep their names and placeholders
+    assert actions["seg_model"].metavar == "MODEL"
+    assert actions["passes"].metavar == "T1,T2,..."
+    assert isinstance(actions["slices"], argparse._AppendAction)
+    assert actions["schedule"].choices == ["step", "exponential", "cosine"]
+
+
+def test_operator_inputs_are_the_form(make_dataset):
+    dataset = make_dataset([fo.Sample(filepath="/tmp/a.jpg")])
+    uri = "@autolabel/auto-labeling/auto_label"
+    for params in COMBINATIONS:
+        ctx = ExecutionContext(
+            request_params=dict(dataset_name=dataset.name, params=params)
+        )
+        props = foo.get_operator(uri).resolve_input(ctx).type.properties
+        form = GENERATION.form(params, {"dataset": dataset})
+        fields = [f["name"] for f in form["fields"]]
+        assert [p for p in props if p in GENERATION.names] == fields, params
+        for field in form["fields"]:
+            assert props[field["name"]].invalid == bool(field["error"])
+
+    # what applies follows the choices
+    two_stage = GENERATION.form(COMBINATIONS[1])["fields"]
+    names = {f["name"] for f in two_stage}
+    assert {"method", "seg_model", "mask_dir"} <= names
+    assert "existing_field" not in names and "passes" not in names
+    iterative = {f["name"] for f in GENERATION.form(COMBINATIONS[2])["fields"]}
+    assert {"passes", "aggregate", "eps", "requery"} <= iterative
+    assert not {"iou", "schedule", "start", "method"} & iterative
+    fixed = {f["name"] for f in GENERATION.form(COMBINATIONS[0])["fields"]}
+    assert not {"passes", "schedule", "aggregate"} & fixed
+
+
+def test_the_configure_form_is_the_declarations(make_dataset):
+    dataset = make_dataset([fo.Sample(filepath="/tmp/a.jpg")])
+    session = PanelSession(dataset)
+    session.call("show_configure")
+    shown = session.data["configure_form"]
+    assert shown["form"] == generation_form(dataset, shown["values"])
+    assert not shown["form"]["ready"]
+
+    # the form of the values the panel settled (what the user typed, kept,
+    # and what it prefills)
+    for values in COMBINATIONS:
+        session.call("change_configure", field="task", values=values)
+        shown = session.data["configure_form"]
+        assert shown["form"] == generation_form(dataset, shown["values"])
+        assert {k: shown["values"][k] for k in values} == values
+
+    # each field's error as the user types: a taken label field, a model
+    # that does not do the task
+    values = {"task": "detection", "model": "yolo11n-cls",
+              "label_field": "filepath"}
+    session.call("change_configure", field="label_field", values=values)
+    form = session.data["configure_form"]["form"]
+    errors = {f["name"]: f["error"] for f in form["fields"]}
+    assert "already exists" in errors["label_field"]
+    assert "does not do detection" in errors["model"]
+    assert not form["ready"]
+    # the model's description and ratings come with its choice
+    models = next(f for f in form["fields"] if f["name"] == "model")
+    yolo = next(c for c in models["choices"] if c["value"] == "yolo11n")
+    assert "speed" in yolo["description"]
+    assert "performance" in yolo["description"]
