@@ -9,27 +9,22 @@ Loops page events."""
 
 import os
 import subprocess
-import sys
 import types
 
 import pytest
 
 import autolabel.pipeline as P
-from autolabel.cli import main
-from autolabel.demo import data as demo_data
 from autolabel.models import registry as mr
 from autolabel.pipeline import loop as L
 from autolabel.pipeline.loop.flows import find_flow, update_iteration
 from autolabel.pipeline.records.processes import this_process
 from autolabel.pipeline.records.runs import now_iso
+from loop_support import EXE, run_cli, shapes_dataset
+from loop_support import create as create_flow
+from loop_support import one_line_error as one_line
 from panel_session import PanelSession
 
 S = L.IterationStatus
-
-#: training settings that make an iteration take seconds on a CPU
-FAST = ["--epochs", "1", "--imgsz", "64", "--batch", "8"]
-
-EXE = os.path.join(os.path.dirname(sys.executable), "autolabel")
 
 
 @pytest.fixture(scope="module")
@@ -41,44 +36,12 @@ def shapes_dir(tmp_path_factory):
 def shapes(make_dataset, shapes_dir):
     """24 images of shapes with exact ``ground_truth``: 6 tagged initial, 4
     val, 4 val2 (spare validation samples), 10 in the pool."""
-    samples = demo_data.generate_samples(shapes_dir, num_samples=24, seed=5)
-    for i, sample in enumerate(samples):
-        sample.tags = (
-            ["initial"] if i < 6 else ["val"] if i < 10 else ["val2"] if i < 14 else []
-        )
-        sample.clear_field(demo_data.SOURCE_FIELD)
-
-    return make_dataset(samples)
-
-
-def run_cli(capsys, *args):
-    code = main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def one_line(code, err):
-    lines = err.strip().splitlines()
-    assert code == 2 and len(lines) == 1, (code, err)
-    assert lines[0].startswith("autolabel: error: "), err
-    return lines[0]
+    tags = [["initial"]] * 6 + [["val"]] * 4 + [["val2"]] * 4 + [[]] * 10
+    return shapes_dataset(make_dataset, shapes_dir, tags, seed=5)
 
 
 def create(capsys, dataset, name, *extra):
-    code, out, err = run_cli(
-        capsys,
-        "loop", "create", dataset.name,
-        "--name", name,
-        "--human-field", "ground_truth",
-        "--initial", "initial",
-        "--validation", "val",
-        "--sample-size", "4",
-        "--stage-confidence", "0.001",
-        *FAST,
-        *extra,
-    )
-    assert code == 0, err
-    return out
+    return create_flow(capsys, dataset, name, *extra, sample_size=4)
 
 
 def flow_doc(dataset, name):

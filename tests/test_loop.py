@@ -16,18 +16,13 @@ import fiftyone as fo
 
 import autolabel
 import autolabel.pipeline as P
-from autolabel.cli import main
-from autolabel.demo import data as demo_data
 from autolabel.models import registry as mr
 from autolabel.pipeline import loop as L
 
 from helpers import start_launcher, wait_for
+from loop_support import create, run_cli, shapes_dataset
 
 S = L.IterationStatus
-
-#: training settings that make an iteration take seconds on a CPU
-FAST = ["--epochs", "1", "--imgsz", "64", "--batch", "8"]
-
 
 @pytest.fixture(scope="module")
 def shapes_dir(tmp_path_factory):
@@ -38,20 +33,8 @@ def shapes_dir(tmp_path_factory):
 def shapes(make_dataset, shapes_dir):
     """30 images of shapes with exact ``ground_truth``: 8 tagged initial, 8
     val, 14 in the pool."""
-    samples = demo_data.generate_samples(shapes_dir, num_samples=30, seed=3)
-    for i, sample in enumerate(samples):
-        sample.tags = ["initial"] if i < 8 else ["val"] if i < 16 else []
-        sample.clear_field(demo_data.SOURCE_FIELD)
-
-    dataset = make_dataset(samples)
-    del samples
-    return dataset
-
-
-def run_cli(capsys, *args):
-    code = main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    return code, out, err
+    tags = [["initial"]] * 8 + [["val"]] * 8 + [[]] * 14
+    return shapes_dataset(make_dataset, shapes_dir, tags, seed=3)
 
 
 def human_labels(dataset):
@@ -67,23 +50,6 @@ def human_labels(dataset):
             )
 
     return sorted(labels)
-
-
-def create(capsys, dataset, name, *extra):
-    code, out, err = run_cli(
-        capsys,
-        "loop", "create", dataset.name,
-        "--name", name,
-        "--human-field", "ground_truth",
-        "--initial", "initial",
-        "--validation", "val",
-        "--sample-size", "6",
-        "--stage-confidence", "0.001",
-        *FAST,
-        *extra,
-    )
-    assert code == 0, err
-    return out
 
 
 def status(capsys, dataset, name):

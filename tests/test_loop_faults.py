@@ -8,7 +8,6 @@ from concurrent.futures import ThreadPoolExecutor
 import os
 import signal
 import subprocess
-import sys
 import time
 
 import pytest
@@ -19,19 +18,14 @@ from fiftyone.operators.delegated import DelegatedOperationService
 
 import autolabel
 import autolabel.pipeline as P
-from autolabel.cli import main
-from autolabel.demo import data as demo_data
 from autolabel.panel import loops as panel_loops
 from autolabel.pipeline import loop as L
 
+from loop_support import EXE, one_line_error, run_cli, shapes_dataset
+from loop_support import create as create_flow
 from panel_session import PanelSession
 
 S = L.IterationStatus
-
-#: training settings that make an iteration take seconds on a CPU
-FAST = ["--epochs", "1", "--imgsz", "64", "--batch", "8"]
-
-EXE = os.path.join(os.path.dirname(sys.executable), "autolabel")
 
 
 @pytest.fixture(scope="module")
@@ -43,42 +37,12 @@ def shapes_dir(tmp_path_factory):
 def shapes(make_dataset, shapes_dir):
     """30 images of shapes with exact ``ground_truth``: 8 tagged initial, 8
     val, 14 in the pool."""
-    samples = demo_data.generate_samples(shapes_dir, num_samples=30, seed=3)
-    for i, sample in enumerate(samples):
-        sample.tags = ["initial"] if i < 8 else ["val"] if i < 16 else []
-        sample.clear_field(demo_data.SOURCE_FIELD)
-
-    dataset = make_dataset(samples)
-    del samples
-    return dataset
-
-
-def run_cli(capsys, *args):
-    code = main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def one_line_error(code, err):
-    lines = err.strip().splitlines()
-    assert code == 2 and len(lines) == 1, err
-    return lines[0]
+    tags = [["initial"]] * 8 + [["val"]] * 8 + [[]] * 14
+    return shapes_dataset(make_dataset, shapes_dir, tags, seed=3)
 
 
 def create(capsys, dataset, name, *extra):
-    code, out, err = run_cli(
-        capsys,
-        "loop", "create", dataset.name,
-        "--name", name,
-        "--human-field", "ground_truth",
-        "--initial", "initial",
-        "--validation", "val",
-        "--sample-size", "6",
-        "--stage-confidence", "0.001",
-        *FAST,
-        *extra,
-    )
-    assert code == 0, err
+    create_flow(capsys, dataset, name, *extra)
     return L.get_flow(dataset, name)
 
 
