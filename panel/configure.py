@@ -217,7 +217,8 @@ def settled_values(dataset, values, field=None):
     kind of model (fixed if the task has such models), a model of that kind
     that fits the task (the first with weights), its recommended minimum
     confidence until the user types another, the segmenter and the
-    Detections field of the method, one pass, a schedule.
+    Detections field of the method, one pass, a schedule, and the default
+    of each setting shown.
 
     Args:
         dataset: a :class:`fiftyone.core.dataset.Dataset`
@@ -274,6 +275,11 @@ def settled_values(dataset, values, field=None):
         fields = _shown(values, context)
         if name in fields and not values.get(name):
             values[name] = default
+
+    # the defaults, shown as values (a number to edit, a choice made)
+    for name, f in _shown(values, context).items():
+        if f["default"] is not None and values.get(name) in (None, ""):
+            values[name] = str(f["default"])
 
     return values
 

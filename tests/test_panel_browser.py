@@ -13,6 +13,7 @@ tests/artifacts/screens/FAILED-<test>.png. The DOM hooks are the
 
 import os
 import re
+import time
 
 import pytest
 
@@ -79,11 +80,18 @@ def test_empty_home(app_server, page, image_dataset):
     assert not app_errors(page), app_errors(page)
 
 
-def select_values(page, testid):
-    # the values offered, without the declared form's empty choice
-    return tid(page, testid).evaluate(
-        "e => Array.from(e.options, o => o.value).filter(v => v)"
-    )
+def select_values(page, testid, fits=None, timeout=10):
+    # the values offered, without the declared form's empty choice; with
+    # ``fits``, once they fit it (Python answers each change with the form)
+    deadline = time.monotonic() + timeout
+    while True:
+        values = tid(page, testid).evaluate(
+            "e => Array.from(e.options, o => o.value).filter(v => v)"
+        )
+        if fits is None or fits(values) or time.monotonic() > deadline:
+            return values
+
+        page.wait_for_timeout(100)
 
 
 @needs_panel
@@ -106,31 +114,28 @@ def test_configure_offers_the_panel_lists_of_models(
 
     choose(page, "al-task", "detection")
     expect(tid(page, "al-vocab-fixed")).to_be_checked()
-    assert select_values(page, "al-model") == expected(
-        "detection", None, "labeler", zero_shot=False
-    )
+    want = expected("detection", None, "labeler", zero_shot=False)
+    assert select_values(page, "al-model", lambda v: v == want) == want
     expect(tid(page, "al-seg-model")).to_have_count(0)
     tid(page, "al-vocab-zero-shot").check()
     expect(tid(page, "al-vocab-zero-shot")).to_be_checked()
-    assert select_values(page, "al-model") == expected(
-        "detection", None, "labeler", zero_shot=True
-    )
+    want = expected("detection", None, "labeler", zero_shot=True)
+    assert select_values(page, "al-model", lambda v: v == want) == want
 
     choose(page, "al-task", "instance_segmentation")
     choose(page, "al-method", "two_stage")
     expect(tid(page, "al-seg-model")).to_be_visible()
-    assert select_values(page, "al-seg-model") == expected(
-        "instance_segmentation", "two_stage", "segmenter"
-    )
-    assert set(select_values(page, "al-model")) <= set(
-        expected("instance_segmentation", "two_stage", "labeler")
-    )
+    want = expected("instance_segmentation", "two_stage", "segmenter")
+    assert select_values(page, "al-seg-model", lambda v: v == want) == want
+    labelers = set(expected("instance_segmentation", "two_stage", "labeler"))
+    assert set(
+        select_values(page, "al-model", lambda v: set(v) <= labelers)
+    ) <= labelers
 
     choose(page, "al-method", "existing_detections")
     expect(tid(page, "al-model")).to_have_count(0)
-    assert select_values(page, "al-seg-model") == expected(
-        "instance_segmentation", "existing_detections", "segmenter"
-    )
+    want = expected("instance_segmentation", "existing_detections", "segmenter")
+    assert select_values(page, "al-seg-model", lambda v: v == want) == want
     B.screenshot(page, "configure-existing-detections")
     assert not app_errors(page), app_errors(page)
 

@@ -183,10 +183,10 @@ def _detections_fields(values, context):
 
 def _slice_choices(values, context):
     dataset = context.get("dataset")
-    if dataset is None or dataset.media_type != "group":
+    if dataset is None:
         return None
 
-    return image_slices(dataset)
+    return image_slices(dataset)  # none for a dataset not grouped
 
 
 def _check_task(value, values, context):

@@ -68,6 +68,17 @@ function ConfigurePage(props: { data: PanelData; form: ConfigureForm; context: C
   const after: Record<string, React.ReactNode> = {};
   if (form.model) after.model = <ModelDetails model={form.model} />;
   if (form.seg_model) after.seg_model = <ModelDetails model={form.seg_model} />;
+  const slices = fields.find((f) => f.name === "slices");
+  if (slices?.choices?.length) {
+    const chosen = (values.slices ?? "").split(",").filter(Boolean);
+    after.slices = (
+      <Typography variant="body2" color="text.secondary">
+        {chosen.length
+          ? `Labels the ${chosen.join(", ")} slice${chosen.length > 1 ? "s" : ""}`
+          : `None checked: every image slice (${slices.choices.map((c) => c.value).join(", ")})`}
+      </Typography>
+    );
+  }
 
   return (
     <Box data-testid="al-configure">

@@ -81,6 +81,7 @@ function ChoiceButtons(props: {
 }) {
   const { field, value, testId, widget, onValue } = props;
   const choices = field.choices ?? [];
+  if (!choices.length && !field.required) return null; // nothing to choose
   const id = (v: string) => ({ "data-testid": fieldTestId(testId, v) } as React.InputHTMLAttributes<HTMLInputElement>);
   const chosen = listItems(value);
   return (
