@@ -179,10 +179,11 @@ def configure_form(dataset, values, field=None, seq=None, error=None):
 
     Returns:
         a dict ``{"values", "form", "seq", "model", "seg_model",
-        "preview"}``: ``form`` is
+        "preview", "reason"}``: ``form`` is
         :meth:`autolabel.pipeline.declarations.Settings.form`'s, ``model``
         and ``seg_model`` the chosen models' cards (or None), ``preview``
-        :func:`annealing_preview`'s (None for one pass)
+        :func:`annealing_preview`'s (None for one pass), ``reason`` why
+        the run cannot start yet (None if it can)
     """
     values = settled_values(dataset, values or {}, field)
     form = generation_form(dataset, values, error)
@@ -196,16 +197,44 @@ def configure_form(dataset, values, field=None, seq=None, error=None):
             {k: values.get(k) for k in ANNEALING_KEYS if k in shown},
         )
 
+    model = _card(values.get("model")) if "model" in shown else None
+    seg_model = (
+        _card(values.get("seg_model")) if "seg_model" in shown else None
+    )
     return {
         "values": values,
         "form": form,
         "seq": seq,
-        "model": _card(values.get("model")) if "model" in shown else None,
-        "seg_model": (
-            _card(values.get("seg_model")) if "seg_model" in shown else None
-        ),
+        "model": model,
+        "seg_model": seg_model,
         "preview": preview,
+        "reason": _start_reason(form, (model, seg_model)),
     }
+
+
+def _start_reason(form, cards):
+    """Why the run cannot start yet, in one line (None if it can): the
+    run's error, a chosen model that cannot run here, a field's error, or
+    the first required setting not given."""
+    if form["ready"]:
+        return None
+
+    # a field's error is said under the field: the reason names the field
+    reasons = [form["error"]]
+    reasons += [c["unavailable"] for c in cards if c is not None]
+    reasons += [
+        "Needs a valid %s" % _noun(f) for f in form["fields"] if f["error"]
+    ]
+    reasons += [
+        "Needs the %s" % _noun(f)
+        for f in form["fields"]
+        if f["required"] and f["value"] in (None, "", [])
+    ]
+    return next((r for r in reasons if r), None)
+
+
+def _noun(field):
+    return field["label"].split(" (")[0].lower()
 
 
 #: a change of these re-picks the model's minimum confidence

@@ -143,3 +143,65 @@ def test_the_configure_form_is_the_declarations(make_dataset):
     yolo = next(c for c in models["choices"] if c["value"] == "yolo11n")
     assert "speed" in yolo["description"]
     assert "performance" in yolo["description"]
+
+
+def test_the_configure_form_prefills_checks_and_previews_in_python(
+    make_dataset,
+):
+    # what the Configure page showed by its own rules, now Python's: the
+    # kind of model, the model and its minimum confidence, the class
+    # picker, one pass or iterative passes, the preview, why Start waits
+    from autolabel.models import registry as mr
+    from autolabel.pipeline.generation.declaration import (
+        PANEL_ONLY,
+        generate_arguments,
+    )
+    from autolabel.pipeline.zeroshot.annealing import pass_thresholds
+
+    dataset = make_dataset([fo.Sample(filepath="/tmp/a.jpg")])
+    session = PanelSession(dataset)
+    session.call("show_configure")
+
+    def change(field, **values):
+        shown = session.data["configure_form"]
+        values = dict(shown["values"], **values)
+        session.call("change_configure", field=field, values=values, seq=7)
+        shown = session.data["configure_form"]
+        assert shown["seq"] == 7
+        return shown, {f["name"]: f for f in shown["form"]["fields"]}
+
+    shown, fields = change("task", task="detection")
+    model = mr.get_model(shown["values"]["model"])
+    assert shown["values"]["model_kind"] == "fixed" and not model.zero_shot
+    assert shown["values"]["min_confidence"] == str(model.default_confidence)
+    assert [c["value"] for c in fields["classes"]["choices"]] == list(
+        model.vocabulary
+    )
+    assert shown["model"]["name"] == model.name and shown["model"]["description"]
+    assert shown["reason"] == (
+        shown["model"]["unavailable"] or "Needs the label field"
+    )
+    assert "labeling" not in fields  # a fixed model labels in one pass
+
+    shown, fields = change("model_kind", model_kind="zero_shot")
+    assert mr.get_model(shown["values"]["model"]).zero_shot
+    assert fields["classes"]["choices"] is None
+
+    shown, fields = change("model", model=OWL)
+    shown, fields = change("labeling", labeling="iterative", classes="cat")
+    assert "min_confidence" not in fields
+    assert shown["values"]["thresholds_from"] == "schedule"
+    assert shown["preview"]["thresholds"] == pass_thresholds(
+        schedule=shown["values"]["schedule"], start=0.5, floor=0.1, max_passes=5
+    )
+
+    shown, fields = change("floor", floor="0.9")
+    assert "floor 0.9 is not below the start" in shown["preview"]["error"]
+    assert shown["preview"]["thresholds"] is None
+
+    # the panel's own settings are no option of the CLI and reach no run
+    dests = {a.dest for a in _generate_parser()._actions}
+    assert not set(PANEL_ONLY) & dests
+    kwargs = generate_arguments(shown["values"], form=True)
+    assert not set(PANEL_ONLY) & set(kwargs)
+    assert kwargs["annealing"]["floor"] == 0.9

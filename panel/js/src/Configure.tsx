@@ -56,9 +56,7 @@ function ConfigurePage(props: { data: PanelData; form: ConfigureForm; context: C
   const grouped = { ...form.form, fields: fields.filter((f) => f.group), error: null };
   const hasSamples = (context.counts?.[target] ?? 0) > 0;
   const ready = form.form.ready && hasSamples;
-  const reason = !hasSamples
-    ? "Needs a target with samples"
-    : form.form.error ?? fields.find((f) => f.error)?.error ?? null;
+  const reason = hasSamples ? form.reason : "Needs a target with samples";
 
   const start = () => {
     flush();

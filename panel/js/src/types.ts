@@ -450,6 +450,8 @@ export interface ConfigureForm {
   seg_model: ModelCard | null;
   /** the thresholds of each pass, or their error (iterative passes only) */
   preview: AnnealingPreview | null;
+  /** why the run cannot start yet, in one line (null if it can) */
+  reason: string | null;
 }
 
 export interface PanelData {
