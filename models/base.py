@@ -40,6 +40,26 @@ class ImagePredictions:
 
 
 @dataclass
+class Exemplar:
+    """A label a person points at as the prompt of "find every object like
+    this one" (positive) or "nothing like this one" (negative).
+
+    Attributes:
+        image: the ``(H, W, 3)`` uint8 RGB array of the image it is on
+        box: a float array ``[x1, y1, x2, y2]`` in pixels of that image
+        label: its class name; the objects found like it get this label
+        positive (True): False for a negative exemplar
+        label_id (None): the id of the FiftyOne label it came from
+    """
+
+    image: np.ndarray
+    box: np.ndarray
+    label: str
+    positive: bool = True
+    label_id: str = None
+
+
+@dataclass
 class ModelAdapter:
     """Base class of the adapters of one model library.
 

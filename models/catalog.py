@@ -35,6 +35,11 @@ ROLE_LABELER = "labeler"
 #: the role in a run of a box segmenter (SAM), which segments given boxes
 ROLE_SEGMENTER = "segmenter"
 
+#: an exemplar prompt kind: "find every object like this one"
+EXEMPLAR_POSITIVE = "positive"
+#: an exemplar prompt kind: "nothing like this one"
+EXEMPLAR_NEGATIVE = "negative"
+
 
 @dataclass(frozen=True)
 class CatalogEntry:
@@ -70,6 +75,12 @@ class CatalogEntry:
         sha256: custom models: the SHA-256 of their weights when they were
             added (:func:`autolabel.models.weights.weights_sha256`); they
             are not loaded once their weights differ
+        exemplar_prompts: the exemplar kinds the model is prompted with
+            (:data:`EXEMPLAR_POSITIVE`, :data:`EXEMPLAR_NEGATIVE`): labels a
+            person points at, for "find every object like these"; empty if
+            it takes none
+        download_mb: about how many megabytes its weights are, as the panel
+            says before they are fetched (None if unknown)
         trusted: custom models: whether their weights cannot be read
             without running code stored in them, and the user trusted them
             (``autolabel models add --trust``): they are read by their
@@ -100,22 +111,29 @@ class CatalogEntry:
     custom: bool = False
     sha256: str = None
     trusted: bool = False
+    exemplar_prompts: tuple = ()
+    download_mb: float = None
     extra: dict = field(default_factory=dict, hash=False, compare=False)
 
     @property
-    def role(self):
-        """The model's role in a run: :data:`ROLE_SEGMENTER` for box
-        segmenters (whose tasks include ``box_segmentation``: Segment
-        Anything), else :data:`ROLE_LABELER`."""
-        if TASK_BOX_SEGMENTATION in self.tasks:
-            return ROLE_SEGMENTER
+    def roles(self):
+        """The model's roles in a run: :data:`ROLE_LABELER` if it labels by
+        itself (one of :data:`TASKS`), :data:`ROLE_SEGMENTER` if it segments
+        given boxes (``box_segmentation``); SAM 3 has both."""
+        roles = []
+        if set(self.tasks) & set(TASKS):
+            roles.append(ROLE_LABELER)
 
-        return ROLE_LABELER
+        if TASK_BOX_SEGMENTATION in self.tasks:
+            roles.append(ROLE_SEGMENTER)
+
+        return tuple(roles)
 
     def to_dict(self):
         """Returns a JSON-serializable dict of the entry."""
         d = asdict(self)
         d["tasks"] = list(self.tasks)
+        d["exemplar_prompts"] = list(self.exemplar_prompts)
         d["vocabulary"] = (
             list(self.vocabulary) if self.vocabulary is not None else None
         )
@@ -126,6 +144,7 @@ class CatalogEntry:
         """Builds an entry from :meth:`to_dict` output."""
         d = dict(d)
         d["tasks"] = tuple(d["tasks"])
+        d["exemplar_prompts"] = tuple(d.get("exemplar_prompts") or ())
         if d.get("vocabulary") is not None:
             d["vocabulary"] = tuple(d["vocabulary"])
 
@@ -539,10 +558,30 @@ def _sam_entries():
     ]
 
 
+def _yolo26_entries():
+    return []
+
+
+def _yoloe_entries():
+    return []
+
+
+def _sam3_entries():
+    return []
+
+
+def _sam2_entries():
+    return []
+
+
 #: the built-in catalog
 BUILTIN_MODELS = (
-    _yolo11_entries()
+    _yolo26_entries()
+    + _yolo11_entries()
+    + _yoloe_entries()
     + _yolo_world_entries()
+    + _sam3_entries()
     + _transformers_entries()
+    + _sam2_entries()
     + _sam_entries()
 )

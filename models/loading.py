@@ -92,7 +92,9 @@ def resolve_classes(entry, classes):
     return classes or list(entry.vocabulary)
 
 
-def load_model(name_or_entry, device="cpu", half=False, classes=None):
+def load_model(
+    name_or_entry, device="cpu", half=False, classes=None, exemplars=None
+):
     """Loads a classification, detection or instance segmentation model.
 
     Args:
@@ -101,6 +103,10 @@ def load_model(name_or_entry, device="cpu", half=False, classes=None):
         device ("cpu"): the torch device
         half (False): run in half precision (on CUDA devices)
         classes (None): the classes to predict (see :func:`resolve_classes`)
+        exemplars (None): a list of :class:`autolabel.models.base.Exemplar`
+            for models with ``exemplar_prompts``: every object like the
+            positive ones is found, labeled with their label; with
+            exemplars, class names are optional
 
     Returns:
         a :class:`autolabel.models.base.ModelAdapter`
@@ -117,12 +123,51 @@ def load_model(name_or_entry, device="cpu", half=False, classes=None):
             "not as a model of its own" % entry.name
         )
 
-    classes = resolve_classes(entry, classes)
+    kwargs = {}
+    if exemplars:
+        check_exemplars(entry, exemplars)
+        kwargs["exemplars"] = list(exemplars)
+        classes = clean_classes(classes) or None
+    else:
+        classes = resolve_classes(entry, classes)
+
     path = require_weights(entry)
     verify_weights(entry, path)
     return adapter_of(entry).load(
-        entry, path, device=device, half=half, classes=classes
+        entry, path, device=device, half=half, classes=classes, **kwargs
     )
+
+
+def check_exemplars(entry, exemplars):
+    """Checks that a model takes the exemplars a run gives it.
+
+    Args:
+        entry: a :class:`autolabel.models.catalog.CatalogEntry`
+        exemplars: a list of :class:`autolabel.models.base.Exemplar`
+
+    Raises:
+        AutolabelError: if the model takes no exemplars, none is positive,
+            or it takes no negative ones and some are
+    """
+    if not entry.exemplar_prompts:
+        raise AutolabelError(
+            "Model '%s' is not prompted with example labels; pick one whose "
+            "card lists exemplar prompts (SAM 3, YOLOE)" % entry.name
+        )
+
+    if not any(e.positive for e in exemplars):
+        raise AutolabelError(
+            "Give at least one positive exemplar: negative ones only say "
+            "what not to find"
+        )
+
+    if cat.EXEMPLAR_NEGATIVE not in entry.exemplar_prompts and not all(
+        e.positive for e in exemplars
+    ):
+        raise AutolabelError(
+            "Model '%s' takes positive exemplars only; drop the negative "
+            "ones or pick SAM 3" % entry.name
+        )
 
 
 def load_segmenter(name_or_entry, device="cpu", half=False):
@@ -142,7 +187,7 @@ def load_segmenter(name_or_entry, device="cpu", half=False):
             weights are missing or changed since a custom model was added
     """
     entry = as_entry(name_or_entry)
-    if entry.role != cat.ROLE_SEGMENTER:
+    if cat.ROLE_SEGMENTER not in entry.roles:
         raise AutolabelError(
             "Model '%s' is not a box segmenter; `autolabel models` lists "
             "the segmenters" % entry.name

@@ -171,8 +171,9 @@ def model_choices(task, method=None, role=None):
     use, as the panel's configure page offers them.
 
     A model is a segmenter (``"segmenter"``) if its tasks include
-    ``box_segmentation`` (Segment Anything), else a labeler (``"labeler"``):
-    see :attr:`autolabel.models.catalog.CatalogEntry.role`. For
+    ``box_segmentation`` (Segment Anything), a labeler (``"labeler"``) if it
+    labels by itself, or both (SAM 3): see
+    :attr:`autolabel.models.catalog.CatalogEntry.roles`. For
     ``instance_segmentation`` the method decides:
 
     -   ``one_stage`` (the default): labelers that segment instances, no
@@ -214,13 +215,15 @@ def model_choices(task, method=None, role=None):
 
     choices = []
     for entry in all_models():
-        if role not in (None, entry.role):
-            continue
-
-        if entry.role == ROLE_SEGMENTER:
+        roles = entry.roles if role is None else (role,)
+        fits = False
+        if ROLE_SEGMENTER in roles and ROLE_SEGMENTER in entry.roles:
             fits = uses_segmenter
-        else:
-            fits = labeler_task is not None and labeler_task in entry.tasks
+
+        if ROLE_LABELER in roles and ROLE_LABELER in entry.roles:
+            fits = fits or (
+                labeler_task is not None and labeler_task in entry.tasks
+            )
 
         if fits:
             weights = "present" if has_weights(entry) else "missing"
