@@ -138,6 +138,12 @@ class ModelAdapter:
         """
         return handle
 
+    #: whether :meth:`predict` returns instance masks, for a model that
+    #: detects and segments (SAM 3, YOLOE): the engine sets it False when
+    #: a run wants boxes only (detection, the detector of a two-stage run),
+    #: so that no mask is computed
+    with_masks = True
+
     #: whether :meth:`detect_prompted` reuses the image side that
     #: :meth:`encode_images` computed (only the text side and the threshold
     #: change between calls); False where every call runs the whole model

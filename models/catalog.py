@@ -253,6 +253,19 @@ _ULTRALYTICS_RELEASES = (
     "https://github.com/ultralytics/assets/releases/download/v8.3.0/"
 )
 
+#: the release ultralytics 8.4 fetches YOLO26, YOLOE and MobileCLIP from
+#: (``attempt_download_asset``'s default release of ``ultralytics/assets``)
+_ULTRALYTICS_RELEASES_84 = (
+    "https://github.com/ultralytics/assets/releases/download/v8.4.0/"
+)
+
+#: about how many megabytes the YOLO11 checkpoints are, by task and size
+_YOLO11_MB = {
+    "": {"n": 5.4, "s": 18.4, "m": 38.8, "l": 49.0, "x": 109.3},
+    "-seg": {"n": 5.9, "s": 19.7, "m": 43.3, "l": 53.5, "x": 119.3},
+    "-cls": {"n": 5.5, "s": 10.9, "m": 20.4, "l": 25.4, "x": 56.9},
+}
+
 
 def _yolo11_entries():
     entries = []
@@ -279,6 +292,7 @@ def _yolo11_entries():
                 weights="yolo11%s.pt" % suffix,
                 source=_ULTRALYTICS_RELEASES + "yolo11%s.pt" % suffix,
                 zoo_name="yolo11%s-coco-torch" % suffix,
+                download_mb=_YOLO11_MB[""][suffix],
             )
         )
         entries.append(
@@ -303,6 +317,7 @@ def _yolo11_entries():
                 weights="yolo11%s-seg.pt" % suffix,
                 source=_ULTRALYTICS_RELEASES + "yolo11%s-seg.pt" % suffix,
                 zoo_name="yolo11%s-seg-coco-torch" % suffix,
+                download_mb=_YOLO11_MB["-seg"][suffix],
             )
         )
         entries.append(
@@ -326,6 +341,7 @@ def _yolo11_entries():
                 performance=perf,
                 weights="yolo11%s-cls.pt" % suffix,
                 source=_ULTRALYTICS_RELEASES + "yolo11%s-cls.pt" % suffix,
+                download_mb=_YOLO11_MB["-cls"][suffix],
             )
         )
 
@@ -353,10 +369,24 @@ def _yolo_world_entries():
             performance=perf,
             weights="yolov8%s-worldv2.pt" % suffix,
             source=_ULTRALYTICS_RELEASES + "yolov8%s-worldv2.pt" % suffix,
+            download_mb={"s": 25.2, "m": 55.1, "l": 91.5, "x": 140.3}[suffix],
         )
         for suffix, size, speed, perf in _YOLO_SIZES
         if suffix in ("s", "m", "l", "x")
     ]
+
+
+#: about how many megabytes each transformers model's saved weights are
+_HF_DOWNLOAD_MB = {
+    "owlvit-base-patch32": 610,
+    "owlvit-base-patch16": 610,
+    "owlvit-large-patch14": 1740,
+    "owlv2-base-patch16": 620,
+    "grounding-dino-tiny": 690,
+    "grounding-dino-base": 930,
+    "clip-vit-base-patch32": 605,
+    "clip-vit-large-patch14": 1710,
+}
 
 
 def _transformers_entries():
@@ -395,6 +425,7 @@ def _transformers_entries():
             weights=repo.replace("/", "--"),
             source=repo,
             zoo_name=zoo_name,
+            download_mb=_HF_DOWNLOAD_MB[name],
         )
 
     det = (TASK_DETECTION,)
@@ -549,29 +580,276 @@ def _sam_entries():
             source=base + checkpoint,
             zoo_name="segment-anything-vit%s-torch" % kind,
             sam_type="vit_" + kind,
+            download_mb=mb,
         )
-        for kind, size, speed, perf, checkpoint in (
-            ("b", "base", 3, 1, "sam_vit_b_01ec64.pth"),
-            ("l", "large", 2, 2, "sam_vit_l_0b3195.pth"),
-            ("h", "huge", 1, 3, "sam_vit_h_4b8939.pth"),
+        for kind, size, speed, perf, checkpoint, mb in (
+            ("b", "base", 3, 1, "sam_vit_b_01ec64.pth", 375),
+            ("l", "large", 2, 2, "sam_vit_l_0b3195.pth", 1250),
+            ("h", "huge", 1, 3, "sam_vit_h_4b8939.pth", 2560),
         )
     ]
 
 
+#: about how many megabytes the YOLO26 checkpoints are, by task and size
+_YOLO26_MB = {
+    "": {"n": 5.3, "s": 19.5, "m": 42.2, "l": 50.7, "x": 113.2},
+    "-seg": {"n": 6.4, "s": 21.8, "m": 50.5, "l": 59.1, "x": 131.5},
+    "-cls": {"n": 5.7, "s": 12.2, "m": 24.1, "l": 28.6, "x": 62.4},
+}
+
+#: each YOLO26 task: checkpoint suffix, version, tasks, vocabulary, default
+#: confidence, what it does, its docs page
+_YOLO26_TASKS = (
+    (
+        "",
+        "26-coco",
+        (TASK_DETECTION,),
+        COCO_CLASSES,
+        0.25,
+        "object detector trained on COCO (80 classes)",
+        "https://docs.ultralytics.com/models/yolo26/",
+    ),
+    (
+        "-seg",
+        "26-seg-coco",
+        (TASK_INSTANCE_SEGMENTATION,),
+        COCO_CLASSES,
+        0.25,
+        "instance segmentation model trained on COCO (80 classes)",
+        "https://docs.ultralytics.com/tasks/segment/",
+    ),
+    (
+        "-cls",
+        "26-cls-imagenet",
+        (TASK_CLASSIFICATION,),
+        None,  # the 1,000 ImageNet classes, read from the weights
+        0.0,
+        "image classifier trained on ImageNet (1,000 classes)",
+        "https://docs.ultralytics.com/tasks/classify/",
+    ),
+)
+
+
 def _yolo26_entries():
-    return []
+    # speed / performance: YOLO26's published table ranks its sizes as
+    # YOLO11's (n, s fastest; l, x most accurate), so _YOLO_SIZES holds
+    entries = []
+    for suffix, size, speed, perf in _YOLO_SIZES:
+        for kind, version, tasks, vocab, conf, what, url in _YOLO26_TASKS:
+            weights = "yolo26%s%s.pt" % (suffix, kind)
+            entries.append(
+                CatalogEntry(
+                    name=weights[: -len(".pt")],
+                    family="yolo",
+                    version=version,
+                    size=size,
+                    library=LIBRARY_ULTRALYTICS,
+                    architecture="yolo",
+                    tasks=tasks,
+                    zero_shot=False,
+                    vocabulary=vocab,
+                    default_confidence=conf,
+                    description="YOLO26 %s %s, end-to-end (NMS-free)"
+                    % (size, what)
+                    if kind != "-cls"
+                    else "YOLO26 %s %s" % (size, what),
+                    author="Ultralytics",
+                    license="AGPL-3.0",
+                    url=url,
+                    speed=speed,
+                    performance=perf,
+                    weights=weights,
+                    source=_ULTRALYTICS_RELEASES_84 + weights,
+                    download_mb=_YOLO26_MB[kind][suffix],
+                    # the one-to-one head, as published (ultralytics'
+                    # ``nms=False``); classifiers have no such head
+                    extra={} if kind == "-cls" else {"end2end": True},
+                )
+            )
+
+    return entries
+
+
+def _text_encoder(variant, name, weights, megabytes):
+    return CatalogEntry(
+        name=name,
+        family="mobileclip",
+        version=variant,
+        size="base",
+        library=LIBRARY_ULTRALYTICS,
+        architecture="mobileclip-text",
+        tasks=(),
+        zero_shot=True,
+        description="MobileCLIP text encoder (TorchScript) with which YOLOE "
+        "encodes class names; fetched with the YOLOE models that need it",
+        author="Apple / Ultralytics",
+        license="Apple ML Research Model Terms / AGPL-3.0",
+        url="https://github.com/apple/ml-mobileclip",
+        weights=weights,
+        source=_ULTRALYTICS_RELEASES_84 + weights,
+        download_mb=megabytes,
+    )
+
+
+#: YOLOE's text encoders, by the variant its model config names
+#: (``text_model`` in ultralytics' YOLOE yaml files): TorchScript files that
+#: ``autolabel models download <a YOLOE model>`` fetches with the model.
+#: They label nothing by themselves, so they are not in
+#: :data:`BUILTIN_MODELS`
+YOLOE_TEXT_ENCODERS = {
+    "mobileclip2:b": _text_encoder(
+        "mobileclip2:b", "mobileclip2-b-text", "mobileclip2_b.ts", 254.0
+    ),
+    "mobileclip:blt": _text_encoder(
+        "mobileclip:blt", "mobileclip-blt-text", "mobileclip_blt.ts", 254.0
+    ),
+}
+
+#: the text encoder of YOLOE models whose config names none (ultralytics'
+#: default)
+YOLOE_DEFAULT_TEXT_ENCODER = "mobileclip:blt"
+
+_YOLOE_SIZES = (
+    # suffix, size, speed, performance
+    ("s", "small", 3, 1),
+    ("m", "medium", 2, 2),
+    ("l", "large", 1, 3),
+)
+
+#: about how many megabytes the YOLOE checkpoints are: (generation,
+#: prompt-free) -> size
+_YOLOE_MB = {
+    ("26", False): {"s": 24.6, "m": 52.4, "l": 64.2},
+    ("26", True): {"s": 31.5, "m": 60.1, "l": 72.0},
+    ("11", False): {"s": 28.1, "m": 56.9, "l": 70.8},
+    ("11", True): {"s": 35.2, "m": 64.6, "l": 78.6},
+}
 
 
 def _yoloe_entries():
-    return []
+    entries = []
+    for generation, variant in (("26", "mobileclip2:b"), ("11", "mobileclip:blt")):
+        encoder = YOLOE_TEXT_ENCODERS[variant]
+        for suffix, size, speed, perf in _YOLOE_SIZES:
+            for free in (False, True):
+                weights = "yoloe-%s%s-seg%s.pt" % (
+                    generation,
+                    suffix,
+                    "-pf" if free else "",
+                )
+                if free:
+                    how = (
+                        "prompt-free: finds the classes of its built-in "
+                        "vocabulary (4,585 classes), read from the weights"
+                    )
+                else:
+                    how = (
+                        "prompted with class names (encoded by the MobileCLIP "
+                        "text encoder %s, which `autolabel models download "
+                        "%s` fetches with it) or with example boxes"
+                        % (encoder.weights, weights[: -len(".pt")])
+                    )
+
+                entries.append(
+                    CatalogEntry(
+                        name=weights[: -len(".pt")],
+                        family="yoloe",
+                        version="%s-seg%s" % (generation, "-pf" if free else ""),
+                        size=size,
+                        library=LIBRARY_ULTRALYTICS,
+                        architecture="yoloe",
+                        # the checkpoints segment; a detection run drops
+                        # the masks
+                        tasks=(TASK_DETECTION, TASK_INSTANCE_SEGMENTATION),
+                        zero_shot=not free,
+                        vocabulary=None,
+                        default_confidence=0.25 if free else 0.1,
+                        description="YOLOE-%s %s open-vocabulary detector and "
+                        "segmenter, %s" % (generation, size, how),
+                        author="Tsinghua University / Ultralytics",
+                        license="AGPL-3.0",
+                        url="https://docs.ultralytics.com/models/yoloe/",
+                        speed=speed,
+                        performance=perf,
+                        weights=weights,
+                        source=_ULTRALYTICS_RELEASES_84 + weights,
+                        exemplar_prompts=() if free else (EXEMPLAR_POSITIVE,),
+                        download_mb=_YOLOE_MB[(generation, free)][suffix],
+                        # ultralytics predicts YOLOE with class-agnostic NMS
+                        extra=(
+                            {"agnostic_nms": True}
+                            if free
+                            else {"agnostic_nms": True, "text_encoder": variant}
+                        ),
+                    )
+                )
+
+    return entries
 
 
 def _sam3_entries():
-    return []
+    return [
+        CatalogEntry(
+            name="sam3",
+            family="sam3",
+            version="3",
+            size="large",
+            library=LIBRARY_TRANSFORMERS,
+            architecture="sam3",
+            tasks=(
+                TASK_DETECTION,
+                TASK_INSTANCE_SEGMENTATION,
+                TASK_BOX_SEGMENTATION,
+            ),
+            zero_shot=True,
+            default_confidence=0.5,
+            description="SAM 3: finds and segments every object of each "
+            "class name or like example labels (positive and negative), "
+            "and segments given boxes",
+            author="Meta AI",
+            license="SAM License",
+            url="https://huggingface.co/facebook/sam3",
+            speed=1,
+            performance=3,
+            weights="facebook--sam3",
+            source="facebook/sam3",
+            exemplar_prompts=(EXEMPLAR_POSITIVE, EXEMPLAR_NEGATIVE),
+            download_mb=3450,
+        )
+    ]
 
 
 def _sam2_entries():
-    return []
+    return [
+        CatalogEntry(
+            name="sam2.1-hiera-%s" % kind,
+            family="sam2",
+            version="2.1",
+            size=size,
+            library=LIBRARY_TRANSFORMERS,
+            architecture="sam2",
+            tasks=(TASK_BOX_SEGMENTATION,),
+            zero_shot=True,
+            default_confidence=0.0,
+            description="SAM 2.1 Hiera %s: a mask for every box" % label,
+            author="Meta AI",
+            license="Apache-2.0",
+            url="https://huggingface.co/facebook/sam2.1-hiera-" + kind,
+            speed=speed,
+            performance=perf,
+            weights="facebook--sam2.1-hiera-" + kind,
+            source="facebook/sam2.1-hiera-" + kind,
+            download_mb=mb,
+        )
+        # speed and performance from the SAM 2.1 model card (FPS on an A100,
+        # SA-V test J&F 76.5 / 76.6 / 78.2 / 79.5)
+        for kind, size, label, speed, perf, mb in (
+            ("tiny", "tiny", "Tiny", 3, 1, 156),
+            ("small", "small", "Small", 3, 2, 185),
+            ("base-plus", "base", "Base+", 2, 2, 324),
+            ("large", "large", "Large", 1, 3, 898),
+        )
+    ]
 
 
 #: the built-in catalog

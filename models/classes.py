@@ -54,6 +54,13 @@ def check_prompts(entry, classes):
     """
     classes = list(classes or [])
     if not classes:
+        if entry.exemplar_prompts:
+            raise AutolabelError(
+                "Model '%s' is prompted with class names or example labels: "
+                "give at least one class (--classes) or exemplar "
+                "(--exemplars)" % entry.name
+            )
+
         raise AutolabelError(
             "Model '%s' is prompted with class names: give at least one "
             "class" % entry.name

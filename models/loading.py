@@ -1,9 +1,10 @@
 """Fetching, checking and loading the catalog's models, each through the
 adapter of its library (:mod:`autolabel.models.adapters`).
 
-Weights are never fetched implicitly: :func:`load_model` raises an error
-naming the missing file and the command that fetches it
-(:func:`download_weights`, on a machine with internet access).
+Loading never fetches: :func:`load_model` raises an error naming the
+missing file and the command that fetches it. A run fetches its models'
+missing weights before it loads them (:func:`missing_weights`,
+:func:`download_weights`).
 """
 
 import os
@@ -13,48 +14,121 @@ from . import catalog as cat
 from .adapters import adapter_of
 from .classes import check_prompts, check_vocabulary, clean_classes
 from .entries import as_entry
-from .weights import one_line, require_weights, verify_weights, weights_path
+from .fetching import fetch_failed, fetchable, remove_partials, weights_lock
+from .weights import require_weights, verify_weights, weights_path
 
 
-def download_weights(entry):
+def download_weights(entry, progress=None, waiting=None):
     """Fetches a model's weights to
     :func:`autolabel.models.weights.weights_path`, or reuses them when they
-    are present. Needs internet access.
+    are present. Needs internet access (or a mirror,
+    :data:`autolabel.models.fetching.WEIGHTS_MIRROR_ENV`).
 
     The library's adapter fetches them (ultralytics and Segment Anything
     checkpoints from ``entry.source``; transformers models with
     ``from_pretrained`` from their Hugging Face repository, saved with
     ``save_pretrained``), after the catalog models the model needs (YOLO-World
-    needs :data:`autolabel.models.catalog.YOLO_WORLD_TEXT_ENCODER`).
+    needs :data:`autolabel.models.catalog.YOLO_WORLD_TEXT_ENCODER`). One
+    process of a machine fetches a model at a time
+    (:func:`autolabel.models.fetching.weights_lock`): the others wait, then
+    reuse what it fetched. What killed fetches left is removed first; a
+    fetch writes to a temporary name moved into place when complete.
 
     Args:
         entry: a :class:`autolabel.models.catalog.CatalogEntry` or a name
+        progress (None): a callable ``progress(entry, done, total)`` of the
+            bytes fetched (``total`` None if unknown)
+        waiting (None): a callable ``waiting(entry)``, called when another
+            process is fetching the same weights and this one waits for it
 
     Returns:
         the path of the weights
 
     Raises:
-        AutolabelError: if the download fails
+        AutolabelError: if the download fails (naming the model, the path
+            and the command that fetches them on another machine), or the
+            weights of a custom model are missing
     """
     entry = as_entry(entry)
     adapter = adapter_of(entry)
     for name in adapter.dependencies(entry):
-        download_weights(name)
+        download_weights(name, progress=progress, waiting=waiting)
 
     path = weights_path(entry)
-    if os.path.exists(path) or entry.custom:
+    if os.path.exists(path) or not fetchable(entry):
         return require_weights(entry)
 
-    os.makedirs(os.path.dirname(path), exist_ok=True)
     try:
-        adapter.download(entry, path)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with weights_lock(path, waiting=_caller(waiting, entry)):
+            if os.path.exists(path):  # another process fetched them
+                return path
+
+            remove_partials(path)
+            adapter.download(entry, path, progress=_caller(progress, entry))
+    except _CallerError as e:  # the caller stops the fetch (a cancel)
+        raise e.error from None
     except Exception as e:
-        raise AutolabelError(
-            "Could not download the weights of model '%s' from %s: %s"
-            % (entry.name, entry.source, one_line(e))
-        ) from e
+        raise fetch_failed(entry, path, e) from e
 
     return path
+
+
+class _CallerError(Exception):
+    """An exception of a caller's callback, which stops a fetch as is."""
+
+    def __init__(self, error):
+        super().__init__(str(error))
+        self.error = error
+
+
+def _caller(callback, entry):
+    if callback is None:
+        return None
+
+    def call(*args):
+        try:
+            callback(entry, *args)
+        except Exception as e:
+            raise _CallerError(e) from e
+
+    return call
+
+
+def missing_weights(names, with_dependencies=True):
+    """Returns the catalog models whose weights are missing among some
+    models and the models they need, in the order they are fetched (what a
+    model needs before it).
+
+    Args:
+        names: model names or :class:`autolabel.models.catalog.CatalogEntry`
+        with_dependencies (True): whether the models they need count too;
+            False for a run that needs none of them (the text encoders of
+            prompted models, for a run prompted with exemplars only)
+
+    Returns:
+        a list of :class:`autolabel.models.catalog.CatalogEntry`
+    """
+    missing, seen = [], set()
+
+    def visit(entry):
+        entry = as_entry(entry)
+        if entry.name in seen:
+            return
+
+        seen.add(entry.name)
+        for name in (
+            adapter_of(entry).dependencies(entry) if with_dependencies else ()
+        ):
+            visit(name)
+
+        if not os.path.exists(weights_path(entry)):
+            missing.append(entry)
+
+    for name in names:
+        visit(name)
+
+    return missing
 
 
 def resolve_classes(entry, classes):
@@ -195,4 +269,8 @@ def load_segmenter(name_or_entry, device="cpu", half=False):
 
     path = require_weights(entry)
     verify_weights(entry, path)
-    return adapter_of(entry).load(entry, path, device=device, half=half)
+    adapter = adapter_of(entry)
+    # a library whose models may be labelers and segmenters (SAM 3) loads
+    # the segmenter with its own function; for the others, ``load`` does
+    load = getattr(adapter, "load_segmenter", adapter.load)
+    return load(entry, path, device=device, half=half)

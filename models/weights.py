@@ -1,9 +1,11 @@
 """Where the catalog's weights live, and fetching a file of them.
 
 Weights live in ``<fo.config.model_zoo_dir>/autolabel/`` (custom models keep
-the absolute path they were registered with) and are never fetched
-implicitly: :func:`require_weights` raises an error naming the model, the
-path looked at and the command that fetches them. The registry and the
+the absolute path they were registered with). A run fetches the missing
+weights of catalog models before it labels (:mod:`.fetching`); wherever
+weights must be present, :func:`require_weights` raises an error naming
+the model, the path looked at and the command that fetches them on another
+machine. The registry and the
 adapters both read this module; it imports no adapter and not the registry.
 
 The weights of custom models are checked before anything reads them: their
@@ -184,19 +186,6 @@ def add_command(name, path):
         shlex.quote(name),
         shlex.quote(path),
     )
-
-
-def download_file(url, path):
-    """Downloads a file to a temporary file next to ``path`` that is moved
-    into place when complete. Needs internet access.
-
-    Args:
-        url: the URL
-        path: where the file goes
-    """
-    import torch.hub
-
-    torch.hub.download_url_to_file(url, path, progress=True)
 
 
 #: a terminal's color and cursor codes, which libraries put in their

@@ -71,11 +71,13 @@ def model_choices():
 
 
 def _with_availability(card):
-    """A model card with ``unavailable``: why a run cannot start with it
-    (its weights are missing, with the command that fetches them), or None.
+    """A model card with ``unavailable``: why a run cannot start with it (a
+    custom model's weights are missing), or None; and ``fetch``: that its
+    missing weights are fetched when the run starts, and about how large
+    they are, or None.
     """
     card = dict(card)
-    card["unavailable"] = None
+    card["unavailable"] = card["fetch"] = None
     if card.get("weights") == "missing":
         if card.get("custom"):
             card["unavailable"] = (
@@ -83,12 +85,17 @@ def _with_availability(card):
                 "the model again with `autolabel models add`" % card["name"]
             )
         else:
-            card["unavailable"] = (
-                "%s has no weights here yet: run `autolabel models download "
-                "%s`, then reopen this page" % (card["name"], card["name"])
+            card["fetch"] = "Its weights are fetched when the run starts%s" % (
+                ", about %s MB" % _megabytes(card["download_mb"])
+                if card.get("download_mb")
+                else ""
             )
 
     return card
+
+
+def _megabytes(mb):
+    return "{:,}".format(round(mb)) if mb >= 10 else "%g" % round(mb, 1)
 
 
 def label_field_error(dataset, label_field):
@@ -161,7 +168,9 @@ def _field_error(dataset, name, value):
     return None
 
 
-def configure_form(dataset, values, field=None, seq=None, error=None):
+def configure_form(
+    dataset, values, field=None, seq=None, error=None, selected_labels=None
+):
     """The Configure page's form: the declared settings of a generation run
     (:data:`autolabel.pipeline.generation.declaration.GENERATION`) with
     their values, choices and errors, its readiness and the run's own
@@ -176,6 +185,8 @@ def configure_form(dataset, values, field=None, seq=None, error=None):
         seq (None): the number of the change, sent back so that the
             component knows its answer from an older one's
         error (None): an error of the panel's own, shown instead
+        selected_labels (None): the ids of the labels selected in the App,
+            which prefill the exemplars of a model that takes them
 
     Returns:
         a dict ``{"values", "form", "seq", "model", "seg_model",
@@ -185,7 +196,9 @@ def configure_form(dataset, values, field=None, seq=None, error=None):
         :func:`annealing_preview`'s (None for one pass), ``reason`` why
         the run cannot start yet (None if it can)
     """
-    values = settled_values(dataset, values or {}, field)
+    values = settled_values(
+        dataset, values or {}, field, selected_labels=selected_labels
+    )
     form = generation_form(dataset, values, error)
     shown = {f["name"]: f for f in form["fields"]}
     preview = None
@@ -241,18 +254,20 @@ def _noun(field):
 _MODEL_SETTINGS = ("task", "method", "model_kind", "model")
 
 
-def settled_values(dataset, values, field=None):
+def settled_values(dataset, values, field=None, selected_labels=None):
     """The values of the Configure form with what the panel prefills: the
     kind of model (fixed if the task has such models), a model of that kind
     that fits the task (the first with weights), its recommended minimum
     confidence until the user types another, the segmenter and the
-    Detections field of the method, one pass, a schedule, and the default
-    of each setting shown.
+    Detections field of the method, one pass, a schedule, the labels
+    selected in the App as the exemplars of a model that takes them (when
+    it is picked), and the default of each setting shown.
 
     Args:
         dataset: a :class:`fiftyone.core.dataset.Dataset`
         values: the values typed so far, by setting name
         field (None): the setting the user just changed
+        selected_labels (None): the ids of the labels selected in the App
 
     Returns:
         a new dict of values
@@ -291,6 +306,14 @@ def settled_values(dataset, values, field=None):
             mr.get_model(values["model"]).default_confidence
         )
 
+    if (
+        "exemplars" in fields
+        and selected_labels
+        and not values.get("exemplars")
+        and (field in _MODEL_SETTINGS or not field)
+    ):
+        values["exemplars"] = ",".join(selected_labels)
+
     passes = bool(values.get("passes") or values.get("schedule"))
     explicit = bool(values.get("passes"))
     for name, default in (
@@ -322,8 +345,13 @@ def _first_with_weights(name, names):
     if name == "existing_field" or not names:
         return names[0] if names else ""
 
+    # present weights first: a run with them starts labeling at once
     for model in names:
         if mr.has_weights(mr.get_model(model)):
+            return model
+
+    for model in names:
+        if mr.fetchable(mr.get_model(model)):
             return model
 
     return names[0]
@@ -354,8 +382,19 @@ def show_configure(panel, ctx):
     ctx.panel.set_data("run_name_error", None)
     ctx.panel.set_data("annealing_preview", None)
     ctx.panel.set_data("model_choices", model_choices())
-    ctx.panel.set_data("configure_form", configure_form(ctx.dataset, {}))
+    ctx.panel.set_data(
+        "configure_form",
+        configure_form(ctx.dataset, {}, selected_labels=_selected_labels(ctx)),
+    )
     panel._load_home(ctx, keep_page=True)
+
+
+def _selected_labels(ctx):
+    return [
+        label["label_id"]
+        for label in ctx.selected_labels or []
+        if label.get("label_id")
+    ]
 
 
 def change_configure(panel, ctx):
@@ -369,6 +408,7 @@ def change_configure(panel, ctx):
             ctx.params.get("values") or {},
             field=ctx.params.get("field"),
             seq=ctx.params.get("seq"),
+            selected_labels=_selected_labels(ctx),
         ),
     )
 

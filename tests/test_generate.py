@@ -378,10 +378,6 @@ def test_bad_settings_create_nothing(tiny_models, dataset, tmp_path):
             ),
             "cannot segment",
         ),
-        (
-            dict(task="detection", model="yolo11m", label_field="x"),
-            "autolabel models download yolo11m",
-        ),
     ]
     for kwargs, message in cases:
         with pytest.raises(P.AutolabelError) as e:

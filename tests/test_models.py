@@ -54,6 +54,20 @@ def _predict(adapter, images, min_confidence=0.0):
     )
 
 
+#: the catalog's box segmenters, in its order: SAM 3 (a labeler too),
+#: SAM 2.1, Segment Anything
+BOX_SEGMENTERS = [
+    "sam3",
+    "sam2.1-hiera-tiny",
+    "sam2.1-hiera-small",
+    "sam2.1-hiera-base-plus",
+    "sam2.1-hiera-large",
+    "sam-vit-b",
+    "sam-vit-l",
+    "sam-vit-h",
+]
+
+
 def _names(entries):
     return [e.name for e in entries]
 
@@ -86,8 +100,12 @@ def test_every_builtin_model_is_fully_described():
         if entry.zero_shot:
             assert entry.vocabulary is None, entry.name
         elif entry.vocabulary is None:
-            # the ImageNet classifiers: their classes are read from weights
-            assert entry.tasks == (mc.TASK_CLASSIFICATION,), entry.name
+            # the ImageNet classifiers and prompt-free YOLOE: their classes
+            # are read from weights
+            assert (
+                entry.tasks == (mc.TASK_CLASSIFICATION,)
+                or entry.architecture == "yoloe"
+            ), entry.name
 
         if entry.library == mc.LIBRARY_SEGMENT_ANYTHING:
             assert entry.sam_type in sam_models.REGISTRY_ENCODERS
@@ -129,7 +147,7 @@ def test_list_models_by_instance_segmentation_method():
     )
     assert _names(detectors) == _names(mr.list_models(task=mc.TASK_DETECTION))
 
-    sams = ["sam-vit-b", "sam-vit-l", "sam-vit-h"]
+    sams = BOX_SEGMENTERS
     segmenters = mr.list_models(
         task=task, method=mc.METHOD_TWO_STAGE, role="segmenter"
     )
@@ -205,7 +223,7 @@ def test_list_models_rejects_bad_choices(kwargs, message):
 
 def test_model_choices_follow_the_task_method_and_role(zoo_dir):
     seg = mc.TASK_INSTANCE_SEGMENTATION
-    sams = ["sam-vit-b", "sam-vit-l", "sam-vit-h"]
+    sams = BOX_SEGMENTERS
 
     def names(task, method=None, role=None):
         return [c["name"] for c in mr.model_choices(task, method, role)]
@@ -235,7 +253,8 @@ def test_model_choices_follow_the_task_method_and_role(zoo_dir):
     assert names(seg, mc.METHOD_TWO_STAGE, "labeler") == detectors
     assert names(seg, mc.METHOD_TWO_STAGE, "segmenter") == sams
     both = names(seg, mc.METHOD_TWO_STAGE)
-    assert sorted(both) == sorted(detectors + sams)
+    # SAM 3, a detector and a segmenter, is one choice
+    assert sorted(both) == sorted(set(detectors) | set(sams))
 
     # existing detections: no labeler, SAM segments
     assert names(seg, mc.METHOD_EXISTING_DETECTIONS, "labeler") == []

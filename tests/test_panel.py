@@ -293,7 +293,11 @@ def test_configure_lists_the_models_of_each_task_and_method(
     assert names(two_stage["labelers"]) == names(detection["labelers"])
     assert two_stage["segmenters"]
     assert all(
-        m["family"] == "segment-anything" for m in two_stage["segmenters"]
+        "box_segmentation" in m["tasks"] for m in two_stage["segmenters"]
+    )
+    # Segment Anything, SAM 2.1 and SAM 3 segment boxes
+    assert {"sam-vit-b", "sam2.1-hiera-tiny", "sam3"} <= set(
+        names(two_stage["segmenters"])
     )
     assert existing["labelers"] == []
     assert names(existing["segmenters"]) == names(two_stage["segmenters"])

@@ -293,7 +293,7 @@ def test_analyze_names_its_output_field_checked_as_typed(
     assert not app_errors(page), app_errors(page)
 
 
-def test_configure_checks_as_typed_and_disables_start_without_weights(
+def test_configure_checks_as_typed_and_says_missing_weights_are_fetched(
     app_server, page, labeled_dataset, tiny_yolo
 ):
     dataset = labeled_dataset
@@ -303,12 +303,14 @@ def test_configure_checks_as_typed_and_disables_start_without_weights(
     expect(tid(page, "al-configure")).to_be_visible()
     choose(page, "al-task", "detection")
 
-    # a model without weights: Start is disabled, with the command to run
+    # a model without weights: they are fetched when the run starts
     choose(page, "al-model", "yolo11x")
-    reason = tid(page, "al-start-reason")
-    expect(reason).to_contain_text("autolabel models download yolo11x")
-    expect(tid(page, "al-start")).to_be_disabled()
-    B.screenshot(page, "configure-no-weights")
+    fetch = tid(page, "al-model-fetch")
+    expect(fetch).to_contain_text("fetched when the run starts, about")
+    choose(page, "al-label-field", "fresh_det")
+    expect(tid(page, "al-start")).to_be_enabled()
+    expect(tid(page, "al-model-unavailable")).to_have_count(0)
+    B.screenshot(page, "configure-fetch-weights")
 
     # a taken label field, said as typed
     choose(page, "al-model", tiny_yolo)

@@ -14,6 +14,8 @@ import fiftyone.server.view as fosv
 from fiftyone import ViewField as F
 
 import autolabel.pipeline as P
+import tiny_models as TU
+from autolabel.models import registry as mr
 from helpers import make_rng, random_samples
 from panel_session import PanelSession
 
@@ -284,23 +286,48 @@ def test_only_the_runs_labels_are_drawn_while_reviewing(dataset):
     assert session.active_fields == ["predictions"]
 
 
-def test_models_without_weights_say_why_and_how_to_fetch_them(dataset):
+def test_models_without_weights_say_they_are_fetched_and_start_is_enabled(
+    dataset, tmp_path, monkeypatch
+):
+    # a custom model whose file is gone, in a private model zoo directory
+    monkeypatch.setattr(fo.config, "model_zoo_dir", str(tmp_path))
+    custom = tmp_path / "mine.pt"
+    TU.save_yolo(TU.build_tiny_yolo("detect"), str(custom))
+    mr.register_model("mine", str(custom), trust=True)
+    custom.unlink()
+
     session = PanelSession(dataset)
     session.call("show_configure")
-    cards = [
-        m
+    cards = {
+        m["name"]: m
         for choice in session.data["model_choices"]
         for m in choice["labelers"] + choice["segmenters"]
-    ]
-    missing = [m for m in cards if m["weights"] == "missing"]
-    present = [m for m in cards if m["weights"] == "present"]
-    assert missing, "every model has weights here"
-    for m in missing:
-        assert m["unavailable"] and "\n" not in m["unavailable"]
-        if not m["custom"]:
-            assert "autolabel models download %s" % m["name"] in m["unavailable"]
+    }
+    assert cards["mine"]["fetch"] is None
+    assert "autolabel models add" in cards["mine"]["unavailable"]
+    catalog = [m for m in cards.values() if not m["custom"]]
+    assert catalog and all(m["weights"] == "missing" for m in catalog)
+    for m in catalog:
+        assert m["unavailable"] is None
+        assert m["fetch"].startswith("Its weights are fetched when the run")
+        if m["download_mb"]:
+            assert "MB" in m["fetch"]
 
-    assert all(m["unavailable"] is None for m in present)
+    def change(field, **values):
+        values = dict(session.data["configure_form"]["values"], **values)
+        session.call("change_configure", field=field, values=values, seq=1)
+        return session.data["configure_form"]
+
+    # Start waits for nothing but the settings: the weights are fetched
+    change("task", task="detection", label_field="new")
+    shown = change("model", model="yolo11x")
+    assert shown["values"]["model"] == "yolo11x"
+    assert shown["form"]["ready"] and shown["reason"] is None
+    assert "fetched when the run starts" in shown["model"]["fetch"]
+
+    shown = change("model", model="mine")
+    assert not shown["form"]["ready"]
+    assert "autolabel models add mine" in shown["reason"]
 
 
 def test_grouped_dataset_review_and_approval_cover_its_image_slices(

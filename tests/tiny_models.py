@@ -820,3 +820,213 @@ def random_image(height, width, seed=0):
         cv2.rectangle(image, (x1, y1), (x2, y2), color, -1)
 
     return image
+
+
+# YOLO26 and YOLOE ------------------------------------------------------------
+
+_YOLO26_CONFIGS = {
+    "detect": "yolo26n.yaml",
+    "segment": "yolo26n-seg.yaml",
+    "classify": "yolo26n-cls.yaml",
+}
+
+
+def build_tiny_yolo26(task, names=None, end2end=None, seed=0):
+    """Builds a YOLO26n of a task with random weights, calibrated as
+    :func:`build_tiny_yolo` describes; its one-to-one (NMS-free) head gets
+    the weights of its one-to-many head, so both score alike.
+
+    Args:
+        task: ``"detect"``, ``"segment"`` or ``"classify"``
+        names (None): the class names (see :func:`build_random_yolo`)
+        end2end (None): the head the checkpoint selects (True: one-to-one,
+            False: one-to-many), None for ultralytics' default
+        seed (0): the random seed
+
+    Returns:
+        an ``ultralytics.YOLO``
+    """
+    # YOLO26's class logits spread less than YOLO11's on random images
+    yolo = build_random_yolo(
+        _YOLO26_CONFIGS[task],
+        task=task,
+        names=names,
+        seed=seed,
+        score_spread=3.0,
+        score_mean=-3.0,
+    )
+    head = yolo.model.model[-1]
+    if getattr(head, "one2one_cv2", None) is not None:
+        for name in ("cv2", "cv3", "cv4"):
+            if getattr(head, "one2one_" + name, None) is not None:
+                getattr(head, "one2one_" + name).load_state_dict(
+                    getattr(head, name).state_dict()
+                )
+
+        if end2end is not None:
+            head.end2end = end2end
+
+    return yolo
+
+
+def save_tiny_yolo26(entry_name, task, path=None, **kwargs):
+    """Saves a tiny YOLO26n at the weights path of a catalog entry.
+
+    Args:
+        entry_name: the catalog entry, e.g. ``"yolo26n-seg"``
+        task: ``"detect"``, ``"segment"`` or ``"classify"``
+        path (None): where to save it instead
+        **kwargs: arguments of :func:`build_tiny_yolo26`
+
+    Returns:
+        the path
+    """
+    if path is None:
+        path = registry.weights_path(registry.get_model(entry_name))
+
+    return save_yolo(build_tiny_yolo26(task, **kwargs), path)
+
+
+#: the embedding size of YOLOE's text and visual prompts
+YOLOE_EMBED = 512
+
+
+def save_tiny_text_encoder(path, dim=YOLOE_EMBED, width=4, seed=0):
+    """Saves a tiny TorchScript text encoder in the format of YOLOE's
+    MobileCLIP files (``mobileclip2_b.ts``): ``torch.jit.load``-able, it
+    maps ``(N, 77)`` int64 CLIP tokens to ``(N, dim)`` L2-normalized
+    embeddings. Inside: a token embedding over CLIP's 49,408 ids, position
+    embeddings, a causal running sum (the stand-in of the transformer),
+    the features at the end token (the highest id, as CLIP pools) and a
+    projection.
+
+    Args:
+        path: the ``.ts`` file
+        dim (512): the embedding size
+        width (4): the token embedding size
+        seed (0): the random seed
+
+    Returns:
+        the path
+    """
+    import warnings
+
+    import torch
+
+    class TextEncoder(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.token_embedding = torch.nn.Embedding(49408, width)
+            self.positional_embedding = torch.nn.Parameter(
+                torch.randn(77, width)
+            )
+            self.projection = torch.nn.Linear(width, dim, bias=False)
+
+        def forward(self, text):
+            x = self.token_embedding(text) + self.positional_embedding
+            x = torch.cumsum(x, dim=1)
+            x = x[torch.arange(x.shape[0]), text.argmax(dim=-1)]
+            x = self.projection(x)
+            return x / torch.linalg.vector_norm(x, dim=-1, keepdim=True)
+
+    torch.manual_seed(seed)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with warnings.catch_warnings():
+        # torch deprecates TorchScript, the format of MobileCLIP's files
+        warnings.simplefilter("ignore", FutureWarning)
+        torch.jit.script(TextEncoder().eval()).save(path)
+    return path
+
+
+def build_tiny_yoloe(
+    config="yoloe-26n-seg.yaml", prompt_free=False, names=None, seed=0
+):
+    """Builds a YOLOE of ultralytics' config with random weights: batch
+    norms calibrated, class logits around sigmoid 0.2. A prompt-free one
+    gets a fixed vocabulary as ultralytics makes them (``set_vocab`` with
+    the classification layers of text embeddings fused into a head), from
+    random text embeddings.
+
+    Args:
+        config ("yoloe-26n-seg.yaml"): the ultralytics model config
+        prompt_free (False): whether to make it prompt-free
+        names (None): the vocabulary of a prompt-free model, by default
+            ``thing0..thing9``
+        seed (0): the random seed
+
+    Returns:
+        an ``ultralytics.YOLOE``
+    """
+    import copy
+
+    import torch
+    import torch.nn.functional as F
+    from ultralytics import YOLOE
+
+    torch.manual_seed(seed)
+    yolo = YOLOE(config)
+    model = yolo.model
+    head = model.model[-1]
+    names = list(names or ["thing%d" % i for i in range(10)])
+    features = F.normalize(torch.randn(1, len(names), YOLOE_EMBED), dim=-1)
+    model.eval()
+    model.set_classes(names, head.get_tpe(features).detach())
+    calibrate_batchnorm(model, _input_batch(YOLO_IMGSZ, seed))
+    with torch.no_grad():
+        for contrastive in list(head.cv4) + list(
+            getattr(head, "one2one_cv4", None) or []
+        ):
+            contrastive.bias.fill_(-1.5)
+
+    task = "segment" if "seg" in config else "detect"
+    if prompt_free:
+        # ultralytics' get_vocab, with these embeddings for MobileCLIP's
+        free = copy.deepcopy(model)
+        head.fuse(model.pe)
+        cv3 = head.one2one_cv3 if head.end2end else head.cv3
+        vocab = torch.nn.ModuleList(branch[-1] for branch in cv3)
+        free.args = {"imgsz": YOLO_IMGSZ}
+        free.set_vocab(vocab, names=names)
+        free.model[-1].is_fused = True
+        yolo.model = free
+
+    yolo.ckpt = {"train_args": {"imgsz": YOLO_IMGSZ, "task": task}}
+    return yolo
+
+
+def save_tiny_yoloe(entry_name=None, path=None, **kwargs):
+    """Saves a tiny YOLOE at the weights path of a catalog entry (or at
+    ``path``).
+
+    Args:
+        entry_name (None): the catalog entry, e.g. ``"yoloe-26s-seg"``
+        path (None): where to save it instead
+        **kwargs: arguments of :func:`build_tiny_yoloe`
+
+    Returns:
+        the path
+    """
+    if path is None:
+        path = registry.weights_path(registry.get_model(entry_name))
+
+    return save_yolo(build_tiny_yoloe(**kwargs), path)
+
+
+def save_tiny_yoloe_text_encoder(variant="mobileclip2:b"):
+    """Saves the tiny text encoder of YOLOE models (:func:`
+    save_tiny_text_encoder`) and the tiny CLIP whose tokenizer they use
+    (:func:`save_tiny_clip`) where the loaders look.
+
+    Args:
+        variant ("mobileclip2:b"): the text encoder, a key of
+            :data:`autolabel.models.catalog.YOLOE_TEXT_ENCODERS`
+
+    Returns:
+        the path of the text encoder
+    """
+    clip = registry.get_model(catalog.YOLO_WORLD_TEXT_ENCODER)
+    if not os.path.exists(registry.weights_path(clip)):
+        save_tiny_clip(registry.weights_path(clip))
+
+    encoder = catalog.YOLOE_TEXT_ENCODERS[variant]
+    return save_tiny_text_encoder(registry.weights_path(encoder))

@@ -15,8 +15,9 @@ encoder, mask decoder, predictor) is the same code.
 import re
 
 from ...errors import AutolabelError
-from ..weights import download_file
-from .segmenter import SamSegmenter
+from ..embedding_cache import open_cache
+from ..fetching import download_file, source_url
+from .segmenter import PREPROCESSING, SamSegmenter
 
 #: the encoder hyper-parameters of ``sam_model_registry``'s models
 REGISTRY_ENCODERS = {
@@ -57,7 +58,8 @@ def load(entry, path, device="cpu", half=False):
         a :class:`autolabel.models.sam_models.segmenter.SamSegmenter`
 
     Raises:
-        AutolabelError: if the checkpoint is not a Segment Anything one
+        AutolabelError: if the checkpoint is not a Segment Anything one, or
+            ``$AUTOLABEL_EMBEDDING_CACHE_GB`` is not a size
     """
     import torch
 
@@ -76,8 +78,20 @@ def load(entry, path, device="cpu", half=False):
     for param in sam.parameters():
         param.requires_grad_(False)
 
+    # the embeddings of half and float encoders differ: each has its own
+    embedding_cache = open_cache(
+        entry,
+        path,
+        half=use_half,
+        input_size=sam.image_encoder.img_size,
+        preprocessing=PREPROCESSING,
+    )
     return SamSegmenter(
-        entry=entry, device=str(torch_device), half=use_half, sam=sam
+        entry=entry,
+        device=str(torch_device),
+        half=use_half,
+        sam=sam,
+        embedding_cache=embedding_cache,
     )
 
 
@@ -185,15 +199,20 @@ def inspect(name, path, trust=False):
     return None
 
 
-def download(entry, path):
-    """Downloads a catalog model's checkpoint from ``entry.source``. Needs
+def download(entry, path, progress=None):
+    """Downloads a catalog model's checkpoint from ``entry.source`` (or its
+    mirror, :func:`autolabel.models.fetching.source_url`), checked against
+    the size the server sends and the SHA-256 the catalog gives. Needs
     internet access.
 
     Args:
         entry: the :class:`autolabel.models.catalog.CatalogEntry`
         path: where the checkpoint goes
+        progress (None): a callable ``progress(done, total)`` of bytes
     """
-    download_file(entry.source, path)
+    download_file(
+        source_url(entry), path, sha256=entry.sha256, progress=progress
+    )
 
 
 def dependencies(entry):

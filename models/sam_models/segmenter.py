@@ -1,5 +1,6 @@
 """The Segment Anything segmenter: a mask for every box of an image, the
-boxes of several images decoded together.
+boxes of several images decoded together, the image embeddings kept on disk
+between runs (:mod:`autolabel.models.embedding_cache`).
 """
 
 from dataclasses import dataclass
@@ -7,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..base import MaskAdapter
+from ..embedding_cache import EmbeddingCache
 
 #: the most boxes decoded in one call of the mask decoder (bounds the memory
 #: of the full-resolution masks)
@@ -20,6 +22,11 @@ ENCODER_BATCH = 8
 #: 7% faster than float32 and 99.97% of the mask pixels the same
 DECODER_DTYPE = "float16"
 
+#: how this adapter turns an image into the encoder's input (resize,
+#: normalisation, padding), part of the key of its cached embeddings: change
+#: it when that changes
+PREPROCESSING = "sam-1"
+
 
 @dataclass
 class PreparedSamImage:
@@ -30,11 +37,14 @@ class PreparedSamImage:
             for CUDA models)
         height: its height
         width: its width
+        cache_key (None): the key of its pixels in the embedding cache
+            (None when the cache is off)
     """
 
     pixels: object
     height: int
     width: int
+    cache_key: str = None
 
 
 def predict_masks(decoder, embeddings, image_pe, sparse, dense):
@@ -92,10 +102,23 @@ class SamSegmenter(MaskAdapter):
         sam: the ``segment_anything.modeling.Sam`` module, on ``device``
         encoder_batch (None): images per call of the image encoder; default
             :data:`ENCODER_BATCH` on CUDA, 1 on the CPU
+        embedding_cache (None): the
+            :class:`autolabel.models.embedding_cache.EmbeddingCache` of the
+            image embeddings; None: none kept
+
+    Attributes:
+        embedding_cache: the embedding cache (its hits and misses are
+            logged by the generation worker)
     """
 
     def __init__(
-        self, entry, device="cpu", half=False, sam=None, encoder_batch=None
+        self,
+        entry,
+        device="cpu",
+        half=False,
+        sam=None,
+        encoder_batch=None,
+        embedding_cache=None,
     ):
         import torch
         from segment_anything.utils.transforms import ResizeLongestSide
@@ -113,6 +136,7 @@ class SamSegmenter(MaskAdapter):
             else None
         )
         self.transform = ResizeLongestSide(sam.image_encoder.img_size)
+        self.embedding_cache = embedding_cache or EmbeddingCache.off()
         self._copy_stream = None
 
     def preprocess(self, image):
@@ -129,11 +153,12 @@ class SamSegmenter(MaskAdapter):
         import torch
 
         image = np.ascontiguousarray(image[..., :3], dtype=np.uint8)
+        key = self.embedding_cache.image_key(image)
         pixels = torch.from_numpy(image)
         if self.cuda:
             pixels = pixels.pin_memory()
 
-        return PreparedSamImage(pixels, image.shape[0], image.shape[1])
+        return PreparedSamImage(pixels, image.shape[0], image.shape[1], key)
 
     def segment(self, image, boxes):
         """Segments the given boxes of one image. The image is encoded once
@@ -173,7 +198,7 @@ class SamSegmenter(MaskAdapter):
         with torch.inference_mode():
             for start in range(0, len(todo), self.encoder_batch):
                 chunk = todo[start : start + self.encoder_batch]
-                features = self._encode([images[i] for i in chunk])
+                features = self._features([images[i] for i in chunk])
                 with torch.autocast(
                     self.torch_device.type,
                     dtype=self.decoder_dtype or torch.float32,
@@ -195,6 +220,19 @@ class SamSegmenter(MaskAdapter):
             results[i] = masks.numpy()
 
         return results
+
+    def _features(self, images):
+        """The image embeddings of images, ``(B, 256, 64, 64)`` float on the
+        device: read from the embedding cache where it holds them, else
+        encoded (those that miss in one call) and kept."""
+        import torch
+
+        embeddings = self.embedding_cache.get_or_compute(
+            [image.cache_key for image in images],
+            lambda missing: self._encode([images[i] for i in missing]),
+            device=self.torch_device,
+        )
+        return torch.stack(embeddings)
 
     def _encode(self, images):
         """The image embeddings of images, ``(B, 256, 64, 64)`` float."""

@@ -1,5 +1,6 @@
-"""What the YOLO adapters share: the image they are given, the module on
-its device, and the forward of a batch (eager, or CUDA graphs on CUDA: see
+"""What the YOLO adapters share: the image they are given (letterboxed as
+ultralytics does), the module on its device, and the forward of a batch
+(eager, or CUDA graphs on CUDA: see
 :mod:`autolabel.models.ultralytics.cuda`).
 """
 
@@ -7,6 +8,7 @@ import logging
 import os
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 from ..base import ModelAdapter
@@ -202,3 +204,60 @@ def as_rgb(image):
         image = np.clip(image, 0, 255).astype(np.uint8)
 
     return np.ascontiguousarray(image)
+
+
+def input_size(module, size):
+    """Returns an input size rounded up to a YOLO model's stride.
+
+    Args:
+        module: the YOLO module
+        size: the input size
+
+    Returns:
+        an int
+    """
+    stride = int(max(getattr(module, "stride", [32])))
+    return -(-int(size) // stride) * stride
+
+
+def letterbox(image, size, canvas=None):
+    """Letterboxes an image to a square input, as ultralytics does: resized
+    to fit, centred on grey padding.
+
+    Args:
+        image: an ``(H, W, 3)`` uint8 RGB array
+        size: the side of the input
+        canvas (None): a ``(canvas, pixels)`` pair of a ``(size, size, 3)``
+            uint8 buffer and its numpy view to fill; by default a new array
+
+    Returns:
+        a :class:`PreparedImage`
+    """
+    image = as_rgb(image)
+    height, width = image.shape[:2]
+    ratio = min(size / height, size / width)
+    new_w = max(round(width * ratio), 1)
+    new_h = max(round(height * ratio), 1)
+    left = round((size - new_w) / 2 - 0.1)
+    top = round((size - new_h) / 2 - 0.1)
+    if (new_w, new_h) != (width, height):
+        image = cv2.resize(
+            image, (new_w, new_h), interpolation=cv2.INTER_LINEAR
+        )
+
+    if canvas is None:
+        canvas = np.empty((size, size, 3), dtype=np.uint8)
+        canvas = (canvas, canvas)
+
+    canvas, pixels = canvas
+    pixels.fill(PAD_VALUE)
+    pixels[top : top + new_h, left : left + new_w] = image
+    return PreparedImage(
+        pixels=canvas,
+        height=height,
+        width=width,
+        gain_x=new_w / width,
+        gain_y=new_h / height,
+        pad_x=left,
+        pad_y=top,
+    )

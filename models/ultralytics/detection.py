@@ -10,11 +10,10 @@ equal those of ultralytics' ``predict()`` with the same ``imgsz``, ``conf``
 and ``iou`` (see the tests).
 """
 
-import cv2
 import numpy as np
 
 from ..base import ImagePredictions
-from .adapters import PAD_VALUE, PreparedImage, YoloAdapter, as_rgb
+from .adapters import YoloAdapter, input_size, letterbox
 from .cuda import record_stream
 from .postprocess import instance_masks, kept_instances, to_original
 
@@ -38,6 +37,8 @@ class YoloDetector(YoloAdapter):
         classes (None): the subset of ``names`` to predict
         iou (0.7): the NMS IoU threshold
         max_det (300): the most instances kept per image
+        agnostic (False): whether NMS suppresses boxes of any class (as
+            ultralytics predicts YOLOE), not only of the same class
     """
 
     def __init__(
@@ -51,6 +52,7 @@ class YoloDetector(YoloAdapter):
         classes=None,
         iou=DEFAULT_IOU,
         max_det=DEFAULT_MAX_DET,
+        agnostic=False,
     ):
         super().__init__(
             entry,
@@ -63,14 +65,12 @@ class YoloDetector(YoloAdapter):
         )
         self.iou = iou
         self.max_det = max_det
+        self.agnostic = agnostic
         self._names_array = np.array(self.names, dtype=object)
         self.end2end = bool(getattr(module.model[-1], "end2end", False))
 
     def _input_size(self, imgsz):
-        # rounded up to the model's stride
-        size = super()._input_size(imgsz)
-        stride = int(max(getattr(self.module, "stride", [32])))
-        return -(-size // stride) * stride
+        return input_size(self.module, super()._input_size(imgsz))
 
     def preprocess(self, image):
         """Letterboxes an image to the model's input size, as ultralytics
@@ -82,31 +82,7 @@ class YoloDetector(YoloAdapter):
         Returns:
             a :class:`PreparedImage`
         """
-        image = as_rgb(image)
-        height, width = image.shape[:2]
-        size = self.imgsz
-        ratio = min(size / height, size / width)
-        new_w = max(round(width * ratio), 1)
-        new_h = max(round(height * ratio), 1)
-        left = round((size - new_w) / 2 - 0.1)
-        top = round((size - new_h) / 2 - 0.1)
-        if (new_w, new_h) != (width, height):
-            image = cv2.resize(
-                image, (new_w, new_h), interpolation=cv2.INTER_LINEAR
-            )
-
-        canvas, pixels = self._new_canvas()
-        pixels.fill(PAD_VALUE)
-        pixels[top : top + new_h, left : left + new_w] = image
-        return PreparedImage(
-            pixels=canvas,
-            height=height,
-            width=width,
-            gain_x=new_w / width,
-            gain_y=new_h / height,
-            pad_x=left,
-            pad_y=top,
-        )
+        return letterbox(image, self.imgsz, self._new_canvas())
 
     def predict(self, batch, min_confidence=0.0):
         """Detects objects in a batch of :meth:`preprocess` results.
@@ -177,13 +153,16 @@ class YoloDetector(YoloAdapter):
 
     @property
     def reuses_image_side(self):
-        """YOLO-World only: later passes reuse the head's output of pass 1
-        (see :meth:`encode_images`)."""
-        return self.entry.architecture == "yolo-world"
+        """YOLO-World and prompted YOLOE: later passes reuse the head's
+        output of pass 1 (see :meth:`encode_images`)."""
+        return (
+            self.entry.architecture in ("yolo-world", "yoloe")
+            and self.entry.zero_shot
+        )
 
     def encode_images(self, batch):
-        """Runs a YOLO-World model on a batch once, for the passes of
-        iterative zero-shot labeling.
+        """Runs a YOLO-World or YOLOE model on a batch once, for the passes
+        of iterative zero-shot labeling.
 
         YOLO-World's text embeddings guide its neck (its attention blocks
         take them), so no image-only part of the model can be kept apart
@@ -191,7 +170,8 @@ class YoloDetector(YoloAdapter):
         the classes the model was loaded with, and each pass
         (:meth:`detect_prompted`) re-thresholds that output (NMS included)
         for the classes it asks. A class asked alone in a later pass is
-        scored as it was among all the classes.
+        scored as it was among all the classes. (YOLOE's prompts only
+        enter its head, which scores each class on its own.)
 
         Args:
             batch: a list of :class:`PreparedImage`
@@ -206,6 +186,9 @@ class YoloDetector(YoloAdapter):
 
         with torch.inference_mode():
             output = self._module_forward(self._to_device(batch))
+
+        if isinstance(output, (tuple, list)):
+            output = output[0]  # boxes only: drop a segmenter's prototypes
 
         return list(batch), output
 
@@ -238,7 +221,8 @@ class YoloDetector(YoloAdapter):
         wanted = sorted({self.names.index(p) for ps in prompts for p in ps})
         rows = torch.tensor(indices, device=output.device)
         with torch.inference_mode():
-            found = self._postprocess(
+            found = YoloDetector._postprocess(
+                self,
                 output.index_select(0, rows),
                 [batch[i] for i in indices],
                 min_confidence,
@@ -298,6 +282,7 @@ class YoloDetector(YoloAdapter):
             self.iou,
             self.max_det,
             len(batch),
+            agnostic=self.agnostic,
         )
         original = to_original(boxes, image_idx, batch)
         rows = torch.cat(
@@ -322,7 +307,8 @@ class YoloDetector(YoloAdapter):
 
 class YoloSegmenter(YoloDetector):
     """A YOLO instance segmentation model: a :class:`YoloDetector` whose
-    predictions also carry full-size masks."""
+    predictions also carry full-size masks (unless ``with_masks`` is False:
+    YOLOE in a detection run)."""
 
     def predict(self, batch, min_confidence=0.0):
         """Detects and segments the instances in a batch of
@@ -340,6 +326,9 @@ class YoloSegmenter(YoloDetector):
         return self.collect(self.submit(batch, min_confidence))
 
     def _postprocess(self, output, batch, min_confidence):
+        if not self.with_masks:  # boxes only (a detection run)
+            return super()._postprocess(output, batch, min_confidence)
+
         preds, protos = output
         found = self._detect(preds, batch, min_confidence)
         rows = found["rows"].cpu().numpy()

@@ -11,7 +11,15 @@ MAX_NMS_BOXES = 32768
 
 
 def kept_instances(
-    preds, nc, min_confidence, class_ids, end2end, iou, max_det, num_images
+    preds,
+    nc,
+    min_confidence,
+    class_ids,
+    end2end,
+    iou,
+    max_det,
+    num_images,
+    agnostic=False,
 ):
     """Returns the instances a model's output keeps, grouped by image, best
     first: candidates above the threshold, then NMS (unless the model is
@@ -27,6 +35,8 @@ def kept_instances(
         iou: the NMS IoU threshold
         max_det: the most instances kept per image
         num_images: the number of images of the batch
+        agnostic (False): whether NMS suppresses overlapping boxes of any
+            class, not only of the same class
 
     Returns:
         ``(image_idx, boxes, scores, labels, extra)`` device tensors, one row
@@ -40,7 +50,14 @@ def kept_instances(
         image_idx, boxes, scores, labels, coeffs = candidates(
             preds, nc, min_confidence, class_ids
         )
-        keep = batched_nms(boxes, scores, labels, image_idx, iou, num_images)
+        keep = batched_nms(
+            boxes,
+            scores,
+            labels * 0 if agnostic else labels,
+            image_idx,
+            iou,
+            num_images,
+        )
         image_idx, boxes, scores, labels, coeffs = (
             t[keep] for t in (image_idx, boxes, scores, labels, coeffs)
         )

@@ -171,6 +171,19 @@ def _seg_model_choices(values, context):
     ]
 
 
+def _takes_exemplars(values, kind=mc.EXEMPLAR_POSITIVE):
+    if values.get("task") not in (
+        mc.TASK_DETECTION,
+        mc.TASK_INSTANCE_SEGMENTATION,
+    ) or not _uses_model(values):
+        return False
+
+    try:
+        return kind in mr.get_model(values.get("model") or "").exemplar_prompts
+    except AutolabelError:
+        return False
+
+
 def _detections_fields(values, context):
     dataset = context.get("dataset")
     if dataset is None:
@@ -359,6 +372,27 @@ GENERATION = Settings(
             default_help="all the model's classes",
             choices=_class_choices,
             metavar="NAMES",
+        ),
+        Setting(
+            "exemplars",
+            LIST,
+            "Exemplars",
+            "ids of detections of this dataset to find more of: every "
+            "object like them is labeled with their label, with or without "
+            "--classes (models with exemplar prompts: SAM 3, YOLOE); the "
+            "panel prefills the labels selected in the App",
+            default_help="none, --classes only",
+            applies=_takes_exemplars,
+            metavar="IDS",
+        ),
+        Setting(
+            "negative_exemplars",
+            LIST,
+            "Negative exemplars",
+            "ids of detections of this dataset that show what not to find",
+            default_help="none",
+            applies=lambda v: _takes_exemplars(v, mc.EXEMPLAR_NEGATIVE),
+            metavar="IDS",
         ),
         Setting(
             "label_field",
@@ -584,6 +618,8 @@ def declared_values(
     slices=None,
     annealing=None,
     method=None,
+    exemplars=None,
+    negative_exemplars=None,
 ):
     """The values of :data:`GENERATION` from the keyword arguments of
     :func:`autolabel.pipeline.generate` (``annealing`` flattened; explicit
@@ -599,6 +635,8 @@ def declared_values(
         seg_model=seg_model,
         existing_field=existing_field,
         classes=classes,
+        exemplars=exemplars,
+        negative_exemplars=negative_exemplars,
         label_field=label_field,
         min_confidence=min_confidence,
         mask_dir=mask_dir,

@@ -92,6 +92,8 @@ def generate(
     kind=RunKind.GENERATED,
     loop=None,
     annealing=None,
+    exemplars=None,
+    negative_exemplars=None,
 ):
     """Starts an auto-labeling run that generates labels with models.
 
@@ -139,6 +141,11 @@ def generate(
             See
             :func:`autolabel.pipeline.zeroshot.annealing.validate_annealing`.
             None labels in one pass
+        exemplars (None): ids of detections of the dataset to find more of
+            (models with exemplar prompts: SAM 3, YOLOE): every object like
+            them is labeled with their label; ``classes`` are then optional
+        negative_exemplars (None): ids of detections of the dataset that
+            show what not to find (SAM 3)
 
     Returns:
         the :class:`autolabel.pipeline.Run`
@@ -171,6 +178,8 @@ def generate(
         name=name,
         slices=slices,
         annealing=annealing,
+        exemplars=exemplars,
+        negative_exemplars=negative_exemplars,
     )
     slices = settings.slices
     if slices is not None:
@@ -252,6 +261,14 @@ def generate(
         **(
             {"annealing": settings.annealing, "pass_figures": {}}
             if settings.annealing
+            else {}
+        ),
+        **(
+            {
+                "exemplars": settings.exemplars,
+                "text_classes": settings.text_classes,
+            }
+            if settings.exemplars
             else {}
         ),
     )

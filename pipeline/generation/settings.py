@@ -17,6 +17,7 @@ from ..zeroshot.annealing import METHOD_ITERATIVE, validate_annealing
 from ..errors import AutolabelError
 from ..labels import label_type_for_task
 from .declaration import GENERATION, declared_values, generate_arguments
+from .exemplars import exemplar_classes, resolve_exemplars
 from .masks import default_mask_dir
 from ..records.runs import validate_run_name
 
@@ -45,6 +46,8 @@ class GenerationSettings:
         name=None,
         slices=None,
         annealing=None,
+        exemplars=None,
+        negative_exemplars=None,
     ):
         validate_image_dataset(dataset)
         #: the group slices labeled (grouped datasets), or None
@@ -73,6 +76,8 @@ class GenerationSettings:
                 slices=slices,
                 annealing=annealing,
                 method=method,
+                exemplars=exemplars,
+                negative_exemplars=negative_exemplars,
             ),
             {"dataset": dataset},
         )
@@ -116,8 +121,28 @@ class GenerationSettings:
             self.method = METHOD_ITERATIVE
             min_confidence = self.annealing["floor"]
 
+        #: the run's exemplar prompts (:mod:`.exemplars`), or None
+        self.exemplars = None
+        #: the classes the model is prompted with by name, beside exemplars
+        self.text_classes = None
         chunks = (self.annealing or {}).get("noun_chunks")
-        if chunks is not None:
+        if (exemplars or negative_exemplars) and detector is not None:
+            if self.annealing is not None:
+                raise AutolabelError(
+                    "exemplars prompt one pass; drop the iterative settings "
+                    "or the exemplars"
+                )
+
+            self.exemplars = resolve_exemplars(
+                dataset, detector, task, exemplars, negative_exemplars
+            )
+            self.text_classes = clean_classes(classes)
+            self.classes = self.text_classes + [
+                c
+                for c in exemplar_classes(self.exemplars)
+                if c not in self.text_classes
+            ]
+        elif chunks is not None:
             # each image's phrases, which the workers read from the file, are
             # its prompts with the classes (optional); the run's classes are
             # then the ones it stages, as the phrases may be millions
@@ -143,8 +168,8 @@ class GenerationSettings:
         self.workers = declared["workers"]
         self.name = validate_run_name(dataset, name) if name else None
         for entry in (detector, segmenter):
-            if entry is not None:
-                mr.require_weights(entry)
+            if entry is not None:  # catalog models' are fetched at start
+                mr.check_weights(entry)
 
     @property
     def label_type(self):

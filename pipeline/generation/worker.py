@@ -33,9 +33,11 @@ import cv2
 import numpy as np
 
 
+from ...models import catalog as mc
 from ...models import registry as mr
 from ...models.weights import one_line, plain_text
 from ..errors import AutolabelError
+from .fetch import fetch_weights
 from .images import ImageError, read_image
 from ..zeroshot.passes import PassRunner, image_side_note, load_pass_model
 from ..records.operations import (
@@ -46,6 +48,7 @@ from ..records.operations import (
     record_event,
 )
 from ..records.processes import this_process
+from .exemplars import load_exemplars
 from .writer import (
     CANCELLED,
     RunStopped,
@@ -356,6 +359,7 @@ def _summary_fields(shard, summary):
             2,
         ),
         timings={k: round(v, 3) for k, v in summary.get("timings", {}).items()},
+        embedding_cache=summary.get("embedding_cache"),
     )
 
 
@@ -363,12 +367,18 @@ def _throughput(summary):
     """What a shard's worker did, for its log: samples, seconds, rate."""
     samples = summary.get("samples", 0)
     seconds = summary.get("seconds", 0.0)
+    cache = summary.get("embedding_cache")
     return "%d samples in %.1f s (%.1f samples/s), %d staged, %d failed" % (
         samples,
         seconds,
         samples / max(seconds, 1e-9),
         summary.get("staged", 0),
         summary.get("failed", 0),
+    ) + (
+        "; image embeddings: %(hits)d from the cache, %(misses)d computed"
+        % cache
+        if cache
+        else ""
     )
 
 
@@ -472,6 +482,7 @@ def _default_threads(device):
 def _label_shard(
     dataset, run, shard, progress, batch_size, num_threads, watch, summary
 ):
+    fetch_weights(dataset, run, shard, progress, watch)
     device, half = _device()
     if batch_size is None:
         batch_size = 32 if device == "cuda" else 8
@@ -484,9 +495,22 @@ def _label_shard(
         # iterative zero-shot: every pass of a batch runs in finish()
         adapter = load_pass_model(run, device, half)
         passes = PassRunner(run, adapter)
+    elif run.config.get("exemplars"):
+        adapter = mr.load_model(
+            run.model,
+            device=device,
+            half=half,
+            classes=run.config.get("text_classes") or None,
+            exemplars=load_exemplars(run.config["exemplars"]),
+        )
     elif run.model:
         adapter = mr.load_model(
             run.model, device=device, half=half, classes=run.classes
+        )
+
+    if adapter is not None:
+        adapter.with_masks = (
+            run.task == mc.TASK_INSTANCE_SEGMENTATION and not run.seg_model
         )
 
     segmenter = None
@@ -636,7 +660,13 @@ def _label_shard(
         finally:
             timings["writer_close"] += time.perf_counter() - t
             seconds = time.perf_counter() - started
+            cache = getattr(segmenter, "embedding_cache", None)
+            if cache is not None:
+                cache.flush()  # on disk for the next run
             summary.update(
+                embedding_cache=(
+                    cache.counts() if cache and cache.enabled else None
+                ),
                 samples=counts["done"],
                 staged=writer.processed,
                 failed=writer.failed,

@@ -295,7 +295,8 @@ class StagedWriter:
 
             detections.append(det)
 
-        if masks is not None and detections:
+        # detection runs keep boxes only, also of models that segment
+        if masks is not None and detections and self.run.mask_dir:
             folder = os.path.join(
                 self.run.mask_dir, self.run.key, str(item.sample_id)
             )

@@ -260,6 +260,8 @@ class EventKind:
     SKIPPED = "skipped"
     #: every shard was done: the run is In Review
     IN_REVIEW = "in_review"
+    #: a worker fetched (or waited for) the missing weights of a model
+    WEIGHTS = "weights"
 
 
 def new_event(kind, text, **extra):

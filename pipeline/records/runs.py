@@ -84,6 +84,11 @@ RUN_KEYS = {
     "noun chunks (None: one pass)",
     "pass_figures": "per pass ('1', '2', ...): labels added, images asked, "
     "seconds",
+    # exemplar runs (pipeline/generation/exemplars.py)
+    "exemplars": "the labels it was prompted with: id, sample, image, box, "
+    "label, positive",
+    "text_classes": "the classes it was prompted with by name beside its "
+    "exemplars",
     # review and approval
     "review_lock": "the review lock's lease (token, expires)",
     "stats_totals": "cached per-class totals per samples version",

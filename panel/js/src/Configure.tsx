@@ -237,6 +237,11 @@ function ModelDetails(props: { model: ModelCard }) {
           {model.unavailable}
         </Typography>
       )}
+      {model.fetch && (
+        <Typography data-testid="al-model-fetch" variant="body2" color="text.secondary" sx={{ mt: 0.5 }}>
+          {model.fetch}
+        </Typography>
+      )}
     </Paper>
   );
 }

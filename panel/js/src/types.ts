@@ -168,6 +168,9 @@ export interface ModelCard {
   weights: "present" | "missing";
   /** why a run cannot start with this model (and what to do), or null */
   unavailable: string | null;
+  /** that its missing weights are fetched when the run starts, and about
+   *  how large they are, or null */
+  fetch: string | null;
 }
 
 /** The models a task and method can use: the configure page shows these and filters nothing. */
