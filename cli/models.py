@@ -102,23 +102,60 @@ def _models(args, dataset=None):
         print(json.dumps([e.to_dict() for e in entries], indent=2))
         return
 
+    row = "%-24s %-15s %-16s %-5s %-5s %-4s %-12s %s"
     print(
-        "%-24s %-22s %-10s %-6s %-5s %-5s %s"
-        % ("name", "tasks", "vocabulary", "conf", "speed", "perf", "weights")
+        row
+        % ("name", "tasks", "prompted with", "conf", "speed", "perf",
+           "license", "weights")
     )
     for e in entries:
         print(
-            "%-24s %-22s %-10s %-6s %-5d %-5d %s"
+            row
             % (
                 e.name,
-                ",".join(e.tasks),
-                "zero-shot" if e.zero_shot else "fixed",
+                ",".join(_TASK_ABBREVIATIONS.get(t, t) for t in e.tasks),
+                _prompts(e),
                 e.default_confidence,
                 e.speed,
                 e.performance,
-                "present" if mr.has_weights(e) else "missing",
+                e.license or "-",
+                _weights(e),
             )
         )
+
+
+#: the tasks as the table of models abbreviates them
+_TASK_ABBREVIATIONS = {
+    "classification": "cls",
+    "detection": "det",
+    "instance_segmentation": "seg",
+    "box_segmentation": "box-seg",
+}
+
+
+def _prompts(entry):
+    if not entry.zero_shot:
+        return "- (fixed)"
+
+    if "positive" in entry.exemplar_prompts:
+        return "names, examples"
+
+    if "box_segmentation" in entry.tasks:
+        return "boxes"
+
+    return "names"
+
+
+def _weights(entry):
+    if mr.has_weights(entry):
+        return "present"
+
+    if entry.custom:
+        return "missing"
+
+    return "fetched on use%s" % (
+        " (~%g MB)" % entry.download_mb if entry.download_mb else ""
+    )
 
 
 def _add(args, dataset=None):

@@ -211,3 +211,15 @@ def test_yoloe_exemplar_run_needs_no_text_encoder(dataset, tmp_path):
         for d in value.detections
     }
     assert labels <= {"dog"}
+
+
+def test_models_table_says_how_each_is_prompted_and_fetched(sam3, capsys):
+    code, out, _ = run_cli(capsys, "models", "--task", "detection")
+    assert code == 0
+    rows = {line.split()[0]: line for line in out.splitlines()[1:]}
+    assert "names, examples" in rows["sam3"] and "present" in rows["sam3"]
+    assert "SAM License" in rows["sam3"]
+    assert "names, examples" in rows["yoloe-26m-seg"]
+    assert "- (fixed)" in rows["yolo26x"]
+    # a catalog model without weights here is fetched when a run needs it
+    assert "fetched on use (~" in rows["yolo26x"]
