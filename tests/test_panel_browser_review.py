@@ -489,3 +489,39 @@ def test_audit_tab_answers_by_keyboard_and_the_dialog_shows_the_estimate(
         expect(row).to_contain_text("%.3f" % e["precision"])
     B.screenshot(page, "approve-dialog-estimate")
     assert not app_errors(page), app_errors(page)
+
+
+def test_configure_sam3_finds_more_like_the_labels_given(
+    app_server, launcher, page, labeled_dataset
+):
+    from tiny_sam_models import save_tiny_sam_catalog_model
+
+    save_tiny_sam_catalog_model("sam3")
+    dataset = labeled_dataset
+    first = dataset.first().predictions.detections
+    open_auto_labeling(page, app_server, dataset)
+    tid(page, "al-auto-label").click()
+    expect(tid(page, "al-configure")).to_be_visible()
+    choose(page, "al-task", "detection")
+    tid(page, "al-vocab-zero-shot").check()
+    choose(page, "al-model", "sam3")
+    # SAM 3 takes example labels, positive and negative
+    choose(page, "al-exemplars", first[0].id)
+    choose(page, "al-negative-exemplars", first[1].id)
+    choose(page, "al-label-field", "like_these")
+    choose(page, "al-min-confidence", "0.01")
+    choose(page, "al-run-name", "like these")
+    expect(tid(page, "al-start")).to_be_enabled()
+    B.screenshot(page, "configure-exemplars")
+    tid(page, "al-start").click()
+    card = run_card(page, "like these")
+    expect(card).to_have_attribute(
+        "data-status", "In Review", timeout=GENERATION_TIMEOUT
+    )
+    run = P.list_runs(dataset)[0]
+    assert [e["label_id"] for e in run.config["exemplars"]] == [
+        first[0].id,
+        first[1].id,
+    ]
+    assert run.classes == [first[0].label]
+    assert not app_errors(page), app_errors(page)
