@@ -1,6 +1,6 @@
-"""Benchmark of generation (issue 3): labels from models, from JPEG files on
-disk to staged labels in MongoDB, against the model alone and against
-FiftyOne's own ``apply_model``.
+"""Benchmark of generation (issues 3 and 22): labels from models, from JPEG
+files on disk to staged labels in MongoDB, against the model alone and
+against FiftyOne's own ``apply_model``.
 
 For each of
 
@@ -8,6 +8,13 @@ For each of
     (b) ``sam``:   two-stage instance segmentation, YOLO11m boxes -> SAM ViT-H
                    masks (mask PNGs written to disk)
     (c) ``owlv2``: OWLv2 base/16 (960 px) zero-shot detection of 10 classes
+    (d) ``sam3``:  SAM 3 (``Sam3Model``, 1008 px) zero-shot instance
+                   segmentation of 10 class names, each a concept prompt
+    (e) ``yolo26``: YOLO26m detection (80 COCO classes, NMS-free head)
+    (f) ``yoloe``: YOLOE-26m-seg instance segmentation of 10 class names
+                   (encoded once, when it loads, by its text encoder)
+    (g) ``sam21``: two-stage instance segmentation, YOLO11m boxes -> SAM 2.1
+                   Hiera large masks (``Sam2Model``, 1024 px)
 
 it measures, in one run:
 
@@ -20,14 +27,21 @@ it measures, in one run:
     decoded and ``preprocess``-ed in memory, after a warm-up, between
     ``torch.cuda.synchronize()`` calls (the target's reference); also
     ``submit()`` / ``collect()`` two batches deep, as the worker runs it.
-    For two-stage, the limit is the SAM image encoder alone on
+    For two-stage, the limit is the SAM (SAM 2.1) image encoder alone on
     ``(B, 3, 1024, 1024)`` fp16 batches ("SAM encoder limit"); the
     detector + ``segment_batch()`` path on in-memory images is reported too
 3.  FiftyOne: ``apply_model`` with the same model, where FiftyOne has an
-    equivalent: ``fiftyone.utils.ultralytics`` for YOLO11m; YOLO11m then
-    FiftyOne's Segment Anything zoo model (``segment-anything-vith-torch``,
-    ``box_prompt_field``) for two-stage; FiftyOne's zero-shot transformers
-    detector loaded from the local model directory for OWLv2
+    equivalent: ``fiftyone.utils.ultralytics`` for YOLO11m, YOLO26m and
+    YOLOE-26m-seg (prompted with the same class embeddings before it is
+    converted); YOLO11m then FiftyOne's Segment Anything zoo model
+    (``segment-anything-vith-torch``, ``box_prompt_field``) for two-stage;
+    FiftyOne's zero-shot transformers detector loaded from the local model
+    directory for OWLv2. FiftyOne 1.22.1 cannot run SAM 3 or SAM 2.1 here:
+    its zoo models of them (``segment-anything-3-image-torch``,
+    ``segment-anything-2.1-hiera-*-image-torch``) are built by Meta's
+    ``sam3`` / ``sam2`` packages from their own ``.pt`` checkpoints, not
+    from the transformers models, and neither package is installed; the
+    ``sam3`` and ``sam21`` rows say so
 
 No model hub is reachable on the GPU machine, so the models are the REAL
 architectures and sizes with RANDOM weights (the same compute as the real
@@ -42,8 +56,9 @@ dozens), and SAM encodes only the images that have boxes, so for two-stage
 the share of images with at least one box is reported and the target is
 also judged on the images SAM encoded per second.
 
-Default image counts, chosen so that the whole run stays under about 9
-minutes on one H100 (the device tool runs a command for at most 10):
+Default image counts, chosen so that each group of keys (issue 3's, issue
+22's, below) stays under about 9 minutes on one H100 (the device tool runs
+a command for at most 10):
 
     ============  =====  ===========  ==========================================
     model         e2e    apply_model  why
@@ -57,22 +72,41 @@ minutes on one H100 (the device tool runs a command for at most 10):
     owlv2         2000   500          model ~177 img/s fp16 (~12 s); FiftyOne
                                       runs fp32 and re-encodes the prompts of
                                       every image
+    sam3          500    --           guessed (not yet measured on a GPU):
+                                      ViT encoder at 1008 px plus DETR and
+                                      masks for each of 10 classes, a few
+                                      dozen img/s; FiftyOne cannot run it
+    yolo26        10000  3000         as yolo (YOLO26m has YOLO11m's size)
+    yoloe         5000   1000         guessed: as YOLO11m-seg, masks written
+    sam21         1500   300          as sam; SAM 2.1 Hiera large is lighter
+                                      than ViT-H; FiftyOne runs the detector
+                                      only (it cannot run SAM 2.1)
     ============  =====  ===========  ==========================================
+
+The issue 3 keys (yolo, sam, owlv2) take about 9 minutes together, and so do
+the issue 22 keys (sam3, yolo26, yoloe, sam21, guessed): on the GPU machine
+run them as two calls, ``--only yolo,sam,owlv2`` and ``--only
+sam3,yolo26,yoloe,sam21`` (``--keys`` is the same option). The issue 22
+rows are judged against a 90% target: end to end / model only (SAM 2.1
+encoder limit for ``sam21``).
 
 ``--images N`` and ``--apply-images N`` override them for every model.
 
 The images are ``--images`` 640x480 JPEGs (random content with shapes),
 generated in parallel into ``--image-dir`` (default
 ``/tmp/autolabel-bench-images``) and reused by later runs (``jpegs.py``);
-the models are built by ``random_models.py``. Everything else
+the models are built by ``random_models.py`` (the SAM 3 detector and SAM 2.1
+on the GPU; YOLOE with the tests' tiny MobileCLIP text encoder, which runs
+once when the model loads). Everything else
 (the database ``autolabel-bench-generate-<pid>``, the weights, the masks)
 is temporary and removed at the end, also on error or SIGTERM.
 
 Without CUDA it prints one line and exits with status 0, so that it can be
 launched blindly; ``--allow-cpu`` runs a smoke test instead: tiny models of
-the same architectures (YOLO11n at 320 px, a 2-block SAM encoder, a 2-layer
-OWLv2 at 64 px) on 16 images per model, every code path included. Its
-figures mean nothing.
+the same architectures (YOLO11n and YOLO26n at 320 px, YOLOE-26n-seg at 320 px,
+a 2-block SAM encoder, a 2-layer OWLv2 at 64 px, the tests' tiny SAM 3 and
+SAM 2.1) on 16 images per model, every code path included. Its figures mean
+nothing.
 
 Usage::
 
@@ -80,10 +114,11 @@ Usage::
     python bench/generate.py --only yolo --images 3000
     python bench/generate.py --json /tmp/generate.json
     python bench/generate.py --allow-cpu           # CPU smoke test
+    python bench/generate.py --allow-cpu --only sam3   # one key of it
 
 Options: ``--images N``, ``--apply-images N``, ``--batch-size B`` (32 on
 CUDA, 8 on CPU: the worker's defaults), ``--sam-batch B`` (8),
-``--only yolo|sam|owlv2[,...]``, ``--image-dir DIR``, ``--min-confidence C``,
+``--only`` / ``--keys yolo|sam|owlv2|sam3|yolo26|yoloe|sam21[,...]``, ``--image-dir DIR``, ``--min-confidence C``,
 ``--detections-per-image K`` (10), ``--apply-workers W`` (8),
 ``--skip-apply``, ``--json OUT``, ``--allow-cpu``.
 
@@ -127,21 +162,47 @@ import jpegs
 import random_models
 from harness import write_json
 
-KEYS = ("yolo", "sam", "owlv2")
+KEYS = ("yolo", "sam", "owlv2", "sam3", "yolo26", "yoloe", "sam21")
+
+#: the keys of issue 22 (the models of 2026)
+KEYS_2026 = ("sam3", "yolo26", "yoloe", "sam21")
+
+#: the two-stage keys: detector boxes, then a SAM's masks
+TWO_STAGE = ("sam", "sam21")
 
 #: catalog names of the models measured
 YOLO_MODEL = "yolo11m"
 SAM_MODEL = "sam-vit-h"
 OWL_MODEL = "owlv2-base-patch16"
+SAM3_MODEL = "sam3"
+YOLO26_MODEL = "yolo26m"
+YOLOE_MODEL = "yoloe-26m-seg"
+SAM21_MODEL = "sam2.1-hiera-large"
 
-#: the 10 classes OWLv2 is prompted with
+#: the 10 classes OWLv2, SAM 3 and YOLOE are prompted with
 OWL_CLASSES = list(harness.CLASSES)
 
 #: images labeled end to end, per model (see the docstring)
-DEFAULT_IMAGES = {"yolo": 10000, "sam": 1500, "owlv2": 2000}
+DEFAULT_IMAGES = {
+    "yolo": 10000,
+    "sam": 1500,
+    "owlv2": 2000,
+    "sam3": 500,
+    "yolo26": 10000,
+    "yoloe": 5000,
+    "sam21": 1500,
+}
 
 #: images given to FiftyOne's apply_model, per model
-DEFAULT_APPLY_IMAGES = {"yolo": 3000, "sam": 300, "owlv2": 500}
+DEFAULT_APPLY_IMAGES = {
+    "yolo": 3000,
+    "sam": 300,
+    "owlv2": 500,
+    "sam3": 0,  # FiftyOne cannot run it
+    "yolo26": 3000,
+    "yoloe": 1000,
+    "sam21": 300,
+}
 
 #: images per model in the CPU smoke test
 CPU_IMAGES = 16
@@ -150,6 +211,20 @@ CPU_IMAGES = 16
 YOLO_MIN_FRACTION = 0.77
 YOLO_MIN_RATE = 1000.0
 SAM_MIN_FRACTION = 0.90
+
+#: target of issue 22: end to end / model only, for each model of 2026
+MIN_FRACTION_2026 = 0.90
+
+#: why FiftyOne (1.22.1) cannot run a model: its zoo models of SAM 3 and
+#: SAM 2.1 are built by Meta's own packages from their own checkpoints
+CANNOT_RUN = {
+    SAM3_MODEL: "its zoo model segment-anything-3-image-torch is built by "
+    "Meta's sam3 package from its sam3.pt checkpoint, not from the "
+    "transformers Sam3Model; sam3 is not installed",
+    SAM21_MODEL: "its zoo model segment-anything-2.1-hiera-large-image-torch "
+    "is built by Meta's sam2 package from its own .pt checkpoint, not from "
+    "the transformers Sam2Model; sam2 is not installed",
+}
 
 DB_NAME = "autolabel-bench-generate-%d" % os.getpid()
 
@@ -207,14 +282,16 @@ def _parse_args(argv):
         type=int,
         default=None,
         help="images labeled end to end per model (default: yolo 10000, "
-        "sam 1500, owlv2 2000; %d with --allow-cpu)" % CPU_IMAGES,
+        "sam 1500, owlv2 2000, sam3 500, yolo26 10000, yoloe 5000, sam21 "
+        "1500; %d with --allow-cpu)" % CPU_IMAGES,
     )
     parser.add_argument(
         "--apply-images",
         type=int,
         default=None,
         help="images given to FiftyOne's apply_model (default: yolo 3000, "
-        "sam 300, owlv2 500, at most --images)",
+        "sam 300, owlv2 500, yolo26 3000, yoloe 1000, sam21 300 (its "
+        "detector only), at most --images)",
     )
     parser.add_argument(
         "--batch-size",
@@ -230,8 +307,10 @@ def _parse_args(argv):
     )
     parser.add_argument(
         "--only",
+        "--keys",
+        dest="only",
         default=",".join(KEYS),
-        help="comma-separated subset of yolo, sam, owlv2",
+        help="comma-separated subset of %s (default: all)" % ", ".join(KEYS),
     )
     parser.add_argument(
         "--image-dir",
@@ -395,9 +474,7 @@ def run_benchmark(args, work_dir, cuda):
     for key in args.keys:
         started = time.perf_counter()
         try:
-            result = {"yolo": bench_yolo, "sam": bench_sam, "owlv2": bench_owlv2}[
-                key
-            ](ctx)
+            result = BENCHES[key](ctx)
         except Exception as e:
             traceback.print_exc()
             result = {"error": _one_line(e)}
@@ -424,14 +501,26 @@ def _decode_threads(ctx):
 
 def _models_needed(keys):
     needed = []
-    if "yolo" in keys or "sam" in keys:
+    if {"yolo", "sam", "sam21"} & set(keys):
         needed.append((YOLO_MODEL, random_models.save_yolo))
     if "sam" in keys:
         needed.append((SAM_MODEL, random_models.save_sam))
     if "owlv2" in keys:
         needed.append((OWL_MODEL, _save_owlv2))
+    if "sam3" in keys:
+        needed.append((SAM3_MODEL, _save_sam3))
+    if "yolo26" in keys:
+        needed.append((YOLO26_MODEL, random_models.save_yolo26))
+    if "yoloe" in keys:
+        needed.append((YOLOE_MODEL, random_models.save_yoloe))
+    if "sam21" in keys:
+        needed.append((SAM21_MODEL, random_models.save_sam21))
 
     return needed
+
+
+def _save_sam3(path, tiny):
+    return random_models.save_sam3(path, tiny, words=["visual"] + OWL_CLASSES)
 
 
 def _save_owlv2(path, tiny):
@@ -552,15 +641,18 @@ def detection_counts(adapter, batches, threshold):
     }
 
 
-def detector_model_only(ctx, name, classes=None):
+def detector_model_only(ctx, name, classes=None, masks=False):
     """Loads a detector as the worker does; returns ``(adapter, images,
     batches, figures)`` with the calibrated threshold and the model-only
-    rate."""
+    rate. ``masks``: whether it computes instance masks, as the worker sets
+    it for an instance segmentation run (the threshold is calibrated
+    without them: they do not change the scores)."""
     from autolabel.models import registry as mr
 
     started = time.perf_counter()
     adapter = mr.load_model(name, device=ctx.device, half=ctx.half, classes=classes)
     load_s = time.perf_counter() - started
+    adapter.with_masks = False
     distinct = min(len(ctx.paths), 4 * ctx.batch)
     images, prepared = load_prepared(ctx, adapter, distinct)
     batches = [b for b in batches_of(prepared, ctx.batch) if len(b) == ctx.batch]
@@ -570,6 +662,7 @@ def detector_model_only(ctx, name, classes=None):
         threshold = calibrate_threshold(ctx, adapter, batches)
         ctx.thresholds[name] = threshold
 
+    adapter.with_masks = masks
     timing = time_batches(
         ctx, lambda b: adapter.predict(b, min_confidence=threshold), batches
     )
@@ -577,6 +670,7 @@ def detector_model_only(ctx, name, classes=None):
     counts = detection_counts(adapter, batches, threshold)
     figures = {
         "load_s": load_s,
+        "masks": masks,
         # the adapters' fast paths, if they were used
         "cuda_graphs": getattr(adapter, "cuda_graphs", None),
         "square_inputs": getattr(adapter, "square_inputs", None),
@@ -605,10 +699,10 @@ def _pipelined(adapter, threshold):
     return step
 
 
-def measure_model_only(ctx, r, name, classes=None):
+def measure_model_only(ctx, r, name, classes=None, masks=False):
     """Measures a detector alone (:func:`detector_model_only`) into the
     figures ``r``; returns the calibrated threshold."""
-    adapter, _, _, model_only = detector_model_only(ctx, name, classes)
+    adapter, _, _, model_only = detector_model_only(ctx, name, classes, masks)
     r.update(model_only)
     del adapter
     ctx.free()
@@ -758,18 +852,20 @@ def _with_detections(collection, field):
     return collection.match(F("%s.detections" % field).length() > 0).count()
 
 
-def fiftyone_yolo(ctx, view, threshold, label_field):
+def fiftyone_yolo(ctx, view, threshold, label_field, name=YOLO_MODEL, load=None):
     """FiftyOne's ultralytics integration on ``view``: half precision on CUDA
     (``use_half_precision`` + ultralytics' ``half`` override), as
     ``convert_ultralytics_model()`` builds it otherwise; falls back to
-    ``convert_ultralytics_model()`` (fp32) if half fails. Returns
+    ``convert_ultralytics_model()`` (fp32) if half fails. ``load(path)``
+    makes the ultralytics model (default ``YOLO(path)``). Returns
     ``(seconds, precision)``."""
     import fiftyone.utils.ultralytics as fouu
-    from ultralytics import YOLO
+    import ultralytics
 
     from autolabel.models import registry as mr
 
-    path = mr.weights_path(mr.get_model(YOLO_MODEL))
+    load = load or ultralytics.YOLO
+    path = mr.weights_path(mr.get_model(name))
     kwargs = dict(
         confidence_thresh=threshold,
         batch_size=ctx.batch,
@@ -777,12 +873,19 @@ def fiftyone_yolo(ctx, view, threshold, label_field):
     )
     if ctx.half:
         try:
-            yolo = YOLO(path)
+            yolo = load(path)
+            segments = isinstance(
+                yolo.model, ultralytics.nn.tasks.SegmentationModel
+            )
             model = fouu.FiftyOneYOLOModel(
                 fouu.FiftyOneYOLOModelConfig(
                     {
                         "model": yolo,
-                        "output_processor_cls": fouu.UltralyticsDetectionOutputProcessor,
+                        "output_processor_cls": (
+                            fouu.UltralyticsSegmentationOutputProcessor
+                            if segments
+                            else fouu.UltralyticsDetectionOutputProcessor
+                        ),
                         "model_path": yolo.model_name,
                         "use_half_precision": True,
                         "overrides": {"half": True},
@@ -795,7 +898,7 @@ def fiftyone_yolo(ctx, view, threshold, label_field):
             if view.has_field(label_field):
                 view._dataset.delete_sample_field(label_field)
 
-    model = fouu.convert_ultralytics_model(YOLO(path))
+    model = fouu.convert_ultralytics_model(load(path))
     return _apply_timed(view, model, label_field, **kwargs), "fp32"
 
 
@@ -844,12 +947,24 @@ def bench_yolo(ctx):
 
 def sam_encoder_limit(ctx, segmenter, batch):
     """Images/s of the SAM image encoder alone on ``(B, 3, 1024, 1024)``
-    batches in the precision the adapter runs it."""
+    batches in the precision the adapter runs it: segment_anything's
+    ``image_encoder``, or the transformers model's ``get_image_embeddings``
+    (SAM 2.1: the Hiera encoder and its neck, what the segmenter caches)."""
     torch = ctx.torch
-    sam = getattr(segmenter, "sam", None) or segmenter.predictor.model
-    encoder = sam.image_encoder
-    param = next(encoder.parameters())
-    size = encoder.img_size
+    model = getattr(segmenter, "model", None)
+    if model is not None and hasattr(model, "get_image_embeddings"):
+        encoder = model.get_image_embeddings
+        param = next(model.parameters())
+        # the size the segmenter's own preprocessing gives
+        size = segmenter.preprocess(
+            np.zeros((jpegs.HEIGHT, jpegs.WIDTH, 3), np.uint8)
+        ).pixel_values.shape[-1]
+    else:
+        sam = getattr(segmenter, "sam", None) or segmenter.predictor.model
+        encoder = sam.image_encoder
+        param = next(encoder.parameters())
+        size = encoder.img_size
+
     x = torch.randn((batch, 3, size, size), device=param.device, dtype=param.dtype)
 
     def forward(b):
@@ -863,15 +978,31 @@ def sam_encoder_limit(ctx, segmenter, batch):
 
 
 def bench_sam(ctx):
+    return bench_two_stage(ctx, "sam", "(b)", SAM_MODEL, fiftyone_sam)
+
+
+def bench_sam21(ctx):
+    return bench_two_stage(ctx, "sam21", "(g)", SAM21_MODEL, None)
+
+
+def bench_two_stage(ctx, key, letter, seg_model, fiftyone_segmenter):
+    """Two-stage instance segmentation, YOLO11m boxes then ``seg_model``'s
+    masks; ``fiftyone_segmenter(ctx, view, prompt_field, label_field)`` runs
+    FiftyOne's equivalent of the segmenter (None: FiftyOne cannot)."""
     from autolabel.models import registry as mr
 
-    n = ctx.images("sam")
+    n = ctx.images(key)
     print(
-        "== (b) two-stage %s + %s instance segmentation: %d images, batch %d"
-        % (YOLO_MODEL, SAM_MODEL, n, ctx.batch),
+        "== %s two-stage %s + %s instance segmentation: %d images, batch %d"
+        % (letter, YOLO_MODEL, seg_model, n, ctx.batch),
         flush=True,
     )
-    r = {"model": "%s+%s" % (YOLO_MODEL, SAM_MODEL), "batch": ctx.batch, "images": n}
+    r = {
+        "model": "%s+%s" % (YOLO_MODEL, seg_model),
+        "segmenter": seg_model,
+        "batch": ctx.batch,
+        "images": n,
+    }
 
     detector, images, batches, det_figures = detector_model_only(ctx, YOLO_MODEL)
     threshold = det_figures["min_confidence"]
@@ -884,7 +1015,7 @@ def bench_sam(ctx):
         model_only_detections=det_figures["model_only_detections"],
     )
     started = time.perf_counter()
-    segmenter = mr.load_segmenter(SAM_MODEL, device=ctx.device, half=ctx.half)
+    segmenter = mr.load_segmenter(seg_model, device=ctx.device, half=ctx.half)
     r["segmenter_load_s"] = time.perf_counter() - started
 
     limit = sam_encoder_limit(ctx, segmenter, ctx.sam_batch)
@@ -895,8 +1026,8 @@ def bench_sam(ctx):
         sam_encoder_bs1=limit_bs1["rate"],
     )
     _say(
-        "SAM encoder limit: %.1f img/s at batch %d (%s); %.1f img/s at batch 1"
-        % (limit["rate"], ctx.sam_batch, limit["dtype"], limit_bs1["rate"])
+        "%s encoder limit: %.1f img/s at batch %d (%s); %.1f img/s at batch 1"
+        % (seg_model, limit["rate"], ctx.sam_batch, limit["dtype"], limit_bs1["rate"])
     )
 
     # the pipeline's model path on in-memory images: detector batch, then
@@ -927,6 +1058,19 @@ def bench_sam(ctx):
     ctx.free()
 
     def apply_model(view):
+        if fiftyone_segmenter is None:
+            # FiftyOne's detector alone, for reference
+            det_s, precision = fiftyone_yolo(ctx, view, threshold, "fo_dets")
+            r.update(
+                apply_model=None,
+                apply_model_detector_only=len(view) / det_s,
+                apply_model_note="FiftyOne cannot run %s (%s); its YOLO11m "
+                "alone (fiftyone.utils.ultralytics, %s): %.1f img/s"
+                % (seg_model, CANNOT_RUN[seg_model], precision, len(view) / det_s),
+            )
+            _say("FiftyOne apply_model: %s" % r["apply_model_note"])
+            return
+
         k = len(view)
         det_s, precision = fiftyone_yolo(ctx, view, threshold, "fo_dets")
         # FiftyOne's SAM refuses a sample without box prompts ("No box
@@ -936,7 +1080,9 @@ def bench_sam(ctx):
 
         boxed = view.match(F("fo_dets.detections").length() > 0)
         r["apply_model_images_with_boxes"] = boxed.count()
-        sam_s, sam_precision = fiftyone_sam(ctx, boxed, "fo_dets", "fo_masks")
+        sam_s, sam_precision = fiftyone_segmenter(
+            ctx, boxed, "fo_dets", "fo_masks"
+        )
         r.update(
             apply_model=k / (det_s + sam_s),
             apply_model_s=det_s + sam_s,
@@ -972,14 +1118,14 @@ def bench_sam(ctx):
     label_end_to_end(
         ctx,
         r,
-        "sam",
+        key,
         apply_model,
         task="instance_segmentation",
         model=YOLO_MODEL,
-        seg_model=SAM_MODEL,
+        seg_model=seg_model,
         label_field="autolabel_masks",
         min_confidence=threshold,
-        mask_dir=os.path.join(ctx.work_dir, "masks"),
+        mask_dir=os.path.join(ctx.work_dir, "masks-" + key),
     )
     return r
 
@@ -1099,6 +1245,172 @@ def bench_owlv2(ctx):
     return r
 
 
+def bench_sam3(ctx):
+    n = ctx.images("sam3")
+    print(
+        "== (d) %s zero-shot instance segmentation of %d class names: %d "
+        "images, batch %d" % (SAM3_MODEL, len(OWL_CLASSES), n, ctx.batch),
+        flush=True,
+    )
+    r = {"model": SAM3_MODEL, "batch": ctx.batch, "images": n}
+    threshold = measure_model_only(ctx, r, SAM3_MODEL, OWL_CLASSES, masks=True)
+    _say(
+        "model only (masks included): %.1f img/s (min_confidence %.4f, %.1f "
+        "detections/image); submit/collect two batches deep: %.1f img/s"
+        % (
+            r["model_only"],
+            threshold,
+            r["model_only_detections_per_image"],
+            r["model_only_pipelined"],
+        )
+    )
+
+    def apply_model(view):
+        r.update(
+            apply_model=None,
+            apply_model_note="FiftyOne cannot run it (%s)"
+            % CANNOT_RUN[SAM3_MODEL],
+        )
+        _say("FiftyOne apply_model: %s" % r["apply_model_note"])
+
+    label_end_to_end(
+        ctx,
+        r,
+        "sam3",
+        apply_model,
+        task="instance_segmentation",
+        model=SAM3_MODEL,
+        classes=OWL_CLASSES,
+        label_field="autolabel_sam3",
+        min_confidence=threshold,
+        mask_dir=os.path.join(ctx.work_dir, "masks-sam3"),
+    )
+    return r
+
+
+def bench_yolo26(ctx):
+    n = ctx.images("yolo26")
+    print(
+        "== (e) %s detection: %d images, batch %d" % (YOLO26_MODEL, n, ctx.batch),
+        flush=True,
+    )
+    r = {"model": YOLO26_MODEL, "batch": ctx.batch, "images": n}
+    threshold = measure_model_only(ctx, r, YOLO26_MODEL)
+    _say(
+        "model only: %.1f img/s (min_confidence %.4f, %.1f detections/image; "
+        "CUDA graphs %s); submit/collect two batches deep: %.1f img/s"
+        % (
+            r["model_only"],
+            threshold,
+            r["model_only_detections_per_image"],
+            r["cuda_graphs"],
+            r["model_only_pipelined"],
+        )
+    )
+
+    def apply_model(view):
+        seconds, precision = fiftyone_yolo(
+            ctx, view, threshold, "fo_dets", name=YOLO26_MODEL
+        )
+        record_apply_model(
+            r,
+            view,
+            "fo_dets",
+            seconds,
+            precision,
+            "fiftyone.utils.ultralytics, %s, batch %d, num_workers %d"
+            % (precision, ctx.batch, ctx.apply_workers),
+        )
+
+    label_end_to_end(
+        ctx,
+        r,
+        "yolo26",
+        apply_model,
+        task="detection",
+        model=YOLO26_MODEL,
+        label_field="autolabel_dets26",
+        min_confidence=threshold,
+    )
+    return r
+
+
+def bench_yoloe(ctx):
+    n = ctx.images("yoloe")
+    print(
+        "== (f) %s instance segmentation of %d class names: %d images, batch %d"
+        % (YOLOE_MODEL, len(OWL_CLASSES), n, ctx.batch),
+        flush=True,
+    )
+    r = {"model": YOLOE_MODEL, "batch": ctx.batch, "images": n}
+    threshold = measure_model_only(ctx, r, YOLOE_MODEL, OWL_CLASSES, masks=True)
+    _say(
+        "model only (masks included): %.1f img/s (min_confidence %.4f, %.1f "
+        "detections/image; CUDA graphs %s); submit/collect two batches deep: "
+        "%.1f img/s"
+        % (
+            r["model_only"],
+            threshold,
+            r["model_only_detections_per_image"],
+            r["cuda_graphs"],
+            r["model_only_pipelined"],
+        )
+    )
+
+    def load(path):
+        # prompted with the class embeddings our loader computes (the same
+        # text encoder), so that FiftyOne does not look for MobileCLIP
+        from ultralytics import YOLOE
+
+        from autolabel.models import registry as mr
+        from autolabel.models.ultralytics import yoloe
+
+        model = YOLOE(path)
+        yoloe.set_prompts(model.model, mr.get_model(YOLOE_MODEL), OWL_CLASSES)
+        return model
+
+    def apply_model(view):
+        seconds, precision = fiftyone_yolo(
+            ctx, view, threshold, "fo_masks", name=YOLOE_MODEL, load=load
+        )
+        record_apply_model(
+            r,
+            view,
+            "fo_masks",
+            seconds,
+            precision,
+            "fiftyone.utils.ultralytics (instance masks), %s, prompted with "
+            "the same class embeddings before conversion, batch %d, "
+            "num_workers %d" % (precision, ctx.batch, ctx.apply_workers),
+        )
+
+    label_end_to_end(
+        ctx,
+        r,
+        "yoloe",
+        apply_model,
+        task="instance_segmentation",
+        model=YOLOE_MODEL,
+        classes=OWL_CLASSES,
+        label_field="autolabel_yoloe",
+        min_confidence=threshold,
+        mask_dir=os.path.join(ctx.work_dir, "masks-yoloe"),
+    )
+    return r
+
+
+#: the measurement of each key
+BENCHES = {
+    "yolo": bench_yolo,
+    "sam": bench_sam,
+    "owlv2": bench_owlv2,
+    "sam3": bench_sam3,
+    "yolo26": bench_yolo26,
+    "yoloe": bench_yoloe,
+    "sam21": bench_sam21,
+}
+
+
 def _say(line):
     print("   " + line, flush=True)
 
@@ -1194,6 +1506,24 @@ def judge_targets(figures):
         "fraction",
         "sam",
     )
+    # issue 22: each model of 2026 end to end at 90% of itself alone
+    add("SAM 3 e2e / model-only", fraction, MIN_FRACTION_2026, "fraction", "sam3")
+    add("YOLO26m e2e / model-only", fraction, MIN_FRACTION_2026, "fraction", "yolo26")
+    add("YOLOE-26m e2e / model-only", fraction, MIN_FRACTION_2026, "fraction", "yoloe")
+    add(
+        "two-stage e2e / SAM 2.1 encoder limit",
+        fraction,
+        MIN_FRACTION_2026,
+        "fraction",
+        "sam21",
+    )
+    add(
+        "two-stage SAM 2.1-encoded img/s / limit",
+        encoded_fraction,
+        MIN_FRACTION_2026,
+        "fraction",
+        "sam21",
+    )
     return targets
 
 
@@ -1241,7 +1571,7 @@ def print_table(figures):
             continue
 
         ref = _reference(r)
-        name = r["model"] + (" (*)" if key == "sam" else "")
+        name = r["model"] + (" (*)" if key in TWO_STAGE else "")
         rows.append(
             (
                 name,
@@ -1299,13 +1629,14 @@ def print_table(figures):
         if r.get("e2e_error"):
             print("  end to end FAILED: %s" % r["e2e_error"])
 
-        if key == "sam":
+        if key in TWO_STAGE:
             print(
-                "  (*) model-only = SAM encoder limit: image encoder alone, "
+                "  (*) model-only = %s encoder limit: image encoder alone, "
                 "batch %d %s: %.1f img/s (batch 1: %.1f img/s); detector + "
                 "segment_batch() in memory: %.1f img/s; detector alone "
                 "%.1f img/s"
                 % (
+                    r.get("segmenter", SAM_MODEL),
                     r["sam_encoder_limit_timing"]["batch"],
                     r["sam_encoder_limit_timing"]["dtype"],
                     r["sam_encoder_limit"],
@@ -1316,13 +1647,16 @@ def print_table(figures):
             )
             print(
                 "  mask files written: %d; images with at least one box (the "
-                "ones SAM encodes): %s of %s"
+                "ones the segmenter encodes): %s of %s"
                 % (
                     r.get("mask_files", 0),
                     r.get("e2e_images_with_labels", "n/a"),
                     r.get("e2e_images", "n/a"),
                 )
             )
+
+        elif "mask_files" in r:
+            print("  mask files written: %d" % r["mask_files"])
 
         if "counts" in r:
             print(
@@ -1345,7 +1679,7 @@ def print_table(figures):
             )
         )
 
-    print("\nTargets (issue 3)%s:" % (
+    print("\nTargets (issues 3 and 22)%s:" % (
         " -- not meaningful in the CPU smoke test" if figures["cpu_smoke_test"] else ""
     ))
     if not figures["targets"]:
@@ -1363,7 +1697,7 @@ def print_table(figures):
             else ">= %.0f img/s" % t["goal"]
         )
         print(
-            "  %-36s %-10s %10s  %-12s %s"
+            "  %-40s %-10s %10s  %-12s %s"
             % (t["target"], t["measured_on"], value, goal, "MET" if t["met"] else "NOT MET")
         )
 

@@ -174,3 +174,185 @@ def save_clip_b32(path, seed=0):
     )
     processor.save_pretrained(path)
     return path
+
+
+# The models of 2026 (issue 22) ----------------------------------------------
+
+
+def _device():
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def save_yolo26(path, tiny):
+    """A YOLO26m (YOLO26n at 320 px when tiny) with random weights and COCO
+    names, calibrated as :func:`save_yolo` describes; its one-to-one
+    (NMS-free) head, the one the catalog entry runs and the checkpoint
+    selects, gets the weights of its one-to-many head so that both score
+    alike. Returns what was built, in
+    words."""
+    import tiny_models
+
+    cfg, imgsz = ("yolo26n.yaml", 320) if tiny else ("yolo26m.yaml", 640)
+    # YOLO26's class logits spread less than YOLO11's on random images (the
+    # tests' build_tiny_yolo26 settings)
+    yolo = tiny_models.build_random_yolo(
+        cfg,
+        imgsz=imgsz,
+        images=letterboxed_batch(imgsz),
+        seed=0,
+        device=_device(),
+        score_spread=3.0,
+        score_mean=-3.0,
+    )
+    head = yolo.model.model[-1]
+    for name in ("cv2", "cv3", "cv4"):
+        one2one = getattr(head, "one2one_" + name, None)
+        if one2one is not None and getattr(head, name, None) is not None:
+            one2one.load_state_dict(getattr(head, name).state_dict())
+
+    # the one-to-one head, as the published checkpoints select it: FiftyOne's
+    # ultralytics predictor then runs the head our loader runs
+    if getattr(head, "one2one_cv2", None) is not None:
+        head.end2end = True
+
+    tiny_models.save_yolo(yolo, path)
+    params = sum(p.numel() for p in yolo.model.parameters())
+    return "%s, %.1fM parameters, %d px" % (cfg, params / 1e6, imgsz)
+
+
+def save_yoloe(path, tiny):
+    """A YOLOE-26m-seg (YOLOE-26n-seg at 320 px when tiny) built from
+    ultralytics' model config with random weights (batch norms calibrated on
+    16 images, class logits around sigmoid 0.2, as the tests'
+    ``build_tiny_yoloe``), and the tests' tiny MobileCLIP text encoder with
+    its tokenizer where the loader looks: the text encoder runs once, when
+    the model loads, so it does not weigh on the rates. Returns what was
+    built, in words."""
+    import torch
+    import torch.nn.functional as F
+    from ultralytics import YOLOE
+
+    import tiny_models
+
+    cfg, imgsz = ("yoloe-26n-seg.yaml", 320) if tiny else ("yoloe-26m-seg.yaml", 640)
+    torch.manual_seed(0)
+    yolo = YOLOE(cfg)
+    model = yolo.model.eval()
+    head = model.model[-1]
+    names = ["thing%d" % i for i in range(10)]
+    features = F.normalize(
+        torch.randn(1, len(names), tiny_models.YOLOE_EMBED), dim=-1
+    )
+    model.set_classes(names, head.get_tpe(features).detach())
+    device = _device()
+    model.to(device)
+    tiny_models.calibrate_batchnorm(model, letterboxed_batch(imgsz).to(device))
+    with torch.no_grad():
+        for contrastive in list(head.cv4) + list(
+            getattr(head, "one2one_cv4", None) or []
+        ):
+            contrastive.bias.fill_(-1.5)
+
+    model.to("cpu")
+    yolo.ckpt = {"train_args": {"imgsz": imgsz, "task": "segment"}}
+    tiny_models.save_yolo(yolo, path)
+    tiny_models.save_tiny_yoloe_text_encoder("mobileclip2:b")
+    params = sum(p.numel() for p in model.parameters())
+    return "%s, %.1fM parameters, %d px; tiny MobileCLIP text encoder" % (
+        cfg,
+        params / 1e6,
+        imgsz,
+    )
+
+
+def save_sam3(path, tiny, words=()):
+    """SAM 3's detector (``Sam3Model``, the model that finds the objects of
+    class names) with random weights, saved with ``save_pretrained`` and its
+    ``Sam3Processor`` (images of 1008 px; an offline CLIP tokenizer that
+    holds ``words`` whole: token ids do not change the compute, the text is
+    padded to 32 tokens). Real size: ``Sam3Config``'s defaults (840M
+    parameters), built on the GPU when there is one; tiny: the tests'
+    ``save_tiny_sam3`` (224 px). Returns what was built, in words."""
+    import torch
+    import transformers as T
+
+    import tiny_models
+    import tiny_sam_models
+
+    T.utils.logging.disable_progress_bar()
+    if tiny:
+        tiny_sam_models.save_tiny_sam3(path, detector_only=True)
+        return "tiny Sam3Model (tests/tiny_sam_models.py), 224 px"
+
+    tokenizer = tiny_models.clip_tokenizer(
+        words=tuple(words) + tiny_sam_models.SAM3_WORDS
+    )
+    tokenizer.model_max_length = 32
+    config = T.Sam3Config()
+    text = config.text_config
+    text.pad_token_id = tokenizer.pad_token_id
+    text.bos_token_id = tokenizer.bos_token_id
+    text.eos_token_id = tokenizer.eos_token_id
+    torch.manual_seed(0)
+    with torch.device(_device()):
+        model = T.Sam3Model(config).eval()
+
+    params = sum(p.numel() for p in model.parameters())
+    os.makedirs(path, exist_ok=True)
+    # half the bytes to write and read back; the adapter casts to its dtype
+    model.half().save_pretrained(path)
+    del model
+    T.Sam3Processor(T.Sam3ImageProcessor(), tokenizer).save_pretrained(path)
+    size = config.vision_config.backbone_config.image_size
+    return "Sam3Config defaults, %.1fM parameters, %d px (saved fp16)" % (
+        params / 1e6,
+        size,
+    )
+
+
+#: the Hiera image encoder of SAM 2.1 large (facebook/sam2.1-hiera-large,
+#: transformers' conversion script)
+SAM21_LARGE_HIERA = dict(
+    hidden_size=144,
+    embed_dim_per_stage=[144, 288, 576, 1152],
+    num_attention_heads_per_stage=[2, 4, 8, 16],
+    blocks_per_stage=[2, 6, 36, 4],
+    global_attention_blocks=[23, 33, 43],
+    window_positional_embedding_background_size=[7, 7],
+    window_size_per_stage=[8, 4, 16, 8],
+)
+
+
+def save_sam21(path, tiny):
+    """SAM 2.1 Hiera large (``Sam2Model``, 1024 px) with random weights and
+    its ``Sam2Processor``, built on the GPU when there is one; tiny: the
+    tests' ``save_tiny_sam2`` (128 px). Returns what was built, in words."""
+    import torch
+    import transformers as T
+
+    import tiny_sam_models
+
+    T.utils.logging.disable_progress_bar()
+    if tiny:
+        tiny_sam_models.save_tiny_sam2(path)
+        return "tiny Sam2Model (tests/tiny_sam_models.py), 128 px"
+
+    vision = T.Sam2VisionConfig(
+        backbone_config=T.Sam2HieraDetConfig(**SAM21_LARGE_HIERA),
+        backbone_channel_list=[1152, 576, 288, 144],
+    )
+    config = T.Sam2Config(vision_config=vision)
+    torch.manual_seed(0)
+    with torch.device(_device()):
+        model = T.Sam2Model(config).eval()
+
+    params = sum(p.numel() for p in model.parameters())
+    os.makedirs(path, exist_ok=True)
+    model.save_pretrained(path)
+    del model
+    T.Sam2Processor(T.Sam2ImageProcessor()).save_pretrained(path)
+    return "Sam2Config with Hiera large, %.1fM parameters, 1024 px" % (
+        params / 1e6
+    )
