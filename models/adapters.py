@@ -19,13 +19,16 @@ Each adapter module has:
 
 from ..errors import AutolabelError
 from . import catalog as cat
-from . import sam_models, transformers_models, ultralytics
+from . import sam_models, torchvision_models, transformers_models, ultralytics
 
 #: each library's adapter module
 ADAPTERS = {
     cat.LIBRARY_ULTRALYTICS: ultralytics,
     cat.LIBRARY_TRANSFORMERS: transformers_models,
     cat.LIBRARY_SEGMENT_ANYTHING: sam_models,
+    # recognizes only the .pth checkpoints the loop writes (a plain dict
+    # with its format mark): any other .pth, a SAM one included, is left
+    cat.LIBRARY_TORCHVISION: torchvision_models,
 }
 
 

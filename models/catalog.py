@@ -26,6 +26,8 @@ METHOD_EXISTING_DETECTIONS = "existing_detections"
 LIBRARY_ULTRALYTICS = "ultralytics"
 LIBRARY_TRANSFORMERS = "transformers"
 LIBRARY_SEGMENT_ANYTHING = "segment-anything"
+#: torchvision detectors (Faster R-CNN, Mask R-CNN) the loop trains
+LIBRARY_TORCHVISION = "torchvision"
 
 #: the catalog model whose text tower YOLO-World's prompts are encoded with
 YOLO_WORLD_TEXT_ENCODER = "clip-vit-base-patch32"
@@ -52,7 +54,7 @@ class CatalogEntry:
         size: ``"nano"``, ``"small"``, ``"medium"``, ``"large"``, ``"xlarge"``,
             ``"tiny"``, ``"base"`` or ``"huge"``
         library: one of ``ultralytics``, ``transformers``,
-            ``segment-anything``
+            ``segment-anything``, ``torchvision``
         architecture: what the adapter builds, e.g. ``"yolo"``,
             ``"yolo-world"``, ``"owlvit"``, ``"owlv2"``, ``"grounding-dino"``,
             ``"clip"``, ``"sam"``
