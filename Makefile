@@ -15,11 +15,17 @@ export FIFTYONE_DO_NOT_TRACK := true
 export YOLO_OFFLINE := 1
 export YOLO_AUTOINSTALL := False
 
-.PHONY: setup demo test lint bench bench-panel js check-js browser clean-venv
+.PHONY: setup demo test lint bench bench-panel js check-js browser labelstudio clean-venv
 
-$(STAMP): requirements.txt pyproject.toml
+# the Label Studio server the tests start (tests/test_loop_annotation.py),
+# in a virtualenv of its own: its Django stack stays out of the project's
+LS_VENV := .venv-labelstudio
+LS_STAMP := $(LS_VENV)/.installed
+
+$(STAMP): requirements.txt requirements-nodeps.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -r requirements-nodeps.txt
 	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $(STAMP)
 
@@ -32,8 +38,15 @@ demo: setup
 
 # CI: the linter, the committed panel bundle must match its sources; the
 # browser tests need Debian's Chromium
-test: $(STAMP) lint check-js browser
+test: $(STAMP) lint check-js browser labelstudio
 	$(BIN)/python -m pytest -q
+
+labelstudio: $(LS_STAMP)
+
+$(LS_STAMP):
+	test -x $(LS_VENV)/bin/python || $(PYTHON) -m venv $(LS_VENV)
+	$(LS_VENV)/bin/pip install --quiet --disable-pip-version-check "label-studio==1.23.2"
+	touch $(LS_STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -54,4 +67,4 @@ bench-panel: $(STAMP)
 	$(BIN)/python bench/panel.py
 
 clean-venv:
-	rm -rf $(VENV)
+	rm -rf $(VENV) $(LS_VENV)

@@ -5,9 +5,11 @@ import json
 
 from .. import pipeline as P
 from ..pipeline import loop as L
-from ..pipeline.loop.declaration import EDIT, FLOW
+from ..pipeline.loop.declaration import EDIT, FLOW, NEXT
+from ..pipeline.loop.annotation import BACKENDS
 from ..pipeline.loop.settings import DEFAULTS
 from ..pipeline.loop.steps import STOPPED
+from ..pipeline.records.runs import now_iso
 from .common import add_command, add_json, add_yes, confidence, confirm, progress_bar
 
 
@@ -23,7 +25,7 @@ def register(subparsers, common):
         dataset=False,
     )
     sub = p.add_subparsers(
-        dest="loop_command", metavar="{create,next,status,list,cancel,retry,accept,edit,delete}"
+        dest="loop_command", metavar="{create,next,status,list,cancel,retry,accept,correct,edit,delete}"
     )
     c = add_command(sub, common, "create", "create a flow (its iteration 0 trains on the initial human labels)", _create)
     FLOW.add_arguments(c, skip=("min_confidence", "precision"))
@@ -32,15 +34,24 @@ def register(subparsers, common):
     FLOW.add_arguments(rule, skip=[n for n in FLOW.names if n not in ("min_confidence", "precision")])
 
     for name, help, func in (
-        ("next", "run the next steps, until the iteration is COMPLETED or needs a person", _next),
+        ("next", "run the next steps, until the iteration (--iterations: that many, back to back) is COMPLETED or needs a person", _next),
         ("retry", "run a failed, cancelled or killed step again, then the steps after it", _retry),
         ("accept", "precision mode, where no more audit answers can be had: accept the iteration as its audit stands (above a class's threshold where the audit has one, else from --min-confidence), then merge, train and evaluate", _accept),
     ):
         n = add_command(sub, common, name, help, func)
         n.add_argument("flow", help="the flow's name")
         n.add_argument("--now", action="store_true", help="run here and now (default: queue a delegated operation for `fiftyone delegated launch`)")
+        if name == "next":
+            NEXT.add_arguments(n)
         if name == "accept":
             n.add_argument("--min-confidence", type=confidence, help="accept the labels of a class without an audit threshold from this confidence (default: %g)" % DEFAULTS["min_confidence"])
+
+    k = add_command(sub, common, "correct", "correct the current iteration's labels in an annotation tool: send them (--backend), then bring the person's corrections back (--load) and go on as after a review", _correct)
+    k.add_argument("flow", help="the flow's name")
+    k.add_argument("--backend", choices=sorted(BACKENDS), help="the annotation tool to send the labels to; its credentials come from FiftyOne's annotation config or FIFTYONE_LABELSTUDIO_API_KEY, FIFTYONE_CVAT_USERNAME/PASSWORD, never stored (required without --load)")
+    k.add_argument("--url", help="the tool's URL (default: FiftyOne's annotation config, or FIFTYONE_<BACKEND>_URL)")
+    k.add_argument("--load", action="store_true", help="bring the corrections back into the iteration's run, approve it, and go on: merge, train, evaluate (default: send the labels)")
+    k.add_argument("--now", action="store_true", help="with --load: run the next steps here and now (default: queue a delegated operation for `fiftyone delegated launch`)")
 
     s = add_command(sub, common, "status", "a flow's iterations: statuses, counts, metrics", _status)
     s.add_argument("flow", help="the flow's name")
@@ -85,32 +96,66 @@ def _create(args, dataset):
     )
 
 
-def _advance(args, dataset, func):
+def _advance(args, dataset, func, **settings):
+    started = now_iso()
     if args.now:
         with progress_bar("flow %s" % args.flow, args.quiet) as progress:
-            flow = func(dataset, args.flow, delegate=False, progress=progress)
+            flow = func(dataset, args.flow, delegate=False, progress=progress, **settings)
     else:
-        flow = func(dataset, args.flow, delegate=True)
+        flow = func(dataset, args.flow, delegate=True, **settings)
 
     it = flow.current
     if not args.now and it.get("operation_id") and it["status"] not in (
         L.IterationStatus.REVIEW_PENDING,
     ):
+        many = settings.get("iterations") or 1
         print(
-            "queued the steps of iteration %d of flow '%s' (operation %s); "
+            "queued the steps of %s of flow '%s' (operation %s); "
             "`fiftyone delegated launch` runs them, `autolabel loop status "
             "%s %s` follows them"
-            % (it["index"], flow.name, it["operation_id"], dataset.name, flow.name)
+            % (
+                "iteration %d" % it["index"] if many == 1
+                else "%d iterations from iteration %d" % (many, it["index"]),
+                flow.name, it["operation_id"], dataset.name, flow.name,
+            )
         )
         return
+
+    if args.now:
+        # the iterations it completed before this one, and why it stopped
+        for entry in (it.get("log") or [])[-1:]:
+            if entry["step"] == "next" and entry["at"] >= started:
+                print(entry["text"])
 
     print(_iteration_line(it))
     if it.get("note"):
         print("  " + it["note"])
 
 
+def _correct(args, dataset):
+    if not args.load:
+        flow = L.correct_flow(dataset, args.flow, backend=args.backend, url=args.url)
+        ann = flow.current["annotation"]
+        print(
+            "sent the labels of iteration %d of flow '%s' (%d samples) to %s: %s"
+            % (flow.current["index"], flow.name, ann["samples"], BACKENDS[ann["backend"]]["name"], ann["task_url"] or ann["url"])
+        )
+        print("  `autolabel loop correct %s %s --load` brings the corrections back" % (dataset.name, flow.name))
+        return
+
+    def load(dataset, name, **kwargs):
+        return L.correct_flow(dataset, name, backend=args.backend, load=True, **kwargs)
+
+    _advance(args, dataset, load)
+    loaded = [it["annotation"] for it in L.get_flow(dataset, args.flow).iterations if it.get("annotation")]
+    print(
+        "  corrections by a person in %s: %d corrected, %d drawn, %d deleted"
+        % ((BACKENDS[loaded[-1]["backend"]]["name"],) + tuple(loaded[-1]["counts"][k] for k in ("corrected", "drawn", "deleted")))
+    )
+
+
 def _next(args, dataset):
-    _advance(args, dataset, L.next_steps)
+    _advance(args, dataset, L.next_steps, **NEXT.from_args(args))
 
 
 def _retry(args, dataset):
@@ -183,7 +228,7 @@ def _metric(value):
 def _iteration_line(it):
     metrics = it.get("metrics") or {}
     counts = it.get("counts") or {}
-    return "iteration %d  %-20s gt %s  pseudo %s  train %s  mAP50 %s  mAP %s%s" % (
+    return "iteration %d  %-20s gt %s  pseudo %s  train %s  mAP50 %s  mAP %s%s%s" % (
         it["index"],
         it["status"],
         counts.get("gt_images", "-"),
@@ -191,8 +236,21 @@ def _iteration_line(it):
         counts.get("train_size", "-"),
         _metric(metrics.get("map50")),
         _metric(metrics.get("map")),
+        _labeling_text(it),
         "  error: %s" % it["error"] if it.get("error") else "",
     )
+
+
+def _labeling_text(it):
+    """An iteration's mode and the model that labels it, where recorded."""
+    parts = []
+    if it.get("mode"):
+        parts.append("%s mode" % it["mode"])
+
+    if it.get("label_model"):
+        parts.append("labeled by %s" % it["label_model"])
+
+    return "  (%s)" % ", ".join(parts) if parts else ""
 
 
 def _status(args, dataset):

@@ -19,9 +19,11 @@ from ..pipeline.loop.declaration import (
     EDIT,
     FLOW,
     MIN_CONFIDENCE,
+    NEXT,
     human_fields,
     resolve_samples,
 )
+from ..pipeline.loop.annotation import BACKENDS
 from ..pipeline.loop.flows import existing_ids, find_flow
 from ..pipeline.loop.steps import RUNNING, STOPPED
 from ..pipeline.records.operations import PENDING_STATES, operation_state
@@ -221,6 +223,19 @@ def _iteration_run(dataset, it):
     return info, []
 
 
+def _annotation_link(it):
+    """The tool and the link to its task of an iteration whose corrections
+    are out (``autolabel loop correct``), or None."""
+    ann = it.get("annotation")
+    if not ann or ann.get("loaded_at"):
+        return None
+
+    return {
+        "tool": BACKENDS.get(ann["backend"], {}).get("name", ann["backend"]),
+        "url": ann.get("task_url") or ann["url"],
+    }
+
+
 def iteration_row(dataset, flow, it, operation=None):
     """One iteration of a flow as the flow page shows it.
 
@@ -276,7 +291,12 @@ def iteration_row(dataset, flow, it, operation=None):
             else None
         ),
         "acceptance": _acceptance_text(it.get("acceptance")),
+        # while its corrections are out in an annotation tool: its task
+        "annotation": _annotation_link(it) if current else None,
         "model": it.get("model"),
+        "mode": it.get("mode"),
+        "label_model": it.get("label_model"),
+        "labeling": _labeling_text(it),
         "run": run,
         "actions": actions,
         "step_seconds": [
@@ -285,6 +305,82 @@ def iteration_row(dataset, flow, it, operation=None):
         ],
         "updated_at": it.get("updated_at"),
     }
+
+
+def _labeling_text(it):
+    """How an iteration is corrected and what labels it, in words (None for
+    iteration 0, which labels nothing)."""
+    if not it["index"] or not (it.get("mode") or it.get("label_model")):
+        return None
+
+    parts = []
+    if it.get("mode"):
+        parts.append(
+            "a person reviews its labels"
+            if it["mode"] == L.Mode.MANUAL
+            else "the flow's rule accepts its labels"
+        )
+
+    if it.get("label_model"):
+        parts.append("labeled by %s" % it["label_model"])
+
+    text = "; ".join(parts)
+    return text[0].upper() + text[1:]
+
+
+def next_values():
+    """The values the form of the next steps starts from: the
+    declaration's defaults (one iteration, the flow's mode, the newest
+    model).
+
+    Returns:
+        a dict by setting name (:data:`autolabel.pipeline.loop.declaration.NEXT`)
+    """
+    return {k: _text(v) for k, v in NEXT.defaults().items()}
+
+
+def next_form(dataset, flow, values=None):
+    """The settings of the next steps (``autolabel loop next``:
+    :data:`autolabel.pipeline.loop.declaration.NEXT`) as the flow page's
+    form, checked as the user types.
+
+    Args:
+        dataset: a :class:`fiftyone.core.dataset.Dataset`
+        flow: a :class:`autolabel.pipeline.loop.Flow`
+        values (None): the values typed so far (default:
+            :func:`next_values`)
+
+    Returns:
+        a dict ``{values, form}``, see ``panel/README.md``
+    """
+    values = dict(next_values() if values is None else values)
+    return {
+        "values": values,
+        "form": NEXT.form(values, {"dataset": dataset, "flow": flow}),
+    }
+
+
+def next_settings(params):
+    """The ``next_flow`` event's settings of the next steps as the keyword
+    arguments of :func:`autolabel.pipeline.loop.next_steps` (which checks
+    them with the declaration): empty ones left to their defaults.
+
+    Args:
+        params: the event's parameters
+
+    Returns:
+        a dict
+    """
+    settings = {}
+    for name in NEXT.names:
+        value = params.get(name)
+        if isinstance(value, str):
+            value = value.strip() or None
+
+        if value is not None:
+            settings[name] = value
+
+    return settings
 
 
 def flow_actions(dataset, flow, read_only=False, state=None):
@@ -502,6 +598,12 @@ def flow_detail(dataset, name, read_only=False):
             for it in reversed(public["iterations"])
         ],
         plot=map_plot(flow),
+        # the settings the next button sends, while it is offered
+        next_form=(
+            next_form(dataset, flow)
+            if any(a["action"] == "next" for a in actions)
+            else None
+        ),
     )
 
 
@@ -802,11 +904,12 @@ def next_flow(panel, ctx):
     precision mode that waits for audit answers, accepts it as its audit
     stands first (the button :func:`flow_actions` offers then)."""
     name = _flow_name(ctx)
+    settings = next_settings(ctx.params)
     state = L.flow_state(ctx.dataset, L.refresh_flow(ctx.dataset, name))
     if state["accept"]:  # the button flow_actions offered: accept as is
-        flow = L.accept_flow(ctx.dataset, name, delegate=True)
+        flow = L.accept_flow(ctx.dataset, name, delegate=True, **settings)
     else:
-        flow = L.next_steps(ctx.dataset, name, delegate=True)
+        flow = L.next_steps(ctx.dataset, name, delegate=True, **settings)
 
     it = flow.current
     if it.get("note") and it["status"] == S.REVIEW_PENDING and not _busy(

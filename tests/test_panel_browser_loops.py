@@ -114,6 +114,9 @@ def test_a_flow_its_plot_and_its_next_steps_through_the_launcher(
     # the next step, run by the launcher: iteration 1 waits for its review
     nxt = tid(page, "al-loop-next")
     expect(nxt).to_have_text("Start iteration 1")
+    # the settings it sends (iterations, mode, model), drawn as Python sends them
+    expect(tid(page, "al-loop-next-settings")).to_be_visible()
+    expect(tid(page, "al-next-iterations")).to_have_count(1)
     nxt.click()
     it1 = iteration(page, 1)
     expect(it1).to_have_attribute(
@@ -121,6 +124,9 @@ def test_a_flow_its_plot_and_its_next_steps_through_the_launcher(
     )
     expect(it1.get_by_test_id("al-iteration-note")).to_contain_text(
         "waiting for a person"
+    )
+    expect(it1.get_by_test_id("al-iteration-labeling")).to_have_text(
+        "A person reviews its labels; labeled by %s" % flow.current["model"]
     )
     expect(tid(page, "al-loop-next")).to_have_count(0)
     expect(it1.get_by_test_id("al-iteration-numbers")).to_contain_text(

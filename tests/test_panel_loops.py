@@ -355,3 +355,36 @@ def test_next_cancel_review_and_retry_buttons_call_the_pipeline(dataset):
     assert "nothing to retry" in session.data["error"]
     assert session.data["error_source"] == "retry_flow"
     assert session.data["page"] == "flow"
+
+
+def test_next_button_sends_the_settings_of_the_next_iterations(dataset):
+    make_flow(dataset, "chain")  # manual mode
+    session = PanelSession(dataset)
+    session.call("show_loops")
+    detail = open_flow(session, "chain")
+    form = detail["next_form"]
+    assert [f["name"] for f in form["form"]["fields"]] == ["iterations", "mode", "model"]
+    assert form["values"]["iterations"] == "1"
+
+    # a bad value: one line next to the button, nothing queued
+    session.call("next_flow", flow="chain", iterations="0", mode="", model="")
+    assert "the number of iterations must be" in session.data["error"]
+    assert session.data["error_source"] == "next_flow"
+    assert L.get_flow(dataset, "chain").current["operation_id"] is None
+
+    # two iterations, the one it starts in automatic mode: one operation
+    # runs both, and the iteration records its mode
+    session.call("next_flow", flow="chain", iterations="2", mode="automatic", model="")
+    assert session.data["error"] is None, session.data["error"]
+    run_queued(dataset)
+    session.call("refresh")
+    detail = session.data["flow"]
+    it1, it0 = detail["iterations"]
+    assert (it0["status"], it1["status"]) == (S.COMPLETED, S.COMPLETED)
+    assert it1["mode"] == "automatic" and it1["label_model"] == it0["model"]
+    assert it1["labeling"] == "The flow's rule accepts its labels; labeled by %s" % it0["model"]
+    assert it1["acceptance"] == "accepted from confidence 0.5"
+    flow = L.get_flow(dataset, "chain")
+    assert flow.iteration(1)["operation_id"] == flow.iteration(0)["operation_id"]
+    assert flow.current["log"][-1]["text"] == "completed 2 of 2 iterations asked for"
+    json.dumps(session.data)

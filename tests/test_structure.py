@@ -10,7 +10,7 @@ import re
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 PACKAGE = "autolabel"
-SKIPPED = {"tests", "bench", ".venv", "node_modules", "build", ".git", ".ci"}
+SKIPPED = {"tests", "bench", ".venv", ".venv-labelstudio", "node_modules", "build", ".git", ".ci"}
 
 #: at most this many lines, unless the docstring says why
 MAX_LINES = 400

@@ -12,6 +12,7 @@ from .flows import (
 )
 from .settings import create_flow
 from .editing import delete_flow, edit_flow
+from .annotation import correct_flow
 from .runner import (
     LOOP_OPERATOR_URI,
     accept_flow,
@@ -31,6 +32,7 @@ __all__ = [
     "Sampling",
     "accept_flow",
     "cancel_flow",
+    "correct_flow",
     "create_flow",
     "flow_state",
     "delete_flow",

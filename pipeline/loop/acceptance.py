@@ -35,6 +35,20 @@ def _usable_thresholds(dataset, run, precision):
     return {c: t for c, t in thresholds.items() if t is not None}
 
 
+def iteration_mode(flow, it):
+    """How an iteration's labels are corrected: the mode it records (set
+    by ``autolabel loop next --mode`` when it started), else the flow's.
+
+    Args:
+        flow: a :class:`autolabel.pipeline.loop.flows.Flow`
+        it: one of its iterations
+
+    Returns:
+        a :class:`autolabel.pipeline.loop.flows.Mode` value
+    """
+    return it.get("mode") or flow.mode
+
+
 def acceptance(dataset, flow, it):
     """How iteration ``it``'s labels can be accepted now.
 
@@ -50,15 +64,26 @@ def acceptance(dataset, flow, it):
     if run.status == RunStatus.APPROVED:
         return {"by": "person"}, None
 
+    # corrections of this run out in an annotation tool
+    # (pipeline/loop/annotation.py): nothing is accepted before they return
+    out = it.get("annotation")
+    if out and not out.get("loaded_at") and out.get("run_key") == run.key:
+        return None, out["waiting"]
+
     review = (
         "review run '%s' (the Auto Labeling panel, or `autolabel promote` "
         "and `autolabel approve`)" % run.display_name
     )
-    if flow.mode == Mode.MANUAL:
+    if iteration_mode(flow, it) == Mode.MANUAL:
         return None, "waiting for a person: " + review
 
     if flow.precision is None:
-        return {"by": "rule", "min_confidence": flow.min_confidence}, None
+        # a manual flow's iteration run in automatic mode: the default rule
+        min_confidence = flow.min_confidence
+        if min_confidence is None:
+            min_confidence = DEFAULTS["min_confidence"]
+
+        return {"by": "rule", "min_confidence": min_confidence}, None
 
     # the iteration's own audit: thresholds calibrate one model's
     # confidences, and an approved run keeps no staged labels to apply them
@@ -105,7 +130,7 @@ def acceptance_as_is(dataset, flow, it, min_confidence=None):
     Raises:
         AutolabelError: if ``min_confidence`` is not a number in [0, 1]
     """
-    if flow.mode != Mode.AUTOMATIC or flow.precision is None:
+    if iteration_mode(flow, it) != Mode.AUTOMATIC or flow.precision is None:
         return None
 
     if min_confidence is None:

@@ -4,21 +4,26 @@
 the panel's new-flow form, and :func:`create_flow`'s first check), with the
 check of each value alone: the flow's name, the human labels' field, the
 sample sets, the model a task can train. :data:`EDITABLE` is the subset
-``autolabel loop edit`` may change. What a check needs beyond one setting
+``autolabel loop edit`` may change. :data:`NEXT` declares the settings of
+``autolabel loop next`` (how many iterations, and the mode and labeling
+model of those it starts). What a check needs beyond one setting
 (overlapping sample sets, the size of the pool) stays with
 :func:`autolabel.pipeline.loop.create_flow` and
 :func:`autolabel.pipeline.loop.edit_flow`.
 
-Why it is long: nineteen settings with their help, choices and checks, and
+Why it is long: twenty-two settings with their help, choices and checks, and
 the checks' helpers (sample sets, trainable models) they share with the
 flow's deep checks.
 """
 
+import json
+
 import fiftyone as fo
 
 from ...models import registry as mr
+from ...models import torchvision_models as tvm
 from ...models.devices import check_device
-from ...models.weights import has_weights, weights_path
+from ...models.weights import has_weights, require_weights, weights_path
 from ..declarations import (
     CHOICE,
     INTEGER,
@@ -31,8 +36,21 @@ from ..declarations import (
 from ..errors import AutolabelError
 from ..records.runs import staging_fields_in_review
 from .flows import Mode, Sampling, find_flow, list_flows, validate_flow_name
+from .torchvision_training import check_train_config
 
 TASKS = ("detection", "instance_segmentation")
+
+#: the architecture of today's flows: ultralytics YOLO (``model``)
+YOLO = "yolo"
+
+#: the architectures a flow trains: YOLO, or a torchvision detector
+ARCHITECTURES = (YOLO,) + tuple(tvm.ARCHITECTURES)
+
+#: the backbone of a torchvision flow where none is given: torchvision's
+#: reference backbone of both detectors (``fasterrcnn_resnet50_fpn``,
+#: ``maskrcnn_resnet50_fpn``, the seed's models), whose ImageNet weights
+#: are the most often at hand; it trains on a CPU too, slowly
+DEFAULT_BACKBONE = "resnet50"
 
 #: YOLO11 architectures a flow can train from scratch
 _SIZES = "nsmlx"
@@ -338,6 +356,84 @@ def _automatic(values):
     return values.get("mode") == Mode.AUTOMATIC
 
 
+def _yolo(values):
+    return (values.get("architecture") or YOLO) == YOLO
+
+
+def _torchvision(values):
+    return not _yolo(values)
+
+
+def check_architecture(task, architecture):
+    """Checks that a flow of ``task`` can train ``architecture``.
+
+    Args:
+        task: ``"detection"`` or ``"instance_segmentation"``
+        architecture: one of :data:`ARCHITECTURES`
+
+    Raises:
+        AutolabelError: naming the architecture and those of the task
+    """
+    if architecture not in ARCHITECTURES:
+        raise AutolabelError(
+            "unknown architecture %r: choose one of %s"
+            % (architecture, ", ".join(ARCHITECTURES))
+        )
+
+    does = tvm.TASKS.get(architecture)
+    if does is not None and does != task:
+        raise AutolabelError(
+            "architecture '%s' does %s, not %s: choose %s, or --task %s"
+            % (
+                architecture,
+                does.replace("_", " "),
+                task.replace("_", " "),
+                " or ".join(
+                    a for a in ARCHITECTURES if tvm.TASKS.get(a, task) == task
+                ),
+                "segmentation" if does == "instance_segmentation" else does,
+            )
+        )
+
+
+def parse_train_config(text):
+    """The training config of a torchvision flow: a JSON object of
+    settings of :data:`autolabel.pipeline.loop.torchvision_training.TRAIN_CONFIG`.
+
+    Args:
+        text: JSON text, a dict, or None
+
+    Returns:
+        the dict of the settings given (defaults are filled in at training)
+
+    Raises:
+        AutolabelError: if it is not a JSON object, or names an unknown
+            setting or a bad value
+    """
+    if text is None or isinstance(text, dict):
+        config = dict(text or {})
+    else:
+        try:
+            config = json.loads(text)
+        except ValueError as e:
+            raise AutolabelError(
+                "the training config is not JSON (%s): give an object, e.g. "
+                "--train-config '{\"lr\": 0.005}'" % e
+            ) from None
+
+    check_train_config(config)
+    return config
+
+
+def _check_architecture(architecture, values, context):
+    if values.get("task"):
+        check_architecture(values["task"], architecture)
+
+
+def _check_train_config(text, values, context):
+    parse_train_config(text)
+
+
 TRAINING = "Training"
 
 #: the settings of a flow (``autolabel loop create``)
@@ -388,9 +484,30 @@ FLOW = Settings(
             check=_check_task, metavar="{detection,segmentation}",
         ),
         Setting(
+            "architecture", CHOICE, "Architecture",
+            "what the flow trains: YOLO (--model), or torchvision's Faster "
+            "R-CNN (detection) or Mask R-CNN (segmentation) on a --backbone",
+            default=YOLO,
+            choices=[
+                (YOLO, "YOLO (ultralytics)"),
+                ("faster-rcnn", "Faster R-CNN (torchvision), detection"),
+                ("mask-rcnn", "Mask R-CNN (torchvision), instance segmentation"),
+            ],
+            check=_check_architecture,
+        ),
+        Setting(
             "model", CHOICE, "Model to train",
-            "a YOLO11 architecture or an ultralytics catalog model",
+            "yolo: a YOLO11 architecture or an ultralytics catalog model",
             default="yolo11n", choices=_model_choices, check=_check_model,
+            applies=_yolo,
+        ),
+        Setting(
+            "backbone", CHOICE, "Backbone",
+            "faster-rcnn, mask-rcnn: the torchvision backbone (ImageNet "
+            "weights from the model zoo directory when there, else from "
+            "scratch)",
+            default=DEFAULT_BACKBONE, choices=list(tvm.BACKBONES),
+            applies=_torchvision,
         ),
         Setting(
             "sample_size", INTEGER, "Samples per iteration",
@@ -449,17 +566,27 @@ FLOW = Settings(
             default=50, minimum=1, group=TRAINING,
         ),
         Setting(
-            "imgsz", INTEGER, "Image size", "the training image size",
-            default=640, minimum=1, group=TRAINING,
+            "imgsz", INTEGER, "Image size", "yolo: the training image size",
+            default=640, minimum=1, group=TRAINING, applies=_yolo,
         ),
         Setting(
-            "batch", INTEGER, "Batch", "the training batch size",
+            "batch", INTEGER, "Batch",
+            "the training batch size (faster-rcnn, mask-rcnn: unless the "
+            "training config sets batch_size)",
             default=16, minimum=1, group=TRAINING,
         ),
         Setting(
             "patience", INTEGER, "Patience (empty: every epoch)",
-            "stop training after this many epochs without improvement",
-            default_help="never", minimum=1, group=TRAINING,
+            "yolo: stop training after this many epochs without improvement",
+            default_help="never", minimum=1, group=TRAINING, applies=_yolo,
+        ),
+        Setting(
+            "train_config", TEXT, "Training config (JSON)",
+            "faster-rcnn, mask-rcnn: a JSON object overriding training "
+            "settings (lr, schedule, min_size, max_size, batch_size, ...)",
+            default_help="torchvision's recipe", check=_check_train_config,
+            applies=_torchvision, metavar="JSON", group=TRAINING,
+            noun="the training config",
         ),
         Setting(
             "device", TEXT, "Device (empty: the GPU if any)",
@@ -491,5 +618,118 @@ EDIT = Settings(
     [
         FLOW[name].but(required=False, default=None, default_help="unchanged")
         for name in EDITABLE
+    ],
+)
+
+
+def labeling_models(task):
+    """The catalog models that may label a loop's iterations of ``task``
+    (``autolabel loop next --model``): fixed-class models that perform it.
+
+    Args:
+        task: ``"detection"`` or ``"instance_segmentation"``
+
+    Returns:
+        a list of :class:`autolabel.models.catalog.CatalogEntry`
+    """
+    task = check_task(task)
+    return [e for e in mr.list_models(task=task) if not e.zero_shot]
+
+
+def check_label_model(task, classes, model):
+    """Checks that ``model`` can label the iterations of a loop of
+    ``task`` whose classes are ``classes``: a fixed-class catalog model
+    that performs the task, with its weights here, and that knows one of
+    the classes at least (where its classes are known).
+
+    Args:
+        task: ``"detection"`` or ``"instance_segmentation"``
+        classes: the flow's classes
+        model: a catalog model's name
+
+    Returns:
+        the :class:`autolabel.models.catalog.CatalogEntry`
+
+    Raises:
+        AutolabelError: naming the model and what to choose instead
+    """
+    entry = mr.get_model(model)
+    if entry.zero_shot:
+        raise AutolabelError(
+            "model '%s' is zero-shot; an iteration is labeled by a model of "
+            "fixed classes, e.g. one a flow trained (`autolabel models "
+            "--task %s`)" % (model, task)
+        )
+
+    if task not in entry.tasks:
+        raise AutolabelError(
+            "model '%s' performs %s, not %s: an iteration of this flow is "
+            "labeled by a %s model (`autolabel models --task %s`)"
+            % (model, ", ".join(entry.tasks), task, task, task)
+        )
+
+    vocabulary = set(entry.vocabulary or ())
+    if vocabulary and classes and not vocabulary & set(classes):
+        raise AutolabelError(
+            "model '%s' knows none of the flow's classes (%s): its labels "
+            "would teach nothing; choose a model trained on them, e.g. one "
+            "of the flow's iterations" % (model, ", ".join(classes))
+        )
+
+    require_weights(entry)
+    return entry
+
+
+def _flow_task(context):
+    flow = context.get("flow")
+    return (flow.task, flow.classes) if flow is not None else (None, None)
+
+
+def _check_label_model(model, values, context):
+    task, classes = _flow_task(context)
+    if task is not None:
+        check_label_model(task, classes, model)
+
+
+def _label_model_choices(values, context):
+    task, _ = _flow_task(context)
+    if task is None:
+        return None  # any name: checked once the flow is known
+
+    return [
+        Choice(e.name, "%s%s" % (e.name, "" if has_weights(e) else " (no weights here)"))
+        for e in labeling_models(task)
+    ]
+
+
+#: the settings of ``autolabel loop next``: how many iterations it runs,
+#: and the mode and model of the iterations it starts
+NEXT = Settings(
+    "the next iterations",
+    [
+        Setting(
+            "iterations", INTEGER, "Iterations",
+            "run this many iterations back to back; it stops early at one "
+            "that waits for a person, or fails",
+            default=1, minimum=1, noun="the number of iterations",
+        ),
+        Setting(
+            "mode", CHOICE, "Mode of the iterations it starts",
+            "how the iterations it starts are corrected: manual (a person "
+            "reviews) or automatic (the flow's rule accepts)",
+            default_help="the flow's",
+            choices=[
+                (Mode.MANUAL, "Manual: a person reviews the labels"),
+                (Mode.AUTOMATIC, "Automatic: the flow's rule accepts the labels"),
+            ],
+            noun="the mode",
+        ),
+        Setting(
+            "model", CHOICE, "Model that labels them",
+            "the catalog model that labels the iterations it starts",
+            default_help="the previous iteration's trained model",
+            choices=_label_model_choices, check=_check_label_model,
+            noun="the labeling model",
+        ),
     ],
 )

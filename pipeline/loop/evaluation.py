@@ -1,13 +1,15 @@
 """Evaluating an iteration's model on the flow's validation samples.
 
-The model's predictions are written to a field of their own (FiftyOne's
-``apply_model`` with its ultralytics integration) and evaluated with
+The model's predictions are written to a field of their own (a YOLO
+model's with FiftyOne's ``apply_model`` and its ultralytics integration, a
+torchvision model's through the catalog's adapter) and evaluated with
 FiftyOne's ``evaluate_detections`` under an evaluation key, so FiftyOne's
 Model Evaluation panel shows every iteration of every flow.
 """
 
 import contextlib
 import logging
+import math
 
 import numpy as np
 
@@ -37,6 +39,98 @@ def predict(samples, weights, label_field, confidence=EVAL_CONFIDENCE):
         confidence_thresh=confidence,
         progress=False,
     )
+
+
+#: images a catalog model predicts at once
+BATCH_SIZE = 8
+
+
+def predict_model(
+    samples, model, label_field, task, device=None, confidence=EVAL_CONFIDENCE
+):
+    """Writes a catalog model's predictions on samples to a field, with
+    their instance masks (cropped to their boxes, as FiftyOne keeps them)
+    for instance segmentation.
+
+    Args:
+        samples: a :class:`fiftyone.core.collections.SampleCollection`
+        model: the catalog name of a fixed-class model (e.g. a flow's
+            torchvision model)
+        label_field: the field to write (the samples' values replaced)
+        task: ``"detection"`` or ``"instance_segmentation"``
+        device (None): the torch device; default the GPU if there is one
+        confidence (EVAL_CONFIDENCE): the lowest confidence kept
+
+    Raises:
+        AutolabelError: if the model cannot be loaded
+    """
+    import torch
+    from PIL import Image
+
+    from ...models import registry as mr
+
+    if device is None:
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+
+    adapter = mr.load_model(model, device=device)
+    adapter.with_masks = task == "instance_segmentation"
+    ids, filepaths = samples.values(["id", "filepath"])
+    values = {}
+    for start in range(0, len(ids), BATCH_SIZE):
+        batch, shapes = [], []
+        for filepath in filepaths[start : start + BATCH_SIZE]:
+            with Image.open(filepath) as img:
+                image = np.asarray(img.convert("RGB"))
+
+            shapes.append(image.shape[:2])
+            batch.append(adapter.preprocess(image))
+
+        predictions = adapter.predict(batch, confidence)
+        for i, prediction, shape in zip(
+            ids[start : start + BATCH_SIZE], predictions, shapes
+        ):
+            values[i] = to_detections(prediction, shape)
+
+    samples.set_values(label_field, values, key_field="id")
+
+
+def to_detections(prediction, shape):
+    """FiftyOne's detections of a model's predictions on an image.
+
+    Args:
+        prediction: a :class:`autolabel.models.base.ImagePredictions`, boxes
+            in pixels, masks (if any) full-size
+        shape: the image's ``(height, width)``
+
+    Returns:
+        a :class:`fiftyone.core.labels.Detections`, boxes relative and each
+        mask cropped to its box (the box widened to whole pixels)
+    """
+    import fiftyone as fo
+
+    height, width = shape
+    detections = []
+    for i, (label, score, box) in enumerate(
+        zip(prediction.labels, prediction.scores, prediction.boxes)
+    ):
+        x0, y0, x1, y1 = (float(v) for v in box)
+        det = fo.Detection(label=label, confidence=float(score))
+        if prediction.masks is None:
+            det.bounding_box = [
+                x0 / width, y0 / height, (x1 - x0) / width, (y1 - y0) / height
+            ]
+        else:
+            c0, r0 = max(int(math.floor(x0)), 0), max(int(math.floor(y0)), 0)
+            c1 = max(min(int(math.ceil(x1)), width), c0 + 1)
+            r1 = max(min(int(math.ceil(y1)), height), r0 + 1)
+            det.mask = np.asarray(prediction.masks[i][r0:r1, c0:c1], dtype=bool)
+            det.bounding_box = [
+                c0 / width, r0 / height, (c1 - c0) / width, (r1 - r0) / height
+            ]
+
+        detections.append(det)
+
+    return fo.Detections(detections=detections)
 
 
 def evaluate(samples, pred_field, gt_field, eval_key, task):

@@ -90,7 +90,9 @@ FLOW_KEYS = {
     "created_at": "ISO time",
     "updated_at": "ISO time of the last write",
     "task": "detection or instance_segmentation",
-    "model": "the base model: a YOLO11 architecture or a catalog model",
+    "model": "the base model: a YOLO11 architecture or a catalog model; a torchvision flow's <architecture>-<backbone>",
+    "architecture": "yolo (absent in flows made before), faster-rcnn or mask-rcnn",
+    "backbone": "a torchvision flow's backbone, or None",
     "base_weights": "the weights iteration 0 starts from, or None (scratch)",
     "human_field": "the field of the human labels (never written)",
     "classes": "the classes, from the human labels",
@@ -105,7 +107,7 @@ FLOW_KEYS = {
     "precision": "automatic mode: the precision the thresholds reach",
     "stage_confidence": "the lowest confidence staged for review",
     "sampling": "a Sampling",
-    "train": "training settings: epochs, imgsz, batch, patience, device",
+    "train": "training settings: epochs, imgsz, batch, patience, device, config (a torchvision flow's training config)",
     "seed": "the seed of sampling and training",
     "iterations": "its iterations, in order (see ITERATION_KEYS)",
 }
@@ -127,9 +129,12 @@ ITERATION_KEYS = {
     "progress": "the running step's progress: fraction, label",
     "sampled_ids": "the unseen samples it took from the pool",
     "relabeled_ids": "earlier pseudo-labeled samples it labeled again",
+    "mode": "how its labels are corrected (a Mode; None: the flow's)",
+    "label_model": "the catalog model that labels it, or None (iteration 0)",
     "run_key": "the auto-labeling run of its labels, or None",
     "label_field": "where its run's approved labels go, or None",
     "acceptance": "how its labels were accepted (person, rule, thresholds)",
+    "annotation": "its corrections in an annotation tool: run_key, backend, key, url, task_url, waiting, sent_at, loaded_at, counts (never a credential)",
     "train_sources": "the training samples: [{field, ids, kind}]",
     "counts": "gt_images, pseudo_images, train_size, accepted_labels, ...",
     "model": "the catalog name of its trained model, or None",
@@ -290,6 +295,8 @@ def new_iteration(index):
         "progress": None,
         "sampled_ids": [],
         "relabeled_ids": [],
+        "mode": None,
+        "label_model": None,
         "run_key": None,
         "label_field": None,
         "acceptance": None,
@@ -452,7 +459,7 @@ def _log_line(prefix, log, now):
     return None if log is None else {prefix + "log": dict(log, at=now)}
 
 
-def append_iteration(dataset, flow, index, operation_id=None):
+def append_iteration(dataset, flow, index, operation_id=None, **fields):
     """Adds iteration ``index`` if the flow's newest iteration is
     ``index - 1`` and COMPLETED (atomically: two callers add one).
 
@@ -462,16 +469,24 @@ def append_iteration(dataset, flow, index, operation_id=None):
         index: the new iteration's index
         operation_id (None): the delegated operation that will run its
             steps
+        **fields: more keys of :data:`ITERATION_KEYS` of the new
+            iteration (its ``mode``, ``label_model``)
 
     Returns:
         the updated :class:`Flow`, or None if it was not added
     """
     name = flow.name if isinstance(flow, Flow) else flow
+    for key in fields:
+        if key not in ITERATION_KEYS:
+            raise ValueError("unknown iteration key %r" % key)
+
     return FLOWS.update(
         dataset,
         flow_key(name),
         push={
-            "iterations": dict(new_iteration(index), operation_id=operation_id)
+            "iterations": dict(
+                new_iteration(index), operation_id=operation_id, **fields
+            )
         },
         expected={
             "iterations.%d.status" % (index - 1): IterationStatus.COMPLETED,

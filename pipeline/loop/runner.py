@@ -36,6 +36,7 @@ from .flows import (
     get_flow,
     update_iteration,
 )
+from .declaration import NEXT
 from .settings import pool_view
 from .steps import (
     BODIES,
@@ -239,37 +240,166 @@ def _check_can_advance(flow):
         )
 
 
-def run_steps(dataset, name, progress=None, operation_id=None):
-    """Runs a flow's steps here and now, until the current iteration is
-    COMPLETED or waits for a person; a COMPLETED flow starts its next
-    iteration.
+def _starts(it):
+    """Whether the next steps of an iteration start it: it is COMPLETED
+    (the next one starts) or a later iteration no step has touched."""
+    return it["status"] == S.COMPLETED or (
+        it["status"] == S.INITIALIZED and it["index"] > 0
+    )
+
+
+def check_next(dataset, flow, iterations=1, mode=None, model=None):
+    """Checks the settings of a flow's next steps
+    (:data:`autolabel.pipeline.loop.declaration.NEXT`) before anything
+    changes.
+
+    Args:
+        dataset: a :class:`fiftyone.core.dataset.Dataset`
+        flow: the :class:`autolabel.pipeline.loop.flows.Flow`
+        iterations (1): how many iterations to run back to back (at least
+            1)
+        mode (None): the mode of the iterations they start, ``"manual"`` or
+            ``"automatic"`` (None: the flow's)
+        model (None): the catalog model that labels the iterations they
+            start (None: each previous iteration's trained model)
+
+    Returns:
+        a dict ``{iterations, mode, model}``
+
+    Raises:
+        AutolabelError: naming the first wrong setting, or a mode or model
+            given where the steps start no iteration
+    """
+    values = NEXT.check(
+        dict(iterations=iterations, mode=mode, model=model),
+        {"dataset": dataset, "flow": flow},
+    )
+    it = flow.current
+    if (
+        (values["mode"] or values["model"])
+        and values["iterations"] == 1
+        and not _starts(it)
+    ):
+        raise AutolabelError(
+            "iteration %d of flow '%s' is under way (%s); a mode or a model "
+            "applies to the iterations the next steps start: finish this "
+            "one first, or ask for 2 iterations (--iterations 2)"
+            % (it["index"], flow.name, it["status"])
+        )
+
+    return values
+
+
+def _started_fields(flow, values):
+    """What a new iteration records: its mode and the model that labels
+    it."""
+    return {
+        "mode": values["mode"] or flow.mode,
+        "label_model": values["model"] or flow.current["model"],
+    }
+
+
+def _log_stop(dataset, flow, wanted, done, why):
+    """Logs, on the newest iteration, how many of the iterations asked for
+    completed and why the steps stopped (several asked for, and something
+    ran: a refused or idle call writes nothing)."""
+    if wanted == 1 or not done["moved"]:
+        return flow
+
+    flow = get_flow(dataset, flow.name)
+    text = "completed %d of %d iterations asked for%s" % (
+        done["count"], wanted, "; stopped: %s" % why if why else "",
+    )
+    return update_iteration(
+        dataset, flow, flow.current["index"], log={"step": "next", "text": text}
+    ) or flow
+
+
+def run_steps(
+    dataset,
+    name,
+    progress=None,
+    operation_id=None,
+    iterations=1,
+    mode=None,
+    model=None,
+):
+    """Runs a flow's steps here and now, until ``iterations`` iterations
+    are COMPLETED or one waits for a person; a COMPLETED flow starts its
+    next iteration.
 
     Args:
         dataset: a :class:`fiftyone.core.dataset.Dataset`
         name: the flow's name
         progress (None): a callable ``progress(fraction, label)``
         operation_id (None): the delegated operation running this
+        iterations (1): how many iterations to complete back to back (the
+            current one, if under way, is the first)
+        mode (None): the mode the iterations it starts record (None: the
+            flow's)
+        model (None): the catalog model that labels the iterations it
+            starts (None: each previous iteration's trained model)
 
     Returns:
         the :class:`autolabel.pipeline.loop.flows.Flow`
 
     Raises:
-        AutolabelError: if a step is running or failed, the pool is used
-            up, or a step fails now (it is recorded as failed)
+        AutolabelError: if a setting is wrong (nothing changes), a step is
+            running or failed, the pool is used up, or a step fails now (it
+            is recorded as failed)
     """
     flow = refresh_flow(dataset, name)
+    values = check_next(dataset, flow, iterations, mode, model)
+    wanted = values["iterations"]
+    it = flow.current
+    if (values["mode"] or values["model"]) and it["status"] == S.INITIALIZED and it["index"]:
+        given = {"mode": values["mode"], "label_model": values["model"]}
+        flow = update_iteration(
+            dataset, flow, it["index"], expected=S.INITIALIZED,
+            **{k: v for k, v in given.items() if v},
+        ) or get_flow(dataset, name)
+
+    done = {"count": 0, "moved": False}
+    try:
+        flow, why = _run_iterations(
+            dataset, name, flow, progress, operation_id, values, done
+        )
+    except StepCancelled:
+        _log_stop(dataset, flow, wanted, done, "its step was cancelled")
+        raise
+    except BaseException as e:
+        _log_stop(dataset, flow, wanted, done, "it failed: %s" % one_line(e))
+        raise
+
+    return _log_stop(dataset, flow, wanted, done, why)
+
+
+def _run_iterations(dataset, name, flow, progress, operation_id, values, done):
+    """:func:`run_steps`' loop; ``done`` counts the iterations it completed
+    (``count``) and says whether it changed anything (``moved``). Returns
+    the flow and why it stopped early, or None."""
+    wanted = values["iterations"]
     ran = False
     while True:
         it = flow.current
         status = it["status"]
         if status == S.COMPLETED:
             if ran:
-                return flow
+                done["count"] += 1
+                ran = False
+                if done["count"] >= wanted:
+                    return flow, None
 
-            _check_pool_left(dataset, flow)
+                if not _pool_left(dataset, flow):
+                    return flow, "the pool has no unseen samples left"
+            else:
+                _check_pool_left(dataset, flow)
+
             flow = append_iteration(
-                dataset, flow, it["index"] + 1, operation_id=operation_id
+                dataset, flow, it["index"] + 1, operation_id=operation_id,
+                **_started_fields(flow, values),
             ) or get_flow(dataset, name)
+            done["moved"] = True
             continue
 
         _check_can_advance(flow)
@@ -292,30 +422,37 @@ def run_steps(dataset, name, progress=None, operation_id=None):
                         status=S.REVIEW_PENDING, note=note,
                     ) or get_flow(dataset, name)
 
-                return flow
+                return flow, "iteration %d waits: %s" % (it["index"], note)
 
             step = MERGE
             extra = {"acceptance": accepted, "note": None}
         else:
             step = next(s for s in STEPS if status in s.ready)
 
+        done["moved"] = True
         updated = _run_step(dataset, flow, it, step, progress, operation_id, extra)
         ran = True
         flow = updated or get_flow(dataset, name)
 
 
+def _pool_left(dataset, flow):
+    return pool_view(dataset, flow).exclude(seen_ids(flow)).count()
+
+
 def _check_pool_left(dataset, flow):
-    if not pool_view(dataset, flow).exclude(seen_ids(flow)).count():
+    if not _pool_left(dataset, flow):
         raise AutolabelError(
             "the pool has no unseen samples left: flow '%s' has labeled all "
             "of it (%d iterations)" % (flow.name, len(flow.iterations))
         )
 
 
-def next_steps(dataset, name, delegate=True, progress=None):
+def next_steps(
+    dataset, name, delegate=True, progress=None, iterations=1, mode=None, model=None
+):
     """Runs a flow's next steps (:func:`run_steps`) here and now, or queues
-    a delegated operation that runs them on a ``fiftyone delegated launch``
-    worker.
+    one delegated operation that runs them, iteration after iteration, on a
+    ``fiftyone delegated launch`` worker.
 
     Args:
         dataset: a :class:`fiftyone.core.dataset.Dataset`
@@ -323,15 +460,22 @@ def next_steps(dataset, name, delegate=True, progress=None):
         delegate (True): queue a delegated operation (True) or run here
         progress (None): a callable ``progress(fraction, label)`` when not
             delegating
+        iterations (1): how many iterations to complete back to back; it
+            stops early at one that waits for a person, or fails
+        mode (None): ``"manual"`` or ``"automatic"``: the mode of the
+            iterations it starts (None: the flow's)
+        model (None): the catalog model that labels the iterations it
+            starts (None: each previous iteration's trained model)
 
     Returns:
         the :class:`autolabel.pipeline.loop.flows.Flow`
 
     Raises:
-        AutolabelError: if a step is running, queued or failed, or the
-            pool is used up
+        AutolabelError: if a setting is wrong, a step is running, queued or
+            failed, or the pool is used up (nothing changes then)
     """
     flow = refresh_flow(dataset, name)
+    values = check_next(dataset, flow, iterations, mode, model)
     it = flow.current
     if _operation_pending(it):
         raise AutolabelError(
@@ -340,7 +484,7 @@ def next_steps(dataset, name, delegate=True, progress=None):
         )
 
     if not delegate:
-        return run_steps(dataset, name, progress=progress)
+        return run_steps(dataset, name, progress=progress, **values)
 
     _check_can_advance(flow)
     if it["status"] == S.COMPLETED:
@@ -350,7 +494,7 @@ def next_steps(dataset, name, delegate=True, progress=None):
         if accepted is None:
             return update_iteration(dataset, flow, it["index"], note=note) or flow
 
-    op_id = queue_operation(dataset, LOOP_OPERATOR_URI, {"flow": name})
+    op_id = queue_operation(dataset, LOOP_OPERATOR_URI, dict(values, flow=name))
     return update_iteration(dataset, flow, it["index"], operation_id=op_id) or flow
 
 
@@ -460,7 +604,16 @@ def retry_flow(dataset, name, delegate=True, progress=None):
     return next_steps(dataset, name, delegate=delegate, progress=progress)
 
 
-def accept_flow(dataset, name, min_confidence=None, delegate=True, progress=None):
+def accept_flow(
+    dataset,
+    name,
+    min_confidence=None,
+    delegate=True,
+    progress=None,
+    iterations=1,
+    mode=None,
+    model=None,
+):
     """A person accepts the current iteration of a flow in precision mode
     that waits for audit answers as its audit stands (the way forward where
     no more answers can be had): each class above its audit threshold where
@@ -474,6 +627,8 @@ def accept_flow(dataset, name, min_confidence=None, delegate=True, progress=None
             without an audit threshold (default: automatic mode's, 0.5)
         delegate (True): queue a delegated operation (True) or run here
         progress (None): a callable ``progress(fraction, label)``
+        iterations (1), mode (None), model (None): the settings of the
+            next steps (:func:`next_steps`)
 
     Returns:
         the :class:`autolabel.pipeline.loop.flows.Flow`
@@ -481,9 +636,11 @@ def accept_flow(dataset, name, min_confidence=None, delegate=True, progress=None
     Raises:
         AutolabelError: if the flow's current iteration does not wait for
             audit answers in precision mode, or ``min_confidence`` is not in
-            [0, 1] (nothing is changed)
+            [0, 1], or a setting of the next steps is wrong (nothing is
+            changed)
     """
     flow = refresh_flow(dataset, name)
+    values = check_next(dataset, flow, iterations, mode, model)
     it = flow.current
     _check_can_advance(flow)
     if _operation_pending(it):
@@ -521,7 +678,7 @@ def accept_flow(dataset, name, min_confidence=None, delegate=True, progress=None
             % (it["index"], flow.name)
         )
 
-    return next_steps(dataset, name, delegate=delegate, progress=progress)
+    return next_steps(dataset, name, delegate=delegate, progress=progress, **values)
 
 
 def pending_operation(flow):

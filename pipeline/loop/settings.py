@@ -11,6 +11,8 @@ message, in the one place the CLI, the operators and the panel create
 flows.
 """
 
+import json
+
 from ...models import registry as mr
 from ...models.devices import check_device
 from ..datasets import validate_image_dataset
@@ -19,8 +21,10 @@ from .declaration import (
     FLOW,
     MIN_CONFIDENCE,
     VIEW_PREFIX,
+    YOLO,
     check_model,
     field_prefix,
+    parse_train_config,
     resolve_samples,
 )
 from .flows import Mode, register_flow
@@ -61,6 +65,9 @@ def create_flow(
     seed=DEFAULTS["seed"],
     stage_confidence=DEFAULTS["stage_confidence"],
     device=None,
+    architecture=DEFAULTS["architecture"],
+    backbone=None,
+    train_config=None,
 ):
     """Creates a pseudo-labeling flow on a dataset, with its iteration 0
     (training on the initial human labels) ready to run.
@@ -79,9 +86,9 @@ def create_flow(
             every sample that is neither initial nor validation
         task ("detection"): ``"detection"`` or ``"instance_segmentation"``
             (``"segmentation"``)
-        model ("yolo11n"): a YOLO11 architecture (its catalog weights are
-            the start where present, else it trains from scratch) or an
-            ultralytics model of the catalog
+        model ("yolo11n"): a yolo flow's model: a YOLO11 architecture (its
+            catalog weights are the start where present, else it trains
+            from scratch) or an ultralytics model of the catalog
         sample_size (100): unseen samples per iteration
         mode ("manual"): ``"manual"`` (a person reviews each iteration's
             run) or ``"automatic"``
@@ -102,6 +109,15 @@ def create_flow(
             stages for review
         device (None): the training device: ``"cpu"``, ``"cuda"``,
             ``"cuda:N"``, ``"mps"``; None or ``"auto"``: the GPU if any
+        architecture ("yolo"): ``"yolo"`` (ultralytics, ``model``),
+            ``"faster-rcnn"`` (detection) or ``"mask-rcnn"`` (instance
+            segmentation), torchvision's
+        backbone (None): a torchvision flow's backbone, one of
+            :data:`autolabel.models.torchvision_models.BACKBONES`; default
+            ``"resnet50"``
+        train_config (None): a torchvision flow's training settings, a dict
+            or its JSON text (see
+            :data:`autolabel.pipeline.loop.torchvision_training.TRAIN_CONFIG`)
 
     Returns:
         the new :class:`autolabel.pipeline.loop.flows.Flow`
@@ -110,6 +126,9 @@ def create_flow(
         AutolabelError: if a setting is invalid; nothing is created then
     """
     validate_image_dataset(dataset)
+    if isinstance(train_config, dict):
+        train_config = json.dumps(train_config)
+
     values = FLOW.check(
         dict(
             name=name,
@@ -131,16 +150,28 @@ def create_flow(
             seed=seed,
             stage_confidence=stage_confidence,
             device=device,
+            architecture=architecture,
+            backbone=backbone,
+            train_config=train_config,
         ),
         {"dataset": dataset},
     )
+    # a setting that does not apply to the architecture is None here
+    architecture = values["architecture"]
     task, model, mode = values["task"], values["model"], values["mode"]
     min_confidence, precision = values["min_confidence"], values["precision"]
     sample_size, sampling, seed = values["sample_size"], values["sampling"], values["seed"]
     stage_confidence = values["stage_confidence"]
     epochs, imgsz, batch = values["epochs"], values["imgsz"], values["batch"]
     patience, pool = values["patience"], values["pool"]
-    base_weights = check_model(task, model)
+    if architecture == YOLO:
+        base_weights = check_model(task, model)
+        config = None
+    else:
+        base_weights = None
+        model = "%s-%s" % (architecture, values["backbone"])
+        config = parse_train_config(values["train_config"])
+
     device = check_device(values["device"])
 
     taken = [f for f in dataset.get_field_schema() if f.startswith(field_prefix(name))]
@@ -217,6 +248,8 @@ def create_flow(
         name,
         dict(
             task=task,
+            architecture=architecture,
+            backbone=values["backbone"],
             model=model,
             base_weights=base_weights,
             human_field=human_field,
@@ -238,6 +271,7 @@ def create_flow(
                 batch=batch,
                 patience=patience,
                 device=device,
+                config=config,
             ),
             seed=seed,
         ),

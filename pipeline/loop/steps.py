@@ -9,6 +9,10 @@ accepts by the rule (automatic), merges, trains from iteration k-1's
 weights on every sample accepted so far, and evaluates.
 
 Samples a person reviewed are never labeled again by a machine.
+
+Why it is long: five step bodies, and training hands each architecture
+(ultralytics YOLO, torchvision's Faster R-CNN and Mask R-CNN) the same
+training samples its own way.
 """
 
 import logging
@@ -24,7 +28,8 @@ from ..generation.lifecycle import generate, refresh_run, resume_run
 from ..review.promotion import promote_labels
 from ..records.runs import RunKind, RunStatus, find_run, list_runs
 from ..review.summary import run_numbers
-from . import evaluation, training
+from . import evaluation, torchvision_training, training
+from .declaration import YOLO
 from .flows import (
     IterationStatus as S,
     existing_ids,
@@ -216,7 +221,7 @@ def _infer(dataset, flow, it, report):
         run = generate(
             dataset.select(target_ids),
             flow.task,
-            model=previous["model"],
+            model=it.get("label_model") or previous["model"],  # loop next --model
             label_field=label_field,
             min_confidence=flow.stage_confidence,
             name="%s iteration %d" % (flow.name, it["index"]),
@@ -245,7 +250,7 @@ def _infer(dataset, flow, it, report):
         label_field=run.label_field,
         counts=dict(it.get("counts") or {}, staged_labels=staged),
         log="run '%s' staged %d labels on %d samples with model %s"
-        % (run.display_name, staged, len(target_ids), previous["model"]),
+        % (run.display_name, staged, len(target_ids), run.model),
     )
 
 
@@ -308,6 +313,9 @@ def _merge(dataset, flow, it, report):
 
 
 def _train(dataset, flow, it, report):
+    if architecture(flow) != YOLO:
+        return _train_torchvision(dataset, flow, it, report)
+
     settings = flow.train
     previous = _previous(flow, it)
     start = (
@@ -366,6 +374,95 @@ def _train(dataset, flow, it, report):
     return dict(weights=weights, model=name, training=info, log=text)
 
 
+def architecture(flow):
+    """What a flow trains: ``"yolo"`` (also a flow made before the
+    architecture was a setting), ``"faster-rcnn"`` or ``"mask-rcnn"``."""
+    return flow.config.get("architecture") or YOLO
+
+
+def _train_torchvision(dataset, flow, it, report):
+    settings = flow.train
+    config = dict(settings.get("config") or {})
+    config.setdefault("batch_size", settings["batch"])
+    directory = loop_dir(dataset, flow)
+    work_dir = os.path.join(directory, "it%d-work" % it["index"])
+    report(0.0, "gathering %d training samples" % it["counts"]["train_size"])
+    samples = _training_samples(dataset, flow, it["train_sources"])
+    try:
+        shutil.rmtree(work_dir, ignore_errors=True)
+        os.makedirs(work_dir)
+
+        def progress(epoch, epochs, loss):
+            report(epoch / epochs, "epoch %d of %d" % (epoch, epochs))
+
+        result = torchvision_training.train_detector(
+            samples.match_tags(_TRAIN),
+            _LABELS,
+            flow.classes,
+            flow.task,
+            architecture(flow),
+            flow.backbone,
+            work_dir,
+            settings["epochs"],
+            validation=samples.match_tags(_VAL),
+            train_config=config,
+            device=_training_device(dataset, flow),
+            seed=flow.seed,
+            progress=progress,
+            should_stop=lambda: _cancel_requested(dataset, flow, it),
+        )
+        weights = training.keep_weights(
+            result["best"], os.path.join(directory, "it%d.pth" % it["index"])
+        )
+    except training.TrainingCancelled as e:
+        raise StepCancelled(str(e)) from e
+    finally:
+        samples.delete()
+        shutil.rmtree(work_dir, ignore_errors=True)
+
+    name = model_name(dataset, flow, it["index"])
+    # read with weights_only: the checkpoint needs no trust
+    mr.register_model(name, weights, tasks=[flow.task], replace=True, trust=False)
+    info = {k: v for k, v in result.items() if k != "best"}
+    info["start"] = "%s backbone (%s)" % (flow.backbone, info["backbone_init"])
+    text = "trained %d epochs in %.0f s from the %s; model %s" % (
+        info["epochs"], info["seconds"], info["start"], name,
+    )
+    return dict(weights=weights, model=name, training=info, log=text)
+
+
+# the tags and field of the samples a torchvision model trains on
+_TRAIN, _VAL, _LABELS = "train", "val", "ground_truth"
+
+
+def _training_samples(dataset, flow, sources):
+    """A temporary dataset of the training samples (each source's labels,
+    as the YOLO export takes them) and the validation samples (the human
+    labels), their labels in one field: the user's dataset is not written.
+    """
+    import fiftyone as fo
+
+    parts = [(s["field"], s["ids"], _TRAIN) for s in sources if s["ids"]]
+    parts.append((flow.human_field, _validation_ids(dataset, flow), _VAL))
+    samples = fo.Dataset()
+    try:
+        for field, ids, tag in parts:
+            view = dataset.select(ids).select_fields(field)
+            filepaths, labels = view.values(["filepath", field])
+            samples.add_samples(
+                [
+                    fo.Sample(filepath=f, tags=[tag], **{_LABELS: label})
+                    for f, label in zip(filepaths, labels)
+                ],
+                progress=False,
+            )
+    except BaseException:
+        samples.delete()
+        raise
+
+    return samples
+
+
 def _evaluate(dataset, flow, it, report):
     prefix = field_prefix(flow.name)
     pred_field = prefix + "it%d_val" % it["index"]
@@ -373,7 +470,14 @@ def _evaluate(dataset, flow, it, report):
     validation_ids = _validation_ids(dataset, flow)
     validation = dataset.select(validation_ids)
     report(0.1, "predicting %d validation samples" % len(validation_ids))
-    evaluation.predict(validation, it["weights"], pred_field)
+    if architecture(flow) == YOLO:
+        evaluation.predict(validation, it["weights"], pred_field)
+    else:
+        evaluation.predict_model(
+            validation, it["model"], pred_field, flow.task,
+            device=_training_device(dataset, flow),
+        )
+
     report(0.7, "evaluating")
     metrics = evaluation.evaluate(validation, pred_field, flow.human_field, eval_key, flow.task)
     text = "mAP50 %.3f, mAP %.3f on %d validation samples (evaluation %s)" % (

@@ -7,6 +7,7 @@ import {
   Button,
   Chip,
   LinearProgress,
+  Link,
   Paper,
   Stack,
   Table,
@@ -18,6 +19,7 @@ import {
 import React, { useState } from "react";
 import { ConfirmDialog, ErrorLine, PLACED_ERRORS, plural } from "./common";
 import { formatDate } from "./Home";
+import { SettingsFields, shownValues } from "./SettingsForm";
 import {
   Call,
   Context,
@@ -167,6 +169,9 @@ function ManageButtons(props: { flow: FlowDetail; call: Call }) {
 /** One flow: its buttons, plot, iterations (newest first) and settings. */
 export function Flow(props: { data: PanelData; flow: FlowDetail; call: Call }) {
   const { data, flow, call } = props;
+  const [nextValues, setNextValues] = useState<Record<string, string>>(flow.next_form?.values ?? {});
+  const settings = (action: string) =>
+    action === "next" && flow.next_form ? shownValues(flow.next_form.form, nextValues) : {};
   return (
     <Box data-testid="al-flow-page" data-flow-name={flow.name}>
       <LoopsHeader title={`Flow ${flow.name}`} back={() => call("show_loops")}>
@@ -190,7 +195,9 @@ export function Flow(props: { data: PanelData; flow: FlowDetail; call: Call }) {
               data-testid={`al-loop-${a.action}`}
               variant={ACTION_STYLE[a.action]?.variant ?? "outlined"}
               color={ACTION_STYLE[a.action]?.color ?? "primary"}
-              onClick={() => call(ACTION_METHOD[a.action as keyof typeof ACTION_METHOD], { flow: flow.name })}
+              onClick={() =>
+                call(ACTION_METHOD[a.action as keyof typeof ACTION_METHOD], { flow: flow.name, ...settings(a.action) })
+              }
             >
               {a.label}
             </Button>
@@ -203,6 +210,16 @@ export function Flow(props: { data: PanelData; flow: FlowDetail; call: Call }) {
         <Box sx={{ flexGrow: 1 }} />
         <ManageButtons flow={flow} call={call} />
       </Stack>
+      {flow.next_form && (
+        <Box data-testid="al-loop-next-settings" sx={{ maxWidth: 640, mb: 1 }}>
+          <SettingsFields
+            form={flow.next_form.form}
+            values={nextValues}
+            testIdPrefix="al-next"
+            onValue={(field, value) => setNextValues({ ...nextValues, [field.name]: value })}
+          />
+        </Box>
+      )}
       <Box sx={{ mb: 2 }}>
         <ErrorLine data={data} sources={PLACED_ERRORS.flow} />
       </Box>
@@ -292,9 +309,21 @@ function Iteration(props: { flow: FlowDetail; it: IterationRow; call: Call }) {
           {it.training?.seconds ? ` in ${Math.round(it.training.seconds)} s` : ""}
         </Typography>
       )}
+      {it.labeling && (
+        <Typography data-testid="al-iteration-labeling" variant="body2" color="text.secondary">
+          {it.labeling}
+        </Typography>
+      )}
       {it.acceptance && (
         <Typography variant="body2" color="text.secondary">
           Labels {it.acceptance}
+        </Typography>
+      )}
+      {it.annotation && (
+        <Typography variant="body2">
+          <Link data-testid="al-iteration-annotation" href={it.annotation.url} target="_blank" rel="noopener noreferrer">
+            Corrections in {it.annotation.tool}
+          </Link>
         </Typography>
       )}
       {it.note && (

@@ -356,6 +356,14 @@ export interface IterationRow {
   training: { epochs: number | null; seconds: number | null } | null;
   acceptance: string | null;
   model: string | null;
+  /** the mode it records (`loop next --mode`), or null: the flow's */
+  mode: string | null;
+  /** the catalog model that labels it (null: iteration 0) */
+  label_model: string | null;
+  /** its mode and labeling model in words, or null */
+  labeling: string | null;
+  /** while its corrections are out in an annotation tool: the tool and its task */
+  annotation: { tool: string; url: string } | null;
   run: { key: string; name: string; status: RunStatus } | null;
   actions: LoopAction[];
   step_seconds: { step: string; seconds: number }[];
@@ -381,6 +389,8 @@ export interface FlowDetail extends FlowCard {
   /** newest first */
   iterations: IterationRow[];
   plot: LoopPlot | null;
+  /** the settings the next button sends (`autolabel loop next`), while it is offered */
+  next_form: LoopForm | null;
 }
 
 export interface FlowManageAction {
