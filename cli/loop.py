@@ -5,7 +5,7 @@ import json
 
 from .. import pipeline as P
 from ..pipeline import loop as L
-from ..pipeline.loop.declaration import EDIT, FLOW, NEXT
+from ..pipeline.loop.declaration import EDIT, FLOW, NEXT, YOLO
 from ..pipeline.loop.annotation import BACKENDS
 from ..pipeline.loop.settings import DEFAULTS
 from ..pipeline.loop.steps import STOPPED
@@ -60,7 +60,7 @@ def register(subparsers, common):
     x = add_command(sub, common, "cancel", "cancel a flow's running or queued step", _cancel)
     x.add_argument("flow", help="the flow's name")
 
-    e = add_command(sub, common, "edit", "change a flow's training device, epochs, batch or validation samples (not while a step runs); the next step uses them", _edit)
+    e = add_command(sub, common, "edit", "change a flow's training device, epochs, batch, training config or validation samples (not while a step runs); the next step uses them", _edit)
     e.add_argument("flow", help="the flow's name")
     EDIT.add_arguments(e)
 
@@ -184,6 +184,9 @@ def _edit(args, dataset):
             len(flow.validation_ids),
         )
     )
+    if (flow.config.get("architecture") or YOLO) != YOLO:
+        print("  training config: %s" % json.dumps(train.get("config") or {}))
+
     if flow.current["status"] in STOPPED:
         print(
             "  `autolabel loop retry %s %s` runs its %s step again"
@@ -213,6 +216,8 @@ def _delete(args, dataset):
             else ", its models %s" % ", ".join(deleted["models"]),
         )
     )
+    for line in deleted["annotations"]:
+        print("  " + line)
 
 
 def _cancel(args, dataset):
@@ -253,6 +258,22 @@ def _labeling_text(it):
     return "  (%s)" % ", ".join(parts) if parts else ""
 
 
+def _training_text(flow):
+    """How a YOLO flow's iterations train: their start and what chooses
+    the epoch kept (a flow made before these settings: as it did then)."""
+    if (flow.config.get("architecture") or YOLO) != YOLO:
+        return ""
+
+    train = flow.train or {}
+    holdout = train.get("holdout")
+    return ", each iteration from %s, %s" % (
+        "the base weights" if train.get("start") == "base" else "the previous iteration's weights",
+        "best epoch on the validation samples" if holdout is None
+        else "last epoch kept" if not holdout
+        else "best epoch on a %s holdout of its training samples" % holdout,
+    )
+
+
 def _status(args, dataset):
     flow = L.refresh_flow(dataset, args.flow)
     if args.json:
@@ -260,7 +281,7 @@ def _status(args, dataset):
         return
 
     print(
-        "flow %s: %s, %s mode%s, %d per iteration, sampling %s, model %s"
+        "flow %s: %s, %s mode%s, %d per iteration, sampling %s, model %s%s"
         % (
             flow.name,
             flow.task,
@@ -275,6 +296,7 @@ def _status(args, dataset):
             flow.sample_size,
             flow.sampling,
             flow.model,
+            _training_text(flow),
         )
     )
     for it in flow.iterations:

@@ -13,13 +13,16 @@ functions of the panel and the execution context, which
 registered class.
 """
 
+import json
+
 from ..pipeline import AutolabelError, RunStatus
 from ..pipeline import loop as L
 from ..pipeline.loop.declaration import (
-    EDIT,
     FLOW,
     MIN_CONFIDENCE,
     NEXT,
+    YOLO,
+    editable_settings,
     human_fields,
     resolve_samples,
 )
@@ -513,12 +516,26 @@ def flow_settings_text(dataset, flow, left):
     else:
         accept = "automatic: labels from confidence %s" % flow.min_confidence
 
-    training = "%s epoch%s, image size %s, batch %s" % (
-        train.get("epochs"),
-        "" if train.get("epochs") == 1 else "s",
-        train.get("imgsz"),
-        train.get("batch"),
-    )
+    architecture = flow.config.get("architecture") or YOLO
+    epochs = "%s epoch%s" % (train.get("epochs"), "" if train.get("epochs") == 1 else "s")
+    if architecture == YOLO:
+        model = "%s (%s)" % (
+            flow.model,
+            "from its weights" if flow.config.get("base_weights") else "from scratch",
+        )
+        training = "%s, image size %s, batch %s" % (
+            epochs, train.get("imgsz"), train.get("batch")
+        )
+    else:
+        label = {c.value: c.label for c in FLOW["architecture"].choices()}[architecture]
+        # "Faster R-CNN (torchvision), detection": the task has its own line
+        model = "%s, backbone %s" % (label.split(",")[0], flow.backbone)
+        training = "%s, batch %s, training config %s" % (
+            epochs,
+            train.get("batch"),
+            json.dumps(train["config"]) if train.get("config") else "torchvision's recipe",
+        )
+
     if train.get("patience"):
         training += ", patience %s" % train["patience"]
 
@@ -527,14 +544,7 @@ def flow_settings_text(dataset, flow, left):
 
     return [
         {"name": "Task", "value": flow.task.replace("_", " ")},
-        {
-            "name": "Model",
-            "value": "%s (%s)"
-            % (
-                flow.model,
-                "from its weights" if flow.config.get("base_weights") else "from scratch",
-            ),
-        },
+        {"name": "Model", "value": model},
         {"name": "Human labels", "value": flow.human_field},
         {"name": "Classes", "value": ", ".join(flow.classes or [])},
         {
@@ -654,12 +664,16 @@ def edit_values(flow):
         a dict by setting name (:data:`autolabel.pipeline.loop.declaration.EDIT`)
     """
     train = flow.train or {}
-    return {
+    values = {
         "device": _text(train.get("device")),
         "epochs": _text(train.get("epochs")),
         "batch": _text(train.get("batch")),
         "validation": _text(flow.validation),
     }
+    if "train_config" in editable_settings(flow).names:
+        values["train_config"] = json.dumps(train.get("config") or {})
+
+    return values
 
 
 def edit_form(dataset, flow, values=None):
@@ -679,7 +693,7 @@ def edit_form(dataset, flow, values=None):
     return {
         "flow": flow.name,
         "values": values,
-        "form": EDIT.form(values, {"dataset": dataset}),
+        "form": editable_settings(flow).form(values, {"dataset": dataset, "flow": flow}),
         "note": "The next step (a retry, the next iteration) uses them; the "
         "iterations evaluated already keep their metrics.",
     }
@@ -706,6 +720,16 @@ def edit_settings(dataset, flow, params):
         if value != before[name] and (value or name == "device"):
             # an empty device is the default one; an empty number, unchanged
             changes[name] = value or "auto"
+
+    if "train_config" in before:
+        config = _text(params.get("train_config")).strip() or "{}"
+        try:
+            same = json.loads(config) == json.loads(before["train_config"])
+        except ValueError:
+            same = False  # edit_flow says what is wrong with it
+
+        if not same:
+            changes["train_config"] = config
 
     validation = (params.get("validation") or "").strip()
     if validation and (
@@ -945,8 +969,8 @@ def cancel_flow(panel, ctx):
 
 
 def show_edit_flow(panel, ctx):
-    """The form that edits a flow's training device, epochs, batch and
-    validation samples."""
+    """The form that edits a flow's training device, epochs, batch,
+    training config (torchvision flows) and validation samples."""
     flow = L.refresh_flow(ctx.dataset, _flow_name(ctx))
     ctx.panel.set_data("loop_edit", edit_form(ctx.dataset, flow))
     _go(panel, ctx, "loop_edit", flow=flow.name)
@@ -973,8 +997,11 @@ def delete_flow(panel, ctx):
     name = _flow_name(ctx)
     deleted = L.delete_flow(ctx.dataset, name)
     ctx.ops.notify(
-        "Flow '%s' deleted; the %d run(s) of its iterations and its models stay"
-        % (name, len(deleted["runs"])),
+        " ".join(
+            ["Flow '%s' deleted; the %d run(s) of its iterations and its models stay."
+             % (name, len(deleted["runs"]))]
+            + deleted["annotations"]
+        ),
         variant="success",
     )
     _go(panel, ctx, "loops")

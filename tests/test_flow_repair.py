@@ -353,3 +353,34 @@ def test_a_library_error_is_kept_as_one_line_of_plain_text(tmp_path):
     kept = one_line(raised.value)
     assert "\x1b" not in kept and "\n" not in kept
     assert "Error loading data" in kept
+
+
+def test_delete_removes_fiftyones_annotation_run_and_names_the_tools_project(
+    capsys, shapes
+):
+    import fiftyone.utils.labelstudio as fouls
+
+    create(capsys, shapes, "sent")
+    flow = L.get_flow(shapes, "sent")
+    # an iteration whose labels `loop correct` sent to Label Studio: FiftyOne's
+    # record of the annotation run, and the iteration's (no server needed)
+    key = "autolabel_sent_it0"
+    config = fouls.LabelStudioBackendConfig("labelstudio", {}, url="http://127.0.0.1:9")
+    config.build().register_run(shapes, key)
+    task_url = "http://127.0.0.1:9/projects/7"
+    update_iteration(
+        shapes, flow, 0,
+        annotation={
+            "run_key": None, "backend": "labelstudio", "key": key,
+            "url": "http://127.0.0.1:9", "task_url": task_url, "samples": 3,
+            "sent_at": now_iso(), "loaded_at": None,
+        },
+    )
+    assert shapes.has_annotation_run(key)
+
+    code, out, err = run_cli(capsys, "loop", "delete", shapes.name, "sent", "--yes")
+    assert code == 0, err
+    shapes.reload()
+    assert not shapes.has_annotation_run(key)
+    (line,) = [line for line in out.splitlines() if task_url in line]
+    assert "stays in Label Studio" in line

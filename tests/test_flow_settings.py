@@ -11,7 +11,7 @@ from autolabel.cli import build_parser, main
 from autolabel.demo.data import generate_samples
 from autolabel.pipeline import AutolabelError
 from autolabel.pipeline import loop as L
-from autolabel.pipeline.loop.declaration import EDIT, FLOW
+from autolabel.pipeline.loop.declaration import EDIT, FLOW, editable_settings
 from autolabel.pipeline.quality.declaration import AUDIT, THRESHOLDS
 from panel_session import PanelSession
 
@@ -66,7 +66,7 @@ def test_the_cli_options_are_the_declarations():
     _assert_options_are(_subparser("audit", "start"), AUDIT)
     _assert_options_are(_subparser("audit", "report"), THRESHOLDS)
     _assert_options_are(_subparser("thresholds"), THRESHOLDS)
-    assert set(EDIT.names) == {"device", "epochs", "batch", "validation"}
+    assert set(EDIT.names) == {"device", "epochs", "batch", "validation", "train_config"}
     # as the README documents them
     create = _options(_subparser("loop", "create"))
     assert create["initial"].metavar == "TAG" and create["pool"].metavar == "TAG"
@@ -144,7 +144,9 @@ def test_the_panels_forms_are_the_declarations_checked_as_typed(dataset):
 
     session.call("show_edit_flow", flow=flow.name)
     edit = session.data["loop_edit"]
-    assert edit["form"] == EDIT.form(edit["values"], context)
+    assert edit["form"] == editable_settings(flow).form(
+        edit["values"], dict(context, flow=flow)
+    )
     session.call(
         "change_flow_edit", flow=flow.name, values=dict(edit["values"], epochs="0")
     )

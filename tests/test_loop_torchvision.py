@@ -168,6 +168,47 @@ def test_bad_torchvision_settings_are_one_line_errors_and_create_nothing(
     assert not {"model", "imgsz"} & shown(values)
 
 
+def test_edit_changes_a_torchvision_flows_training_config(capsys, shapes):
+    create(capsys, shapes, "frcnn", "--architecture", "faster-rcnn", *TINY, sample_size=3)
+    create(capsys, shapes, "yolo", sample_size=3)
+    before = L.get_flow(shapes, "frcnn").train
+    for name, config, message in [
+        ("frcnn", "lr=0.1", "not JSON"),
+        ("frcnn", '{"speed": 2}', "'speed'"),
+        ("frcnn", '{"schedule": "linear"}', "'schedule'"),
+        ("yolo", '{"lr": 0.01}', "trains YOLO"),
+    ]:
+        code, out, err = run_cli(
+            capsys, "loop", "edit", shapes.name, name, "--train-config", config
+        )
+        assert message in one_line_error(code, err)
+
+    assert L.get_flow(shapes, "frcnn").train == before
+
+    wanted = dict(CONFIG, warmup_iters=3)
+    code, out, err = run_cli(
+        capsys, "loop", "edit", shapes.name, "frcnn", "--train-config", json.dumps(wanted)
+    )
+    assert code == 0, err
+    assert '"warmup_iters": 3' in out
+    flow = L.get_flow(shapes, "frcnn")
+    assert flow.train["config"] == wanted
+    assert flow.train["epochs"] == before["epochs"]
+
+    # the Loops page's edit form has it for a torchvision flow only, and
+    # saves what the person typed there
+    form = panel_loops.edit_form(shapes, flow)
+    assert "train_config" in {f["name"] for f in form["form"]["fields"]}
+    assert json.loads(form["values"]["train_config"]) == wanted
+    typed = dict(form["values"], train_config=json.dumps({"warmup_iters": 5}))
+    changes = panel_loops.edit_settings(shapes, flow, typed)
+    assert changes == {"train_config": typed["train_config"]}
+    L.edit_flow(shapes, "frcnn", **changes)
+    assert L.get_flow(shapes, "frcnn").train["config"] == {"warmup_iters": 5}
+    yolo = panel_loops.edit_form(shapes, L.get_flow(shapes, "yolo"))
+    assert "train_config" not in {f["name"] for f in yolo["form"]["fields"]}
+
+
 def test_flow_made_before_architectures_trains_yolo(capsys, shapes):
     create(capsys, shapes, "old", sample_size=3)
     # a record written before ``architecture`` was a setting
@@ -211,3 +252,14 @@ def test_a_killed_torchvision_training_is_retried(capsys, shapes):
     directory = os.path.dirname(it["weights"])
     assert sorted(os.listdir(directory)) == ["it0.pth"]
 
+
+
+def test_training_and_evaluation_convert_predictions_with_one_function():
+    import inspect
+
+    from autolabel.pipeline.loop import torchvision_data as tvd
+
+    # the mAP50 watched while training and the iteration's evaluation read
+    # a model's predictions alike: one conversion, evaluation's
+    assert not hasattr(tvd, "_to_detections")
+    assert "to_detections(" in inspect.getsource(tvd.validation_map50)

@@ -388,3 +388,20 @@ def test_next_button_sends_the_settings_of_the_next_iterations(dataset):
     assert flow.iteration(1)["operation_id"] == flow.iteration(0)["operation_id"]
     assert flow.current["log"][-1]["text"] == "completed 2 of 2 iterations asked for"
     json.dumps(session.data)
+
+
+def test_a_torchvision_flows_settings_show_its_architecture_and_config(dataset):
+    make_flow(
+        dataset, "frcnn", architecture="faster-rcnn", backbone="resnet18",
+        train_config={"min_size": 96},
+    )
+    make_flow(dataset, "recipe", architecture="faster-rcnn", backbone="resnet18")
+    session = PanelSession(dataset)
+    settings = {s["name"]: s["value"] for s in open_flow(session, "frcnn")["settings"]}
+    assert settings["Model"] == "Faster R-CNN (torchvision), backbone resnet18"
+    assert settings["Training"].startswith("1 epoch, batch 8, training config")
+    assert '"min_size": 96' in settings["Training"]
+    assert "image size" not in settings["Training"]
+    assert "scratch" not in settings["Model"]
+    settings = {s["name"]: s["value"] for s in open_flow(session, "recipe")["settings"]}
+    assert settings["Training"] == "1 epoch, batch 8, training config torchvision's recipe"

@@ -61,6 +61,21 @@ VIEW_PREFIX = "view:"
 #: the lowest confidence automatic mode accepts where none is given
 MIN_CONFIDENCE = 0.5
 
+#: each iteration trains from the flow's base weights on everything
+#: accepted so far: what one training on those labels does
+START_BASE = "base"
+
+#: each iteration fine-tunes the previous iteration's weights (the only
+#: start of flows made before ``start`` was a setting)
+START_PREVIOUS = "previous"
+
+#: the fraction of an iteration's training samples held out to choose the
+#: epoch it keeps, where none is given
+HOLDOUT = 0.1
+
+#: the largest holdout fraction: beyond, the holdout starves training
+MAX_HOLDOUT = 0.5
+
 
 def field_prefix(name):
     """The prefix of every field a flow creates: ``loop_<name>_``."""
@@ -581,6 +596,27 @@ FLOW = Settings(
             default_help="never", minimum=1, group=TRAINING, applies=_yolo,
         ),
         Setting(
+            "start", CHOICE, "Each iteration starts from",
+            "yolo: what each iteration trains from: base (the flow's base "
+            "weights, on everything accepted so far, as one training on "
+            "those labels would) or previous (the previous iteration's "
+            "weights, fine-tuned with a lower learning rate)",
+            default=START_BASE,
+            choices=[
+                (START_BASE, "The base weights, on everything accepted so far"),
+                (START_PREVIOUS, "The previous iteration's weights, fine-tuned"),
+            ],
+            group=TRAINING, applies=_yolo, noun="the training start",
+        ),
+        Setting(
+            "holdout", NUMBER, "Holdout fraction",
+            "the fraction of each iteration's training samples held out "
+            "to choose the kept epoch (never the validation samples); 0 "
+            "keeps the last epoch",
+            default=HOLDOUT, minimum=0, maximum=MAX_HOLDOUT, group=TRAINING,
+            noun="the holdout fraction",
+        ),
+        Setting(
             "train_config", TEXT, "Training config (JSON)",
             "faster-rcnn, mask-rcnn: a JSON object overriding training "
             "settings (lr, schedule, min_size, max_size, batch_size, ...)",
@@ -607,19 +643,58 @@ FLOW = Settings(
     ],
 )
 
-#: the settings ``autolabel loop edit`` may change between two steps
-EDITABLE = ("device", "epochs", "batch", "validation")
+#: the settings ``autolabel loop edit`` may change between two steps; a
+#: flow's architecture and backbone are not among them: they name its model,
+#: whose iterations' metrics the flow compares (another one is another flow)
+EDITABLE = ("device", "epochs", "batch", "validation", "train_config")
+
+
+def _check_edit_train_config(text, values, context):
+    flow = context.get("flow")
+    if flow is not None and (flow.config.get("architecture") or YOLO) == YOLO:
+        raise AutolabelError(
+            "flow '%s' trains YOLO: a training config is of faster-rcnn and "
+            "mask-rcnn flows; change its epochs, batch or device instead"
+            % flow.name
+        )
+
+    parse_train_config(text)
+
+
+def _editable(name):
+    setting = FLOW[name].but(required=False, default=None, default_help="unchanged")
+    if name == "train_config":
+        # it applies to the flow being edited (the context), not to a value
+        setting = Setting(
+            name, TEXT, setting.label,
+            "faster-rcnn, mask-rcnn: a JSON object that replaces the flow's "
+            "training config ({}: torchvision's recipe)",
+            default_help="unchanged", check=_check_edit_train_config,
+            metavar="JSON", group=TRAINING, noun=setting.noun,
+        )
+
+    return setting
 
 
 #: the settings of ``autolabel loop edit``: :data:`EDITABLE`, none
 #: required, None leaves a setting as it is
-EDIT = Settings(
-    "a flow's edit",
-    [
-        FLOW[name].but(required=False, default=None, default_help="unchanged")
-        for name in EDITABLE
-    ],
-)
+EDIT = Settings("a flow's edit", [_editable(name) for name in EDITABLE])
+
+
+def editable_settings(flow):
+    """The settings of :data:`EDIT` that apply to a flow: its training
+    config only where it trains a torchvision detector.
+
+    Args:
+        flow: a :class:`autolabel.pipeline.loop.Flow`
+
+    Returns:
+        a :class:`autolabel.pipeline.declarations.Settings`
+    """
+    if (flow.config.get("architecture") or YOLO) != YOLO:
+        return EDIT
+
+    return Settings(EDIT.name, [s for s in EDIT if s.name != "train_config"])
 
 
 def labeling_models(task):

@@ -1,14 +1,17 @@
 """Editing and deleting a flow.
 
 An edit changes the settings that may change between two steps (the
-training device, epochs and batch, and the validation samples), so that a
+training device, epochs and batch, a torchvision flow's training config,
+and the validation samples), so that a
 flow whose step fails for one of them can be repaired and retried; it is
 refused while a step runs. Deleting a flow removes its record and what only
 the flow used (its evaluations and their predictions); what a person needs
 stays: the runs of its iterations (and the labels approved into the
-dataset), and its trained models unless asked.
+dataset), its projects in an annotation tool (FiftyOne's record of them
+goes), and its trained models unless asked.
 """
 
+import json
 import os
 import shutil
 
@@ -18,9 +21,10 @@ from ..database import edit_dataset_document
 from ..errors import AutolabelError
 from ..records.operations import fail_queued_operations
 from ..records.runs import RunKind, list_runs
+from .annotation import BACKENDS
 from .flows import delete_flow_record, update_settings
 from .runner import pending_operation, refresh_flow
-from .declaration import EDIT, field_prefix, resolve_samples
+from .declaration import EDIT, field_prefix, parse_train_config, resolve_samples
 from .steps import RUNNING, loop_dir, seen_ids
 
 
@@ -34,7 +38,15 @@ def _check_idle(dataset, flow, action):
         )
 
 
-def edit_flow(dataset, name, device=None, epochs=None, batch=None, validation=None):
+def edit_flow(
+    dataset,
+    name,
+    device=None,
+    epochs=None,
+    batch=None,
+    validation=None,
+    train_config=None,
+):
     """Changes settings of a flow that may change between two steps; the
     next step (a retry, the next iteration) uses them.
 
@@ -49,6 +61,10 @@ def edit_flow(dataset, name, device=None, epochs=None, batch=None, validation=No
         validation (None): the tag (or ``view:<saved view>``) of new
             validation samples: human-labeled, of the flow's classes, never
             trained on by the flow; None leaves them
+        train_config (None): a torchvision flow's training config, a JSON
+            object (text or dict) of the settings that override
+            torchvision's recipe; it replaces the flow's (``{}``: the
+            recipe); None leaves it
 
     Returns:
         the updated :class:`autolabel.pipeline.loop.flows.Flow`
@@ -58,17 +74,24 @@ def edit_flow(dataset, name, device=None, epochs=None, batch=None, validation=No
             runs; nothing is changed then
     """
     flow = refresh_flow(dataset, name)
-    if device is None and epochs is None and batch is None and validation is None:
+    if isinstance(train_config, dict):
+        train_config = json.dumps(train_config)
+
+    given = dict(
+        device=device,
+        epochs=epochs,
+        batch=batch,
+        validation=validation,
+        train_config=train_config,
+    )
+    if all(value is None for value in given.values()):
         raise AutolabelError(
-            "name a setting to change: the device, epochs, batch or "
-            "validation samples (`autolabel loop edit --help`)"
+            "name a setting to change: the device, epochs, batch, training "
+            "config or validation samples (`autolabel loop edit --help`)"
         )
 
     _check_idle(dataset, flow, "edited")
-    values = EDIT.check(
-        dict(device=device, epochs=epochs, batch=batch, validation=validation),
-        {"dataset": dataset},
-    )
+    values = EDIT.check(given, {"dataset": dataset, "flow": flow})
     device, epochs, batch, validation = (
         values["device"], values["epochs"], values["batch"], values["validation"]
     )
@@ -82,6 +105,13 @@ def edit_flow(dataset, name, device=None, epochs=None, batch=None, validation=No
         if value is not None:
             changes["train." + key] = value
             words.append("%s %s (was %s)" % (key, value, train.get(key)))
+
+    if values["train_config"] is not None:
+        changes["train.config"] = parse_train_config(values["train_config"])
+        words.append(
+            "training config %s (was %s)"
+            % (json.dumps(changes["train.config"]), json.dumps(train.get("config") or {}))
+        )
 
     if validation is not None:
         ids = _validation_ids(dataset, flow, validation)
@@ -151,7 +181,10 @@ def delete_flow(dataset, name, delete_models=False):
 
     The runs of its iterations stay (with the labels approved into the
     dataset, and those still in review), and so do its trained models
-    unless ``delete_models``. Interrupted, running it again finishes it.
+    unless ``delete_models``. FiftyOne's records of the annotation runs that
+    sent its iterations' labels to a tool (``autolabel loop correct``) go;
+    their projects stay in the tool, where a person's work may be: only the
+    user deletes them there. Interrupted, running it again finishes it.
 
     Args:
         dataset: a :class:`fiftyone.core.dataset.Dataset`
@@ -161,7 +194,9 @@ def delete_flow(dataset, name, delete_models=False):
 
     Returns:
         a dict: ``runs`` (the keys of its iterations' runs, kept),
-        ``models`` (its models' names) and ``models_deleted``
+        ``models`` (its models' names), ``models_deleted``, and
+        ``annotations`` (a line per project of an annotation tool its
+        iterations used, which stays there, with its URL)
 
     Raises:
         AutolabelError: if the flow does not exist, or a step or its
@@ -182,12 +217,17 @@ def delete_flow(dataset, name, delete_models=False):
     fields = [it["predictions_field"] for it in flow.iterations if it.get("predictions_field")]
     fields.append(field_prefix(flow.name) + "uniqueness")
     evaluations = [it["eval_key"] for it in flow.iterations if it.get("eval_key")]
+    annotations = [it["annotation"] for it in flow.iterations if it.get("annotation")]
 
     def delete_what_only_it_used():
         dataset.reload()
         for key in evaluations:
             if key in dataset.list_evaluations():
                 dataset.delete_evaluation(key)
+
+        for ann in annotations:
+            if dataset.has_annotation_run(ann["key"]):
+                dataset.delete_annotation_run(ann["key"])
 
         for field in fields:
             if dataset.has_field(field):
@@ -213,4 +253,21 @@ def delete_flow(dataset, name, delete_models=False):
         if r.kind == RunKind.LOOP and (r.config.get("loop") or {}).get("flow") == flow.name
     ]
     delete_flow_record(dataset, flow.name)
-    return {"runs": runs, "models": models, "models_deleted": bool(delete_models)}
+    return {
+        "runs": runs,
+        "models": models,
+        "models_deleted": bool(delete_models),
+        "annotations": [
+            "the %s project of its iteration %d's corrections stays in %s "
+            "(delete it there if it is no longer needed): %s"
+            % (
+                BACKENDS[ann["backend"]]["name"],
+                it["index"],
+                BACKENDS[ann["backend"]]["name"],
+                ann.get("task_url") or ann["url"],
+            )
+            for it in flow.iterations
+            for ann in [it.get("annotation")]
+            if ann
+        ],
+    }

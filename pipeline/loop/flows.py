@@ -107,7 +107,7 @@ FLOW_KEYS = {
     "precision": "automatic mode: the precision the thresholds reach",
     "stage_confidence": "the lowest confidence staged for review",
     "sampling": "a Sampling",
-    "train": "training settings: epochs, imgsz, batch, patience, device, config (a torchvision flow's training config)",
+    "train": "training settings: epochs, imgsz, batch, patience, device, config (a torchvision flow's training config), start (a yolo flow's: base or previous; absent: previous), holdout (the holdout fraction; absent: none, the validation samples choose the epoch as before)",
     "seed": "the seed of sampling and training",
     "iterations": "its iterations, in order (see ITERATION_KEYS)",
 }
@@ -139,7 +139,8 @@ ITERATION_KEYS = {
     "counts": "gt_images, pseudo_images, train_size, accepted_labels, ...",
     "model": "the catalog name of its trained model, or None",
     "weights": "its trained weights, or None",
-    "training": "what training reported: epochs run, seconds, ...",
+    "training": "what training reported: epochs run, seconds, start, holdout (size), kept (best or last), ...",
+    "holdout_ids": "the training samples held out to choose the kept epoch, or None",
     "eval_key": "its evaluation on the dataset, or None",
     "predictions_field": "its model's predictions on the validation set",
     "metrics": "map, map50, precision, recall, per class AP50",
@@ -200,7 +201,7 @@ def _public_iteration(iteration):
     d = {
         k: v
         for k, v in iteration.items()
-        if k not in ("sampled_ids", "relabeled_ids", "train_sources", "worker")
+        if k not in ("sampled_ids", "relabeled_ids", "train_sources", "worker", "holdout_ids")
     }
     d["num_sampled"] = len(iteration.get("sampled_ids") or [])
     d["num_relabeled"] = len(iteration.get("relabeled_ids") or [])

@@ -68,6 +68,8 @@ def create_flow(
     architecture=DEFAULTS["architecture"],
     backbone=None,
     train_config=None,
+    start=DEFAULTS["start"],
+    holdout=DEFAULTS["holdout"],
 ):
     """Creates a pseudo-labeling flow on a dataset, with its iteration 0
     (training on the initial human labels) ready to run.
@@ -118,6 +120,12 @@ def create_flow(
         train_config (None): a torchvision flow's training settings, a dict
             or its JSON text (see
             :data:`autolabel.pipeline.loop.torchvision_training.TRAIN_CONFIG`)
+        start ("base"): a yolo flow's start of each iteration: ``"base"``
+            (the base weights, on everything accepted so far) or
+            ``"previous"`` (the previous iteration's weights, fine-tuned)
+        holdout (0.1): the fraction of each iteration's training
+            samples held out to choose the epoch it keeps, in [0, 0.5]; 0
+            keeps the last epoch
 
     Returns:
         the new :class:`autolabel.pipeline.loop.flows.Flow`
@@ -153,6 +161,8 @@ def create_flow(
             architecture=architecture,
             backbone=backbone,
             train_config=train_config,
+            start=start,
+            holdout=holdout,
         ),
         {"dataset": dataset},
     )
@@ -272,6 +282,8 @@ def create_flow(
                 patience=patience,
                 device=device,
                 config=config,
+                start=values["start"],
+                holdout=values["holdout"],
             ),
             seed=seed,
         ),

@@ -5,8 +5,10 @@ trains and evaluates. Iteration k samples unseen samples from the pool,
 labels them and every sample whose newest labels a rule accepted (the
 reference's data accumulation: the newest model labels them again) as an
 auto-labeling run of kind ``loop``, waits for a person (manual mode) or
-accepts by the rule (automatic), merges, trains from iteration k-1's
-weights on every sample accepted so far, and evaluates.
+accepts by the rule (automatic), merges, trains on every sample accepted
+so far (from the flow's base weights, or from iteration k-1's with the
+flow's ``start`` of ``previous``), keeping the epoch that does best on a
+holdout of those samples, and evaluates on the validation samples.
 
 Samples a person reviewed are never labeled again by a machine.
 
@@ -17,6 +19,7 @@ training samples its own way.
 
 import logging
 import os
+import random
 import shutil
 
 from ...models import registry as mr
@@ -29,7 +32,7 @@ from ..review.promotion import promote_labels
 from ..records.runs import RunKind, RunStatus, find_run, list_runs
 from ..review.summary import run_numbers
 from . import evaluation, torchvision_training, training
-from .declaration import YOLO
+from .declaration import START_PREVIOUS, YOLO
 from .flows import (
     IterationStatus as S,
     existing_ids,
@@ -313,16 +316,22 @@ def _merge(dataset, flow, it, report):
 
 
 def _train(dataset, flow, it, report):
+    # the iteration is evaluated on them after training: fail before it
+    _validation_ids(dataset, flow)
     if architecture(flow) != YOLO:
         return _train_torchvision(dataset, flow, it, report)
 
     settings = flow.train
     previous = _previous(flow, it)
+    # a flow made before these were settings trains as it did then
+    fine_tune = previous is not None and settings.get("start", START_PREVIOUS) == START_PREVIOUS
     start = (
         previous["weights"]
-        if previous is not None
+        if fine_tune
         else training.start_weights(flow.task, flow.model, flow.base_weights)
     )
+    train_sources, select_on, holdout_ids = _selection(dataset, flow, it)
+    keep = "best" if select_on else "last"
     directory = loop_dir(dataset, flow)
     work_dir = os.path.join(directory, "it%d-work" % it["index"])
     shutil.rmtree(work_dir, ignore_errors=True)
@@ -331,8 +340,8 @@ def _train(dataset, flow, it, report):
         report(0.0, "exporting %d training samples" % it["counts"]["train_size"])
         data_yaml = training.write_training_data(
             dataset,
-            it["train_sources"],
-            {"field": flow.human_field, "ids": _validation_ids(dataset, flow)},
+            train_sources,
+            select_on,
             flow.classes,
             flow.task,
             os.path.join(work_dir, "data"),
@@ -354,6 +363,9 @@ def _train(dataset, flow, it, report):
             seed=flow.seed,
             progress=progress,
             should_stop=lambda: _cancel_requested(dataset, flow, it),
+            validate_each_epoch=keep == "best",
+            keep=keep,
+            fine_tune=fine_tune,
         )
         weights = training.keep_weights(
             result["best"], os.path.join(directory, "it%d.pt" % it["index"])
@@ -368,10 +380,73 @@ def _train(dataset, flow, it, report):
     mr.register_model(name, weights, tasks=[flow.task], replace=True, trust=True)
     info = {k: v for k, v in result.items() if k != "best"}
     info["start"] = os.path.basename(str(start))
-    text = "trained %d epochs in %.0f s from %s; model %s" % (
-        info["epochs"], info["seconds"], info["start"], name,
+    info["fine_tune"] = fine_tune
+    info["kept"] = keep
+    info["holdout"] = None if holdout_ids is None else len(holdout_ids)
+    text = "trained %d epochs in %.0f s from %s%s; %s; model %s" % (
+        info["epochs"], info["seconds"], info["start"],
+        " (fine-tuned)" if fine_tune else "", _kept_text(keep, holdout_ids), name,
     )
-    return dict(weights=weights, model=name, training=info, log=text)
+    return dict(weights=weights, model=name, training=info, holdout_ids=holdout_ids, log=text)
+
+
+def _selection(dataset, flow, it):
+    """What an iteration trains on, and what chooses the epoch it keeps:
+    a holdout of its training samples, or (a flow made before the holdout
+    was a setting) the validation samples, as then.
+
+    Returns:
+        a tuple of the training sources, the sources that choose the epoch
+        (``[{field, ids}]``, empty to keep the last), and the holdout's ids
+        (None where the validation samples choose)
+    """
+    holdout = flow.train.get("holdout")
+    if holdout is None:
+        validation = {"field": flow.human_field, "ids": _validation_ids(dataset, flow)}
+        return it["train_sources"], [validation], None
+
+    train_sources, select_on = holdout_split(it["train_sources"], holdout, flow.seed, it["index"])
+    return train_sources, select_on, [i for s in select_on for i in s["ids"]]
+
+
+def _kept_text(keep, holdout_ids):
+    if keep == "last":
+        return "kept the last epoch"
+
+    if holdout_ids is None:
+        return "kept the best epoch on the validation samples"
+
+    return "kept the best epoch of %d holdout samples" % len(holdout_ids)
+
+
+def holdout_split(sources, fraction, seed, index):
+    """Draws the holdout of an iteration's training samples: the samples
+    that choose the epoch it keeps, never trained on.
+
+    Args:
+        sources: the iteration's training sources ``[{field, ids, kind}]``
+        fraction: the fraction held out; 0 holds out none
+        seed: the flow's seed
+        index: the iteration's index (each iteration draws anew)
+
+    Returns:
+        a tuple of the training sources without the holdout, and the
+        holdout as a list of ``{field, ids}`` (empty when nothing is held
+        out: a fraction of 0, or fewer than two training samples)
+    """
+    ids = list(dict.fromkeys(x for s in sources for x in s["ids"]))
+    size = max(1, int(round(fraction * len(ids)))) if fraction and len(ids) > 1 else 0
+    held = set(random.Random("%s:%d" % (seed, index)).sample(ids, size))
+    train = [dict(s, ids=[x for x in s["ids"] if x not in held]) for s in sources]
+    holdout, taken = [], set()
+    for s in sources:
+        # a sample in two sources is held out once, with its first labels
+        mine = [x for x in s["ids"] if x in held and x not in taken]
+        taken.update(mine)
+        if mine:
+            holdout.append({"field": s["field"], "ids": mine})
+
+    return train, holdout
 
 
 def architecture(flow):
@@ -387,7 +462,9 @@ def _train_torchvision(dataset, flow, it, report):
     directory = loop_dir(dataset, flow)
     work_dir = os.path.join(directory, "it%d-work" % it["index"])
     report(0.0, "gathering %d training samples" % it["counts"]["train_size"])
-    samples = _training_samples(dataset, flow, it["train_sources"])
+    train_sources, select_on, holdout_ids = _selection(dataset, flow, it)
+    keep = "best" if select_on else "last"
+    samples = _training_samples(dataset, train_sources, select_on)
     try:
         shutil.rmtree(work_dir, ignore_errors=True)
         os.makedirs(work_dir)
@@ -404,7 +481,7 @@ def _train_torchvision(dataset, flow, it, report):
             flow.backbone,
             work_dir,
             settings["epochs"],
-            validation=samples.match_tags(_VAL),
+            validation=samples.match_tags(_VAL) if select_on else None,
             train_config=config,
             device=_training_device(dataset, flow),
             seed=flow.seed,
@@ -425,25 +502,28 @@ def _train_torchvision(dataset, flow, it, report):
     mr.register_model(name, weights, tasks=[flow.task], replace=True, trust=False)
     info = {k: v for k, v in result.items() if k != "best"}
     info["start"] = "%s backbone (%s)" % (flow.backbone, info["backbone_init"])
-    text = "trained %d epochs in %.0f s from the %s; model %s" % (
-        info["epochs"], info["seconds"], info["start"], name,
+    info["kept"] = keep
+    info["holdout"] = None if holdout_ids is None else len(holdout_ids)
+    text = "trained %d epochs in %.0f s from the %s; %s; model %s" % (
+        info["epochs"], info["seconds"], info["start"], _kept_text(keep, holdout_ids), name,
     )
-    return dict(weights=weights, model=name, training=info, log=text)
+    return dict(weights=weights, model=name, training=info, holdout_ids=holdout_ids, log=text)
 
 
 # the tags and field of the samples a torchvision model trains on
 _TRAIN, _VAL, _LABELS = "train", "val", "ground_truth"
 
 
-def _training_samples(dataset, flow, sources):
+def _training_samples(dataset, sources, select_on):
     """A temporary dataset of the training samples (each source's labels,
-    as the YOLO export takes them) and the validation samples (the human
-    labels), their labels in one field: the user's dataset is not written.
+    as the YOLO export takes them) and the samples that choose the epoch
+    kept (:func:`_selection`), their labels in one field: the user's
+    dataset is not written.
     """
     import fiftyone as fo
 
     parts = [(s["field"], s["ids"], _TRAIN) for s in sources if s["ids"]]
-    parts.append((flow.human_field, _validation_ids(dataset, flow), _VAL))
+    parts += [(s["field"], s["ids"], _VAL) for s in select_on if s["ids"]]
     samples = fo.Dataset()
     try:
         for field, ids, tag in parts:

@@ -8,7 +8,6 @@ into pixel boxes and class indices and, for Mask R-CNN, full-size masks
 pasted from each detection's ``mask`` or ``mask_path``.
 """
 
-import math
 import random
 
 import fiftyone.utils.torch as fout
@@ -146,7 +145,7 @@ def validation_map50(
     import fiftyone as fo
 
     from ...models import catalog as cat
-    from .evaluation import evaluate
+    from .evaluation import evaluate, to_detections
 
     model.eval()
     names = checkpoint["classes"]
@@ -172,7 +171,7 @@ def validation_map50(
                 fo.Sample(
                     filepath=sample.filepath,
                     ground_truth=sample[label_field],
-                    predictions=_to_detections(prediction, item.shape[1:]),
+                    predictions=to_detections(prediction, item.shape[1:]),
                 )
             )
 
@@ -182,40 +181,3 @@ def validation_map50(
         tmp.delete()
         model.train()
 
-
-def _to_detections(prediction, shape):
-    import fiftyone as fo
-
-    height, width = shape
-    detections = []
-    for i, (label, score, box) in enumerate(
-        zip(prediction.labels, prediction.scores, prediction.boxes)
-    ):
-        x0, y0, x1, y1 = box
-        det = fo.Detection(
-            label=label,
-            confidence=float(score),
-            bounding_box=[
-                x0 / width,
-                y0 / height,
-                (x1 - x0) / width,
-                (y1 - y0) / height,
-            ],
-        )
-        if prediction.masks is not None:
-            ix0, iy0 = max(int(math.floor(x0)), 0), max(int(math.floor(y0)), 0)
-            ix1 = min(int(math.ceil(x1)), width)
-            iy1 = min(int(math.ceil(y1)), height)
-            # FiftyOne's instance masks cover their box's whole pixels
-            ix1, iy1 = max(ix1, ix0 + 1), max(iy1, iy0 + 1)
-            det.mask = prediction.masks[i][iy0:iy1, ix0:ix1]
-            det.bounding_box = [
-                ix0 / width,
-                iy0 / height,
-                (ix1 - ix0) / width,
-                (iy1 - iy0) / height,
-            ]
-
-        detections.append(det)
-
-    return fo.Detections(detections=detections)

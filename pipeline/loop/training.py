@@ -27,6 +27,12 @@ TRAIN_ARGS = dict(
     deterministic=True,
 )
 
+#: what fine-tuning an earlier iteration's weights changes in
+#: :data:`TRAIN_ARGS`: the weights fit already, so no warmup (its high bias
+#: learning rate would undo them) and a third of the learning rate, which
+#: adapts them to the new labels without forgetting the earlier fit
+FINE_TUNE_ARGS = dict(lr0=0.001, warmup_epochs=0)
+
 #: the ultralytics architecture of each task, by model size letter
 ARCHITECTURES = {
     "detection": "yolo11%s.yaml",
@@ -101,7 +107,9 @@ def write_training_data(dataset, sources, validation, classes, task, work_dir):
         dataset: a :class:`fiftyone.core.dataset.Dataset`
         sources: a list of ``{"field", "ids"}``: the samples trained on and
             the field of their labels
-        validation: a ``{"field", "ids"}`` of the validation samples
+        validation: a ``{"field", "ids"}`` of the samples ultralytics
+            validates on, or a list of them; an empty list validates on
+            the first training samples (where no epoch is chosen)
         classes: the classes, in the order of the model's outputs
         task: ``"detection"`` or ``"instance_segmentation"``
         work_dir: an empty directory to write to
@@ -128,21 +136,28 @@ def write_training_data(dataset, sources, validation, classes, task, work_dir):
                 )
             )
 
-        val_dir = _export(
-            dataset.select(validation["ids"]),
-            os.path.join(work_dir, "val"),
-            validation["field"],
-            "val",
-            classes,
-            task,
-        )
+        if isinstance(validation, dict):
+            validation = [validation]
+
+        val_dirs = [
+            _export(
+                dataset.select(source["ids"]),
+                os.path.join(work_dir, "val%d" % i),
+                source["field"],
+                "val",
+                classes,
+                task,
+            )
+            for i, source in enumerate(validation)
+            if source["ids"]
+        ]
     finally:
         logger.setLevel(level)
 
     data = {
         "path": work_dir,
         "train": train_dirs,
-        "val": val_dir,
+        "val": val_dirs or train_dirs[:1],
         "names": {i: c for i, c in enumerate(classes)},
     }
     path = os.path.join(work_dir, "data.yaml")
@@ -195,6 +210,8 @@ def train_yolo(
     progress=None,
     should_stop=None,
     validate_each_epoch=True,
+    keep="best",
+    fine_tune=False,
 ):
     """Trains a YOLO model with ultralytics.
 
@@ -216,9 +233,13 @@ def train_yolo(
         validate_each_epoch (True): validate after every epoch (needed for
             ``patience`` and to keep the best epoch's weights), or after the
             last only
+        keep ("best"): the weights returned: ``"best"`` (the epoch that
+            validated best) or ``"last"`` (the last epoch's)
+        fine_tune (False): ``start`` is trained weights: train with
+            :data:`FINE_TUNE_ARGS`
 
     Returns:
-        a dict with ``best`` (the best weights' path), ``epochs`` (epochs
+        a dict with ``best`` (the kept weights' path), ``epochs`` (epochs
         run), ``seconds`` and ``map50`` (ultralytics' own validation)
 
     Raises:
@@ -268,12 +289,12 @@ def train_yolo(
             name="train",
             exist_ok=True,
             verbose=False,
-            **TRAIN_ARGS,
+            **dict(TRAIN_ARGS, **(FINE_TUNE_ARGS if fine_tune else {})),
         )
     finally:
         LOGGER.setLevel(level)
 
-    best = os.path.join(project, "train", "weights", "best.pt")
+    best = os.path.join(project, "train", "weights", "%s.pt" % keep)
     if not os.path.isfile(best):
         best = os.path.join(project, "train", "weights", "last.pt")
 
