@@ -399,6 +399,9 @@ def test_precision_mode_waits_for_an_audit_then_accepts_by_its_thresholds(capsys
     create(
         capsys, shapes, "audited", "--mode", "automatic",
         "--precision", "0.9", "--stage-confidence", "0",
+        # the training this test's labels were tuned on: fine-tuning, on
+        # every training sample
+        "--start", "previous", "--holdout", "0",
     )
     L.next_steps(shapes, "audited", delegate=False)
     flow = L.next_steps(shapes, "audited", delegate=False)
