@@ -223,24 +223,40 @@ def check_exemplars(entry, exemplars):
         AutolabelError: if the model takes no exemplars, none is positive,
             or it takes no negative ones and some are
     """
+    positive = sum(1 for e in exemplars if e.positive)
+    check_exemplar_kinds(entry, positive, len(exemplars) - positive)
+
+
+def check_exemplar_kinds(entry, num_positive, num_negative):
+    """Checks that a model takes exemplars of these kinds: the rule
+    :func:`check_exemplars` applies to a run's exemplars, and the pipeline to
+    the label ids a run is created with.
+
+    Args:
+        entry: a :class:`autolabel.models.catalog.CatalogEntry`
+        num_positive: how many positive exemplars are given
+        num_negative: how many negative exemplars are given
+
+    Raises:
+        AutolabelError: if the model takes no exemplars, none is positive,
+            or it takes no negative ones and some are
+    """
     if not entry.exemplar_prompts:
         raise AutolabelError(
             "Model '%s' is not prompted with example labels; pick one whose "
             "card lists exemplar prompts (SAM 3, YOLOE)" % entry.name
         )
 
-    if not any(e.positive for e in exemplars):
+    if not num_positive:
         raise AutolabelError(
-            "Give at least one positive exemplar: negative ones only say "
-            "what not to find"
+            "Give at least one positive exemplar (--exemplars): negative "
+            "ones only say what not to find"
         )
 
-    if cat.EXEMPLAR_NEGATIVE not in entry.exemplar_prompts and not all(
-        e.positive for e in exemplars
-    ):
+    if num_negative and cat.EXEMPLAR_NEGATIVE not in entry.exemplar_prompts:
         raise AutolabelError(
             "Model '%s' takes positive exemplars only; drop the negative "
-            "ones or pick SAM 3" % entry.name
+            "ones (--negative-exemplars) or pick SAM 3" % entry.name
         )
 
 

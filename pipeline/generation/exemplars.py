@@ -15,6 +15,7 @@ import numpy as np
 
 from ...models import catalog as mc
 from ...models.base import Exemplar
+from ...models.loading import check_exemplar_kinds
 from ..datasets import is_grouped, to_object_ids
 from ..errors import AutolabelError
 from .images import ImageError, read_image
@@ -52,24 +53,7 @@ def resolve_exemplars(dataset, entry, task, positive_ids, negative_ids):
             "%s; drop --exemplars" % task.replace("_", " ")
         )
 
-    if not entry.exemplar_prompts:
-        raise AutolabelError(
-            "model '%s' is not prompted with example labels; pick one whose "
-            "card lists exemplar prompts (SAM 3, YOLOE)" % entry.name
-        )
-
-    if not positive:
-        raise AutolabelError(
-            "give at least one positive exemplar (--exemplars): negative "
-            "ones only say what not to find"
-        )
-
-    if negative and mc.EXEMPLAR_NEGATIVE not in entry.exemplar_prompts:
-        raise AutolabelError(
-            "model '%s' takes positive exemplars only; drop "
-            "--negative-exemplars or pick SAM 3" % entry.name
-        )
-
+    check_exemplar_kinds(entry, len(positive), len(negative))
     given = positive + negative
     twice = sorted({i for i in given if given.count(i) > 1})
     if twice:
@@ -91,9 +75,8 @@ def resolve_exemplars(dataset, entry, task, positive_ids, negative_ids):
             )
         )
 
-    return [
-        dict(found[i], positive=i in set(positive)) for i in given
-    ]
+    positive_ids = set(positive)
+    return [dict(found[i], positive=i in positive_ids) for i in given]
 
 
 def exemplar_classes(exemplars):
