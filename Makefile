@@ -15,7 +15,7 @@ export FIFTYONE_DO_NOT_TRACK := true
 export YOLO_OFFLINE := 1
 export YOLO_AUTOINSTALL := False
 
-.PHONY: setup demo test lint bench bench-panel js check-js browser labelstudio clean-venv
+.PHONY: setup demo test lint bench bench-panel js check-js system labelstudio clean-venv
 
 # the Label Studio server the tests start (tests/test_loop_annotation.py),
 # in a virtualenv of its own: its Django stack stays out of the project's
@@ -37,8 +37,8 @@ demo: setup
 	$(BIN)/python -m autolabel.demo
 
 # CI: the linter, the committed panel bundle must match its sources; the
-# browser tests need Debian's Chromium
-test: $(STAMP) lint check-js browser labelstudio
+# browser tests need Debian's Chromium, the video tests its ffmpeg
+test: $(STAMP) lint check-js system labelstudio
 	$(BIN)/python -m pytest -q
 
 labelstudio: $(LS_STAMP)
@@ -57,8 +57,8 @@ js:
 check-js:
 	cd panel/js && npm ci --no-audit --no-fund --loglevel=error && npm run check-dist
 
-browser:
-	bash tests/install_browser.sh
+system:
+	bash tests/install_system.sh
 
 bench: $(STAMP)
 	$(BIN)/python bench/review.py

@@ -56,6 +56,7 @@ Usage::
 """
 
 import argparse
+import json
 import os
 import shutil
 import sys
@@ -103,6 +104,10 @@ STRATEGIES = {
     # box onto its object (the ground truth's box), to tell how much the
     # accepted boxes' looseness costs
     "manual-fixed": dict(mode="manual"),
+    # not run by default: the manual reviewer, each iteration fine-tuning
+    # the previous iteration's weights instead of training from the base
+    # weights (the loop's other training choice, issue 23)
+    "manual-previous": dict(mode="manual", start="previous"),
 }
 
 #: the strategies run by default
@@ -152,6 +157,12 @@ def _parse_args():
     parser.add_argument("--strategies", default=",".join(DEFAULT_STRATEGIES),
                         help="comma-separated, of %s (default: all but "
                         "manual-fixed)" % ", ".join(STRATEGIES))
+    parser.add_argument("--architecture", default="yolo",
+                        choices=("yolo", "faster-rcnn", "mask-rcnn"),
+                        help="what every flow trains (default yolo: YOLO11n)")
+    parser.add_argument("--backbone", default=None,
+                        help="a torchvision flow's backbone (default "
+                        "mobilenet_v3_large: the smallest on this CPU)")
     parser.add_argument("--json", help="write the figures here")
     parser.add_argument("--plot", help="write the mAP50 plot here (PNG); the "
                         "time plot goes next to it as <name>-time.png")
@@ -165,6 +176,10 @@ def _parse_args():
     unknown = [s for s in args.strategies if s not in STRATEGIES]
     if unknown:
         parser.error("unknown strategies %s" % unknown)
+    if args.architecture == "yolo" and args.backbone:
+        parser.error("--backbone is for --architecture faster-rcnn or mask-rcnn")
+    if args.architecture != "yolo" and "manual-previous" in args.strategies:
+        parser.error("manual-previous compares YOLO's training starts")
 
     if args.samples - args.validation - args.initial < args.iterations * args.sample_size:
         parser.error("the pool is smaller than iterations x sample size")
@@ -304,11 +319,26 @@ def _audit(dataset, it, seed):
 
 
 def _flow_settings(args):
-    return dict(
-        human_field=GT, validation=VAL_TAG, task="detection", model="yolo11n",
-        sampling="random", epochs=args.epochs, imgsz=args.imgsz,
-        batch=args.batch, seed=args.seed, device="cpu",
+    settings = dict(
+        human_field=GT, validation=VAL_TAG, task="detection",
+        sampling="random", epochs=args.epochs, seed=args.seed, device="cpu",
     )
+    if args.architecture == "yolo":
+        return dict(settings, model="yolo11n", imgsz=args.imgsz, batch=args.batch)
+
+    # torchvision: the same image size and batch through the training config
+    config = {"min_size": args.imgsz, "max_size": args.imgsz, "batch_size": args.batch}
+    return dict(
+        settings, architecture=args.architecture,
+        backbone=args.backbone or "mobilenet_v3_large",
+        train_config=json.dumps(config),
+    )
+
+
+def _model_name(args):
+    if args.architecture == "yolo":
+        return "YOLO11n from scratch"
+    return "%s %s" % (args.architecture, args.backbone or "mobilenet_v3_large")
 
 
 class _Stalled(Exception):
@@ -427,9 +457,9 @@ def _run_benchmark(args, images):
     pool_size = args.samples - args.validation - args.initial
     train_images = args.initial + pool_size
     print("  %d validation, %d initial, %d pool images; %d iterations of %d; "
-          "YOLO11n from scratch, %d epochs, %d px, batch %d, CPU"
+          "%s, %d epochs, %d px, batch %d, CPU"
           % (args.validation, args.initial, pool_size, args.iterations,
-             args.sample_size, args.epochs, args.imgsz, args.batch))
+             args.sample_size, _model_name(args), args.epochs, args.imgsz, args.batch))
 
     base = _flow_settings(args)
     full_rows, _, full_s = _run_flow(
@@ -494,9 +524,9 @@ def print_table(figures):
     full = figures["full"]
     n = p["iterations"] + 1
     print("\n%d validation, %d initial, %d pool images; %d iterations of %d; "
-          "YOLO11n from scratch, %d epochs at %d px, batch %d"
+          "%s, %d epochs at %d px, batch %d"
           % (p["validation"], p["initial"], figures["pool_size"], p["iterations"],
-             p["sample_size"], p["epochs"], p["imgsz"], p["batch"]))
+             p["sample_size"], _model_name(argparse.Namespace(**p)), p["epochs"], p["imgsz"], p["batch"]))
     print("full supervision (%d images, %.0f s): mAP50 %.3f; %.0f%% of it: %.3f\n"
           % (figures["train_images"], full["seconds"], full["map50"], 100 * TARGET,
              TARGET * full["map50"]))

@@ -165,7 +165,7 @@ def launch_browser(playwright):
     profile (Playwright creates a fresh ``--user-data-dir``)."""
     if not os.path.exists(CHROMIUM):
         raise RuntimeError(
-            "%s is missing: run `bash tests/install_browser.sh`" % CHROMIUM
+            "%s is missing: run `bash tests/install_system.sh`" % CHROMIUM
         )
 
     return playwright.chromium.launch(

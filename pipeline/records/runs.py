@@ -68,6 +68,9 @@ RUN_KEYS = {
     "mask_dir": "where mask PNGs are written, or None",
     "target": "all / a serialized view (and its group slice) / ids",
     "slices": "the image slices of a grouped dataset it labels, or None",
+    "media_type": "image or video (absent in runs made before video: image)",
+    "frame_step": "a video run labels every k-th frame (1: every frame)",
+    "tracker": "a video run's tracker (bytetrack, botsort) or None",
     "workers": "the number of shards",
     "counts": "labels, classes, processed, failed, target, approved, ...",
     "failures": "up to 100 failed samples with their reasons",
@@ -303,6 +306,12 @@ class Run(Record):
             return RunKind.IMPORTED
 
         return RunKind.GENERATED
+
+    @property
+    def is_video(self):
+        """Whether the run labels the frames of videos: its ``label_field``
+        and ``staging_field`` are then frame fields (``frames.<name>``)."""
+        return self.config.get("media_type") == "video"
 
     @property
     def display_name(self):
