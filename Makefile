@@ -45,7 +45,7 @@ labelstudio: $(LS_STAMP)
 
 $(LS_STAMP):
 	test -x $(LS_VENV)/bin/python || $(PYTHON) -m venv $(LS_VENV)
-	$(LS_VENV)/bin/pip install --quiet --disable-pip-version-check "label-studio==1.23.2"
+	$(LS_VENV)/bin/pip install --quiet --disable-pip-version-check -c tests/labelstudio-constraints.txt "label-studio==1.23.2"
 	touch $(LS_STAMP)
 
 lint: $(STAMP)

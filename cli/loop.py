@@ -64,8 +64,9 @@ def register(subparsers, common):
     e.add_argument("flow", help="the flow's name")
     EDIT.add_arguments(e)
 
-    d = add_command(sub, common, "delete", "delete a flow; the runs of its iterations (and the labels approved into the dataset) stay, and its models unless --delete-models", _delete)
+    d = add_command(sub, common, "delete", "delete a flow and its evaluations; the runs of its iterations stay unless --delete-runs, its models unless --delete-models; human labels and the labels approved into the dataset always stay", _delete)
     d.add_argument("flow", help="the flow's name")
+    d.add_argument("--delete-runs", action="store_true", help="also delete the runs of its iterations, with the labels still in review (default: keep them)")
     d.add_argument("--delete-models", action="store_true", help="also remove the flow's trained models from the catalog, with their weights (default: keep them)")
     add_yes(d, "delete")
 
@@ -196,26 +197,22 @@ def _edit(args, dataset):
 
 def _delete(args, dataset):
     L.get_flow(dataset, args.flow)
-    what = "delete flow '%s'%s?" % (
-        args.flow, " and its trained models" if args.delete_models else ""
-    )
+    extra = [w for w, asked in (("the runs of its iterations", args.delete_runs),
+                                ("its trained models", args.delete_models)) if asked]
+    what = "delete flow '%s'%s?" % (args.flow, "".join(" and " + w for w in extra))
     if not confirm(what, args.yes):
         print("nothing deleted")
         return
 
-    deleted = L.delete_flow(dataset, args.flow, delete_models=args.delete_models)
-    print(
-        "deleted flow '%s'; kept: %d run(s) of its iterations (`autolabel "
-        "runs %s`)%s"
-        % (
-            args.flow,
-            len(deleted["runs"]),
-            dataset.name,
-            ""
-            if deleted["models_deleted"] or not deleted["models"]
-            else ", its models %s" % ", ".join(deleted["models"]),
-        )
-    )
+    deleted = L.delete_flow(dataset, args.flow, delete_models=args.delete_models,
+                            delete_runs=args.delete_runs)
+    kept = []
+    if deleted["runs"] and not deleted["runs_deleted"]:
+        kept.append("%d run(s) of its iterations (`autolabel runs %s`)"
+                    % (len(deleted["runs"]), dataset.name))
+    if deleted["models"] and not deleted["models_deleted"]:
+        kept.append("its models %s" % ", ".join(deleted["models"]))
+    print("deleted flow '%s'%s" % (args.flow, "; kept: " + ", ".join(kept) if kept else ""))
     for line in deleted["annotations"]:
         print("  " + line)
 

@@ -628,22 +628,37 @@ def flow_manage(flow, state, read_only=False):
         read_only (False): whether the user may only look
 
     Returns:
-        a list of ``{"action": "edit" | "delete", "label", "confirm"}``
-        (``confirm``: the question the component asks first, or None)
+        a list of ``{"key", "action": "edit" | "delete", "label", "confirm",
+        "params"}`` (``confirm``: the question the component asks first, or
+        None; ``params``: sent with the action)
     """
     if read_only or state["running"]:
         return []
 
-    manage = [{"action": "edit", "label": "Edit settings", "confirm": None}]
+    manage = [{"key": "edit", "action": "edit", "label": "Edit settings", "confirm": None}]
     operation = state["operation"]
     if operation is None or operation["state"] == "queued":
         manage.append(
             {
+                "key": "delete",
                 "action": "delete",
                 "label": "Delete flow",
                 "confirm": "Delete flow '%s'? Its evaluations go; the runs of "
                 "its iterations (and the labels approved into the dataset) "
                 "and its trained models stay." % flow.name,
+                "params": {},
+            }
+        )
+        manage.append(
+            {
+                "key": "delete-runs",
+                "action": "delete",
+                "label": "Delete flow and runs",
+                "confirm": "Delete flow '%s' and the runs of its iterations? "
+                "Its evaluations and the labels still in review go; human "
+                "labels, the labels approved into the dataset and its "
+                "trained models stay." % flow.name,
+                "params": {"delete_runs": True},
             }
         )
 
@@ -993,13 +1008,15 @@ def edit_flow(panel, ctx):
 
 def delete_flow(panel, ctx):
     """Deletes the flow (the component asked to confirm); the runs of its
-    iterations and its trained models stay. Back to the list of flows."""
+    iterations stay unless the ``delete_runs`` param, its trained models
+    stay. Back to the list of flows."""
     name = _flow_name(ctx)
-    deleted = L.delete_flow(ctx.dataset, name)
+    deleted = L.delete_flow(ctx.dataset, name, delete_runs=bool(ctx.params.get("delete_runs")))
+    runs = "were deleted" if deleted["runs_deleted"] else "stay"
     ctx.ops.notify(
         " ".join(
-            ["Flow '%s' deleted; the %d run(s) of its iterations and its models stay."
-             % (name, len(deleted["runs"]))]
+            ["Flow '%s' deleted; the %d run(s) of its iterations %s, its models stay."
+             % (name, len(deleted["runs"]), runs)]
             + deleted["annotations"]
         ),
         variant="success",

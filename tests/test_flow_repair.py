@@ -18,7 +18,7 @@ from autolabel.models import registry as mr
 from autolabel.pipeline import loop as L
 from autolabel.pipeline.loop.flows import find_flow, update_iteration
 from autolabel.pipeline.records.processes import this_process
-from autolabel.pipeline.records.runs import now_iso
+from autolabel.pipeline.records.runs import find_run, now_iso
 from loop_support import EXE, run_cli, shapes_dataset
 from loop_support import create as create_flow
 from loop_support import one_line_error as one_line
@@ -205,6 +205,30 @@ def test_delete_keeps_the_approved_labels_runs_and_models(capsys, shapes):
     assert all(mr.get_model(name) is not None for name in models)
 
 
+def test_delete_runs_deletes_the_iterations_runs_never_human_or_approved_labels(
+    capsys, shapes
+):
+    create(capsys, shapes, "runs", "--mode", "automatic", "--min-confidence", "0.001")
+    assert run_cli(capsys, "loop", "next", shapes.name, "runs", "--now")[0] == 0
+    assert run_cli(capsys, "loop", "next", shapes.name, "runs", "--now")[0] == 0
+    run = P.get_run(shapes, L.get_flow(shapes, "runs").current["run_key"])
+    assert run.status == P.RunStatus.APPROVED
+    approved = shapes.count("%s.detections" % run.label_field)
+    human = shapes.count("ground_truth.detections")
+
+    code, out, err = run_cli(
+        capsys, "loop", "delete", shapes.name, "runs", "--yes", "--delete-runs"
+    )
+    assert code == 0, err
+    assert "kept" in out and "run(s)" not in out  # the models are kept, not the runs
+    shapes.reload()
+    assert find_flow(shapes, "runs") is None
+    assert find_run(shapes, run.key) is None
+    # what was approved into the dataset and what people labeled stay
+    assert shapes.count("%s.detections" % run.label_field) == approved
+    assert shapes.count("ground_truth.detections") == human
+
+
 def _without_plugin(tmp_path, *args):
     empty = tmp_path / "no-plugins"
     empty.mkdir(exist_ok=True)
@@ -263,9 +287,10 @@ def test_the_flow_page_edits_and_deletes_a_flow(shapes):
     session = PanelSession(shapes)
     session.call("show_loops")
     detail = _flow_in_panel(session, "paneled")
-    manage = {a["action"]: a for a in detail["manage"]}
-    assert set(manage) == {"edit", "delete"}
+    manage = {a["key"]: a for a in detail["manage"]}
+    assert set(manage) == {"edit", "delete", "delete-runs"}
     assert "stay" in manage["delete"]["confirm"]  # what deleting keeps
+    assert manage["delete-runs"]["params"] == {"delete_runs": True}
 
     session.call("show_edit_flow", flow="paneled")
     assert session.data["error"] is None, session.data["error"]

@@ -18,6 +18,7 @@ import shutil
 from ...models import registry as mr
 from ...models.devices import check_device
 from ..database import edit_dataset_document
+from ..deletion import delete_run
 from ..errors import AutolabelError
 from ..records.operations import fail_queued_operations
 from ..records.runs import RunKind, list_runs
@@ -174,14 +175,16 @@ def _validation_ids(dataset, flow, spec):
     return ids
 
 
-def delete_flow(dataset, name, delete_models=False):
+def delete_flow(dataset, name, delete_models=False, delete_runs=False):
     """Deletes a flow: its record, its queued operation, and what only the
     flow used (its evaluations, their predictions on the validation
     samples, its uniqueness scores).
 
     The runs of its iterations stay (with the labels approved into the
-    dataset, and those still in review), and so do its trained models
-    unless ``delete_models``. FiftyOne's records of the annotation runs that
+    dataset, and those still in review) unless ``delete_runs``, and so do
+    its trained models unless ``delete_models``. Human labels are never
+    touched, and neither are the label fields its runs' approvals wrote:
+    they belong to the dataset (:func:`autolabel.pipeline.delete_run`). FiftyOne's records of the annotation runs that
     sent its iterations' labels to a tool (``autolabel loop correct``) go;
     their projects stay in the tool, where a person's work may be: only the
     user deletes them there. Interrupted, running it again finishes it.
@@ -191,9 +194,12 @@ def delete_flow(dataset, name, delete_models=False):
         name: the flow's name
         delete_models (False): also remove its trained models from the
             catalog, with their weights
+        delete_runs (False): also delete the runs of its iterations, with
+            the labels still in review
 
     Returns:
-        a dict: ``runs`` (the keys of its iterations' runs, kept),
+        a dict: ``runs`` (the keys of its iterations' runs),
+        ``runs_deleted``,
         ``models`` (its models' names), ``models_deleted``, and
         ``annotations`` (a line per project of an annotation tool its
         iterations used, which stays there, with its URL)
@@ -252,9 +258,14 @@ def delete_flow(dataset, name, delete_models=False):
         for r in list_runs(dataset)
         if r.kind == RunKind.LOOP and (r.config.get("loop") or {}).get("flow") == flow.name
     ]
+    if delete_runs:
+        for key in runs:
+            delete_run(dataset, key)
+
     delete_flow_record(dataset, flow.name)
     return {
         "runs": runs,
+        "runs_deleted": bool(delete_runs),
         "models": models,
         "models_deleted": bool(delete_models),
         "annotations": [

@@ -138,15 +138,15 @@ const MANAGE_METHOD = { edit: "show_edit_flow", delete: "delete_flow" } as const
 function ManageButtons(props: { flow: FlowDetail; call: Call }) {
   const { flow, call } = props;
   const [asking, setAsking] = useState<FlowManageAction | null>(null);
-  const run = (a: FlowManageAction) => call(MANAGE_METHOD[a.action], { flow: flow.name });
+  const run = (a: FlowManageAction) => call(MANAGE_METHOD[a.action], { ...(a.params ?? {}), flow: flow.name });
   return (
     <>
       {(flow.manage ?? [])
         .filter((a) => a.action in MANAGE_METHOD)
         .map((a) => (
           <Button
-            key={a.action}
-            data-testid={`al-loop-${a.action}`}
+            key={a.key}
+            data-testid={`al-loop-${a.key}`}
             size="small"
             color={a.action === "delete" ? "error" : "primary"}
             onClick={() => (a.confirm ? setAsking(a) : run(a))}

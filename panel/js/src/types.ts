@@ -394,9 +394,13 @@ export interface FlowDetail extends FlowCard {
 }
 
 export interface FlowManageAction {
+  /** names the button (its test id) */
+  key: string;
   action: "edit" | "delete";
   label: string;
   confirm: string | null;
+  /** sent with the action's method */
+  params?: Record<string, unknown>;
 }
 
 export interface Choice {
