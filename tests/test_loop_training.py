@@ -66,6 +66,9 @@ def test_base_start_retrains_from_the_base_and_chooses_on_a_holdout(capsys, shap
         assert it["training"]["kept"] == "best"
 
     assert set(it0["holdout_ids"]) <= set(flow.initial_ids)
+    # a sample held out once stays held out while it is a training sample,
+    # so weights fine-tuned from an earlier iteration never saw it
+    assert set(it0["holdout_ids"]) <= set(it1["holdout_ids"])
     trained = [e["text"] for e in it1["log"] if e["step"] == "training"][-1]
     assert "kept the best epoch of %d holdout samples" % len(it1["holdout_ids"]) in trained
 

@@ -19,7 +19,7 @@ training samples its own way.
 
 import logging
 import os
-import random
+import hashlib
 import shutil
 
 from ...models import registry as mr
@@ -405,7 +405,7 @@ def _selection(dataset, flow, it):
         validation = {"field": flow.human_field, "ids": _validation_ids(dataset, flow)}
         return it["train_sources"], [validation], None
 
-    train_sources, select_on = holdout_split(it["train_sources"], holdout, flow.seed, it["index"])
+    train_sources, select_on = holdout_split(it["train_sources"], holdout, flow.seed)
     return train_sources, select_on, [i for s in select_on for i in s["ids"]]
 
 
@@ -419,15 +419,19 @@ def _kept_text(keep, holdout_ids):
     return "kept the best epoch of %d holdout samples" % len(holdout_ids)
 
 
-def holdout_split(sources, fraction, seed, index):
+def holdout_split(sources, fraction, seed):
     """Draws the holdout of an iteration's training samples: the samples
     that choose the epoch it keeps, never trained on.
+
+    Whether a sample is held out depends only on the flow's seed and the
+    sample's id, so a sample held out once is held out in every iteration
+    (weights fine-tuned from an earlier iteration never saw it), and one
+    training on the same samples holds out the same ones.
 
     Args:
         sources: the iteration's training sources ``[{field, ids, kind}]``
         fraction: the fraction held out; 0 holds out none
         seed: the flow's seed
-        index: the iteration's index (each iteration draws anew)
 
     Returns:
         a tuple of the training sources without the holdout, and the
@@ -435,8 +439,13 @@ def holdout_split(sources, fraction, seed, index):
         out: a fraction of 0, or fewer than two training samples)
     """
     ids = list(dict.fromkeys(x for s in sources for x in s["ids"]))
-    size = max(1, int(round(fraction * len(ids)))) if fraction and len(ids) > 1 else 0
-    held = set(random.Random("%s:%d" % (seed, index)).sample(ids, size))
+    held = set()
+    if fraction and len(ids) > 1:
+        draws = {x: _uniform(seed, x) for x in ids}
+        held = {x for x in ids if draws[x] < fraction}
+        if not held:
+            held = {min(ids, key=draws.get)}
+
     train = [dict(s, ids=[x for x in s["ids"] if x not in held]) for s in sources]
     holdout, taken = [], set()
     for s in sources:
@@ -447,6 +456,12 @@ def holdout_split(sources, fraction, seed, index):
             holdout.append({"field": s["field"], "ids": mine})
 
     return train, holdout
+
+
+def _uniform(seed, sample_id):
+    """A number in [0, 1) fixed by the seed and the sample id."""
+    digest = hashlib.sha256(("%s:%s" % (seed, sample_id)).encode()).digest()
+    return int.from_bytes(digest[:8], "big") / float(2 ** 64)
 
 
 def architecture(flow):
