@@ -23,10 +23,24 @@ Targets (issue 11): true precision at or within 3 points of the asked one;
 recall within 5 points of the oracle's; estimate within 3 points of the
 truth; intervals covering the truth in at least 90% of seeds.
 
+The guaranteed mode (issue 26): for each seed, audits of
+``--guaranteed-sizes`` labels (a guarantee needs more answers than a point
+estimate: at least 59 correct ones above a class's threshold for 0.95 at
+95% confidence), per-class thresholds whose precision is at least the asked
+one with ``--confidence``, the labels above them measured on the ground
+truth the same way; beside them, the point estimate's thresholds from the
+same answers. Targets: the true
+precision reaches the asked one in at least 95% of seeds, keeping at least
+85% of the oracle's true positives.
+
 Usage::
 
     python bench/quality.py                      # 2000 images, 50 seeds
+    python bench/quality.py --guaranteed-sizes   # without the guaranteed mode
     python bench/quality.py --seeds 5 --json /tmp/quality.json --plot docs/quality.png
+
+On a 2-core machine: about 16 s a seed with the guaranteed mode's two
+audits (5.5 minutes for 20 seeds, 14 for 50), 6 s a seed without.
 """
 
 import argparse
@@ -66,6 +80,13 @@ def _parse_args():
                         help="audits, one per seed (default: 50)")
     parser.add_argument("--size", type=int, default=200,
                         help="labels per audit (default: 200)")
+    parser.add_argument("--guaranteed-sizes", type=int, nargs="*",
+                        default=[1000, 2000], metavar="N",
+                        help="labels per audit of the guaranteed mode, one "
+                        "audit per size and seed; none leaves it out "
+                        "(default: 1000 2000)")
+    parser.add_argument("--confidence", type=float, default=0.95,
+                        help="the guaranteed mode's confidence (default: 0.95)")
     parser.add_argument("--json", help="write the figures here")
     parser.add_argument("--plot", help="write a PNG plot here")
     return parser.parse_args()
@@ -142,6 +163,12 @@ def run_benchmark(args):
     oracles = {p: _oracle(truth, p) for p in PRECISIONS}
     oracle_tp = {p: _measure(truth, oracles[p])[1] for p in PRECISIONS}
     rows = {p: [] for p in PRECISIONS}
+    guaranteed = {
+        (size, mode, p): []
+        for size in args.guaranteed_sizes
+        for mode in GUARANTEED_MODES
+        for p in PRECISIONS
+    }
     for seed in range(args.seeds):
         audit = P.start_audit(
             dataset, run.key, size=args.size, seed=seed, replace=True
@@ -173,6 +200,10 @@ def run_benchmark(args):
                 p, rows[p][-1]["true_precision"] or 0,
                 rows[p][-1]["estimate"] or 0)
             for p in PRECISIONS)))
+        for size in args.guaranteed_sizes:
+            _guaranteed_seed(
+                args, dataset, run, truth, oracle_tp, seed, size, guaranteed
+            )
 
     baselines = {}
     for t in GLOBAL_THRESHOLDS:
@@ -190,7 +221,78 @@ def run_benchmark(args):
         "rows": {str(p): r for p, r in rows.items()},
         "baselines": {str(t): b for t, b in baselines.items()},
         "summary": _summary(rows),
+        "guaranteed": {
+            "%s %s %s" % k: r for k, r in guaranteed.items()
+        },
+        "guaranteed_summary": _guaranteed_summary(guaranteed),
     }
+
+
+#: the thresholds of the guaranteed mode's audits: guaranteed, and the
+#: point estimate's from the same answers
+GUARANTEED_MODES = ("guaranteed", "point")
+
+
+def _guaranteed_seed(args, dataset, run, truth, oracle_tp, seed, size, out):
+    """One seed of the guaranteed mode: its audit, answered from the truth,
+    and per precision asked the promoted labels' true precision and true
+    positives, with the guaranteed thresholds and the point estimate's."""
+    audit = P.start_audit(
+        dataset, run.key, size=size, seed=seed, replace=True
+    )
+    ids = audit["label_ids"]
+    P.record_audit(
+        dataset,
+        run.key,
+        correct=[i for i in ids if truth[i][2]],
+        wrong=[i for i in ids if not truth[i][2]],
+    )
+    line = []
+    for p in PRECISIONS:
+        for mode in GUARANTEED_MODES:
+            confidence = args.confidence if mode == "guaranteed" else None
+            thresholds = P.suggest_thresholds(
+                dataset, run.key, precision=p, confidence=confidence
+            )
+            true_p, tp = _measure(truth, thresholds)
+            out[(size, mode, p)].append({
+                "seed": seed,
+                "true_precision": true_p,
+                "recall_vs_oracle": tp / max(oracle_tp[p], 1),
+                "thresholds": thresholds,
+            })
+            line.append("%s P%.2f true %s kept %.2f" % (
+                mode, p, "-" if true_p is None else "%.3f" % true_p,
+                tp / max(oracle_tp[p], 1)))
+
+    print("    audit of %d: %s" % (len(ids), ", ".join(line)))
+
+
+def _guaranteed_summary(rows):
+    out = {}
+    for (size, mode, p), r in rows.items():
+        if not r:
+            continue
+
+        # a seed that promotes nothing keeps its promise (and nothing)
+        reached = np.array([
+            x["true_precision"] is None or x["true_precision"] >= p for x in r
+        ])
+        true_p = np.array([x["true_precision"] for x in r if x["true_precision"] is not None])
+        recall = np.array([x["recall_vs_oracle"] for x in r])
+        out["%s %s %s" % (size, mode, p)] = {
+            "size": size,
+            "mode": mode,
+            "precision": p,
+            "reached": float(reached.mean()),
+            "true_precision_mean": float(true_p.mean()) if len(true_p) else None,
+            "true_precision_p10": float(np.quantile(true_p, 0.1)) if len(true_p) else None,
+            "recall_vs_oracle_mean": float(recall.mean()),
+            "recall_vs_oracle_p10": float(np.quantile(recall, 0.1)),
+            "promoted_nothing": int(sum(x["true_precision"] is None for x in r)),
+        }
+
+    return out
 
 
 def _summary(rows):
@@ -229,6 +331,25 @@ def print_table(figures):
         print("%-22s %10.3f %10s %12s" % (
             "global %s" % t, b["true_precision"], "-",
             " / ".join("%.3f" % v for v in b["recall_vs_oracle"].values())))
+
+    summary = figures.get("guaranteed_summary")
+    if not summary:
+        return
+
+    params = figures["params"]
+    print("\nguaranteed mode: confidence %g; %d seeds"
+          % (params["confidence"], params["seeds"]))
+    header = "%-26s %14s %10s %10s %12s %10s" % (
+        "audit, thresholds", "reached asked", "true prec", "p10",
+        "recall/orcl", "p10")
+    print(header)
+    print("-" * len(header))
+    for s in summary.values():
+        print("%-26s %13.0f%% %10s %10s %12.3f %10.3f" % (
+            "%d, %s %s" % (s["size"], s["mode"], s["precision"]), 100 * s["reached"],
+            "-" if s["true_precision_mean"] is None else "%.3f" % s["true_precision_mean"],
+            "-" if s["true_precision_p10"] is None else "%.3f" % s["true_precision_p10"],
+            s["recall_vs_oracle_mean"], s["recall_vs_oracle_p10"]))
 
 
 def _plot(path):

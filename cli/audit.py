@@ -4,7 +4,7 @@ human audit of a run's labels and what it says about their precision."""
 import json
 
 from .. import pipeline as P
-from ..pipeline.quality.declaration import AUDIT, THRESHOLDS
+from ..pipeline.quality.declaration import AUDIT, DEFAULT_CONFIDENCE, THRESHOLDS
 from .common import add_command, add_json, read_ids
 
 
@@ -58,7 +58,8 @@ def register(subparsers, common):
         common,
         "report",
         "per class: audited, correct, precision with its 95%% interval, "
-        "suggested threshold",
+        "suggested threshold, guaranteed threshold (at --confidence, "
+        "default 0.95)",
         _report,
         run=True,
     )
@@ -70,7 +71,8 @@ def register(subparsers, common):
         common,
         "thresholds",
         "per class, the lowest confidence threshold whose precision (from "
-        "the audit) reaches the one asked for",
+        "the audit) reaches the one asked for (with --confidence: is at "
+        "least it with that confidence)",
         _thresholds,
         run=True,
     )
@@ -126,8 +128,14 @@ def format_estimate(estimate):
 
 
 def _report(args, dataset):
-    precision = THRESHOLDS.check(THRESHOLDS.from_args(args))["precision"]
-    report = P.audit_report(dataset, args.run, precision=precision)
+    values = THRESHOLDS.check(THRESHOLDS.from_args(args))
+    precision = values["precision"]
+    report = P.audit_report(
+        dataset,
+        args.run,
+        precision=precision,
+        confidence=values["confidence"] or DEFAULT_CONFIDENCE,
+    )
     if args.json:
         print(json.dumps(report, indent=2))
         return
@@ -138,8 +146,16 @@ def _report(args, dataset):
         % (progress["answered"], progress["size"], format_estimate(report["overall"]))
     )
     print(
-        "%-20s %8s %8s %8s  %-34s %s"
-        % ("class", "labels", "answered", "correct", "precision", "threshold for %g" % precision)
+        "%-20s %8s %8s %8s  %-34s %-30s %s"
+        % (
+            "class",
+            "labels",
+            "answered",
+            "correct",
+            "precision",
+            "threshold for about %g" % precision,
+            "guaranteed",
+        )
     )
     for label, c in report["classes"].items():
         if c["needs"]:
@@ -150,7 +166,7 @@ def _report(args, dataset):
             threshold = "%.2f (keeps %d)" % (c["threshold"], c["kept"])
 
         print(
-            "%-20s %8d %8d %8d  %-34s %s"
+            "%-20s %8d %8d %8d  %-34s %-30s %s"
             % (
                 label,
                 c["labels"],
@@ -158,16 +174,34 @@ def _report(args, dataset):
                 c["correct"],
                 format_estimate(c["precision"]),
                 threshold,
+                c["guaranteed"]["text"],
             )
         )
 
 
 def _thresholds(args, dataset):
-    precision = THRESHOLDS.check(THRESHOLDS.from_args(args))["precision"]
-    thresholds = P.suggest_thresholds(dataset, args.run, precision=precision)
-    if args.json:
-        print(json.dumps(thresholds, indent=2))
+    values = THRESHOLDS.check(THRESHOLDS.from_args(args))
+    if values["confidence"] is None or args.json:
+        thresholds = P.suggest_thresholds(dataset, args.run, **values)
+        if args.json:
+            print(json.dumps(thresholds, indent=2))
+            return
+
+        for label, t in thresholds.items():
+            print("%-20s %s" % (label, "-" if t is None else "%.2f" % t))
+
         return
 
-    for label, t in thresholds.items():
-        print("%-20s %s" % (label, "-" if t is None else "%.2f" % t))
+    # guaranteed: where no threshold is, say how many more answers it needs
+    report = P.audit_report(dataset, args.run, **values)
+    for label, c in report["classes"].items():
+        g = c["guaranteed"]
+        print(
+            "%-20s %s"
+            % (
+                label,
+                "%.2f" % g["threshold"]
+                if g["threshold"] is not None
+                else "-  (%s)" % g["text"].split(": ", 1)[1],
+            )
+        )

@@ -17,7 +17,7 @@ from ..pipeline import (
     record_audit,
 )
 from ..pipeline.quality.audit import check_precision
-from ..pipeline.quality.declaration import AUDIT
+from ..pipeline.quality.declaration import AUDIT, DEFAULT_CONFIDENCE, THRESHOLDS
 from .common import AUDIT_TAB, read_only, user_name
 from .home import run_card
 from .review import review_view_of
@@ -67,12 +67,16 @@ def audit_data(dataset, run, precision=0.95, figures=True):
             "current": current,
         }
 
-    report = audit_report(dataset, run.key, precision=precision)
+    report = audit_report(
+        dataset, run.key, precision=precision, confidence=DEFAULT_CONFIDENCE
+    )
     return {
         "started": True,
         "progress": report["progress"],
         "current": current,
         "precision_asked": report["precision_asked"],
+        # each class's "guaranteed" is at this confidence
+        "confidence": report["confidence"],
         "overall": report["overall"],
         "estimate_promoted": report["promoted"],
         "classes": [dict(c, label=label) for label, c in report["classes"].items()],
@@ -145,12 +149,14 @@ def set_audit_precision(panel, ctx):
 
 def promote_to_precision(panel, ctx):
     """Promotes, per class, the labels at or above the audit's
-    suggested threshold."""
+    suggested threshold, or, given a ``confidence``, its guaranteed one."""
     run = panel._open_run(ctx)
+    confidence = THRESHOLDS["confidence"].check(ctx.params.get("confidence"))
     result = P.promote_to_precision(
         ctx.dataset,
         run.key,
         precision=ctx.panel.get_state("audit_precision") or 0.95,
+        confidence=confidence,
     )
     ctx.ops.notify("%d labels added for approval" % result["promoted"])
     panel._open_audit(ctx)

@@ -456,6 +456,10 @@ def test_audit_tab_answers_by_keyboard_and_the_dialog_shows_the_estimate(
         expect(row.get_by_test_id("al-audit-threshold")).to_contain_text(
             "≥ %.2f" % t
         )
+        # beside it, the guaranteed one (every label answered: exact)
+        expect(row.get_by_test_id("al-audit-guaranteed")).to_contain_text(
+            "at least 0.9 (95%% confidence): threshold %.2f" % t
+        )
     expect(tid(page, "al-audit-chart")).to_have_count(3)
     B.screenshot(page, "audit-done")
 

@@ -16,6 +16,7 @@ estimate at approval read the same audit and the same per-stratum counts;
 they are kept side by side so that they agree.
 """
 
+import math
 import secrets
 import uuid
 
@@ -23,7 +24,13 @@ import numpy as np
 from bson import ObjectId
 
 from . import estimators as Q
-from .declaration import AUDIT, DEFAULT_SIZE, check_precision
+from .declaration import (
+    AUDIT,
+    DEFAULT_CONFIDENCE,
+    DEFAULT_SIZE,
+    check_confidence,
+    check_precision,
+)
 from ..database import aggregate
 from ..errors import AutolabelError
 from ..labels import (
@@ -523,29 +530,116 @@ def _class_curves(population, answered_labels):
     return out
 
 
-def audit_report(dataset, run_key_or_name, precision=0.95):
+def _class_guarantees(population, answered_labels, precision, confidence):
+    """Per class: the guaranteed threshold of
+    :func:`autolabel.pipeline.quality.estimators.guaranteed_threshold`,
+    with the text that says it."""
+    bins = {}
+    for label, bin_, _, n in population:
+        b = bins.setdefault(label, {})
+        if bin_ is not None:
+            b[bin_] = b.get(bin_, 0) + n
+
+    answered = {}
+    for _, label, conf, _, _, ok in answered_labels:
+        if conf is not None:
+            # the answer's bin as the database bins the population (the
+            # same product and floor), so the two agree at every threshold
+            bin_ = math.floor(float(conf) * _BINS)
+            answered.setdefault(label, []).append(
+                ((bin_ + 0.5) / _BINS, ok, _bin_stratum(label, bin_))
+            )
+
+    out = {}
+    for label in sorted(bins):
+        keys = sorted(bins[label])
+        rows = answered.get(label, [])
+        conf = [r[0] for r in rows]
+        ok = [r[1] for r in rows]
+        strata = [r[2] for r in rows]
+        g = Q.guaranteed_threshold(
+            (
+                (np.array(keys, dtype=float) + 0.5) / _BINS,
+                np.array([bins[label][k] for k in keys], dtype=float),
+                np.array([_bin_stratum(label, k) for k in keys]),
+            ),
+            conf,
+            ok,
+            strata,
+            precision,
+            confidence=confidence,
+        )
+        g.pop("bounds")
+        g["text"] = guarantee_text(g, precision, confidence)
+        out[label] = g
+
+    return out
+
+
+def guarantee_text(guaranteed, precision, confidence):
+    """What a class's guaranteed threshold says, in one line: ``"at least
+    0.95 (95% confidence): threshold 0.62, keeps 340 labels"``, ``"... needs
+    about 40 more answers"`` or ``"... no threshold reaches it"``.
+
+    Args:
+        guaranteed: a class's ``guaranteed`` entry of :func:`audit_report`
+        precision: the precision asked for
+        confidence: its confidence
+
+    Returns:
+        a string
+    """
+    head = "at least %g (%g%% confidence): " % (precision, 100 * confidence)
+    if guaranteed["threshold"] is not None:
+        return head + "threshold %.2f, keeps %d labels" % (
+            guaranteed["threshold"],
+            guaranteed["kept"],
+        )
+
+    if guaranteed["needs"]:
+        return head + "needs about %d more answers" % guaranteed["needs"]
+
+    return head + "no threshold reaches it"
+
+
+def audit_report(
+    dataset, run_key_or_name, precision=0.95, confidence=DEFAULT_CONFIDENCE
+):
     """What a run's audit says, per class: labels, audited, correct, the
     precision of all the class's labels with its interval, the
     precision-versus-threshold curve and the lowest threshold reaching
     ``precision`` (with how many labels it keeps); a class with too few
-    answers says how many more it needs.
+    answers says how many more it needs. Beside it, the guaranteed
+    threshold: the lowest whose precision is at least ``precision`` with
+    probability ``confidence``
+    (:func:`autolabel.pipeline.quality.estimators.guaranteed_threshold`),
+    the labels it keeps, or how many more answers the class needs.
 
     Args:
         dataset: a :class:`fiftyone.core.dataset.Dataset`
         run_key_or_name: a run key or name
         precision (0.95): the precision the thresholds are suggested for
+        confidence (0.95): the confidence of the guaranteed thresholds;
+            None for none
 
     Returns:
-        a dict ``{"progress", "precision_asked", "overall", "promoted",
-        "classes":
+        a dict ``{"progress", "precision_asked", "confidence", "overall",
+        "promoted", "classes":
         {label: {"labels", "answered", "correct", "needs", "precision",
-        "threshold", "kept", "curve", "histogram"}}}``
+        "threshold", "kept", "curve", "histogram", "guaranteed"}}}``,
+        ``guaranteed`` a dict ``{"threshold", "kept", "lower_bound",
+        "needs", "text"}`` (``needs`` None where no number of answers
+        would do, 0 where a threshold is guaranteed), or None without a
+        confidence
 
     Raises:
-        AutolabelError: if the run has no audit or ``precision`` is not in
-            (0, 1)
+        AutolabelError: if the run has no audit, or ``precision`` or
+            ``confidence`` is not in (0, 1)
     """
     precision = check_precision(precision)
+    if confidence is not None:
+        confidence = check_confidence(confidence)
+
     run = get_run(dataset, run_key_or_name)
     audit = _require_audit(run)
     # one pass over the labels and one over the answers serve every figure
@@ -561,6 +655,14 @@ def audit_report(dataset, run_key_or_name, precision=0.95):
             else (None, 0)
         )
 
+    guarantees = (
+        _class_guarantees(population, answered, precision, confidence)
+        if confidence is not None
+        else {}
+    )
+    for label, c in classes.items():
+        c["guaranteed"] = guarantees.get(label)
+
     promoted = (
         _estimate(population, answered, ReviewState.PROMOTED)
         if audit.get("answers")
@@ -569,6 +671,7 @@ def audit_report(dataset, run_key_or_name, precision=0.95):
     return {
         "progress": audit_progress(run),
         "precision_asked": precision,
+        "confidence": confidence,
         "overall": {k: v for k, v in everything.items() if k != "classes"},
         # the labels added for approval so far (estimate_precision)
         "promoted": promoted,
@@ -576,38 +679,62 @@ def audit_report(dataset, run_key_or_name, precision=0.95):
     }
 
 
-def suggest_thresholds(dataset, run_key_or_name, precision=0.95):
+def suggest_thresholds(dataset, run_key_or_name, precision=0.95, confidence=None):
     """Per class, the lowest confidence threshold whose estimated precision
-    reaches ``precision`` (:func:`audit_report`).
+    reaches ``precision``, or, given a ``confidence``, whose precision is
+    at least ``precision`` with that confidence (:func:`audit_report`).
 
     Args:
         dataset: a :class:`fiftyone.core.dataset.Dataset`
         run_key_or_name: a run key or name
         precision (0.95): the precision asked for, in (0, 1)
+        confidence (None): the confidence it is guaranteed with, in (0, 1);
+            None for the point estimate
 
     Returns:
         ``{class: threshold or None}``: None where the class has too few
         answers or no threshold reaches the precision
 
     Raises:
-        AutolabelError: if the run has no audit or ``precision`` is not in
-            (0, 1)
+        AutolabelError: if the run has no audit, or ``precision`` or
+            ``confidence`` is not in (0, 1)
     """
-    report = audit_report(dataset, run_key_or_name, precision=precision)
-    return {label: c["threshold"] for label, c in report["classes"].items()}
+    if confidence is None:
+        report = audit_report(
+            dataset, run_key_or_name, precision=precision, confidence=None
+        )
+        return {label: c["threshold"] for label, c in report["classes"].items()}
+
+    # the report's guaranteed thresholds, without its curves' bootstrap
+    precision = check_precision(precision)
+    confidence = check_confidence(confidence)
+    run = get_run(dataset, run_key_or_name)
+    audit = _require_audit(run)
+    guarantees = _class_guarantees(
+        _population(dataset, run),
+        _answered(dataset, run, audit),
+        precision,
+        confidence,
+    )
+    return {label: g["threshold"] for label, g in guarantees.items()}
 
 
-def promote_to_precision(dataset, run_key_or_name, precision=0.95, view=None):
+def promote_to_precision(
+    dataset, run_key_or_name, precision=0.95, view=None, confidence=None
+):
     """Promotes, per class, the labels in review at or above the lowest
-    threshold whose estimated precision reaches ``precision``
-    (:func:`suggest_thresholds`); classes without such a threshold (too few
-    answers, or none reaches it) are left in review.
+    threshold whose estimated precision reaches ``precision``, or, given a
+    ``confidence``, whose precision is at least ``precision`` with that
+    confidence (:func:`suggest_thresholds`); classes without such a
+    threshold (too few answers, or none reaches it) are left in review.
 
     Args:
         dataset: a :class:`fiftyone.core.dataset.Dataset`
         run_key_or_name: a run key or name
         precision (0.95): the precision asked for, in (0, 1)
         view (None): only labels in this view
+        confidence (None): the confidence the precision is guaranteed with,
+            in (0, 1); None for the point estimate
 
     Returns:
         a dict ``{"promoted", "thresholds"}``: how many labels were promoted
@@ -615,9 +742,11 @@ def promote_to_precision(dataset, run_key_or_name, precision=0.95, view=None):
 
     Raises:
         AutolabelError: if the run is not In Review, has no audit, or
-            ``precision`` is not in (0, 1)
+            ``precision`` or ``confidence`` is not in (0, 1)
     """
-    thresholds = suggest_thresholds(dataset, run_key_or_name, precision)
+    thresholds = suggest_thresholds(
+        dataset, run_key_or_name, precision, confidence=confidence
+    )
     usable = {c: t for c, t in thresholds.items() if t is not None}
     count = promote_labels(
         dataset, run_key_or_name, view=view, thresholds=usable

@@ -3,7 +3,9 @@
 :data:`AUDIT` declares the draw of ``autolabel audit start`` (and of the
 panel's audit, and :func:`autolabel.pipeline.quality.audit.start_audit`'s
 first check); :data:`THRESHOLDS` the precision the audit's thresholds are
-suggested for (``autolabel audit report``, ``autolabel thresholds``).
+suggested for and the confidence they guarantee it with (``autolabel audit
+report``, ``autolabel thresholds``; ``autolabel promote --precision`` takes
+its ``--confidence``).
 """
 
 from ..declarations import FLAG, INTEGER, NUMBER, Setting, Settings
@@ -14,6 +16,9 @@ DEFAULT_SIZE = 200
 
 #: the precision thresholds are suggested for where none is given
 DEFAULT_PRECISION = 0.95
+
+#: the confidence of the guaranteed thresholds the audit's report shows
+DEFAULT_CONFIDENCE = 0.95
 
 
 def check_precision(precision, values=None, context=None):
@@ -41,6 +46,34 @@ def check_precision(precision, values=None, context=None):
         )
 
     return float(precision)
+
+
+def check_confidence(confidence, values=None, context=None):
+    """Checks the confidence a precision is guaranteed with: a number in
+    (0, 1).
+
+    Args:
+        confidence: the confidence
+        values (None): unused (the declaration's signature)
+        context (None): unused (the declaration's signature)
+
+    Returns:
+        the confidence, a float
+
+    Raises:
+        AutolabelError: if it is not a number in (0, 1)
+    """
+    if (
+        isinstance(confidence, bool)
+        or not isinstance(confidence, (int, float))
+        or not 0 < confidence < 1
+    ):
+        raise AutolabelError(
+            "confidence must be a number between 0 and 1 (exclusive), e.g. "
+            "0.95 for 95%%, not %r" % (confidence,)
+        )
+
+    return float(confidence)
 
 
 #: the draw of an audit (``autolabel audit start``)
@@ -73,6 +106,15 @@ THRESHOLDS = Settings(
             "the precision thresholds are suggested for",
             default=DEFAULT_PRECISION, minimum=0, maximum=1,
             check=check_precision,
+        ),
+        Setting(
+            "confidence", NUMBER, "Confidence",
+            "guarantee the precision with this confidence (e.g. 0.95): per "
+            "class, the lowest threshold whose lower confidence bound of "
+            "the precision reaches it",
+            default_help="none: the lowest threshold whose estimated "
+            "precision reaches it",
+            minimum=0, maximum=1, check=check_confidence,
         ),
     ],
 )

@@ -12,13 +12,21 @@ and a person answers correct / wrong for each. From the answers:
   threshold, as a function of the threshold: a monotone (isotonic) fit of
   correctness against confidence, weighted by the inverse sampling rate of
   each answer's stratum, averaged over the class's labels above the
-  threshold; its interval from a stratified bootstrap of the answers.
+  threshold; its interval from a stratified bootstrap of the answers;
+- per class, the guaranteed threshold: the lowest whose precision is at
+  least the one asked for with a stated confidence, from one-sided
+  Clopper-Pearson bounds tested in a fixed order from the top
+  (:func:`guaranteed_threshold`), or how many more answers it needs.
 
 A class (or a set) whose every label is answered needs no estimate: its
 answers are the truth, so its precision and curve are exact, whatever
 their number.
 
 Nothing here knows FiftyOne; :mod:`autolabel.pipeline.quality.audit` feeds it.
+
+Why it is long: the estimate of a set, the curve and the guaranteed
+threshold read the same stratified answers with the same weights; they are
+kept side by side so that they agree.
 """
 
 import warnings
@@ -265,3 +273,219 @@ def lowest_threshold(curve, precision):
             return t, kept
 
     return None, 0
+
+
+def lower_bound(successes, n, confidence=CONFIDENCE_LEVEL):
+    """The one-sided Clopper-Pearson lower confidence bound of a
+    proportion, for possibly fractional counts (an effective sample size).
+
+    Args:
+        successes: the (effective) number of successes
+        n: the (effective) number of trials
+        confidence (0.95): the probability that the bound is at most the
+            true proportion
+
+    Returns:
+        the bound, in [0, 1]; 0.0 without trials or successes
+    """
+    if n <= 0 or successes <= 0:
+        return 0.0
+
+    successes = min(float(successes), float(n))
+    return float(stats.beta.ppf(1.0 - confidence, successes, n - successes + 1))
+
+
+def _lower_bounds(successes, n, confidence):
+    """:func:`lower_bound` over arrays (0 where there are no successes)."""
+    successes = np.minimum(np.asarray(successes, dtype=float), n)
+    ok = (successes > 0) & (n > 0)
+    out = np.zeros(np.shape(successes))
+    if ok.any():
+        out[ok] = stats.beta.ppf(
+            1.0 - confidence, successes[ok], n[ok] - successes[ok] + 1
+        )
+
+    return out
+
+
+def _answers_needed(rate, n_eff, share, precision, confidence):
+    """Per threshold, the fewest more answers at the rate of correct ones
+    seen so far after which the bound of :func:`guaranteed_threshold`
+    would reach ``precision``; NaN where no number would (the rate is too
+    low)."""
+    rate, n_eff, share = (np.asarray(a, dtype=float) for a in (rate, n_eff, share))
+    out = np.full(len(rate), np.nan)
+    feasible = np.flatnonzero(share * rate > precision)
+    rate, n_eff, share = rate[feasible], n_eff[feasible], share[feasible]
+
+    def passes(m):
+        n = n_eff + m
+        return share * _lower_bounds(rate * n, n, confidence) >= precision
+
+    # the bound grows with the answers at a fixed rate: double, then bisect
+    low = np.where(passes(0), -1.0, 0.0)
+    high = np.ones(len(rate))
+    for _ in range(40):
+        short = (low >= 0) & ~passes(high)
+        if not short.any():
+            break
+
+        low[short] = high[short]
+        high[short] *= 2
+
+    while (high - low > 1).any():
+        mid = np.floor((low + high) / 2)
+        ok = passes(mid)
+        step = high - low > 1
+        high = np.where(step & ok, mid, high)
+        low = np.where(step & ~ok, mid, low)
+
+    out[feasible] = np.maximum(high, 0)
+    return out
+
+
+def _sums_above(values, weights, grid):
+    """Per threshold of the grid, the sum of the weights of the values at
+    or above it."""
+    order = np.argsort(values, kind="stable")
+    suffix = np.concatenate([np.cumsum(weights[order][::-1])[::-1], [0.0]])
+    return suffix[np.searchsorted(values[order], grid, side="left")]
+
+
+def guaranteed_threshold(
+    population,
+    confidences,
+    correct,
+    strata,
+    precision,
+    confidence=CONFIDENCE_LEVEL,
+    grid=THRESHOLD_GRID,
+):
+    """One class's lowest threshold whose precision is at least
+    ``precision`` with probability ``confidence``, from a stratified audit.
+
+    The bound at a threshold ``t`` is of the precision of *all* the class's
+    labels at or above ``t`` (answered or not). Within each stratum the
+    answered labels at or above ``t`` are a simple random sample of the
+    stratum's labels at or above ``t``, so each answer weighs the stratum's
+    labels above ``t`` over its answers above ``t`` (population /
+    answered), and the precision of the answered strata is their weighted
+    share of correct answers. Its bound is the one-sided Clopper-Pearson
+    bound (``scipy.stats.beta.ppf``) at Kish's effective sample size of
+    those weights, ``(sum w)^2 / sum w^2`` (equal weights: the answers
+    themselves, and the exact binomial bound). Kish's size depends on the
+    draw only, not on the answers, unlike a design-based variance, which
+    vanishes when every answer agrees and would then overstate what a few
+    answers show; Clopper-Pearson because it never undercovers, however
+    few the answers or however close to 1 the precision. Labels of strata
+    with no answer at or above ``t`` count as wrong (the bound is scaled by
+    the answered strata's share of the labels), and where every label at
+    or above ``t`` is answered the bound is their exact precision.
+
+    Choosing among thresholds is corrected by fixed-sequence testing: the
+    thresholds are tested from the highest down, each at level
+    ``1 - confidence``, stopping at the first whose bound falls short, and
+    the last one that passed is returned; the chance that any returned
+    threshold's precision is below ``precision`` stays at most
+    ``1 - confidence`` with no further correction. The sequence holds only
+    the thresholds whose bound could pass were every answer above them
+    correct: which those are depends on the draw's confidences only, never
+    on the answers, so the sequence is fixed before the answers are looked
+    at, and it does not stop on thresholds that no answers could pass (the
+    few labels at the very top, below a top answered in full).
+
+    Args:
+        population: ``(confidences, counts, strata)`` arrays: every label
+            of the class with a confidence, as confidence bins (a bin's
+            labels all belong to its stratum)
+        confidences: the answered labels' confidences
+        correct: their answers (bools)
+        strata: their strata
+        precision: the precision asked for, in (0, 1)
+        confidence (0.95): the probability the guarantee holds, in (0, 1)
+        grid (THRESHOLD_GRID): the thresholds
+
+    Returns:
+        a dict ``{"threshold", "kept", "lower_bound", "needs", "bounds"}``:
+        the threshold (None if none passes), the labels at or above it, its
+        lower bound, how many more answers the class needs where no
+        threshold passes (0 where one does; None where none could: no
+        threshold's share of correct answers is above ``precision``), and
+        the bound at each threshold of the grid (None without answers above
+        it)
+    """
+    pop_conf, pop_counts, pop_strata = (np.asarray(a) for a in population)
+    pop_conf = pop_conf.astype(float)
+    pop_counts = pop_counts.astype(float)
+    confidences = np.asarray(confidences, dtype=float)
+    correct = np.asarray(correct, dtype=float)
+    strata = np.asarray(strata)
+    grid = np.asarray(grid, dtype=float)
+    names = sorted(set(pop_strata.tolist()) | set(strata.tolist()))
+
+    # per threshold (rows) and stratum (columns): labels, answers, correct
+    big_n = np.zeros((len(grid), len(names)))
+    small_n = np.zeros((len(grid), len(names)))
+    x = np.zeros((len(grid), len(names)))
+    for j, h in enumerate(names):
+        in_h = pop_strata == h
+        big_n[:, j] = _sums_above(pop_conf[in_h], pop_counts[in_h], grid)
+        mine = strata == h
+        small_n[:, j] = _sums_above(
+            confidences[mine], np.ones(int(mine.sum())), grid
+        )
+        x[:, j] = _sums_above(confidences[mine], correct[mine], grid)
+
+    total = big_n.sum(axis=1)
+    answered = small_n > 0
+    covered = np.where(answered, big_n, 0.0).sum(axis=1)
+    census = (small_n >= big_n).all(axis=1) & (total > 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rate_h = np.where(answered, x / np.maximum(small_n, 1), 0.0)
+        rate = np.where(covered > 0, (big_n * rate_h).sum(axis=1) / covered, 0.0)
+        n_eff = np.where(
+            covered > 0,
+            covered**2
+            / np.where(answered, big_n**2 / np.maximum(small_n, 1), 0.0).sum(axis=1),
+            0.0,
+        )
+        share = np.where(total > 0, covered / np.maximum(total, 1), 0.0)
+
+    alpha = 1.0 - confidence
+    bounds = np.where(
+        census, rate, share * _lower_bounds(rate * n_eff, n_eff, confidence)
+    )
+    bounds = np.where(covered > 0, bounds, np.nan)
+    # every answer above correct: the best bound the draw allows (the
+    # Clopper-Pearson bound of n successes in n is alpha ** (1 / n))
+    with np.errstate(divide="ignore"):
+        best = census | (share * alpha ** (1.0 / np.maximum(n_eff, 1e-12)) >= precision)
+
+    best &= covered > 0
+    threshold, kept, bound = None, 0, None
+    for i in np.flatnonzero(best)[::-1]:
+        if not bounds[i] >= precision:
+            break
+
+        threshold, kept, bound = float(grid[i]), int(total[i]), float(bounds[i])
+
+    needs = 0
+    if threshold is None:
+        # the fewest more answers of the class that some threshold needs,
+        # the class's answers landing above it in proportion to its labels
+        m = _answers_needed(rate, n_eff, share, precision, confidence)
+        m = np.where((covered > 0) & ~census, m, np.nan)
+        if np.isfinite(m).any():
+            per_class = m * float(pop_counts.sum()) / np.maximum(total, 1)
+            # at least one: a threshold that passes now, below a failing one
+            needs = max(1, int(np.ceil(np.nanmin(per_class))))
+        else:
+            needs = None
+
+    return {
+        "threshold": threshold,
+        "kept": kept,
+        "lower_bound": bound,
+        "needs": needs,
+        "bounds": [None if np.isnan(b) else float(b) for b in bounds],
+    }

@@ -2,7 +2,8 @@
 // labels, one at a time, alone in the grid (C / W on the keyboard), then
 // all of them as a patches grid, and see what the
 // answers say per class: precision with its interval, the precision-versus-
-// threshold curve over the confidence histogram, the suggested threshold.
+// threshold curve over the confidence histogram, the suggested threshold
+// (dashed) and the guaranteed one (solid) with the line Python writes for it.
 import {
   Box,
   Button,
@@ -163,6 +164,16 @@ export default function Audit(props: { data: PanelData; audit: AuditData; editab
             Add labels above the suggested thresholds
           </Button>
         )}
+        {editable && audit.confidence && (
+          <Button
+            data-testid="al-audit-promote-guaranteed"
+            variant="outlined"
+            disabled={!audit.classes.some((c) => c.guaranteed && c.guaranteed.threshold !== null)}
+            onClick={() => call("promote_to_precision", { confidence: audit.confidence })}
+          >
+            Add labels above the guaranteed thresholds
+          </Button>
+        )}
       </Stack>
 
       <Table size="small">
@@ -171,7 +182,8 @@ export default function Audit(props: { data: PanelData; audit: AuditData; editab
             <TableCell>Class</TableCell>
             <TableCell align="right">Answered</TableCell>
             <TableCell>Precision (95% interval)</TableCell>
-            <TableCell>Threshold for {audit.precision_asked}</TableCell>
+            <TableCell>Threshold for about {audit.precision_asked}</TableCell>
+            {audit.confidence && <TableCell>Guaranteed</TableCell>}
           </TableRow>
         </TableHead>
         <TableBody>
@@ -189,6 +201,9 @@ export default function Audit(props: { data: PanelData; audit: AuditData; editab
                   ? "none reaches it"
                   : `≥ ${c.threshold.toFixed(2)} (keeps ${c.kept} of ${c.labels})`}
               </TableCell>
+              {audit.confidence && (
+                <TableCell data-testid="al-audit-guaranteed">{c.guaranteed?.text ?? ""}</TableCell>
+              )}
             </TableRow>
           ))}
         </TableBody>
@@ -246,6 +261,16 @@ function ClassChart(props: { c: AuditClass }) {
         {curve && <polyline points={points(curve.precision).join(" ")} fill="none" stroke="#ff6d04" strokeWidth={1.5} />}
         {c.threshold !== null && (
           <line x1={x(c.threshold)} x2={x(c.threshold)} y1={PAD} y2={H - PAD} stroke="#2e7d32" strokeDasharray="3 2" />
+        )}
+        {c.guaranteed && c.guaranteed.threshold !== null && (
+          <line
+            x1={x(c.guaranteed.threshold)}
+            x2={x(c.guaranteed.threshold)}
+            y1={PAD}
+            y2={H - PAD}
+            stroke="#1b5e20"
+            strokeWidth={1.5}
+          />
         )}
         <text x={PAD} y={H - 4} fontSize={9} fill="#999">0</text>
         <text x={W - PAD - 4} y={H - 4} fontSize={9} fill="#999">1</text>
