@@ -1,7 +1,10 @@
 """``autolabel import``, ``promote``, ``undo`` and ``approve``: putting
 labels under review and approving the reviewed ones."""
 
+import argparse
+
 from .. import pipeline as P
+from ..pipeline.quality.declaration import THRESHOLDS
 from .audit import format_estimate
 from .common import (
     add_command,
@@ -82,6 +85,8 @@ def register(subparsers, common):
         "precision, from the run's audit, reaches P (e.g. 0.95); classes "
         "without one stay in review (default: no audit thresholds)",
     )
+    THRESHOLDS.add_arguments(p, skip=("precision",))
+    _add_track_arguments(p, "promote")
 
     p = add_command(
         subparsers,
@@ -99,6 +104,7 @@ def register(subparsers, common):
         help="only promoted labels of this class; repeatable (default: "
         "every class)",
     )
+    _add_track_arguments(p, "undo")
 
     p = add_command(
         subparsers,
@@ -109,6 +115,37 @@ def register(subparsers, common):
         run=True,
     )
     add_yes(p, "approve")
+
+
+def _add_track_arguments(p, verb):
+    p.add_argument(
+        "--track",
+        dest="tracks",
+        action="append",
+        type=_track,
+        metavar="VIDEO_ID:INDEX",
+        help="a video run: %s this track whole (the labels of one video "
+        "with this index); repeatable (default: no track chosen)" % verb,
+    )
+    p.add_argument(
+        "--whole-tracks",
+        action="store_true",
+        help="a video run: %s the whole track of every label chosen "
+        "(default: only the labels chosen)" % verb,
+    )
+
+
+def _track(value):
+    """The ``type`` of ``--track``: ``VIDEO_ID:INDEX`` (checked by the
+    pipeline)."""
+    sample_id, sep, index = value.rpartition(":")
+    if not sep or not sample_id:
+        raise argparse.ArgumentTypeError(
+            "%r is not a track; write VIDEO_ID:INDEX, e.g. %s:3"
+            % (value, "0" * 24)
+        )
+
+    return sample_id, index
 
 
 def _import(args, dataset):
@@ -135,6 +172,12 @@ def _import(args, dataset):
 
 
 def _promote(args, dataset):
+    if args.confidence is not None and args.precision is None:
+        raise P.AutolabelError(
+            "--confidence guarantees the precision of --precision; add "
+            "--precision P (e.g. 0.95)"
+        )
+
     if args.precision is not None:
         if (
             args.min_confidence is not None
@@ -148,7 +191,9 @@ def _promote(args, dataset):
                 "--sample-ids-file"
             )
 
-        result = P.promote_to_precision(dataset, args.run, args.precision)
+        result = P.promote_to_precision(
+            dataset, args.run, args.precision, confidence=args.confidence
+        )
         print("promoted %d labels for approval" % result["promoted"])
         for label, t in result["thresholds"].items():
             print(
@@ -170,6 +215,8 @@ def _promote(args, dataset):
             classes=args.classes or None,
             sample_ids=sample_ids,
             progress=progress,
+            tracks=args.tracks,
+            whole_tracks=args.whole_tracks,
         )
 
     print("promoted %d labels for approval" % n)
@@ -178,7 +225,12 @@ def _promote(args, dataset):
 def _undo(args, dataset):
     with progress_bar("undo", args.quiet) as progress:
         n = P.undo_labels(
-            dataset, args.run, classes=args.classes or None, progress=progress
+            dataset,
+            args.run,
+            classes=args.classes or None,
+            progress=progress,
+            tracks=args.tracks,
+            whole_tracks=args.whole_tracks,
         )
 
     print("sent %d labels back to review" % n)

@@ -129,15 +129,19 @@ def _stats(args, dataset):
     print("run %s (%s): %s" % (run.key, run.display_name, run.status))
     for state, title in titles.items():
         s = stats[state]
-        print("\n%s: %d labels" % (title, s["total"]))
+        tracks = (
+            " in %d tracks" % s["tracks_total"] if "tracks_total" in s else ""
+        )
+        print("\n%s: %d labels%s" % (title, s["total"], tracks))
         print("  %-24s %14s %16s" % ("label", "instances", "mean confidence"))
         for c in s["classes"]:
             conf = c["mean_confidence"]
             print(
-                "  %-24s %14s %16s"
+                "  %-24s %14s %16s%s"
                 % (
                     c["label"],
                     "%d of %d" % (c["count"], c["total"]),
                     "-" if conf is None else "%.3f" % conf,
+                    "   %d tracks" % c["tracks_total"] if tracks else "",
                 )
             )

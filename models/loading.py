@@ -290,3 +290,36 @@ def load_segmenter(name_or_entry, device="cpu", half=False):
     # the segmenter with its own function; for the others, ``load`` does
     load = getattr(adapter, "load_segmenter", adapter.load)
     return load(entry, path, device=device, half=half)
+
+
+def load_propagator(name_or_entry, device="cpu", half=False):
+    """Loads a video propagator: SAM 2.1 or SAM 3 segmenting objects
+    through the frames of a video from keyframe boxes (SAM 3: or class
+    names).
+
+    Args:
+        name_or_entry: a model name or
+            :class:`autolabel.models.catalog.CatalogEntry`
+        device ("cpu"): the torch device
+        half (False): run in half precision (on CUDA)
+
+    Returns:
+        a
+        :class:`autolabel.models.transformers_models.video_propagation.VideoPropagator`
+
+    Raises:
+        AutolabelError: if the model is unknown, does not propagate through
+            video, or its weights are missing or changed since a custom
+            model was added
+    """
+    entry = as_entry(name_or_entry)
+    load = getattr(adapter_of(entry), "load_video_propagator", None)
+    if load is None:
+        raise AutolabelError(
+            "Model '%s' does not propagate through video; use SAM 2.1 "
+            "(sam2.1-hiera-*) or SAM 3 (sam3)" % entry.name
+        )
+
+    path = require_weights(entry)
+    verify_weights(entry, path)
+    return load(entry, path, device=device, half=half)

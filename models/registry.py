@@ -28,6 +28,7 @@ from .entries import (
 from .loading import (
     download_weights,
     load_model,
+    load_propagator,
     load_segmenter,
     missing_weights,
     resolve_classes,
@@ -72,6 +73,7 @@ __all__ = [
     "has_weights",
     "list_models",
     "load_model",
+    "load_propagator",
     "load_segmenter",
     "missing_weights",
     "model_choices",

@@ -21,7 +21,7 @@ class AutoLabel(foo.Operator):
 
     def resolve_input(self, ctx):
         inputs = types.Object()
-        if not dataset_supported(ctx, inputs):
+        if not dataset_supported(ctx, inputs, video=True):
             return types.Property(inputs)
 
         # all / current view / selected samples, as FiftyOne's operators

@@ -4,7 +4,7 @@ error on the property it concerns."""
 from fiftyone.operators import types
 
 from ..pipeline import AutolabelError, allowed_actions, list_runs
-from ..pipeline.datasets import validate_image_dataset
+from ..pipeline.datasets import validate_image_dataset, validate_target_dataset
 
 
 def run_input(ctx, inputs, action=None, name="run"):
@@ -67,19 +67,23 @@ def validate_into(prop, check, *args, **kwargs):
         return None
 
 
-def dataset_supported(ctx, inputs):
+def dataset_supported(ctx, inputs, video=False):
     """Adds a warning and returns False if the dataset cannot be
-    auto-labeled (its media is not images).
+    auto-labeled (its media is not images, or videos where ``video``).
 
     Args:
         ctx: the :class:`fiftyone.operators.ExecutionContext`
         inputs: the :class:`fiftyone.operators.types.Object` form
+        video (False): whether videos are supported
 
     Returns:
         True/False
     """
     try:
-        validate_image_dataset(ctx.dataset)
+        if video:
+            validate_target_dataset(ctx.dataset)
+        else:
+            validate_image_dataset(ctx.dataset)
     except AutolabelError as e:
         prop = inputs.view("unsupported", types.Warning(label=str(e)))
         prop.invalid = True

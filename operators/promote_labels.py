@@ -11,12 +11,26 @@ from .inputs import run_input, validate_into
 def selected_staged_label_ids(ctx, run):
     """The ids of the labels of ``run``'s staging field selected in the App,
     or None if no label is selected."""
+    # the App names a frame field with or without its "frames." prefix
+    fields = {run.staging_field, run.staging_field.replace("frames.", "", 1)}
     ids = [
         label["label_id"]
         for label in ctx.selected_labels or []
-        if label.get("field") == run.staging_field
+        if label.get("field") in fields
     ]
     return ids or None
+
+
+def whole_tracks_input(inputs, run, verb):
+    """Of a video run, adds the choice to act on whole tracks."""
+    if run is not None and run.is_video:
+        inputs.bool(
+            "whole_tracks",
+            default=False,
+            label="Whole tracks",
+            description="%s every label of each track (one object followed "
+            "across a video's frames) that a chosen label belongs to" % verb,
+        )
 
 
 class PromoteLabels(foo.Operator):
@@ -38,6 +52,7 @@ class PromoteLabels(foo.Operator):
             "max_confidence", label="Maximum confidence", min=0, max=1
         )
         inputs.list("classes", types.String(), label="Classes (empty = all)")
+        whole_tracks_input(inputs, run, "Add")
         validate_into(
             lo,
             validate_confidence_range,
@@ -72,5 +87,6 @@ class PromoteLabels(foo.Operator):
             classes=ctx.params.get("classes") or None,
             sample_ids=ctx.selected or None,
             label_ids=selected_staged_label_ids(ctx, run),
+            whole_tracks=bool(ctx.params.get("whole_tracks")),
         )
         return {"promoted": count}

@@ -5,7 +5,7 @@ from fiftyone.operators import types
 
 from ..pipeline import RunAction, get_run, undo_labels
 from .inputs import run_input
-from .promote_labels import selected_staged_label_ids
+from .promote_labels import selected_staged_label_ids, whole_tracks_input
 
 
 class UndoLabels(foo.Operator):
@@ -19,8 +19,9 @@ class UndoLabels(foo.Operator):
 
     def resolve_input(self, ctx):
         inputs = types.Object()
-        run_input(ctx, inputs, action=RunAction.UNDO)
+        run = run_input(ctx, inputs, action=RunAction.UNDO)
         inputs.list("classes", types.String(), label="Classes (empty = all)")
+        whole_tracks_input(inputs, run, "Send back")
         return types.Property(
             inputs, view=types.View(label="Undo promoted labels")
         )
@@ -28,9 +29,9 @@ class UndoLabels(foo.Operator):
     def execute(self, ctx):
         run = get_run(ctx.dataset, ctx.params["run"])
         kwargs = {}
-        if ctx.view._is_patches:
-            # reviewing in patches (of the staging field): undo exactly the
-            # promoted labels of the patches shown, or of those selected
+        if ctx.view._is_patches or ctx.view._is_frames:
+            # reviewing in patches (of the staging field) or frames: undo
+            # exactly the promoted labels shown, or of those selected
             kwargs = dict(
                 view=ctx.view,
                 sample_ids=ctx.selected or None,
@@ -41,6 +42,7 @@ class UndoLabels(foo.Operator):
             ctx.dataset,
             run.key,
             classes=ctx.params.get("classes") or None,
+            whole_tracks=bool(ctx.params.get("whole_tracks")),
             **kwargs,
         )
         return {"undone": count}

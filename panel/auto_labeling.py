@@ -174,6 +174,7 @@ class AutoLabelingPanel(foo.Panel):
     set_confidence = _action(review.set_confidence)
     set_classes = _action(review.set_classes)
     set_pass = _action(review.set_pass)
+    set_by_track = _action(review.set_by_track)
     promote = _action(mutating(review.promote))
     undo = _action(mutating(review.undo))
     preview_approval = _action(review.preview_approval)
@@ -241,6 +242,7 @@ class AutoLabelingPanel(foo.Panel):
                 set_confidence=self.set_confidence,
                 set_classes=self.set_classes,
                 set_pass=self.set_pass,
+                set_by_track=self.set_by_track,
                 promote=self.promote,
                 undo=self.undo,
                 preview_approval=self.preview_approval,

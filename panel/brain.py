@@ -71,10 +71,15 @@ def brain_data(ctx, run, view=None):
         view (None): the App's view the review table counts
 
     Returns:
-        a dict, or None for a run whose labels are not Detections or of a
-        grouped dataset (:func:`autolabel.pipeline.brain` refuses both)
+        a dict, or None for a run whose labels are not Detections, are
+        frame labels, or are of a grouped dataset (the Brain runs of
+        :func:`autolabel.pipeline.brain` are of image labels)
     """
-    if run.label_type != DETECTIONS or ctx.dataset.media_type == "group":
+    if (
+        run.label_type != DETECTIONS
+        or run.is_video
+        or ctx.dataset.media_type == "group"
+    ):
         return None
 
     state = brain_state(ctx.dataset, run)

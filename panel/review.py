@@ -13,6 +13,7 @@ import hashlib
 import time
 
 import fiftyone.core.patches as fop
+import fiftyone.core.video as fovi
 import fiftyone.server.view as fosv
 from bson import json_util
 
@@ -149,6 +150,11 @@ def patches_of_staging(view, run):
         isinstance(view, fop.PatchesView)
         and view.patches_field == run.staging_field
     )
+
+def frames_of_review(view, run):
+    """Whether a view is a frames view (``to_frames()``) of a video run's
+    videos: the user reviews the run's frame labels frame by frame."""
+    return run.is_video and isinstance(view, fovi.FramesView)
 
 #: the extended stage the App's Embeddings panel adds for points lassoed in
 #: a plot of patches over a samples view (FiftyOne 1.22)
@@ -301,6 +307,10 @@ def review_data(
     stats = label_stats(dataset, run.key, view=view, state=state)[state]
     return {
         "state": state,
+        # of a video run: its frame labels, counted with their tracks
+        "video": run.is_video,
+        "tracks": stats.get("tracks"),
+        "tracks_total": stats.get("tracks_total"),
         "confidence": confidence or {"min": None, "max": None},
         "confidence_bounds": bounds or {"min": 0.0, "max": 1.0},
         "classes": list(classes or []),
@@ -369,9 +379,38 @@ def set_pass(panel, ctx):
     panel._apply_review_view(ctx, run=run)
 
 
+def by_track(ctx, run):
+    """Whether promote and undo act on whole tracks: of a video run, when
+    the panel's "By track" switch is on (``set_by_track``)."""
+    return bool(run.is_video and ctx.panel.get_state("by_track"))
+
+
+def set_by_track(panel, ctx):
+    """Of a video run: promote and undo act on whole tracks (the tracks of
+    the labels they would take) or on the labels only."""
+    run = panel._open_run(ctx)
+    if not run.is_video:
+        raise AutolabelError(
+            "run '%s' labels images, which have no tracks" % run.display_name
+        )
+
+    ctx.panel.set_state("by_track", bool(ctx.params.get("by_track")))
+    # as the other filters do: the view's sequence number drops the App's
+    # answers for views sent before this one
+    panel._apply_review_view(ctx, run=run)
+
+
+def _moved(count, ctx, run):
+    return "%d labels%s" % (
+        count,
+        " of whole tracks" if by_track(ctx, run) else "",
+    )
+
+
 def promote(panel, ctx):
     """Promotes exactly the labels in review that the user is looking
-    at: the App's view with its sidebar filters and selections."""
+    at: the App's view with its sidebar filters and selections (by
+    track, every label of their tracks)."""
     run = panel._open_run(ctx)
     # the panel's own view takes the pipeline's fast path (one update
     # with array filters) by itself
@@ -383,8 +422,9 @@ def promote(panel, ctx):
             ctx.panel.get_state("confidence"),
             ctx.panel.get_state("classes"),
         ),
+        whole_tracks=by_track(ctx, run),
     )
-    ctx.ops.notify("%d labels added for approval" % count)
+    ctx.ops.notify("%s added for approval" % _moved(count, ctx, run))
     panel._after_review_write(ctx)
 
 
@@ -404,8 +444,9 @@ def undo(panel, ctx):
         run.key,
         **review_write_target(ctx, run.staging_field),
         **filters,
+        whole_tracks=by_track(ctx, run),
     )
-    ctx.ops.notify("%d labels sent back to review" % count)
+    ctx.ops.notify("%s sent back to review" % _moved(count, ctx, run))
     panel._after_review_write(ctx)
 
 
@@ -486,6 +527,7 @@ def open_tab(panel, ctx, key, tab):
     ctx.panel.set_state("classes", None)
     ctx.panel.set_state("brain_view", None)
     ctx.panel.set_state("pass", None)
+    ctx.panel.set_state("by_track", False)
     ctx.panel.set_state(
         "confidence_bounds", confidence_bounds(ctx.dataset, run)
     )
@@ -504,6 +546,7 @@ def apply_review_view(
     selection, unless ``selected`` is False: it was just cleared)."""
     run = run or panel._open_run(ctx)
     patches = keep_patches and patches_of_staging(ctx.view, run)
+    frames = keep_patches and frames_of_review(ctx.view, run)
     view = review_view_of(
         ctx.dataset,
         run,
@@ -517,6 +560,11 @@ def apply_review_view(
     if patches and not patches_of_staging(view, run):
         # the user reviews patches: the filtered labels stay patches
         view = view.to_patches(run.staging_field)
+
+    if frames and not frames_of_review(view, run):
+        # the user reviews frames: the filtered videos stay frames, made
+        # as the user made them
+        view = view.to_frames(**(ctx.view._frames_stage.config or {}))
 
     # the state goes to the App before the view does, so that the
     # on_change_view event of this view carries this sequence number
@@ -607,6 +655,7 @@ def write_review(panel, ctx, run, view, label_ids=None, force=True):
     lassoed = lassoed_label_ids(ctx, run.staging_field)
     review["lassoed"] = None if lassoed is None else len(lassoed)
     review["pass"] = ctx.panel.get_state("pass")
+    review["by_track"] = by_track(ctx, run)
     ctx.panel.set_data("review", review)
     store.set(
         _reviewed_key(ctx),
@@ -618,8 +667,8 @@ def write_review(panel, ctx, run, view, label_ids=None, force=True):
 def after_review_write(panel, ctx):
     """After a promote or undo the moved labels leave the tab's view:
     the selection they were chosen by is cleared, the grid shows the
-    view again (patches are made anew: a patches view is a snapshot of
-    its labels) and the table is counted again."""
+    view again (patches and frames are made anew: such a view is a
+    snapshot of its labels) and the table is counted again."""
     if ctx.selected:
         ctx.ops.clear_selected_samples()
 
@@ -627,7 +676,8 @@ def after_review_write(panel, ctx):
         ctx.ops.clear_selected_labels()
 
     run = panel._open_run(ctx)
-    if patches_of_staging(ctx.view, run):
+    if patches_of_staging(ctx.view, run) or frames_of_review(ctx.view, run):
+        # made anew: patches and frames views hold copies of the labels
         panel._apply_review_view(ctx, run=run, selected=False)
         return
 

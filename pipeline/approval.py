@@ -39,6 +39,7 @@ from .labels import (
     ReviewState,
     declare_field_like,
     delete_staging_data,
+    field_collection,
     labels_path,
     list_field,
     review_state_expr,
@@ -215,9 +216,12 @@ def _write_labels(dataset, run):
         "$eq": [review_state_expr("$$this"), ReviewState.PROMOTED]
     }
     promoted = review_state_query(ReviewState.PROMOTED)
-    staged = "$" + run.staging_field
+    # of a video run, the frame documents and the fields' names in them
+    coll, staging_field = field_collection(dataset, run.staging_field)
+    _, label_field = field_collection(dataset, run.label_field)
+    staged = "$" + staging_field
     if list_field(run.label_type):
-        match = {run.staging_field + ".detections": {"$elemMatch": promoted}}
+        match = {staging_field + ".detections": {"$elemMatch": promoted}}
         value = {
             "$mergeObjects": [
                 _without(staged, EPOCH_ATTR),
@@ -237,15 +241,15 @@ def _write_labels(dataset, run):
             ]
         }
     else:
-        match = {run.staging_field + "." + k: v for k, v in promoted.items()}
+        match = {staging_field + "." + k: v for k, v in promoted.items()}
         value = _approved_label(run, staged, approved_at)
 
-    dataset._sample_collection.update_many(
+    coll.update_many(
         match,
         [
             {
                 "$set": {
-                    run.label_field: value,
+                    label_field: value,
                     "last_modified_at": "$$NOW",
                 }
             }

@@ -66,7 +66,8 @@ def aggregate(dataset, pipeline):
 def samples_version(dataset):
     """What changes whenever a sample of the dataset is added, deleted or
     edited (promote and undo set ``last_modified_at`` too): the number of
-    samples and the latest ``last_modified_at``, both read from indexes.
+    samples and the latest ``last_modified_at``, both read from indexes;
+    of a dataset with videos, the same of its frames too.
 
     Args:
         dataset: a :class:`fiftyone.core.dataset.Dataset`
@@ -74,19 +75,30 @@ def samples_version(dataset):
     Returns:
         a string; counts cached with it are current while it is unchanged
     """
-    coll = dataset._sample_collection
-    latest = next(
-        iter(
-            coll.find({}, {"last_modified_at": True})
-            .sort("last_modified_at", -1)
-            .limit(1)
-        ),
-        {},
-    )
-    return "%d|%s" % (
-        coll.count_documents({}),
-        json_util.dumps(latest.get("last_modified_at")),
-    )
+    colls = [dataset._sample_collection]
+    if dataset._contains_videos(any_slice=True):
+        # frame labels change without their sample
+        colls.append(dataset._frame_collection)
+
+    parts = []
+    for coll in colls:
+        latest = next(
+            iter(
+                coll.find({}, {"last_modified_at": True})
+                .sort("last_modified_at", -1)
+                .limit(1)
+            ),
+            {},
+        )
+        parts.append(
+            "%d|%s"
+            % (
+                coll.count_documents({}),
+                json_util.dumps(latest.get("last_modified_at")),
+            )
+        )
+
+    return "|".join(parts)
 
 
 #: how long to wait for FiftyOne's local database service (seconds)

@@ -4,8 +4,10 @@ run acts on in a grouped dataset.
 Every check raises :class:`AutolabelError` with a one-line message before
 anything is changed; the CLI, the operators and the panel all call these.
 
-A grouped dataset (FiftyOne's multimodal layout) is auto-labeled on its
-image slices. FiftyOne's aggregations on a grouped dataset see only its
+A video dataset is auto-labeled on the frames of its videos. A grouped
+dataset (FiftyOne's multimodal layout) is auto-labeled on its image slices,
+or on the video slices it is told to label (a run labels slices of one
+media type). FiftyOne's aggregations on a grouped dataset see only its
 active slice, so whatever counts or lists a run's samples asks
 :func:`all_samples` for them: the flattened image slices of a grouped
 dataset, the dataset itself otherwise.
@@ -87,29 +89,107 @@ def image_slices(dataset):
     ]
 
 
-def media_error(dataset):
-    """Why a dataset cannot be auto-labeled, if it cannot: auto-labeling
-    labels images, of an image dataset or of the image slices of a grouped
-    dataset.
+def video_slices(dataset):
+    """The names of the video slices of a grouped dataset, in the dataset's
+    order.
 
     Args:
         dataset: a :class:`fiftyone.core.dataset.Dataset`
 
     Returns:
+        a list of slice names; ``[]`` if the dataset is not grouped
+    """
+    if not is_grouped(dataset):
+        return []
+
+    return [
+        name
+        for name, media_type in (dataset.group_media_types or {}).items()
+        if media_type == fom.VIDEO
+    ]
+
+
+def labelable_slices(dataset):
+    """The slices of a grouped dataset that a run can label: its image and
+    video slices, in the dataset's order.
+
+    Args:
+        dataset: a :class:`fiftyone.core.dataset.Dataset`
+
+    Returns:
+        a list of slice names; ``[]`` if the dataset is not grouped
+    """
+    if not is_grouped(dataset):
+        return []
+
+    return [
+        name
+        for name, media_type in (dataset.group_media_types or {}).items()
+        if media_type in (fom.IMAGE, fom.VIDEO)
+    ]
+
+
+def default_slices(dataset):
+    """The slices a run of a grouped dataset labels when none are named:
+    every image slice, or every video slice of a dataset without image
+    slices.
+
+    Args:
+        dataset: a :class:`fiftyone.core.dataset.Dataset`
+
+    Returns:
+        a list of slice names; ``[]`` if the dataset is not grouped
+    """
+    return image_slices(dataset) or video_slices(dataset)
+
+
+def is_video_target(dataset, slices=None):
+    """Whether a run of a dataset labels the frames of videos: a video
+    dataset, or video slices of a grouped dataset.
+
+    Args:
+        dataset: a :class:`fiftyone.core.dataset.Dataset`
+        slices (None): of a grouped dataset, the slices labeled (default
+            :func:`default_slices`)
+
+    Returns:
+        True or False
+    """
+    if not is_grouped(dataset):
+        return dataset.media_type == fom.VIDEO
+
+    chosen = default_slices(dataset) if slices is None else list(slices)
+    media_types = dataset.group_media_types or {}
+    return bool(chosen) and media_types.get(chosen[0]) == fom.VIDEO
+
+
+def media_error(dataset, video=True):
+    """Why a dataset cannot be auto-labeled, if it cannot: auto-labeling
+    labels images and the frames of videos, of an image or video dataset or
+    of the image or video slices of a grouped dataset.
+
+    Args:
+        dataset: a :class:`fiftyone.core.dataset.Dataset`
+        video (True): whether videos can be labeled (False: images only)
+
+    Returns:
         None if the dataset can be auto-labeled, else the reason on one line
     """
+    what = "image and video" if video else "image"
     if is_grouped(dataset):
-        if image_slices(dataset):
+        if image_slices(dataset) or (video and video_slices(dataset)):
             return None
 
         slices = dataset.group_media_types or {}
         return (
-            "grouped dataset '%s' has no image slice (%s); auto-labeling "
-            "labels image slices only"
+            "grouped dataset '%s' has no %s slice (%s); auto-labeling "
+            "labels %s slices only"
             % (
                 dataset.name,
+                "image or video" if video else "image",
                 ", ".join("%s: %s" % s for s in slices.items())
                 or "it has no slices yet",
+                what,
             )
         )
 
@@ -121,11 +201,19 @@ def media_error(dataset):
             % dataset.name
         )
 
+    if dataset.media_type == fom.VIDEO and video:
+        return None
+
     if dataset.media_type != fom.IMAGE:
         return (
-            "dataset '%s' has media type '%s'; auto-labeling supports image "
-            "datasets and the image slices of grouped datasets only"
-            % (dataset.name, dataset.media_type)
+            "dataset '%s' has media type '%s'; this supports %s datasets "
+            "and the %s slices of grouped datasets only"
+            % (
+                dataset.name,
+                dataset.media_type,
+                "image and video" if video else "image",
+                "image and video" if video else "image",
+            )
         )
 
     return None
@@ -142,6 +230,22 @@ def validate_image_dataset(dataset):
         AutolabelError: if it has no samples, has no image slice (grouped),
             or its media type is not ``image``
     """
+    error = media_error(dataset, video=False)
+    if error is not None:
+        raise AutolabelError(error)
+
+
+def validate_target_dataset(dataset):
+    """Checks that a dataset can be auto-labeled: an image or video
+    dataset, or a grouped dataset with image or video slices.
+
+    Args:
+        dataset: a :class:`fiftyone.core.dataset.Dataset`
+
+    Raises:
+        AutolabelError: if it has no samples, has no image or video slice
+            (grouped), or holds other media
+    """
     error = media_error(dataset)
     if error is not None:
         raise AutolabelError(error)
@@ -152,15 +256,17 @@ def validate_slices(dataset, slices):
 
     Args:
         dataset: a :class:`fiftyone.core.dataset.Dataset`
-        slices: a slice name, a list of them, or None (every image slice)
+        slices: a slice name, a list of them, or None (every image slice,
+            or every video slice of a dataset without image slices)
 
     Returns:
-        the list of slice names (every image slice for None) on a grouped
-        dataset, None on another dataset
+        the list of slice names (:func:`default_slices` for None) on a
+        grouped dataset, None on another dataset
 
     Raises:
         AutolabelError: if slices are given for a dataset that is not
-            grouped, or a slice is not an image slice of the dataset
+            grouped, a slice is not an image or video slice of the dataset,
+            or image and video slices are mixed
     """
     if not is_grouped(dataset):
         if slices is not None:
@@ -171,9 +277,9 @@ def validate_slices(dataset, slices):
 
         return None
 
-    available = image_slices(dataset)
+    available = labelable_slices(dataset)
     if slices is None:
-        return available
+        return default_slices(dataset)
 
     if isinstance(slices, str):
         slices = [slices]
@@ -187,8 +293,8 @@ def validate_slices(dataset, slices):
 
     if not slices:
         raise AutolabelError(
-            "no slices were given; name image slices of dataset '%s' (%s), "
-            "or none at all (None) to label every image slice"
+            "no slices were given; name image or video slices of dataset "
+            "'%s' (%s), or none at all (None) to label every image slice"
             % (dataset.name, ", ".join(available))
         )
 
@@ -202,16 +308,30 @@ def validate_slices(dataset, slices):
                 name,
                 dataset.name,
                 media_types[name],
-            ) + "images"
+            ) + "images or videos"
         else:
             problem = "dataset '%s' has no slice %r" % (dataset.name, name)
 
         raise AutolabelError(
-            "%s; its image slices are: %s"
+            "%s; its image and video slices are: %s"
             % (problem, ", ".join(available) or "none")
         )
 
-    return [s for s in available if s in set(slices)]
+    chosen = [s for s in available if s in set(slices)]
+    if len({media_types[s] for s in chosen}) > 1:
+        raise AutolabelError(
+            "slices %s of dataset '%s' mix images and videos; a run labels "
+            "slices of one media type: start one run for the image slices "
+            "(%s) and one for the video slices (%s)"
+            % (
+                ", ".join(chosen),
+                dataset.name,
+                ", ".join(s for s in chosen if media_types[s] == fom.IMAGE),
+                ", ".join(s for s in chosen if media_types[s] == fom.VIDEO),
+            )
+        )
+
+    return chosen
 
 
 def all_samples(dataset, slices=None):
@@ -232,8 +352,7 @@ def all_samples(dataset, slices=None):
     if not is_grouped(dataset):
         return dataset
 
-    available = image_slices(dataset)
-    chosen = [s for s in available if slices is None or s in set(slices)]
+    chosen = _chosen_slices(dataset, slices)
     if not chosen:
         return dataset.limit(0)
 
@@ -253,9 +372,17 @@ def slices_query(dataset, slices=None):
     if not is_grouped(dataset):
         return {}
 
-    available = image_slices(dataset)
-    chosen = [s for s in available if slices is None or s in set(slices)]
+    chosen = _chosen_slices(dataset, slices)
     return {dataset.group_field + ".name": {"$in": chosen}}
+
+
+def _chosen_slices(dataset, slices):
+    """The slices of a run that still exist: those named, or every image
+    slice (runs made before video slices record theirs)."""
+    if slices is None:
+        return image_slices(dataset)
+
+    return [s for s in labelable_slices(dataset) if s in set(slices)]
 
 
 def select_slices(collection, slices):
@@ -279,14 +406,14 @@ def select_slices(collection, slices):
     if collection.media_type == fom.GROUP:
         return collection.select_group_slices(slices)
 
-    if collection.media_type != fom.IMAGE:
+    if collection.media_type not in (fom.IMAGE, fom.VIDEO):
         raise AutolabelError(
             "this view of grouped dataset '%s' holds %s samples; select "
-            "image slices (%s) with view.select_group_slices()"
+            "image or video slices (%s) with view.select_group_slices()"
             % (
                 collection._dataset.name,
                 collection.media_type,
-                ", ".join(image_slices(collection._dataset)),
+                ", ".join(labelable_slices(collection._dataset)),
             )
         )
 
@@ -325,9 +452,9 @@ def view_slices(collection):
         a list of slice names, in the dataset's order
     """
     dataset = collection._dataset
-    available = image_slices(dataset)
+    available = labelable_slices(dataset)
     if collection is dataset:
-        return available
+        return default_slices(dataset)
 
     if collection.media_type == fom.GROUP:
         return [s for s in available if s == collection.group_slice]

@@ -9,7 +9,12 @@ from .brain import delete_brain_data
 from .brain.cleanup import delete_orphan_brain_data
 from .records.claims import orphaned_claims, release_fields, take_orphan
 from .errors import AutolabelError
-from .labels import DETECTIONS, delete_staging_data, labels_array_expr
+from .labels import (
+    DETECTIONS,
+    delete_staging_data,
+    field_collection,
+    labels_array_expr,
+)
 from .generation.masks import delete_run_masks
 from .records.operations import cancel_queued_operations
 from .review.promotion import has_staging_field
@@ -92,10 +97,12 @@ def clean_orphans(dataset):
         # its Brain runs first: none may point at a deleted staging field
         delete_orphan_brain_data(dataset, orphan["run"], staging_field)
         if staging_field:
-            labels = dataset._sample_collection.aggregate(
+            # of a video run, its frame documents
+            coll, path = field_collection(dataset, staging_field)
+            labels = coll.aggregate(
                 [
-                    {"$match": {staging_field: {"$exists": True}}},
-                    {"$project": {"_l": labels_array_expr(staging_field, label_type)}},
+                    {"$match": {path: {"$exists": True}}},
+                    {"$project": {"_l": labels_array_expr(path, label_type)}},
                     {"$group": {"_id": None, "n": {"$sum": {"$size": "$_l"}}}},
                 ]
             )

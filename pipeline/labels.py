@@ -4,7 +4,12 @@ label type is laid out.
 A run holds ``Classification`` (one label per sample) or ``Detections`` (a
 list of labels under ``detections``). Everything that reads or writes labels
 asks here for their path, their array expression or the name of their list,
-instead of branching on the label type itself.
+instead of branching on the label type itself. A video run's fields are frame
+fields (``frames.<name>``), whose values live in the frames collection: what
+declares, finds or deletes a field asks here where it lives.
+
+Why it is long: every label type's and every field's layout (sample or
+frame field) is answered here, so that no caller branches on either.
 """
 
 from fiftyone import ViewField as F
@@ -145,12 +150,68 @@ def staging_field_name(label_field):
     """Returns the name of the staging field for a label field.
 
     Args:
-        label_field: the run's label field
+        label_field: the run's label field (``frames.<name>`` for frame
+            labels)
 
     Returns:
-        the staging field name
+        the staging field name (``frames.<name>_staged`` for frame labels)
     """
     return label_field + "_staged"
+
+
+#: the prefix of the paths of frame fields (FiftyOne's convention)
+FRAMES_PREFIX = "frames."
+
+
+def is_frame_path(path):
+    """Whether a field path is of a frame field (``frames.<name>``).
+
+    Args:
+        path: a field path
+
+    Returns:
+        True or False
+    """
+    return isinstance(path, str) and path.startswith(FRAMES_PREFIX)
+
+
+def frame_field_name(path):
+    """The name of a frame field inside the frame documents, without the
+    ``frames.`` prefix (as raw MongoDB stores it).
+
+    Args:
+        path: a frame field path ``frames.<name>``, or a name
+
+    Returns:
+        the name
+    """
+    return path[len(FRAMES_PREFIX) :] if is_frame_path(path) else path
+
+
+def field_collection(dataset, path):
+    """The MongoDB collection that holds a field's values and the field's
+    path in its documents: the frames collection for ``frames.<name>``,
+    else the samples collection.
+
+    Args:
+        dataset: a :class:`fiftyone.core.dataset.Dataset`
+        path: a field path
+
+    Returns:
+        a ``(pymongo collection, path)`` tuple
+    """
+    if is_frame_path(path):
+        return dataset._frame_collection, frame_field_name(path)
+
+    return dataset._sample_collection, path
+
+
+def _add_field(dataset, path, *args, **kwargs):
+    # FiftyOne's add_sample_field does not take frame paths
+    if is_frame_path(path):
+        dataset.add_frame_field(frame_field_name(path), *args, **kwargs)
+    else:
+        dataset.add_sample_field(path, *args, **kwargs)
 
 
 
@@ -258,12 +319,20 @@ def _declare_field_like(
     dataset, new_field, like_field, exclude_attrs, extra_attrs
 ):
     source = dataset.get_field(like_field)
-    dataset.add_sample_field(
+    _add_field(
+        dataset,
         new_field,
         fof.EmbeddedDocumentField,
         embedded_doc_type=source.document_type,
     )
-    schema = dataset.get_field_schema(flat=True)
+    if is_frame_path(new_field):
+        schema = {
+            FRAMES_PREFIX + k: v
+            for k, v in dataset.get_frame_field_schema(flat=True).items()
+        }
+    else:
+        schema = dataset.get_field_schema(flat=True)
+
     prefix = like_field + "."
     for path, field in schema.items():
         if not path.startswith(prefix):
@@ -283,7 +352,7 @@ def _declare_field_like(
         kwargs = foo.get_field_kwargs(field)
         kwargs.pop("db_field", None)
         kwargs.pop("created_at", None)
-        dataset.add_sample_field(new_path, **kwargs)
+        _add_field(dataset, new_path, **kwargs)
 
     list_prefix = (
         new_field + ".detections."
@@ -291,30 +360,38 @@ def _declare_field_like(
         else new_field + "."
     )
     for attr, ftype in (extra_attrs or {}).items():
-        dataset.add_sample_field(list_prefix + attr, ftype)
+        _add_field(dataset, list_prefix + attr, ftype)
 
 
 
-def declare_staging_field(dataset, staging_field, label_type):
+def declare_staging_field(dataset, staging_field, label_type, extra_attrs=None):
     """Declares a new run's staging field: its label type, with the review
     state on each label.
 
     Args:
         dataset: a :class:`fiftyone.core.dataset.Dataset`
-        staging_field: the field name
+        staging_field: the field name (``frames.<name>`` for frame labels)
         label_type: ``"Detections"`` or ``"Classification"``
+        extra_attrs (None): a dict of label attribute name to
+            :class:`fiftyone.core.fields.Field` class to declare too
     """
 
     def declare():
-        dataset.add_sample_field(
+        _add_field(
+            dataset,
             staging_field,
             fof.EmbeddedDocumentField,
             embedded_doc_type=LABEL_TYPES[label_type],
         )
-        dataset.add_sample_field(
+        _add_field(
+            dataset,
             labels_path(staging_field, label_type) + "." + REVIEW_STATE_ATTR,
             fof.StringField,
         )
+        for attr, ftype in (extra_attrs or {}).items():
+            _add_field(
+                dataset, labels_path(staging_field, label_type) + "." + attr, ftype
+            )
 
     edit_dataset_document(
         dataset, declare, retry_on=(ReferenceError, ValueError)
@@ -350,14 +427,19 @@ def delete_staging_data(dataset, staging_field):
 
     Args:
         dataset: a :class:`fiftyone.core.dataset.Dataset`
-        staging_field: the staging field name
+        staging_field: the staging field name (``frames.<name>`` for frame
+            labels)
     """
     delete_label_schema(dataset, staging_field)
 
     def delete():
         dataset.reload()
         if dataset.has_field(staging_field):
-            dataset.delete_sample_field(staging_field)
+            if is_frame_path(staging_field):
+                dataset.delete_frame_field(frame_field_name(staging_field))
+            else:
+                dataset.delete_sample_field(staging_field)
+
             return True
 
         return False
@@ -365,7 +447,5 @@ def delete_staging_data(dataset, staging_field):
     if edit_dataset_document(dataset, delete):
         return
 
-    dataset._sample_collection.update_many(
-        {staging_field: {"$exists": True}},
-        {"$unset": {staging_field: ""}},
-    )
+    coll, path = field_collection(dataset, staging_field)
+    coll.update_many({path: {"$exists": True}}, {"$unset": {path: ""}})

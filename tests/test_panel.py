@@ -47,7 +47,7 @@ def open_analyzed(session, name="analyzed"):
     return session.data["run"]
 
 
-def test_home_lists_runs_newest_first_and_disables_video(
+def test_home_lists_runs_newest_first_and_disables_point_clouds(
     dataset, make_dataset
 ):
     session = PanelSession(dataset)
@@ -69,10 +69,13 @@ def test_home_lists_runs_newest_first_and_disables_video(
         dataset.distinct("predictions.detections.label")
     )
 
+    # videos are labeled (their frames); point clouds are not
     video = make_dataset(media_type="video")
-    disabled = PanelSession(video).data
+    assert PanelSession(video).data["context"]["enabled"]
+    clouds = make_dataset(media_type="point-cloud")
+    disabled = PanelSession(clouds).data
     assert not disabled["context"]["enabled"]
-    assert "video" in disabled["context"]["disabled_reason"]
+    assert "point-cloud" in disabled["context"]["disabled_reason"]
     assert disabled["runs"] == []
 
 

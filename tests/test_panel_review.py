@@ -373,7 +373,8 @@ def test_grouped_dataset_review_and_approval_cover_its_image_slices(
             == staged[name]
         )
 
-    # a grouped dataset without image slices keeps the panel disabled
+    # a grouped dataset without image or video slices keeps the panel
+    # disabled
     clouds = make_dataset()
     clouds.add_group_field("group", default="pcd")
     clouds.add_sample(
@@ -381,7 +382,7 @@ def test_grouped_dataset_review_and_approval_cover_its_image_slices(
     )
     context = PanelSession(clouds).data["context"]
     assert not context["enabled"]
-    assert "no image slice" in context["disabled_reason"]
+    assert "no image or video slice" in context["disabled_reason"]
 
 
 def test_card_numbers_stay_exact_through_promote_undo_and_edits(dataset):

@@ -50,6 +50,29 @@ _LAZY_NAMES = {
 }
 
 
+def load_video_propagator(entry, path, device="cpu", half=False):
+    """Loads SAM 2.1's or SAM 3's video model, which propagates prompts
+    through the frames of a video
+    (:func:`.video_propagation.load_video_propagator`).
+
+    Args:
+        entry: the :class:`autolabel.models.catalog.CatalogEntry`
+        path: the local directory of the saved model and its processor
+        device ("cpu"): the torch device
+        half (False): run in half precision (on CUDA devices only)
+
+    Returns:
+        a :class:`.video_propagation.VideoPropagator`
+
+    Raises:
+        AutolabelError: if the model does not propagate through video or
+            cannot be loaded
+    """
+    from .video_propagation import load_video_propagator as load
+
+    return load(entry, path, device=device, half=half)
+
+
 def __getattr__(name):
     # PEP 562: the adapters' names, imported (with torch and transformers)
     # when first asked for
@@ -80,4 +103,5 @@ __all__ = [
     "inspect",
     "load",
     "load_segmenter",
+    "load_video_propagator",
 ] + list(_LAZY_NAMES)

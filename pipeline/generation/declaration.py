@@ -19,9 +19,14 @@ its own one-line check, which the three interfaces share.
 
 from ...models import catalog as mc
 from ...models import registry as mr
-from ..datasets import image_slices, validate_confidence_range, validate_slices
+from ..datasets import (
+    labelable_slices,
+    validate_confidence_range,
+    validate_slices,
+)
 from ..declarations import (
     CHOICE,
+    FLAG,
     INTEGER,
     LIST,
     NUMBER,
@@ -37,6 +42,16 @@ from ..zeroshot import annealing as A
 
 #: the group of the iterative zero-shot settings
 ITERATIVE_GROUP = "iterative zero-shot labeling"
+
+#: the group of the settings of video runs
+VIDEO_GROUP = "video"
+
+#: the trackers of video runs (ultralytics' ByteTrack and BoT-SORT), and
+#: none
+TRACKER_BYTETRACK = "bytetrack"
+TRACKER_BOTSORT = "botsort"
+TRACKER_NONE = "none"
+TRACKERS = (TRACKER_BYTETRACK, TRACKER_BOTSORT, TRACKER_NONE)
 
 #: the settings that are ``generate``'s ``annealing`` dict
 ANNEALING_KEYS = A.OPTION_KEYS
@@ -191,7 +206,10 @@ def _detections_fields(values, context):
 
     import fiftyone as fo
 
-    return list(dataset.get_field_schema(embedded_doc_type=fo.Detections))
+    fields = list(dataset.get_field_schema(embedded_doc_type=fo.Detections))
+    # of videos, their frames' fields too (keyframe boxes to propagate)
+    frames = dataset.get_frame_field_schema(embedded_doc_type=fo.Detections)
+    return fields + ["frames." + name for name in frames or ()]
 
 
 def _slice_choices(values, context):
@@ -199,7 +217,7 @@ def _slice_choices(values, context):
     if dataset is None:
         return None
 
-    return image_slices(dataset)  # none for a dataset not grouped
+    return labelable_slices(dataset)  # none for a dataset not grouped
 
 
 def _check_task(value, values, context):
@@ -432,11 +450,54 @@ GENERATION = Settings(
             "slices",
             LIST,
             "Group slices",
-            "of a grouped dataset, the image slices to label",
-            default_help="every image slice",
+            "of a grouped dataset, the image slices, or the video slices, "
+            "to label",
+            default_help="every image slice (every video slice where there "
+            "is none)",
             choices=_slice_choices,
             metavar="NAME",
             check=_check_slices,
+        ),
+        Setting(
+            "frame_step",
+            INTEGER,
+            "Frame step",
+            "of videos, label every k-th frame (1: every frame)",
+            default=1,
+            minimum=1,
+            group=VIDEO_GROUP,
+            metavar="K",
+            noun="frame step",
+        ),
+        Setting(
+            "tracker",
+            CHOICE,
+            "Tracker",
+            "of videos, link the detections of consecutive frames into "
+            "tracks (Detection.index): ByteTrack, BoT-SORT or none",
+            default_help="bytetrack for detection and segmentation (none "
+            "without the lap package), none for classification",
+            choices=[
+                (TRACKER_BYTETRACK, "ByteTrack"),
+                (TRACKER_BOTSORT, "BoT-SORT"),
+                (TRACKER_NONE, "None"),
+            ],
+            applies=lambda v: v.get("task") != mc.TASK_CLASSIFICATION,
+            group=VIDEO_GROUP,
+            metavar="TRACKER",
+            check=_one_of(TRACKERS, "unknown tracker %r; use one of %s"),
+        ),
+        Setting(
+            "propagate",
+            FLAG,
+            "Propagate through time",
+            "of videos, segment instances through time with SAM 2.1 or "
+            "SAM 3 video propagation: the segmentation model propagates the "
+            "boxes of the existing field's frames or of the model's every "
+            "k-th frame; SAM 3 as the model alone, its classes",
+            default=False,
+            applies=lambda v: v.get("task") == mc.TASK_INSTANCE_SEGMENTATION,
+            group=VIDEO_GROUP,
         ),
         Setting(
             "name",
@@ -620,6 +681,9 @@ def declared_values(
     method=None,
     exemplars=None,
     negative_exemplars=None,
+    frame_step=None,
+    tracker=None,
+    propagate=None,
 ):
     """The values of :data:`GENERATION` from the keyword arguments of
     :func:`autolabel.pipeline.generate` (``annealing`` flattened; explicit
@@ -643,6 +707,9 @@ def declared_values(
         slices=slices,
         name=name,
         workers=workers,
+        frame_step=frame_step,
+        tracker=tracker,
+        propagate=propagate,
     )
     if isinstance(annealing, dict):
         for key in ANNEALING_KEYS:

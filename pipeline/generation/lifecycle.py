@@ -16,6 +16,7 @@ in one place; the settings are in
 import datetime
 import logging
 
+import fiftyone.core.fields as fof
 import fiftyone.core.media as fom
 
 from ...models import registry as mr
@@ -36,8 +37,10 @@ from ..errors import AutolabelError
 from ..zeroshot.annealing import describe as describe_annealing
 from .settings import GenerationSettings
 from ..labels import (
+    DETECTIONS,
     declare_staging_field,
 )
+from .tracking import TRACK_CONFIDENCE_ATTR
 from ..records.operations import (
     SHARD_OPERATOR_URI,
     EventKind,
@@ -66,6 +69,7 @@ from ..records.runs import (
     update_run_record,
 )
 from .shards import HEARTBEAT_TIMEOUT, open_for_review, shard_bounds
+from .video import ensure_video_metadata
 from .worker import run_shard
 from .writer import CANCELLED
 
@@ -94,8 +98,16 @@ def generate(
     annealing=None,
     exemplars=None,
     negative_exemplars=None,
+    frame_step=None,
+    tracker=None,
+    propagate=None,
 ):
     """Starts an auto-labeling run that generates labels with models.
+
+    Of a video dataset (or video slices of a grouped dataset) the run labels
+    the frames of the videos: its ``label_field`` and ``staging_field`` are
+    frame fields (``frames.<name>``), every ``frame_step``-th frame gets a
+    staged value, and detections are linked into tracks by ``tracker``.
 
     Args:
         samples: a :class:`fiftyone.core.dataset.Dataset`, or a view into one
@@ -146,6 +158,16 @@ def generate(
             them is labeled with their label; ``classes`` are then optional
         negative_exemplars (None): ids of detections of the dataset that
             show what not to find (SAM 3)
+        frame_step (None): of videos, label every k-th frame; default 1
+        tracker (None): of videos, ``"bytetrack"``, ``"botsort"`` or
+            ``"none"``; default ``"bytetrack"`` for detection and instance
+            segmentation (where the ``lap`` package is installed), none for
+            classification
+        propagate (None): of videos, instance segmentation by SAM 2.1 /
+            SAM 3 video propagation (:mod:`.propagation`): ``seg_model``
+            propagates the boxes of ``existing_field``'s frames or of
+            ``model``'s every ``frame_step``-th frame; SAM 3 as ``model``
+            alone propagates its ``classes``. Every frame gets a value
 
     Returns:
         the :class:`autolabel.pipeline.Run`
@@ -180,6 +202,9 @@ def generate(
         annealing=annealing,
         exemplars=exemplars,
         negative_exemplars=negative_exemplars,
+        frame_step=frame_step,
+        tracker=tracker,
+        propagate=propagate,
     )
     slices = settings.slices
     if slices is not None:
@@ -196,6 +221,16 @@ def generate(
     num_samples = collection.count()
     if not num_samples:
         raise AutolabelError("the target has no samples to label")
+
+    if settings.video:
+        if collection.media_type != fom.VIDEO:
+            raise AutolabelError(
+                "this view holds %s samples, but the run labels video "
+                "frames; give a view of the videos" % collection.media_type
+            )
+
+        # frame counts and rates, where FiftyOne has not read them yet
+        ensure_video_metadata(collection)
 
     if sample_ids is not None and samples is dataset:
         if num_samples < len(set(sample_ids)):
@@ -240,6 +275,15 @@ def generate(
         model=settings.model,
         seg_model=settings.seg_model,
         classes=settings.classes,
+        **(
+            {
+                "media_type": "video",
+                "frame_step": settings.frame_step,
+                "tracker": settings.tracker,
+            }
+            if settings.video
+            else {}
+        ),
         label_field=settings.label_field,
         staging_field=settings.staging_field,
         min_confidence=settings.min_confidence,
@@ -283,7 +327,15 @@ def generate(
     run = update_run(dataset, key, epoch=epoch)
     try:
         declare_staging_field(
-            dataset, settings.staging_field, settings.label_type
+            dataset,
+            settings.staging_field,
+            settings.label_type,
+            # tracked detections carry their track's mean confidence
+            extra_attrs=(
+                {TRACK_CONFIDENCE_ATTR: fof.FloatField}
+                if settings.video and settings.label_type == DETECTIONS
+                else None
+            ),
         )
     except BaseException:
         delete_run_record(dataset, key)
@@ -328,6 +380,12 @@ def _created_event(settings, num_samples, target, slices):
     if slices is not None:
         parts.append("slices %s" % ",".join(slices))
 
+    if settings.video:
+        parts.append(
+            "frame step %d, tracker %s"
+            % (settings.frame_step, settings.tracker or "none")
+        )
+
     if settings.mask_dir:
         parts.append("masks in %s" % settings.mask_dir)
 
@@ -352,6 +410,8 @@ def _created_event(settings, num_samples, target, slices):
             "samples": num_samples,
             "slices": slices,
             "annealing": settings.annealing,
+            "frame_step": settings.frame_step,
+            "tracker": settings.tracker,
         },
     )
 

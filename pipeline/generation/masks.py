@@ -2,12 +2,17 @@
 id>.png``, referenced by ``Detection.mask_path``. Files no label refers to
 any more (a deleted run, the labels an approval discarded) are removed."""
 
+import errno
 import os
+
+import cv2
+import numpy as np
 
 import fiftyone as fo
 import fiftyone.core.labels as fol
 
-from ..labels import labels_path
+from ..errors import AutolabelError
+from ..labels import FRAMES_PREFIX, field_collection, labels_path
 
 
 def default_mask_dir(dataset):
@@ -51,9 +56,14 @@ def delete_run_masks(dataset, run):
         the number of files deleted
     """
     dataset.reload()
+    schemas = [("", dataset.get_field_schema())]
+    if dataset._has_frame_fields():
+        schemas.append((FRAMES_PREFIX, dataset.get_frame_field_schema()))
+
     fields = [
-        name
-        for name, field in dataset.get_field_schema().items()
+        prefix + name
+        for prefix, schema in schemas
+        for name, field in schema.items()
         if getattr(field, "document_type", None) is not None
         and issubclass(field.document_type, fol.Detections)
     ]
@@ -83,12 +93,11 @@ def delete_unreferenced_masks(dataset, run, fields):
     for field in fields:
         if dataset.has_field(field):
             # on every sample: ``dataset.distinct`` of a grouped dataset sees
-            # its active slice only
-            path = labels_path(field, run.label_type) + ".mask_path"
+            # its active slice only; of frame fields, on every frame
+            coll, name = field_collection(dataset, field)
+            path = labels_path(name, run.label_type) + ".mask_path"
             kept.update(
-                p
-                for p in dataset._sample_collection.distinct(path)
-                if isinstance(p, str) and p
+                p for p in coll.distinct(path) if isinstance(p, str) and p
             )
 
     deleted = 0
@@ -103,3 +112,50 @@ def delete_unreferenced_masks(dataset, run, fields):
             os.rmdir(root)
 
     return deleted
+
+
+def write_mask(job):
+    """Writes the part of a full-image mask inside its box as a PNG.
+
+    Args:
+        job: a ``(path, full-image mask, (x1, y1, x2, y2) pixel box)``
+            tuple
+
+    Raises:
+        MaskWriteError: if the file cannot be written
+    """
+    path, mask, (x1, y1, x2, y2) = job
+    height, width = mask.shape[:2]
+    c1 = min(int(np.floor(x1)), width - 1)
+    r1 = min(int(np.floor(y1)), height - 1)
+    c2 = max(c1 + 1, min(int(np.ceil(x2)), width))
+    r2 = max(r1 + 1, min(int(np.ceil(y2)), height))
+    crop = np.asarray(mask[r1:r2, c1:c2], dtype=np.uint8) * 255
+    ok, png = cv2.imencode(".png", crop)
+    if not ok:
+        raise AutolabelError("could not encode the mask of %s" % path)
+
+    try:
+        with open(path, "wb") as f:
+            f.write(png.tobytes())
+    except OSError as e:
+        raise MaskWriteError(path, e) from None
+
+
+class MaskWriteError(AutolabelError):
+    """A mask file could not be written; the message names the mask location
+    and why (a full disk says so)."""
+
+    def __init__(self, path, error):
+        location = os.path.dirname(os.path.dirname(os.path.dirname(path)))
+        if error.errno == errno.ENOSPC:
+            reason = "is full (no space left on its device)"
+        elif error.errno == errno.EDQUOT:
+            reason = "is over its disk quota"
+        else:
+            reason = "cannot be written (%s)" % (error.strerror or error)
+
+        super().__init__(
+            "mask location %s %s; free space or choose another mask location, "
+            "then resume the run" % (location, reason)
+        )

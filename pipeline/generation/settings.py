@@ -1,5 +1,10 @@
 """The validated settings of a generation run: every check runs before
-anything is created, and each failure is one line that names the problem."""
+anything is created, and each failure is one line that names the problem.
+
+Why it is long: the rules between settings that need the whole run (the
+method, the passes, exemplars, the mask folder, the video settings) are
+checked here together, once, for the CLI, the operators and the panel.
+"""
 
 import os
 import tempfile
@@ -9,16 +14,26 @@ from ...models import registry as mr
 from ...models.classes import clean_classes
 from ..records.claims import validate_label_field
 from ..datasets import (
+    is_video_target,
+    video_slices,
     validate_confidence_range,
-    validate_image_dataset,
     validate_slices,
+    validate_target_dataset,
 )
 from ..zeroshot.annealing import METHOD_ITERATIVE, validate_annealing
 from ..errors import AutolabelError
 from ..labels import label_type_for_task
-from .declaration import GENERATION, declared_values, generate_arguments
+from .declaration import (
+    GENERATION,
+    TRACKER_BYTETRACK,
+    TRACKER_NONE,
+    VIDEO_GROUP,
+    declared_values,
+    generate_arguments,
+)
 from .exemplars import exemplar_classes, resolve_exemplars
 from .masks import default_mask_dir
+from .propagation import METHOD_VIDEO_PROPAGATION, check_propagation
 from ..records.runs import validate_run_name
 
 
@@ -48,13 +63,18 @@ class GenerationSettings:
         annealing=None,
         exemplars=None,
         negative_exemplars=None,
+        frame_step=None,
+        tracker=None,
+        propagate=None,
     ):
-        validate_image_dataset(dataset)
+        validate_target_dataset(dataset)
         #: the group slices labeled (grouped datasets), or None
         self.slices = validate_slices(dataset, slices)
+        #: whether the run labels the frames of videos
+        self.video = is_video_target(dataset, self.slices)
         # its own message names a label field that is not a name at all
         self.label_field, self.staging_field = validate_label_field(
-            dataset, label_field
+            dataset, label_field, video=self.video
         )
         method = None
         if task in mc.TASKS:  # else the declaration names the task
@@ -78,16 +98,41 @@ class GenerationSettings:
                 method=method,
                 exemplars=exemplars,
                 negative_exemplars=negative_exemplars,
+                frame_step=frame_step,
+                tracker=tracker,
+                propagate=propagate,
             ),
             {"dataset": dataset},
         )
         self.task = task
         self.method = method
+        self.frame_step, self.tracker = _video_settings(
+            dataset, self.video, task, method, declared, tracker
+        )
+        if propagate:
+            check_propagation(
+                dataset, self.video, task, model, seg_model, existing_field,
+                tracker,
+            )
+            self.method, self.tracker = METHOD_VIDEO_PROPAGATION, None
+        if self.video and (
+            annealing is not None
+            or exemplars
+            or negative_exemplars
+            or (existing_field and not propagate)
+        ):
+            raise AutolabelError(
+                "video frames are labeled by a model in one pass (one-stage "
+                "or a detector with a box segmenter); iterative passes, "
+                "exemplars and existing detections apply to images only"
+            )
         # the declaration checked the models against the task and method
         # and the existing field's type
         self.existing_field = None
         detector = segmenter = None
-        if self.method == mc.METHOD_EXISTING_DETECTIONS:
+        if self.method == mc.METHOD_EXISTING_DETECTIONS or (
+            propagate and existing_field
+        ):
             self.existing_field = existing_field
         else:
             if not model:
@@ -98,7 +143,9 @@ class GenerationSettings:
 
             detector = mr.get_model(model)
 
-        if self.method in (mc.METHOD_TWO_STAGE, mc.METHOD_EXISTING_DETECTIONS):
+        if self.method in (mc.METHOD_TWO_STAGE, mc.METHOD_EXISTING_DETECTIONS) or (
+            propagate and seg_model
+        ):
             segmenter = mr.get_model(seg_model)
 
         self.model = detector.name if detector else None
@@ -184,6 +231,63 @@ class GenerationSettings:
         return "+".join(models)
 
 
+def _has_videos(dataset):
+    return dataset.media_type == "video" or bool(video_slices(dataset))
+
+
+def tracker_available():
+    """Whether the trackers can run here: ultralytics' trackers need the
+    ``lap`` package.
+
+    Returns:
+        True or False
+    """
+    try:
+        import lap  # noqa: F401
+    except ImportError:
+        return False
+
+    return True
+
+
+def _video_settings(dataset, video, task, method, declared, tracker):
+    """The ``(frame_step, tracker)`` of a run: of a video run the declared
+    frame step and the tracker (default ByteTrack for detections where the
+    trackers can run, none for classification); ``(None, None)`` of an
+    image run, which refuses either setting."""
+    frame_step = declared.get("frame_step")
+    if not video:
+        if (frame_step is not None and frame_step != 1) or tracker is not None:
+            raise AutolabelError(
+                "dataset '%s' labels images; the frame step (--frame-step) "
+                "and the tracker (--tracker) apply to videos only"
+                % dataset.name
+            )
+
+        return None, None
+
+    if task == mc.TASK_CLASSIFICATION:
+        if tracker not in (None, TRACKER_NONE):
+            raise AutolabelError(
+                "a tracker links detections; classification labels whole "
+                "frames, so leave out the tracker (--tracker) or use "
+                "--tracker none"
+            )
+
+        return frame_step, None
+
+    chosen = declared.get("tracker")
+    if chosen is None:
+        chosen = TRACKER_BYTETRACK if tracker_available() else TRACKER_NONE
+    elif chosen != TRACKER_NONE and not tracker_available():
+        raise AutolabelError(
+            "tracker %s needs the lap package (`pip install lap==0.5.13`); "
+            "install it or use --tracker none" % chosen
+        )
+
+    return frame_step, None if chosen == TRACKER_NONE else chosen
+
+
 def generation_form(dataset, values, error=None):
     """The form of a generation run's settings (:data:`GENERATION`'s
     :meth:`~autolabel.pipeline.declarations.Settings.form`) with, once each
@@ -200,6 +304,12 @@ def generation_form(dataset, values, error=None):
     """
     context = {"dataset": dataset}
     form = GENERATION.form(values, context, error)
+    if not _has_videos(dataset):
+        # the video settings are offered where there are videos
+        form["fields"] = [
+            f for f in form["fields"] if f["group"] != VIDEO_GROUP
+        ]
+
     if form["ready"]:
         error = generation_error(dataset, values)
         if error is not None:

@@ -12,7 +12,7 @@ from ..review.corrections import start_annotation
 from ..records.claims import EPOCH_ATTR, remove_foreign_values
 from ..datasets import all_samples, build_target_view
 from ..errors import AutolabelError
-from ..labels import labels_path
+from ..labels import frame_field_name, labels_path
 from ..records.runs import (
     RunStatus,
     get_run,
@@ -83,6 +83,14 @@ def shard_view(dataset, run, shard):
     view = view.match(
         (F("_id") >= first) & ((F("_id") <= end) if included else (F("_id") < end))
     )
+    if run.is_video:
+        # videos whose target frames do not all hold a value of this run;
+        # a partly labeled one is labeled again from its first frame
+        finished = finished_videos(
+            dataset, run, first=first, end=None if included else end
+        )
+        return view.exclude(list(finished)) if finished else view
+
     # no value yet, or one a worker of an older run on this field left
     # behind (it is overwritten): the writers' own guard
     return view.match(unstaged_query(run))
@@ -108,6 +116,79 @@ def unstaged_query(run):
             {run.staging_field + "." + EPOCH_ATTR: {"$lt": epoch}},
         ]
     }
+
+
+def target_frame_count(total_frames, frame_step):
+    """How many frames of a video a run labels: frames 1, 1 + k, 1 + 2k...
+
+    Args:
+        total_frames: the video's frame count, or None if unknown
+        frame_step: the run's frame step
+
+    Returns:
+        the count, or None if unknown
+    """
+    if not total_frames:
+        return None
+
+    return (int(total_frames) + frame_step - 1) // frame_step
+
+
+def finished_videos(dataset, run, sample_ids=None, first=None, end=None):
+    """The videos of a run whose target frames all hold a value of the run
+    (its epoch).
+
+    Args:
+        dataset: a :class:`fiftyone.core.dataset.Dataset`
+        run: a video :class:`autolabel.pipeline.Run`
+        sample_ids (None): only these videos
+        first (None): only videos with ids at or above this one
+        end (None): only videos with ids below this one
+
+    Returns:
+        a set of sample ids (ObjectIds)
+    """
+    field = frame_field_name(run.staging_field)
+    match = {field: {"$exists": True}}
+    epoch = run.config.get("epoch")
+    if epoch is not None:
+        match = {field + "." + EPOCH_ATTR: epoch}
+
+    ids = {}
+    if sample_ids is not None:
+        ids["$in"] = list(sample_ids)
+    if first is not None:
+        ids["$gte"] = first
+    if end is not None:
+        ids["$lt"] = end
+    if ids:
+        match["_sample_id"] = ids
+
+    counts = {
+        d["_id"]: d["n"]
+        for d in dataset._frame_collection.aggregate(
+            [
+                {"$match": match},
+                {"$group": {"_id": "$_sample_id", "n": {"$sum": 1}}},
+            ],
+            allowDiskUse=True,
+        )
+    }
+    if not counts:
+        return set()
+
+    step = run.config.get("frame_step") or 1
+    finished = set()
+    for doc in dataset._sample_collection.find(
+        {"_id": {"$in": list(counts)}},
+        {"metadata.total_frame_count": True},
+    ):
+        total = (doc.get("metadata") or {}).get("total_frame_count")
+        expected = target_frame_count(total, step)
+        if expected is not None and counts[doc["_id"]] >= expected:
+            finished.add(doc["_id"])
+
+    return finished
 
 
 def mark_shard_done(dataset, run_key, shard):
@@ -168,6 +249,10 @@ def open_for_review(dataset, run_key, from_status):
         labels=samples.count(path + ".label"),
         classes=len(classes),
     )
+    if run.is_video:  # the frames that hold a value, beside the videos
+        counts["frames"] = dataset._frame_collection.count_documents(
+            {frame_field_name(run.staging_field): {"$exists": True}}
+        )
     updated = update_run(
         dataset,
         run_key,

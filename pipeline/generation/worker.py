@@ -49,6 +49,8 @@ from ..records.operations import (
 )
 from ..records.processes import this_process
 from .exemplars import load_exemplars
+from .video import FrameWriter, decoded_frame_batches, video_rows
+from .propagation import METHOD_VIDEO_PROPAGATION, label_videos
 from .writer import (
     CANCELLED,
     RunStopped,
@@ -484,6 +486,15 @@ def _label_shard(
 ):
     fetch_weights(dataset, run, shard, progress, watch)
     device, half = _device()
+    if run.config.get("labeling_method") == METHOD_VIDEO_PROPAGATION:
+        # a whole video per call of SAM 2.1's / SAM 3's video model
+        summary.update(
+            label_videos(
+                dataset, run, shard_view(dataset, run, shard), device, half,
+                watch=watch, progress=progress,
+            )
+        )
+        return
     if batch_size is None:
         batch_size = 32 if device == "cuda" else 8
 
@@ -519,11 +530,31 @@ def _label_shard(
 
     view = shard_view(dataset, run, shard)
     total = view.count()
-    rows = _sample_rows(dataset, view, run.source_field)
     classes = (
         run.classes if adapter is None or not adapter.entry.zero_shot else None
     )
-    writer = StagedWriter(dataset, run, shard=shard)
+    if run.is_video:
+        # frames of videos, batched across videos; the writer stages them
+        # in the frames collection, a video at a time
+        writer = FrameWriter(dataset, run, shard=shard)
+        batches = decoded_frame_batches(
+            video_rows(dataset, view),
+            adapter,
+            segmenter,
+            batch_size,
+            num_threads,
+            frame_step=run.config.get("frame_step") or 1,
+        )
+    else:
+        writer = StagedWriter(dataset, run, shard=shard)
+        batches = _decoded_batches(
+            _sample_rows(dataset, view, run.source_field),
+            adapter,
+            segmenter,
+            batch_size,
+            num_threads,
+        )
+
     counts = {"done": 0, "failed": 0}
     # the cap is judged on the run's whole target: the failures of the other
     # shards (as of now) plus this one's
@@ -533,12 +564,14 @@ def _label_shard(
     # handing batches to the writer: logged at the end of the shard
     timings = collections.Counter()
     started = time.perf_counter()
-    batches = _decoded_batches(
-        rows, adapter, segmenter, batch_size, num_threads
-    )
 
     def submit(batch):
-        ok = [item for item in batch if item.error is None]
+        # a video's end item carries its failure, not a frame for the model
+        ok = [
+            item
+            for item in batch
+            if item.error is None and not getattr(item, "end", False)
+        ]
         handle = None
         t = time.perf_counter()
         if adapter is not None and ok and passes is None:
@@ -607,15 +640,14 @@ def _label_shard(
         t = time.perf_counter()
         writer.put(batch, [results.get(id(item)) for item in batch])
         timings["writer_wait"] += time.perf_counter() - t
-        counts["done"] += len(batch)
-        counts["failed"] += len(batch) - len(ok)
+        # samples: images, or the end items of videos
+        samples = [item for item in batch if getattr(item, "end", True)]
+        bad = [item for item in samples if item.error is not None]
+        counts["done"] += len(samples)
+        counts["failed"] += len(bad)
         done, failed = counts["done"], counts["failed"] + failed_elsewhere
         if failed > MAX_FAILURE_RATE * target:
-            example = (
-                next(item for item in batch if item.error)
-                if (len(ok) < len(batch))
-                else None
-            )
+            example = bad[0] if bad else None
             raise AutolabelError(
                 "%d of the run's %d samples failed, more than %d%%%s"
                 % (

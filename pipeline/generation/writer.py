@@ -5,14 +5,12 @@ longer Generating (cancelled, failed elsewhere): it checks before each bulk
 write."""
 
 import datetime
-import errno
 import os
 import queue
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-import cv2
 import numpy as np
 from bson import ObjectId
 from pymongo import UpdateOne
@@ -20,6 +18,7 @@ from pymongo import UpdateOne
 
 from ..zeroshot.annealing import staged_pass_figures
 from ..records.claims import EPOCH_ATTR
+from .masks import MaskWriteError, write_mask
 from ..errors import AutolabelError
 from ..labels import (
     CLASSIFICATION,
@@ -99,28 +98,7 @@ class StagedWriter:
 
                 busy = time.perf_counter()
                 for item, result in zip(*job):
-                    if result is None:
-                        failures.append(
-                            {
-                                "sample_id": str(item.sample_id),
-                                "filepath": item.filepath,
-                                "reason": item.error,
-                                "shard": self.shard,
-                                "time": now_iso(),
-                            }
-                        )
-                        continue
-
-                    value, n = self._staged_value(item, result)
-                    if self.epoch is not None:
-                        value[EPOCH_ATTR] = self.epoch
-
-                    # an annealing run's result has per-pass figures
-                    figures = result[5] if len(result) > 5 else None
-                    if figures is not None:
-                        figures = staged_pass_figures(value, figures)
-
-                    ops.append((item.sample_id, value, n, figures))
+                    self._accept(item, result, ops, failures)
 
                 # the masks of the batch are on disk before its labels are
                 self._write_masks()
@@ -147,13 +125,45 @@ class StagedWriter:
             if self._mask_pool is not None:
                 self._mask_pool.shutdown()
 
+    def _accept(self, item, result, ops, failures):
+        """Turns one item and its result into a write (``ops``) or a
+        failure record (``failures``)."""
+        if result is None:
+            failures.append(self._failure(item))
+            return
+
+        value, n = self._staged_value(item, result)
+        if self.epoch is not None:
+            value[EPOCH_ATTR] = self.epoch
+
+        # an annealing run's result has per-pass figures
+        figures = result[5] if len(result) > 5 else None
+        if figures is not None:
+            figures = staged_pass_figures(value, figures)
+
+        ops.append((item.sample_id, value, n, figures))
+
+    def _failure(self, item):
+        return {
+            "sample_id": str(item.sample_id),
+            "filepath": item.filepath,
+            "reason": item.error,
+            "shard": self.shard,
+            "time": now_iso(),
+        }
+
+    @staticmethod
+    def _values(op):
+        """The staged values of one write."""
+        return [op[1]]
+
     def _flush(self, ops, failures, labels):
         state = run_state(self.dataset, self.run.key)
         if state is None or state[0] != RunStatus.GENERATING:
             if state is not None:
                 # a deleted run's folder goes as a whole; a stopped run's
                 # refused labels must not leave their masks behind
-                _discard_masks(ops)
+                _discard_masks(v for op in ops for v in self._values(op))
 
             raise RunStopped(stopped_message(state, self.run))
 
@@ -174,7 +184,8 @@ class StagedWriter:
         classes = sorted(
             {
                 d["label"]
-                for _, value, _, _ in ops
+                for op in ops
+                for value in self._values(op)
                 for d in value.get("detections", [value])
                 if d.get("label") is not None
             }
@@ -322,51 +333,12 @@ class StagedWriter:
         if self._mask_pool is None:
             self._mask_pool = ThreadPoolExecutor(MASK_WRITER_THREADS)
 
-        for _ in self._mask_pool.map(_write_mask, jobs):
+        for _ in self._mask_pool.map(write_mask, jobs):
             pass
 
 
-def _write_mask(job):
-    """Writes the part of a full-image mask inside its box as a PNG."""
-    path, mask, (x1, y1, x2, y2) = job
-    height, width = mask.shape[:2]
-    c1 = min(int(np.floor(x1)), width - 1)
-    r1 = min(int(np.floor(y1)), height - 1)
-    c2 = max(c1 + 1, min(int(np.ceil(x2)), width))
-    r2 = max(r1 + 1, min(int(np.ceil(y2)), height))
-    crop = np.asarray(mask[r1:r2, c1:c2], dtype=np.uint8) * 255
-    ok, png = cv2.imencode(".png", crop)
-    if not ok:
-        raise AutolabelError("could not encode the mask of %s" % path)
-
-    try:
-        with open(path, "wb") as f:
-            f.write(png.tobytes())
-    except OSError as e:
-        raise MaskWriteError(path, e) from None
-
-
-class MaskWriteError(AutolabelError):
-    """A mask file could not be written; the message names the mask location
-    and why (a full disk says so)."""
-
-    def __init__(self, path, error):
-        location = os.path.dirname(os.path.dirname(os.path.dirname(path)))
-        if error.errno == errno.ENOSPC:
-            reason = "is full (no space left on its device)"
-        elif error.errno == errno.EDQUOT:
-            reason = "is over its disk quota"
-        else:
-            reason = "cannot be written (%s)" % (error.strerror or error)
-
-        super().__init__(
-            "mask location %s %s; free space or choose another mask location, "
-            "then resume the run" % (location, reason)
-        )
-
-
-def _discard_masks(ops):
-    for _, value, _, _ in ops:
+def _discard_masks(values):
+    for value in values:
         for det in value.get("detections") or []:
             path = det.get("mask_path")
             if path:

@@ -27,7 +27,13 @@ import fiftyone.core.odm as foo
 
 from ..datasets import validate_field_name, validate_new_field_name
 from ..errors import AutolabelError
-from ..labels import staging_field_name
+from ..labels import (
+    FRAMES_PREFIX,
+    field_collection,
+    frame_field_name,
+    is_frame_path,
+    staging_field_name,
+)
 from .runs import RunStatus, delete_run_record, list_runs
 
 COLLECTION = "autolabel_field_claims"
@@ -46,22 +52,42 @@ def _claims():
     return coll
 
 
-def validate_label_field(dataset, label_field):
+def validate_label_field(dataset, label_field, video=None):
     """Checks that a label field and its staging field can be created for a
     new run.
 
     Args:
         dataset: a :class:`fiftyone.core.dataset.Dataset`
-        label_field: the label field the run will write on approval
+        label_field: the label field the run will write on approval; of a
+            video run ``<name>`` or ``frames.<name>`` (both mean the frame
+            field ``frames.<name>``)
+        video (None): whether the run labels video frames; default whether
+            the dataset is a video dataset or the name is ``frames.<name>``
 
     Returns:
-        the ``(label_field, staging_field)`` tuple
+        the ``(label_field, staging_field)`` tuple, as full paths
+        (``frames.<name>``, ``frames.<name>_staged`` for frame labels)
 
     Raises:
         AutolabelError: if either name is invalid, exists, or is claimed by
             another run that is not yet approved
     """
-    validate_field_name(label_field)
+    if video is None:
+        video = dataset.media_type == "video" or is_frame_path(label_field)
+
+    if video:
+        name = frame_field_name(label_field)
+        validate_field_name(name)
+        label_field = FRAMES_PREFIX + name
+    elif is_frame_path(label_field):
+        raise AutolabelError(
+            "label field '%s' is a frame field, but dataset '%s' labels "
+            "images; give a field name without 'frames.'"
+            % (label_field, dataset.name)
+        )
+    else:
+        validate_field_name(label_field)
+
     staging_field = staging_field_name(label_field)
     for run in list_runs(dataset):
         if run.status != RunStatus.APPROVED and {
@@ -73,7 +99,15 @@ def validate_label_field(dataset, label_field):
                 "label field name" % (run.display_name, run.label_field)
             )
 
-    validate_new_field_name(dataset, label_field)
+    if video:
+        if dataset.has_field(label_field):
+            raise AutolabelError(
+                "frame field '%s' already exists on dataset '%s'; choose a "
+                "new label field name" % (label_field, dataset.name)
+            )
+    else:
+        validate_new_field_name(dataset, label_field)
+
     if dataset.has_field(staging_field):
         raise AutolabelError(
             "field '%s', where the labels of '%s' would be staged for review, "
@@ -179,10 +213,8 @@ def claim_run_fields(dataset, run_key, label_field, staging_field, **info):
 
     dataset.reload()
     if not dataset.has_field(staging_field):
-        dataset._sample_collection.update_many(
-            {staging_field: {"$exists": True}},
-            {"$unset": {staging_field: ""}},
-        )
+        coll, path = field_collection(dataset, staging_field)
+        coll.update_many({path: {"$exists": True}}, {"$unset": {path: ""}})
 
     return epochs[staging_field]
 
@@ -196,9 +228,10 @@ def remove_foreign_values(dataset, staging_field, epoch):
         staging_field: the staging field
         epoch: the epoch of the current run's claim
     """
-    dataset._sample_collection.update_many(
-        {staging_field + "." + EPOCH_ATTR: {"$exists": True, "$ne": epoch}},
-        {"$unset": {staging_field: ""}},
+    coll, path = field_collection(dataset, staging_field)
+    coll.update_many(
+        {path + "." + EPOCH_ATTR: {"$exists": True, "$ne": epoch}},
+        {"$unset": {path: ""}},
     )
 
 

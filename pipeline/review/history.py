@@ -45,9 +45,10 @@ def review_entry(selection, action, count):
     Returns:
         a dict ``{"at", "action", "count", "classes", "min_confidence",
         "max_confidence", "narrowed"}``; ``classes`` None means every
-        class, ``narrowed`` whether a view, samples or labels narrowed it
+        class, ``narrowed`` whether a view, samples or labels narrowed it;
+        of a video run ``"by_track"`` too: whether whole tracks moved
     """
-    return {
+    entry = {
         "at": now_iso(),
         "action": action,
         "count": int(count),
@@ -60,8 +61,14 @@ def review_entry(selection, action, count):
             or selection.patches is not None
             or selection.sample_ids is not None
             or selection.label_ids is not None
+            or selection.frames is not None
+            or selection.tracks is not None
         ),
     }
+    if selection.run.is_video:
+        entry["by_track"] = selection.whole_tracks
+
+    return entry
 
 
 def review_counts(run, version):

@@ -6,7 +6,12 @@ inside MongoDB and never copy or delete labels. Without view stages the
 selection is a query and the labels are updated in place with array filters;
 with stages the view's own pipeline selects them and a ``$merge`` updates
 them. Both run under the run's review lock, so concurrent review writes give
-the result of some serial order.
+the result of some serial order. A video run's frame labels are found by
+their pipeline (:mod:`.frames`) and merged into the frames collection.
+
+Why it is long: promote and undo take every way a user chooses labels
+(view, filters, selections, tracks), documented once each here, and the
+in-place and ``$merge`` writes share this module.
 """
 
 
@@ -22,6 +27,7 @@ from ..labels import (
 from ..records.locks import review_lock
 from .history import move_review_counts, record_review
 from ..records.runs import RunAction, RunStatus, check_action, get_run
+from .frames import frame_field
 from .selection import Selection, _labels_in_state
 
 
@@ -49,13 +55,14 @@ def has_staging_field(dataset, run):
     Returns:
         True or False
     """
+    if run.is_video:
+        fields, name = "frame_fields.name", frame_field(run)
+    else:
+        fields, name = "sample_fields.name", run.staging_field
+
     return (
         foo.get_db_conn().datasets.count_documents(
-            {
-                "_id": dataset._doc.id,
-                "sample_fields.name": run.staging_field,
-            },
-            limit=1,
+            {"_id": dataset._doc.id, fields: name}, limit=1
         )
         > 0
     )
@@ -103,7 +110,9 @@ def _set_review_state(selection, to_state, progress=None):
         progress = lambda fraction, label: None  # noqa: E731
 
     progress(0.0, "selecting labels")
-    if selection.view is None and selection.patches is None:
+    if selection.run.is_video:
+        count = _set_frame_review_state(selection, to_state, progress)
+    elif selection.view is None and selection.patches is None:
         count = _set_review_state_by_query(selection, to_state, progress)
     else:
         count = _set_review_state_by_view(selection, to_state, progress)
@@ -164,16 +173,62 @@ def _set_review_state_by_query(selection, to_state, progress):
 
 def _set_review_state_by_view(selection, to_state, progress):
     run, dataset = selection.run, selection.dataset
-    field = run.staging_field
-    label_type = run.label_type
     # runs on the dataset, or on the patches dataset of a patches view, and
     # merges into the dataset's samples
     source, ids_pipeline = selection.ids_pipeline()
+    return _merge_review_state(
+        source._sample_collection,
+        ids_pipeline,
+        dataset._sample_collection_name,
+        run.staging_field,
+        run.label_type,
+        to_state,
+        progress,
+    )
 
-    counted = aggregate(
-        source,
-        ids_pipeline
-        + [{"$group": {"_id": None, "n": {"$sum": {"$size": "$_ids"}}}}],
+
+def _set_frame_review_state(selection, to_state, progress):
+    """Of a video run: the selected frame labels, found by their pipelines
+    (:meth:`Selection.frame_label_steps`), get the new state in a
+    ``$merge`` into the frames collection per step."""
+    run, dataset = selection.run, selection.dataset
+    count = 0
+    for collection, pipeline in selection.frame_label_steps():
+        ids_pipeline = pipeline + [
+            {
+                "$project": {
+                    "_ids": {"$map": {"input": "$l", "in": "$$this._id"}}
+                }
+            },
+            {"$match": {"_ids": {"$ne": []}}},
+        ]
+        # a step's labels leave the selected state: none moves twice
+        count += _merge_review_state(
+            collection,
+            ids_pipeline,
+            dataset._frame_collection_name,
+            frame_field(run),
+            run.label_type,
+            to_state,
+            progress,
+        )
+
+    return count
+
+
+def _merge_review_state(
+    source, ids_pipeline, into, field, label_type, to_state, progress
+):
+    """Sets the review state of labels found by a pipeline (one ``{"_id",
+    "_ids": [label ids]}`` document per document of ``into`` to update,
+    when run on the ``source`` collection) with a ``$merge``; returns how
+    many labels it found."""
+    counted = list(
+        source.aggregate(
+            ids_pipeline
+            + [{"$group": {"_id": None, "n": {"$sum": {"$size": "$_ids"}}}}],
+            allowDiskUse=True,
+        )
     )
     count = counted[0]["n"] if counted else 0
     if not count:
@@ -203,13 +258,12 @@ def _set_review_state_by_view(selection, to_state, progress):
         new_value = _flip("$" + field)
         target = field
 
-    aggregate(
-        source,
+    source.aggregate(
         ids_pipeline
         + [
             {
                 "$merge": {
-                    "into": dataset._sample_collection_name,
+                    "into": into,
                     "on": "_id",
                     "let": {"ids": "$_ids"},
                     "whenMatched": [
@@ -224,6 +278,7 @@ def _set_review_state_by_view(selection, to_state, progress):
                 }
             }
         ],
+        allowDiskUse=True,
     )
     return count
 
@@ -239,36 +294,49 @@ def promote_labels(
     label_ids=None,
     progress=None,
     thresholds=None,
+    tracks=None,
+    whole_tracks=False,
 ):
     """Promotes for approval every label of a run that is in review and in
     the given view.
+
+    Of a video run, the labels are the frame labels in the view: a view of
+    the videos (frame label filters included) or a frames view
+    (``to_frames()``). By track (``whole_tracks``), every label in review of
+    each track that the selection touches is promoted too (a track's labels
+    share one decision); with ``tracks``, only the labels of those tracks.
 
     Args:
         dataset: a :class:`fiftyone.core.dataset.Dataset`
         run_key_or_name: a run key or name
         view (None): a view into the dataset (sidebar filters, selections),
             or a patches view of the run's staging field (exactly its
-            patches' labels); the whole dataset by default (of a grouped
-            dataset every slice of the run; a grouped view shows, and
-            selects, its active slice only)
+            patches' labels), or of a video run a frames view of its videos
+            (the labels its frames show); the whole dataset by default (of
+            a grouped dataset every slice of the run; a grouped view shows,
+            and selects, its active slice only)
         min_confidence (None): only labels with at least this confidence
         max_confidence (None): only labels with at most this confidence
         classes (None): only labels of these classes
         sample_ids (None): only labels on these samples; with a patches
             view, only these patches (the App's selected patches: a patch's
-            id is its label's id)
+            id is its label's id); with a frames view, only these frames
         label_ids (None): only these labels
         progress (None): a callable ``progress(fraction, label)``
         thresholds (None): per class, the lowest confidence promoted
             (``{"cat": 0.4, "dog": 0.7}``; classes not in it are not
             promoted), e.g. from :func:`autolabel.suggest_thresholds`
+        tracks (None): of a video run, only these tracks, as ``(video
+            sample id, index)`` pairs, whole
+        whole_tracks (False): of a video run, promote the whole tracks of
+            the labels selected too (labels without an index are no track)
 
     Returns:
         the number of labels promoted
 
     Raises:
         AutolabelError: if the run does not exist or is not In Review, or a
-            setting is invalid
+            setting is invalid (tracks of a run of images)
     """
     run = get_run(dataset, run_key_or_name)
     check_reviewable(run)
@@ -284,6 +352,8 @@ def promote_labels(
         sample_ids=sample_ids,
         label_ids=label_ids,
         thresholds=thresholds,
+        tracks=tracks,
+        whole_tracks=whole_tracks,
     )
     return _locked_set_review_state(
         selection, ReviewState.PROMOTED, progress=progress, action="promote"
@@ -300,8 +370,13 @@ def undo_labels(
     label_ids=None,
     min_confidence=None,
     max_confidence=None,
+    tracks=None,
+    whole_tracks=False,
 ):
     """Sends promoted labels of a run back to review.
+
+    Of a video run, as in :func:`promote_labels`: the frame labels in the
+    view, by track with every promoted label of each track they touch.
 
     Args:
         dataset: a :class:`fiftyone.core.dataset.Dataset`
@@ -316,12 +391,17 @@ def undo_labels(
         label_ids (None): only these labels
         min_confidence (None): only labels with at least this confidence
         max_confidence (None): only labels with at most this confidence
+        tracks (None): of a video run, only these tracks, as ``(video
+            sample id, index)`` pairs, whole
+        whole_tracks (False): of a video run, undo the whole tracks of the
+            labels selected too
 
     Returns:
         the number of labels sent back to review
 
     Raises:
-        AutolabelError: if the run does not exist or is not In Review
+        AutolabelError: if the run does not exist or is not In Review, or a
+            setting is invalid
     """
     run = get_run(dataset, run_key_or_name)
     check_reviewable(run)
@@ -336,6 +416,8 @@ def undo_labels(
         classes=classes,
         sample_ids=sample_ids,
         label_ids=label_ids,
+        tracks=tracks,
+        whole_tracks=whole_tracks,
     )
     return _locked_set_review_state(
         selection, ReviewState.IN_REVIEW, progress=progress, action="undo"

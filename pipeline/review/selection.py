@@ -28,6 +28,16 @@ from ..labels import (
     review_state_query,
 )
 from ..records.runs import get_run
+from .frames import (
+    check_frames_view,
+    frame_field,
+    frame_labels_pipeline,
+    is_frames_view,
+    track_labels_pipeline,
+    track_pairs,
+    validate_frame_ids,
+    validate_tracks,
+)
 
 
 class Selection:
@@ -58,6 +68,8 @@ class Selection:
         sample_ids=None,
         label_ids=None,
         thresholds=None,
+        tracks=None,
+        whole_tracks=False,
     ):
         self.min_confidence, self.max_confidence = validate_confidence_range(
             min_confidence, max_confidence
@@ -67,6 +79,35 @@ class Selection:
         self.thresholds = _check_thresholds(dataset, run, thresholds)
         if isinstance(classes, str):
             classes = [classes]
+
+        #: of a video run: only these tracks (``(video id, index)`` pairs)
+        self.tracks = None
+        #: of a video run: every label of each track the selection touches
+        self.whole_tracks = bool(whole_tracks or tracks is not None)
+        if self.whole_tracks:
+            if not run.is_video:
+                raise AutolabelError(
+                    "run '%s' labels images, which have no tracks; tracks "
+                    "are the objects a video run follows across frames"
+                    % run.display_name
+                )
+
+            if tracks is not None:
+                self.tracks = validate_tracks(dataset, tracks)
+
+        #: a frames view (``to_frames()``) of a video run's videos, or None
+        self.frames = None
+        #: the frames of :attr:`frames` selected in the App, or None
+        self.frame_ids = None
+        if is_frames_view(view):
+            check_frames_view(dataset, run, view)
+            self.frames = view
+            if sample_ids is not None:
+                # selected frames: a frame's id in a frames view
+                self.frame_ids = validate_frame_ids(view, sample_ids)
+                sample_ids = None
+
+            view = dataset
 
         view = resolve_view(dataset, view, patches_of=run.staging_field)
         label_ids = (
@@ -119,6 +160,15 @@ class Selection:
             self.sample_ids = patch_samples
 
         self.label_ids = label_ids
+        if self.tracks is not None:
+            # only the videos of the tracks need to be read
+            videos = list({v: None for v, _ in sorted(self.tracks)})
+            self.sample_ids = (
+                videos
+                if self.sample_ids is None
+                else _intersection(self.sample_ids, videos)
+            )
+
         if self.view is not None and _same_stages(
             self.view,
             filtered_review_view(
@@ -217,6 +267,48 @@ class Selection:
                 {"$match": {"_ids": {"$ne": []}}},
             ]
         )
+
+    def frame_label_steps(self):
+        """Of a video run: where and how to find the selected frame labels,
+        as a list of ``(collection, pipeline)`` steps to act on in order,
+        each pipeline giving one ``{"_id": frame id, "s": video id, "l":
+        [labels]}`` document per frame
+        (:func:`autolabel.pipeline.review.frames.frame_labels_pipeline`).
+
+        By track (:attr:`whole_tracks`), the tracks of the selected labels
+        are found first; the steps are then the selected labels and every
+        label of those tracks still in :attr:`state` (with :attr:`tracks`,
+        the labels of those of the tracks that the selection touches)."""
+        cond = self.label_expr().to_mongo(prefix="$$this")
+        view = self.frames if self.frames is not None else self.view
+        found = frame_labels_pipeline(
+            self.dataset,
+            self.run,
+            view=view,
+            cond=cond,
+            sample_ids=self.sample_ids,
+            frame_ids=self.frame_ids,
+        )
+        if not self.whole_tracks:
+            return [found]
+
+        tracks = track_pairs(*found)
+        if self.tracks is not None:
+            tracks &= self.tracks
+
+        steps = [
+            track_labels_pipeline(
+                self.dataset,
+                self.run,
+                tracks,
+                cond=review_state_is(self.state).to_mongo(prefix="$$this"),
+            )
+        ]
+        if self.tracks is None:
+            # the selected labels without a track move too
+            steps.insert(0, found)
+
+        return steps
 
     def label_expr(self):
         """The selection's label conditions as a FiftyOne expression of a
@@ -364,12 +456,14 @@ def run_classes(dataset, run):
     if classes:
         return list(classes)
 
-    path = labels_path(run) + ".label"
-    return sorted(
-        c
-        for c in dataset._sample_collection.distinct(path)
-        if isinstance(c, str)
-    )
+    if run.is_video:
+        coll = dataset._frame_collection
+        path = labels_path(frame_field(run), run.label_type) + ".label"
+    else:
+        coll = dataset._sample_collection
+        path = labels_path(run) + ".label"
+
+    return sorted(c for c in coll.distinct(path) if isinstance(c, str))
 
 
 def _check_thresholds(dataset, run, thresholds):

@@ -30,6 +30,12 @@ from ..labels import (
 )
 from .promotion import require_staging_field
 from ..records.runs import RunStatus, get_run, update_run_record
+from .frames import (
+    check_frames_view,
+    frame_labels_pipeline,
+    is_frames_view,
+    stats_groups,
+)
 from .selection import patch_labels_stages
 
 
@@ -340,15 +346,24 @@ def label_stats(dataset, run_key_or_name, view=None, state=None):
         dataset: a :class:`fiftyone.core.dataset.Dataset`
         run_key_or_name: a run key or name
         view (None): a view into the dataset, or a patches view of the run's
-            staging field; the whole dataset by default (of a grouped
-            dataset every slice; a grouped view counts its active slice,
-            the totals every slice)
+            staging field, or of a video run a frames view of its videos;
+            the whole dataset by default (of a grouped dataset every slice;
+            a grouped view counts its active slice, the totals every slice)
         state (None): ``in_review`` or ``promoted``: only that state
+
+    Of a video run, the labels are its frame labels, in a view of the
+    videos or in a frames view (``to_frames()``), and each state and class
+    also counts its tracks (``tracks`` in view, ``tracks_total`` in the
+    run): the distinct ``(video, index)`` pairs of its labels (a track
+    whose labels have several classes counts in each class, and once in
+    its state).
 
     Returns:
         a dict ``{state: {"count": int, "total": int, "classes": [{"label",
         "count", "total", "mean_confidence"}, ...]}}``, classes sorted by
-        total, largest first; with ``state``, only that state's key
+        total, largest first; with ``state``, only that state's key; of a
+        video run, each state and class also has ``tracks`` and
+        ``tracks_total``
 
     Raises:
         AutolabelError: if the run does not exist, or the view is not of the
@@ -356,6 +371,9 @@ def label_stats(dataset, run_key_or_name, view=None, state=None):
     """
     run = get_run(dataset, run_key_or_name)
     require_staging_field(dataset, run)
+    if run.is_video:
+        return _frame_stats(dataset, run, view, _states(state))
+
     view = resolve_view(dataset, view, patches_of=run.staging_field)
     patches = None
     if isinstance(view, fop.PatchesView):
@@ -366,16 +384,7 @@ def label_stats(dataset, run_key_or_name, view=None, state=None):
             source = view._source_collection.view()
             view = resolve_view(dataset, source)
 
-    states = (ReviewState.IN_REVIEW, ReviewState.PROMOTED)
-    if state is not None:
-        if state not in states:
-            raise AutolabelError(
-                "Unknown review state '%s'; expected one of %s"
-                % (state, ", ".join(states))
-            )
-
-        states = (state,)
-
+    states = _states(state)
     fast = None
     if patches is None and view is not dataset:
         fast = _fast_stats_stages(view, run, states)
@@ -415,6 +424,27 @@ def label_stats(dataset, run_key_or_name, view=None, state=None):
 
             _cache_totals(dataset, run, state, version, groups_total)
 
+    return _table(states, groups_view, groups_total)
+
+
+def _states(state):
+    states = (ReviewState.IN_REVIEW, ReviewState.PROMOTED)
+    if state is None:
+        return states
+
+    if state not in states:
+        raise AutolabelError(
+            "Unknown review state '%s'; expected one of %s"
+            % (state, ", ".join(states))
+        )
+
+    return (state,)
+
+
+def _table(states, groups_view, groups_total, tracks=None):
+    """The stats of each state from the groups of the view and of the run
+    (with ``tracks``, the ``({state: tracks in view}, {state: tracks in
+    the run})`` of a video run, their track counts too)."""
     in_view = {
         (g["_id"].get("label"), g["_id"].get("state")): g for g in groups_view
     }
@@ -427,14 +457,17 @@ def label_stats(dataset, run_key_or_name, view=None, state=None):
                 continue
 
             v = in_view.get((label, state))
-            classes.append(
-                {
-                    "label": label,
-                    "count": v["n"] if v else 0,
-                    "total": g["n"],
-                    "mean_confidence": v["conf"] if v else None,
-                }
-            )
+            row = {
+                "label": label,
+                "count": v["n"] if v else 0,
+                "total": g["n"],
+                "mean_confidence": v["conf"] if v else None,
+            }
+            if tracks is not None:
+                row["tracks"] = v["tracks"] if v else 0
+                row["tracks_total"] = g["tracks"]
+
+            classes.append(row)
 
         classes.sort(key=lambda c: (-c["total"], c["label"]))
         stats[state] = {
@@ -442,5 +475,44 @@ def label_stats(dataset, run_key_or_name, view=None, state=None):
             "total": sum(c["total"] for c in classes),
             "classes": classes,
         }
+        if tracks is not None:
+            stats[state]["tracks"] = tracks[0].get(state, 0)
+            stats[state]["tracks_total"] = tracks[1].get(state, 0)
 
     return stats
+
+
+def _frame_stats(dataset, run, view, states):
+    """:func:`label_stats` of a video run: its frame labels in a view of
+    the videos or in a frames view, and their tracks."""
+    if is_frames_view(view):
+        check_frames_view(dataset, run, view)
+    else:
+        view = resolve_view(dataset, view, patches_of=run.staging_field)
+        if shows_all_samples(dataset, view):
+            view = None
+
+    if run.status == RunStatus.APPROVED or not dataset.has_field(
+        run.staging_field
+    ):
+        return _table(states, [], [], tracks=({}, {}))
+
+    in_state = {"$in": [review_state_expr("$$this"), list(states)]}
+    total = frame_labels_pipeline(dataset, run, cond=in_state)
+    if view is None:
+        groups_total, tracks_total = stats_groups(*total)
+        groups_view, tracks_view = groups_total, tracks_total
+    else:
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            future = pool.submit(stats_groups, *total)
+            groups_view, tracks_view = stats_groups(
+                *frame_labels_pipeline(dataset, run, view, cond=in_state)
+            )
+            groups_total, tracks_total = future.result()
+
+    return _table(
+        states,
+        _mean_confidences(groups_view),
+        _mean_confidences(groups_total),
+        tracks=(tracks_view, tracks_total),
+    )

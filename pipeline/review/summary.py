@@ -6,6 +6,7 @@ these."""
 from .corrections import edit_counts
 from ..quality.audit import estimate_precision
 from ..database import samples_version
+from .frames import frame_field
 from .history import review_counts, store_review_counts
 from ..labels import ReviewState, list_field, review_state_query
 from ..records.runs import RunStatus, get_run
@@ -14,12 +15,17 @@ from .stats import label_stats
 
 def _samples_with_promoted(dataset, run):
     """How many samples hold at least one promoted label of the run (every
-    sample of the dataset, group slices included)."""
+    sample of the dataset, group slices included; of a video run, the
+    videos with a promoted frame label)."""
     promoted = review_state_query(ReviewState.PROMOTED)
+    field = frame_field(run) if run.is_video else run.staging_field
     if list_field(run.label_type):
-        query = {run.staging_field + ".detections": {"$elemMatch": promoted}}
+        query = {field + ".detections": {"$elemMatch": promoted}}
     else:
-        query = {run.staging_field + "." + k: v for k, v in promoted.items()}
+        query = {field + "." + k: v for k, v in promoted.items()}
+
+    if run.is_video:
+        return len(dataset._frame_collection.distinct("_sample_id", query))
 
     return dataset._sample_collection.count_documents(query)
 

@@ -84,6 +84,7 @@ export default function RunReview(props: {
               ? `${review.count} of ${plural(review.total, "label")} in review are in the current view`
               : `${review.count} of ${plural(review.total, "label")} added for approval are in the current view`}
             {review.patches ? " (patches: one label per tile; select tiles to act on them)" : ""}
+            {review.video ? `, ${review.tracks ?? 0} of ${plural(review.tracks_total ?? 0, "track")}` : ""}
           </Typography>
           <ErrorLine data={data} sources={PLACED_ERRORS.run} />
           {can("promote") && tab === "review" && (
@@ -94,7 +95,9 @@ export default function RunReview(props: {
                 disabled={review.count === 0}
                 onClick={() => call("promote")}
               >
-                Add {plural(review.count, "label")} for approval
+                {review.by_track
+                  ? `Add the whole tracks of ${plural(review.count, "label")} for approval`
+                  : `Add ${plural(review.count, "label")} for approval`}
               </Button>
             </Box>
           )}
@@ -107,7 +110,7 @@ export default function RunReview(props: {
                 disabled={review.count === 0}
                 onClick={() => call("undo", { label: null })}
               >
-                Undo {review.count}
+                {review.by_track ? `Undo the whole tracks of ${review.count}` : `Undo ${review.count}`}
               </Button>
               )}
               {can("approve") && (
@@ -322,6 +325,9 @@ function StatsTable(props: { review: Review; tab: TabName; editable: boolean; ca
   // an iterative zero-shot run's table can be split by pass
   const passes = review.passes ?? null;
   const [byPass, setByPass] = useState(false);
+  // a video run's table counts tracks too; promote and undo may take whole tracks
+  const video = Boolean(review.video);
+  const columns = 4 + (video ? 1 : 0) + (undoColumn ? 1 : 0);
 
   return (
     <Box>
@@ -333,6 +339,20 @@ function StatsTable(props: { review: Review; tab: TabName; editable: boolean; ca
             size="small"
             label={checked.length === 1 ? `class: ${checked[0]}` : `${checked.length} classes`}
             onDelete={() => setClasses([])}
+          />
+        )}
+        {video && (
+          <FormControlLabel
+            sx={{ ml: "auto" }}
+            label="By track"
+            control={
+              <Switch
+                size="small"
+                checked={Boolean(review.by_track)}
+                onChange={(e) => call("set_by_track", { by_track: e.target.checked })}
+                inputProps={{ "data-testid": "al-by-track" } as object}
+              />
+            }
           />
         )}
         {passes && (
@@ -359,6 +379,7 @@ function StatsTable(props: { review: Review; tab: TabName; editable: boolean; ca
               <TableCell padding="checkbox" />
               <TableCell>Label</TableCell>
               <TableCell align="right">Instances</TableCell>
+              {video && <TableCell align="right">Tracks</TableCell>}
               <TableCell align="right">Mean confidence</TableCell>
               {undoColumn && <TableCell />}
             </TableRow>
@@ -366,7 +387,7 @@ function StatsTable(props: { review: Review; tab: TabName; editable: boolean; ca
           <TableBody>
             {rows.length === 0 && (
               <TableRow>
-                <TableCell colSpan={undoColumn ? 5 : 4}>
+                <TableCell colSpan={columns}>
                   <Typography variant="body2" color="text.secondary">
                     {tab === "review" ? "No labels in review" : "No labels added for approval"}
                   </Typography>
@@ -399,6 +420,11 @@ function StatsTable(props: { review: Review; tab: TabName; editable: boolean; ca
                   <TableCell align="right" data-testid="al-stats-instances">
                     {row.count} of {row.total}
                   </TableCell>
+                  {video && (
+                    <TableCell align="right" data-testid="al-stats-tracks">
+                      {row.tracks ?? 0} of {row.tracks_total ?? 0}
+                    </TableCell>
+                  )}
                   <TableCell align="right" data-testid="al-stats-confidence">
                     {typeof row.mean_confidence === "number" ? format(row.mean_confidence) : "–"}
                   </TableCell>

@@ -18,7 +18,7 @@ export const PLACED_ERRORS: Record<string, string[]> = {
   home: ["rename_run", "delete_run", "resume_run", "skip_run", "cancel_run", "open_run", "show_log"],
   configure: ["start_run"],
   analyze: ["analyze_labels"],
-  run: ["promote", "undo", "approve", "set_classes", "set_confidence", "set_tab", "set_pass"],
+  run: ["promote", "undo", "approve", "set_classes", "set_confidence", "set_tab", "set_pass", "set_by_track"],
   brain: ["embed_run", "open_embeddings", "find_similar", "compare_run", "set_brain_view"],
   loops: ["show_flow", "show_create_flow"],
   flow: ["next_flow", "retry_flow", "cancel_flow", "open_iteration", "show_flow", "show_edit_flow", "delete_flow"],

@@ -103,6 +103,15 @@ export interface AuditClass {
   } | null;
   /** staged labels per confidence bin of width 0.05 */
   histogram: number[];
+  /** the lowest threshold whose precision is at least the asked one at
+   * AuditData.confidence, and the line that says it (null: not computed) */
+  guaranteed?: {
+    threshold: number | null;
+    kept: number;
+    lower_bound: number | null;
+    needs: number | null;
+    text: string;
+  } | null;
 }
 
 /** The Audit tab's figures (panel/data.py audit_data). */
@@ -112,6 +121,8 @@ export interface AuditData {
   progress?: { answered: number; size: number; correct: number; wrong: number };
   current?: { id: string; label: string; confidence: number | null; index: number } | null;
   precision_asked: number;
+  /** the confidence of each class's guaranteed threshold */
+  confidence?: number | null;
   overall?: Estimate | null;
   estimate_promoted?: Estimate | null;
   classes: AuditClass[];
@@ -201,6 +212,9 @@ export interface StatsRow {
   count: number;
   total: number;
   mean_confidence: number | null;
+  /** of a video run: the tracks of its labels, in view and in the run */
+  tracks?: number;
+  tracks_total?: number;
 }
 
 export interface Review {
@@ -221,6 +235,12 @@ export interface Review {
   rows: StatsRow[];
   /** the table split by pass, of an iterative zero-shot run; null for one pass */
   passes?: PassRow[] | null;
+  /** a video run: frame labels, counted with their tracks (in view, in the run) */
+  video?: boolean;
+  tracks?: number | null;
+  tracks_total?: number | null;
+  /** whether promote and undo act on whole tracks (set_by_track) */
+  by_track?: boolean;
 }
 
 /** One pass of an iterative zero-shot run in the review table (pipeline.zeroshot.annealing.pass_rows). */
@@ -523,6 +543,7 @@ export type Method =
   | "set_confidence"
   | "set_classes"
   | "set_pass"
+  | "set_by_track"
   | "promote"
   | "embed_run"
   | "open_embeddings"
