@@ -79,14 +79,7 @@ def image_slices(dataset):
     Returns:
         a list of slice names; ``[]`` if the dataset is not grouped
     """
-    if not is_grouped(dataset):
-        return []
-
-    return [
-        name
-        for name, media_type in (dataset.group_media_types or {}).items()
-        if media_type == fom.IMAGE
-    ]
+    return _slices_of(dataset, fom.IMAGE)
 
 
 def video_slices(dataset):
@@ -99,13 +92,17 @@ def video_slices(dataset):
     Returns:
         a list of slice names; ``[]`` if the dataset is not grouped
     """
+    return _slices_of(dataset, fom.VIDEO)
+
+
+def _slices_of(dataset, media_type):
     if not is_grouped(dataset):
         return []
 
     return [
         name
-        for name, media_type in (dataset.group_media_types or {}).items()
-        if media_type == fom.VIDEO
+        for name, slice_type in (dataset.group_media_types or {}).items()
+        if slice_type == media_type
     ]
 
 

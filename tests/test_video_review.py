@@ -378,6 +378,11 @@ def test_track_and_frames_view_mistakes_get_one_line_and_change_nothing(
     with pytest.raises(P.AutolabelError, match="not frames of this frames"):
         P.promote_labels(dataset, run.key, view=frames, sample_ids=[first])
 
+    # audits do not draw frame labels yet: said in one line, nothing drawn
+    with pytest.raises(P.AutolabelError, match="labels the frames of videos"):
+        P.start_audit(dataset, run.key)
+    assert not P.get_run(dataset, run.key).config.get("audit")
+
     # an image run has no tracks and no frames
     cv2.imwrite(str(tmp_path / "a.jpg"), np.zeros((32, 32, 3), np.uint8))
     box = fo.Detection(label="a", bounding_box=[0, 0, 1, 1], confidence=0.5)

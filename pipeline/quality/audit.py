@@ -210,12 +210,20 @@ def start_audit(dataset, run_key_or_name, size=DEFAULT_SIZE, seed=None, replace=
         a dict ``{"label_ids", "size", "seed", "strata"}``
 
     Raises:
-        AutolabelError: if the run is not In Review, ``size`` or ``seed`` is
-            not a positive / non-negative whole number, or the run has an
-            audit with answers and ``replace`` is False
+        AutolabelError: if the run is not In Review or labels video
+            frames, ``size`` or ``seed`` is not a positive / non-negative
+            whole number, or the run has an audit with answers and
+            ``replace`` is False
     """
     run = get_run(dataset, run_key_or_name)
     check_reviewable(run)
+    if run.is_video:
+        raise AutolabelError(
+            "run '%s' labels the frames of videos, which audits do not draw "
+            "from yet; review its frame labels by class, confidence and "
+            "track, then approve" % run.display_name
+        )
+
     require_staging_field(dataset, run)
     values = AUDIT.check(dict(size=size, seed=seed, replace=replace))
     size, seed, replace = values["size"], values["seed"], values["replace"]

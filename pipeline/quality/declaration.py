@@ -35,17 +35,7 @@ def check_precision(precision, values=None, context=None):
     Raises:
         AutolabelError: if it is not a number in (0, 1)
     """
-    if (
-        isinstance(precision, bool)
-        or not isinstance(precision, (int, float))
-        or not 0 < precision < 1
-    ):
-        raise AutolabelError(
-            "precision must be a number between 0 and 1 (exclusive), e.g. "
-            "0.95, not %r" % (precision,)
-        )
-
-    return float(precision)
+    return _fraction(precision, "precision", "0.95")
 
 
 def check_confidence(confidence, values=None, context=None):
@@ -63,17 +53,17 @@ def check_confidence(confidence, values=None, context=None):
     Raises:
         AutolabelError: if it is not a number in (0, 1)
     """
-    if (
-        isinstance(confidence, bool)
-        or not isinstance(confidence, (int, float))
-        or not 0 < confidence < 1
-    ):
+    return _fraction(confidence, "confidence", "0.95 for 95%")
+
+
+def _fraction(value, name, example):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1:
         raise AutolabelError(
-            "confidence must be a number between 0 and 1 (exclusive), e.g. "
-            "0.95 for 95%%, not %r" % (confidence,)
+            "%s must be a number between 0 and 1 (exclusive), e.g. %s, not %r"
+            % (name, example, value)
         )
 
-    return float(confidence)
+    return float(value)
 
 
 #: the draw of an audit (``autolabel audit start``)
