@@ -148,6 +148,7 @@ def test_a_torchvision_flow_chooses_its_epoch_on_a_holdout_too(capsys, shapes):
     it0 = flow.iterations[0]
     assert it0["status"] == S.COMPLETED, it0.get("error")
     holdout = set(it0["holdout_ids"])
-    assert len(holdout) == it0["training"]["holdout"] == 2
+    # each sample's draw is fixed by the seed and its id: about a quarter
+    assert 1 <= len(holdout) == it0["training"]["holdout"] < len(flow.initial_ids)
     assert holdout <= set(flow.initial_ids) and not holdout & set(flow.validation_ids)
     assert it0["training"]["kept"] == "best"

@@ -610,9 +610,10 @@ FLOW = Settings(
         ),
         Setting(
             "holdout", NUMBER, "Holdout fraction",
-            "the fraction of each iteration's training samples held out "
-            "to choose the kept epoch (never the validation samples); 0 "
-            "keeps the last epoch",
+            "about this fraction of each iteration's training samples is "
+            "held out to choose the kept epoch (never the validation "
+            "samples; a sample held out once stays held out); 0 keeps the "
+            "last epoch",
             default=HOLDOUT, minimum=0, maximum=MAX_HOLDOUT, group=TRAINING,
             noun="the holdout fraction",
         ),

@@ -52,13 +52,21 @@ def _quiet_merge_logger():
     return logger, level
 
 
-def _export(view, export_dir, field, split, classes, task):
+def _export(dataset, sources, export_dir, split, classes, task):
+    """Exports the samples of some sources, each with the labels of its
+    field, into ONE directory, so that ultralytics (which orders images by
+    path) sees the same samples in the same order whichever fields their
+    labels come from: an iteration trains exactly as one training on the
+    same labels would."""
     import fiftyone as fo
 
-    copy = None
-    if task == "instance_segmentation":
-        # YOLO's segmentation format is polygons: convert a copy
-        view = copy = _as_polylines(view, field)
+    sources = [s for s in sources if s["ids"]]
+    merged = None
+    if len(sources) == 1 and task != "instance_segmentation":
+        view, field = dataset.select(sources[0]["ids"]), sources[0]["field"]
+    else:
+        view = merged = _merged(dataset, sources, task)
+        field = "labels"
 
     try:
         view.export(
@@ -70,33 +78,32 @@ def _export(view, export_dir, field, split, classes, task):
             progress=False,
         )
     finally:
-        if copy is not None:
-            copy.delete()
+        if merged is not None:
+            merged.delete()
 
     return os.path.join(export_dir, "images", split)
 
 
-def _as_polylines(view, field):
-    """A temporary dataset with ``field``'s instance masks as polygons."""
+def _merged(dataset, sources, task):
+    """A temporary dataset of the sources' samples, each with the labels of
+    its source's field in ``labels`` (instance masks as polygons: YOLO's
+    segmentation format)."""
     import fiftyone as fo
 
     tmp = fo.Dataset()
-    tmp.add_samples(
-        [
-            fo.Sample(
-                filepath=s.filepath,
-                **{
-                    field: (
-                        s[field].to_polylines(tolerance=1)
-                        if s[field] is not None
-                        else None
-                    )
-                },
-            )
-            for s in view.select_fields(field).iter_samples()
-        ],
-        progress=False,
-    )
+    for source in sources:
+        field = source["field"]
+        view = dataset.select(source["ids"]).select_fields(field)
+        samples = []
+        for s in view.iter_samples():
+            value = s[field]
+            if value is not None and task == "instance_segmentation":
+                value = value.to_polylines(tolerance=1)
+
+            samples.append(fo.Sample(filepath=s.filepath, labels=value))
+
+        tmp.add_samples(samples, progress=False)
+
     return tmp
 
 
@@ -119,38 +126,17 @@ def write_training_data(dataset, sources, validation, classes, task, work_dir):
     """
     logger, level = _quiet_merge_logger()
     try:
-        train_dirs = []
-        for i, source in enumerate(sources):
-            if not source["ids"]:
-                continue
-
-            view = dataset.select(source["ids"])
-            train_dirs.append(
-                _export(
-                    view,
-                    os.path.join(work_dir, "train%d" % i),
-                    source["field"],
-                    "train",
-                    classes,
-                    task,
-                )
-            )
-
+        train_dirs = [
+            _export(dataset, sources, os.path.join(work_dir, "train"), "train", classes, task)
+        ]
         if isinstance(validation, dict):
             validation = [validation]
 
-        val_dirs = [
-            _export(
-                dataset.select(source["ids"]),
-                os.path.join(work_dir, "val%d" % i),
-                source["field"],
-                "val",
-                classes,
-                task,
+        val_dirs = []
+        if any(s["ids"] for s in validation):
+            val_dirs.append(
+                _export(dataset, validation, os.path.join(work_dir, "val"), "val", classes, task)
             )
-            for i, source in enumerate(validation)
-            if source["ids"]
-        ]
     finally:
         logger.setLevel(level)
 
