@@ -513,10 +513,12 @@ def _run_benchmark(args, images):
           % (train_images, full_map50, full_s))
 
     strategies = {}
-    for name in args.strategies:
+    for number, name in enumerate(args.strategies):
         settings = dict(base, initial=INITIAL_TAG, pool=POOL_TAG,
                         sample_size=args.sample_size, **STRATEGIES[name])
-        flow_name = name.replace("@", "_").replace(".", "").replace("-", "_")
+        # numbered: no flow's field prefix is another's ("manual" and
+        # "manual_fixed" would be)
+        flow_name = "s%d_%s" % (number, name.replace("@", "_").replace(".", "").replace("-", "_"))
         rows, stalled, seconds = _run_flow(
             dataset, flow_name, args.iterations, settings, args.seed,
             fix_boxes=name in FIXING_BOXES)
