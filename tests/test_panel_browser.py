@@ -390,16 +390,18 @@ def test_failed_run_shows_resume_and_resuming_finishes_it(
 
 
 @needs_panel
-def test_video_dataset_disables_the_panel(app_server, page, make_dataset):
+def test_a_3d_dataset_disables_the_panel(app_server, page, make_dataset):
+    # video is labeled since issue 24 (tests/test_panel_browser_video.py);
+    # 3D scenes are not
     dataset = make_dataset(
-        [fo.Sample(filepath="/videos/clip%d.mp4" % i) for i in range(2)]
+        [fo.Sample(filepath="/scenes/scene%d.fo3d" % i) for i in range(2)]
     )
-    assert dataset.media_type == "video"
-    # without ffmpeg the App shows an error in place of the grid
+    assert dataset.media_type == "3d"
+    # the files do not exist: the App shows an error in place of the grid
     open_auto_labeling(page, app_server, dataset, grid=False)
     reason = tid(page, "al-disabled-reason")
     expect(reason).to_be_visible()
-    assert "video" in reason.inner_text().lower(), reason.inner_text()
+    assert "media type '3d'" in reason.inner_text().lower(), reason.inner_text()
     auto = tid(page, "al-auto-label")
     assert auto.count() == 0 or auto.is_disabled()
     B.screenshot(page, "disabled")
