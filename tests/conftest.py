@@ -6,6 +6,7 @@ FiftyOne with its real MongoDB, in a database that is dropped at the end.
 """
 
 import os
+import shutil
 import tempfile
 import uuid
 
@@ -45,6 +46,10 @@ install_plugin(_PLUGINS_DIR)
 def _drop_test_database():
     yield
     foo.get_db_conn().client.drop_database(_DB_NAME)
+    # about 1 GB of tiny models and loop checkpoints: a run leaves no disk
+    # behind (CI once ran out of space on a machine that kept earlier runs')
+    shutil.rmtree(_MODEL_ZOO_DIR, ignore_errors=True)
+    shutil.rmtree(_PLUGINS_DIR, ignore_errors=True)
 
 
 @pytest.fixture
