@@ -4,6 +4,7 @@ catalog."""
 import json
 
 from ..models import registry as mr
+from ..models.catalog import METHOD_VLM, VLM_TASKS, is_vlm, shows_examples
 from .common import add_command, add_json
 
 TASKS = ("classification", "detection", "instance_segmentation")
@@ -21,7 +22,7 @@ def register(subparsers, common):
     )
     p.add_argument(
         "--task",
-        choices=TASKS,
+        choices=TASKS + tuple(t for t in VLM_TASKS if t not in TASKS),
         help="only the models that do this task (default: every task)",
     )
     kind = p.add_mutually_exclusive_group()
@@ -35,6 +36,12 @@ def register(subparsers, common):
         "--fixed",
         action="store_true",
         help="only models with a fixed vocabulary (default: both kinds)",
+    )
+    kind.add_argument(
+        "--vlm",
+        action="store_true",
+        help="only vision-language models, which label from a prompt "
+        "(generate --method vlm)",
     )
     add_json(p, "the models", "a table")
 
@@ -97,7 +104,16 @@ def register(subparsers, common):
 
 def _models(args, dataset=None):
     zero_shot = True if args.zero_shot else False if args.fixed else None
-    entries = mr.list_models(task=args.task, zero_shot=zero_shot)
+    # the tasks only vision-language models do, and --vlm, list those
+    vlm = args.vlm or args.task in set(VLM_TASKS) - set(TASKS)
+    if vlm and args.task is None:
+        entries = [e for e in mr.list_models() if is_vlm(e)]
+    else:
+        entries = mr.list_models(
+            task=args.task,
+            method=METHOD_VLM if vlm else None,
+            zero_shot=zero_shot,
+        )
     if args.json:
         print(json.dumps([e.to_dict() for e in entries], indent=2))
         return
@@ -130,10 +146,16 @@ _TASK_ABBREVIATIONS = {
     "detection": "det",
     "instance_segmentation": "seg",
     "box_segmentation": "box-seg",
+    "caption": "cap",
+    "region_classification": "reg-cls",
+    "region_caption": "reg-cap",
 }
 
 
 def _prompts(entry):
+    if is_vlm(entry):
+        return "prompt, examples" if shows_examples(entry) else "prompt"
+
     if not entry.zero_shot:
         return "- (fixed)"
 

@@ -28,12 +28,16 @@ class ImagePredictions:
             in pixels of the input image
         masks (None): an ``(N, H, W)`` bool array of full-image instance
             masks, one per box
+        logits (None): an ``(N, C)`` float array of the model's logits over
+            its C classes, one row per label, for classifiers that have them
+            (the Brain's hardness and mistakenness read them)
     """
 
     labels: list
     scores: np.ndarray
     boxes: np.ndarray = None
     masks: np.ndarray = None
+    logits: np.ndarray = None
 
     def __len__(self):
         return len(self.labels)
@@ -238,3 +242,82 @@ class MaskAdapter:
             a list of ``(N, H, W)`` bool arrays of masks, one per image
         """
         return [self.segment(image, b) for image, b in zip(images, boxes)]
+
+
+@dataclass
+class VlmExample:
+    """An example a person gives a vision-language model: an image, and
+    optionally the label and box that show what to label (or, as a negative
+    example, what not to).
+
+    Attributes:
+        image: the ``(H, W, 3)`` uint8 RGB array (or PIL image) it is on
+        label (None): its class name, or None
+        box (None): ``[x1, y1, x2, y2]`` in pixels of ``image``, or None for
+            the whole image
+    """
+
+    image: object
+    label: str = None
+    box: object = None
+
+
+@dataclass
+class VlmRequest:
+    """What a vision-language model is asked about a batch of images.
+
+    Attributes:
+        task: one of the tasks of
+            :data:`autolabel.models.catalog.VLM_TASKS`
+        prompt: the user's text, e.g. ``"every forklift, and whether it
+            carries a load"``
+        classes (None): the run's classes; None for captions (and for
+            grounding a phrase: the labels are then the model's phrases)
+        regions (None): for the region tasks, per image a list of
+            ``(label, [x1, y1, x2, y2])`` in pixels of that image
+        examples (()): positive :class:`VlmExample` s
+        negative_examples (()): negative :class:`VlmExample` s
+    """
+
+    task: str
+    prompt: str
+    classes: list = None
+    regions: list = None
+    examples: tuple = ()
+    negative_examples: tuple = ()
+
+
+@dataclass
+class VlmAnswer:
+    """A vision-language model's answer about one image, parsed.
+
+    Attributes:
+        predictions (None): an :class:`ImagePredictions` (detection: boxes
+            in pixels of the original image; classification: one label;
+            region classification: one label per kept region, ``boxes`` the
+            regions; a score is NaN where the model gives no confidence),
+            or None
+        captions (None): a list of ``(text, score)``: one for an image
+            caption, one per kept region for region captions; ``score`` is
+            None where the model gives none
+        problems (()): a list of ``(reason, detail)``: what in the answer
+            is not a label, ``reason`` one of
+            :data:`autolabel.models.transformers_models.vlm_answers.PROBLEMS`
+        text (""): the model's raw answer
+        region_indices (None): for the region tasks, the index in the
+            request's regions of each kept label or caption
+    """
+
+    predictions: ImagePredictions = None
+    captions: list = None
+    problems: list = field(default_factory=list)
+    text: str = ""
+    region_indices: list = None
+
+    @property
+    def failed(self):
+        """Whether the answer could not be read at all (it is unparseable or
+        empty): no labels, and its sample fails. A readable answer may
+        still have problems (labels dropped) and no labels (nothing
+        found)."""
+        return self.predictions is None and self.captions is None

@@ -19,9 +19,31 @@ TASK_BOX_SEGMENTATION = "box_segmentation"
 
 TASKS = (TASK_CLASSIFICATION, TASK_DETECTION, TASK_INSTANCE_SEGMENTATION)
 
+#: vision-language models: a caption of each image
+TASK_CAPTION = "caption"
+#: vision-language models: a class for each box of an existing field
+TASK_REGION_CLASSIFICATION = "region_classification"
+#: vision-language models: a caption for each box of an existing field
+TASK_REGION_CAPTION = "region_caption"
+
+#: the tasks a vision-language model may do (method :data:`METHOD_VLM`)
+VLM_TASKS = (
+    TASK_CLASSIFICATION,
+    TASK_DETECTION,
+    TASK_CAPTION,
+    TASK_REGION_CLASSIFICATION,
+    TASK_REGION_CAPTION,
+)
+
 METHOD_ONE_STAGE = "one_stage"
 METHOD_TWO_STAGE = "two_stage"
 METHOD_EXISTING_DETECTIONS = "existing_detections"
+#: labeling with a vision-language model, steered by a prompt
+METHOD_VLM = "vlm"
+
+#: the architectures of the vision-language models (the ``model_type`` of
+#: their transformers config): they label only with :data:`METHOD_VLM`
+VLM_ARCHITECTURES = ("qwen2_5_vl", "florence2")
 
 LIBRARY_ULTRALYTICS = "ultralytics"
 LIBRARY_TRANSFORMERS = "transformers"
@@ -120,10 +142,11 @@ class CatalogEntry:
     @property
     def roles(self):
         """The model's roles in a run: :data:`ROLE_LABELER` if it labels by
-        itself (one of :data:`TASKS`), :data:`ROLE_SEGMENTER` if it segments
-        given boxes (``box_segmentation``); SAM 3 has both."""
+        itself (one of :data:`TASKS` or :data:`VLM_TASKS`),
+        :data:`ROLE_SEGMENTER` if it segments given boxes
+        (``box_segmentation``); SAM 3 has both."""
         roles = []
-        if set(self.tasks) & set(TASKS):
+        if set(self.tasks) & (set(TASKS) | set(VLM_TASKS)):
             roles.append(ROLE_LABELER)
 
         if TASK_BOX_SEGMENTATION in self.tasks:
@@ -203,6 +226,33 @@ def custom_entry(
         custom=True,
         trusted=trusted,
     )
+
+
+def is_vlm(entry):
+    """Tells whether a model is a vision-language model, which labels only
+    with :data:`METHOD_VLM` (a prompt, not only class names).
+
+    Args:
+        entry: a :class:`CatalogEntry`
+
+    Returns:
+        True or False
+    """
+    return entry.architecture in VLM_ARCHITECTURES
+
+
+def shows_examples(entry):
+    """Tells whether a vision-language model is shown a run's positive and
+    negative examples as images in its prompt (Qwen2.5-VL). Florence-2
+    takes one image and a task token, so it is given no examples.
+
+    Args:
+        entry: a :class:`CatalogEntry`
+
+    Returns:
+        True or False
+    """
+    return is_vlm(entry) and bool((entry.extra or {}).get("example_images"))
 
 
 def builtin_model(name):
@@ -388,6 +438,12 @@ _HF_DOWNLOAD_MB = {
     "grounding-dino-base": 930,
     "clip-vit-base-patch32": 605,
     "clip-vit-large-patch14": 1710,
+    # bf16 safetensors of the hub repositories
+    "qwen2.5-vl-3b": 7510,
+    "qwen2.5-vl-7b": 16580,
+    # float32 safetensors of the florence-community conversions
+    "florence-2-base": 930,
+    "florence-2-large": 3100,
 }
 
 
@@ -554,6 +610,116 @@ def _transformers_entries():
             "MIT",
             1,
             3,
+        ),
+    ]
+
+
+#: the tasks of each vision-language architecture. Florence-2 classifies
+#: regions (``<REGION_TO_CATEGORY>``) but not whole images from a list
+VLM_ARCHITECTURE_TASKS = {
+    "qwen2_5_vl": VLM_TASKS,
+    "florence2": (
+        TASK_DETECTION,
+        TASK_CAPTION,
+        TASK_REGION_CLASSIFICATION,
+        TASK_REGION_CAPTION,
+    ),
+}
+
+#: the ``extra`` of each vision-language architecture's entries:
+#: ``example_images`` if the run's examples are shown to it as images
+VLM_ARCHITECTURE_EXTRA = {
+    "qwen2_5_vl": {"example_images": True},
+    "florence2": {"example_images": False},
+}
+
+
+def _vlm_entries():
+    def vlm(
+        name, family, size, arch, repo, desc, author, license, speed, perf
+    ):
+        return CatalogEntry(
+            name=name,
+            family=family,
+            version="2.5" if family == "qwen2.5-vl" else "2",
+            size=size,
+            library=LIBRARY_TRANSFORMERS,
+            architecture=arch,
+            tasks=VLM_ARCHITECTURE_TASKS[arch],
+            zero_shot=True,
+            # its confidences are token probabilities (a geometric mean
+            # per answer span), not calibrated detection scores
+            default_confidence=0.0,
+            description=desc,
+            author=author,
+            license=license,
+            url="https://huggingface.co/" + repo,
+            speed=speed,
+            performance=perf,
+            weights=repo.replace("/", "--"),
+            source=repo,
+            download_mb=_HF_DOWNLOAD_MB[name],
+            extra=dict(VLM_ARCHITECTURE_EXTRA[arch]),
+        )
+
+    qwen = (
+        "vision-language model prompted with text and example images: "
+        "classifies, detects (JSON boxes), captions, and classifies or "
+        "captions regions"
+    )
+    florence = (
+        "vision-language model prompted with task tokens: detects "
+        "(<OD>, open-vocabulary, phrase grounding), captions, and "
+        "classifies or captions regions"
+    )
+    return [
+        vlm(
+            "qwen2.5-vl-3b",
+            "qwen2.5-vl",
+            "small",
+            "qwen2_5_vl",
+            "Qwen/Qwen2.5-VL-3B-Instruct",
+            "Qwen2.5-VL 3B Instruct: " + qwen,
+            "Alibaba Qwen",
+            "Qwen Research License",
+            2,
+            2,
+        ),
+        vlm(
+            "qwen2.5-vl-7b",
+            "qwen2.5-vl",
+            "medium",
+            "qwen2_5_vl",
+            "Qwen/Qwen2.5-VL-7B-Instruct",
+            "Qwen2.5-VL 7B Instruct: " + qwen,
+            "Alibaba Qwen",
+            "Apache-2.0",
+            1,
+            3,
+        ),
+        vlm(
+            "florence-2-base",
+            "florence-2",
+            "base",
+            "florence2",
+            "florence-community/Florence-2-base",
+            "Florence-2 base (0.23B): " + florence,
+            "Microsoft",
+            "MIT",
+            3,
+            1,
+        ),
+        vlm(
+            "florence-2-large",
+            "florence-2",
+            "large",
+            "florence2",
+            "florence-community/Florence-2-large",
+            "Florence-2 large (0.77B): " + florence,
+            "Microsoft",
+            "MIT",
+            3,
+            2,
         ),
     ]
 
@@ -862,6 +1028,7 @@ BUILTIN_MODELS = (
     + _yolo_world_entries()
     + _sam3_entries()
     + _transformers_entries()
+    + _vlm_entries()
     + _sam2_entries()
     + _sam_entries()
 )

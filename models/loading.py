@@ -136,7 +136,9 @@ def resolve_classes(entry, classes):
 
     Names are stripped, empty ones dropped and duplicates removed
     (:func:`autolabel.models.classes.clean_classes`). Zero-shot models need
-    at least one class (:func:`autolabel.models.classes.check_prompts`).
+    at least one class (:func:`autolabel.models.classes.check_prompts`),
+    except vision-language models, whose requests name their classes (or
+    none: captions).
     Fixed-vocabulary models take an optional subset of their vocabulary;
     None or empty means all of it.
 
@@ -156,6 +158,9 @@ def resolve_classes(entry, classes):
     """
     entry = as_entry(entry)
     classes = clean_classes(classes)
+    if cat.is_vlm(entry):  # each request names its classes, if any
+        return classes or None
+
     if entry.zero_shot:
         return check_prompts(entry, classes)
 
@@ -191,7 +196,7 @@ def load_model(
             before they are read), or the classes invalid
     """
     entry = as_entry(name_or_entry)
-    if not set(entry.tasks) & set(cat.TASKS):
+    if cat.ROLE_LABELER not in entry.roles:
         raise AutolabelError(
             "Model '%s' segments given boxes: it is loaded as a segmenter, "
             "not as a model of its own" % entry.name

@@ -34,6 +34,9 @@ from .loading import (
     resolve_classes,
 )
 from .fetching import WEIGHTS_MIRROR_ENV, check_weights, fetchable
+from .transformers_models.vlm_answers import (
+    check_request as check_vlm_request,
+)
 from .weights import (
     has_weights,
     models_dir,
@@ -51,6 +54,7 @@ METHODS = (
     cat.METHOD_ONE_STAGE,
     cat.METHOD_TWO_STAGE,
     cat.METHOD_EXISTING_DETECTIONS,
+    cat.METHOD_VLM,
 )
 
 __all__ = [
@@ -64,6 +68,7 @@ __all__ = [
     "WEIGHTS_MIRROR_ENV",
     "YOLO_WORLD_TEXT_ENCODER",
     "all_models",
+    "check_vlm_request",
     "check_vocabulary",
     "check_weights",
     "custom_models_path",
@@ -103,11 +108,17 @@ def list_models(task=None, method=None, zero_shot=None, role=None):
         existing detections
 
     Without ``method``, ``instance_segmentation`` lists the one-stage models.
-    Without ``task``, every model is listed, box segmenters included.
+    Without ``task``, every model is listed, box segmenters and
+    vision-language models included. With a task, vision-language models
+    are listed only for the method ``vlm`` (they label with a prompt), which
+    lists them alone, for any of
+    :data:`autolabel.models.catalog.VLM_TASKS`.
 
     Args:
-        task (None): one of :data:`autolabel.models.catalog.TASKS`
-        method (None): one of :data:`METHODS` (instance segmentation only)
+        task (None): one of :data:`autolabel.models.catalog.TASKS` (of
+            :data:`autolabel.models.catalog.VLM_TASKS` for ``vlm``)
+        method (None): one of :data:`METHODS` (instance segmentation, and
+            ``vlm`` for any task)
         zero_shot (None): True for prompted models only, False for
             fixed-vocabulary models only, None for both
         role (None): ``"detector"`` or ``"segmenter"``, for ``two_stage`` and
@@ -122,11 +133,37 @@ def list_models(task=None, method=None, zero_shot=None, role=None):
             sense for instance segmentation (a role for ``one_stage``, a
             detector for ``existing_detections``, a method without a task)
     """
+    if method == cat.METHOD_VLM:
+        return _vlm_models(task, role, zero_shot)
+
     wanted_tasks = _tasks_for_choice(task, method, role)
     return [
         entry
         for entry in all_models()
         if (wanted_tasks is None or set(entry.tasks) & wanted_tasks)
+        and (zero_shot is None or entry.zero_shot == bool(zero_shot))
+        # a vision-language model labels only with a prompt (method vlm)
+        and (wanted_tasks is None or not cat.is_vlm(entry))
+    ]
+
+
+def _vlm_models(task, role, zero_shot=None):
+    if role not in (None, ROLE_LABELER):
+        raise AutolabelError(
+            "The method '%s' has no model roles" % cat.METHOD_VLM
+        )
+
+    if task is not None and task not in cat.VLM_TASKS:
+        raise AutolabelError(
+            "Unknown task '%s' for the method '%s'; expected one of %s"
+            % (task, cat.METHOD_VLM, ", ".join(cat.VLM_TASKS))
+        )
+
+    return [
+        entry
+        for entry in all_models()
+        if cat.is_vlm(entry)
+        and (task is None or task in entry.tasks)
         and (zero_shot is None or entry.zero_shot == bool(zero_shot))
     ]
 
@@ -192,7 +229,9 @@ def model_choices(task, method=None, role=None):
         segmented), the segmenters
 
     For the other tasks, the labelers of the task and no segmenter; the
-    method is ignored.
+    method is ignored, except ``vlm``: the vision-language models of the
+    task (of :data:`autolabel.models.catalog.VLM_TASKS`), which no other
+    method lists.
 
     Args:
         task: one of :data:`autolabel.models.catalog.TASKS`
@@ -210,6 +249,15 @@ def model_choices(task, method=None, role=None):
         AutolabelError: if the task, the method or the role is unknown
     """
     _check_method_and_role(method, role, (ROLE_LABELER, ROLE_SEGMENTER))
+    if method == cat.METHOD_VLM:
+        return [
+            dict(
+                entry.to_dict(),
+                weights="present" if has_weights(entry) else "missing",
+            )
+            for entry in _vlm_models(task, role)
+        ]
+
     _check_task(task)
     labeler_task, uses_segmenter = task, False
     if task == cat.TASK_INSTANCE_SEGMENTATION:
@@ -230,7 +278,9 @@ def model_choices(task, method=None, role=None):
 
         if ROLE_LABELER in roles and ROLE_LABELER in entry.roles:
             fits = fits or (
-                labeler_task is not None and labeler_task in entry.tasks
+                labeler_task is not None
+                and labeler_task in entry.tasks
+                and not cat.is_vlm(entry)  # they label with method vlm
             )
 
         if fits:

@@ -96,7 +96,9 @@ def test_every_builtin_model_is_fully_described():
         assert entry.performance in (1, 2, 3), entry.name
         assert 0 <= entry.default_confidence <= 1, entry.name
         assert entry.tasks, entry.name
-        assert set(entry.tasks) <= set(mc.TASKS) | {mc.TASK_BOX_SEGMENTATION}
+        assert set(entry.tasks) <= set(mc.TASKS) | {mc.TASK_BOX_SEGMENTATION} | set(
+            mc.VLM_TASKS if mc.is_vlm(entry) else ()
+        )
         if entry.zero_shot:
             assert entry.vocabulary is None, entry.name
         elif entry.vocabulary is None:
@@ -119,7 +121,12 @@ def test_list_models_by_task():
         entries = mr.list_models(task=task)
         assert entries, task
         assert all(task in e.tasks for e in entries)
-        expected = [e.name for e in mr.all_models() if task in e.tasks]
+        # vision-language models label with a prompt: method vlm only
+        expected = [
+            e.name
+            for e in mr.all_models()
+            if task in e.tasks and not mc.is_vlm(e)
+        ]
         assert _names(entries) == expected
 
     detection = _names(mr.list_models(task=mc.TASK_DETECTION))
@@ -229,7 +236,11 @@ def test_model_choices_follow_the_task_method_and_role(zoo_dir):
         return [c["name"] for c in mr.model_choices(task, method, role)]
 
     def of_task(task):
-        return [e.name for e in mr.all_models() if task in e.tasks]
+        return [
+            e.name
+            for e in mr.all_models()
+            if task in e.tasks and not mc.is_vlm(e)
+        ]
 
     # the labelers of a task; segmenters only where a method needs them
     for task in (mc.TASK_CLASSIFICATION, mc.TASK_DETECTION):

@@ -17,10 +17,13 @@ loaders of :mod:`autolabel.models.registry` read them:
     :func:`build_random_yolo` for any size)
 -   Segment Anything with a tiny image encoder (:func:`save_tiny_sam`,
     :func:`build_random_sam` for any size)
--   transformers: OWL-ViT, OWLv2, Grounding DINO and CLIP, each saved with a
+-   transformers: OWL-ViT, OWLv2, Grounding DINO, CLIP and the
+    vision-language models Qwen2.5-VL and Florence-2, each saved with a
     processor whose tokenizer is built here, without the hub
-    (:func:`save_tiny_catalog_model`); the tiny CLIP whose text tower encodes
-    YOLO-World's prompts (:func:`save_tiny_clip`)
+    (:func:`save_tiny_catalog_model`; :func:`save_tiny_qwen25_vl` and
+    :func:`save_tiny_florence2` can be made to give a chosen answer); the
+    tiny CLIP whose text tower encodes YOLO-World's prompts
+    (:func:`save_tiny_clip`)
 -   :func:`random_image`, an image to feed them
 
 The libraries are imported by the functions that need them. Knows nothing of
@@ -649,29 +652,295 @@ def save_tiny_clip_classifier(path):
     )
 
 
+# Vision-language models ------------------------------------------------------
+
+#: the tokens a tiny vision-language model may generate beyond its chosen
+#: answer (all of a random one's): its saved ``max_new_tokens``
+ANSWER_SLACK = 24
+
+#: the vision special tokens of Qwen2.5-VL's tokenizer, in its order
+QWEN_SPECIAL_TOKENS = (
+    "<|endoftext|>",
+    "<|im_start|>",
+    "<|im_end|>",
+    "<|vision_start|>",
+    "<|vision_end|>",
+    "<|image_pad|>",
+    "<|video_pad|>",
+)
+
+#: a chat template of Qwen2.5-VL's kind (its image and text parts, without
+#: the default system message)
+QWEN_CHAT_TEMPLATE = (
+    "{% for message in messages %}<|im_start|>{{ message['role'] }}\n"
+    "{% if message['content'] is string %}{{ message['content'] }}"
+    "{% else %}{% for content in message['content'] %}"
+    "{% if content['type'] == 'image' %}"
+    "<|vision_start|><|image_pad|><|vision_end|>"
+    "{% elif content['type'] == 'text' %}{{ content['text'] }}{% endif %}"
+    "{% endfor %}{% endif %}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+#: the parsing rules Florence-2's processor is saved with (as the hub's)
+FLORENCE_POST_PROCESSOR_CONFIG = {
+    "ocr": {"AREA_THRESHOLD": 0.0},
+    "phrase_grounding": {"banned_grounding_tokens": []},
+    "pure_text": {},
+    "description_with_bboxes": {},
+    "description_with_polygons": {},
+    "polygons": {},
+    "bboxes": {},
+    "description_with_bboxes_or_polygons": {},
+}
+
+
+def save_tiny_qwen25_vl(path, answer=None, seed=0):
+    """Saves a tiny Qwen2.5-VL (2 text layers of width 32, a 2-block vision
+    tower of patch 14) and its processor: a byte-level Qwen2 tokenizer built
+    here (every byte a token, plus the vision special tokens and a chat
+    template), an image processor resizing to 56-112 px.
+
+    Random weights answer garbage (at most :data:`ANSWER_SLACK` tokens:
+    the saved generation config's ``max_new_tokens``). With ``answer``, the
+    saved generation config carries a ``sequence_bias`` that makes greedy
+    decoding answer exactly that text (then end): the real model and its
+    real ``generate``, with a known answer to parse.
+
+    Args:
+        path: the directory to write
+        answer (None): the text it answers to every question
+        seed (0): the random seed
+
+    Returns:
+        the model
+    """
+    import torch
+    import transformers
+    from transformers.convert_slow_tokenizer import bytes_to_unicode
+
+    vocab = {c: i for i, c in enumerate(bytes_to_unicode().values())}
+    tokenizer = transformers.Qwen2Tokenizer(
+        vocab=vocab,
+        merges=[],
+        unk_token=None,
+        bos_token=None,
+        eos_token="<|im_end|>",
+        pad_token="<|endoftext|>",
+    )
+    tokenizer.add_special_tokens(
+        {"additional_special_tokens": list(QWEN_SPECIAL_TOKENS)}
+    )
+    special = list(QWEN_SPECIAL_TOKENS)
+    ids = dict(zip(special, tokenizer.convert_tokens_to_ids(special)))
+    sizes = dict(
+        min_pixels=28 * 28 * 4,
+        max_pixels=28 * 28 * 16,
+        patch_size=14,
+        merge_size=2,
+        temporal_patch_size=2,
+    )
+    processor = transformers.Qwen2_5_VLProcessor(
+        image_processor=transformers.Qwen2VLImageProcessor(**sizes),
+        tokenizer=tokenizer,
+        video_processor=transformers.Qwen2VLVideoProcessor(**sizes),
+        chat_template=QWEN_CHAT_TEMPLATE,
+    )
+    config = transformers.Qwen2_5_VLConfig(
+        text_config=dict(
+            vocab_size=len(tokenizer),
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            max_position_embeddings=2048,
+            rope_parameters={
+                "rope_type": "default",
+                "rope_theta": 10000.0,
+                "mrope_section": [2, 1, 1],
+            },
+            bos_token_id=ids["<|endoftext|>"],
+            eos_token_id=ids["<|im_end|>"],
+            pad_token_id=ids["<|endoftext|>"],
+        ),
+        vision_config=dict(
+            depth=2,
+            hidden_size=32,
+            intermediate_size=64,
+            num_heads=4,
+            out_hidden_size=32,
+            patch_size=14,
+            spatial_merge_size=2,
+            temporal_patch_size=2,
+            window_size=56,
+            fullatt_block_indexes=[1],
+        ),
+        image_token_id=ids["<|image_pad|>"],
+        video_token_id=ids["<|video_pad|>"],
+        vision_start_token_id=ids["<|vision_start|>"],
+        vision_end_token_id=ids["<|vision_end|>"],
+    )
+    torch.manual_seed(seed)
+    model = transformers.Qwen2_5_VLForConditionalGeneration(config).eval()
+    generation = model.generation_config
+    generation.eos_token_id = ids["<|im_end|>"]
+    generation.pad_token_id = ids["<|endoftext|>"]
+    tokens = []
+    if answer is not None:
+        tokens = tokenizer(answer, add_special_tokens=False).input_ids
+        generation.sequence_bias = _answer_bias(tokens + [ids["<|im_end|>"]])
+
+    # random answers stop early: tests stay fast (the adapter keeps a
+    # generation config's cap, as it would a real model's)
+    generation.max_new_tokens = len(tokens) + ANSWER_SLACK
+
+    model.save_pretrained(path)
+    processor.save_pretrained(path)
+    return model
+
+
+def save_tiny_florence2(path, answer=None, seed=0):
+    """Saves a tiny Florence-2 (a one-stage DaViT of width 32, a BART of
+    width 32 and one layer each side) and its processor: a byte-level BART
+    tokenizer built here with ``<image>`` and the 1,000 ``<loc_*>`` tokens,
+    a CLIP image processor resizing to 32 px (65 image tokens), and the
+    post-processor config.
+
+    Random weights answer garbage (mostly nothing). With ``answer``, the
+    saved generation config makes greedy decoding answer exactly that text,
+    e.g. ``"cat<loc_100><loc_200><loc_500><loc_900>"`` (see
+    :func:`save_tiny_qwen25_vl`).
+
+    Args:
+        path: the directory to write
+        answer (None): the text it answers to every task
+        seed (0): the random seed
+
+    Returns:
+        the model
+    """
+    import torch
+    import transformers
+    from transformers.convert_slow_tokenizer import bytes_to_unicode
+
+    vocab = {}
+    for token in ["<s>", "<pad>", "</s>", "<unk>"] + list(
+        bytes_to_unicode().values()
+    ):
+        vocab.setdefault(token, len(vocab))
+
+    # whole words for the tests' classes, with and without a leading space
+    merges = []
+    for word in WORDS:
+        for spelled in (word, "\u0120" + word):
+            merged = spelled[0]
+            for char in spelled[1:]:
+                if (merged, char) not in merges:
+                    merges.append((merged, char))
+                merged += char
+                vocab.setdefault(merged, len(vocab))
+
+    vocab.setdefault("<mask>", len(vocab))
+    tokenizer = transformers.BartTokenizer(
+        vocab=vocab,
+        merges=merges,
+        extra_special_tokens={"image_token": "<image>"},
+    )
+    tokenizer.add_tokens(
+        ["<loc_%d>" % i for i in range(1000)], special_tokens=True
+    )
+    image_processor = transformers.CLIPImageProcessor(
+        size={"height": 32, "width": 32},
+        crop_size={"height": 32, "width": 32},
+        do_center_crop=False,
+        # (32 / 4) ** 2 patches and the pooled one
+        image_seq_length=65,
+    )
+    processor = transformers.Florence2Processor(
+        image_processor,
+        tokenizer,
+        post_processor_config=FLORENCE_POST_PROCESSOR_CONFIG,
+    )
+    config = transformers.Florence2Config(
+        text_config=dict(
+            model_type="bart",
+            vocab_size=len(tokenizer),
+            max_position_embeddings=256,
+            encoder_layers=1,
+            decoder_layers=1,
+            encoder_ffn_dim=32,
+            decoder_ffn_dim=32,
+            encoder_attention_heads=2,
+            decoder_attention_heads=2,
+            d_model=32,
+            bos_token_id=0,
+            pad_token_id=1,
+            eos_token_id=2,
+            decoder_start_token_id=2,
+        ),
+        vision_config=dict(
+            depths=[1],
+            patch_size=[7],
+            patch_stride=[4],
+            patch_padding=[3],
+            patch_prenorm=[False],
+            embed_dim=[32],
+            num_heads=[2],
+            num_groups=[2],
+            window_size=4,
+            projection_dim=32,
+            max_position_embeddings=16,
+        ),
+        image_token_id=tokenizer.image_token_id,
+    )
+    torch.manual_seed(seed)
+    model = transformers.Florence2ForConditionalGeneration(config).eval()
+    tokens = []
+    if answer is not None:
+        tokens = tokenizer(answer, add_special_tokens=False).input_ids
+        model.generation_config.sequence_bias = _answer_bias(tokens + [2])
+
+    model.generation_config.max_new_tokens = len(tokens) + ANSWER_SLACK
+
+    model.save_pretrained(path)
+    processor.save_pretrained(path)
+    return model
+
+
+def _answer_bias(tokens):
+    # a bias on each prefix of the answer, larger for longer ones: after
+    # the first k tokens, the (k+1)-th wins over every shorter prefix's
+    return [[tokens[: k + 1], 50.0 * (k + 1)] for k in range(len(tokens))]
+
+
 #: the builder of each catalog architecture
 BUILDERS = {
     "owlvit": save_tiny_owlvit,
     "owlv2": save_tiny_owlv2,
     "grounding-dino": save_tiny_grounding_dino,
     "clip": save_tiny_clip_classifier,
+    "qwen2_5_vl": save_tiny_qwen25_vl,
+    "florence2": save_tiny_florence2,
 }
 
 
-def save_tiny_catalog_model(name):
+def save_tiny_catalog_model(name, **kwargs):
     """Saves a tiny model of a built-in transformers catalog entry where the
     loader looks for its weights, ``<fo.config.model_zoo_dir>/autolabel/
     <weights>``.
 
     Args:
         name: the catalog name, e.g. ``"owlv2-base-patch16"``
+        **kwargs: passed to the architecture's builder (e.g. ``answer`` of
+            :func:`save_tiny_qwen25_vl`)
 
     Returns:
         a ``(entry, path)`` tuple
     """
     entry = next(e for e in catalog.BUILTIN_MODELS if e.name == name)
     path = registry.weights_path(entry)
-    BUILDERS[entry.architecture](path)
+    BUILDERS[entry.architecture](path, **kwargs)
     return entry, path
 
 

@@ -3,7 +3,9 @@
 
 OWL-ViT, OWLv2 and Grounding DINO detect, CLIP classifies, SAM 3 finds and
 segments (:mod:`.sam3`); all are prompted with the run's classes (SAM 3 with
-exemplars too). SAM 2.1 and SAM 3's tracker segment given boxes
+exemplars too). The vision-language models Qwen2.5-VL and Florence-2 answer
+a prompt about each image (:mod:`.vlm`), read into labels by
+:mod:`.vlm_answers`. SAM 2.1 and SAM 3's tracker segment given boxes
 (:mod:`.sam2`, :func:`load_segmenter`). The prompts are encoded when the
 model loads, so every batch runs only the image side of the model
 (:mod:`.owl`, :mod:`.grounding_dino`, :mod:`.clip`, on :mod:`.common`).
@@ -47,6 +49,9 @@ _LAZY_NAMES = {
     "PreparedBoxImage": "sam2",
     "Sam3Adapter": "sam3",
     "Sam3Segmenter": "sam3",
+    "VlmAdapter": "vlm",
+    "QwenVlAdapter": "vlm",
+    "Florence2Adapter": "vlm",
 }
 
 
@@ -81,7 +86,7 @@ def __getattr__(name):
             "module %r has no attribute %r" % (__name__, name)
         )
 
-    from . import clip, common, grounding_dino, owl, sam2, sam3
+    from . import clip, common, grounding_dino, owl, sam2, sam3, vlm
 
     modules = {
         "common": common,
@@ -90,6 +95,7 @@ def __getattr__(name):
         "clip": clip,
         "sam2": sam2,
         "sam3": sam3,
+        "vlm": vlm,
     }
     return getattr(modules[_LAZY_NAMES[name]], name)
 

@@ -11,7 +11,7 @@ weights from ``*.safetensors`` files only, and no code the directory names
 pickles (``pytorch_model.bin``) is read from them only if the user trusts it
 (``autolabel models add --trust``).
 
-Why it is long: six architectures of two roles (labelers, and SAM 3 /
+Why it is long: eight architectures of two roles (labelers, and SAM 3 /
 SAM 2.1 as segmenters too) are loaded, recognized in a user's directory
 (SAM 3's checkpoint with or without its tracker) and fetched in two ways.
 """
@@ -38,6 +38,10 @@ ARCHITECTURES = {
     "clip": cat.TASK_CLASSIFICATION,
     "sam3": cat.TASK_INSTANCE_SEGMENTATION,
     "sam2": cat.TASK_BOX_SEGMENTATION,
+    # vision-language models: their entries list all their tasks
+    # (:data:`autolabel.models.catalog.VLM_ARCHITECTURE_TASKS`)
+    "qwen2_5_vl": cat.TASK_DETECTION,
+    "florence2": cat.TASK_DETECTION,
 }
 
 #: the tasks of SAM 3: it finds objects, and its tracker segments boxes
@@ -64,8 +68,14 @@ SAM_MODEL_TYPES = {
 SEGMENTERS = ("sam3", "sam2")
 
 #: the files of a hub repository that a model fetched whole needs: its
-#: configs, safetensors weights and tokenizer files
-SNAPSHOT_FILES = ["*.json", "*.safetensors", "*.txt", "*.model"]
+#: configs, safetensors weights, tokenizer files and chat template
+SNAPSHOT_FILES = ["*.json", "*.safetensors", "*.txt", "*.model", "*.jinja"]
+
+#: the architectures fetched as their hub repository's files: the
+#: segmenters (below), and the vision-language models, whose hub weights
+#: (bfloat16) are copied as they are instead of loaded (7B: 30 GB of
+#: float32) and saved again
+SNAPSHOT_ARCHITECTURES = SEGMENTERS + cat.VLM_ARCHITECTURES
 
 #: the weights :func:`inspect` recognizes, for messages
 WEIGHTS_FORMAT = "a transformers model directory (with a config.json)"
@@ -93,6 +103,7 @@ def adapter_class(architecture):
     from .owl import Owlv2Adapter, OwlViTAdapter
     from .sam2 import BoxSegmenter
     from .sam3 import Sam3Adapter
+    from .vlm import Florence2Adapter, QwenVlAdapter
 
     return {
         "owlvit": OwlViTAdapter,
@@ -101,6 +112,8 @@ def adapter_class(architecture):
         "clip": ClipAdapter,
         "sam3": Sam3Adapter,
         "sam2": BoxSegmenter,
+        "qwen2_5_vl": QwenVlAdapter,
+        "florence2": Florence2Adapter,
     }[architecture]
 
 
@@ -116,7 +129,9 @@ def load(entry, path, device="cpu", half=False, classes=None, exemplars=None):
             on the CPU)
         classes (None): the classes to predict, at least one (see
             :func:`autolabel.models.classes.check_prompts`) unless
-            ``exemplars`` are given
+            ``exemplars`` are given or the model is a vision-language model
+            (whose requests name their classes:
+            :meth:`autolabel.models.transformers_models.vlm.VlmAdapter.answer`)
         exemplars (None): SAM 3: a list of
             :class:`autolabel.models.base.Exemplar` (checked by
             :func:`autolabel.models.loading.check_exemplars`)
@@ -139,6 +154,8 @@ def load(entry, path, device="cpu", half=False, classes=None, exemplars=None):
     kwargs = {}
     if exemplars:
         kwargs["exemplars"] = list(exemplars)
+        classes = list(classes or [])
+    elif cat.is_vlm(entry):
         classes = list(classes or [])
     else:
         classes = check_prompts(entry, classes)
@@ -312,7 +329,13 @@ def inspect(name, path, trust=False):
 
     model_type = config.get("model_type")
     architecture, tasks = SAM_MODEL_TYPES.get(
-        model_type, (model_type, (ARCHITECTURES.get(model_type),))
+        model_type,
+        (
+            model_type,
+            cat.VLM_ARCHITECTURE_TASKS.get(
+                model_type, (ARCHITECTURES.get(model_type),)
+            ),
+        ),
     )
     if architecture not in ARCHITECTURES:
         supported = [a for a in ARCHITECTURES if a not in SEGMENTERS]
@@ -354,6 +377,15 @@ def inspect(name, path, trust=False):
             default_confidence=cat.builtin_model("sam3").default_confidence,
             exemplar_prompts=cat.builtin_model("sam3").exemplar_prompts,
         )
+    elif architecture in cat.VLM_ARCHITECTURES:
+        # a vision-language model does every task of its architecture; its
+        # confidences are token probabilities
+        entry = dataclasses.replace(
+            entry,
+            tasks=tasks,
+            default_confidence=0.0,
+            extra=dict(cat.VLM_ARCHITECTURE_EXTRA[architecture]),
+        )
 
     return entry
 
@@ -384,7 +416,7 @@ def download(entry, path, progress=None):
         prefix=partial_prefix(path), dir=os.path.dirname(path)
     )
     try:
-        if entry.architecture in SEGMENTERS:
+        if entry.architecture in SNAPSHOT_ARCHITECTURES:
             # the hub's files as they are: SAM 3's checkpoint holds its
             # detector and its tracker, which save_pretrained of either
             # model class would not both keep
