@@ -23,6 +23,10 @@ from .pipeline import (
     promote_to_precision,
     estimate_precision,
     audit_report,
+    start_image_audit,
+    record_image_answer,
+    recall_report,
+    estimate_recall,
     cancel_run,
     compute_mistakes,
     delete_run,
@@ -64,6 +68,10 @@ __all__ = [
     "promote_to_precision",
     "estimate_precision",
     "audit_report",
+    "start_image_audit",
+    "record_image_answer",
+    "recall_report",
+    "estimate_recall",
     "cancel_run",
     "compute_mistakes",
     "delete_run",
@@ -101,7 +109,9 @@ def register(p):
     from .operators.approve_run import ApproveRun
     from .operators.cancel_run import CancelRun
     from .operators.delete_run import DeleteRun
+    from .operators.compute_hardness import ComputeHardness
     from .operators.compute_mistakes import ComputeMistakes
+    from .operators.embed_images import EmbedImages
     from .operators.embed_labels import EmbedLabels
     from .operators.auto_label import AutoLabel
     from .operators.get_label_stats import GetLabelStats
@@ -132,6 +142,8 @@ def register(p):
         RunLoopSteps,
         EmbedLabels,
         ComputeMistakes,
+        ComputeHardness,
+        EmbedImages,
         AutoLabelingPanel,
     ):
         p.register(operator)

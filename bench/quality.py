@@ -33,11 +33,24 @@ same answers. Targets: the true
 precision reaches the asked one in at least 95% of seeds, keeping at least
 85% of the oracle's true positives.
 
+The image audit (issue 26): for each of ``--recall-seeds`` seeds, an
+image audit of ``--recall-images`` images (``start_image_audit``), answered
+from the ground truth the same way (a label is correct when the evaluation
+matched it to a ground-truth object of its class at IoU 0.5; per class, the
+missed objects are the image's ground-truth objects of the class it left
+unmatched); the labels at or above ``--recall-threshold`` are promoted, and
+the estimated recall of every staged label and of the promoted ones
+(``estimate_recall``) is compared with the true recall over every image.
+Targets: the estimate within 3 points of the truth on average, its 95%
+interval covering the truth in at least 90% of seeds.
+
 Usage::
 
     python bench/quality.py                      # 2000 images, 50 seeds
     python bench/quality.py --guaranteed-sizes   # without the guaranteed mode
     python bench/quality.py --seeds 5 --json /tmp/quality.json --plot docs/quality.png
+    python bench/quality.py --seeds 1 --guaranteed-sizes --recall-seeds 50 \
+        --recall-plot docs/recall.png              # the recall rows
 
 On a 2-core machine: about 16 s a seed with the guaranteed mode's two
 audits (5.5 minutes for 20 seeds, 14 for 50), 6 s a seed without.
@@ -45,6 +58,7 @@ audits (5.5 minutes for 20 seeds, 14 for 50), 6 s a seed without.
 
 import argparse
 import os
+import shutil
 import tempfile
 
 import harness
@@ -66,10 +80,19 @@ GLOBAL_THRESHOLDS = (0.3, 0.7)
 def main():
     args = _parse_args()
     harness.main(
-        args, run_benchmark, print_table, lambda: harness.drop_database(DB_NAME)
+        args, run_benchmark, print_table, _cleanup
     )
     if args.plot:
         _plot(args.plot)
+
+    if args.recall_plot and _FIGURES.get("recall"):
+        _plot_recall(args.recall_plot)
+
+
+def _cleanup():
+    harness.drop_database(DB_NAME)
+    # the demo images (rebuilt by every run)
+    shutil.rmtree(_FIGURES.get("images") or "", ignore_errors=True)
 
 
 def _parse_args():
@@ -87,6 +110,16 @@ def _parse_args():
                         "(default: 1000 2000)")
     parser.add_argument("--confidence", type=float, default=0.95,
                         help="the guaranteed mode's confidence (default: 0.95)")
+    parser.add_argument("--recall-seeds", type=int, default=50,
+                        help="image audits, one per seed; 0 leaves the recall "
+                        "rows out (default: 50)")
+    parser.add_argument("--recall-images", type=int, default=50,
+                        help="images per image audit (default: 50)")
+    parser.add_argument("--recall-threshold", type=float, default=0.5,
+                        help="the labels promoted before the recall of what "
+                        "is approved is estimated (default: 0.5)")
+    parser.add_argument("--recall-plot", help="write a PNG plot of the recall "
+                        "rows here")
     parser.add_argument("--json", help="write the figures here")
     parser.add_argument("--plot", help="write a PNG plot here")
     return parser.parse_args()
@@ -148,7 +181,7 @@ def _measure(truth, thresholds):
 
 
 def run_benchmark(args):
-    images = tempfile.mkdtemp(prefix="al-quality-")
+    images = _FIGURES["images"] = tempfile.mkdtemp(prefix="al-quality-")
     print("building %d demo images..." % args.samples)
     dataset = fo.Dataset("bench-quality")
     dataset.add_samples(
@@ -213,8 +246,10 @@ def run_benchmark(args):
             "recall_vs_oracle": {p: tp / max(oracle_tp[p], 1) for p in PRECISIONS},
         }
 
-    _FIGURES.update(rows=rows, baselines=baselines)
+    recall = _recall_rows(args, dataset, run) if args.recall_seeds else None
+    _FIGURES.update(rows=rows, baselines=baselines, recall=recall)
     return {
+        "recall": recall,
         "params": vars(args),
         "labels": len(truth),
         "oracle_thresholds": oracles,
@@ -268,6 +303,115 @@ def _guaranteed_seed(args, dataset, run, truth, oracle_tp, seed, size, out):
     print("    audit of %d: %s" % (len(ids), ", ".join(line)))
 
 
+def _image_truth(dataset, run):
+    """Per sample id: ``({label id: correct}, {class: missed objects})``,
+    from the evaluation :func:`_truth` ran (``bench`` on both fields)."""
+    out = {}
+    for sid, staged, gt in zip(
+        dataset.values("id"),
+        dataset.values(run.staging_field),
+        dataset.values(demo_data.GT_FIELD),
+    ):
+        if staged is None:
+            continue
+
+        missed = {}
+        for g in gt.detections if gt else []:
+            if g["bench"] != "tp":
+                missed[g.label] = missed.get(g.label, 0) + 1
+
+        out[sid] = (
+            {d.id: d["bench"] == "tp" for d in staged.detections},
+            missed,
+        )
+
+    return out
+
+
+def _true_recall(truth, image_truth, threshold):
+    """(recall of every staged label, of those at or above ``threshold``)
+    over every image of the run."""
+    objects = sum(
+        sum(ok.values()) + sum(missed.values())
+        for ok, missed in image_truth.values()
+    )
+    found = sum(t[2] for t in truth.values())
+    kept = sum(
+        t[2] for t in truth.values() if t[1] is not None and t[1] >= threshold
+    )
+    return found / objects, kept / objects
+
+
+def _recall_rows(args, dataset, run):
+    """The image audits of every seed, answered from the truth: per seed the
+    estimated and true recall of every staged label and of the promoted
+    ones."""
+    truth = _truth(dataset, run)
+    image_truth = _image_truth(dataset, run)
+    true_all, true_promoted = _true_recall(
+        truth, image_truth, args.recall_threshold
+    )
+    print("image audits: %d images; true recall %.3f of every label, %.3f "
+          "at >= %g" % (len(image_truth), true_all, true_promoted,
+                        args.recall_threshold))
+    P.undo_labels(dataset, run.key)
+    P.promote_labels(dataset, run.key, min_confidence=args.recall_threshold)
+    rows = []
+    for seed in range(args.recall_seeds):
+        draw = P.start_image_audit(
+            dataset, run.key, size=args.recall_images, seed=seed, replace=True
+        )
+        for sid in draw["sample_ids"]:
+            ok, missed = image_truth[sid]
+            P.record_image_answer(
+                dataset,
+                run.key,
+                sid,
+                correct=[i for i, x in ok.items() if x],
+                wrong=[i for i, x in ok.items() if not x],
+                missed=missed,
+            )
+
+        row = {"seed": seed}
+        for name, state, true in (
+            ("all", None, true_all),
+            ("promoted", P.ReviewState.PROMOTED, true_promoted),
+        ):
+            est = P.estimate_recall(dataset, run.key, state=state)
+            row[name] = {
+                "true": true,
+                "estimate": est["recall"],
+                "low": est["low"],
+                "high": est["high"],
+            }
+
+        rows.append(row)
+        print("  seed %d: recall of every label %.3f (true %.3f), promoted "
+              "%.3f (true %.3f)" % (seed, row["all"]["estimate"], true_all,
+                                    row["promoted"]["estimate"], true_promoted))
+
+    P.undo_labels(dataset, run.key)
+    summary = {}
+    for name in ("all", "promoted"):
+        r = [x[name] for x in rows]
+        err = np.array([abs(x["estimate"] - x["true"]) for x in r])
+        summary[name] = {
+            "true": r[0]["true"],
+            "estimate_mean": float(np.mean([x["estimate"] for x in r])),
+            "error_mean": float(err.mean()),
+            "error_p90": float(np.quantile(err, 0.9)),
+            "width_mean": float(np.mean([x["high"] - x["low"] for x in r])),
+            "coverage": float(np.mean([x["low"] <= x["true"] <= x["high"] for x in r])),
+        }
+
+    return {
+        "images": args.recall_images,
+        "threshold": args.recall_threshold,
+        "rows": rows,
+        "summary": summary,
+    }
+
+
 def _guaranteed_summary(rows):
     out = {}
     for (size, mode, p), r in rows.items():
@@ -315,7 +459,26 @@ def _summary(rows):
     return out
 
 
+def _print_recall(figures):
+    recall = figures.get("recall")
+    if not recall:
+        return
+
+    print("\nimage audits: %d seeds x %d images; labels promoted at >= %g"
+          % (len(recall["rows"]), recall["images"], recall["threshold"]))
+    header = "%-24s %8s %10s %12s %12s %12s %9s" % (
+        "recall of", "true", "est mean", "|est-true|", "p90", "width", "covered")
+    print(header)
+    print("-" * len(header))
+    for name, s in recall["summary"].items():
+        print("%-24s %8.3f %10.3f %12.3f %12.3f %12.3f %8.0f%%" % (
+            "every staged label" if name == "all" else "the promoted labels",
+            s["true"], s["estimate_mean"], s["error_mean"], s["error_p90"],
+            s["width_mean"], 100 * s["coverage"]))
+
+
 def print_table(figures):
+    _print_recall(figures)
     print("\n%d labels; %d seeds x audits of %d labels"
           % (figures["labels"], figures["params"]["seeds"], figures["params"]["size"]))
     header = "%-22s %10s %10s %12s %12s %9s" % (
@@ -373,6 +536,32 @@ def _plot(path):
 
     np.atleast_1d(ax)[0].set_ylabel("precision of the promoted labels")
     np.atleast_1d(ax)[0].legend(loc="lower left", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    print("plot written to %s" % path)
+
+
+def _plot_recall(path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    recall = _FIGURES["recall"]
+    names = (("all", "every staged label"), ("promoted", "promoted (>= %g)" % recall["threshold"]))
+    fig, ax = plt.subplots(1, 2, figsize=(10, 3.6))
+    for axis, (name, title) in zip(ax, names):
+        r = [x[name] for x in recall["rows"]]
+        seeds = [x["seed"] for x in recall["rows"]]
+        axis.fill_between(seeds, [x["low"] for x in r], [x["high"] for x in r],
+                          alpha=0.25, label="95% interval")
+        axis.plot(seeds, [x["estimate"] for x in r], "o-", ms=3, label="estimated")
+        axis.axhline(r[0]["true"], color="k", lw=1, label="true")
+        axis.set_title("recall of %s (%d images a seed)" % (title, recall["images"]))
+        axis.set_xlabel("image audit seed")
+
+    ax[0].set_ylabel("recall")
+    ax[0].legend(loc="lower left", fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     print("plot written to %s" % path)

@@ -9,6 +9,7 @@ from ..errors import AutolabelError
 from ..pipeline.zeroshot import annealing as A
 from ..pipeline.brain import SCORE_FIELDS, rank_samples
 from ..pipeline.generation.declaration import GENERATION, generate_arguments
+from ..pipeline.generation.vlm import DEFAULT_TEST_SAMPLES, format_test
 from .common import (
     add_command,
     add_json,
@@ -73,6 +74,17 @@ def register(subparsers, common):
         metavar="NAME",
         help="of a grouped dataset, label this image slice; repeat it for "
         "several (default: every image slice)",
+    )
+    p.add_argument(
+        "--test",
+        type=int,
+        nargs="?",
+        const=DEFAULT_TEST_SAMPLES,
+        metavar="N",
+        help="try a vision-language model's settings first: label the "
+        "first N target samples (default %d) and print their labels and "
+        "the answers that were not labels, writing nothing (no run, no "
+        "field) (default: start the run)" % DEFAULT_TEST_SAMPLES,
     )
     add_now(p, "the samples")
 
@@ -145,6 +157,21 @@ def _generate(args, dataset):
     sample_ids = None
     if args.sample_ids_file:
         sample_ids = read_ids(args.sample_ids_file)
+
+    if args.test is not None:
+        if args.most_unique is not None or args.most_representative is not None:
+            raise AutolabelError(
+                "a test (--test) writes nothing, and ranking writes scores; "
+                "drop --most-unique / --most-representative"
+            )
+
+        results = P.generate(
+            samples, **_settings(args), sample_ids=sample_ids, test=args.test
+        )
+        for line in format_test(results):
+            print(line)
+
+        return
 
     ranked = _rank_target(args, samples, sample_ids)
     if ranked is not None:

@@ -5,7 +5,8 @@ import argparse
 
 from .. import pipeline as P
 from ..pipeline.quality.declaration import THRESHOLDS
-from .audit import format_estimate
+from ..pipeline.quality.recall import recall_not_measured
+from .audit import format_estimate, format_recall
 from .common import (
     add_command,
     add_yes,
@@ -280,3 +281,10 @@ def _approve(args, dataset):
     )
     for label, e in ((estimate or {}).get("classes") or {}).items():
         print("  %-20s %s" % (label, format_estimate(e)))
+
+    recall = (run.config.get("approval_summary") or {}).get("estimated_recall")
+    print(
+        "estimated recall %s" % format_recall(recall)
+        if recall
+        else recall_not_measured(dataset, run)
+    )

@@ -4,6 +4,7 @@ import fiftyone.operators as foo
 from fiftyone.operators import types
 
 from ..pipeline import RunAction, ReviewState, approve_run, label_stats
+from ..pipeline.quality.recall import approval_quality
 from .inputs import run_input
 
 
@@ -28,6 +29,14 @@ class ApproveRun(foo.Operator):
                 types.Warning(
                     label="Approve %d labels into field '%s'? This cannot be "
                     "undone." % (n, run.label_field)
+                ),
+            )
+            quality = approval_quality(ctx.dataset, run.key)
+            inputs.view(
+                "quality",
+                types.Notice(
+                    label="Of these labels: %s; %s."
+                    % (quality["precision"], quality["recall"])
                 ),
             )
 

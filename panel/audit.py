@@ -1,8 +1,12 @@
-"""The run page's Audit tab in the Auto Labeling panel: draws an audit of the
-open run's labels (:func:`autolabel.pipeline.start_audit`), shows one label
-at a time in the grid to answer correct or wrong, the figures the answers
-give (precision per class, the suggested thresholds), and promotes the
-labels at or above them.
+"""The run page's Audit tab in the Auto Labeling panel, in two modes.
+Labels: draws an audit of the open run's labels
+(:func:`autolabel.pipeline.start_audit`), shows one label at a time in the
+grid to answer correct or wrong, the figures the answers give (precision
+per class, the suggested thresholds), and promotes the labels at or above
+them. Images: draws an image audit
+(:func:`autolabel.pipeline.start_image_audit`), shows one image at a time
+in the grid with its staged labels to mark and per class a count of the
+objects the model missed, and the recall per class the answers give.
 
 Like :mod:`.loops`: the data are plain functions of the dataset, the events
 plain functions of the panel and the execution context, which
@@ -18,6 +22,18 @@ from ..pipeline import (
 )
 from ..pipeline.quality.audit import check_precision
 from ..pipeline.quality.declaration import AUDIT, DEFAULT_CONFIDENCE, THRESHOLDS
+from ..pipeline.quality.recall import (
+    DEFAULT_IMAGES,
+    DEFAULT_RECALL,
+    IMAGE_AUDIT,
+    check_recall,
+    image_audit_progress,
+    next_image,
+    recall_report,
+    record_image_answer,
+    run_classes,
+    start_image_audit as draw_images,
+)
 from .common import AUDIT_TAB, read_only, user_name
 from .home import run_card
 from .review import review_view_of
@@ -166,6 +182,10 @@ def open_audit(panel, ctx, figures=True):
     run = panel._open_run(ctx)
     ctx.panel.set_state("tab", AUDIT_TAB)
     ctx.panel.set_data("tab", AUDIT_TAB)
+    if ctx.panel.get_state("audit_mode") == IMAGES_MODE:
+        _open_image_audit(ctx, run)
+        return
+
     audit = audit_data(
         ctx.dataset,
         run,
@@ -181,3 +201,112 @@ def open_audit(panel, ctx, figures=True):
     ctx.panel.set_data("run", run_card(ctx.dataset, run, read_only=read_only(ctx)))
     # the grid shows the label to answer, as one patch
     ctx.ops.set_view(audit_view(ctx.dataset, run, audit))
+
+
+# -- the image audit (mode "images") ----------------------------------------------
+
+#: the Audit tab's modes: the label audit, and the image audit
+LABELS_MODE, IMAGES_MODE = "labels", "images"
+
+
+def image_audit_data(dataset, run, recall=DEFAULT_RECALL):
+    """The Audit tab's figures in Images mode: the image audit's progress,
+    the image to answer next with its staged labels and the classes a
+    missed object can be counted in, and per class the recall the answers
+    give (:func:`autolabel.pipeline.recall_report`), or ``{"started":
+    False}`` before an image audit is drawn.
+
+    Args:
+        dataset: a :class:`fiftyone.core.dataset.Dataset`
+        run: a :class:`autolabel.pipeline.Run`
+        recall (0.9): the recall thresholds are suggested for
+
+    Returns:
+        a dict, see ``panel/README.md``
+    """
+    if not run.config.get("image_audit"):
+        return {"started": False, "default_size": DEFAULT_IMAGES, "recall_asked": recall}
+
+    current = next_image(dataset, run)
+    if current:
+        current["classes"] = run_classes(dataset, run)
+
+    report = recall_report(dataset, run.key, recall=recall)
+    classes = []
+    for label, c in report["classes"].items():
+        c = {k: v for k, v in c.items() if k != "curve"}
+        classes.append(dict(c, label=label))
+
+    return {
+        "started": True,
+        "progress": image_audit_progress(run),
+        "current": current,
+        "recall_asked": report["recall_asked"],
+        "overall": report["overall"],
+        "promoted": report["promoted"],
+        "unaudited": report["unaudited"],
+        "classes": classes,
+    }
+
+
+def _open_image_audit(ctx, run):
+    images = image_audit_data(
+        ctx.dataset, run, ctx.panel.get_state("audit_recall") or DEFAULT_RECALL
+    )
+    ctx.panel.set_data("audit", {"mode": IMAGES_MODE, "images": images})
+    ctx.panel.set_data("run", run_card(ctx.dataset, run, read_only=read_only(ctx)))
+    samples = all_samples(ctx.dataset, run.config.get("slices"))
+    if not images["started"]:
+        ctx.ops.set_view(review_view_of(ctx.dataset, run, "review"))
+    elif images["current"]:
+        # the image to answer, alone, with every staged label on it
+        ctx.ops.set_view(samples.select(images["current"]["sample_id"]))
+    else:
+        ctx.ops.set_view(
+            samples.select(run.config["image_audit"]["order"], ordered=True)
+        )
+
+
+def set_audit_mode(panel, ctx):
+    """Switches the Audit tab between the label audit (``mode`` "labels")
+    and the image audit ("images")."""
+    mode = ctx.params.get("mode")
+    if mode not in (LABELS_MODE, IMAGES_MODE):
+        raise AutolabelError(
+            "the audit's mode is %r or %r, not %r" % (LABELS_MODE, IMAGES_MODE, mode)
+        )
+
+    ctx.panel.set_state("audit_mode", mode)
+    panel._open_audit(ctx)
+
+
+def start_image_audit(panel, ctx):
+    """Draws the open run's image audit (``size`` images, default 50)."""
+    run = panel._open_run(ctx)
+    draw = IMAGE_AUDIT.check({name: ctx.params.get(name) for name in IMAGE_AUDIT.names})
+    draw_images(ctx.dataset, run.key, **draw)
+    ctx.panel.set_state("audit_mode", IMAGES_MODE)
+    panel._open_audit(ctx)
+
+
+def answer_image(panel, ctx):
+    """Records the answer on one image of the image audit (``sample_id``,
+    ``correct`` and ``wrong`` label ids, ``missed`` ``{class: count}``) and
+    shows the next one."""
+    run = panel._open_run(ctx)
+    record_image_answer(
+        ctx.dataset,
+        run.key,
+        ctx.params.get("sample_id"),
+        correct=ctx.params.get("correct") or [],
+        wrong=ctx.params.get("wrong") or [],
+        missed=ctx.params.get("missed") or {},
+        user=user_name(ctx),
+    )
+    panel._open_audit(ctx)
+
+
+def set_audit_recall(panel, ctx):
+    """The recall the image audit's thresholds are suggested for."""
+    ctx.panel.set_state("audit_recall", check_recall(ctx.params.get("recall")))
+    panel._open_audit(ctx)

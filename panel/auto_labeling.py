@@ -146,6 +146,7 @@ class AutoLabelingPanel(foo.Panel):
     validate_run_name = _action(configure.validate_run_name)
     preview_annealing = _action(configure.preview_annealing)
     start_run = _action(mutating(configure.start_run))
+    test_run = _action(configure.test_run)
 
     # -- home page (panel/home.py) --------------------------------------------
 
@@ -195,6 +196,10 @@ class AutoLabelingPanel(foo.Panel):
     answer_audit = _action(mutating(audit.answer_audit))
     set_audit_precision = _action(audit.set_audit_precision)
     promote_to_precision = _action(mutating(audit.promote_to_precision))
+    set_audit_mode = _action(audit.set_audit_mode)
+    start_image_audit = _action(mutating(audit.start_image_audit))
+    answer_image = _action(mutating(audit.answer_image))
+    set_audit_recall = _action(audit.set_audit_recall)
     _open_audit = audit.open_audit
 
     # -- loops (panel/loops.py) ---------------------------------------------
@@ -220,6 +225,9 @@ class AutoLabelingPanel(foo.Panel):
     find_similar = _action(brain_panel.find_similar)
     compare_run = _action(mutating(brain_panel.compare_run))
     set_brain_view = _action(brain_panel.set_brain_view)
+    compute_hardness_run = _action(mutating(brain_panel.compute_hardness_run))
+    embed_images_run = _action(mutating(brain_panel.embed_images_run))
+    select_unique = _action(brain_panel.select_unique)
 
     # -- rendering ---------------------------------------------------------
 
@@ -236,6 +244,7 @@ class AutoLabelingPanel(foo.Panel):
                 show_analyze=self.show_analyze,
                 validate_label_field=self.validate_label_field,
                 start_run=self.start_run,
+                test_run=self.test_run,
                 analyze_labels=self.analyze_labels,
                 open_run=self.open_run,
                 set_tab=self.set_tab,
@@ -250,6 +259,10 @@ class AutoLabelingPanel(foo.Panel):
                 answer_audit=self.answer_audit,
                 set_audit_precision=self.set_audit_precision,
                 promote_to_precision=self.promote_to_precision,
+                set_audit_mode=self.set_audit_mode,
+                start_image_audit=self.start_image_audit,
+                answer_image=self.answer_image,
+                set_audit_recall=self.set_audit_recall,
                 approve=self.approve,
                 rename_run=self.rename_run,
                 delete_run=self.delete_run,
@@ -277,6 +290,9 @@ class AutoLabelingPanel(foo.Panel):
                 find_similar=self.find_similar,
                 compare_run=self.compare_run,
                 set_brain_view=self.set_brain_view,
+                compute_hardness_run=self.compute_hardness_run,
+                embed_images_run=self.embed_images_run,
+                select_unique=self.select_unique,
             ),
         )
 

@@ -1,7 +1,9 @@
 """The Brain part of a run's review page: embed the run's labels (a
 delegated operation), open them in FiftyOne's Embeddings panel, find the
 labels like a selected one, compare the run with another model and review
-its likely mistakes first.
+its likely mistakes first, review a classification run's hardest samples
+first, and embed any run's images to see (and select) its most unique
+samples first.
 
 As in :mod:`autolabel.panel.loops`, the data is plain functions of the
 dataset and the events are plain functions of the panel and the execution
@@ -18,11 +20,14 @@ from ..pipeline import (
     queue_embedding,
     queue_mistakes,
 )
-from ..pipeline.labels import DETECTIONS
 from ..pipeline.brain import (
     NEAR_DUPLICATE_DISTANCE,
+    brain_names,
     check_mistakes_view,
     check_similar,
+    most_unique_samples,
+    queue_hardness,
+    queue_images,
 )
 
 #: the name of FiftyOne's Embeddings panel in the App's panel menu
@@ -30,6 +35,9 @@ EMBEDDINGS_PANEL = "Embeddings"
 
 #: how many labels "find labels like this" shows
 SIMILAR_K = 50
+
+#: how many samples "Select the N most unique" selects unless told
+UNIQUE_COUNT = 10
 
 def selected_label_id(ctx, run, view=None):
     """The one staged label the user selected, if exactly one: a label
@@ -71,19 +79,27 @@ def brain_data(ctx, run, view=None):
         view (None): the App's view the review table counts
 
     Returns:
-        a dict, or None for a run whose labels are not Detections, are
-        frame labels, or are of a grouped dataset (the Brain runs of
-        :func:`autolabel.pipeline.brain` are of image labels)
+        a dict; for a run of frame labels or of a grouped dataset (the
+        Brain runs of :func:`autolabel.pipeline.brain` are of images), only
+        ``disabled``, the reason
     """
-    if (
-        run.label_type != DETECTIONS
-        or run.is_video
-        or ctx.dataset.media_type == "group"
-    ):
-        return None
+    if run.is_video or ctx.dataset.media_type == "group":
+        return {
+            "disabled": "the Brain's embeddings, mistakes, hardness and "
+            "uniqueness work on runs of images only for now",
+            "busy": False,
+        }
 
     state = brain_state(ctx.dataset, run)
-    ops = [state["embedding"], state["mistakes_operation"]]
+    ops = [
+        state[k]
+        for k in (
+            "embedding",
+            "mistakes_operation",
+            "hardness_operation",
+            "images_operation",
+        )
+    ]
     state["busy"] = any(op and op["pending"] for op in ops)
     state["view"] = ctx.panel.get_state("brain_view") or {}
     state["selected_label"] = selected_label_id(ctx, run, view)
@@ -150,19 +166,33 @@ def embed_run(panel, ctx):
 
 def open_embeddings(panel, ctx):
     """Opens FiftyOne's Embeddings panel beside the grid, where the run's
-    visualization is listed under its brain key."""
+    visualization is listed under its brain key: of its labels, or of its
+    images with ``images`` set."""
     run = panel._open_run(ctx)
     state = brain_state(ctx.dataset, run)
-    if not state["embeddings"]:
-        raise AutolabelError(
-            "Run '%s' has no embeddings yet; press Embed labels first"
-            % run.display_name
-        )
+    if ctx.params.get("images"):
+        if not state["uniqueness"]:
+            raise AutolabelError(
+                "Run '%s' has no embeddings of its images yet; press Embed "
+                "images first" % run.display_name
+            )
+
+        key = state["uniqueness"]["visualization"]
+        what = "samples"
+    else:
+        if not state["embeddings"]:
+            raise AutolabelError(
+                "Run '%s' has no embeddings yet; press Embed labels first"
+                % run.display_name
+            )
+
+        key = state["embeddings"]["brain_key"]
+        what = "labels this panel adds or undoes"
 
     ctx.ops.open_panel(EMBEDDINGS_PANEL, layout="horizontal", is_active=True)
     ctx.ops.notify(
         "Open '%s' in the Embeddings panel; points you lasso there are the "
-        "labels this panel adds or undoes" % state["embeddings"]["brain_key"]
+        "%s" % (key, what)
     )
 
 
@@ -202,11 +232,56 @@ def compare_run(panel, ctx):
     panel._reload_review(ctx, force=True)
 
 
+def compute_hardness_run(panel, ctx):
+    """Queues the computation of the open classification run's hardness."""
+    run = panel._open_run(ctx)
+    op = queue_hardness(ctx.dataset, run.key)
+    ctx.ops.notify(
+        "Computing the hardness of '%s' (operation %s)" % (run.display_name, op)
+    )
+    panel._reload_review(ctx, force=True)
+
+
+def embed_images_run(panel, ctx):
+    """Queues the embedding of the open run's images and their
+    uniqueness."""
+    run = panel._open_run(ctx)
+    op = queue_images(
+        ctx.dataset, run.key, ctx.params.get("model"), ctx.params.get("method")
+    )
+    ctx.ops.notify(
+        "Embedding the images of '%s' (operation %s): `fiftyone delegated "
+        "launch` runs it" % (run.display_name, op)
+    )
+    panel._reload_review(ctx, force=True)
+
+
+def select_unique(panel, ctx):
+    """Selects the open run's ``count`` most unique samples in the App (the
+    samples to label next). The view stays as it is: the App clears its
+    selection when the view changes."""
+    run = panel._open_run(ctx)
+    count = ctx.params.get("count", UNIQUE_COUNT)
+    try:
+        count = int(count)
+    except (TypeError, ValueError):
+        raise AutolabelError(
+            "the number of samples must be a positive integer, not %r" % (count,)
+        ) from None
+
+    ids = most_unique_samples(ctx.dataset, run, count)
+    ctx.ops.set_selected_samples(ids)
+    ctx.ops.notify(
+        "Selected the %d most unique samples of '%s' (by '%s')"
+        % (len(ids), run.display_name, brain_names(run.key)["uniqueness"])
+    )
+
+
 def set_brain_view(panel, ctx):
-    """Orders or narrows the review by the run's mistakes: ``order``
-    (``"mistakes"``), ``subset`` (``"spurious"`` or ``"missing"``) and
-    ``min_agreement`` (an IoU); no parameter shows the run's labels as
-    before."""
+    """Orders or narrows the review by the run's Brain runs: ``order``
+    (``"mistakes"``, ``"hardness"`` or ``"unique"``), ``subset``
+    (``"spurious"`` or ``"missing"``) and ``min_agreement`` (an IoU); no
+    parameter shows the run's labels as before."""
     run = panel._open_run(ctx)
     choice = {
         k: ctx.params.get(k)
@@ -218,5 +293,5 @@ def set_brain_view(panel, ctx):
     before = ctx.panel.get_state("brain_view") or {}
     ctx.panel.set_state("brain_view", choice or None)
     # patches the Brain view made go with it; patches the user chose stay
-    made_patches = before.get("similar_to") or before.get("order")
+    made_patches = before.get("similar_to") or before.get("order") == "mistakes"
     panel._apply_review_view(ctx, run=run, keep_patches=not made_patches)

@@ -21,12 +21,15 @@ from ..pipeline.generation.declaration import (
     LABELING_SINGLE,
     MODEL_KIND_FIXED,
     MODEL_KIND_ZERO_SHOT,
+    SEGMENTATION_METHODS,
     THRESHOLDS_EXPLICIT,
     THRESHOLDS_SCHEDULE,
     annealing_arguments,
     generate_arguments,
+    is_vlm_run,
 )
 from ..pipeline.generation.settings import generation_form
+from ..pipeline.generation.vlm import DEFAULT_TEST_SAMPLES, format_test
 from ..pipeline.zeroshot.annealing import validate_annealing
 
 # -- data -----------------------------------------------------------------------
@@ -39,13 +42,16 @@ def model_choices():
 
     Returns:
         a list of ``{"task", "method", "labelers", "segmenters"}`` dicts,
-        ``method`` None unless the task is instance segmentation; see
-        ``panel/README.md``
+        ``method`` None unless the task is instance segmentation (the
+        vision-language models are the form's choices of method ``vlm``);
+        see ``panel/README.md``
     """
     choices = []
     for task in mc.TASKS:
         methods = (
-            mr.METHODS if task == mc.TASK_INSTANCE_SEGMENTATION else (None,)
+            SEGMENTATION_METHODS
+            if task == mc.TASK_INSTANCE_SEGMENTATION
+            else (None,)
         )
         for method in methods:
             choices.append(
@@ -190,7 +196,9 @@ def configure_form(
 
     Returns:
         a dict ``{"values", "form", "seq", "model", "seg_model",
-        "preview", "reason"}``: ``form`` is
+        "preview", "reason", "testable"}``: ``testable`` whether the run
+        can be tested on a few samples first (a vision-language model's);
+        ``form`` is
         :meth:`autolabel.pipeline.declarations.Settings.form`'s, ``model``
         and ``seg_model`` the chosen models' cards (or None), ``preview``
         :func:`annealing_preview`'s (None for one pass), ``reason`` why
@@ -222,6 +230,7 @@ def configure_form(
         "seg_model": seg_model,
         "preview": preview,
         "reason": _start_reason(form, (model, seg_model)),
+        "testable": is_vlm_run(values),
     }
 
 
@@ -275,6 +284,14 @@ def settled_values(dataset, values, field=None, selected_labels=None):
     values = dict(values)
     context = {"dataset": dataset}
     fields = _shown(values, context)
+    if "method" in fields and values.get("method") not in [
+        c["value"] for c in fields["method"]["choices"] or []
+    ]:
+        # the first method of the task (the method is a choice of the
+        # instance segmentation and vision-language model tasks)
+        values["method"] = fields["method"]["choices"][0]["value"]
+        fields = _shown(values, context)
+
     if "model_kind" in fields and not values.get("model_kind"):
         model = _card(values.get("model"))
         if model is not None:
@@ -306,13 +323,14 @@ def settled_values(dataset, values, field=None, selected_labels=None):
             mr.get_model(values["model"]).default_confidence
         )
 
-    if (
-        "exemplars" in fields
-        and selected_labels
-        and not values.get("exemplars")
-        and (field in _MODEL_SETTINGS or not field)
-    ):
-        values["exemplars"] = ",".join(selected_labels)
+    for name in ("exemplars", "examples"):
+        if (
+            name in fields
+            and selected_labels
+            and not values.get(name)
+            and (field in _MODEL_SETTINGS or not field)
+        ):
+            values[name] = ",".join(selected_labels)
 
     passes = bool(values.get("passes") or values.get("schedule"))
     explicit = bool(values.get("passes"))
@@ -381,6 +399,7 @@ def show_configure(panel, ctx):
     ctx.panel.set_data("label_field_error", None)
     ctx.panel.set_data("run_name_error", None)
     ctx.panel.set_data("annealing_preview", None)
+    ctx.panel.set_data("configure_test", None)
     ctx.panel.set_data("model_choices", model_choices())
     ctx.panel.set_data(
         "configure_form",
@@ -400,7 +419,9 @@ def _selected_labels(ctx):
 def change_configure(panel, ctx):
     """Answers a change of the form (``field``, the setting changed, and
     ``values``, every value as typed) with the form: each field's value,
-    choices and error, and whether the run can start."""
+    choices and error, and whether the run can start. A test's labels
+    are of the settings before: they go."""
+    ctx.panel.set_data("configure_test", None)
     ctx.panel.set_data(
         "configure_form",
         configure_form(
@@ -439,6 +460,21 @@ def preview_annealing(panel, ctx):
             ctx.params.get("model"),
             ctx.params.get("annealing"),
         ),
+    )
+
+
+def test_run(panel, ctx):
+    """Labels the first samples of the target as a vision-language model's
+    run of the form's settings would, and shows their labels and the
+    answers that were not labels: nothing is written
+    (:func:`autolabel.pipeline.generate` with ``test``)."""
+    params = dict(ctx.params)
+    samples = target_collection(ctx, params.get("target") or "all")
+    results = generate(
+        samples, **start_arguments(params), test=DEFAULT_TEST_SAMPLES
+    )
+    ctx.panel.set_data(
+        "configure_test", {"results": results, "lines": format_test(results)}
     )
 
 

@@ -11,6 +11,7 @@ from .. import pipeline as P
 from ..pipeline import RunStatus, allowed_actions, get_run
 from ..pipeline.generation.lifecycle import refresh_runs
 from ..pipeline.records.operations import run_operations
+from ..pipeline.generation.vlm import PROBLEMS_KEY, problems_line
 from ..pipeline.review.summary import run_numbers
 from . import loops
 from .common import read_only
@@ -90,6 +91,8 @@ def run_card(dataset, run, read_only=False):
         ),
         "progress": progress,
         "operations": operations,
+        # a vision-language model's answers that were not labels
+        "answers": problems_line(config.get(PROBLEMS_KEY)),
     }
 
 #: the color of a run status's chip

@@ -159,6 +159,13 @@ class Setting(object):
         return setting
 
     @property
+    def always_required(self):
+        """Whether a value is required whatever the other values (a
+        required setting that applies only to some runs is required there
+        alone, which the job's check says)."""
+        return self.required and self._applies is None
+
+    @property
     def option(self):
         """The CLI option, ``--name-with-dashes``."""
         return "--" + self.name.replace("_", "-")
@@ -499,7 +506,7 @@ class Settings(object):
             kwargs = dict(
                 dest=setting.name,
                 help=setting.help_text(),
-                required=setting.required,
+                required=setting.always_required,
             )
             if setting.kind == FLAG:
                 kwargs["action"] = "store_true"

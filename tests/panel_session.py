@@ -36,7 +36,7 @@ class PanelSession:
         self.user = None
         self.call("on_load")
 
-    def call(self, method, _state=None, _view=None, **params):
+    def call(self, method, /, _state=None, _view=None, **params):
         """Sends one event to the panel and applies what it triggers.
 
         Args:
@@ -92,6 +92,11 @@ class PanelSession:
                 self.reloads += 1
             elif name == "clear_selected_samples":
                 self.selected = []
+            elif name == "set_selected_samples":
+                self.selected = [
+                    x["id"] if isinstance(x, dict) else x
+                    for x in p.get("samples") or []
+                ]
             elif name == "clear_selected_labels":
                 self.selected_labels = []
 

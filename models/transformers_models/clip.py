@@ -34,12 +34,14 @@ class ClipAdapter(TransformersAdapter):
         pixels = self._stacked_pixels(batch)
         features = self.model.get_image_features(pixel_values=pixels)
         image_embeds = l2_normalize(pooled_output(features))
-        logits = self.logit_scale * image_embeds @ self.text_embeds.T
-        scores, indices = logits.float().softmax(dim=-1).max(dim=-1)
+        logits = (self.logit_scale * image_embeds @ self.text_embeds.T).float()
+        scores, indices = logits.softmax(dim=-1).max(dim=-1)
+        rows = logits.cpu().numpy()
         return [
             ImagePredictions(
                 labels=[self.classes[i]],
                 scores=np.array([score], dtype=np.float32),
+                logits=row[None],
             )
-            for score, i in zip(scores.tolist(), indices.tolist())
+            for score, i, row in zip(scores.tolist(), indices.tolist(), rows)
         ]

@@ -6,9 +6,13 @@ import numpy as np
 from ..base import ImagePredictions
 from .adapters import PreparedImage, YoloAdapter, as_rgb
 
+#: the smallest probability whose log is kept (float32's smallest normal)
+_TINY = float(np.finfo(np.float32).tiny)
+
 
 class YoloClassifier(YoloAdapter):
-    """A YOLO image classifier: top-1 label and its softmax score.
+    """A YOLO image classifier: top-1 label, its softmax score and the
+    logits (log-probabilities) of every class of the model.
 
     The image is resized (shortest side to the input size) and centre-
     cropped, as ultralytics' ``classify_transforms`` do. With a class subset,
@@ -82,19 +86,23 @@ class YoloClassifier(YoloAdapter):
 
             scores = scores.cpu().numpy()
             labels = labels.cpu().numpy()
+            # the head gives probabilities: their logs are logits whose
+            # softmax gives them back (zeros floored, as float32 holds them)
+            logits = probs.clamp_min(_TINY).log().cpu().numpy()
 
         return [
-            self._image_predictions(label, score, min_confidence)
-            for label, score in zip(labels, scores)
+            self._image_predictions(label, score, row, min_confidence)
+            for label, score, row in zip(labels, scores, logits)
         ]
 
-    def _image_predictions(self, label, score, min_confidence):
+    def _image_predictions(self, label, score, logits, min_confidence):
         if score < min_confidence:
             return ImagePredictions(labels=[], scores=np.zeros(0))
 
         return ImagePredictions(
             labels=[self.names[int(label)]],
             scores=np.array([score], dtype=np.float64),
+            logits=logits[None],
         )
 
 

@@ -17,14 +17,12 @@ from ...models import registry as mr
 from ..errors import AutolabelError
 from ..generation.images import ImageError, read_image
 from .records import (
-    METHODS,
     brain_names,
-    default_method,
+    check_method,
     delete_brain_run,
     detection_run,
     refresh_document,
     register,
-    umap_installed,
     update_brain,
 )
 
@@ -63,10 +61,6 @@ def _load_embedder(entry):
     )
 
 
-#: umap-learn fails on fewer points (its spectral layout needs them)
-UMAP_MIN_LABELS = 4
-
-
 def check_embedding(dataset, run, model=None, method=None):
     """Checks what :func:`embed_labels` is asked, without loading anything.
 
@@ -75,7 +69,7 @@ def check_embedding(dataset, run, model=None, method=None):
         run: a run key or name, or a :class:`autolabel.pipeline.Run`
         model (None): a CLIP model of the catalog
         method (None): a reduction method, by default :func:`default_method`
-            (pca for a run of fewer than :data:`UMAP_MIN_LABELS` labels)
+            (pca for a run of fewer than :data:`.records.UMAP_MIN_LABELS` labels)
 
     Returns:
         a ``(run, model entry, method)`` tuple
@@ -83,34 +77,15 @@ def check_embedding(dataset, run, model=None, method=None):
     Raises:
         AutolabelError: if the run is not In Review or not of Detections,
             the model is not a CLIP model, or the method is unknown, not
-            installed, or umap for fewer than :data:`UMAP_MIN_LABELS` labels
+            installed, or umap for fewer than :data:`.records.UMAP_MIN_LABELS` labels
     """
     run = detection_run(dataset, run)
-    asked = method
-    method = method or default_method()
-    if method not in METHODS:
-        raise AutolabelError(
-            "unknown method '%s'; use one of %s" % (method, ", ".join(METHODS))
-        )
-
-    if method == "umap" and not umap_installed():
-        raise AutolabelError(
-            "method umap needs umap-learn, which is not installed: `pip "
-            "install umap-learn`, or use --method pca or tsne (they work "
-            "offline)"
-        )
-
-    if method == "umap":
-        count = dataset.count(run.staging_field + ".detections")
-        if count < UMAP_MIN_LABELS:
-            if asked:
-                raise AutolabelError(
-                    "method umap needs at least %d labels and run '%s' has %d; "
-                    "use --method pca" % (UMAP_MIN_LABELS, run.display_name, count)
-                )
-
-            method = "pca"  # the default, for a run too small for umap
-
+    method = check_method(
+        method,
+        lambda: dataset.count(run.staging_field + ".detections"),
+        run,
+        "labels",
+    )
     return run, _embedder_entry(model), method
 
 

@@ -1,7 +1,7 @@
 """Review with the Brain: the delegated operations that embed a run's
-labels or find its likely mistakes, their state, and the review views built
-on their results (most likely wrong first, possible spurious labels,
-samples with possible missing objects, labels both models agree on).
+labels, find its likely mistakes, compute its samples' hardness or embed its
+images and their uniqueness, and their state (the review views built on
+their results are :mod:`.views`').
 
 The panel, the CLI and the operators call these; none of them derives a rule
 of its own.
@@ -9,23 +9,23 @@ of its own.
 
 import fiftyone.core.fields as fof
 import fiftyone.core.labels as fol
-from fiftyone import ViewField as F
-
 from ...models import registry as mr
 from ...models.weights import require_weights
 from ..errors import AutolabelError
+from ..labels import CLASSIFICATION, DETECTIONS, LABEL_TYPES
 from ..records.operations import operation_card, queue_operation
 from ..records.runs import list_runs
 from .embeddings import DEFAULT_MODEL, check_embedding
+from .hardness import check_hardness
 from .mistakes import other_field
-from .records import brain_names, detection_run, refresh_document, update_brain
+from .records import brain_names, brain_run, refresh_document, update_brain
+from .uniqueness import check_images
 
 EMBED_OPERATOR_URI = "@autolabel/auto-labeling/embed_labels"
 MISTAKES_OPERATOR_URI = "@autolabel/auto-labeling/compute_mistakes"
+HARDNESS_OPERATOR_URI = "@autolabel/auto-labeling/compute_hardness"
+IMAGES_OPERATOR_URI = "@autolabel/auto-labeling/embed_images"
 
-#: the orders and subsets of :func:`mistakes_view`
-ORDERS = ("mistakes",)
-SUBSETS = ("spurious", "missing")
 
 
 def queue_embedding(dataset, run, model=None, method=None):
@@ -66,9 +66,9 @@ def queue_mistakes(dataset, run, other):
 
     Args:
         dataset: a :class:`fiftyone.core.dataset.Dataset`
-        run: a run key or name, In Review, of Detections
-        other: another run (key or name) or a Detections field with
-            confidences
+        run: a run key or name, In Review, of Detections or Classification
+        other: another run (key or name) or a field of the same label type
+            with confidences
 
     Returns:
         the operation's id
@@ -77,13 +77,67 @@ def queue_mistakes(dataset, run, other):
         AutolabelError: as :func:`autolabel.pipeline.brain.compute_mistakes`
             does for bad input, or if mistakes are being computed already
     """
-    run = detection_run(dataset, run)
+    run = brain_run(dataset, run, (DETECTIONS, CLASSIFICATION))
     field = other_field(dataset, run, other)
     _refuse_pending(run, "mistakes_operation", "being compared")
     op = queue_operation(
         dataset, MISTAKES_OPERATOR_URI, {"run": run.key, "against": field}
     )
     update_brain(dataset, run.key, mistakes_operation=op)
+    return op
+
+
+def queue_hardness(dataset, run):
+    """Queues a delegated operation that computes the hardness of a
+    classification run's samples
+    (:func:`autolabel.pipeline.brain.compute_hardness`).
+
+    Args:
+        dataset: a :class:`fiftyone.core.dataset.Dataset`
+        run: a run key or name, In Review, of Classification labels with
+            logits
+
+    Returns:
+        the operation's id
+
+    Raises:
+        AutolabelError: as :func:`autolabel.pipeline.brain.compute_hardness`
+            does for bad input, or if hardness is being computed already
+    """
+    run = check_hardness(dataset, run)
+    _refuse_pending(run, "hardness_operation", "computing its hardness")
+    op = queue_operation(dataset, HARDNESS_OPERATOR_URI, {"run": run.key})
+    update_brain(dataset, run.key, hardness_operation=op)
+    return op
+
+
+def queue_images(dataset, run, model=None, method=None):
+    """Queues a delegated operation that embeds the images of a run's
+    samples and computes their uniqueness
+    (:func:`autolabel.pipeline.brain.embed_images`).
+
+    Args:
+        dataset: a :class:`fiftyone.core.dataset.Dataset`
+        run: a run key or name, In Review, of any task
+        model (None): a CLIP model of the catalog with weights
+        method (None): ``"umap"``, ``"pca"`` or ``"tsne"``
+
+    Returns:
+        the operation's id
+
+    Raises:
+        AutolabelError: as :func:`autolabel.pipeline.brain.embed_images`
+            does for bad input, or if its images are being embedded already
+    """
+    run, entry, method = check_images(dataset, run, model, method)
+    require_weights(entry)
+    _refuse_pending(run, "images_operation", "embedding its images")
+    op = queue_operation(
+        dataset,
+        IMAGES_OPERATOR_URI,
+        {"run": run.key, "model": entry.name, "method": method},
+    )
+    update_brain(dataset, run.key, images_operation=op)
     return op
 
 
@@ -109,8 +163,9 @@ def _refuse_pending(run, key, doing):
 
 def comparable_fields(dataset, run):
     """The runs and fields a run's labels can be compared with: every other
-    Detections field of the dataset (other runs' staging fields included),
-    the run's own and Brain-internal fields excluded.
+    field of the run's label type (Detections or Classification) of the
+    dataset (other runs' staging fields included), the run's own and
+    Brain-internal fields excluded.
 
     Args:
         dataset: a :class:`fiftyone.core.dataset.Dataset`
@@ -121,12 +176,13 @@ def comparable_fields(dataset, run):
     """
     names = brain_names(run.key)
     skip = {run.staging_field, names["copy"]}
+    label_type = LABEL_TYPES.get(run.label_type, fol.Detections)
     fields = []
     for name, field in dataset.get_field_schema().items():
         if (
             name not in skip
             and isinstance(field, fof.EmbeddedDocumentField)
-            and field.document_type is fol.Detections
+            and field.document_type is label_type
         ):
             fields.append(name)
 
@@ -171,18 +227,54 @@ def brain_state(dataset, run):
         }
         for field in comparable_fields(dataset, run)
     ]
+    names = brain_names(run.key)
     return {
+        "label_type": run.label_type,
+        # the labels' embeddings, similarity: boxes only
+        "labels_disabled": (
+            None
+            if run.label_type == DETECTIONS
+            else "embeddings of labels and similar labels are of detections"
+        ),
         "embeddings": embeddings,
         "embedding": operations["embed_operation"],
         "mistakes": brain.get("mistakes"),
         "mistakes_operation": operations["mistakes_operation"],
         "against": against,
+        "hardness": (
+            brain.get("hardness") if dataset.has_brain_run(names["hardness"]) else None
+        ),
+        "hardness_operation": operations["hardness_operation"],
+        "hardness_disabled": _reason(check_hardness, dataset, run),
+        "uniqueness": (
+            brain.get("uniqueness")
+            if dataset.has_brain_run(names["uniqueness"])
+            else None
+        ),
+        "images_operation": operations["images_operation"],
+        "images_disabled": _reason(check_images, dataset, run),
         "default_model": DEFAULT_MODEL,
         "embedders": [e.name for e in mr.list_models() if e.architecture == "clip"],
     }
 
 
-_OPERATION_KEYS = ("embed_operation", "mistakes_operation")
+def _reason(check, dataset, run):
+    """Why ``check(dataset, run)`` refuses, in one line; None if it does
+    not."""
+    try:
+        check(dataset, run)
+    except AutolabelError as e:
+        return str(e)
+
+    return None
+
+
+_OPERATION_KEYS = (
+    "embed_operation",
+    "mistakes_operation",
+    "hardness_operation",
+    "images_operation",
+)
 
 
 def _brain_record(dataset, run, attempts=3):
@@ -209,100 +301,3 @@ def _brain_record(dataset, run, attempts=3):
 
     refresh_document(dataset)
     return brain, operations, runs
-
-
-def check_mistakes_view(run, order=None, subset=None, min_agreement=None):
-    """Checks a choice of :func:`mistakes_view` without building a view.
-
-    Args:
-        run: a :class:`autolabel.pipeline.Run`
-        order (None): ``"mistakes"`` or None
-        subset (None): ``"spurious"``, ``"missing"`` or None
-        min_agreement (None): an IoU between 0 and 1, or None
-
-    Returns:
-        the minimum agreement as a float, or None
-
-    Raises:
-        AutolabelError: if the run has no mistakes computed, or an argument
-            is invalid
-    """
-    if order is None and subset is None and min_agreement is None:
-        return None
-
-    if not (run.config.get("brain") or {}).get("mistakes"):
-        raise AutolabelError(
-            "run '%s' has no mistakes computed; compare it with another run "
-            "or field first" % run.display_name
-        )
-
-    if order not in (None,) + ORDERS:
-        raise AutolabelError(
-            "unknown order '%s'; use one of %s" % (order, ", ".join(ORDERS))
-        )
-
-    if subset not in (None,) + SUBSETS:
-        raise AutolabelError(
-            "unknown subset '%s'; use one of %s" % (subset, ", ".join(SUBSETS))
-        )
-
-    if min_agreement is None:
-        return None
-
-    try:
-        value = float(min_agreement)
-    except (TypeError, ValueError):
-        value = -1.0
-
-    if not 0.0 <= value <= 1.0:
-        raise AutolabelError(
-            "the minimum agreement is an IoU between 0 and 1, not %r"
-            % (min_agreement,)
-        )
-
-    return value
-
-
-def mistakes_view(view, run, order=None, subset=None, min_agreement=None):
-    """Narrows or orders a review view of a run by its mistakes
-    (:func:`autolabel.pipeline.brain.compute_mistakes`).
-
-    Args:
-        view: a review view of the run (its samples, its staged labels)
-        run: a :class:`autolabel.pipeline.Run` with mistakes computed
-        order (None): ``"mistakes"``: one patch per label, most likely wrong
-            first (labels the other model did not find at all, then by
-            mistakenness)
-        subset (None): ``"spurious"``: only the labels the other model did
-            not find; ``"missing"``: only samples where the other model
-            found objects the run did not
-        min_agreement (None): only labels whose box the other model found
-            with the same class at least this IoU (0 to 1): "what both
-            models agree on"
-
-    Returns:
-        a :class:`fiftyone.core.view.DatasetView`
-
-    Raises:
-        AutolabelError: as :func:`check_mistakes_view`
-    """
-    min_agreement = check_mistakes_view(run, order, subset, min_agreement)
-    names = brain_names(run.key)
-    S = run.staging_field
-    if subset == "spurious":
-        view = view.filter_labels(S, F(names["spurious"]) == True)  # noqa: E712
-    elif subset == "missing":
-        view = view.match(F(names["missing"]) > 0)
-
-    if min_agreement is not None:
-        view = view.filter_labels(S, F(names["agreement"]) >= min_agreement)
-
-    if order == "mistakes":
-        m = F(S + "." + names["mistakenness"])
-        # a label the other model did not find ranks above every matched one
-        key = (F(S + "." + names["spurious"]) == True).if_else(  # noqa: E712
-            2.0, m.exists().if_else(m, 0.0)
-        )
-        view = view.to_patches(S).sort_by(key, reverse=True)
-
-    return view

@@ -61,17 +61,66 @@ ANNEALING_KEYS = A.OPTION_KEYS
 #: passes' thresholds come from
 MODEL_KIND_FIXED = "fixed"
 MODEL_KIND_ZERO_SHOT = "zero_shot"
+MODEL_KIND_VLM = "vlm"
 LABELING_SINGLE = "single"
 LABELING_ITERATIVE = "iterative"
 THRESHOLDS_SCHEDULE = "schedule"
 THRESHOLDS_EXPLICIT = "explicit"
 PANEL_ONLY = ("model_kind", "labeling", "thresholds_from")
 
+#: the method of classification and detection by a model of the task
+METHOD_MODEL = "model"
+
+#: the methods of instance segmentation
+SEGMENTATION_METHODS = (
+    mc.METHOD_ONE_STAGE,
+    mc.METHOD_TWO_STAGE,
+    mc.METHOD_EXISTING_DETECTIONS,
+)
+
 METHOD_LABELS = {
     mc.METHOD_ONE_STAGE: "One-stage model",
     mc.METHOD_TWO_STAGE: "Two-stage model",
     mc.METHOD_EXISTING_DETECTIONS: "Existing detections",
+    METHOD_MODEL: "A model of the task",
+    mc.METHOD_VLM: "Vision-language model (a prompt)",
 }
+
+#: the tasks only vision-language models do
+VLM_ONLY_TASKS = tuple(t for t in mc.VLM_TASKS if t not in mc.TASKS)
+
+#: the tasks that label the boxes of an existing Detections field
+REGION_TASKS = (mc.TASK_REGION_CLASSIFICATION, mc.TASK_REGION_CAPTION)
+
+
+def is_vlm_run(values):
+    """Whether values are those of a run of a vision-language model: method
+    ``vlm`` (the panel's kind of model ``vlm``), or a task only
+    vision-language models do.
+
+    Args:
+        values: the values so far, by setting name
+
+    Returns:
+        True/False
+    """
+    return (
+        values.get("method") == mc.METHOD_VLM
+        or values.get("model_kind") == MODEL_KIND_VLM
+        or values.get("task") in VLM_ONLY_TASKS
+    )
+
+
+def _method_choices(values, context):
+    task = values.get("task")
+    if task == mc.TASK_INSTANCE_SEGMENTATION:
+        methods = SEGMENTATION_METHODS
+    elif task in mc.TASKS:
+        methods = (METHOD_MODEL, mc.METHOD_VLM)
+    else:
+        methods = (mc.METHOD_VLM,)
+
+    return [(m, METHOD_LABELS[m]) for m in methods]
 
 
 def _method(values):
@@ -102,7 +151,11 @@ def iterative_allowed(values):
     Returns:
         True/False
     """
-    if values.get("task") != mc.TASK_DETECTION or not values.get("model"):
+    if (
+        values.get("task") != mc.TASK_DETECTION
+        or not values.get("model")
+        or is_vlm_run(values)
+    ):
         return False
 
     try:
@@ -143,6 +196,13 @@ def _model_description(entry):
 
 def _model_choices(values, context):
     task = values.get("task")
+    if is_vlm_run(values):
+        return [
+            (e.name, e.name, _model_description(e))
+            for e in mr.all_models()
+            if mc.is_vlm(e) and task in e.tasks
+        ]
+
     if task not in mc.TASKS:
         return []
 
@@ -156,6 +216,7 @@ def _model_choices(values, context):
         for e in mr.list_models(
             task=task, method=method, zero_shot=zero_shot, role=role
         )
+        if not mc.is_vlm(e)
     ]
 
 
@@ -187,7 +248,7 @@ def _seg_model_choices(values, context):
 
 
 def _takes_exemplars(values, kind=mc.EXEMPLAR_POSITIVE):
-    if values.get("task") not in (
+    if is_vlm_run(values) or values.get("task") not in (
         mc.TASK_DETECTION,
         mc.TASK_INSTANCE_SEGMENTATION,
     ) or not _uses_model(values):
@@ -197,6 +258,16 @@ def _takes_exemplars(values, kind=mc.EXEMPLAR_POSITIVE):
         return kind in mr.get_model(values.get("model") or "").exemplar_prompts
     except AutolabelError:
         return False
+
+
+def _image_detections_fields(values, context):
+    dataset = context.get("dataset")
+    if dataset is None:
+        return []
+
+    import fiftyone as fo
+
+    return list(dataset.get_field_schema(embedded_doc_type=fo.Detections))
 
 
 def _detections_fields(values, context):
@@ -221,15 +292,42 @@ def _slice_choices(values, context):
 
 
 def _check_task(value, values, context):
-    if value not in mc.TASKS:
+    if value not in mc.TASKS + VLM_ONLY_TASKS:
         raise AutolabelError(
-            "unknown task %r; use one of %s" % (value, ", ".join(mc.TASKS))
+            "unknown task %r; use one of %s"
+            % (value, ", ".join(mc.TASKS + VLM_ONLY_TASKS))
         )
 
 
 def _check_model(value, values, context):
     entry = mr.get_model(value)
     task = values.get("task")
+    if is_vlm_run(values):
+        if not mc.is_vlm(entry):
+            raise AutolabelError(
+                "model '%s' is not a vision-language model; `autolabel "
+                "models` lists them (qwen2.5-vl-3b, florence-2-base, ...)"
+                % entry.name
+            )
+
+        if task in mc.VLM_TASKS and task not in entry.tasks:
+            raise AutolabelError(
+                "model '%s' does not do %s; it does %s"
+                % (
+                    entry.name,
+                    task.replace("_", " "),
+                    ", ".join(t.replace("_", " ") for t in entry.tasks),
+                )
+            )
+
+        return
+
+    if mc.is_vlm(entry) and task:  # (the CLI's option checks one value)
+        raise AutolabelError(
+            "model '%s' is a vision-language model: label with --method vlm "
+            "and a --prompt" % entry.name
+        )
+
     if task not in mc.TASKS:
         return
 
@@ -302,9 +400,14 @@ GENERATION = Settings(
             "task",
             CHOICE,
             "Task",
-            "classification, detection or instance_segmentation",
+            "classification, detection or instance_segmentation; with a "
+            "vision-language model also caption, region_classification or "
+            "region_caption",
             required=True,
-            choices=[(t, t.replace("_", " ").capitalize()) for t in mc.TASKS],
+            choices=[
+                (t, t.replace("_", " ").capitalize())
+                for t in mc.TASKS + VLM_ONLY_TASKS
+            ],
             metavar="TASK",
             check=_check_task,
         ),
@@ -312,24 +415,39 @@ GENERATION = Settings(
             "method",
             CHOICE,
             "Method",
-            "how instances are segmented: a one-stage model, a detector then "
-            "a box segmenter, or the boxes of existing detections",
-            default=mc.METHOD_ONE_STAGE,
-            choices=[(m, METHOD_LABELS[m]) for m in mr.METHODS],
-            applies=lambda v: v.get("task") == mc.TASK_INSTANCE_SEGMENTATION,
-            cli=False,
+            "vlm: a vision-language model labels from a prompt; else the "
+            "model of the task (model), and for instance segmentation a "
+            "one-stage model, a detector then a box segmenter, or the boxes "
+            "of existing detections (one_stage, two_stage, "
+            "existing_detections)",
+            default_help="model; for instance segmentation what --seg-model "
+            "and --existing-field make it; vlm for the tasks only "
+            "vision-language models do",
+            choices=_method_choices,
+            applies=lambda v: v.get("task") in mc.TASKS + VLM_ONLY_TASKS,
+            # classification and detection choose a vision-language model
+            # with the kind of model (the panel's) or --method
+            visible=lambda v: v.get("task") == mc.TASK_INSTANCE_SEGMENTATION
+            or v.get("task") in VLM_ONLY_TASKS,
+            metavar="METHOD",
         ),
         Setting(
             "model_kind",
             CHOICE,
             "Vocabulary",
-            "the kind of models listed: fixed-vocabulary models, or "
-            "zero-shot models prompted with any classes",
+            "the kind of models listed: fixed-vocabulary models, zero-shot "
+            "models prompted with any classes, or vision-language models "
+            "prompted with words and examples",
             default_help="every model",
-            choices=[
+            choices=lambda v, c: [
                 (MODEL_KIND_FIXED, "Fixed vocabulary"),
                 (MODEL_KIND_ZERO_SHOT, "Zero-shot: any classes you name"),
-            ],
+            ]
+            + (
+                [(MODEL_KIND_VLM, "Vision-language model: a prompt")]
+                if v.get("task") in mc.VLM_TASKS
+                else []
+            ),
             applies=lambda v: v.get("task") in mc.TASKS and _uses_model(v),
             cli=False,
         ),
@@ -343,6 +461,27 @@ GENERATION = Settings(
             applies=_uses_model,
             metavar="MODEL",
             check=_check_model,
+        ),
+        Setting(
+            "prompt",
+            TEXT,
+            "Prompt",
+            "what the vision-language model labels, in words, e.g. 'every "
+            "forklift, and whether it carries a load'",
+            required=True,
+            applies=is_vlm_run,
+            metavar="TEXT",
+        ),
+        Setting(
+            "regions_field",
+            CHOICE,
+            "Regions",
+            "the Detections field whose boxes region_classification and "
+            "region_caption label, each box a region of the prompt",
+            required=True,
+            choices=_image_detections_fields,
+            applies=lambda v: is_vlm_run(v) and v.get("task") in REGION_TASKS,
+            metavar="FIELD",
         ),
         Setting(
             "seg_model",
@@ -389,6 +528,10 @@ GENERATION = Settings(
             "subset for fixed ones",
             default_help="all the model's classes",
             choices=_class_choices,
+            applies=lambda v: not (
+                is_vlm_run(v)
+                and v.get("task") in (mc.TASK_CAPTION, mc.TASK_REGION_CAPTION)
+            ),
             metavar="NAMES",
         ),
         Setting(
@@ -410,6 +553,27 @@ GENERATION = Settings(
             "ids of detections of this dataset that show what not to find",
             default_help="none",
             applies=lambda v: _takes_exemplars(v, mc.EXEMPLAR_NEGATIVE),
+            metavar="IDS",
+        ),
+        Setting(
+            "examples",
+            LIST,
+            "Examples",
+            "ids of up to 5 samples or labels of this dataset that show what "
+            "to label, shown to the model with the prompt (Qwen2.5-VL); the "
+            "panel prefills the labels or samples selected in the App",
+            default_help="none, the prompt only",
+            applies=is_vlm_run,
+            metavar="IDS",
+        ),
+        Setting(
+            "negative_examples",
+            LIST,
+            "Negative examples",
+            "ids of up to 5 samples or labels of this dataset that show what "
+            "not to label",
+            default_help="none",
+            applies=is_vlm_run,
             metavar="IDS",
         ),
         Setting(
@@ -684,6 +848,10 @@ def declared_values(
     frame_step=None,
     tracker=None,
     propagate=None,
+    prompt=None,
+    examples=None,
+    negative_examples=None,
+    regions_field=None,
 ):
     """The values of :data:`GENERATION` from the keyword arguments of
     :func:`autolabel.pipeline.generate` (``annealing`` flattened; explicit
@@ -710,6 +878,10 @@ def declared_values(
         frame_step=frame_step,
         tracker=tracker,
         propagate=propagate,
+        prompt=prompt,
+        examples=examples,
+        negative_examples=negative_examples,
+        regions_field=regions_field,
     )
     if isinstance(annealing, dict):
         for key in ANNEALING_KEYS:
@@ -732,8 +904,8 @@ def generate_arguments(values, form=False):
     Args:
         values: a dict by setting name
         form (False): whether the values are a form's, which keeps the
-            values of fields it no longer shows: only the settings that
-            apply are passed. Otherwise every value given is passed, and
+            values of fields it no longer shows: only the settings it shows
+            are passed. Otherwise every value given is passed, and
             :class:`GenerationSettings` refuses one that does not apply
 
     Returns:
@@ -745,7 +917,7 @@ def generate_arguments(values, form=False):
     given = {}
     for setting in GENERATION:
         value = setting.parse(values.get(setting.name))
-        if form and not setting.applies(given):
+        if form and not setting.visible(given):
             value = None
 
         given[setting.name] = value
@@ -753,11 +925,10 @@ def generate_arguments(values, form=False):
     out = {
         k: v
         for k, v in given.items()
-        if v is not None
-        and k != "method"
-        and k not in PANEL_ONLY
-        and k not in ANNEALING_KEYS
+        if v is not None and k not in PANEL_ONLY and k not in ANNEALING_KEYS
     }
+    if given.get("model_kind") == MODEL_KIND_VLM:
+        out["method"] = mc.METHOD_VLM
     out["annealing"] = annealing_arguments(
         {k: given[k] for k in ANNEALING_KEYS}
     )

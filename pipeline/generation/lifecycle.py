@@ -70,6 +70,7 @@ from ..records.runs import (
 )
 from .shards import HEARTBEAT_TIMEOUT, open_for_review, shard_bounds
 from .video import ensure_video_metadata
+from .vlm import PROBLEMS_KEY, test_labels
 from .worker import run_shard
 from .writer import CANCELLED
 
@@ -101,8 +102,22 @@ def generate(
     frame_step=None,
     tracker=None,
     propagate=None,
+    method=None,
+    prompt=None,
+    examples=None,
+    negative_examples=None,
+    regions_field=None,
+    test=None,
 ):
     """Starts an auto-labeling run that generates labels with models.
+
+    With ``method="vlm"`` a vision-language model (Qwen2.5-VL, Florence-2)
+    labels from a ``prompt``, optional ``examples`` and
+    ``negative_examples``, for the tasks ``classification``,
+    ``detection``, ``caption``, ``region_classification`` and
+     ``region_caption`` (the boxes of ``regions_field``); see
+    :mod:`autolabel.pipeline.generation.vlm`. ``test=N`` labels the first N
+    target samples and returns their labels, writing nothing.
 
     Of a video dataset (or video slices of a grouped dataset) the run labels
     the frames of the videos: its ``label_field`` and ``staging_field`` are
@@ -168,9 +183,25 @@ def generate(
             propagates the boxes of ``existing_field``'s frames or of
             ``model``'s every ``frame_step``-th frame; SAM 3 as ``model``
             alone propagates its ``classes``. Every frame gets a value
+        method (None): ``"vlm"`` for a vision-language model; otherwise
+            the method follows from the other settings (``"model"``, or
+            ``"one_stage"``, ``"two_stage"``, ``"existing_detections"`` for
+            instance segmentation) and may be given to be checked
+        prompt (None): what a vision-language model labels, in words
+            (required with ``method="vlm"``)
+        examples (None): ids of up to 5 samples or labels of the dataset
+            that show a vision-language model what to label
+        negative_examples (None): ids of up to 5 samples or labels that
+            show what not to label
+        regions_field (None): the Detections field whose boxes the
+            ``region_classification`` and ``region_caption`` tasks label
+        test (None): a number of samples: label the first ``test`` target
+            samples with a vision-language model and return their labels,
+            creating and writing nothing
 
     Returns:
-        the :class:`autolabel.pipeline.Run`
+        the :class:`autolabel.pipeline.Run`; with ``test``, the list of
+        :func:`autolabel.pipeline.generation.vlm.test_labels` dicts
 
     Raises:
         AutolabelError: if a setting is invalid; nothing is created then
@@ -205,7 +236,19 @@ def generate(
         frame_step=frame_step,
         tracker=tracker,
         propagate=propagate,
+        method=method,
+        prompt=prompt,
+        examples=examples,
+        negative_examples=negative_examples,
+        regions_field=regions_field,
     )
+    if test is not None and settings.vlm is None:
+        raise AutolabelError(
+            "a test (--test) labels a few samples with a vision-language "
+            "model (--method vlm); other runs are tried on a view of a few "
+            "samples instead"
+        )
+
     slices = settings.slices
     if slices is not None:
         # grouped: the samples of the chosen image slices, flattened, so
@@ -249,6 +292,9 @@ def generate(
         target = {"type": "all"}
     else:
         target = serialize_target(collection)
+
+    if test is not None:  # nothing is created or written
+        return test_labels(dataset, collection, settings, test)
 
     if delegate:  # before the run exists: nothing is left behind
         require_operator(SHARD_OPERATOR_URI)
@@ -313,6 +359,11 @@ def generate(
                 "text_classes": settings.text_classes,
             }
             if settings.exemplars
+            else {}
+        ),
+        **(
+            {"vlm": settings.vlm, PROBLEMS_KEY: {}}
+            if settings.vlm is not None
             else {}
         ),
     )
@@ -391,6 +442,20 @@ def _created_event(settings, num_samples, target, slices):
 
     if settings.annealing:
         parts.append(describe_annealing(settings.annealing))
+
+    if settings.vlm is not None:
+        vlm = settings.vlm
+        parts.append(
+            "prompt %r, %d example(s), %d negative example(s)%s"
+            % (
+                vlm["prompt"],
+                len(vlm["examples"]),
+                len(vlm["negative_examples"]),
+                ", regions of %s" % vlm["regions_field"]
+                if vlm["regions_field"]
+                else "",
+            )
+        )
 
     return new_event(
         EventKind.CREATED,

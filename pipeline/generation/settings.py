@@ -25,6 +25,8 @@ from ..errors import AutolabelError
 from ..labels import label_type_for_task
 from .declaration import (
     GENERATION,
+    METHOD_MODEL,
+    VLM_ONLY_TASKS,
     TRACKER_BYTETRACK,
     TRACKER_NONE,
     VIDEO_GROUP,
@@ -35,9 +37,7 @@ from .exemplars import exemplar_classes, resolve_exemplars
 from .masks import default_mask_dir
 from .propagation import METHOD_VIDEO_PROPAGATION, check_propagation
 from ..records.runs import validate_run_name
-
-
-METHOD_MODEL = "model"
+from .vlm import validate_vlm, vlm_label_type
 
 
 class GenerationSettings:
@@ -66,6 +66,11 @@ class GenerationSettings:
         frame_step=None,
         tracker=None,
         propagate=None,
+        method=None,
+        prompt=None,
+        examples=None,
+        negative_examples=None,
+        regions_field=None,
     ):
         validate_target_dataset(dataset)
         #: the group slices labeled (grouped datasets), or None
@@ -76,9 +81,19 @@ class GenerationSettings:
         self.label_field, self.staging_field = validate_label_field(
             dataset, label_field, video=self.video
         )
-        method = None
-        if task in mc.TASKS:  # else the declaration names the task
+        vlm = method == mc.METHOD_VLM or task in VLM_ONLY_TASKS
+        given_method, method = method, None
+        if vlm:
+            method = mc.METHOD_VLM
+        elif task in mc.TASKS:  # else the declaration names the task
             method = _method(task, seg_model, existing_field)
+            _check_given_method(given_method, method)
+            if prompt or examples or negative_examples or regions_field:
+                raise AutolabelError(
+                    "a prompt, examples and a regions field apply to "
+                    "vision-language models; add --method vlm and a "
+                    "vision-language model such as qwen2.5-vl-3b"
+                )
 
         # the first check: each setting's kind, limits, choices and own rule
         declared = GENERATION.check(
@@ -101,11 +116,44 @@ class GenerationSettings:
                 frame_step=frame_step,
                 tracker=tracker,
                 propagate=propagate,
+                prompt=prompt,
+                examples=examples,
+                negative_examples=negative_examples,
+                regions_field=regions_field,
             ),
             {"dataset": dataset},
         )
         self.task = task
         self.method = method
+        #: a vision-language model's run's ``vlm`` config (prompt,
+        #: examples, regions field), or None
+        self.vlm = None
+        if vlm:
+            self._vlm_settings(
+                dataset,
+                declared,
+                model=model,
+                classes=classes,
+                prompt=prompt,
+                examples=examples,
+                negative_examples=negative_examples,
+                regions_field=regions_field,
+                others=dict(
+                    seg_model=seg_model,
+                    existing_field=existing_field,
+                    annealing=annealing,
+                    exemplars=exemplars,
+                    negative_exemplars=negative_exemplars,
+                    mask_dir=mask_dir,
+                    tracker=tracker,
+                    propagate=propagate,
+                ),
+                min_confidence=min_confidence,
+                workers=workers,
+                name=name,
+            )
+            return
+
         self.frame_step, self.tracker = _video_settings(
             dataset, self.video, task, method, declared, tracker
         )
@@ -218,8 +266,70 @@ class GenerationSettings:
             if entry is not None:  # catalog models' are fetched at start
                 mr.check_weights(entry)
 
+    def _vlm_settings(
+        self,
+        dataset,
+        declared,
+        model,
+        classes,
+        prompt,
+        examples,
+        negative_examples,
+        regions_field,
+        others,
+        min_confidence,
+        workers,
+        name,
+    ):
+        """The settings of a vision-language model's run: images only, one
+        model, a prompt (:func:`.vlm.validate_vlm`)."""
+        if self.video:
+            raise AutolabelError(
+                "vision-language models label images; dataset '%s' labels "
+                "video frames" % dataset.name
+            )
+
+        given = [k for k, v in others.items() if v]
+        if given:
+            raise AutolabelError(
+                "--%s does not apply to a vision-language model's run; drop "
+                "it" % given[0].replace("_", "-")
+            )
+
+        if not model:
+            raise AutolabelError(
+                "a vision-language model is required (--model), such as "
+                "qwen2.5-vl-3b or florence-2-base"
+            )
+
+        entry = mr.get_model(model)
+        self.vlm, self.classes = validate_vlm(
+            dataset,
+            entry,
+            self.task,
+            prompt,
+            classes,
+            examples,
+            negative_examples,
+            regions_field,
+        )
+        self.model, self.seg_model = entry.name, None
+        self.existing_field = self.annealing = self.exemplars = None
+        self.text_classes = self.mask_dir = None
+        self.frame_step = self.tracker = None
+        if min_confidence is None:
+            min_confidence = entry.default_confidence
+
+        self.min_confidence, _ = validate_confidence_range(min_confidence)
+        self.workers = declared["workers"]
+        self.name = validate_run_name(dataset, name) if name else None
+        mr.check_weights(entry)
+
     @property
     def label_type(self):
+        if self.method == mc.METHOD_VLM:
+            return vlm_label_type(self.task)
+
         return label_type_for_task(self.task)
 
     @property
@@ -334,6 +444,21 @@ def generation_error(dataset, values):
         return str(e)
 
     return None
+
+
+def _check_given_method(given, method):
+    """Refuses a method given that the other settings do not make: the
+    method of a model's run follows from its segmentation model and
+    existing field."""
+    if given is None or given == method:
+        return
+
+    raise AutolabelError(
+        "method %s does not fit the other settings, which make a %s run "
+        "(a segmentation model makes two_stage, an existing field "
+        "existing_detections); leave out --method or change them"
+        % (given, method)
+    )
 
 
 def _method(task, seg_model, existing_field):

@@ -51,6 +51,7 @@ from ..records.processes import this_process
 from .exemplars import load_exemplars
 from .video import FrameWriter, decoded_frame_batches, video_rows
 from .propagation import METHOD_VIDEO_PROPAGATION, label_videos
+from .vlm import label_shard as label_vlm_shard
 from .writer import (
     CANCELLED,
     RunStopped,
@@ -501,6 +502,17 @@ def _label_shard(
     if num_threads is None:
         num_threads = _default_threads(device)
 
+    if run.config.get("labeling_method") == mc.METHOD_VLM:
+        # a prompt and the images to a vision-language model, its answers
+        # parsed into labels (answers that are not labels are counted)
+        summary.update(
+            label_vlm_shard(
+                dataset, run, shard_view(dataset, run, shard), device, half,
+                watch, progress, batch_size, num_threads, shard=shard,
+            )
+        )
+        return
+
     adapter = passes = None
     if run.config.get("annealing"):
         # iterative zero-shot: every pass of a batch runs in finish()
@@ -608,7 +620,10 @@ def _label_shard(
                 ):
                     label = None
 
-                results[id(item)] = (label, score)
+                # the model's logits, where it has them, go with its label
+                logits = pred.logits
+                logits = logits[0] if logits is not None and label else None
+                results[id(item)] = (label, score, logits)
                 continue
 
             if adapter is not None:

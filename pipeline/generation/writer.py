@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 from bson import ObjectId
 from pymongo import UpdateOne
+import fiftyone.core.fields as fof
 
 
 from ..zeroshot.annealing import staged_pass_figures
@@ -260,7 +261,7 @@ class StagedWriter:
 
     def _staged_value(self, item, result):
         if not list_field(self.run.label_type):
-            label, score = result
+            label, score = result[:2]
             value = {"_id": ObjectId(), "_cls": CLASSIFICATION, "tags": []}
             if label is not None:
                 value.update(
@@ -268,6 +269,12 @@ class StagedWriter:
                     confidence=float(score),
                     **{REVIEW_STATE_ATTR: ReviewState.IN_REVIEW},
                 )
+                if len(result) > 2 and result[2] is not None:
+                    # stored as FiftyOne stores a Classification's logits
+                    value["logits"] = fof.VectorField().to_mongo(
+                        np.asarray(result[2], dtype=np.float32)
+                    )
+
                 return value, 1
 
             return value, 0

@@ -262,6 +262,9 @@ class EventKind:
     IN_REVIEW = "in_review"
     #: a worker fetched (or waited for) the missing weights of a model
     WEIGHTS = "weights"
+    #: a worker's vision-language model gave answers that were not labels
+    #: (counts by reason, a few samples with theirs)
+    ANSWERS = "answers"
 
 
 def new_event(kind, text, **extra):

@@ -92,6 +92,10 @@ RUN_KEYS = {
     "label, positive",
     "text_classes": "the classes it was prompted with by name beside its "
     "exemplars",
+    # vision-language model runs (pipeline/generation/vlm.py)
+    "vlm": "its prompt, examples, negative examples and regions field",
+    "answer_problems": "its model's answers that were not labels, by "
+    "reason (unparseable, unknown class, ...)",
     # review and approval
     "review_lock": "the review lock's lease (token, expires)",
     "stats_totals": "cached per-class totals per samples version",
@@ -103,6 +107,8 @@ RUN_KEYS = {
     "classes_seen": "the classes its workers staged so far",
     "review_counts": "labels in review / promoted at a samples version",
     "audit": "its audit: seed, strata, audited labels, answers (who, when)",
+    "image_audit": "its image audit: seed, strata, drawn images, answers "
+    "(labels marked, missed counts, who, when)",
     "staged_recorded_at": "ISO time its staged classes and boxes were kept",
     "brain": "its Brain runs: embeddings, similarity, mistakes",
     # loop runs

@@ -5,6 +5,7 @@ these."""
 
 from .corrections import edit_counts
 from ..quality.audit import estimate_precision
+from ..quality.recall import estimate_recall
 from ..database import samples_version
 from .frames import frame_field
 from .history import review_counts, store_review_counts
@@ -47,7 +48,10 @@ def approval_preview(dataset, run_key_or_name):
         ``"estimated_precision"``: the audit's estimate of the approved
         labels' precision with its 95% interval
         (:func:`autolabel.pipeline.quality.audit.estimate_precision`), or
-        None when the run is not audited, and ``"edited"``: ``{"approved",
+        None when the run is not audited, ``"estimated_recall"``: the image
+        audit's estimate of their recall
+        (:func:`autolabel.pipeline.quality.recall.estimate_recall`), or None
+        without one, and ``"edited"``: ``{"approved",
         "discarded"}``, how many of those labels a person corrected or drew
         in the App (:func:`autolabel.pipeline.review.corrections.edit_counts`)
 
@@ -83,6 +87,8 @@ def approval_preview(dataset, run_key_or_name):
         "classes": classes,
         # None: not audited
         "estimated_precision": estimate_precision(dataset, run.key),
+        # None: no image audit
+        "estimated_recall": estimate_recall(dataset, run.key),
         "edited": {
             "approved": sum(e[ReviewState.PROMOTED] for e in edits),
             "discarded": sum(e[ReviewState.IN_REVIEW] for e in edits),
@@ -173,6 +179,7 @@ def approved_summary(run):
         "generated": counts.get("labels"),
         "classes": summary.get("classes") or [],
         "estimated_precision": summary.get("estimated_precision"),
+        "estimated_recall": summary.get("estimated_recall"),
         "edited": summary.get("edited"),
         "approved_at": run.config.get("approved_at"),
         "history": list(run.config.get("review_history") or []),

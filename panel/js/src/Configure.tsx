@@ -8,7 +8,7 @@ import { Box, Button, FormControlLabel, Link, Paper, Radio, RadioGroup, Stack, T
 import React from "react";
 import { ErrorLine, PLACED_ERRORS } from "./common";
 import { FieldWidget, SettingsFields, shownValues, useFormValues } from "./SettingsForm";
-import { AnnealingPreview, Call, ConfigureForm, Context, ModelCard, PanelData, Target } from "./types";
+import { AnnealingPreview, Call, ConfigureForm, ConfigureTest, Context, ModelCard, PanelData, Target } from "./types";
 
 const TARGETS: { value: Target; label: string }[] = [
   { value: "all", label: "All samples" },
@@ -61,6 +61,10 @@ function ConfigurePage(props: { data: PanelData; form: ConfigureForm; context: C
   const start = () => {
     flush();
     call("start_run", { target, ...shownValues(form.form, values) });
+  };
+  const test = () => {
+    flush();
+    call("test_run", { target, ...shownValues(form.form, values) });
   };
 
   const after: Record<string, React.ReactNode> = {};
@@ -140,6 +144,11 @@ function ConfigurePage(props: { data: PanelData; form: ConfigureForm; context: C
               >
                 Start
               </Button>
+              {form.testable && (
+                <Button data-testid="al-test" variant="outlined" disabled={!ready} onClick={test}>
+                  Test on 5 samples
+                </Button>
+              )}
               {!ready && reason && (
                 <Typography data-testid="al-start-reason" variant="body2" color="text.secondary">
                   {reason}
@@ -147,6 +156,7 @@ function ConfigurePage(props: { data: PanelData; form: ConfigureForm; context: C
               )}
             </Stack>
             <ErrorLine data={data} sources={PLACED_ERRORS.configure} />
+            {data.configure_test && <TestLabels test={data.configure_test} />}
           </Stack>
         )}
       </Stack>
@@ -200,6 +210,19 @@ function PassPreview(props: { preview: AnnealingPreview | null }) {
         {chunks ? ` · noun chunks: ${chunks.matched} of ${chunks.lines} images matched` : ""}
       </Typography>
     </Box>
+  );
+}
+
+/** A test's labels, as Python wrote them: per sample its labels, then what the test found. */
+function TestLabels(props: { test: ConfigureTest }) {
+  return (
+    <Paper data-testid="al-test-labels" variant="outlined" sx={{ p: 1.5 }}>
+      {props.test.lines.map((line, i) => (
+        <Typography key={i} variant="body2" sx={{ fontFamily: "monospace", whiteSpace: "pre-wrap", wordBreak: "break-word" }}>
+          {line}
+        </Typography>
+      ))}
+    </Paper>
   );
 }
 

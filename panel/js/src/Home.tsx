@@ -129,6 +129,12 @@ function RunCardView(props: {
         </Typography>
       )}
 
+      {run.answers && (
+        <Typography data-testid="al-card-answers" variant="body2" color="warning.main">
+          {run.answers}
+        </Typography>
+      )}
+
       {run.progress && <Progress run={run} />}
 
       {run.error && (

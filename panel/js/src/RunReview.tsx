@@ -20,7 +20,7 @@ import {
 } from "@mui/material";
 import React, { useEffect, useRef, useState } from "react";
 import { ConfirmDialog, ErrorLine, Field, PLACED_ERRORS, parseNumber, plural } from "./common";
-import Audit, { formatEstimate } from "./Audit";
+import Audit, { formatEstimate, formatRecall } from "./Audit";
 import Brain from "./Brain";
 import { Header } from "./Configure";
 import {
@@ -175,6 +175,10 @@ function ApprovalText(props: { approval: ApprovalPreview; run: RunCard }) {
             {label}: {formatEstimate(e)}
           </Typography>
         ))}
+      <Typography data-testid="al-approve-recall">
+        Estimated recall of the approved labels:{" "}
+        {formatRecall(approval.estimated_recall, "recall not measured: audit 50 images (Audit tab, Images)")}
+      </Typography>
       <Typography variant="body2" color="text.secondary" sx={{ mt: 1 }}>
         The run "{run.name}" becomes Approved. This cannot be undone.
       </Typography>

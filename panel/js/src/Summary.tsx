@@ -11,7 +11,7 @@ import {
   Typography,
 } from "@mui/material";
 import React from "react";
-import { formatEstimate } from "./Audit";
+import { formatEstimate, formatRecall } from "./Audit";
 import { plural } from "./common";
 import { Header } from "./Configure";
 import { formatDate } from "./Home";
@@ -38,6 +38,9 @@ export default function Summary(props: { run: RunCard; summary: SummaryData; cal
         </Typography>
         <Typography data-testid="al-summary-precision" color="text.secondary">
           Estimated precision: {formatEstimate(summary.estimated_precision)}
+        </Typography>
+        <Typography data-testid="al-summary-recall" color="text.secondary">
+          Estimated recall: {formatRecall(summary.estimated_recall)}
         </Typography>
         {summary.discarded !== null && (
           <Typography data-testid="al-summary-discarded" color="text.secondary">

@@ -16,10 +16,19 @@ import { Call, Method, PanelData } from "./types";
 /** The methods whose errors each page shows next to their controls. */
 export const PLACED_ERRORS: Record<string, string[]> = {
   home: ["rename_run", "delete_run", "resume_run", "skip_run", "cancel_run", "open_run", "show_log"],
-  configure: ["start_run"],
+  configure: ["start_run", "test_run"],
   analyze: ["analyze_labels"],
   run: ["promote", "undo", "approve", "set_classes", "set_confidence", "set_tab", "set_pass", "set_by_track"],
-  brain: ["embed_run", "open_embeddings", "find_similar", "compare_run", "set_brain_view"],
+  brain: [
+    "embed_run",
+    "open_embeddings",
+    "find_similar",
+    "compare_run",
+    "set_brain_view",
+    "compute_hardness_run",
+    "embed_images_run",
+    "select_unique",
+  ],
   loops: ["show_flow", "show_create_flow"],
   flow: ["next_flow", "retry_flow", "cancel_flow", "open_iteration", "show_flow", "show_edit_flow", "delete_flow"],
   loop_create: ["create_flow"],

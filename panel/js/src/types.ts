@@ -23,6 +23,8 @@ export interface RunCard {
   error: string | null;
   progress: { percent: number; done: number; total: number } | null;
   operations: { id: string; state: string }[];
+  /** a vision-language model's answers that were not labels, on one line (null: none) */
+  answers?: string | null;
   /** the run's label counts, as `autolabel runs` prints them (null: not for this status) */
   numbers: RunNumbers;
   /** what the run allows now, decided by the pipeline (allowed_actions) */
@@ -61,6 +63,8 @@ export interface ApprovalPreview {
   discarded: number;
   classes: { label: string; approved: number; discarded: number }[];
   estimated_precision: Estimate | null;
+  /** the image audit's recall of the approved labels (null: no image audit) */
+  estimated_recall?: RecallEstimate | null;
 }
 
 export interface HistoryEntry {
@@ -114,8 +118,49 @@ export interface AuditClass {
   } | null;
 }
 
+/** A recall estimated from an image audit (null recall: no object counted). */
+export interface RecallEstimate {
+  recall: number | null;
+  low: number | null;
+  high: number | null;
+  images?: number;
+  objects?: number;
+  classes?: Record<string, RecallEstimate>;
+}
+
+/** One class of the image audit's recall table. */
+export interface RecallClass extends RecallEstimate {
+  label: string;
+  found: number;
+  missed: number;
+  promoted: RecallEstimate;
+  threshold: number | null;
+  threshold_recall: RecallEstimate | null;
+}
+
+/** The Audit tab's figures in Images mode (panel/audit.py image_audit_data). */
+export interface ImageAuditData {
+  started: boolean;
+  default_size?: number;
+  recall_asked: number;
+  progress?: { answered: number; size: number };
+  current?: {
+    sample_id: string;
+    index: number;
+    labels: { id: string; label: string; confidence: number | null; state: string }[];
+    classes: string[];
+  } | null;
+  overall?: RecallEstimate;
+  promoted?: RecallEstimate;
+  unaudited?: number | null;
+  classes?: RecallClass[];
+}
+
 /** The Audit tab's figures (panel/data.py audit_data). */
 export interface AuditData {
+  /** "images": the image audit (then only `images` is set) */
+  mode?: "labels" | "images";
+  images?: ImageAuditData;
   started: boolean;
   default_size?: number;
   progress?: { answered: number; size: number; correct: number; wrong: number };
@@ -137,6 +182,7 @@ export interface Summary {
   generated: number | null;
   classes: { label: string; approved: number; discarded: number }[];
   estimated_precision: Estimate | null;
+  estimated_recall?: RecallEstimate | null;
   approved_at: string | null;
   history: HistoryEntry[];
 }
@@ -294,8 +340,12 @@ export interface MistakesSummary {
   against: string;
   labels: number;
   matched: number;
-  possible_spurious: number;
-  possible_missing: number;
+  /** null for a classification run */
+  possible_spurious: number | null;
+  possible_missing: number | null;
+  /** labels of another class (a classification run), else null */
+  disagree?: number | null;
+  label_type?: string;
   mean_agreement: number | null;
 }
 
@@ -315,6 +365,22 @@ export interface BrainData {
   selected_label: string | null;
   near_duplicate_distance: number;
   similar?: { label_id: string; count: number; near_duplicates: number };
+  /** the run's label type */
+  label_type?: string;
+  /** why label embeddings and similar labels are not offered, or null */
+  labels_disabled?: string | null;
+  /** the hardness of a classification run's samples, once computed */
+  hardness?: { brain_key: string; samples: number; without_logits: number } | null;
+  hardness_operation?: BrainOperation | null;
+  /** why hardness cannot be computed, or null */
+  hardness_disabled?: string | null;
+  /** the embeddings and uniqueness of the run's images, once computed */
+  uniqueness?: { brain_key: string; visualization: string; samples: number; model: string; method: string } | null;
+  images_operation?: BrainOperation | null;
+  /** why the run's images cannot be embedded, or null */
+  images_disabled?: string | null;
+  /** why nothing of the card applies to this run (then only this is sent) */
+  disabled?: string | null;
 }
 
 /** A button the panel offers, with its words (panel/loops.py decides both). */
@@ -489,6 +555,14 @@ export interface ConfigureForm {
   preview: AnnealingPreview | null;
   /** why the run cannot start yet, in one line (null if it can) */
   reason: string | null;
+  /** whether the run can be tested on a few samples first (a vision-language model's) */
+  testable?: boolean;
+}
+
+/** A test's labels of a few samples (panel/configure.py test_run): nothing was written. */
+export interface ConfigureTest {
+  /** what `autolabel generate --test` prints: per sample its labels, then a summary */
+  lines: string[];
 }
 
 export interface PanelData {
@@ -527,6 +601,8 @@ export interface PanelData {
   loop_form?: LoopForm | null;
   loop_edit?: LoopEditForm | null;
   configure_form?: ConfigureForm | null;
+  /** the labels of the Configure page's last test (null: none since the last change) */
+  configure_test?: ConfigureTest | null;
 }
 
 /** The panel's methods: `props.schema.view[method]` is the event's URI. */
@@ -536,6 +612,7 @@ export type Method =
   | "show_configure"
   | "show_analyze"
   | "start_run"
+  | "test_run"
   | "validate_label_field"
   | "analyze_labels"
   | "open_run"
@@ -550,12 +627,19 @@ export type Method =
   | "find_similar"
   | "compare_run"
   | "set_brain_view"
+  | "compute_hardness_run"
+  | "embed_images_run"
+  | "select_unique"
   | "undo"
   | "preview_approval"
   | "start_audit"
   | "answer_audit"
   | "set_audit_precision"
   | "promote_to_precision"
+  | "set_audit_mode"
+  | "start_image_audit"
+  | "answer_image"
+  | "set_audit_recall"
   | "approve"
   | "rename_run"
   | "delete_run"
