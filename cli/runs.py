@@ -5,6 +5,7 @@ import json
 import sys
 
 from .. import pipeline as P
+from ..pipeline.generation.vlm import PROBLEMS_KEY, problems_line
 from .common import add_command, add_json, add_yes, confirm
 
 
@@ -96,6 +97,10 @@ def _print_run(dataset, run):
             shown,
         )
     )
+    # a vision-language model's answers that were not labels, as on its card
+    answers = problems_line(run.config.get(PROBLEMS_KEY))
+    if answers:
+        print("%-20s %s" % ("", answers))
 
 
 def _rename(args, dataset):

@@ -182,7 +182,7 @@ def test_captions_are_staged_as_classifications_with_their_text(dataset):
 
 
 def test_unparseable_answers_fail_their_samples_and_the_run_past_its_cap(
-    dataset,
+    dataset, capsys,
 ):
     save_tiny_catalog_model(QWEN)  # random weights: garbage
     with pytest.raises(AutolabelError, match="samples failed, more than 20%"):
@@ -212,6 +212,11 @@ def test_unparseable_answers_fail_their_samples_and_the_run_past_its_cap(
         e["kind"] == "answers" and "were not labels" in e["text"] for e in log
     )
     assert "were not labels" in run_card(dataset, run)["answers"]
+    # and under the run's row of `autolabel runs`
+    from autolabel.cli import main
+
+    assert main(["runs", dataset.name]) == 0
+    assert "were not labels: " in capsys.readouterr()[0]
 
 
 def test_resume_retries_the_failed_samples_and_skips_the_finished_ones(
