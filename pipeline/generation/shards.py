@@ -296,3 +296,37 @@ def start_shard(dataset, run, shard):
         returns=False,
     )
     return get_run(dataset, run.key)
+
+
+def sample_rows(dataset, view, detections_field=None):
+    """Streams the samples of a shard's view from a MongoDB cursor, with
+    only what labeling them reads.
+
+    Args:
+        dataset: a :class:`fiftyone.core.dataset.Dataset`
+        view: the shard's view of it
+        detections_field (None): a Detections field whose detections are
+            read too (existing detections, regions)
+
+    Returns:
+        an iterator of ``(sample id, filepath, detections)``, detections the
+        field's raw detection documents (``[]`` where it is empty) or None
+        without a field
+    """
+    project = {"filepath": True}
+    if detections_field:
+        project[detections_field + ".detections"] = True
+
+    cursor = dataset._sample_collection.aggregate(
+        view._pipeline() + [{"$project": project}],
+        allowDiskUse=True,
+        batchSize=1000,
+    )
+    for doc in cursor:
+        detections = None
+        if detections_field:
+            detections = (
+                (doc.get(detections_field) or {}).get("detections")
+            ) or []
+
+        yield doc["_id"], doc["filepath"], detections

@@ -60,7 +60,7 @@ from ..labels import (
 from ..records.operations import EventKind, record_event
 from ..records.runs import update_run_record
 from .images import ImageError, read_image
-from .shards import MAX_FAILURE_RATE
+from .shards import MAX_FAILURE_RATE, sample_rows
 from .writer import StagedWriter
 
 logger = logging.getLogger(__name__)
@@ -424,21 +424,8 @@ class _Item:
 
 
 def _rows(dataset, view, regions_field):
-    project = {"filepath": True}
-    if regions_field:
-        project[regions_field + ".detections"] = True
-
-    cursor = dataset._sample_collection.aggregate(
-        view._pipeline() + [{"$project": project}],
-        allowDiskUse=True,
-        batchSize=1000,
-    )
-    for doc in cursor:
-        regions = None
-        if regions_field:
-            regions = ((doc.get(regions_field) or {}).get("detections")) or []
-
-        yield _Item(doc["_id"], doc["filepath"], regions)
+    for row in sample_rows(dataset, view, regions_field):
+        yield _Item(*row)
 
 
 def _decode(item):

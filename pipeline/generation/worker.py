@@ -72,6 +72,7 @@ from .shards import (
     HEARTBEAT_TIMEOUT,
     MAX_FAILURE_RATE,
     mark_shard_done,
+    sample_rows,
     shard_view,
     start_shard,
 )
@@ -114,25 +115,9 @@ def _device():
 
 
 def _sample_rows(dataset, view, existing_field):
-    """Streams ``(id, filepath, existing detections)`` of the view's samples
-    from a MongoDB cursor."""
-    project = {"filepath": True}
-    if existing_field:
-        project[existing_field + ".detections"] = True
-
-    cursor = dataset._sample_collection.aggregate(
-        view._pipeline() + [{"$project": project}],
-        allowDiskUse=True,
-        batchSize=1000,
-    )
-    for doc in cursor:
-        existing = None
-        if existing_field:
-            existing = (
-                (doc.get(existing_field) or {}).get("detections")
-            ) or []
-
-        yield _Item(doc["_id"], doc["filepath"], existing)
+    """Streams the view's samples as items (:func:`.shards.sample_rows`)."""
+    for row in sample_rows(dataset, view, existing_field):
+        yield _Item(*row)
 
 
 def _decode(item, adapter, segmenter):
