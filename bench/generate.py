@@ -1,4 +1,4 @@
-"""Benchmark of generation (issues 3 and 22): labels from models, from JPEG
+"""Benchmark of generation (issues 3, 22 and 27): labels from models, from JPEG
 files on disk to staged labels in MongoDB, against the model alone and
 against FiftyOne's own ``apply_model``.
 
@@ -15,6 +15,11 @@ For each of
                    (encoded once, when it loads, by its text encoder)
     (g) ``sam21``: two-stage instance segmentation, YOLO11m boxes -> SAM 2.1
                    Hiera large masks (``Sam2Model``, 1024 px)
+    (h) ``qwen2.5-vl-3b``: Qwen2.5-VL 3B Instruct (method ``vlm``, issue
+                   27), detection of 3 classes (JSON boxes) and captions
+    (i) ``florence-2-base``: Florence-2 base (method ``vlm``), detection of
+                   3 classes (one open-vocabulary query per class) and
+                   captions
 
 it measures, in one run:
 
@@ -42,6 +47,35 @@ it measures, in one run:
     ``sam3`` / ``sam2`` packages from their own ``.pt`` checkpoints, not
     from the transformers models, and neither package is installed; the
     ``sam3`` and ``sam21`` rows say so
+
+The vision-language keys (h, i) are measured per task (detection of
+``VLM_CLASSES``, captions), each with the same prompt, classes and batch:
+
+1.  model only: the adapter's ``answer(images, VlmRequest)`` on batches of
+    images already decoded and converted in memory (its ``preprocess``),
+    after a warm-up batch, between synchronizations (at least 3 batches and
+    5 s): generation, token probabilities and parsing included
+2.  end to end: ``generate(..., method="vlm", prompt=..., delegate=False)``
+    as a whole call (model loading included), with the run's answers that
+    were not labels (``answer_problems``)
+3.  no ``apply_model``: FiftyOne 1.22.1 has no zoo model of Qwen2.5-VL or
+    Florence-2 (its Qwen3-VL zoo models are another model)
+
+A vision-language model of random weights answers garbage until its token
+limit (and every sample fails), so each is saved with a generation config
+whose ``sequence_bias`` makes greedy decoding of the real model, through
+its real ``generate()``, write a fixed answer (as tests/tiny_models.py does;
+``force_answer``). Detection: Qwen2.5-VL answers 3 boxes of the classes
+asked for and 1 of a class that is not (125 tokens of JSON at 644 x 476,
+the end token included), so each image counts one "unknown class" answer
+that is not a label; Florence-2 answers each class query (one per class)
+with a phrase and 2 boxes of ``<loc_*>`` bins (10 tokens), labeled with the
+class asked for. Captions: a sentence of 16 tokens. The offline tokenizers
+are byte-level with merges that make each chunk of these answers one
+token, as a real vocabulary does, so the answers have about their real
+number of tokens; the models keep their real vocabulary sizes. The bias
+costs a few small kernels per answer prefix length at every decoding step,
+in both measurements alike. The answers' confidences mean nothing.
 
 No model hub is reachable on the GPU machine, so the models are the REAL
 architectures and sizes with RANDOM weights (the same compute as the real
@@ -81,6 +115,11 @@ a command for at most 10):
     sam21         1500   300          as sam; SAM 2.1 Hiera large is lighter
                                       than ViT-H; FiftyOne runs the detector
                                       only (it cannot run SAM 2.1)
+    qwen2.5-vl-3b 256    --           guessed: ~125 decoding steps of a 3.75B
+                                      model per detection batch of 32 (a few
+                                      img/s), captions faster; per task
+    florence-2-   512    --           guessed: 231M parameters, 3 queries
+    base                              per image for detection; per task
     ============  =====  ===========  ==========================================
 
 The issue 3 keys (yolo, sam, owlv2) take about 9 minutes together, and so do
@@ -88,7 +127,10 @@ the issue 22 keys (sam3, yolo26, yoloe, sam21, guessed): on the GPU machine
 run them as two calls, ``--only yolo,sam,owlv2`` and ``--only
 sam3,yolo26,yoloe,sam21`` (``--keys`` is the same option). The issue 22
 rows are judged against a 90% target: end to end / model only (SAM 2.1
-encoder limit for ``sam21``).
+encoder limit for ``sam21``). The issue 27 keys (guessed: 3 to 5 minutes,
+the 7.5 GB of Qwen2.5-VL 3B written once and read back four times) are a
+third call, ``--only qwen2.5-vl-3b,florence-2-base``; they have their own
+table (issue 27 sets no target: it asks for the two rates and their ratio).
 
 ``--images N`` and ``--apply-images N`` override them for every model.
 
@@ -97,7 +139,8 @@ generated in parallel into ``--image-dir`` (default
 ``/tmp/autolabel-bench-images``) and reused by later runs (``jpegs.py``);
 the models are built by ``random_models.py`` (the SAM 3 detector and SAM 2.1
 on the GPU; YOLOE with the tests' tiny MobileCLIP text encoder, which runs
-once when the model loads). Everything else
+once when the model loads), the vision-language models here (in bfloat16
+on the GPU). Everything else
 (the database ``autolabel-bench-generate-<pid>``, the weights, the masks)
 is temporary and removed at the end, also on error or SIGTERM.
 
@@ -105,7 +148,8 @@ Without CUDA it prints one line and exits with status 0, so that it can be
 launched blindly; ``--allow-cpu`` runs a smoke test instead: tiny models of
 the same architectures (YOLO11n and YOLO26n at 320 px, YOLOE-26n-seg at 320 px,
 a 2-block SAM encoder, a 2-layer OWLv2 at 64 px, the tests' tiny SAM 3 and
-SAM 2.1) on 16 images per model, every code path included. Its figures mean
+SAM 2.1, the tests' sizes of Qwen2.5-VL and Florence-2 with the same forced
+answers) on 16 images per model, every code path included. Its figures mean
 nothing.
 
 Usage::
@@ -115,10 +159,12 @@ Usage::
     python bench/generate.py --json /tmp/generate.json
     python bench/generate.py --allow-cpu           # CPU smoke test
     python bench/generate.py --allow-cpu --only sam3   # one key of it
+    python bench/generate.py --only qwen2.5-vl-3b,florence-2-base
 
 Options: ``--images N``, ``--apply-images N``, ``--batch-size B`` (32 on
 CUDA, 8 on CPU: the worker's defaults), ``--sam-batch B`` (8),
-``--only`` / ``--keys yolo|sam|owlv2|sam3|yolo26|yoloe|sam21[,...]``, ``--image-dir DIR``, ``--min-confidence C``,
+``--only`` / ``--keys yolo|sam|owlv2|sam3|yolo26|yoloe|sam21|qwen2.5-vl-3b|
+florence-2-base[,...]``, ``--image-dir DIR``, ``--min-confidence C``,
 ``--detections-per-image K`` (10), ``--apply-workers W`` (8),
 ``--skip-apply``, ``--json OUT``, ``--allow-cpu``.
 
@@ -162,10 +208,23 @@ import jpegs
 import random_models
 from harness import write_json
 
-KEYS = ("yolo", "sam", "owlv2", "sam3", "yolo26", "yoloe", "sam21")
+KEYS = (
+    "yolo",
+    "sam",
+    "owlv2",
+    "sam3",
+    "yolo26",
+    "yoloe",
+    "sam21",
+    "qwen2.5-vl-3b",
+    "florence-2-base",
+)
 
 #: the keys of issue 22 (the models of 2026)
 KEYS_2026 = ("sam3", "yolo26", "yoloe", "sam21")
+
+#: the keys of issue 27 (vision-language models), each a catalog name
+KEYS_VLM = ("qwen2.5-vl-3b", "florence-2-base")
 
 #: the two-stage keys: detector boxes, then a SAM's masks
 TWO_STAGE = ("sam", "sam21")
@@ -178,6 +237,8 @@ SAM3_MODEL = "sam3"
 YOLO26_MODEL = "yolo26m"
 YOLOE_MODEL = "yoloe-26m-seg"
 SAM21_MODEL = "sam2.1-hiera-large"
+QWEN_MODEL = "qwen2.5-vl-3b"
+FLORENCE_MODEL = "florence-2-base"
 
 #: the 10 classes OWLv2, SAM 3 and YOLOE are prompted with
 OWL_CLASSES = list(harness.CLASSES)
@@ -191,6 +252,8 @@ DEFAULT_IMAGES = {
     "yolo26": 10000,
     "yoloe": 5000,
     "sam21": 1500,
+    "qwen2.5-vl-3b": 256,
+    "florence-2-base": 512,
 }
 
 #: images given to FiftyOne's apply_model, per model
@@ -202,6 +265,8 @@ DEFAULT_APPLY_IMAGES = {
     "yolo26": 3000,
     "yoloe": 1000,
     "sam21": 300,
+    "qwen2.5-vl-3b": 0,  # FiftyOne has no zoo model of it
+    "florence-2-base": 0,
 }
 
 #: images per model in the CPU smoke test
@@ -283,7 +348,8 @@ def _parse_args(argv):
         default=None,
         help="images labeled end to end per model (default: yolo 10000, "
         "sam 1500, owlv2 2000, sam3 500, yolo26 10000, yoloe 5000, sam21 "
-        "1500; %d with --allow-cpu)" % CPU_IMAGES,
+        "1500, qwen2.5-vl-3b 256, florence-2-base 512; %d with "
+        "--allow-cpu)" % CPU_IMAGES,
     )
     parser.add_argument(
         "--apply-images",
@@ -371,6 +437,8 @@ class Context:
         self.thresholds = {}
         self.apply_workers = min(args.apply_workers, os.cpu_count() or 1)
         self.torch = torch
+        #: the forced answers of each vision-language model, by task
+        self.vlm_answers = {}
 
     def sync(self):
         if self.cuda:
@@ -386,6 +454,17 @@ class Context:
             return self.args.images
 
         return CPU_IMAGES if self.tiny else DEFAULT_IMAGES[key]
+
+    def force_answer(self, name, task):
+        """Makes the saved vision-language model ``name`` answer its forced
+        answer of ``task`` (:func:`force_answer`); returns its tokens."""
+        import transformers
+
+        from autolabel.models import registry as mr
+
+        path = mr.weights_path(mr.get_model(name))
+        tokenizer = transformers.AutoProcessor.from_pretrained(path).tokenizer
+        return force_answer(path, tokenizer, self.vlm_answers[name][task])
 
     def apply_images(self, key):
         n = self.args.apply_images or (
@@ -447,6 +526,8 @@ def run_benchmark(args, work_dir, cuda):
         path = mr.weights_path(mr.get_model(name))
         t = time.perf_counter()
         what = saver(path, ctx.tiny)
+        if isinstance(what, tuple):  # a vision-language model's answers
+            what, ctx.vlm_answers[name] = what
         weights[name] = {"path": path, "built": what}
         print(
             "built %s with random weights (%s) in %.1fs"
@@ -515,6 +596,10 @@ def _models_needed(keys):
         needed.append((YOLOE_MODEL, random_models.save_yoloe))
     if "sam21" in keys:
         needed.append((SAM21_MODEL, random_models.save_sam21))
+    if QWEN_MODEL in keys:
+        needed.append((QWEN_MODEL, save_qwen25_vl))
+    if FLORENCE_MODEL in keys:
+        needed.append((FLORENCE_MODEL, save_florence2))
 
     return needed
 
@@ -787,6 +872,7 @@ def _end_to_end(ctx, dataset, **kwargs):
     counts = dict(run.counts)
     with_labels = _with_detections(dataset, run.staging_field)
     figures = {
+        "run_key": run.key,
         "e2e_images_with_labels": with_labels,
         "e2e": n / elapsed,
         "e2e_s": elapsed,
@@ -1399,6 +1485,635 @@ def bench_yoloe(ctx):
     return r
 
 
+# Vision-language models (issue 27) ------------------------------------------
+
+#: the prompts and classes the vision-language rows ask with
+VLM_CLASSES = ["person", "car", "dog"]
+VLM_PROMPTS = {
+    "detection": "every person, car and dog",
+    "caption": "Describe the image in one sentence.",
+}
+
+#: the tasks measured of each vision-language model
+VLM_TASKS = ("detection", "caption")
+
+#: the boxes of the forced detection answers, as fractions of the image:
+#: one of each class asked for, and one of a class that is not (each image
+#: then counts one answer that is not a label, "unknown class", as a real
+#: model's stray phrases do)
+VLM_BOXES = (
+    ("person", (0.05, 0.08, 0.33, 0.62)),
+    ("car", (0.39, 0.25, 0.81, 0.79)),
+    ("dog", (0.62, 0.06, 0.94, 0.42)),
+    ("forklift", (0.02, 0.63, 0.19, 0.96)),
+)
+
+#: the forced caption
+VLM_CAPTION = "A person walks a dog past a red car parked on a quiet street."
+
+#: the tokens generated beyond a forced answer at most (it ends with EOS)
+VLM_ANSWER_SLACK = 8
+
+
+def qwen_detection_answer(input_size):
+    """The forced detection answer of Qwen2.5-VL: JSON boxes in pixels of
+    the model's input (``(width, height)``), as Qwen2.5-VL grounds."""
+    import json
+
+    w, h = input_size
+    return json.dumps(
+        [
+            {
+                "bbox_2d": [
+                    round(x1 * w), round(y1 * h), round(x2 * w), round(y2 * h)
+                ],
+                "label": label,
+            }
+            for label, (x1, y1, x2, y2) in VLM_BOXES
+        ]
+    )
+
+
+def florence_detection_answer():
+    """The forced answer of each of Florence-2's open-vocabulary queries
+    (one per class): the phrase and two boxes of ``<loc_*>`` bins."""
+    bins = lambda box: "".join("<loc_%d>" % round(999 * v) for v in box)  # noqa: E731
+    return "person" + bins(VLM_BOXES[0][1]) + bins(VLM_BOXES[2][1])
+
+
+def _merge_chunks(vocab, chunks):
+    """BPE merges that make each pre-tokenized chunk one token, added to
+    ``vocab``: a real vocabulary holds such chunks whole, so answers get
+    about their real number of tokens. Each new merge ranks below the
+    earlier ones, so it changes no chunk already whole."""
+    merges, ranks = [], {}
+    for chunk in chunks:
+        while True:
+            parts = _bpe(chunk, ranks)
+            if len(parts) == 1:
+                break
+
+            ranks[(parts[0], parts[1])] = len(merges)
+            merges.append((parts[0], parts[1]))
+            vocab.setdefault(parts[0] + parts[1], len(vocab))
+
+    return merges
+
+
+def _bpe(chunk, ranks):
+    """The pieces BPE makes of ``chunk`` with merges of these ranks."""
+    parts = list(chunk)
+    while len(parts) > 1:
+        pairs = [
+            (ranks[pair], i)
+            for i, pair in enumerate(zip(parts, parts[1:]))
+            if pair in ranks
+        ]
+        if not pairs:
+            break
+
+        i = min(pairs)[1]
+        parts[i : i + 2] = [parts[i] + parts[i + 1]]
+
+    return parts
+
+
+def save_qwen25_vl(path, tiny):
+    """Qwen2.5-VL 3B Instruct (36 text layers of 2048, a 32-block vision
+    tower of 1280, 151,936 tokens: 3.75B parameters) with random weights,
+    built on the GPU in bfloat16 and saved, with a Qwen2.5-VL processor
+    (its pixel limits, 644 x 476 for a 640 x 480 image) and an offline
+    byte-level Qwen2 tokenizer that holds the forced answers' chunks whole;
+    tiny: the tests' sizes (tests/tiny_models.py). Returns ``(what was
+    built in words, {task: forced answer})``."""
+    import transformers as T
+    from transformers.convert_slow_tokenizer import bytes_to_unicode
+    from transformers.models.qwen2_vl.image_processing_qwen2_vl import (
+        smart_resize,
+    )
+
+    import tiny_models
+
+    T.utils.logging.disable_progress_bar()
+    sizes = dict(patch_size=14, merge_size=2, temporal_patch_size=2)
+    if tiny:
+        sizes.update(min_pixels=28 * 28 * 4, max_pixels=28 * 28 * 16)
+    else:
+        sizes.update(min_pixels=3136, max_pixels=12845056)
+
+    height, width = smart_resize(
+        jpegs.HEIGHT,
+        jpegs.WIDTH,
+        factor=28,
+        min_pixels=sizes["min_pixels"],
+        max_pixels=sizes["max_pixels"],
+    )
+    answers = {
+        "detection": qwen_detection_answer((width, height)),
+        "caption": VLM_CAPTION,
+    }
+    options = dict(
+        unk_token=None,
+        bos_token=None,
+        eos_token="<|im_end|>",
+        pad_token="<|endoftext|>",
+    )
+    vocab = {c: i for i, c in enumerate(bytes_to_unicode().values())}
+    plain = T.Qwen2Tokenizer(vocab=dict(vocab), merges=[], **options)
+    split = plain.backend_tokenizer.pre_tokenizer.pre_tokenize_str
+    chunks = [c for text in answers.values() for c, _ in split(text)]
+    merges = _merge_chunks(vocab, chunks)
+    tokenizer = T.Qwen2Tokenizer(vocab=vocab, merges=merges, **options)
+    special = list(tiny_models.QWEN_SPECIAL_TOKENS)
+    tokenizer.add_special_tokens({"additional_special_tokens": special})
+    ids = dict(zip(special, tokenizer.convert_tokens_to_ids(special)))
+    template = tiny_models.QWEN_CHAT_TEMPLATE
+    if not tiny:  # Qwen2.5-VL's default system message
+        template = (
+            "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n"
+            + template
+        )
+    processor = T.Qwen2_5_VLProcessor(
+        image_processor=T.Qwen2VLImageProcessor(**sizes),
+        tokenizer=tokenizer,
+        video_processor=T.Qwen2VLVideoProcessor(**sizes),
+        chat_template=template,
+    )
+    token_ids = dict(
+        bos_token_id=ids["<|endoftext|>"],
+        eos_token_id=ids["<|im_end|>"],
+        pad_token_id=ids["<|endoftext|>"],
+    )
+    if tiny:
+        text = dict(
+            vocab_size=len(tokenizer),
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            max_position_embeddings=2048,
+            rope_parameters={
+                "rope_type": "default",
+                "rope_theta": 10000.0,
+                "mrope_section": [2, 1, 1],
+            },
+        )
+        vision = dict(
+            depth=2,
+            hidden_size=32,
+            intermediate_size=64,
+            num_heads=4,
+            out_hidden_size=32,
+            window_size=56,
+            fullatt_block_indexes=[1],
+        )
+    else:  # Qwen/Qwen2.5-VL-3B-Instruct's config.json
+        text = dict(
+            vocab_size=151936,
+            hidden_size=2048,
+            intermediate_size=11008,
+            num_hidden_layers=36,
+            num_attention_heads=16,
+            num_key_value_heads=2,
+            max_position_embeddings=128000,
+            rms_norm_eps=1e-6,
+            tie_word_embeddings=True,
+            rope_parameters={
+                "rope_type": "default",
+                "rope_theta": 1000000.0,
+                "mrope_section": [16, 24, 24],
+            },
+        )
+        vision = dict(
+            depth=32,
+            hidden_size=1280,
+            intermediate_size=3420,
+            num_heads=16,
+            out_hidden_size=2048,
+            window_size=112,
+            fullatt_block_indexes=[7, 15, 23, 31],
+        )
+
+    vision.update(patch_size=14, spatial_merge_size=2, temporal_patch_size=2)
+    config = T.Qwen2_5_VLConfig(
+        text_config=dict(text, **token_ids),
+        vision_config=vision,
+        image_token_id=ids["<|image_pad|>"],
+        video_token_id=ids["<|video_pad|>"],
+        vision_start_token_id=ids["<|vision_start|>"],
+        vision_end_token_id=ids["<|vision_end|>"],
+        tie_word_embeddings=not tiny,
+    )
+    model = _random_model(T.Qwen2_5_VLForConditionalGeneration, config, tiny)
+    generation = model.generation_config
+    generation.eos_token_id = ids["<|im_end|>"]
+    generation.pad_token_id = ids["<|endoftext|>"]
+    params = _save_random_model(model, processor, path)
+    return (
+        "Qwen2_5_VLConfig %s, %.2fB parameters, %d x %d px input"
+        % ("tiny" if tiny else "of Qwen2.5-VL-3B-Instruct", params / 1e9,
+           width, height),
+        answers,
+    )
+
+
+def save_florence2(path, tiny):
+    """Florence-2 base (a DaViT of [128, 256, 512, 1024] and a BART of 768,
+    6 layers each side, 51,289 tokens: 231M parameters) with random weights
+    and its processor (768 px, 577 image tokens), an offline byte-level
+    BART tokenizer with ``<image>``, the ``<loc_*>`` tokens and the forced
+    answers' words whole; tiny: the tests' sizes. Returns ``(what was built
+    in words, {task: forced answer})``."""
+    import transformers as T
+    from transformers.convert_slow_tokenizer import bytes_to_unicode
+
+    import tiny_models
+
+    T.utils.logging.disable_progress_bar()
+    answers = {
+        "detection": florence_detection_answer(),
+        "caption": VLM_CAPTION,
+    }
+    vocab = {}
+    for token in ["<s>", "<pad>", "</s>", "<unk>"] + list(
+        bytes_to_unicode().values()
+    ):
+        vocab.setdefault(token, len(vocab))
+
+    words = set(tiny_models.WORDS) | set(VLM_CLASSES)
+    words |= {w.strip(".") for w in VLM_CAPTION.split()}
+    chunks = [s for w in sorted(words) for s in (w, "\u0120" + w)]
+    merges = _merge_chunks(vocab, chunks)
+    vocab.setdefault("<mask>", len(vocab))
+    tokenizer = T.BartTokenizer(
+        vocab=vocab,
+        merges=merges,
+        extra_special_tokens={"image_token": "<image>"},
+    )
+    tokenizer.add_tokens(
+        ["<loc_%d>" % i for i in range(1000)], special_tokens=True
+    )
+    side = 32 if tiny else 768
+    image_processor = T.CLIPImageProcessor(
+        size={"height": side, "width": side},
+        crop_size={"height": side, "width": side},
+        do_center_crop=False,
+        image_mean=[0.485, 0.456, 0.406],
+        image_std=[0.229, 0.224, 0.225],
+        # (side / 4 / 2 ** (stages - 1)) ** 2 patches and the pooled one
+        image_seq_length=65 if tiny else 577,
+    )
+    processor = T.Florence2Processor(
+        image_processor,
+        tokenizer,
+        post_processor_config=tiny_models.FLORENCE_POST_PROCESSOR_CONFIG,
+    )
+    token_ids = dict(
+        bos_token_id=0, pad_token_id=1, eos_token_id=2, decoder_start_token_id=2
+    )
+    if tiny:
+        text = dict(
+            vocab_size=len(tokenizer),
+            max_position_embeddings=256,
+            encoder_layers=1,
+            decoder_layers=1,
+            encoder_ffn_dim=32,
+            decoder_ffn_dim=32,
+            encoder_attention_heads=2,
+            decoder_attention_heads=2,
+            d_model=32,
+        )
+        vision = dict(
+            depths=[1],
+            patch_size=[7],
+            patch_stride=[4],
+            patch_padding=[3],
+            patch_prenorm=[False],
+            embed_dim=[32],
+            num_heads=[2],
+            num_groups=[2],
+            window_size=4,
+            projection_dim=32,
+            max_position_embeddings=16,
+        )
+    else:  # florence-community/Florence-2-base's config.json
+        text = dict(
+            vocab_size=max(51289, len(tokenizer)),
+            max_position_embeddings=1024,
+            encoder_layers=6,
+            decoder_layers=6,
+            encoder_ffn_dim=3072,
+            decoder_ffn_dim=3072,
+            encoder_attention_heads=12,
+            decoder_attention_heads=12,
+            d_model=768,
+        )
+        vision = dict(
+            depths=[1, 1, 9, 1],
+            embed_dim=[128, 256, 512, 1024],
+            num_heads=[4, 8, 16, 32],
+            num_groups=[4, 8, 16, 32],
+            window_size=12,
+            projection_dim=768,
+        )
+
+    config = T.Florence2Config(
+        text_config=dict(text, model_type="bart", **token_ids),
+        vision_config=vision,
+        image_token_id=tokenizer.image_token_id,
+    )
+    model = _random_model(T.Florence2ForConditionalGeneration, config, tiny)
+    params = _save_random_model(model, processor, path)
+    return (
+        "Florence2Config %s, %.0fM parameters, %d px"
+        % ("tiny" if tiny else "of Florence-2-base", params / 1e6, side),
+        answers,
+    )
+
+
+def _random_model(cls, config, tiny):
+    """A model of random weights: built on the GPU in bfloat16 (what the
+    adapter runs, half the bytes to write and read back) unless tiny."""
+    import torch
+
+    torch.manual_seed(0)
+    if tiny:
+        return cls(config).eval()
+
+    default = torch.get_default_dtype()
+    torch.set_default_dtype(torch.bfloat16)
+    try:
+        with torch.device("cuda"):
+            return cls(config).eval()
+    finally:
+        torch.set_default_dtype(default)
+
+
+def _save_random_model(model, processor, path):
+    """Saves a model and its processor; returns its number of parameters."""
+    params = sum(p.numel() for p in model.parameters())
+    os.makedirs(path, exist_ok=True)
+    model.save_pretrained(path)
+    processor.save_pretrained(path)
+    return params
+
+
+def force_answer(path, tokenizer, answer):
+    """Makes the saved model answer ``answer`` to every question: its
+    generation config gets a ``sequence_bias`` on each prefix of the
+    answer's tokens (then EOS), larger for longer prefixes, so that greedy
+    decoding of the real model through its real ``generate`` writes exactly
+    that text (tests/tiny_models.py does the same), and ``max_new_tokens``
+    just above it. Random weights would otherwise answer garbage up to the
+    adapter's token limit, and fail every sample. Returns the answer's
+    number of tokens (EOS included)."""
+    import transformers as T
+
+    generation = T.GenerationConfig.from_pretrained(path)
+    eos = generation.eos_token_id
+    eos = eos[0] if isinstance(eos, (list, tuple)) else eos
+    tokens = tokenizer(answer, add_special_tokens=False).input_ids + [eos]
+    generation.sequence_bias = [
+        [tokens[: k + 1], 50.0 * (k + 1)] for k in range(len(tokens))
+    ]
+    generation.max_new_tokens = len(tokens) + VLM_ANSWER_SLACK
+    generation.save_pretrained(path)
+    return len(tokens)
+
+
+def bench_qwen(ctx):
+    return bench_vlm(ctx, QWEN_MODEL, "(h)")
+
+
+def bench_florence(ctx):
+    return bench_vlm(ctx, FLORENCE_MODEL, "(i)")
+
+
+def bench_vlm(ctx, name, letter):
+    """A vision-language model's rows: for each of :data:`VLM_TASKS`, the
+    model's own ``answer()`` on images already in memory, then a run end to
+    end, with the answers that were not labels of each."""
+    n = ctx.images(name)
+    print(
+        "== %s %s, detection of %d classes and captions: %d images, batch %d"
+        % (letter, name, len(VLM_CLASSES), n, ctx.batch),
+        flush=True,
+    )
+    r = {
+        "model": name,
+        "batch": ctx.batch,
+        "images": n,
+        "tasks": {},
+        "apply_model": None,
+        "apply_model_note": "not measured: FiftyOne 1.22.1 has no zoo model "
+        "of %s (its Qwen3-VL zoo models are another model)" % name,
+    }
+    for task in VLM_TASKS:
+        t = {"prompt": VLM_PROMPTS[task]}
+        r["tasks"][task] = t
+        try:
+            t["answer_tokens"] = ctx.force_answer(name, task)
+            t.update(vlm_model_only(ctx, name, task))
+            _say(
+                "%s, model only (answer() in memory): %.2f img/s, %.1f "
+                "labels/image, answers not labels: %s"
+                % (
+                    task,
+                    t["model_only"],
+                    t["model_only_labels_per_image"],
+                    _problems(t["model_only_answer_problems"]),
+                )
+            )
+            dataset = make_dataset(
+                "%s-%s" % (name, task), ctx.paths[:n]
+            )
+            t.update(
+                end_to_end(
+                    ctx,
+                    dataset,
+                    task=task,
+                    method="vlm",
+                    model=name,
+                    prompt=VLM_PROMPTS[task],
+                    classes=VLM_CLASSES if task == "detection" else None,
+                    label_field="autolabel_vlm_%s" % task,
+                )
+            )
+            if t.get("run_key"):
+                import autolabel.pipeline as P
+
+                run = P.get_run(dataset, t["run_key"])
+                t["answer_problems"] = dict(
+                    run.config.get("answer_problems") or {}
+                )
+                _say_e2e(t)
+                _say(
+                    "%s, end to end: answers not labels: %s"
+                    % (task, _problems(t["answer_problems"]))
+                )
+        except Exception as e:
+            traceback.print_exc()
+            t["error"] = _one_line(e)
+
+        ctx.free()
+
+    return r
+
+
+def vlm_model_only(ctx, name, task):
+    """The model's own ``answer()`` on batches of images decoded and
+    converted in memory (the adapter's ``preprocess``), after a warm-up,
+    between synchronizations: images/s, labels per image and the answers
+    that were not labels."""
+    import collections
+
+    from autolabel.models import registry as mr
+    from autolabel.models.base import VlmRequest
+
+    started = time.perf_counter()
+    adapter = mr.load_model(name, device=ctx.device, half=ctx.half)
+    load_s = time.perf_counter() - started
+    distinct = min(len(ctx.paths), 2 * ctx.batch)
+    _, images = load_prepared(ctx, adapter, distinct)
+    batches = [b for b in batches_of(images, ctx.batch) if len(b) == ctx.batch]
+    batches = batches or [images]
+    request = VlmRequest(
+        task=task,
+        prompt=VLM_PROMPTS[task],
+        classes=VLM_CLASSES if task == "detection" else None,
+    )
+    # generation takes seconds a batch: fewer batches than the detectors'
+    saved = ctx.min_seconds, ctx.min_batches, ctx.warmup
+    ctx.min_batches, ctx.warmup = (3, 1) if ctx.cuda else (1, 1)
+    try:
+        timing = time_batches(
+            ctx, lambda b: adapter.answer(b, request), batches
+        )
+    finally:
+        ctx.min_seconds, ctx.min_batches, ctx.warmup = saved
+
+    labels, problems = [], collections.Counter()
+    for batch in batches:
+        for answer in adapter.answer(batch, request):
+            problems.update(reason for reason, _ in answer.problems or ())
+            if answer.predictions is not None:
+                labels.append(len(answer.predictions))
+            else:
+                labels.append(len(answer.captions or ()))
+
+    figures = {
+        "load_s": load_s,
+        "dtype": str(adapter.dtype).replace("torch.", ""),
+        "model_only": timing["rate"],
+        "model_only_timing": timing,
+        "model_only_labels_per_image": float(np.mean(labels)) if labels else 0.0,
+        "model_only_answer_problems": dict(problems),
+    }
+    return figures
+
+
+def _problems(problems):
+    """``{reason: count}`` on one line."""
+    if not problems:
+        return "none"
+
+    return ", ".join(
+        "%d %s" % (n, reason) for reason, n in sorted(problems.items())
+    )
+
+
+def print_vlm_table(figures):
+    """The vision-language rows (issue 27), one per model and task."""
+    results = {
+        k: r for k, r in figures["results"].items() if k in KEYS_VLM
+    }
+    if not results:
+        return
+
+    print("\nVision-language models (issue 27): a prompt, answers parsed into labels")
+    header = (
+        "model",
+        "task",
+        "batch",
+        "images",
+        "e2e img/s",
+        "steady",
+        "answer() img/s",
+        "e2e/answer()",
+        "labels/img e2e|model",
+        "answers not labels (e2e)",
+        "answer tokens",
+    )
+    rows = []
+    for key, r in results.items():
+        if "error" in r:
+            rows.append((key, "", "", "", "FAILED") + ("",) * 6)
+            continue
+
+        for task, t in r["tasks"].items():
+            if "error" in t:
+                rows.append((r["model"], task, "", "", "FAILED") + ("",) * 6)
+                continue
+
+            rows.append(
+                (
+                    r["model"],
+                    task,
+                    str(r["batch"]),
+                    str(t.get("e2e_images", "")),
+                    _fmt(t.get("e2e"), "%.2f"),
+                    _fmt(t.get("e2e_steady"), "%.2f"),
+                    _fmt(t.get("model_only"), "%.2f"),
+                    _fmt(_ratio(t.get("e2e"), t.get("model_only"), 100), "%.0f%%"),
+                    "%s | %s"
+                    % (
+                        _fmt(t.get("e2e_detections_per_image"), "%.1f"),
+                        _fmt(t.get("model_only_labels_per_image"), "%.1f"),
+                    ),
+                    _problems(t.get("answer_problems"))
+                    if "answer_problems" in t
+                    else "n/a",
+                    str(t.get("answer_tokens", "")),
+                )
+            )
+
+    _print_rows(header, rows)
+    print(
+        "\ne2e: generate(method='vlm', delegate=False) as a whole call, model "
+        "loading included; answer(): the adapter's answer() on images already "
+        "decoded in memory (warm, synchronized), the same prompt and batch.\n"
+        "Random weights forced (sequence_bias) to answer a fixed text of "
+        "'answer tokens' tokens: the detection answer has one box of a class "
+        "not asked for, counted as 'unknown class' per image (Florence-2: one "
+        "query per class)."
+    )
+    for key, r in results.items():
+        if "error" in r:
+            print("\n%s: FAILED: %s" % (key, r["error"]))
+            continue
+
+        print("\n%s: apply_model: %s" % (r["model"], r["apply_model_note"]))
+        for task, t in r["tasks"].items():
+            if "error" in t:
+                print("  %s: FAILED: %s" % (task, t["error"]))
+            elif t.get("e2e_error"):
+                print("  %s: end to end FAILED: %s" % (task, t["e2e_error"]))
+            elif "counts" in t:
+                print(
+                    "  %s (%s): run %s, counts %s, first batch after %.1fs, "
+                    "GPU busy %s"
+                    % (
+                        task,
+                        t.get("dtype", "?"),
+                        t["status"],
+                        t["counts"],
+                        t["first_progress_s"] or 0.0,
+                        _fmt(t.get("gpu_utilization_mean"), "%.0f%%"),
+                    )
+                )
+
+
 #: the measurement of each key
 BENCHES = {
     "yolo": bench_yolo,
@@ -1408,6 +2123,8 @@ BENCHES = {
     "yolo26": bench_yolo26,
     "yoloe": bench_yoloe,
     "sam21": bench_sam21,
+    QWEN_MODEL: bench_qwen,
+    FLORENCE_MODEL: bench_florence,
 }
 
 
@@ -1566,6 +2283,9 @@ def print_table(figures):
     )
     rows = []
     for key, r in figures["results"].items():
+        if key in KEYS_VLM:  # their own table
+            continue
+
         if "error" in r:
             rows.append((key, "", "", "FAILED", "", "", "", "", "", ""))
             continue
@@ -1592,24 +2312,18 @@ def print_table(figures):
             )
         )
 
-    widths = [
-        max([len(h)] + [len(row[i]) for row in rows])
-        for i, h in enumerate(header)
-    ]
-    line = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths))  # noqa: E731
-    print()
-    print(line(header))
-    print(line(["-" * w for w in widths]))
-    for row in rows:
-        print(line(row))
-
-    print(
-        "\ne2e: generate(delegate=False) as a whole call, model loading "
-        "included; steady: between its first and last progress reports.\n"
-        "model-only: adapter.predict() on decoded, preprocessed batches in "
-        "memory (warm, synchronized)."
-    )
+    if rows:
+        _print_rows(header, rows)
+        print(
+            "\ne2e: generate(delegate=False) as a whole call, model loading "
+            "included; steady: between its first and last progress reports.\n"
+            "model-only: adapter.predict() on decoded, preprocessed batches "
+            "in memory (warm, synchronized)."
+        )
     for key, r in figures["results"].items():
+        if key in KEYS_VLM:
+            continue
+
         if "error" in r:
             print("\n%s: FAILED: %s" % (key, r["error"]))
             continue
@@ -1679,6 +2393,7 @@ def print_table(figures):
             )
         )
 
+    print_vlm_table(figures)
     print("\nTargets (issues 3 and 22)%s:" % (
         " -- not meaningful in the CPU smoke test" if figures["cpu_smoke_test"] else ""
     ))
@@ -1705,6 +2420,19 @@ def print_table(figures):
         print("note: %s" % note)
 
     print("total %.0fs" % figures.get("total_s", 0.0))
+
+
+def _print_rows(header, rows):
+    widths = [
+        max([len(h)] + [len(row[i]) for row in rows])
+        for i, h in enumerate(header)
+    ]
+    line = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths))  # noqa: E731
+    print()
+    print(line(header))
+    print(line(["-" * w for w in widths]))
+    for row in rows:
+        print(line(row))
 
 
 def _ratio(a, b, scale=1.0):
