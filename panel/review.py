@@ -304,7 +304,15 @@ def review_data(
     Returns:
         a dict, see ``panel/README.md``
     """
-    stats = label_stats(dataset, run.key, view=view, state=state)[state]
+    # the panel's own view of these filters is counted from the run's
+    # confidence bins, without a pass over the labels
+    stats = label_stats(
+        dataset,
+        run.key,
+        view=view,
+        state=state,
+        filters=review_filters(confidence, classes),
+    )[state]
     return {
         "state": state,
         # of a video run: its frame labels, counted with their tracks

@@ -45,6 +45,7 @@ from .labels import (
     review_state_expr,
     review_state_query,
 )
+from .review.bins import update_in_parts
 from .review.promotion import check_reviewable, require_staging_field
 from .review.stats import label_stats
 from .review.summary import approval_preview
@@ -244,17 +245,13 @@ def _write_labels(dataset, run):
         match = {staging_field + "." + k: v for k, v in promoted.items()}
         value = _approved_label(run, staged, approved_at)
 
-    coll.update_many(
-        match,
-        [
-            {
-                "$set": {
-                    label_field: value,
-                    "last_modified_at": "$$NOW",
-                }
-            }
-        ],
-    )
+    update = [{"$set": {label_field: value, "last_modified_at": "$$NOW"}}]
+    if coll.name == dataset._sample_collection_name:
+        # on both cores: MongoDB runs one update on one
+        update_in_parts(dataset, match, update)
+    else:
+        coll.update_many(match, update)
+
     dataset._reload_docs(hard=True)
     # every slice's labels, not the active slice's only
     approved = all_samples(dataset, run.config.get("slices")).count(
@@ -269,6 +266,14 @@ def _write_labels(dataset, run):
 
 
 def _delete_staged(dataset, run):
+    coll, path = field_collection(dataset, run.staging_field)
+    if coll.name == dataset._sample_collection_name:
+        # the values first, on both cores; FiftyOne's field deletion then
+        # finds none left to unset
+        update_in_parts(
+            dataset, {path: {"$exists": True}}, {"$unset": {path: ""}}
+        )
+
     delete_staging_data(dataset, run.staging_field)
     return run
 

@@ -66,7 +66,8 @@ def aggregate(dataset, pipeline):
 def samples_version(dataset):
     """What changes whenever a sample of the dataset is added, deleted or
     edited (promote and undo set ``last_modified_at`` too): the number of
-    samples and the latest ``last_modified_at``, both read from indexes;
+    samples (the collection's count) and the latest ``last_modified_at``
+    (read from its index);
     of a dataset with videos, the same of its frames too.
 
     Args:
@@ -93,7 +94,9 @@ def samples_version(dataset):
         parts.append(
             "%d|%s"
             % (
-                coll.count_documents({}),
+                # the collection's own count (a count_documents() is a pass
+                # over the _id index: 60 ms at 100,000 samples)
+                coll.estimated_document_count(),
                 json_util.dumps(latest.get("last_modified_at")),
             )
         )

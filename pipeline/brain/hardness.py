@@ -26,7 +26,7 @@ def check_hardness(dataset, run):
     """
     run = brain_run(dataset, run, (CLASSIFICATION,), "hardness")
     S = run.staging_field
-    if not dataset.exists(S + ".logits").count():
+    if not dataset.exists(S + ".logits").limit(1).count():
         raise AutolabelError(
             "the labels of run '%s' have no logits (its model keeps only a "
             "confidence); hardness needs a classifier that gives logits, "

@@ -20,6 +20,7 @@ from .embeddings import BATCH_SIZE
 from .records import (
     brain_names,
     brain_run,
+    UMAP_MIN_LABELS,
     check_method,
     delete_brain_run,
     refresh_document,
@@ -141,7 +142,8 @@ def check_images(dataset, run, model=None, method=None):
     """
     what = "image embeddings and uniqueness"
     run = brain_run(dataset, run, what=what)
-    count = dataset.exists(run.staging_field).count()
+    # asked on every panel event: counts no further than the checks look
+    count = dataset.exists(run.staging_field).limit(UMAP_MIN_LABELS).count()
     if count < 2:
         raise AutolabelError(
             "%s need at least 2 samples and run '%s' has %d"

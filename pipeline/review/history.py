@@ -1,10 +1,8 @@
 """A run's review record: its history (each promote and undo, with how many
 labels moved and the filters that chose them; the Approved run keeps it) and
-its review counts (labels in review and promoted, kept current by promote
-and undo for as long as nothing else changes the samples)."""
+its review counts (labels in review and promoted, cached per version of the
+samples)."""
 
-from ..database import samples_version
-from ..labels import ReviewState
 from ..records.runs import now_iso, update_run_record
 
 #: how many review actions a run keeps in its review history
@@ -102,20 +100,3 @@ def store_review_counts(dataset, run, version, in_review, promoted):
         stamp=False,
     )
 
-
-def move_review_counts(dataset, run, version_before, to_state, count):
-    """Keeps a run's cached counts current after ``count`` labels moved to
-    ``to_state`` (under the review lock); counts cached at another version
-    than ``version_before`` are left to be counted again."""
-    cached = review_counts(run, version_before)
-    if cached is None:
-        return
-
-    moved = count if to_state == ReviewState.PROMOTED else -count
-    store_review_counts(
-        dataset,
-        run,
-        samples_version(dataset),
-        cached["in_review"] - moved,
-        cached["promoted"] + moved,
-    )

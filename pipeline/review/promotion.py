@@ -17,7 +17,7 @@ in-place and ``$merge`` writes share this module.
 
 import fiftyone.core.odm as foo
 
-from ..database import aggregate, samples_version
+from ..database import aggregate
 from ..errors import AutolabelError
 from ..labels import (
     REVIEW_STATE_ATTR,
@@ -25,7 +25,8 @@ from ..labels import (
     list_field,
 )
 from ..records.locks import review_lock
-from .history import move_review_counts, record_review
+from . import bins
+from .history import record_review, store_review_counts
 from ..records.runs import RunAction, RunStatus, check_action, get_run
 from .frames import frame_field
 from .selection import Selection, _labels_in_state
@@ -139,7 +140,7 @@ def _set_review_state_by_query(selection, to_state, progress):
     if list_field(run.label_type):
         path = field + ".detections"
         sample_query = {path: {"$elemMatch": label_query}}
-        count_stages = [
+        label_stages = [
             {"$project": {"_l": "$" + path}},
             {"$unwind": "$_l"},
             {"$match": _prefixed(label_query, "_l.")},
@@ -148,27 +149,110 @@ def _set_review_state_by_query(selection, to_state, progress):
         array_filters = [_prefixed(label_query, "d.")]
     else:
         sample_query = _prefixed(label_query, field + ".")
-        count_stages = []
+        label_stages = [{"$project": {"_l": "$" + field}}]
         update = {"$set": {field + "." + REVIEW_STATE_ATTR: to_state}}
         array_filters = None
 
     if selection.sample_ids is not None:
         sample_query["_id"] = {"$in": selection.sample_ids}
 
-    counted = aggregate(
-        dataset,
-        [{"$match": sample_query}] + count_stages + [{"$count": "n"}],
-    )
-    count = counted[0]["n"] if counted else 0
+    kept = _kept_bins(selection, sample_query, label_stages)
+    if kept is None:
+        counted = aggregate(
+            dataset,
+            [{"$match": sample_query}] + label_stages + [{"$count": "n"}],
+        )
+        count = counted[0]["n"] if counted else 0
+    else:
+        figures, moves, (count_before, latest) = kept
+        count = sum(m[2] for m in moves)
+
     if not count:
         return 0
 
     progress(0.5, "updating %d labels" % count)
+    if kept is not None:
+        # only samples unchanged since the bins' version: a sample another
+        # writer changed meanwhile is left to the write below
+        when = bins.write_time(latest)
+        _, modified = bins.update_in_parts(
+            dataset,
+            dict(sample_query, last_modified_at={"$lte": latest}),
+            {"$set": dict(update["$set"], last_modified_at=when)},
+            array_filters=array_filters,
+        )
+        after = bins.proven_write(
+            dataset, count_before, latest, when, modified
+        )
+        if after is not None:
+            figures.move(moves, selection.state, to_state)
+            bins.store_moved(dataset, run, figures, after)
+            # the run cards' counts, exact at the same version
+            in_review, promoted = (
+                sum(
+                    g["n"]
+                    for g in figures.groups_of([state])
+                    if g["_id"]["label"] is not None
+                )
+                for state in (ReviewState.IN_REVIEW, ReviewState.PROMOTED)
+            )
+            store_review_counts(dataset, run, after, in_review, promoted)
+            return count
+
+    # the bins, if any, stay at a version that is no longer the samples':
+    # their next read counts them again
     update["$currentDate"] = {"last_modified_at": True}
-    dataset._sample_collection.update_many(
-        sample_query, update, array_filters=array_filters
+    bins.update_in_parts(
+        dataset, sample_query, update, array_filters=array_filters
     )
     return count
+
+
+def _kept_bins(selection, sample_query, label_stages):
+    """If the run's confidence bins are exact now: ``(bins, moves,
+    (samples count, latest last_modified_at))``, the moves of the selected
+    labels (:meth:`.bins.Bins.move`), read from the bins where the selection
+    is a confidence range of whole steps and classes, else counted from
+    the labels; else None (the bins are counted again at their next
+    read)."""
+    dataset, run = selection.dataset, selection.run
+    if not bins.supported(dataset, run):
+        return None
+
+    version, count, latest = bins.version_parts(dataset)
+    figures = bins.stored_bins(dataset, run, version)
+    if figures is None or latest is None:
+        return None
+
+    buckets = bins.bucket_range(
+        selection.min_confidence, selection.max_confidence
+    )
+    if (
+        buckets is not None
+        and selection.sample_ids is None
+        and selection.label_ids is None
+        and selection.thresholds is None
+    ):
+        moves = figures.moves_of(
+            selection.state,
+            buckets,
+            selection.classes,
+            # a label without a state counts as one only with a class
+            labels_only=selection.state == ReviewState.UNSTATED,
+        )
+    else:
+        groups = aggregate(
+            dataset,
+            bins.count_stages(
+                run, labels=[{"$match": sample_query}] + label_stages
+            ),
+        )
+        moves = [
+            (g["_id"].get("label"), g["_id"]["b"], g["n"], g["h"], g["l"])
+            for g in groups
+        ]
+
+    return figures, moves, (count, latest)
 
 
 def _set_review_state_by_view(selection, to_state, progress):
@@ -434,11 +518,9 @@ def _locked_set_review_state(selection, to_state, progress=None, action=None):
         run = get_run(dataset, selection.run.key)
         check_reviewable(run)
         selection.run = run
-        version = samples_version(dataset)
         count = _set_review_state(selection, to_state, progress=progress)
         if count and action:
             record_review(selection, action, count)
-            move_review_counts(dataset, run, version, to_state, count)
 
         return count
 

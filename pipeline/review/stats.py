@@ -1,7 +1,11 @@
 """The label analysis table of a run: per review state and class, the
-labels in a view ("current of total") and their mean confidence, each one
-aggregation in MongoDB; the run's totals are cached per version of the
-samples, and the views of the panel and the App are counted in one pass.
+labels in a view ("current of total") and their mean confidence.
+
+Of a run of images, the run's totals, the whole dataset's table and the
+panel's own view's (a confidence range of whole steps and classes) are read
+from the run's confidence bins (:mod:`.bins`), kept exact per version of
+the samples; any other view (sidebar filters, selections, patches views) is
+counted in one aggregation pass over its labels.
 
 Why it is long: the one-pass counting of label-filtered views (the panel's
 and the App's) and of patches views is what keeps the table under a second
@@ -10,7 +14,7 @@ at a million labels; it needs the view's stages translated here.
 
 from concurrent.futures import ThreadPoolExecutor
 
-from bson import ObjectId, json_util
+from bson import json_util
 
 import fiftyone.core.media as fom
 import fiftyone.core.patches as fop
@@ -18,7 +22,12 @@ import fiftyone.core.stages as fosg
 import fiftyone.core.view as fov
 
 from ..database import aggregate, samples_version
-from ..datasets import is_grouped, resolve_view, shows_all_samples
+from ..datasets import (
+    is_grouped,
+    resolve_view,
+    shows_all_samples,
+    validate_confidence_range,
+)
 from ..errors import AutolabelError
 from ..labels import (
     REVIEW_STATE_ATTR,
@@ -28,6 +37,7 @@ from ..labels import (
     review_state_expr,
     review_state_query,
 )
+from . import bins
 from .promotion import require_staging_field
 from ..records.runs import RunStatus, get_run, update_run_record
 from .frames import (
@@ -36,7 +46,7 @@ from .frames import (
     is_frames_view,
     stats_groups,
 )
-from .selection import patch_labels_stages
+from .selection import filtered_review_view, patch_labels_stages
 
 
 def _cached_totals(run, state, version):
@@ -89,53 +99,8 @@ def _mean_confidences(groups):
     return groups
 
 
-def _aggregate_in_parts(dataset, pipeline, parts=2):
-    """Runs a ``$group`` pipeline (summed fields only) on ``parts`` ranges of
-    sample ids at once and adds up the groups: MongoDB runs one aggregation
-    on one core, and a review table over a million labels is one full
-    pass."""
-    coll = dataset._sample_collection
-    ends = [
-        next(iter(coll.find({}, {"_id": True}).sort("_id", d).limit(1)), None)
-        for d in (1, -1)
-    ]
-    if ends[0] is None:
-        return []
-
-    lo, hi = (int.from_bytes(e["_id"].binary, "big") for e in ends)
-    cuts = [
-        ObjectId((lo + (hi - lo) * i // parts).to_bytes(12, "big"))
-        for i in range(1, parts)
-    ]
-    bounds = [None] + cuts + [None]
-    matches = []
-    for start, end in zip(bounds[:-1], bounds[1:]):
-        match = {}
-        if start is not None:
-            match["$gte"] = start
-
-        if end is not None:
-            match["$lt"] = end
-
-        matches.append([{"$match": {"_id": match}}] if match else [])
-
-    with ThreadPoolExecutor(max_workers=parts) as pool:
-        results = list(
-            pool.map(lambda m: aggregate(dataset, m + pipeline), matches)
-        )
-
-    merged = {}
-    for g in (g for result in results for g in result):
-        key = json_util.dumps(g["_id"], sort_keys=True)
-        if key not in merged:
-            merged[key] = g
-            continue
-
-        for field, value in g.items():
-            if field != "_id":
-                merged[key][field] = merged[key].get(field, 0) + value
-
-    return _mean_confidences(list(merged.values()))
+def _aggregate_in_parts(dataset, pipeline):
+    return _mean_confidences(bins.aggregate_in_parts(dataset, pipeline))
 
 
 def _stats_group_stages(field, label_type, state=None):
@@ -326,7 +291,9 @@ def _patches_stats_stages(dataset, run, states):
     ]
 
 
-def label_stats(dataset, run_key_or_name, view=None, state=None):
+def label_stats(
+    dataset, run_key_or_name, view=None, state=None, filters=None
+):
     """Counts a run's staged labels per class and review state.
 
     For each review state (``in_review`` and ``promoted``) and class: the
@@ -350,6 +317,11 @@ def label_stats(dataset, run_key_or_name, view=None, state=None):
             the whole dataset by default (of a grouped dataset every slice;
             a grouped view counts its active slice, the totals every slice)
         state (None): ``in_review`` or ``promoted``: only that state
+        filters (None): the ``min_confidence``, ``max_confidence`` and
+            ``classes`` the view was made with, if it is the panel's view
+            (:func:`autolabel.pipeline.filtered_review_view` of ``state``):
+            its table then comes from the run's confidence bins, without a
+            pass over the labels (whole steps of 0.001 only)
 
     Of a video run, the labels are its frame labels, in a view of the
     videos or in a frames view (``to_frames()``), and each state and class
@@ -385,16 +357,23 @@ def label_stats(dataset, run_key_or_name, view=None, state=None):
             view = resolve_view(dataset, source)
 
     states = _states(state)
+    if run.status == RunStatus.APPROVED or not dataset.has_field(
+        run.staging_field
+    ):
+        return _table(states, [], [])
+
+    if bins.supported(dataset, run):
+        groups_view, groups_total = _binned_groups(
+            dataset, run, view, patches, states, filters
+        )
+        return _table(states, groups_view, groups_total)
+
     fast = None
     if patches is None and view is not dataset:
         fast = _fast_stats_stages(view, run, states)
 
     group = _stats_group_stages(run.staging_field, run.label_type, state)
-    if run.status == RunStatus.APPROVED or not dataset.has_field(
-        run.staging_field
-    ):
-        groups_view, groups_total = [], []
-    elif fast is not None and fast[1]:
+    if fast is not None and fast[1]:
         groups_view = _aggregate_in_parts(dataset, fast[0])
         groups_total = [dict(g, n=g["t"]) for g in groups_view]
     elif patches is None and shows_all_samples(dataset, view):
@@ -425,6 +404,74 @@ def label_stats(dataset, run_key_or_name, view=None, state=None):
             _cache_totals(dataset, run, state, version, groups_total)
 
     return _table(states, groups_view, groups_total)
+
+
+def _binned_groups(dataset, run, view, patches, states, filters):
+    """The groups of the view and of the whole run of a run of images: the
+    run's totals, the whole dataset's and the panel's own view's groups from
+    the run's confidence bins (:mod:`.bins`), any other view's in one pass
+    over its labels."""
+    figures = bins.read_bins(dataset, run)
+    groups_total = figures.groups_of(states)
+    if patches is None and shows_all_samples(dataset, view):
+        return groups_total, groups_total
+
+    if patches is not None:
+        # the patches view's own pipeline, on its patches dataset
+        on, pipeline = patches._dataset, patches._pipeline()
+        pipeline += _patches_stats_stages(dataset, run, states)
+        return _mean_confidences(aggregate(on, pipeline)), groups_total
+
+    panel = _panel_filters(dataset, run, view, states, filters)
+    if panel is not None:
+        return figures.groups_of(*panel), groups_total
+
+    fast = _fast_stats_stages(view, run, states)
+    if fast is not None:
+        return _aggregate_in_parts(dataset, fast[0]), groups_total
+
+    state = states[0] if len(states) == 1 else None
+    group = _stats_group_stages(run.staging_field, run.label_type, state)
+    groups_view = aggregate(dataset, view._pipeline() + group)
+    return _mean_confidences(groups_view), groups_total
+
+
+def _panel_filters(dataset, run, view, states, filters):
+    """``(states, buckets, classes)`` of :meth:`.bins.Bins.groups_of` if the
+    view is the panel's own view of the filters (:func:`.selection.
+    filtered_review_view`) and its confidence bounds are whole steps of the
+    bins, else None."""
+    if (
+        filters is None
+        or len(states) != 1
+        or not isinstance(view, fov.DatasetView)
+        or is_grouped(dataset)
+    ):
+        # (a grouped dataset's view shows the run's slices only)
+        return None
+
+    lo, hi = validate_confidence_range(
+        filters.get("min_confidence"), filters.get("max_confidence")
+    )
+    buckets = bins.bucket_range(lo, hi)
+    if buckets is None:
+        return None
+
+    classes = filters.get("classes") or None
+    panel_view = filtered_review_view(
+        dataset,
+        run,
+        states[0],
+        min_confidence=lo,
+        max_confidence=hi,
+        classes=classes,
+    )
+    if view._serialize(include_uuids=False) != panel_view._serialize(
+        include_uuids=False
+    ):
+        return None
+
+    return states, buckets, classes
 
 
 def _states(state):
