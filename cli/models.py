@@ -41,7 +41,7 @@ def register(subparsers, common):
         "--vlm",
         action="store_true",
         help="only vision-language models, which label from a prompt "
-        "(generate --method vlm; default: every kind)",
+        "generate --method vlm (default: every kind)",
     )
     add_json(p, "the models", "a table")
 
