@@ -40,7 +40,7 @@ def register(subparsers, common):
     kind.add_argument(
         "--vlm",
         action="store_true",
-        help="only vision-language models, which label from a prompt "
+        help="only vision-language models, which label from a prompt with "
         "generate --method vlm (default: every kind)",
     )
     add_json(p, "the models", "a table")
