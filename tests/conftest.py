@@ -5,6 +5,7 @@ The environment is set before FiftyOne is imported, so every test (and every
 FiftyOne with its real MongoDB, in a database that is dropped at the end.
 """
 
+import atexit
 import os
 import shutil
 import tempfile
@@ -14,6 +15,11 @@ _DB_NAME = "autolabel-test-%s" % uuid.uuid4().hex[:12]
 _PLUGINS_DIR = tempfile.mkdtemp(prefix="autolabel-plugins-")
 # tiny randomly initialised models are saved here, where the loaders look
 _MODEL_ZOO_DIR = tempfile.mkdtemp(prefix="autolabel-models-")
+# about 1 GB of tiny models and loop checkpoints: a run (or a collection
+# only) leaves no disk behind; CI once ran out of space on a machine that
+# kept earlier runs'
+atexit.register(shutil.rmtree, _MODEL_ZOO_DIR, ignore_errors=True)
+atexit.register(shutil.rmtree, _PLUGINS_DIR, ignore_errors=True)
 os.environ["FIFTYONE_DATABASE_NAME"] = _DB_NAME
 os.environ["FIFTYONE_PLUGINS_DIR"] = _PLUGINS_DIR
 os.environ["FIFTYONE_MODEL_ZOO_DIR"] = _MODEL_ZOO_DIR
@@ -46,10 +52,6 @@ install_plugin(_PLUGINS_DIR)
 def _drop_test_database():
     yield
     foo.get_db_conn().client.drop_database(_DB_NAME)
-    # about 1 GB of tiny models and loop checkpoints: a run leaves no disk
-    # behind (CI once ran out of space on a machine that kept earlier runs')
-    shutil.rmtree(_MODEL_ZOO_DIR, ignore_errors=True)
-    shutil.rmtree(_PLUGINS_DIR, ignore_errors=True)
 
 
 @pytest.fixture
