@@ -262,6 +262,10 @@ def _noun(field):
 #: a change of these re-picks the model's minimum confidence
 _MODEL_SETTINGS = ("task", "method", "model_kind", "model")
 
+#: the form's value (not a setting) holding the minimum confidence the panel
+#: last filled in as the model's default
+_CONFIDENCE_DEFAULT = "_min_confidence_default"
+
 
 def settled_values(dataset, values, field=None, selected_labels=None):
     """The values of the Configure form with what the panel prefills: the
@@ -316,12 +320,21 @@ def settled_values(dataset, values, field=None, selected_labels=None):
                 values[name] = _first_with_weights(name, names)
                 fields = _shown(values, context)
 
+    # the minimum confidence follows the model until the user types one; a
+    # change sent before the answer to a change of model still carries the
+    # earlier model's default, which the key below recognizes
     if "model" in fields and values.get("model") and (
-        field in _MODEL_SETTINGS or not values.get("min_confidence")
+        field in _MODEL_SETTINGS
+        or not values.get("min_confidence")
+        or (
+            field != "min_confidence"
+            and values["min_confidence"] == values.get(_CONFIDENCE_DEFAULT)
+        )
     ):
         values["min_confidence"] = str(
             mr.get_model(values["model"]).default_confidence
         )
+        values[_CONFIDENCE_DEFAULT] = values["min_confidence"]
 
     for name in ("exemplars", "examples"):
         if (

@@ -206,3 +206,48 @@ def test_the_configure_form_prefills_checks_and_previews_in_python(
     kwargs = generate_arguments(shown["values"], form=True)
     assert not set(PANEL_ONLY) & set(kwargs)
     assert kwargs["annealing"]["floor"] == 0.9
+
+
+def test_the_minimum_confidence_follows_the_model_until_the_user_types_one(
+    make_dataset,
+):
+    # a user who picks a model and types at once sends the next change
+    # before the answer to the first: it still carries the earlier
+    # model's minimum confidence, which must not stay
+    from autolabel.models import registry as mr
+
+    dataset = make_dataset([fo.Sample(filepath="/tmp/a.jpg")])
+    session = PanelSession(dataset)
+    session.call("show_configure")
+    for field, value in (
+        ("task", "detection"), ("model_kind", "zero_shot"), ("model", OWL)
+    ):
+        values = dict(session.data["configure_form"]["values"], **{field: value})
+        session.call("change_configure", field=field, values=values)
+    before = session.data["configure_form"]["values"]
+    assert before["min_confidence"] == str(mr.get_model(OWL).default_confidence)
+    dino = "grounding-dino-tiny"
+    assert mr.get_model(dino).default_confidence != mr.get_model(OWL).default_confidence
+
+    # the change of model (its answer is dropped: an older seq)
+    session.call(
+        "change_configure", field="model", values=dict(before, model=dino)
+    )
+    # the typing that followed, sent with the values before that answer
+    typed = dict(before, model=dino, label_field="dino")
+    session.call("change_configure", field="label_field", values=typed)
+    values = session.data["configure_form"]["values"]
+    assert values["model"] == dino
+    assert values["min_confidence"] == str(mr.get_model(dino).default_confidence)
+
+    # a confidence the user typed stays, whatever comes later
+    session.call(
+        "change_configure",
+        field="min_confidence",
+        values=dict(values, min_confidence="0.42"),
+    )
+    values = session.data["configure_form"]["values"]
+    session.call(
+        "change_configure", field="label_field", values=dict(values, label_field="x")
+    )
+    assert session.data["configure_form"]["values"]["min_confidence"] == "0.42"

@@ -76,6 +76,9 @@ def test_a_prompt_its_test_then_the_run_and_its_answer_counts(
     )
     run = P.list_runs(dataset)[0]
     assert run.config["labeling_method"] == "vlm"
+    # the model's default (its token probabilities are small), also when
+    # the changes were answered out of order
+    assert run.min_confidence == 0.0
     assert run.counts["labels"] == len(dataset)
     B.screenshot(page, "card-vlm")
     assert not app_errors(page), app_errors(page)
