@@ -45,7 +45,7 @@ from .labels import (
     review_state_expr,
     review_state_query,
 )
-from .review.bins import update_in_parts
+from .database import update_in_parts
 from .review.promotion import check_reviewable, require_staging_field
 from .review.stats import label_stats
 from .review.summary import approval_preview
@@ -184,20 +184,29 @@ def _record_summary(dataset, run):
 def _approved_label(run, label, approved_at):
     # ``label`` is a variable (``$$this``) or a field path: the edit is read
     # before the record is dropped
-    edit = edit_expr(label, run)
+    # (the edit evaluated once per label: a tenth of approval's write)
     return {
-        "$mergeObjects": [
-            _without(label, *_STAGING_ATTRS),
-            {
-                "autolabel_run": run.key,
-                "autolabel_source": run.source,
-                "approved_at": approved_at,
-                EDITED_BY_ATTR: {
-                    "$cond": [{"$eq": [edit, None]}, "$$REMOVE", PERSON]
-                },
-                EDIT_ATTR: {"$ifNull": [edit, "$$REMOVE"]},
+        "$let": {
+            "vars": {"edit": edit_expr(label, run)},
+            "in": {
+                "$mergeObjects": [
+                    _without(label, *_STAGING_ATTRS),
+                    {
+                        "autolabel_run": run.key,
+                        "autolabel_source": run.source,
+                        "approved_at": approved_at,
+                        EDITED_BY_ATTR: {
+                            "$cond": [
+                                {"$eq": ["$$edit", None]},
+                                "$$REMOVE",
+                                PERSON,
+                            ]
+                        },
+                        EDIT_ATTR: {"$ifNull": ["$$edit", "$$REMOVE"]},
+                    },
+                ]
             },
-        ]
+        }
     }
 
 
@@ -245,7 +254,14 @@ def _write_labels(dataset, run):
         match = {staging_field + "." + k: v for k, v in promoted.items()}
         value = _approved_label(run, staged, approved_at)
 
-    update = [{"$set": {label_field: value, "last_modified_at": "$$NOW"}}]
+    # the staged value goes in the same write (one rewrite of each sample,
+    # not two): a sample is either still staged and matched again if the
+    # approval is interrupted, or approved; _delete_staged then unsets the
+    # samples left, those without a promoted label
+    update = [
+        {"$set": {label_field: value, "last_modified_at": "$$NOW"}},
+        {"$unset": staging_field},
+    ]
     if coll.name == dataset._sample_collection_name:
         # on both cores: MongoDB runs one update on one
         update_in_parts(dataset, match, update)
@@ -253,10 +269,16 @@ def _write_labels(dataset, run):
         coll.update_many(match, update)
 
     dataset._reload_docs(hard=True)
-    # every slice's labels, not the active slice's only
-    approved = all_samples(dataset, run.config.get("slices")).count(
-        labels_path(run.label_field, run.label_type) + ".label"
-    )
+    summary = run.config.get("approval_summary")
+    if summary is not None:
+        # recorded before any write, and exactly what was written
+        approved = summary["approved"]
+    else:
+        # every slice's labels, not the active slice's only
+        approved = all_samples(dataset, run.config.get("slices")).count(
+            labels_path(run.label_field, run.label_type) + ".label"
+        )
+
     return update_run(
         dataset,
         run.key,
@@ -266,14 +288,8 @@ def _write_labels(dataset, run):
 
 
 def _delete_staged(dataset, run):
-    coll, path = field_collection(dataset, run.staging_field)
-    if coll.name == dataset._sample_collection_name:
-        # the values first, on both cores; FiftyOne's field deletion then
-        # finds none left to unset
-        update_in_parts(
-            dataset, {path: {"$exists": True}}, {"$unset": {path: ""}}
-        )
-
+    # the samples left staged (those without a promoted label), then the
+    # field's schema
     delete_staging_data(dataset, run.staging_field)
     return run
 

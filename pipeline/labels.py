@@ -17,7 +17,7 @@ import fiftyone.core.fields as fof
 import fiftyone.core.labels as fol
 import fiftyone.core.odm as foo
 
-from .database import edit_dataset_document
+from .database import edit_dataset_document, update_in_parts
 from .errors import AutolabelError
 
 REVIEW_STATE_ATTR = "review_state"
@@ -421,9 +421,14 @@ def delete_staging_data(dataset, staging_field):
     """Removes a staging field's values and its schema (its annotation label
     schema first), if present.
 
-    FiftyOne's ``delete_sample_field`` unsets the values before it removes
-    the schema entry, so an interrupted call leaves the field declared and
-    calling this again finishes the job.
+    The values go first, then the schema entry, so an interrupted call leaves
+    the field declared and calling this again finishes the job. A sample
+    field's values are unset on both cores, only on the samples that have
+    one, and its schema entry is then removed as FiftyOne's
+    ``delete_sample_field`` removes it (:func:`_undeclare_sample_field`),
+    without the second pass over every sample that call makes (it rewrites
+    each sample's ``last_modified_at``: 3.4 s at 100,000 samples of ten
+    labels, most of an approval's time).
 
     Args:
         dataset: a :class:`fiftyone.core.dataset.Dataset`
@@ -431,21 +436,53 @@ def delete_staging_data(dataset, staging_field):
             labels)
     """
     delete_label_schema(dataset, staging_field)
+    coll, path = field_collection(dataset, staging_field)
+    if is_frame_path(staging_field):
 
-    def delete():
-        dataset.reload()
-        if dataset.has_field(staging_field):
-            if is_frame_path(staging_field):
+        def delete():
+            dataset.reload()
+            if dataset.has_field(staging_field):
                 dataset.delete_frame_field(frame_field_name(staging_field))
-            else:
-                dataset.delete_sample_field(staging_field)
+                return True
 
-            return True
+            return False
 
-        return False
+    else:
+        update_in_parts(
+            dataset,
+            {path: {"$exists": True}},
+            {"$unset": {path: ""}, "$currentDate": {"last_modified_at": True}},
+        )
+
+        def delete():
+            dataset.reload()
+            if dataset.has_field(staging_field):
+                _undeclare_sample_field(dataset, staging_field)
+                return True
+
+            return False
 
     if edit_dataset_document(dataset, delete):
         return
 
-    coll, path = field_collection(dataset, staging_field)
     coll.update_many({path: {"$exists": True}}, {"$unset": {path: ""}})
+
+
+def _undeclare_sample_field(dataset, field):
+    """Removes a top-level sample field that no sample has a value of from
+    the dataset's schema, its App config and its indexes, with the calls
+    FiftyOne's ``delete_sample_field`` makes after its pass over the
+    samples (``fiftyone.core.odm.mixins.DatasetMixin._delete_fields``,
+    ``fiftyone.core.dataset.Dataset._delete_sample_fields``, FiftyOne
+    1.22.1, which ``requirements.txt`` pins)."""
+    import fiftyone.core.sample as fos
+
+    doc_cls = dataset._sample_doc_cls
+    doc_cls._reload_fields()
+    doc_cls._delete_field_schema(field)
+    dataset._doc.app_config._delete_paths([field])
+    dataset._doc.save()
+    doc_cls._delete_indexes([field])
+    fos.Sample._purge_fields(dataset._sample_collection_name, [field])
+    fos.Sample._reload_docs(dataset._sample_collection_name)
+    dataset._reload()

@@ -32,14 +32,13 @@ share with the table and approval.
 import datetime
 import fractions
 import math
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
-from bson import Binary, ObjectId, json_util
+from bson import Binary, json_util
 
 import fiftyone.core.odm as foo
 
-from ..database import aggregate, samples_version
+from ..database import aggregate_in_parts, samples_version
 from ..labels import (
     labels_path,
     list_field,
@@ -395,112 +394,6 @@ class Bins:
             lows[index] = np.frombuffer(g["l"], dtype=np.float64)
 
         return bins
-
-
-def in_id_ranges(dataset, fcn, parts=2):
-    """Calls ``fcn(query)`` at once on ``parts`` ranges of sample ids, each
-    given as a query of ``_id`` (``{}`` for every sample when the dataset
-    has one sample or none): MongoDB runs one aggregation or update on one
-    core, and a review write or count over a million labels is one pass.
-
-    Args:
-        dataset: a :class:`fiftyone.core.dataset.Dataset`
-        fcn: a function of a query
-        parts (2): how many ranges
-
-    Returns:
-        the list of what ``fcn`` returned, one per range
-    """
-    coll = dataset._sample_collection
-    ends = [
-        next(iter(coll.find({}, {"_id": True}).sort("_id", d).limit(1)), None)
-        for d in (1, -1)
-    ]
-    if ends[0] is None or ends[0]["_id"] == ends[1]["_id"]:
-        return [fcn({})]
-
-    lo, hi = (int.from_bytes(e["_id"].binary, "big") for e in ends)
-    cuts = [
-        ObjectId((lo + (hi - lo) * i // parts).to_bytes(12, "big"))
-        for i in range(1, parts)
-    ]
-    bounds = [None] + cuts + [None]
-    queries = []
-    for start, end in zip(bounds[:-1], bounds[1:]):
-        match = {}
-        if start is not None:
-            match["$gte"] = start
-
-        if end is not None:
-            match["$lt"] = end
-
-        queries.append({"_id": match})
-
-    with ThreadPoolExecutor(max_workers=parts) as pool:
-        return list(pool.map(fcn, queries))
-
-
-def aggregate_in_parts(dataset, pipeline, parts=2):
-    """Runs a ``$group`` pipeline on ``parts`` ranges of sample ids at once
-    (:func:`in_id_ranges`) and adds up the groups.
-
-    Args:
-        dataset: a :class:`fiftyone.core.dataset.Dataset`
-        pipeline: aggregation stages ending with a ``$group`` whose fields
-            (but ``_id``) are sums
-        parts (2): how many aggregations to run at once
-
-    Returns:
-        the list of groups
-    """
-    results = in_id_ranges(
-        dataset,
-        lambda q: aggregate(dataset, ([{"$match": q}] if q else []) + pipeline),
-        parts=parts,
-    )
-    merged = {}
-    for g in (g for result in results for g in result):
-        key = json_util.dumps(g["_id"], sort_keys=True)
-        if key not in merged:
-            merged[key] = g
-            continue
-
-        for field, value in g.items():
-            if field != "_id":
-                merged[key][field] = merged[key].get(field, 0) + value
-
-    return list(merged.values())
-
-
-def update_in_parts(coll_of, query, update, parts=2, **kwargs):
-    """``update_many`` of the samples a query matches, on ``parts`` ranges
-    of sample ids at once (:func:`in_id_ranges`).
-
-    Args:
-        coll_of: the :class:`fiftyone.core.dataset.Dataset` whose samples
-            are updated
-        query: a query of samples
-        update: an update document or pipeline
-        parts (2): how many updates to run at once
-        **kwargs: more arguments of ``update_many`` (``array_filters``)
-
-    Returns:
-        ``(matched, modified)`` sample counts
-    """
-    coll = coll_of._sample_collection
-
-    def update_range(ids):
-        q = dict(query)
-        if ids:
-            q = {"$and": [query, ids]}
-
-        return coll.update_many(q, update, **kwargs)
-
-    results = in_id_ranges(coll_of, update_range, parts=parts)
-    return (
-        sum(r.matched_count for r in results),
-        sum(r.modified_count for r in results),
-    )
 
 
 def _key(dataset, run):

@@ -40,7 +40,7 @@ import logging
 import fiftyone.core.annotation.constants as foac
 
 from ...models.catalog import builtin_model
-from ..database import aggregate, edit_dataset_document
+from ..database import aggregate_in_parts, edit_dataset_document
 from ..errors import AutolabelError
 from ..labels import (
     DETECTIONS,
@@ -298,23 +298,25 @@ def edit_counts(dataset, run_key_or_name):
     ):
         return counts
 
-    groups = aggregate(
+    # the edited labels of each sample first, then only those unwound (a
+    # few among a million), on both cores
+    labels = labels_array_expr(run.staging_field, run.label_type)
+    edited = {"$ne": [edit_expr("$$this", run), None]}
+    groups = aggregate_in_parts(
         dataset,
         [
-            {
-                "$project": {
-                    "_l": labels_array_expr(run.staging_field, run.label_type)
-                }
-            },
+            {"$project": {"_l": {"$filter": {"input": labels, "cond": edited}}}},
+            {"$match": {"_l.0": {"$exists": True}}},
             {"$unwind": "$_l"},
             {
-                "$project": {
-                    "e": edit_expr("$_l", run),
-                    "s": review_state_expr("$_l"),
+                "$group": {
+                    "_id": {
+                        "e": edit_expr("$_l", run),
+                        "s": review_state_expr("$_l"),
+                    },
+                    "n": {"$sum": 1},
                 }
             },
-            {"$match": {"e": {"$ne": None}}},
-            {"$group": {"_id": {"e": "$e", "s": "$s"}, "n": {"$sum": 1}}},
         ],
     )
     for g in groups:

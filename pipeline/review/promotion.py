@@ -17,7 +17,7 @@ in-place and ``$merge`` writes share this module.
 
 import fiftyone.core.odm as foo
 
-from ..database import aggregate
+from ..database import aggregate, update_in_parts
 from ..errors import AutolabelError
 from ..labels import (
     REVIEW_STATE_ATTR,
@@ -175,7 +175,7 @@ def _set_review_state_by_query(selection, to_state, progress):
         # only samples unchanged since the bins' version: a sample another
         # writer changed meanwhile is left to the write below
         when = bins.write_time(latest)
-        _, modified = bins.update_in_parts(
+        _, modified = update_in_parts(
             dataset,
             dict(sample_query, last_modified_at={"$lte": latest}),
             {"$set": dict(update["$set"], last_modified_at=when)},
@@ -202,7 +202,7 @@ def _set_review_state_by_query(selection, to_state, progress):
     # the bins, if any, stay at a version that is no longer the samples':
     # their next read counts them again
     update["$currentDate"] = {"last_modified_at": True}
-    bins.update_in_parts(
+    update_in_parts(
         dataset, sample_query, update, array_filters=array_filters
     )
     return count

@@ -21,7 +21,7 @@ import fiftyone.core.patches as fop
 import fiftyone.core.stages as fosg
 import fiftyone.core.view as fov
 
-from ..database import aggregate, samples_version
+from ..database import aggregate, aggregate_in_parts, samples_version
 from ..datasets import (
     is_grouped,
     resolve_view,
@@ -100,7 +100,7 @@ def _mean_confidences(groups):
 
 
 def _aggregate_in_parts(dataset, pipeline):
-    return _mean_confidences(bins.aggregate_in_parts(dataset, pipeline))
+    return _mean_confidences(aggregate_in_parts(dataset, pipeline))
 
 
 def _stats_group_stages(field, label_type, state=None):
