@@ -276,8 +276,10 @@ def time_ours(dataset, repeat=3):
 
     def new_run():
         # the first approval approves the run above; each later one a new
-        # run of the same labels, promoted and undone as above
+        # run of the same labels, promoted and undone as above, after the
+        # field of the approval before is deleted (samples of the same size)
         if runs:
+            dataset.delete_sample_field(runs[-1].label_field)
             runs.append(
                 P.import_labels(
                     dataset,

@@ -22,9 +22,9 @@ from ..pipeline import (
     ReviewState,
     RunAction,
     RunStatus,
-    all_samples,
     approve_run,
     check_action,
+    confidence_bounds,
     filtered_review_view,
     get_run,
     label_stats,
@@ -32,7 +32,6 @@ from ..pipeline import (
     undo_labels,
 )
 from ..pipeline.datasets import validate_confidence_range
-from ..pipeline.labels import labels_path
 from ..pipeline.review.selection import check_classes
 from ..pipeline.review.summary import approval_preview
 from ..pipeline.zeroshot.annealing import pass_rows, pass_view
@@ -91,15 +90,6 @@ def confidence_range(min_confidence, max_confidence):
     """The checked ``{"min", "max"}`` confidence filter (None = no bound)."""
     lo, hi = validate_confidence_range(min_confidence, max_confidence)
     return {"min": lo, "max": hi}
-
-def confidence_bounds(dataset, run):
-    """The lowest and highest confidence of a run's staged labels."""
-    path = labels_path(run.staging_field, run.label_type) + ".confidence"
-    lo, hi = all_samples(dataset, run.config.get("slices")).bounds(path)
-    return {
-        "min": 0.0 if lo is None else float(lo),
-        "max": 1.0 if hi is None else float(hi),
-    }
 
 def review_filters(confidence=None, classes=None):
     """The panel's confidence range and checked classes as the keyword

@@ -407,3 +407,49 @@ def test_a_resumed_generation_run_reads_exact_bins(
         P.label_stats(dataset, run.key)[IN_REVIEW]["total"]
         == run.counts["labels"]
     )
+
+
+def test_the_sliders_bounds_and_the_audits_counts_come_from_the_bins(
+    make_dataset,
+):
+    from autolabel.pipeline.quality import audit as A
+
+    dataset, run = _dataset(make_dataset, make_rng(8), edges=True)
+    P.promote_labels(dataset, run.key, min_confidence=0.3, max_confidence=0.7)
+    confidences = [c for _, _, c in _labels(dataset, run) if c is not None]
+
+    # the slider spans every confidence, from the step at or below the
+    # lowest to the step at or above the highest
+    bounds = P.confidence_bounds(dataset, run.key)
+    lo, hi = min(confidences), max(confidences)
+    assert bounds["min"] <= lo and lo - bounds["min"] < 1e-3
+    assert bounds["max"] >= hi and bounds["max"] - hi < 1e-3
+
+    # the audit's population (its strata and curves) is the labels' own,
+    # bin for bin, also on the edges; the draw puts each label in the same
+    # stratum
+    assert sorted(A._population(dataset, run), key=repr) == sorted(
+        A._counted_population(dataset, run), key=repr
+    )
+    population = collections.Counter()
+    for label, bin_, _, n in A._population(dataset, run):
+        population[A._bin_stratum(label, bin_)] += n
+
+    drawn = P.start_audit(dataset, run.key, size=10, seed=1)
+    assert drawn["size"] == 10
+    strata = P.get_run(dataset, run.key).config["audit"]["strata"]
+    assert strata == dict(population)
+
+    # a confidence outside [0, 1]: its value is not in the bins, the
+    # bounds come from the labels
+    coll = dataset._sample_collection
+    doc = coll.find_one({run.staging_field + ".detections.0": {"$exists": True}})
+    coll.update_one(
+        {"_id": doc["_id"]},
+        {
+            "$set": {run.staging_field + ".detections.0.confidence": 1.25},
+            # as every edit does (FiftyOne's, the App's)
+            "$currentDate": {"last_modified_at": True},
+        },
+    )
+    assert P.confidence_bounds(dataset, run.key)["max"] == 1.25

@@ -16,7 +16,6 @@ estimate at approval read the same audit and the same per-stratum counts;
 they are kept side by side so that they agree.
 """
 
-import math
 import secrets
 import uuid
 
@@ -32,6 +31,7 @@ from .declaration import (
     check_precision,
 )
 from ..database import aggregate
+from ..review import bins
 from ..errors import AutolabelError
 from ..labels import (
     REVIEW_STATE_ATTR,
@@ -56,11 +56,34 @@ _BINS = 1000
 HISTOGRAM_BINS = 20
 
 
-def _band(confidence):
-    if confidence is None:
+def _bin(confidence):
+    """The curves' bin of a confidence: ``k`` for ``k / 1000 <= c < (k + 1)
+    / 1000`` exactly (1000 for 1), -1 below 0, 1001 above 1, None without a
+    confidence; the run's confidence bins
+    (:mod:`autolabel.pipeline.review.bins`) hold every label's, so the
+    population, the draw and the answers bin alike."""
+    return _bucket_bin(bins.bucket_of(confidence))
+
+
+def _bucket_bin(bucket):
+    if bucket == bins.NO_CONFIDENCE:
+        return None
+
+    if bucket < 0:
         return -1
 
-    return min(int(float(confidence) * BANDS), BANDS - 1)
+    return bucket // 2 if bucket <= 2 * bins.STEPS else _BINS + 1
+
+
+def _band(confidence):
+    return _bin_band(_bin(confidence))
+
+
+def _bin_band(bin_):
+    if bin_ is None:
+        return -1
+
+    return min(int(bin_) * BANDS // _BINS, BANDS - 1)
 
 
 def _stratum(label, confidence):
@@ -104,48 +127,34 @@ def _staged_labels(dataset, run):
 
 def _population(dataset, run):
     """Per class, confidence bin and review state, how many staged labels:
-    ``[(label, bin or None, state, count)]``."""
-    docs = aggregate(
-        dataset,
-        _labels_stages(run)
-        + [
-            {
-                "$group": {
-                    "_id": {
-                        "label": "$_l.label",
-                        "state": "$_l." + REVIEW_STATE_ATTR,
-                        "bin": {
-                            "$cond": [
-                                {"$isNumber": "$_l.confidence"},
-                                {
-                                    "$floor": {
-                                        "$multiply": [
-                                            "$_l.confidence",
-                                            _BINS,
-                                        ]
-                                    }
-                                },
-                                None,
-                            ]
-                        },
-                    },
-                    "n": {"$sum": 1},
-                }
-            }
-        ],
+    ``[(label, bin or None, state, count)]``, from the run's confidence bins
+    (no pass over the labels while they are exact)."""
+    if not bins.supported(dataset, run):
+        return _counted_population(dataset, run)
+
+    return _population_of(bins.read_bins(dataset, run).groups_of_buckets())
+
+
+def _counted_population(dataset, run):
+    """:func:`_population` counted from the labels, in one pass."""
+    return _population_of(
+        dict(d["_id"], n=d["n"])
+        for d in aggregate(dataset, bins.count_stages(run))
     )
-    return [
-        (d["_id"].get("label"), d["_id"].get("bin"), d["_id"].get("state"), d["n"])
-        for d in docs
-        if d["_id"].get("label") is not None
-    ]
+
+
+def _population_of(groups):
+    out = {}
+    for g in groups:
+        if isinstance(g.get("label"), str):
+            key = (g["label"], _bucket_bin(g["b"]), g["state"])
+            out[key] = out.get(key, 0) + g["n"]
+
+    return [k + (n,) for k, n in out.items() if n]
 
 
 def _bin_stratum(label, bin_):
-    if bin_ is None:
-        return "%s|-1" % label
-
-    return "%s|%d" % (label, min(int(bin_) * BANDS // _BINS, BANDS - 1))
+    return "%s|%d" % (label, _bin_band(bin_))
 
 
 def _allocate(sizes, n):
@@ -523,7 +532,8 @@ def _class_curves(population, answered_labels):
 
         histogram = [0] * HISTOGRAM_BINS
         for k, n in (bins.get(label) or {}).items():
-            histogram[min(int(k) * HISTOGRAM_BINS // _BINS, HISTOGRAM_BINS - 1)] += n
+            i = int(k) * HISTOGRAM_BINS // _BINS
+            histogram[min(max(i, 0), HISTOGRAM_BINS - 1)] += n
 
         out[label] = {
             "labels": int(sum(strata[label].values())),
@@ -551,9 +561,9 @@ def _class_guarantees(population, answered_labels, precision, confidence):
     answered = {}
     for _, label, conf, _, _, ok in answered_labels:
         if conf is not None:
-            # the answer's bin as the database bins the population (the
-            # same product and floor), so the two agree at every threshold
-            bin_ = math.floor(float(conf) * _BINS)
+            # the answer's bin as the population's, so the two agree at
+            # every threshold
+            bin_ = _bin(conf)
             answered.setdefault(label, []).append(
                 ((bin_ + 0.5) / _BINS, ok, _bin_stratum(label, bin_))
             )

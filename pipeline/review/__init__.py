@@ -8,7 +8,7 @@ and corrections, the in-App edits of staged labels (:mod:`.corrections`).
 from .corrections import disable_annotation, edit_counts, enable_annotation
 from .promotion import approval_view, promote_labels, review_view, undo_labels
 from .selection import Selection, filtered_review_view
-from .stats import label_stats
+from .stats import confidence_bounds, label_stats
 from .summary import approval_preview, approved_summary, run_numbers
 
 __all__ = [
@@ -16,6 +16,7 @@ __all__ = [
     "approval_preview",
     "approval_view",
     "approved_summary",
+    "confidence_bounds",
     "disable_annotation",
     "edit_counts",
     "enable_annotation",

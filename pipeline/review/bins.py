@@ -326,6 +326,43 @@ class Bins:
 
         return groups
 
+    def groups_of_buckets(self):
+        """Every non-empty bucket as :func:`count_stages` groups it: dicts
+        ``{"state", "label", "b", "n"}`` (``b`` the bucket)."""
+        out = []
+        for (state, label), (counts, _, _) in self.groups.items():
+            for i in np.flatnonzero(counts):
+                out.append(
+                    {
+                        "state": state,
+                        "label": label,
+                        "b": int(i) - _OFFSET,
+                        "n": int(counts[i]),
+                    }
+                )
+
+        return out
+
+    def confidence_bounds(self):
+        """The whole steps around the lowest and highest confidence of the
+        labels: ``(lo, hi)`` with ``lo <= every confidence <= hi``, each
+        the nearest step to one (``(None, None)`` without confidences), or
+        None if a confidence is outside [0, 1] (its value is not kept)."""
+        counts = sum(
+            (c for c, _, _ in self.groups.values()),
+            np.zeros(_SIZE, dtype=np.int64),
+        )
+        counts[NO_CONFIDENCE + _OFFSET] = 0
+        used = np.flatnonzero(counts) - _OFFSET
+        if not len(used):
+            return None, None
+
+        if used[0] < 0 or used[-1] > 2 * STEPS:
+            return None
+
+        lo, hi = int(used[0]), int(used[-1])
+        return (lo // 2) / STEPS, (hi // 2 + hi % 2) / STEPS
+
     def move(self, moves, from_state, to_state):
         """Moves labels between states: ``moves`` is a list of ``(label,
         bucket, n, high, low)``."""

@@ -23,6 +23,7 @@ import fiftyone.core.view as fov
 
 from ..database import aggregate, aggregate_in_parts, samples_version
 from ..datasets import (
+    all_samples,
     is_grouped,
     resolve_view,
     shows_all_samples,
@@ -404,6 +405,35 @@ def label_stats(
             _cache_totals(dataset, run, state, version, groups_total)
 
     return _table(states, groups_view, groups_total)
+
+
+def confidence_bounds(dataset, run_key_or_name):
+    """The range of a run's staged confidences, as the panel's slider spans
+    it: from its confidence bins (whole steps around the lowest and
+    highest confidence) where it keeps them, else from a pass over the
+    labels.
+
+    Args:
+        dataset: a :class:`fiftyone.core.dataset.Dataset`
+        run_key_or_name: a run key or name
+
+    Returns:
+        a dict ``{"min", "max"}`` (0 and 1 without confidences)
+    """
+    run = get_run(dataset, run_key_or_name)
+    bounds = None
+    if bins.supported(dataset, run) and dataset.has_field(run.staging_field):
+        bounds = bins.read_bins(dataset, run).confidence_bounds()
+
+    if bounds is None:
+        path = labels_path(run.staging_field, run.label_type) + ".confidence"
+        bounds = all_samples(dataset, run.config.get("slices")).bounds(path)
+
+    lo, hi = bounds
+    return {
+        "min": 0.0 if lo is None else float(lo),
+        "max": 1.0 if hi is None else float(hi),
+    }
 
 
 def _binned_groups(dataset, run, view, patches, states, filters):
