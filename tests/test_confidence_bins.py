@@ -453,3 +453,22 @@ def test_the_sliders_bounds_and_the_audits_counts_come_from_the_bins(
         },
     )
     assert P.confidence_bounds(dataset, run.key)["max"] == 1.25
+
+    # approval's totals: counted without the bins when they are not current,
+    # read from them when they are; the same figures either way
+    from autolabel.pipeline.review.stats import run_totals
+
+    def totals(stats):
+        return {s: stats[s]["total"] for s in (IN_REVIEW, PROMOTED)}, {
+            s: {c["label"]: c["total"] for c in stats[s]["classes"]}
+            for s in (IN_REVIEW, PROMOTED)
+        }
+
+    coll.update_one(
+        {"_id": doc["_id"]}, {"$currentDate": {"last_modified_at": True}}
+    )
+    uncounted = run_totals(dataset, run.key)
+    assert _stored_version(dataset, run) != samples_version(dataset)
+    expected = totals(P.label_stats(dataset, run.key))
+    assert totals(uncounted) == expected
+    assert totals(run_totals(dataset, run.key)) == expected

@@ -11,7 +11,7 @@ from .frames import frame_field
 from .history import review_counts, store_review_counts
 from ..labels import ReviewState, list_field, review_state_query
 from ..records.runs import RunStatus, get_run
-from .stats import label_stats
+from .stats import label_stats, run_totals
 
 
 def _samples_with_promoted(dataset, run):
@@ -60,7 +60,7 @@ def approval_preview(dataset, run_key_or_name):
             gone
     """
     run = get_run(dataset, run_key_or_name)
-    stats = label_stats(dataset, run.key)
+    stats = run_totals(dataset, run.key)
     edits = edit_counts(dataset, run.key).values()
     promoted = {
         c["label"]: c["total"] for c in stats[ReviewState.PROMOTED]["classes"]
