@@ -666,14 +666,29 @@ def after_review_write(panel, ctx):
     """After a promote or undo the moved labels leave the tab's view:
     the selection they were chosen by is cleared, the grid shows the
     view again (patches and frames are made anew: such a view is a
-    snapshot of its labels) and the table is counted again."""
-    if ctx.selected:
+    snapshot of its labels; selected patches only leave it) and the table
+    is counted again."""
+    selected = list(ctx.selected or [])
+    if selected:
         ctx.ops.clear_selected_samples()
 
     if ctx.selected_labels:
         ctx.ops.clear_selected_labels()
 
     run = panel._open_run(ctx)
+    if selected and patches_of_staging(ctx.view, run):
+        # the selected patches (a patch's id is its label's id) have left
+        # the tab's state, the others are as they were: the patches go
+        # from the view's patches, which are not made anew (a million
+        # patches take FiftyOne 10 s)
+        ctx.view._patches_dataset.delete_samples(selected)
+        ctx.ops.reload_dataset()
+        view, label_ids = review_target(
+            ctx, selected=False, staging_field=run.staging_field
+        )
+        panel._write_review(ctx, run, view, label_ids=label_ids)
+        return
+
     if patches_of_staging(ctx.view, run) or frames_of_review(ctx.view, run):
         # made anew: patches and frames views hold copies of the labels
         panel._apply_review_view(ctx, run=run, selected=False)

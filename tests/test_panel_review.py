@@ -75,10 +75,15 @@ def test_patches_view_of_the_staging_field_promotes_exactly_the_selected_patches
     assert session.data["error"] is None, session.data["error"]
     assert session.notifications[-1] == "3 labels added for approval"
     assert set(staged(dataset, run, "promoted")) == set(chosen)
-    # the selection is spent, and the grid shows fresh patches: those left
+    # the selection is spent, and the grid shows the patches left: the
+    # promoted ones leave the patches, which are not made anew (a million
+    # patches take FiftyOne 10 s)
     assert session.selected == []
     view = app_view(session)
     assert view._is_patches and len(view) == in_review - 3
+    assert view._patches_dataset.name == patches._patches_dataset.name
+    assert not set(view.values("id")) & set(chosen)
+    assert session.data["review"]["count"] == in_review - 3
 
     # a filter set in the panel keeps the grid in patches
     session.call("set_confidence", min=0.5, max=None)
