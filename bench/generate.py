@@ -1645,29 +1645,8 @@ def save_qwen25_vl(path, tiny):
         pad_token_id=ids["<|endoftext|>"],
     )
     if tiny:
-        text = dict(
-            vocab_size=len(tokenizer),
-            hidden_size=32,
-            intermediate_size=64,
-            num_hidden_layers=2,
-            num_attention_heads=4,
-            num_key_value_heads=2,
-            max_position_embeddings=2048,
-            rope_parameters={
-                "rope_type": "default",
-                "rope_theta": 10000.0,
-                "mrope_section": [2, 1, 1],
-            },
-        )
-        vision = dict(
-            depth=2,
-            hidden_size=32,
-            intermediate_size=64,
-            num_heads=4,
-            out_hidden_size=32,
-            window_size=56,
-            fullatt_block_indexes=[1],
-        )
+        text, vision = tiny_models.tiny_qwen25_vl_sizes()
+        text["vocab_size"] = len(tokenizer)
     else:  # Qwen/Qwen2.5-VL-3B-Instruct's config.json
         text = dict(
             vocab_size=151936,
@@ -1773,30 +1752,8 @@ def save_florence2(path, tiny):
         bos_token_id=0, pad_token_id=1, eos_token_id=2, decoder_start_token_id=2
     )
     if tiny:
-        text = dict(
-            vocab_size=len(tokenizer),
-            max_position_embeddings=256,
-            encoder_layers=1,
-            decoder_layers=1,
-            encoder_ffn_dim=32,
-            decoder_ffn_dim=32,
-            encoder_attention_heads=2,
-            decoder_attention_heads=2,
-            d_model=32,
-        )
-        vision = dict(
-            depths=[1],
-            patch_size=[7],
-            patch_stride=[4],
-            patch_padding=[3],
-            patch_prenorm=[False],
-            embed_dim=[32],
-            num_heads=[2],
-            num_groups=[2],
-            window_size=4,
-            projection_dim=32,
-            max_position_embeddings=16,
-        )
+        text, vision = tiny_models.tiny_florence2_sizes()
+        text["vocab_size"] = len(tokenizer)
     else:  # florence-community/Florence-2-base's config.json
         text = dict(
             vocab_size=max(51289, len(tokenizer)),
@@ -1870,13 +1827,13 @@ def force_answer(path, tokenizer, answer):
     number of tokens (EOS included)."""
     import transformers as T
 
+    import tiny_models
+
     generation = T.GenerationConfig.from_pretrained(path)
     eos = generation.eos_token_id
     eos = eos[0] if isinstance(eos, (list, tuple)) else eos
     tokens = tokenizer(answer, add_special_tokens=False).input_ids + [eos]
-    generation.sequence_bias = [
-        [tokens[: k + 1], 50.0 * (k + 1)] for k in range(len(tokens))
-    ]
+    generation.sequence_bias = tiny_models.answer_bias(tokens)
     generation.max_new_tokens = len(tokens) + VLM_ANSWER_SLACK
     generation.save_pretrained(path)
     return len(tokens)

@@ -695,6 +695,65 @@ FLORENCE_POST_PROCESSOR_CONFIG = {
 }
 
 
+def tiny_qwen25_vl_sizes():
+    """The tiny Qwen2.5-VL's sizes (the benchmark's tiny rows build the
+    same): ``(text config, vision config)`` without the vocabulary, token
+    ids and patch sizes."""
+    text = dict(
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=2048,
+        rope_parameters={
+            "rope_type": "default",
+            "rope_theta": 10000.0,
+            "mrope_section": [2, 1, 1],
+        },
+    )
+    vision = dict(
+        depth=2,
+        hidden_size=32,
+        intermediate_size=64,
+        num_heads=4,
+        out_hidden_size=32,
+        window_size=56,
+        fullatt_block_indexes=[1],
+    )
+    return text, vision
+
+
+def tiny_florence2_sizes():
+    """The tiny Florence-2's sizes (the benchmark's tiny rows build the
+    same): ``(text config, vision config)`` without the vocabulary and
+    token ids."""
+    text = dict(
+        max_position_embeddings=256,
+        encoder_layers=1,
+        decoder_layers=1,
+        encoder_ffn_dim=32,
+        decoder_ffn_dim=32,
+        encoder_attention_heads=2,
+        decoder_attention_heads=2,
+        d_model=32,
+    )
+    vision = dict(
+        depths=[1],
+        patch_size=[7],
+        patch_stride=[4],
+        patch_padding=[3],
+        patch_prenorm=[False],
+        embed_dim=[32],
+        num_heads=[2],
+        num_groups=[2],
+        window_size=4,
+        projection_dim=32,
+        max_position_embeddings=16,
+    )
+    return text, vision
+
+
 def save_tiny_qwen25_vl(path, answer=None, seed=0):
     """Saves a tiny Qwen2.5-VL (2 text layers of width 32, a 2-block vision
     tower of patch 14) and its processor: a byte-level Qwen2 tokenizer built
@@ -746,35 +805,17 @@ def save_tiny_qwen25_vl(path, answer=None, seed=0):
         video_processor=transformers.Qwen2VLVideoProcessor(**sizes),
         chat_template=QWEN_CHAT_TEMPLATE,
     )
+    text, vision = tiny_qwen25_vl_sizes()
     config = transformers.Qwen2_5_VLConfig(
         text_config=dict(
+            text,
             vocab_size=len(tokenizer),
-            hidden_size=32,
-            intermediate_size=64,
-            num_hidden_layers=2,
-            num_attention_heads=4,
-            num_key_value_heads=2,
-            max_position_embeddings=2048,
-            rope_parameters={
-                "rope_type": "default",
-                "rope_theta": 10000.0,
-                "mrope_section": [2, 1, 1],
-            },
             bos_token_id=ids["<|endoftext|>"],
             eos_token_id=ids["<|im_end|>"],
             pad_token_id=ids["<|endoftext|>"],
         ),
         vision_config=dict(
-            depth=2,
-            hidden_size=32,
-            intermediate_size=64,
-            num_heads=4,
-            out_hidden_size=32,
-            patch_size=14,
-            spatial_merge_size=2,
-            temporal_patch_size=2,
-            window_size=56,
-            fullatt_block_indexes=[1],
+            vision, patch_size=14, spatial_merge_size=2, temporal_patch_size=2
         ),
         image_token_id=ids["<|image_pad|>"],
         video_token_id=ids["<|video_pad|>"],
@@ -789,7 +830,7 @@ def save_tiny_qwen25_vl(path, answer=None, seed=0):
     tokens = []
     if answer is not None:
         tokens = tokenizer(answer, add_special_tokens=False).input_ids
-        generation.sequence_bias = _answer_bias(tokens + [ids["<|im_end|>"]])
+        generation.sequence_bias = answer_bias(tokens + [ids["<|im_end|>"]])
 
     # random answers stop early: tests stay fast (the adapter keeps a
     # generation config's cap, as it would a real model's)
@@ -862,36 +903,18 @@ def save_tiny_florence2(path, answer=None, seed=0):
         tokenizer,
         post_processor_config=FLORENCE_POST_PROCESSOR_CONFIG,
     )
+    text, vision = tiny_florence2_sizes()
     config = transformers.Florence2Config(
         text_config=dict(
+            text,
             model_type="bart",
             vocab_size=len(tokenizer),
-            max_position_embeddings=256,
-            encoder_layers=1,
-            decoder_layers=1,
-            encoder_ffn_dim=32,
-            decoder_ffn_dim=32,
-            encoder_attention_heads=2,
-            decoder_attention_heads=2,
-            d_model=32,
             bos_token_id=0,
             pad_token_id=1,
             eos_token_id=2,
             decoder_start_token_id=2,
         ),
-        vision_config=dict(
-            depths=[1],
-            patch_size=[7],
-            patch_stride=[4],
-            patch_padding=[3],
-            patch_prenorm=[False],
-            embed_dim=[32],
-            num_heads=[2],
-            num_groups=[2],
-            window_size=4,
-            projection_dim=32,
-            max_position_embeddings=16,
-        ),
+        vision_config=vision,
         image_token_id=tokenizer.image_token_id,
     )
     torch.manual_seed(seed)
@@ -899,7 +922,7 @@ def save_tiny_florence2(path, answer=None, seed=0):
     tokens = []
     if answer is not None:
         tokens = tokenizer(answer, add_special_tokens=False).input_ids
-        model.generation_config.sequence_bias = _answer_bias(tokens + [2])
+        model.generation_config.sequence_bias = answer_bias(tokens + [2])
 
     model.generation_config.max_new_tokens = len(tokens) + ANSWER_SLACK
 
@@ -908,7 +931,7 @@ def save_tiny_florence2(path, answer=None, seed=0):
     return model
 
 
-def _answer_bias(tokens):
+def answer_bias(tokens):
     # a bias on each prefix of the answer, larger for longer ones: after
     # the first k tokens, the (k+1)-th wins over every shorter prefix's
     return [[tokens[: k + 1], 50.0 * (k + 1)] for k in range(len(tokens))]
