@@ -439,13 +439,8 @@ def delete_staging_data(dataset, staging_field):
     coll, path = field_collection(dataset, staging_field)
     if is_frame_path(staging_field):
 
-        def delete():
-            dataset.reload()
-            if dataset.has_field(staging_field):
-                dataset.delete_frame_field(frame_field_name(staging_field))
-                return True
-
-            return False
+        def remove():
+            dataset.delete_frame_field(frame_field_name(staging_field))
 
     else:
         update_in_parts(
@@ -454,13 +449,16 @@ def delete_staging_data(dataset, staging_field):
             {"$unset": {path: ""}, "$currentDate": {"last_modified_at": True}},
         )
 
-        def delete():
-            dataset.reload()
-            if dataset.has_field(staging_field):
-                _undeclare_sample_field(dataset, staging_field)
-                return True
+        def remove():
+            _undeclare_sample_field(dataset, staging_field)
 
-            return False
+    def delete():
+        dataset.reload()
+        if dataset.has_field(staging_field):
+            remove()
+            return True
+
+        return False
 
     if edit_dataset_document(dataset, delete):
         return
