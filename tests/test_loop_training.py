@@ -152,3 +152,27 @@ def test_a_torchvision_flow_chooses_its_epoch_on_a_holdout_too(capsys, shapes):
     assert 1 <= len(holdout) == it0["training"]["holdout"] < len(flow.initial_ids)
     assert holdout <= set(flow.initial_ids) and not holdout & set(flow.validation_ids)
     assert it0["training"]["kept"] == "best"
+
+
+def test_a_sample_held_out_because_none_drew_under_the_fraction_stays_held_out():
+    # the first iteration's samples all draw above the fraction, so the
+    # lowest is held out; the next iteration adds samples, one under it
+    from autolabel.pipeline.loop.steps import _uniform, holdout_split
+
+    fraction, seed = 0.2, 7
+    ids = ["%024x" % i for i in range(200)]
+    first = [x for x in ids if _uniform(seed, x) >= fraction][:3]
+    added = [x for x in ids if _uniform(seed, x) < fraction][:1]
+    sources = [{"field": "gt", "ids": first, "kind": "initial"}]
+    _, holdout0 = holdout_split(sources, fraction, seed)
+    held0 = holdout0[0]["ids"]
+    assert len(held0) == 1
+
+    more = sources + [{"field": "labels", "ids": added, "kind": "accepted"}]
+    train, holdout1 = holdout_split(more, fraction, seed, held_before=held0)
+    held1 = [x for h in holdout1 for x in h["ids"]]
+    assert set(held0) <= set(held1) and set(added) <= set(held1)
+    assert not set(held1) & {x for s in train for x in s["ids"]}
+    # without the memory, the lowest draw alone would have moved
+    _, forgetful = holdout_split(more, fraction, seed)
+    assert [x for h in forgetful for x in h["ids"]] == added

@@ -405,7 +405,12 @@ def _selection(dataset, flow, it):
         validation = {"field": flow.human_field, "ids": _validation_ids(dataset, flow)}
         return it["train_sources"], [validation], None
 
-    train_sources, select_on = holdout_split(it["train_sources"], holdout, flow.seed)
+    held_before = {
+        i for e in flow.iterations[: it["index"]] for i in e.get("holdout_ids") or ()
+    }
+    train_sources, select_on = holdout_split(
+        it["train_sources"], holdout, flow.seed, held_before=held_before
+    )
     return train_sources, select_on, [i for s in select_on for i in s["ids"]]
 
 
@@ -419,19 +424,23 @@ def _kept_text(keep, holdout_ids):
     return "kept the best epoch of %d holdout samples" % len(holdout_ids)
 
 
-def holdout_split(sources, fraction, seed):
+def holdout_split(sources, fraction, seed, held_before=()):
     """Draws the holdout of an iteration's training samples: the samples
     that choose the epoch it keeps, never trained on.
 
-    Whether a sample is held out depends only on the flow's seed and the
-    sample's id, so a sample held out once is held out in every iteration
-    (weights fine-tuned from an earlier iteration never saw it), and one
-    training on the same samples holds out the same ones.
+    Whether a sample is held out depends on the flow's seed and the
+    sample's id, so one training on the same samples holds out the same
+    ones; where no sample draws under the fraction, the lowest draw is
+    held out so that there is a holdout. A sample held out by an earlier
+    iteration stays held out while it is a training sample (weights
+    fine-tuned from an earlier iteration never saw it), also the lowest
+    draw of a smaller iteration.
 
     Args:
         sources: the iteration's training sources ``[{field, ids, kind}]``
         fraction: the fraction held out; 0 holds out none
         seed: the flow's seed
+        held_before (()): the ids earlier iterations held out
 
     Returns:
         a tuple of the training sources without the holdout, and the
@@ -442,7 +451,7 @@ def holdout_split(sources, fraction, seed):
     held = set()
     if fraction and len(ids) > 1:
         draws = {x: _uniform(seed, x) for x in ids}
-        held = {x for x in ids if draws[x] < fraction}
+        held = {x for x in ids if draws[x] < fraction or x in held_before}
         if not held:
             held = {min(ids, key=draws.get)}
 
