@@ -336,6 +336,41 @@ def test_two_processes_promoting_and_undoing_at_once_keep_the_bins_exact(
     _assert_exact(dataset, run)
 
 
+def test_counts_read_in_the_middle_of_a_review_write_are_not_kept(
+    make_dataset,
+):
+    # a promote writes its samples in parts, all stamped with one
+    # last_modified_at: a version read between two parts is already the
+    # version after the write, so counts of the half-written labels must not
+    # be kept with it
+    from autolabel.pipeline.records.locks import review_lock
+
+    dataset, run = _dataset(make_dataset, make_rng(12), num_samples=30)
+    B.read_bins(dataset, run)
+    coll = dataset._sample_collection
+    ids = [d["_id"] for d in coll.find({}, {"_id": 1}).sort("_id", 1)]
+    path = run.staging_field + ".detections"
+    with review_lock(dataset, run.key):
+        _, _, latest = B.version_parts(dataset)
+        when = B.write_time(latest)
+        for first, part in ((True, ids[:15]), (False, ids[15:])):
+            coll.update_many(
+                {"_id": {"$in": part}},
+                {"$set": {path + ".$[].review_state": PROMOTED,
+                          "last_modified_at": when}},
+            )
+            if first:
+                # a reader between the parts: the panel's table and cards
+                B.read_bins(dataset, run)
+                P.label_stats(dataset, run.key)
+                P.label_stats(dataset, run.key, view=dataset.limit(20))
+                P.run_numbers(dataset, P.get_run(dataset, run.key))
+
+    _assert_exact(dataset, run)
+    numbers = P.run_numbers(dataset, P.get_run(dataset, run.key))
+    assert (numbers["in_review"], numbers["promoted"]) == (0, len(_labels(dataset, run)))
+
+
 _PROMOTER = """
 import sys, fiftyone as fo, autolabel.pipeline as P
 dataset = fo.load_dataset(sys.argv[1])

@@ -176,3 +176,42 @@ def test_a_sample_held_out_because_none_drew_under_the_fraction_stays_held_out()
     # without the memory, the lowest draw alone would have moved
     _, forgetful = holdout_split(more, fraction, seed)
     assert [x for h in forgetful for x in h["ids"]] == added
+
+
+def test_masks_too_small_to_trace_train_as_their_boxes_among_polygons(
+    make_dataset, image_dir, tmp_path
+):
+    # one pixel, a line of pixels and a real shape: YOLO reads a row of
+    # fewer than three points as a box row, and refuses labels that mix
+    # box rows and polygon rows
+    import numpy as np
+
+    import fiftyone as fo
+    from autolabel.pipeline.loop import training as T
+
+    line = np.zeros((4, 12), dtype=bool)
+    line[1, :] = True
+    shape = np.zeros((20, 20), dtype=bool)
+    shape[3:17, 5:15] = True
+    masks = {
+        "dot": np.ones((1, 1), dtype=bool),
+        "line": line,
+        "shape": shape,
+    }
+    dets = [
+        fo.Detection(label=name, bounding_box=[0.1 + 0.25 * i, 0.2, 0.2, 0.3], mask=m)
+        for i, (name, m) in enumerate(masks.items())
+    ]
+    path = str(sorted(image_dir.glob("img*.jpg"))[0])
+    dataset = make_dataset([fo.Sample(filepath=path, gt=fo.Detections(detections=dets))])
+    ids = [dataset.first().id]
+    source = {"field": "gt", "ids": ids}
+    data = T.write_training_data(
+        dataset, [source], source, list(masks), "instance_segmentation", str(tmp_path)
+    )
+    labels = list((tmp_path / "train" / "labels").rglob("*.txt"))
+    assert data and len(labels) == 1
+    rows = [r.split() for r in labels[0].read_text().splitlines()]
+    # every object is a polygon of at least three points, none is lost
+    assert sorted(int(r[0]) for r in rows) == [0, 1, 2]
+    assert all(len(r) >= 7 and len(r) % 2 == 1 for r in rows), rows

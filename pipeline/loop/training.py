@@ -98,13 +98,36 @@ def _merged(dataset, sources, task):
         for s in view.iter_samples():
             value = s[field]
             if value is not None and task == "instance_segmentation":
-                value = value.to_polylines(tolerance=1)
+                value = _yolo_polygons(value)
 
             samples.append(fo.Sample(filepath=s.filepath, labels=value))
 
         tmp.add_samples(samples, progress=False)
 
     return tmp
+
+
+def _yolo_polygons(detections):
+    """Instance masks as YOLO's polygons: each mask's traced boundary, and
+    an object whose mask is too small to trace a polygon of three points
+    (one pixel, a line) as its box, which YOLO would otherwise read as a
+    box row among polygon rows, or lose."""
+    import fiftyone as fo
+
+    polylines = []
+    for det in detections.detections:
+        polyline = det.to_polyline(tolerance=1)
+        shapes = [p for p in polyline.points if len(p) >= 3]
+        if shapes:
+            polyline.points = shapes
+        else:
+            box = det.copy()
+            box.mask = box.mask_path = None
+            polyline = box.to_polyline()
+
+        polylines.append(polyline)
+
+    return fo.Polylines(polylines=polylines)
 
 
 def write_training_data(dataset, sources, validation, classes, task, work_dir):

@@ -8,7 +8,7 @@ import threading
 import time
 
 from ..errors import AutolabelError
-from .runs import find_run, update_run_record
+from .runs import RunStatus, find_run, update_run_record
 
 
 #: seconds a review lock lasts unless its holder renews it (a killed holder
@@ -48,6 +48,9 @@ def review_lock(dataset, run_key):
             run_key,
             stamp=False,
             set={"review_lock": {"token": token, "expires": now + REVIEW_LOCK_LEASE}},
+            # counted so that a reader can tell that a review write came and
+            # went while it counted (:func:`quiet_mark`)
+            inc={"review_writes": 1},
             where={
                 "$or": [
                     {"config.review_lock": None},
@@ -102,3 +105,38 @@ def review_lock(dataset, run_key):
             where=held,
             returns=False,
         )
+
+
+def quiet_mark(dataset, run_key):
+    """What a cache of a run's counts must read unchanged before and after
+    it counts, for the counts to be those of the samples' version read in
+    between: None while the run's labels may be in the middle of a write
+    (a review write holds the lock, the run generates, or its approval has
+    started), else how many review writes the run has had.
+
+    A multi-sample write stamps every sample it changes with one
+    ``last_modified_at``, so a version read in the middle of it is already
+    the version after it; counts of a half-written run stored with that
+    version would read as current. Promote and undo take the review lock,
+    the generation writer writes while the run generates, approval writes
+    once it has started.
+
+    Args:
+        dataset: a :class:`fiftyone.core.dataset.Dataset`
+        run_key: the run key
+
+    Returns:
+        an int, or None
+    """
+    run = find_run(dataset, run_key)
+    if run is None or run.status == RunStatus.GENERATING:
+        return None
+
+    config = run.config
+    lock = config.get("review_lock")
+    if config.get("approval_started_at") or (
+        lock and lock.get("expires", 0) >= time.time()
+    ):
+        return None
+
+    return config.get("review_writes", 0)

@@ -98,6 +98,7 @@ RUN_KEYS = {
     "reason (unparseable, unknown class, ...)",
     # review and approval
     "review_lock": "the review lock's lease (token, expires)",
+    "review_writes": "how many times the review lock was taken",
     "stats_totals": "cached per-class totals per samples version",
     "approval_started_at": "ISO time approval started",
     "approval_labels_written": "whether approval wrote the label field",
@@ -298,7 +299,9 @@ class Run(Record):
         config: the run's config dict, as stored
     """
 
-    HIDDEN = Record.HIDDEN + ("stats_totals", "review_lock", "events")
+    HIDDEN = Record.HIDDEN + (
+        "stats_totals", "review_lock", "review_writes", "events"
+    )
 
     @property
     def kind(self):

@@ -16,7 +16,8 @@ strictly between edges ``k`` and ``k + 1``; bucket -1 holds those below 0
 Figures are used only at the version of the samples they were counted at
 (:func:`autolabel.pipeline.database.samples_version`); otherwise one
 aggregation counts them again and they are stored with the version read
-before it (a write during the pass leaves them stale, never wrong). Promote
+before it, if no write of the run's labels was under way
+(:func:`autolabel.pipeline.records.locks.quiet_mark`). Promote
 and undo apply their moves in place when they can prove that no other
 write happened in between (:func:`proven_write`); every other write (the
 generation writer, corrections, edits in the App, approval) changes the
@@ -39,6 +40,7 @@ from bson import Binary, json_util
 import fiftyone.core.odm as foo
 
 from ..database import aggregate_in_parts, samples_version
+from ..records.locks import quiet_mark
 from ..labels import (
     labels_path,
     list_field,
@@ -505,6 +507,7 @@ def read_bins(dataset, run):
         a :class:`Bins`
     """
     key = _key(dataset, run)
+    mark = quiet_mark(dataset, run.key)
     version = samples_version(dataset)
     doc = _collection().find_one({"_id": key, "version": version})
     if doc is not None:
@@ -516,7 +519,11 @@ def read_bins(dataset, run):
         bins.add(i["state"], i.get("label"), i["b"], g["n"], g["h"], g["l"])
 
     doc = bins.to_document(key)
-    if len(json_util.dumps(doc)) < _MAX_BYTES:
+    if (
+        mark is not None
+        and quiet_mark(dataset, run.key) == mark
+        and len(json_util.dumps(doc)) < _MAX_BYTES
+    ):
         _collection().replace_one({"_id": key}, doc, upsert=True)
 
     return bins

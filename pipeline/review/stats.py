@@ -40,6 +40,7 @@ from ..labels import (
 )
 from . import bins
 from .promotion import require_staging_field
+from ..records.locks import quiet_mark
 from ..records.runs import RunStatus, get_run, update_run_record
 from .frames import (
     check_frames_view,
@@ -380,6 +381,7 @@ def label_stats(
     elif patches is None and shows_all_samples(dataset, view):
         groups_view = groups_total = aggregate(dataset, group)
     else:
+        mark = quiet_mark(dataset, run.key)
         version = samples_version(dataset)
         groups_total = _cached_totals(run, state, version)
         if patches is not None:
@@ -402,7 +404,8 @@ def label_stats(
                 groups_view = _mean_confidences(aggregate(on, pipeline))
                 groups_total = total.result()
 
-            _cache_totals(dataset, run, state, version, groups_total)
+            if mark is not None and quiet_mark(dataset, run.key) == mark:
+                _cache_totals(dataset, run, state, version, groups_total)
 
     return _table(states, groups_view, groups_total)
 

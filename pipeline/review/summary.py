@@ -10,6 +10,7 @@ from ..database import samples_version
 from .frames import frame_field
 from .history import review_counts, store_review_counts
 from ..labels import ReviewState, list_field, review_state_query
+from ..records.locks import quiet_mark
 from ..records.runs import RunStatus, get_run
 from .stats import label_stats, run_totals
 
@@ -142,6 +143,7 @@ def run_numbers(dataset, run):
 def _review_counts(dataset, run):
     # cards are drawn every 2 s while a run generates: counted once per
     # version of the samples (promote and undo keep them current)
+    mark = quiet_mark(dataset, run.key)
     version = samples_version(dataset)
     counts = review_counts(run, version)
     if counts is None:
@@ -150,7 +152,8 @@ def _review_counts(dataset, run):
             "in_review": stats[ReviewState.IN_REVIEW]["total"],
             "promoted": stats[ReviewState.PROMOTED]["total"],
         }
-        store_review_counts(dataset, run, version, **counts)
+        if mark is not None and quiet_mark(dataset, run.key) == mark:
+            store_review_counts(dataset, run, version, **counts)
 
     return counts
 
