@@ -93,6 +93,10 @@ class Setting(object):
         visible (None): a function ``visible(values)``: whether the form
             shows the setting (default: where it applies); a hidden
             setting's value is not the form's
+        offered (None): a function ``offered(context)``: whether the form
+            offers the setting for what the context names, e.g. only where
+            a dataset has videos (default: always; a form without context
+            offers every setting)
     """
 
     def __init__(
@@ -115,6 +119,7 @@ class Setting(object):
         check=None,
         aliases=None,
         visible=None,
+        offered=None,
     ):
         if kind not in KINDS:
             raise ValueError("unknown kind %r; use one of %s" % (kind, KINDS))
@@ -137,6 +142,7 @@ class Setting(object):
         self._check = check
         self.aliases = dict(aliases or {})
         self._visible = visible
+        self._offered = offered
 
     def but(self, **changes):
         """A copy of this setting with some of its public attributes
@@ -202,6 +208,11 @@ class Setting(object):
             return False
 
         return self._visible is None or bool(self._visible(values))
+
+    def offered(self, context):
+        """Whether the form offers the setting for what ``context`` names
+        (always without a context)."""
+        return self._offered is None or not context or bool(self._offered(context))
 
     def parse(self, value, values=None, context=None):
         """Converts a value as typed or passed to this setting's kind and
@@ -418,8 +429,8 @@ class Settings(object):
         return out
 
     def form(self, values, context=None, error=None):
-        """The form the panel draws: each setting it shows (that applies
-        and is visible), with its
+        """The form the panel draws: each setting it shows (that applies,
+        is visible and is offered for the context), with its
         value, choices and error, computed as the user types.
 
         Args:
@@ -439,7 +450,7 @@ class Settings(object):
         seen = {}
         ready = error is None
         for setting in self.settings:
-            if not setting.visible(seen):
+            if not (setting.visible(seen) and setting.offered(context)):
                 seen[setting.name] = None
                 continue
 

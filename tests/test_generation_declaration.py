@@ -113,6 +113,22 @@ def test_operator_inputs_are_the_form(make_dataset):
     assert not {"passes", "schedule", "aggregate"} & fixed
 
 
+def test_the_operator_offers_the_video_settings_where_there_are_videos(make_dataset):
+    video = {"frame_step", "tracker", "propagate"}
+    uri = "@autolabel/auto-labeling/auto_label"
+    params = {"task": "instance_segmentation", "model": "yolo11n-seg"}
+    images = make_dataset([fo.Sample(filepath="/tmp/a.jpg")])
+    videos = make_dataset([fo.Sample(filepath="/tmp/a.mp4")])
+    for dataset, offered in ((images, set()), (videos, video)):
+        ctx = ExecutionContext(
+            request_params=dict(dataset_name=dataset.name, params=params)
+        )
+        props = foo.get_operator(uri).resolve_input(ctx).type.properties
+        assert video & set(props) == offered, dataset.media_type
+        panel = {f["name"] for f in generation_form(dataset, params)["fields"]}
+        assert video & panel == offered
+
+
 def test_the_configure_form_is_the_declarations(make_dataset):
     dataset = make_dataset([fo.Sample(filepath="/tmp/a.jpg")])
     session = PanelSession(dataset)

@@ -23,6 +23,7 @@ from ..datasets import (
     labelable_slices,
     validate_confidence_range,
     validate_slices,
+    video_slices,
 )
 from ..declarations import (
     CHOICE,
@@ -91,6 +92,22 @@ VLM_ONLY_TASKS = tuple(t for t in mc.VLM_TASKS if t not in mc.TASKS)
 
 #: the tasks that label the boxes of an existing Detections field
 REGION_TASKS = (mc.TASK_REGION_CLASSIFICATION, mc.TASK_REGION_CAPTION)
+
+
+def has_videos(context):
+    """Whether the context's dataset has videos (a video dataset, or video
+    slices of a grouped one): where the form offers the video settings.
+
+    Args:
+        context: the form's context, ``{"dataset": ...}``
+
+    Returns:
+        True or False (True without a dataset)
+    """
+    dataset = context.get("dataset")
+    return dataset is None or (
+        dataset.media_type == "video" or bool(video_slices(dataset))
+    )
 
 
 def is_vlm_run(values):
@@ -630,6 +647,7 @@ GENERATION = Settings(
             default=1,
             minimum=1,
             group=VIDEO_GROUP,
+            offered=has_videos,
             metavar="K",
             noun="frame step",
         ),
@@ -648,6 +666,7 @@ GENERATION = Settings(
             ],
             applies=lambda v: v.get("task") != mc.TASK_CLASSIFICATION,
             group=VIDEO_GROUP,
+            offered=has_videos,
             metavar="TRACKER",
             check=_one_of(TRACKERS, "unknown tracker %r; use one of %s"),
         ),
@@ -662,6 +681,7 @@ GENERATION = Settings(
             default=False,
             applies=lambda v: v.get("task") == mc.TASK_INSTANCE_SEGMENTATION,
             group=VIDEO_GROUP,
+            offered=has_videos,
         ),
         Setting(
             "name",

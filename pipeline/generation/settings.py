@@ -15,7 +15,6 @@ from ...models.classes import clean_classes
 from ..records.claims import validate_label_field
 from ..datasets import (
     is_video_target,
-    video_slices,
     validate_confidence_range,
     validate_slices,
     validate_target_dataset,
@@ -29,7 +28,6 @@ from .declaration import (
     VLM_ONLY_TASKS,
     TRACKER_BYTETRACK,
     TRACKER_NONE,
-    VIDEO_GROUP,
     declared_values,
     generate_arguments,
 )
@@ -341,10 +339,6 @@ class GenerationSettings:
         return "+".join(models)
 
 
-def _has_videos(dataset):
-    return dataset.media_type == "video" or bool(video_slices(dataset))
-
-
 def tracker_available():
     """Whether the trackers can run here: ultralytics' trackers need the
     ``lap`` package.
@@ -414,11 +408,6 @@ def generation_form(dataset, values, error=None):
     """
     context = {"dataset": dataset}
     form = GENERATION.form(values, context, error)
-    if not _has_videos(dataset):
-        # the video settings are offered where there are videos
-        form["fields"] = [
-            f for f in form["fields"] if f["group"] != VIDEO_GROUP
-        ]
 
     if form["ready"]:
         error = generation_error(dataset, values)
